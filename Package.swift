@@ -1,0 +1,39 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "patchkeeper",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "patchkeeper", targets: ["patchkeeper"]),
+        .library(name: "PatchKeeper", targets: ["PatchKeeper"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibgit2",
+            pkgConfig: "libgit2",
+            providers: [.apt(["libgit2-dev"])]
+        ),
+        .target(name: "Git", dependencies: ["CLibgit2"]),
+        .target(
+            name: "PatchKeeper",
+            dependencies: ["Git", .product(name: "TOMLKit", package: "TOMLKit")]
+        ),
+        .target(
+            name: "PatchKeeperCLI",
+            dependencies: [
+                "PatchKeeper",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "patchkeeper", dependencies: ["PatchKeeperCLI"]),
+        .testTarget(name: "GitTests", dependencies: ["Git"]),
+        .testTarget(name: "PatchKeeperTests", dependencies: ["PatchKeeper", "Git"]),
+        .testTarget(name: "PatchKeeperCLITests", dependencies: ["patchkeeper"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

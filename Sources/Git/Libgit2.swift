@@ -1,0 +1,33 @@
+import CLibgit2
+
+/// Process-wide libgit2 set-up: initialised once, never shut down (as git2-rs does).
+enum Libgit2 {
+    /// Initialises libgit2 and cuts it off from the user's and system's git configuration, so a
+    /// `~/.gitconfig` can change neither results nor tests.
+    static let ready: Bool = {
+        git_libgit2_init()
+        for level in [GIT_CONFIG_LEVEL_SYSTEM, GIT_CONFIG_LEVEL_XDG, GIT_CONFIG_LEVEL_GLOBAL, GIT_CONFIG_LEVEL_PROGRAMDATA] {
+            _ = pk_git_set_search_path(level.rawValue, "")
+        }
+        return true
+    }()
+
+    static func ensure() { _ = ready }
+}
+
+/// Library-wide switches.
+public enum GitSettings {
+    /// Accept repositories owned by another user (libgit2's safe.directory check).
+    /// The CLI turns this on only for `--trust-repo` or a config `trusted = true`.
+    public static func setOwnerValidation(_ enabled: Bool) {
+        Libgit2.ensure()
+        _ = pk_git_set_owner_validation(enabled ? 1 : 0)
+    }
+
+    /// The libgit2 version linked at run time, e.g. "1.5.1".
+    public static var libgit2Version: String {
+        var major: Int32 = 0, minor: Int32 = 0, rev: Int32 = 0
+        git_libgit2_version(&major, &minor, &rev)
+        return "\(major).\(minor).\(rev)"
+    }
+}

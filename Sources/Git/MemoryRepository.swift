@@ -1,0 +1,151 @@
+import CLibgit2
+
+/// A repository that lives only in memory (a mempack object database): the workbench for building
+/// patches from file contents and applying patches to buffers, without touching any repo on disk.
+public final class MemoryRepository {
+    let repo: OpaquePointer
+    let odb: OpaquePointer
+
+    public init() throws {
+        Libgit2.ensure()
+        var r: OpaquePointer?
+        try check(git_repository_new(&r), "create in-memory repository")
+        var o: OpaquePointer?
+        do {
+            try check(git_odb_new(&o), "create in-memory object database")
+            var backend: UnsafeMutablePointer<git_odb_backend>?
+            try check(git_mempack_new(&backend), "create in-memory object store")
+            try check(git_odb_add_backend(o, backend, 1000), "attach in-memory object store")
+            try check(git_repository_set_odb(r, o), "attach object database")
+        } catch {
+            if let o { git_odb_free(o) }
+            git_repository_free(r)
+            throw error
+        }
+        repo = r!
+        odb = o!
+    }
+
+    deinit {
+        git_odb_free(odb)
+        git_repository_free(repo)
+    }
+
+    func writeBlob(_ content: [UInt8]) throws -> git_oid {
+        var oid = git_oid()
+        _ = try content.withUnsafeBytes { (buf: UnsafeRawBufferPointer) throws in
+            try check(git_odb_write(&oid, odb, buf.baseAddress, buf.count, GIT_OBJECT_BLOB), "store blob")
+        }
+        return oid
+    }
+
+    func readBlob(_ oid: git_oid) throws -> [UInt8] {
+        var blob: OpaquePointer?
+        var id = oid
+        try check(git_blob_lookup(&blob, repo, &id), "read blob")
+        defer { git_blob_free(blob) }
+        let size = Int(git_blob_rawsize(blob))
+        guard size > 0, let raw = git_blob_rawcontent(blob) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: raw, count: size))
+    }
+
+    /// Builds a tree holding exactly `files` and returns it (caller frees).
+    func makeTree(_ files: [FileVersion]) throws -> OpaquePointer {
+        var index: OpaquePointer?
+        try check(git_index_new(&index), "create index")
+        defer { git_index_free(index) }
+        for f in files {
+            var entry = git_index_entry()
+            entry.mode = f.mode.rawValue
+            entry.id = try writeBlob(f.content)
+            try f.path.withCString { (p) in
+                entry.path = p
+                try check(git_index_add(index, &entry), "add \(f.path)")
+            }
+        }
+        var treeID = git_oid()
+        try check(git_index_write_tree_to(&treeID, index, repo), "write tree")
+        var tree: OpaquePointer?
+        try check(git_tree_lookup(&tree, repo, &treeID), "read tree")
+        return tree!
+    }
+
+    /// The unified diff (git format, full 40-hex index lines, binary as `GIT binary patch`) and its
+    /// `--stat` summary for a set of changes. Paths must be unique, repo-relative.
+    public func makePatch(_ changes: [FileChange], statWidth: Int = 72) throws -> (diff: String, stat: String) {
+        let oldTree = try makeTree(changes.compactMap(\.old))
+        defer { git_tree_free(oldTree) }
+        let newTree = try makeTree(changes.compactMap(\.new))
+        defer { git_tree_free(newTree) }
+        var opts = git_diff_options()
+        try check(git_diff_options_init(&opts, UInt32(GIT_DIFF_OPTIONS_VERSION)), "diff options")
+        opts.id_abbrev = 40
+        opts.flags |= GIT_DIFF_SHOW_BINARY.rawValue | GIT_DIFF_INDENT_HEURISTIC.rawValue
+        var diff: OpaquePointer?
+        try check(git_diff_tree_to_tree(&diff, repo, oldTree, newTree, &opts), "diff")
+        defer { git_diff_free(diff) }
+        var buf = git_buf()
+        defer { git_buf_dispose(&buf) }
+        try check(git_diff_to_buf(&buf, diff, GIT_DIFF_FORMAT_PATCH), "format diff")
+        let text = buf.ptr.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: buf.size), as: UTF8.self) } ?? ""
+        var stats: OpaquePointer?
+        try check(git_diff_get_stats(&stats, diff), "diff stats")
+        defer { git_diff_stats_free(stats) }
+        var sbuf = git_buf()
+        defer { git_buf_dispose(&sbuf) }
+        try check(git_diff_stats_to_buf(&sbuf, stats, git_diff_stats_format_t(GIT_DIFF_STATS_FULL.rawValue | GIT_DIFF_STATS_INCLUDE_SUMMARY.rawValue), statWidth), "format stats")
+        let stat = sbuf.ptr.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: sbuf.size), as: UTF8.self) } ?? ""
+        return (text, stat)
+    }
+
+    /// Applies a git-format diff to the given preimage files, as `git apply` does (exact context,
+    /// offsets allowed, no fuzz). Returns the postimage of every path the diff touches:
+    /// `nil` for a deleted path. Throws when any hunk does not apply; nothing is partially applied.
+    public func apply(diff text: String, to files: [FileVersion]) throws -> [String: FileVersion?] {
+        let parsed = try DiffHandle(parsing: text)
+        let tree = try makeTree(files)
+        defer { git_tree_free(tree) }
+        var index: OpaquePointer?
+        try check(git_apply_to_tree(&index, repo, tree, parsed.handle, nil), "apply patch")
+        defer { git_index_free(index) }
+        var result: [String: FileVersion?] = [:]
+        for path in parsed.touchedPaths() { result[path] = .some(nil) }
+        for i in 0..<git_index_entrycount(index) {
+            guard let e = git_index_get_byindex(index, i)?.pointee else { continue }
+            let path = String(cString: e.path)
+            guard result[path] != nil else { continue }
+            let mode = FileMode(rawValue: e.mode) ?? .regular
+            result[path] = .some(FileVersion(path: path, mode: mode, content: try readBlob(e.id)))
+        }
+        return result
+    }
+}
+
+/// A parsed libgit2 diff (from patch text), freed in deinit.
+final class DiffHandle {
+    let handle: OpaquePointer
+
+    init(parsing text: String) throws {
+        Libgit2.ensure()
+        var d: OpaquePointer?
+        let bytes = Array(text.utf8)
+        _ = try bytes.withUnsafeBufferPointer { (buf) in
+            try buf.withMemoryRebound(to: CChar.self) { (cbuf) in
+                try check(git_diff_from_buffer(&d, cbuf.baseAddress, cbuf.count), "parse patch")
+            }
+        }
+        handle = d!
+    }
+
+    deinit { git_diff_free(handle) }
+
+    func touchedPaths() -> [String] {
+        var out: [String] = []
+        for i in 0..<git_diff_num_deltas(handle) {
+            guard let d = git_diff_get_delta(handle, i)?.pointee else { continue }
+            if let p = d.old_file.path, d.status != GIT_DELTA_ADDED { out.append(String(cString: p)) }
+            if let p = d.new_file.path, d.status != GIT_DELTA_DELETED { out.append(String(cString: p)) }
+        }
+        return out
+    }
+}

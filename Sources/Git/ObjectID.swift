@@ -1,0 +1,99 @@
+import CLibgit2
+
+/// A git object id (SHA-1, 20 bytes). A plain value: Sendable, Hashable, cheap to copy.
+public struct ObjectID: Hashable, Sendable, Comparable, CustomStringConvertible, Codable {
+    public let bytes: [UInt8]
+
+    /// The all-zero id git uses for "no object" (a created or deleted file's missing side).
+    public static let zero = ObjectID(bytes: [UInt8](repeating: 0, count: 20))
+
+    public init(bytes: [UInt8]) {
+        precondition(bytes.count == 20, "an object id has 20 bytes")
+        self.bytes = bytes
+    }
+
+    init(_ oid: git_oid) {
+        var copy = oid
+        bytes = withUnsafeBytes(of: &copy.id) { Array($0.prefix(20)) }
+    }
+
+    /// Parses 40 hex digits; nil for anything else.
+    public init?(hex: String) {
+        let utf8 = Array(hex.utf8)
+        guard utf8.count == 40 else { return nil }
+        var out = [UInt8]()
+        out.reserveCapacity(20)
+        var i = 0
+        while i < 40 {
+            guard let hi = Self.nibble(utf8[i]), let lo = Self.nibble(utf8[i + 1]) else { return nil }
+            out.append(hi << 4 | lo)
+            i += 2
+        }
+        bytes = out
+    }
+
+    private static func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+    }
+
+    public var hex: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(40)
+        for b in bytes {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0xf)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    public var short: String { String(hex.prefix(7)) }
+    public var isZero: Bool { self == .zero }
+    public var description: String { hex }
+
+    public static func < (a: ObjectID, b: ObjectID) -> Bool { a.bytes.lexicographicallyPrecedes(b.bytes) }
+
+    public init(from decoder: any Decoder) throws {
+        let s = try decoder.singleValueContainer().decode(String.self)
+        guard let id = ObjectID(hex: s) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a 40-hex object id: \(s)"))
+        }
+        self = id
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(hex)
+    }
+
+    var raw: git_oid {
+        var oid = git_oid()
+        withUnsafeMutableBytes(of: &oid.id) { dst in
+            for (i, b) in bytes.enumerated() { dst[i] = b }
+        }
+        return oid
+    }
+
+    /// The blob id git would give these bytes (`git hash-object`), without any repository.
+    public static func hashBlob(_ data: [UInt8]) throws -> ObjectID {
+        Libgit2.ensure()
+        var oid = git_oid()
+        _ = try data.withUnsafeBytes { (buf: UnsafeRawBufferPointer) throws in
+            try check(git_odb_hash(&oid, buf.baseAddress, buf.count, GIT_OBJECT_BLOB), "hash blob")
+        }
+        return ObjectID(oid)
+    }
+
+    /// The blob id of a file's bytes, read in a stream (no filters applied).
+    public static func hashFile(atPath path: String) throws -> ObjectID {
+        Libgit2.ensure()
+        var oid = git_oid()
+        try check(git_odb_hashfile(&oid, path, GIT_OBJECT_BLOB), "hash \(path)")
+        return ObjectID(oid)
+    }
+}

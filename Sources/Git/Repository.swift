@@ -1,0 +1,254 @@
+import CLibgit2
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An open git repository. Owns its libgit2 handle; objects read from it keep it alive.
+/// Not Sendable: give each task its own.
+public final class Repository {
+    let handle: OpaquePointer
+
+    init(handle: OpaquePointer) { self.handle = handle }
+    deinit { git_repository_free(handle) }
+
+    /// Opens the repository at exactly `path` (a work tree with `.git`, a `.git` dir, or a bare
+    /// repository). Never searches parent directories.
+    public static func open(atPath path: String) throws -> Repository {
+        Libgit2.ensure()
+        var out: OpaquePointer?
+        try check(git_repository_open_ext(&out, path, GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue, nil), "open repository \(path)")
+        return Repository(handle: out!)
+    }
+
+    /// Creates a new repository (with a work tree unless `bare`) at `path`.
+    public static func create(atPath path: String, bare: Bool = false) throws -> Repository {
+        Libgit2.ensure()
+        var out: OpaquePointer?
+        try check(git_repository_init(&out, path, bare ? 1 : 0), "create repository \(path)")
+        return Repository(handle: out!)
+    }
+
+    /// True when a git repository exists at exactly `path`.
+    public static func exists(atPath path: String) -> Bool {
+        Libgit2.ensure()
+        let rc = git_repository_open_ext(nil, path, GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue, nil)
+        return rc == 0
+    }
+
+    public var isBare: Bool { git_repository_is_bare(handle) == 1 }
+
+    /// The work tree directory (with a trailing slash), nil for a bare repository.
+    public var workdir: String? { git_repository_workdir(handle).map { String(cString: $0) } }
+
+    /// The `.git` directory (or the bare repository's directory).
+    public var gitdir: String { String(cString: git_repository_path(handle)) }
+
+    /// True when HEAD points at no commit yet.
+    public var isEmpty: Bool { git_repository_is_empty(handle) == 1 }
+
+    /// Resolves a revision spec (`HEAD`, a tag, a full or short id, `v2~1`) to a commit id.
+    public func resolveCommit(_ spec: String) throws -> ObjectID {
+        var obj: OpaquePointer?
+        try check(git_revparse_single(&obj, handle, spec), "resolve '\(spec)'")
+        defer { git_object_free(obj) }
+        var commit: OpaquePointer?
+        try check(git_object_peel(&commit, obj, GIT_OBJECT_COMMIT), "'\(spec)' is not a commit")
+        defer { git_object_free(commit) }
+        return ObjectID(git_object_id(commit).pointee)
+    }
+
+    /// The commit's tree entry at a repo-relative path (nil when the path is not in the tree).
+    public func entry(atPath path: String, inCommit commit: ObjectID) throws -> TreeEntry? {
+        let tree = try commitTree(commit)
+        defer { git_tree_free(tree) }
+        var entry: OpaquePointer?
+        let rc = git_tree_entry_bypath(&entry, tree, path)
+        if rc == GIT_ENOTFOUND.rawValue { git_error_clear(); return nil }
+        try check(rc, "look up \(path)")
+        defer { git_tree_entry_free(entry) }
+        return TreeEntry(entry!, path: path)
+    }
+
+    func commitTree(_ commit: ObjectID) throws -> OpaquePointer {
+        var c: OpaquePointer?
+        var oid = commit.raw
+        try check(git_commit_lookup(&c, handle, &oid), "look up commit \(commit.short)")
+        defer { git_commit_free(c) }
+        var tree: OpaquePointer?
+        try check(git_commit_tree(&tree, c), "read tree of \(commit.short)")
+        return tree!
+    }
+
+    /// The bytes of a blob.
+    public func blob(_ id: ObjectID) throws -> [UInt8] {
+        var blob: OpaquePointer?
+        var oid = id.raw
+        try check(git_blob_lookup(&blob, handle, &oid), "read blob \(id.short)")
+        defer { git_blob_free(blob) }
+        let size = Int(git_blob_rawsize(blob))
+        guard size > 0, let raw = git_blob_rawcontent(blob) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: raw, count: size))
+    }
+
+    /// True when the object database has this object.
+    public func contains(_ id: ObjectID) -> Bool {
+        var odb: OpaquePointer?
+        guard git_repository_odb(&odb, handle) == 0 else { git_error_clear(); return false }
+        defer { git_odb_free(odb) }
+        var oid = id.raw
+        return git_odb_exists(odb, &oid) == 1
+    }
+
+    /// A commit's metadata.
+    public func commit(_ id: ObjectID) throws -> CommitInfo {
+        var c: OpaquePointer?
+        var oid = id.raw
+        try check(git_commit_lookup(&c, handle, &oid), "look up commit \(id.short)")
+        defer { git_commit_free(c) }
+        return CommitInfo(c!)
+    }
+
+    /// True when `ancestor` is `descendant` or one of its ancestors.
+    public func isAncestor(_ ancestor: ObjectID, of descendant: ObjectID) throws -> Bool {
+        if ancestor == descendant { return true }
+        var a = descendant.raw, b = ancestor.raw
+        let rc = try check(git_graph_descendant_of(handle, &a, &b), "compare history")
+        return rc == 1
+    }
+
+    /// Commits reachable from HEAD, newest first (empty for a repository without commits).
+    public func log(limit: Int = Int.max) throws -> [CommitInfo] {
+        if isEmpty { return [] }
+        var walk: OpaquePointer?
+        try check(git_revwalk_new(&walk, handle), "walk history")
+        defer { git_revwalk_free(walk) }
+        git_revwalk_sorting(walk, GIT_SORT_TIME.rawValue | GIT_SORT_TOPOLOGICAL.rawValue)
+        try check(git_revwalk_push_head(walk), "walk from HEAD")
+        var out: [CommitInfo] = []
+        var oid = git_oid()
+        while out.count < limit {
+            let rc = git_revwalk_next(&oid, walk)
+            if rc == GIT_ITEROVER.rawValue { git_error_clear(); break }
+            try check(rc, "walk history")
+            var info = try commit(ObjectID(oid))
+            info.changedPaths = try changedPaths(commit: info.id)
+            out.append(info)
+        }
+        return out
+    }
+
+    /// Paths a commit changed against its first parent (all paths for a root commit).
+    public func changedPaths(commit id: ObjectID) throws -> [String] {
+        let tree = try commitTree(id)
+        defer { git_tree_free(tree) }
+        let info = try commit(id)
+        var parentTree: OpaquePointer?
+        if let parent = info.parents.first { parentTree = try commitTree(parent) }
+        defer { if let parentTree { git_tree_free(parentTree) } }
+        var diff: OpaquePointer?
+        try check(git_diff_tree_to_tree(&diff, handle, parentTree, tree, nil), "diff commit \(id.short)")
+        defer { git_diff_free(diff) }
+        var paths: [String] = []
+        for i in 0..<git_diff_num_deltas(diff) {
+            guard let d = git_diff_get_delta(diff, i) else { continue }
+            let p = d.pointee.new_file.path ?? d.pointee.old_file.path
+            if let p { paths.append(String(cString: p)) }
+        }
+        return paths
+    }
+
+    /// Stages `paths` from the work tree (or removes them when absent) and commits on HEAD.
+    /// For repositories this program owns (the registry), never for the user's app repo.
+    @discardableResult
+    public func commitWorkdirChanges(paths: [String], message: String, author: Signature, committer: Signature) throws -> ObjectID {
+        guard let workdir else {
+            throw GitError(code: -1, message: "the repository has no work tree", operation: "commit")
+        }
+        var index: OpaquePointer?
+        try check(git_repository_index(&index, handle), "open registry index")
+        defer { git_index_free(index) }
+        try check(git_index_read(index, 1), "read registry index")
+        for path in paths {
+            var st = stat()
+            if lstat(workdir + path, &st) == 0 {
+                try check(git_index_add_bypath(index, path), "stage \(path)")
+            } else {
+                let rc = git_index_remove_bypath(index, path)
+                try check(rc, "unstage \(path)")
+            }
+        }
+        try check(git_index_write(index), "write registry index")
+        var treeOID = git_oid()
+        try check(git_index_write_tree(&treeOID, index), "write tree")
+        var tree: OpaquePointer?
+        try check(git_tree_lookup(&tree, handle, &treeOID), "read tree")
+        defer { git_tree_free(tree) }
+
+        var parent: OpaquePointer?
+        if !isEmpty {
+            var head = git_oid()
+            try check(git_reference_name_to_id(&head, handle, "HEAD"), "read HEAD")
+            try check(git_commit_lookup(&parent, handle, &head), "read HEAD commit")
+        }
+        defer { if let parent { git_commit_free(parent) } }
+
+        let authorSig = try makeSignature(author)
+        defer { git_signature_free(authorSig) }
+        let committerSig = try makeSignature(committer)
+        defer { git_signature_free(committerSig) }
+        var out = git_oid()
+        var parents: [OpaquePointer?] = parent.map { [$0] } ?? []
+        _ = try parents.withUnsafeMutableBufferPointer { (buf) in
+            try check(git_commit_create(&out, handle, "HEAD", authorSig, committerSig, "UTF-8", message, tree,
+                                        buf.count, buf.baseAddress), "commit")
+        }
+        return ObjectID(out)
+    }
+
+    func makeSignature(_ s: Signature) throws -> UnsafeMutablePointer<git_signature> {
+        var sig: UnsafeMutablePointer<git_signature>?
+        try check(git_signature_new(&sig, s.name, s.email, s.time, Int32(s.offsetMinutes)), "signature for \(s.name) <\(s.email)>")
+        return sig!
+    }
+}
+
+/// An entry of a commit's tree.
+public struct TreeEntry: Sendable, Equatable {
+    public let path: String
+    public let id: ObjectID
+    public let mode: FileMode?
+    public let rawMode: UInt32
+
+    init(_ e: OpaquePointer, path: String) {
+        self.path = path
+        id = ObjectID(git_tree_entry_id(e).pointee)
+        rawMode = git_tree_entry_filemode(e).rawValue
+        mode = FileMode(rawValue: rawMode)
+    }
+
+    public var isTree: Bool { mode == .tree }
+}
+
+/// A commit's id, author and message.
+public struct CommitInfo: Sendable, Equatable {
+    public let id: ObjectID
+    public let parents: [ObjectID]
+    public let author: Signature
+    public let message: String
+    public var changedPaths: [String] = []
+
+    init(_ c: OpaquePointer) {
+        id = ObjectID(git_commit_id(c).pointee)
+        parents = (0..<git_commit_parentcount(c)).compactMap { i in
+            git_commit_parent_id(c, i).map { ObjectID($0.pointee) }
+        }
+        let a = git_commit_author(c)!.pointee
+        author = Signature(name: String(cString: a.name), email: String(cString: a.email),
+                           time: a.when.time, offsetMinutes: a.when.offset)
+        message = git_commit_message(c).map { String(cString: $0) } ?? ""
+    }
+
+    public var summary: String { message.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? "" }
+}

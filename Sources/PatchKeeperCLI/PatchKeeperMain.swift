@@ -1,0 +1,1 @@
+public enum PatchKeeperMain { public static func main() {} }

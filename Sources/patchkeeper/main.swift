@@ -1,0 +1,2 @@
+import PatchKeeperCLI
+PatchKeeperMain.main()
