@@ -1,1 +1,48 @@
-public enum PatchKeeperMain { public static func main() {} }
+import ArgumentParser
+import Foundation
+import PatchKeeper
+
+/// The executable's entry point: parses, runs, and maps errors to exit codes
+/// (0 nothing to report, 1 findings, 2 trouble, 64 usage).
+public enum PatchKeeperMain {
+    public static func main(arguments: [String]? = nil) -> Never {
+        do {
+            var command = try PatchKeeperCommand.parseAsRoot(arguments)
+            try command.run()
+            exit(0)
+        } catch let error as PatchKeeperError {
+            Output.diagnostic("error: \(error.description)")
+            exit(error.kind == .conflict ? 1 : 2)
+        } catch let error as PatchFile.ParseError {
+            Output.diagnostic("error: \(error.description)")
+            exit(2)
+        } catch {
+            PatchKeeperCommand.exit(withError: error)
+        }
+    }
+}
+
+struct PatchKeeperCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "patchkeeper",
+        abstract: "Keep track of hot patches on a deployed app, so a deploy never silently wipes them out.",
+        discussion: """
+        A hot patch is a change made by hand to a deployed app's files. patchkeeper records each one \
+        (who, why, ticket, expiry) as a git-format patch in a registry that is itself a git repository.
+
+        Start with 'patchkeeper init', then 'patchkeeper record FILE --title ... --reason ...' after \
+        editing a file by hand, and 'patchkeeper list' to see what is active.
+
+        The app is chosen by --app from the config file (--config, $PATCHKEEPER_CONFIG, \
+        /etc/patchkeeper/config.toml), or given directly with --root, --repo and --registry.
+
+        Exit codes: 0 nothing to report, 1 findings (a patch that does not apply), 2 trouble \
+        (bad input, missing repository or revision, lock held), 64 usage.
+        """,
+        version: "0.1.0",
+        subcommands: [
+            InitCommand.self, RecordCommand.self, ApplyCommand.self, ListCommand.self,
+            ShowCommand.self, RetireCommand.self, LogCommand.self,
+        ]
+    )
+}

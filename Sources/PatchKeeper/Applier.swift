@@ -1,0 +1,189 @@
+import Foundation
+import Git
+
+/// `apply`: applies a patch file to the live root (every file or none) and registers it.
+public enum Applier {
+    public struct Request: Sendable {
+        public var patchPath: String
+        public var title: String?
+        public var reason: String?
+        public var ticket: String?
+        public var expires: String?
+        public var author: Person?
+        public var now: Date
+        public var lockWait: Double
+        public var dryRun: Bool
+
+        public init(patchPath: String, title: String? = nil, reason: String? = nil, ticket: String? = nil, expires: String? = nil,
+                    author: Person? = nil, now: Date = Date(), lockWait: Double = 0, dryRun: Bool = false) {
+            self.patchPath = patchPath
+            self.title = title
+            self.reason = reason
+            self.ticket = ticket
+            self.expires = expires
+            self.author = author
+            self.now = now
+            self.lockWait = lockWait
+            self.dryRun = dryRun
+        }
+    }
+
+    public struct Result: Sendable {
+        /// The registered patch (not written with `dryRun`).
+        public var patch: PatchFile
+        /// Root-relative paths written (or that would be).
+        public var written: [String]
+        public var deleted: [String]
+    }
+
+    /// The input patch: a `git format-patch` e-mail or a plain `diff --git` patch.
+    struct Input {
+        var diff: String
+        var subject: String?
+        var body: String?
+        var author: Person?
+    }
+
+    static func readInput(_ path: String) throws -> Input {
+        let bytes: [UInt8]
+        do { bytes = try POSIX.readFile(path) } catch {
+            throw PatchKeeperError("cannot read patch \(path): \(POSIX.errorText())", hint: "check the path")
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw PatchKeeperError("patch \(path) is not UTF-8 text", hint: "give a git diff or git format-patch file")
+        }
+        if text.hasPrefix("From ") {
+            do {
+                let p = try PatchFile.parse(text, fileName: path, requireRegistryFields: false)
+                return Input(diff: p.diffText, subject: p.subject, body: p.body.isEmpty ? nil : p.body, author: p.author)
+            } catch {
+                throw PatchKeeperError("patch \(error.description)", hint: "give a git diff or git format-patch file")
+            }
+        }
+        guard let diff = PatchFile.diffSection(of: text) else {
+            throw PatchKeeperError("\(path) has no 'diff --git' section", hint: "make it with 'git diff' or 'git format-patch'")
+        }
+        return Input(diff: diff, subject: nil, body: nil, author: nil)
+    }
+
+    public static func apply(_ req: Request, deployment: Deployment, registry: Registry) throws -> Result {
+        let input = try readInput(req.patchPath)
+        let title = req.title ?? input.subject ?? ""
+        let reason = req.reason ?? input.body ?? ""
+        if title.isEmpty { throw PatchKeeperError("--title is required (the patch has no Subject)", hint: "say in a few words what the patch does") }
+        if reason.isEmpty { throw PatchKeeperError("--reason is required (the patch has no message)", hint: "say why the hot patch is needed") }
+        try PatchBuilder.validate(title: title, reason: reason, expires: req.expires)
+
+        let files: [ParsedFilePatch]
+        do { files = try PatchParser.parse(input.diff) } catch let e as GitError {
+            throw PatchKeeperError("patch \(req.patchPath) does not parse: \(e.message)", hint: "give a git diff or git format-patch file")
+        }
+        if files.isEmpty { throw PatchKeeperError("patch \(req.patchPath) changes no file") }
+
+        // Map each patch path to a root-relative path, refusing anything outside the root.
+        var rootRel: [String: String] = [:]
+        for f in files {
+            for p in [f.oldPath, f.newPath] where !p.isEmpty && rootRel[p] == nil {
+                _ = try SafePath.relative(p, source: "patch \(req.patchPath)")
+                let rel = deployment.rootRelative(forRepoPath: p) ?? p
+                rootRel[p] = try SafePath.checked(rel, root: deployment.root, source: "patch \(req.patchPath)")
+            }
+        }
+
+        let lock = try registry.lock(wait: req.lockWait)
+        defer { withExtendedLifetime(lock) {} }
+        let patches = try registry.load()
+
+        // Preimage: the live files the patch reads.
+        var pre: [String: FileVersion] = [:]
+        for f in files where f.status != .added {
+            if let live = try LiveTree.read(root: deployment.root, relativePath: rootRel[f.oldPath]!, repoPath: f.oldPath) {
+                pre[f.oldPath] = live
+            }
+        }
+        for f in files where f.status == .added || f.status == .renamed || f.status == .copied {
+            if POSIX.exists(deployment.root + "/" + rootRel[f.newPath]!) {
+                throw PatchKeeperError("patch \(req.patchPath) creates \(rootRel[f.newPath]!), which already exists in \(deployment.root)",
+                                       hint: "nothing was written", kind: .conflict)
+            }
+        }
+        let post: [String: FileVersion?]
+        do {
+            post = try MemoryRepository().apply(diff: input.diff, to: Array(pre.values))
+        } catch let e as GitError {
+            throw PatchKeeperError("patch \(req.patchPath) does not apply to \(deployment.root): \(e.message)",
+                                   hint: "nothing was written", kind: .conflict)
+        }
+
+        // Register what was actually done: live-before → live-after, in repo paths.
+        var changes: [FileChange] = []
+        for (patchPath, after) in post.sorted(by: { $0.key < $1.key }) {
+            let rel = rootRel[patchPath]!
+            let repoPath = deployment.repoPath(forRootRelative: rel)
+            let before = pre[patchPath].map { FileVersion(path: repoPath, mode: $0.mode, content: $0.content) }
+            let afterRepo = after.map { FileVersion(path: repoPath, mode: $0.mode, content: $0.content) }
+            if before != afterRepo { changes.append(FileChange(old: before, new: afterRepo)) }
+        }
+        if changes.isEmpty { throw PatchKeeperError("patch \(req.patchPath) changes nothing in \(deployment.root)") }
+        let author = req.author ?? input.author ?? Person.current()
+        let meta = PatchBuilder.Metadata(id: registry.nextID(after: patches), title: title, reason: reason,
+                                         ticket: req.ticket, expires: req.expires, author: author, base: deployment.revision)
+        let patch = try PatchBuilder.make(meta, changes: changes, now: req.now)
+        var written: [String] = []
+        var deleted: [String] = []
+        for (patchPath, after) in post.sorted(by: { $0.key < $1.key }) {
+            if after == nil { if pre[patchPath] != nil { deleted.append(rootRel[patchPath]!) } } else { written.append(rootRel[patchPath]!) }
+        }
+        if req.dryRun { return Result(patch: patch, written: written, deleted: deleted) }
+
+        try writeAllOrNothing(post: post, pre: pre, rootRel: rootRel, root: deployment.root)
+        try registry.save(patch, action: "apply", reason: Text.singleLine(reason), author: author, now: req.now)
+        return Result(patch: patch, written: written, deleted: deleted)
+    }
+
+    /// Writes each postimage atomically; if one write fails, puts back the files already written.
+    static func writeAllOrNothing(post: [String: FileVersion?], pre: [String: FileVersion], rootRel: [String: String], root: String) throws {
+        var done: [String] = []
+        do {
+            for (patchPath, after) in post.sorted(by: { $0.key < $1.key }) {
+                let rel = rootRel[patchPath]!
+                if let after {
+                    try LiveTree.write(after, root: root, relativePath: rel)
+                } else {
+                    try AtomicFile.remove(root + "/" + rel)
+                }
+                done.append(patchPath)
+            }
+        } catch {
+            for patchPath in done.reversed() {
+                let rel = rootRel[patchPath]!
+                if let before = pre[patchPath] {
+                    try? LiveTree.write(before, root: root, relativePath: rel)
+                } else {
+                    try? AtomicFile.remove(root + "/" + rel)
+                }
+            }
+            throw error
+        }
+    }
+}
+
+/// `retire`: marks a patch retired; the file stays in the registry and its history.
+public enum Retirer {
+    public static func retire(id: String, reason: String, by: Person?, now: Date = Date(), lockWait: Double = 0, registry: Registry) throws -> PatchFile {
+        if Text.singleLine(reason).isEmpty { throw PatchKeeperError("--reason is empty", hint: "say why the patch is no longer needed") }
+        let lock = try registry.lock(wait: lockWait)
+        defer { withExtendedLifetime(lock) {} }
+        var patch = try registry.find(id, in: try registry.load())
+        guard patch.status == .active else {
+            throw PatchKeeperError("patch \(patch.id) is already \(patch.status.rawValue)", hint: "nothing to do")
+        }
+        let who = by ?? Person.current()
+        patch.setTrailer("Status", PatchFile.Status.retired.rawValue)
+        patch.setTrailer("Retired-By", who.formatted)
+        patch.setTrailer("Retired-At", Text.isoTimestamp(now))
+        patch.setTrailer("Retired-Reason", Text.singleLine(reason))
+        try registry.save(patch, action: "retire", reason: Text.singleLine(reason), author: who, now: now)
+        return patch
+    }
+}

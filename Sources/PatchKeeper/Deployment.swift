@@ -1,0 +1,135 @@
+import Foundation
+import Git
+
+/// Where an app runs and what it was deployed from: root, repository, subdir, deployed revision.
+/// Resolving it checks all of them and says what was tried when something is missing.
+public final class Deployment {
+    public enum RevisionSource: Sendable, Equatable, CustomStringConvertible {
+        /// `--deployed` or the config's `deployed`.
+        case flag
+        case revisionFile(String)
+        case rootHead
+
+        public var description: String {
+            switch self {
+            case .flag: return "--deployed/config 'deployed'"
+            case .revisionFile(let p): return p
+            case .rootHead: return "HEAD of the root's .git"
+            }
+        }
+    }
+
+    public let app: AppConfig
+    public let root: String
+    public let repoPath: String
+    public let repository: Repository
+    /// The repo path the root corresponds to ("" for the repository's top).
+    public let subdir: String
+    public let revision: ObjectID
+    public let revisionSource: RevisionSource
+    public let registryPath: String
+
+    public static let defaultRegistryDirectory = "/var/lib/patchkeeper"
+
+    public init(app: AppConfig) throws {
+        self.app = app
+        guard let rawRoot = app.root else {
+            throw PatchKeeperError("app '\(app.name)' has no root", hint: "set root = \"DIR\" under [apps.\(app.name)] or pass --root DIR")
+        }
+        let root = Self.absolute(rawRoot)
+        guard POSIX.isDirectory(root) else {
+            throw PatchKeeperError("app root \(root) does not exist or is not a directory", hint: "check --root or 'root' in the config")
+        }
+        self.root = root
+        self.registryPath = Self.absolute(app.registry ?? "\(Self.defaultRegistryDirectory)/\(app.name)")
+        self.subdir = try app.subdir.map { try SafePath.relative($0, source: "subdir") } ?? ""
+
+        GitSettings.setOwnerValidation(!app.trusted)
+        let repoPath: String
+        if let repo = app.repo {
+            repoPath = Self.absolute(repo)
+        } else if POSIX.exists(root + "/.git") {
+            repoPath = root
+        } else {
+            throw PatchKeeperError("no git repository for app '\(app.name)': \(root) has no .git",
+                                   hint: "pass --repo DIR or set repo = \"DIR\" in the config (a clone or bare mirror of the app)")
+        }
+        self.repoPath = repoPath
+        do {
+            repository = try Repository.open(atPath: repoPath)
+        } catch let e as GitError {
+            if e.isOwnerMismatch {
+                throw PatchKeeperError("repository \(repoPath) is owned by another user and libgit2 refuses it",
+                                       hint: "if you trust it, pass --trust-repo or set trusted = true under [apps.\(app.name)]")
+            }
+            throw PatchKeeperError("cannot open git repository \(repoPath): \(e.message)", hint: "check --repo or 'repo' in the config")
+        }
+
+        // Deployed revision: flag/config, REVISION file, root's HEAD.
+        let revisionFile = root + "/REVISION"
+        var spec: String?
+        var source: RevisionSource?
+        if let d = app.deployed {
+            spec = d
+            source = .flag
+        } else if POSIX.exists(revisionFile) {
+            let text = String(decoding: try POSIX.readFile(revisionFile), as: UTF8.self)
+            let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !trimmed.isEmpty else {
+                throw PatchKeeperError("\(revisionFile) is empty", hint: "write the deployed commit id into it, or pass --deployed REV")
+            }
+            spec = trimmed
+            source = .revisionFile(revisionFile)
+        } else if repoPath == root {
+            spec = "HEAD"
+            source = .rootHead
+        }
+        guard let spec, let source else {
+            throw PatchKeeperError("cannot tell which revision is deployed in \(root): tried --deployed, 'deployed' in the config, \(revisionFile), and a .git in the root",
+                                   hint: "pass --deployed REV")
+        }
+        do {
+            revision = try repository.resolveCommit(spec)
+        } catch let e as GitError {
+            let from = source == .flag ? "deployed revision '\(spec)'" : "\(source) names '\(Self.printable(spec))', which"
+            throw PatchKeeperError("\(from) is not a commit in \(repoPath) (\(e.message))",
+                                   hint: "fetch the repository, or pass --deployed REV")
+        }
+        revisionSource = source
+    }
+
+    /// The repo path of a root-relative path (prefixes `subdir`).
+    public func repoPath(forRootRelative rel: String) -> String {
+        subdir.isEmpty ? rel : subdir + "/" + rel
+    }
+
+    /// The root-relative path of a repo path, nil when it lies outside `subdir`.
+    public func rootRelative(forRepoPath path: String) -> String? {
+        if subdir.isEmpty { return path }
+        return SafePath.strip(prefix: subdir, from: path).flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// The file at a repo path in the deployed revision (nil when absent; throws for a directory).
+    public func deployedFile(repoPath path: String, at commit: ObjectID? = nil) throws -> FileVersion? {
+        guard let entry = try repository.entry(atPath: path, inCommit: commit ?? revision) else { return nil }
+        guard let mode = entry.mode, mode != .tree, mode != .gitlink else {
+            throw PatchKeeperError("\(path) is a directory or submodule in revision \((commit ?? revision).short)", hint: "name the files in it")
+        }
+        return FileVersion(path: path, mode: mode, content: try repository.blob(entry.id))
+    }
+
+    /// The live file for a root-relative path, labelled with its repo path.
+    public func liveFile(rootRelative rel: String) throws -> FileVersion? {
+        try LiveTree.read(root: root, relativePath: rel, repoPath: repoPath(forRootRelative: rel))
+    }
+
+    static func absolute(_ path: String) -> String {
+        var p = path.hasPrefix("/") ? path : POSIX.currentDirectory() + "/" + path
+        while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
+        return p
+    }
+
+    static func printable(_ s: String) -> String {
+        String(s.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? "?" : Character($0) }.prefix(80))
+    }
+}

@@ -1,0 +1,248 @@
+import Foundation
+import Git
+
+/// A registry patch file (DESIGN §2): a `git format-patch --full-index` e-mail with patchkeeper's
+/// trailers. Parsing and writing round-trip byte for byte; unknown headers and trailers are kept.
+public struct PatchFile: Sendable, Equatable {
+    public struct Trailer: Sendable, Equatable {
+        public var key: String
+        public var value: String
+        public init(_ key: String, _ value: String) {
+            self.key = key
+            self.value = value
+        }
+    }
+
+    public enum Status: String, Sendable, Codable, CaseIterable {
+        case active, retired, upstreamed
+    }
+
+    /// The registry file name, `NNNN-slug.patch`.
+    public var fileName: String
+    /// `From <commit> Mon Sep 17 00:00:00 2001`
+    public var fromLine: String
+    public var author: Person
+    public var dateText: String
+    /// The title, without `[PATCH]`.
+    public var subject: String
+    /// Header lines other than From/Date/Subject, kept verbatim.
+    public var extraHeaders: [String]
+    /// The message body: the reason, free text.
+    public var body: String
+    public var trailers: [Trailer]
+    /// Everything after the `---` line: diffstat, blank line, the diff. Kept verbatim.
+    public var tail: String
+
+    public init(fileName: String, fromLine: String, author: Person, dateText: String, subject: String,
+                extraHeaders: [String] = [], body: String, trailers: [Trailer], tail: String) {
+        self.fileName = fileName
+        self.fromLine = fromLine
+        self.author = author
+        self.dateText = dateText
+        self.subject = subject
+        self.extraHeaders = extraHeaders
+        self.body = body
+        self.trailers = trailers
+        self.tail = tail
+    }
+
+    // MARK: trailers
+
+    public func trailer(_ key: String) -> String? {
+        trailers.last { $0.key.caseInsensitiveCompare(key) == .orderedSame }?.value
+    }
+
+    /// Sets (replacing every occurrence) or appends a trailer; nil removes it.
+    public mutating func setTrailer(_ key: String, _ value: String?) {
+        let matches = trailers.indices.filter { trailers[$0].key.caseInsensitiveCompare(key) == .orderedSame }
+        for i in matches.dropFirst().reversed() { trailers.remove(at: i) }
+        let clean = value.map(Text.singleLine)
+        if let i = trailers.firstIndex(where: { $0.key.caseInsensitiveCompare(key) == .orderedSame }) {
+            if let clean { trailers[i].value = clean } else { trailers.remove(at: i) }
+        } else if let clean {
+            trailers.append(Trailer(key, clean))
+        }
+    }
+
+    public var id: String { trailer("Patch-Id") ?? "" }
+    public var base: ObjectID? { trailer("Base").flatMap(ObjectID.init(hex:)) }
+    public var status: Status { trailer("Status").flatMap(Status.init(rawValue:)) ?? .active }
+    public var ticket: String? { trailer("Ticket") }
+    public var expires: String? { trailer("Expires") }
+    public var reason: String { trailer("Reason") ?? body }
+    public var date: Date? { Text.parseRFC2822(dateText) }
+
+    public func isExpired(now: Date) -> Bool {
+        guard let e = expires, let end = Text.endOfDay(e) else { return false }
+        return now >= end
+    }
+
+    /// The diff part of the tail (from the first `diff --git`), without a format-patch signature.
+    public var diffText: String { Self.diffSection(of: tail) ?? "" }
+
+    /// The files of the diff, parsed by libgit2.
+    public func files() throws -> [ParsedFilePatch] {
+        try PatchParser.parse(diffText)
+    }
+
+    // MARK: writing
+
+    /// The file's text. `parse(render())` gives back an equal value.
+    public func render() -> String {
+        var out = fromLine + "\n"
+        out += "From: \(author.formatted)\n"
+        out += "Date: \(dateText)\n"
+        out += "Subject: [PATCH] \(subject)\n"
+        for h in extraHeaders { out += h + "\n" }
+        out += "\n"
+        if !body.isEmpty { out += body + "\n\n" }
+        for t in trailers { out += "\(t.key): \(t.value)\n" }
+        out += "---\n"
+        out += tail
+        return out
+    }
+
+    // MARK: parsing
+
+    /// A file that is not a valid patch: names the file, the line and what is wrong.
+    public struct ParseError: Error, Sendable, CustomStringConvertible, Equatable {
+        public var file: String
+        public var line: Int
+        public var message: String
+        public var description: String { "\(file):\(line): \(message)" }
+    }
+
+
+    /// Parses a registry file. `requireRegistryFields`: Patch-Id and Base must be present
+    /// (false for `apply` input, which may be a foreign format-patch e-mail).
+    public static func parse(_ text: String, fileName: String, requireRegistryFields: Bool = true) throws(ParseError) -> PatchFile {
+        func fail(_ line: Int, _ message: String) -> ParseError { ParseError(file: fileName, line: line, message: message) }
+        if text.utf8.contains(0) { throw fail(1, "contains NUL bytes; not a text patch file") }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard let first = lines.first, first.hasPrefix("From ") else {
+            throw fail(1, "not a patch file: the first line must be 'From <commit> ...' as git format-patch writes it")
+        }
+        var i = 1
+        var headers: [(String, Int)] = []
+        while i < lines.count, !lines[i].isEmpty {
+            if (lines[i].hasPrefix(" ") || lines[i].hasPrefix("\t")), !headers.isEmpty {
+                headers[headers.count - 1].0 += " " + lines[i].trimmingCharacters(in: .whitespaces)
+            } else {
+                headers.append((lines[i], i + 1))
+            }
+            i += 1
+        }
+        guard i < lines.count else { throw fail(lines.count, "the file ends inside the mail header") }
+        var author: Person?
+        var dateText = ""
+        var subject: String?
+        var extra: [String] = []
+        for (h, ln) in headers {
+            if h.hasPrefix("From: ") {
+                guard let p = Person.parse(String(h.dropFirst(6))) else { throw fail(ln, "cannot read the author in '\(Text.singleLine(h))'") }
+                author = p
+            } else if h.hasPrefix("Date: ") {
+                dateText = String(h.dropFirst(6))
+            } else if h.hasPrefix("Subject: ") {
+                var s = String(h.dropFirst(9))
+                if s.hasPrefix("["), let close = s.firstIndex(of: "]"), s[s.startIndex...close].uppercased().contains("PATCH") {
+                    s = String(s[s.index(after: close)...]).trimmingCharacters(in: .whitespaces)
+                }
+                subject = s
+            } else if h.contains(":") {
+                extra.append(h)
+            } else {
+                throw fail(ln, "not a mail header line: '\(Text.singleLine(h).prefix(60))'")
+            }
+        }
+        guard let author else { throw fail(2, "missing 'From: Name <email>' header") }
+        guard let subject, !subject.isEmpty else { throw fail(2, "missing 'Subject:' header") }
+        i += 1 // the blank line
+        let messageStart = i
+        guard let sep = lines[i...].firstIndex(of: "---") else {
+            throw fail(lines.count, "no '---' line between the message and the diff")
+        }
+        var message = Array(lines[messageStart..<sep])
+        while message.last?.isEmpty == true { message.removeLast() }
+        // The last paragraph is the trailer block when every line is `Key: value`.
+        var trailers: [Trailer] = []
+        var trailerLines: [Int] = []
+        let lastBlank = message.lastIndex(of: "") ?? -1
+        let lastPara = Array(message[(lastBlank + 1)...])
+        if !lastPara.isEmpty, lastPara.allSatisfy({ $0.wholeMatch(of: /([A-Za-z][A-Za-z0-9-]*): ?(.*)/) != nil }) {
+            for (k, line) in lastPara.enumerated() {
+                let m = line.wholeMatch(of: /([A-Za-z][A-Za-z0-9-]*): ?(.*)/)!
+                trailers.append(Trailer(String(m.1), String(m.2)))
+                trailerLines.append(messageStart + lastBlank + 1 + k + 1)
+            }
+            message.removeLast(lastPara.count)
+            while message.last?.isEmpty == true { message.removeLast() }
+        }
+        let body = message.joined(separator: "\n")
+        let tail = lines[(sep + 1)...].joined(separator: "\n")
+        var patch = PatchFile(fileName: fileName, fromLine: first, author: author, dateText: dateText, subject: subject,
+                              extraHeaders: extra, body: body, trailers: trailers, tail: tail)
+
+        func lineOf(_ key: String) -> Int {
+            if let k = trailers.lastIndex(where: { $0.key.caseInsensitiveCompare(key) == .orderedSame }) { return trailerLines[k] }
+            return sep + 1
+        }
+        if requireRegistryFields {
+            guard let id = patch.trailer("Patch-Id"), id.count >= 1, id.allSatisfy(\.isASCII), id.allSatisfy(\.isNumber) else {
+                throw fail(lineOf("Patch-Id"), "missing or bad 'Patch-Id:' trailer (expected digits like 0001)")
+            }
+            guard patch.base != nil else { throw fail(lineOf("Base"), "missing or bad 'Base:' trailer (expected a 40-hex commit id)") }
+            if let s = patch.trailer("Status"), Status(rawValue: s) == nil {
+                throw fail(lineOf("Status"), "bad 'Status: \(Text.singleLine(s))' (expected active, retired or upstreamed)")
+            }
+        }
+        if let e = patch.expires, Text.parseDay(e) == nil {
+            throw fail(lineOf("Expires"), "bad 'Expires: \(Text.singleLine(e))' (expected a date like 2026-12-31)")
+        }
+        guard let diffStart = lines[(sep + 1)...].firstIndex(where: { $0.hasPrefix("diff --git ") }) else {
+            throw fail(sep + 2, "no 'diff --git' section after the '---' line")
+        }
+        do {
+            let files = try PatchParser.parse(patch.diffText)
+            if files.isEmpty { throw fail(diffStart + 1, "the diff changes no file") }
+            for f in files {
+                for p in [f.oldPath, f.newPath] where !p.isEmpty {
+                    do { _ = try SafePath.relative(p, source: "patch path") } catch let e as PatchKeeperError {
+                        throw fail(diffStart + 1, e.message)
+                    } catch {}
+                }
+            }
+        } catch let e as GitError {
+            throw fail(diffStart + 1 + offset(in: e.message), "the diff does not parse: \(e.message)")
+        } catch let e as ParseError {
+            throw e
+        } catch {
+            throw fail(diffStart + 1, "\(error)")
+        }
+        _ = patch.id
+        patch.fileName = fileName
+        return patch
+    }
+
+    /// libgit2 reports "at line N" of the diff text; return N-1 (0 when absent).
+    static func offset(in message: String) -> Int {
+        guard let m = message.firstMatch(of: /line (\d+)/), let n = Int(m.1) else { return 0 }
+        return max(0, n - 1)
+    }
+
+    /// From the first `diff --git` line of `text` to its end, minus a `-- ` signature block.
+    static func diffSection(of text: String) -> String? {
+        let body: Substring
+        if text.hasPrefix("diff --git ") {
+            body = text[...]
+        } else if let r = text.range(of: "\ndiff --git ") {
+            body = text[text.index(after: r.lowerBound)...]
+        } else {
+            return nil
+        }
+        if let sig = body.range(of: "\n-- \n", options: .backwards) {
+            return String(body[..<sig.lowerBound]) + "\n"
+        }
+        return String(body)
+    }
+}

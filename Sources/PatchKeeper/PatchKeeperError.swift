@@ -1,0 +1,27 @@
+/// A problem the user can act on: what went wrong (naming the file) and what to do about it.
+/// The CLI prints it as one line and exits 2.
+public struct PatchKeeperError: Error, Sendable, CustomStringConvertible, Equatable {
+    public enum Kind: Sendable, Equatable {
+        /// Bad input, missing repo/revision, unreadable file: exit 2.
+        case trouble
+        /// The registry lock is held by another writer: exit 2.
+        case locked
+        /// A patch does not apply: exit 1 (a finding, nothing written).
+        case conflict
+    }
+
+    public var kind: Kind
+    public var message: String
+    public var hint: String?
+
+    public init(_ message: String, hint: String? = nil, kind: Kind = .trouble) {
+        self.kind = kind
+        self.message = message
+        self.hint = hint
+    }
+
+    public var description: String {
+        guard let hint else { return message }
+        return "\(message); \(hint)"
+    }
+}

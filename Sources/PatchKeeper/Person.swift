@@ -1,0 +1,35 @@
+import Foundation
+/// A name and e-mail, as in `Jane Admin <jane@example.org>`.
+public struct Person: Sendable, Equatable, Codable {
+    public var name: String
+    public var email: String
+
+    public init(name: String, email: String) {
+        self.name = name
+        self.email = email
+    }
+
+    /// Parses `Name <email>`; a bare word becomes a name with `name@host`.
+    public static func parse(_ text: String, host: String? = nil) -> Person? {
+        let host = host ?? POSIX.hostName()
+        let t = Text.singleLine(text).trimmingCharacters(in: .whitespaces)
+        guard !t.isEmpty else { return nil }
+        if let lt = t.lastIndex(of: "<"), t.hasSuffix(">") {
+            let name = t[..<lt].trimmingCharacters(in: .whitespaces)
+            let email = String(t[t.index(after: lt)..<t.index(before: t.endIndex)])
+            guard !email.isEmpty, !email.contains("<"), !email.contains(">") else { return nil }
+            return Person(name: name.isEmpty ? email : name, email: email)
+        }
+        if t.contains("<") || t.contains(">") { return nil }
+        if t.contains("@") && !t.contains(" ") { return Person(name: t, email: t) }
+        return Person(name: t, email: "\(t.replacingOccurrences(of: " ", with: "."))@\(host)")
+    }
+
+    /// Whoever runs the command: `$SUDO_USER` when run through sudo, else the login name.
+    public static func current() -> Person {
+        let user = POSIX.userName()
+        return Person(name: user, email: "\(user)@\(POSIX.hostName())")
+    }
+
+    public var formatted: String { "\(name) <\(email)>" }
+}

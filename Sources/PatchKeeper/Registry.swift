@@ -1,0 +1,148 @@
+import Foundation
+import Git
+
+/// The app's patch registry: a directory of `NNNN-slug.patch` files that is also a git repository,
+/// so every change is a commit. State that is not history (lock, caches) lives in `.patchkeeper/`,
+/// which the registry's `.gitignore` excludes.
+public final class Registry {
+    public let path: String
+    let repository: Repository
+
+    public var stateDirectory: String { path + "/.patchkeeper" }
+    public var lockPath: String { stateDirectory + "/lock" }
+
+    /// Opens an existing registry.
+    public init(path: String) throws {
+        self.path = path
+        guard POSIX.isDirectory(path), Repository.exists(atPath: path) else {
+            throw PatchKeeperError("registry \(path) does not exist or is not a git repository",
+                                   hint: "create it with 'patchkeeper init' (or pass --registry DIR)")
+        }
+        do {
+            repository = try Repository.open(atPath: path)
+        } catch let e as GitError {
+            throw PatchKeeperError("cannot open registry \(path): \(e.message)")
+        }
+        guard !repository.isBare else { throw PatchKeeperError("registry \(path) is a bare repository", hint: "point --registry at a directory with a work tree") }
+    }
+
+    /// Creates the registry (directory 0755, git repository, `.gitignore`, first commit), or
+    /// verifies an existing one. Returns whether it was created.
+    @discardableResult
+    public static func create(path: String, app: String, committer: Person, now: Date) throws -> Bool {
+        if POSIX.exists(path) && Repository.exists(atPath: path) {
+            _ = try Registry(path: path)
+            return false
+        }
+        if POSIX.exists(path) && !POSIX.isDirectory(path) {
+            throw PatchKeeperError("registry path \(path) exists and is not a directory")
+        }
+        try POSIX.makeDirectories(path)
+        try POSIX.makeDirectories(path + "/.patchkeeper")
+        chmod(path + "/.patchkeeper", 0o700)
+        do {
+            let repo = try Repository.create(atPath: path)
+            try AtomicFile.write("# patchkeeper state: lock and caches, not history\n/.patchkeeper/\n", to: path + "/.gitignore")
+            let sig = Signature(name: committer.name, email: committer.email, time: Int64(now.timeIntervalSince1970))
+            try repo.commitWorkdirChanges(paths: [".gitignore"], message: "Create patch registry for \(app)\n\nAction: init\n", author: sig, committer: sig)
+        } catch let e as GitError {
+            throw PatchKeeperError("cannot create registry \(path): \(e.message)")
+        }
+        return true
+    }
+
+    /// Takes the registry's writer lock (see `RegistryLock`).
+    public func lock(wait: Double) throws -> RegistryLock {
+        try POSIX.makeDirectories(stateDirectory, mode: 0o700)
+        return try RegistryLock(path: lockPath, wait: wait)
+    }
+
+    /// Every patch file, in file-name order. A file that does not parse stops the load with its
+    /// name and line; two files with one Patch-Id are refused.
+    public func load() throws -> [PatchFile] {
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".patch") }.sorted()
+        } catch {
+            throw PatchKeeperError("cannot list registry \(path): \(error.localizedDescription)")
+        }
+        var patches: [PatchFile] = []
+        var seen: [String: String] = [:]
+        for name in names {
+            let full = path + "/" + name
+            let bytes = try POSIX.readFile(full)
+            let text = String(decoding: bytes, as: UTF8.self)
+            let patch: PatchFile
+            do {
+                patch = try PatchFile.parse(text, fileName: name)
+            } catch {
+                throw PatchKeeperError("registry file \(path)/\(error.description)", hint: "fix or remove the file (it is never rewritten while it does not parse)")
+            }
+            if let other = seen[patch.id] {
+                throw PatchKeeperError("registry files \(other) and \(name) both have Patch-Id \(patch.id)", hint: "give one of them a new Patch-Id")
+            }
+            seen[patch.id] = name
+            patches.append(patch)
+        }
+        return patches
+    }
+
+    /// The patch with this id (`1`, `0001`) or file name.
+    public func find(_ idOrName: String, in patches: [PatchFile]) throws -> PatchFile {
+        let wanted = idOrName.hasSuffix(".patch") ? nil : Int(idOrName)
+        if let p = patches.first(where: { $0.fileName == idOrName || (wanted != nil && Int($0.id) == wanted) }) { return p }
+        throw PatchKeeperError("no patch '\(Text.singleLine(idOrName))' in registry \(path)", hint: "'patchkeeper list --all' shows the ids")
+    }
+
+    /// The next free id, zero-padded to four digits.
+    public func nextID(after patches: [PatchFile]) -> String {
+        let next = (patches.compactMap { Int($0.id) }.max() ?? 0) + 1
+        let s = String(next)
+        return String(repeating: "0", count: max(0, 4 - s.count)) + s
+    }
+
+    /// Writes a patch file atomically and commits it. Call with the lock held.
+    @discardableResult
+    public func save(_ patch: PatchFile, action: String, reason: String?, author: Person, now: Date) throws -> ObjectID {
+        let full = path + "/" + patch.fileName
+        try AtomicFile.write(patch.render(), to: full, mode: 0o644)
+        var message = "\(action) \(patch.id): \(patch.subject)\n"
+        if let reason, !reason.isEmpty { message += "\n\(reason)\n" }
+        message += "\nPatch-Id: \(patch.id)\nAction: \(action)\n"
+        let committer = Person.current()
+        let time = Int64(now.timeIntervalSince1970)
+        do {
+            return try repository.commitWorkdirChanges(
+                paths: [patch.fileName], message: message,
+                author: Signature(name: author.name, email: author.email, time: time),
+                committer: Signature(name: committer.name, email: committer.email, time: time))
+        } catch let e as GitError {
+            throw PatchKeeperError("wrote \(full) but could not commit it to the registry: \(e.message)",
+                                   hint: "check the registry repository with 'git -C \(path) status'")
+        }
+    }
+
+    /// One registry commit.
+    public struct Entry: Sendable, Equatable {
+        public var commit: ObjectID
+        public var author: Person
+        public var date: Date
+        public var subject: String
+        public var message: String
+        public var files: [String]
+    }
+
+    /// Registry commits, newest first; only those touching `fileName` when given.
+    public func history(fileName: String? = nil) throws -> [Entry] {
+        let commits: [CommitInfo]
+        do { commits = try repository.log() } catch let e as GitError {
+            throw PatchKeeperError("cannot read registry history in \(path): \(e.message)")
+        }
+        return commits.compactMap { c in
+            if let fileName, !c.changedPaths.contains(fileName) { return nil }
+            return Entry(commit: c.id, author: Person(name: c.author.name, email: c.author.email),
+                         date: Date(timeIntervalSince1970: TimeInterval(c.author.time)),
+                         subject: c.summary, message: c.message, files: c.changedPaths)
+        }
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+
+/// Small text helpers shared by the patch format and renderers.
+public enum Text {
+    /// Folds a value onto one line: newlines and tabs become spaces, other control characters
+    /// (ANSI escapes included) are dropped, runs of spaces collapse.
+    public static func singleLine(_ s: String) -> String {
+        var out = String.UnicodeScalarView()
+        var lastSpace = false
+        for scalar in s.unicodeScalars {
+            if scalar == "\n" || scalar == "\r" || scalar == "\t" || scalar == " " {
+                if !lastSpace && !out.isEmpty { out.append(" ") }
+                lastSpace = true
+                continue
+            }
+            if scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value) { continue }
+            out.append(scalar)
+            lastSpace = false
+        }
+        var result = String(out)
+        while result.hasSuffix(" ") { result.removeLast() }
+        return result
+    }
+
+    /// Multi-line text with control characters removed (newlines kept), CRLF normalised.
+    public static func sanitizedBlock(_ s: String) -> String {
+        var out = String.UnicodeScalarView()
+        for scalar in s.replacingOccurrences(of: "\r\n", with: "\n").unicodeScalars {
+            if scalar == "\n" { out.append(scalar); continue }
+            if scalar == "\t" { out.append(" "); continue }
+            if scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value) { continue }
+            out.append(scalar)
+        }
+        return String(out)
+    }
+
+    /// A file-name slug: lower-case letters, digits and dashes, at most 48 characters.
+    public static func slug(_ title: String) -> String {
+        var out = ""
+        var dash = false
+        for scalar in title.lowercased().unicodeScalars {
+            if ("a"..."z").contains(scalar) || ("0"..."9").contains(scalar) {
+                out.unicodeScalars.append(scalar)
+                dash = false
+            } else if !dash && !out.isEmpty {
+                out += "-"
+                dash = true
+            }
+            if out.count >= 48 { break }
+        }
+        while out.hasSuffix("-") { out.removeLast() }
+        return out.isEmpty ? "patch" : out
+    }
+
+    /// `2026-11-25T12:00:00Z`
+    public static func isoTimestamp(_ date: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        f.timeZone = TimeZone(identifier: "UTC")
+        return f.string(from: date)
+    }
+
+    /// Parses `YYYY-MM-DD` (a calendar day, UTC); nil for anything else.
+    public static func parseDay(_ s: String) -> DateComponents? {
+        let parts = s.split(separator: "-")
+        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+              let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]) else { return nil }
+        var cal = Calendar(identifier: .gregorian)
+        cal.timeZone = TimeZone(identifier: "UTC")!
+        let comps = DateComponents(year: y, month: m, day: d)
+        guard let date = cal.date(from: comps), cal.dateComponents([.year, .month, .day], from: date) == comps else { return nil }
+        return comps
+    }
+
+    /// The first instant after the day `YYYY-MM-DD` (UTC): a patch expiring that day is expired from then on.
+    public static func endOfDay(_ s: String) -> Date? {
+        guard let comps = parseDay(s) else { return nil }
+        var cal = Calendar(identifier: .gregorian)
+        cal.timeZone = TimeZone(identifier: "UTC")!
+        return cal.date(from: comps).flatMap { cal.date(byAdding: .day, value: 1, to: $0) }
+    }
+
+    /// RFC 2822 date as `git format-patch` writes it: `Fri, 30 Jun 2017 09:12:00 +0000`.
+    public static func rfc2822(_ date: Date) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss Z"
+        return f.string(from: date)
+    }
+
+    public static func parseRFC2822(_ s: String) -> Date? {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        for format in ["EEE, dd MMM yyyy HH:mm:ss Z", "EEE, d MMM yyyy HH:mm:ss Z", "dd MMM yyyy HH:mm:ss Z"] {
+            f.dateFormat = format
+            if let d = f.date(from: s.trimmingCharacters(in: .whitespaces)) { return d }
+        }
+        return nil
+    }
+}

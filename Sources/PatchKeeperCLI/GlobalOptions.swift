@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import PatchKeeper
+
+/// Output format for data commands.
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json
+}
+
+/// Options every command takes: which app, where its files are, how to print.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: "The app to act on (from the config file). Optional when the config has one app.")
+    var app: String?
+
+    @Option(name: .long, help: ArgumentHelp("Config file (default: $PATCHKEEPER_CONFIG, then /etc/patchkeeper/config.toml).", valueName: "file"))
+    var config: String?
+
+    @Option(name: .long, help: ArgumentHelp("The live directory the app runs from (overrides the config).", valueName: "dir"))
+    var root: String?
+
+    @Option(name: .long, help: ArgumentHelp("The app's git repository: a clone or bare mirror (default: the root's own .git).", valueName: "dir"))
+    var repo: String?
+
+    @Option(name: .long, help: ArgumentHelp("The patch registry directory (default: /var/lib/patchkeeper/APP).", valueName: "dir"))
+    var registry: String?
+
+    @Option(name: .long, help: ArgumentHelp("The repository path the root corresponds to, e.g. src/api.", valueName: "path"))
+    var subdir: String?
+
+    @Option(name: .long, help: ArgumentHelp("The deployed revision (default: config 'deployed', ROOT/REVISION, or the root's HEAD).", valueName: "rev"))
+    var deployed: String?
+
+    @Flag(name: .long, help: "Accept a repository owned by another user (libgit2's safe.directory check).")
+    var trustRepo = false
+
+    @Option(name: .long, help: ArgumentHelp("Output format: text or json.", valueName: "format"))
+    var format: OutputFormat = .text
+
+    @Option(name: .long, help: ArgumentHelp("Wait up to this many seconds for the registry lock held by another patchkeeper.", valueName: "seconds"))
+    var wait: Double = 0
+
+    func validate() throws {
+        if wait < 0 { throw ValidationError("--wait must be 0 or more seconds") }
+    }
+
+    var appOptions: AppOptions {
+        var o = AppOptions()
+        o.app = app
+        o.configPath = config
+        o.root = root
+        o.repo = repo
+        o.registry = registry
+        o.subdir = subdir
+        o.deployed = deployed
+        o.trustRepo = trustRepo
+        return o
+    }
+
+    var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    /// The app's settings (config + flags).
+    func resolveApp() throws -> AppConfig {
+        try appOptions.resolve(environment: environment).app
+    }
+
+    /// Root, repository and deployed revision, verified.
+    func deployment() throws -> Deployment {
+        try Deployment(app: resolveApp())
+    }
+
+    /// The registry, without needing the app's repository.
+    func openRegistry() throws -> Registry {
+        let app = try resolveApp()
+        let path = app.registry ?? "\(Deployment.defaultRegistryDirectory)/\(app.name)"
+        return try Registry(path: path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path)
+    }
+
+    var output: Output { Output(format: format) }
+}

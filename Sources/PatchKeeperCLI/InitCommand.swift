@@ -1,0 +1,56 @@
+import ArgumentParser
+import Foundation
+import PatchKeeper
+
+struct InitCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init",
+        abstract: "Set up an app: verify root, repository and deployed revision; create the registry.",
+        discussion: """
+        Checks that the root exists, the repository opens and the deployed revision is a commit in it, \
+        then creates the registry (a git repository of patch files). When a config file is named \
+        (--config or $PATCHKEEPER_CONFIG) and has no entry for the app, the entry is appended; the rest \
+        of the file is kept as it is. Running it again only verifies.
+
+        Example:
+          patchkeeper init --config /etc/patchkeeper/config.toml --app obs-api \\
+            --root /srv/www/obs/api --repo /srv/www/obs/repo.git --subdir src/api
+        """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    struct InitDTO: Encodable {
+        var app: String
+        var root: String
+        var repo: String
+        var subdir: String
+        var deployedRevision: String
+        var revisionSource: String
+        var registry: String
+        var registryCreated: Bool
+        var config: String?
+        var configWritten: Bool
+    }
+
+    func run() throws {
+        let r = try Initializer.run(options: global.appOptions, environment: global.environment)
+        let out = global.output
+        if global.format == .json {
+            try out.json(InitDTO(app: r.app, root: r.root, repo: r.repo, subdir: r.subdir, deployedRevision: r.revision.hex,
+                                 revisionSource: r.revisionSource, registry: r.registry, registryCreated: r.registryCreated,
+                                 config: r.configPath, configWritten: r.configWritten))
+            return
+        }
+        out.line("app       \(r.app)")
+        out.line("root      \(r.root)")
+        out.line("repo      \(r.repo)\(r.subdir.isEmpty ? "" : " (subdir \(r.subdir))")")
+        out.line("deployed  \(r.revision.hex) (from \(r.revisionSource))")
+        out.line("registry  \(r.registry) (\(r.registryCreated ? "created" : "exists, verified"))")
+        if let c = r.configPath {
+            out.line("config    \(c) (\(r.configWritten ? "entry added" : "entry exists"))")
+        } else {
+            out.line("config    none written (name one with --config to keep these settings)")
+        }
+    }
+}

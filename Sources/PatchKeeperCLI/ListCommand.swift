@@ -1,0 +1,191 @@
+import ArgumentParser
+import Foundation
+import PatchKeeper
+
+struct ListCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "List the active patches: id, title, files, author, age, expiry.",
+        discussion: """
+        Patches past their Expires date are marked EXPIRED. --all includes retired and upstreamed \
+        patches. Use --format json for scripts.
+        """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Flag(name: .long, help: "Include retired and upstreamed patches.")
+    var all = false
+
+    struct ListDTO: Encodable {
+        var registry: String
+        var patches: [PatchDTO]
+    }
+
+    func run() throws {
+        let registry = try global.openRegistry()
+        let now = Date()
+        let patches = try registry.load().filter { all || $0.status == .active }
+        let out = global.output
+        if global.format == .json {
+            try out.json(ListDTO(registry: registry.path, patches: try patches.map { try PatchDTO($0, now: now) }))
+            return
+        }
+        if patches.isEmpty {
+            out.line(all ? "no patches in \(registry.path)" : "no active patches in \(registry.path)")
+            return
+        }
+        var header = cell("ID", 5) + " " + cell("TITLE", 34) + " " + cell("FILES", 5) + " " + cell("AUTHOR", 10) + " "
+        header += cell("AGE", 4) + " EXPIRES"
+        if all { header += "              STATUS" }
+        out.line(out.bold(header))
+        for p in patches {
+            let files = (try? p.files().count).map(String.init) ?? "?"
+            let author = Output.terminalSafe(p.author.name)
+            var row = cell(p.id, 5) + " " + cell(Output.terminalSafe(p.subject), 34) + " " + cell(files, 5) + " "
+            row += cell(author, 10) + " " + cell(Age.short(from: p.date, now: now), 4) + " "
+            let expiry: String
+            if let e = p.expires {
+                expiry = p.status == .active && p.isExpired(now: now) ? e + " " + out.red("EXPIRED") : cell(e, 18)
+            } else {
+                expiry = cell("no expiry", 18)
+            }
+            row += expiry
+            if all { row += " " + p.status.rawValue }
+            out.line(row.replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression))
+        }
+    }
+}
+
+struct ShowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "Show one patch: metadata, files, history and the diff.",
+        discussion: "ID is the patch number (1 or 0001) or its file name."
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: ArgumentHelp("The patch id or file name.", valueName: "id"))
+    var id: String
+
+    struct ShowDTO: Encodable {
+        var patch: PatchDTO
+        var registryFile: String
+        var diff: String
+        var history: [HistoryDTO]
+    }
+
+    func run() throws {
+        let registry = try global.openRegistry()
+        let patch = try registry.find(id, in: try registry.load())
+        let history = try registry.history(fileName: patch.fileName)
+        let now = Date()
+        let out = global.output
+        if global.format == .json {
+            try out.json(ShowDTO(patch: try PatchDTO(patch, now: now), registryFile: registry.path + "/" + patch.fileName,
+                                 diff: patch.diffText, history: history.map(HistoryDTO.init)))
+            return
+        }
+        func field(_ name: String, _ value: String) { out.line(cell(name + ":", 10) + Output.terminalSafe(value)) }
+        out.line(out.bold(Output.terminalSafe("Patch \(patch.id): \(patch.subject)")))
+        field("File", registry.path + "/" + patch.fileName)
+        field("Status", patch.status.rawValue)
+        field("Author", patch.author.formatted)
+        field("Date", (patch.date.map(Text.isoTimestamp) ?? patch.dateText) + " (\(Age.short(from: patch.date, now: now)) ago)")
+        field("Base", patch.base?.hex ?? "?")
+        if let t = patch.ticket { field("Ticket", t) }
+        if let e = patch.expires {
+            let expired = patch.status == .active && patch.isExpired(now: now)
+            out.line(cell("Expires:", 10) + e + (expired ? " " + out.red("EXPIRED") : ""))
+        }
+        for key in ["Retired-By", "Retired-At", "Retired-Reason", "Upstreamed-In"] {
+            if let v = patch.trailer(key) { field(key, v) }
+        }
+        for t in patch.trailers where !PatchDTO.knownTrailers.contains(t.key.lowercased()) && !t.key.hasPrefix("Retired-") && t.key != "Upstreamed-In" {
+            field(t.key, t.value)
+        }
+        let files = filesSummary(patch)
+        for (i, f) in files.enumerated() { out.line(cell(i == 0 ? "Files:" : "", 10) + Output.terminalSafe(f)) }
+        out.line()
+        out.line("Reason:")
+        for l in patch.reason.split(separator: "\n", omittingEmptySubsequences: false) { out.line("  " + Output.terminalSafe(String(l))) }
+        out.line()
+        out.line("History:")
+        for e in history {
+            out.line("  " + Output.terminalSafe("\(Text.isoTimestamp(e.date))  \(e.commit.short)  \(e.subject)  (\(e.author.name))"))
+        }
+        out.line()
+        out.raw(Output.terminalSafe(patch.diffText))
+    }
+}
+
+struct RetireCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retire",
+        abstract: "Mark a patch retired (it stays in the registry and its history).",
+        discussion: """
+        Use it when a hot patch is no longer wanted: reverted by hand, replaced, or made obsolete. \
+        The file keeps its diff; Status becomes 'retired' with Retired-By, Retired-At and \
+        Retired-Reason trailers, committed to the registry.
+
+        Example:
+          patchkeeper retire 0001 --reason "Migration finished; job re-enabled"
+        """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: ArgumentHelp("The patch id or file name.", valueName: "id"))
+    var id: String
+
+    @Option(name: .long, help: ArgumentHelp("Why the patch is retired.", valueName: "text"))
+    var reason: String
+
+    @Option(name: .long, help: ArgumentHelp("Who retires it, 'Name <email>' (default: $SUDO_USER or the login user).", valueName: "person"))
+    var author: String?
+
+    func run() throws {
+        var who: Person?
+        if let author {
+            guard let p = Person.parse(author) else { throw ValidationError("--author '\(author)' is not 'Name <email>'") }
+            who = p
+        }
+        let registry = try global.openRegistry()
+        let patch = try Retirer.retire(id: id, reason: reason, by: who, lockWait: global.wait, registry: registry)
+        try report(action: "retired", patch: patch, registry: registry, output: global.output)
+    }
+}
+
+struct LogCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "log",
+        abstract: "Show the registry's history: every record, apply and retire, newest first.",
+        discussion: "With an ID, only the commits that touched that patch."
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: ArgumentHelp("Only this patch (id or file name).", valueName: "id"))
+    var id: String?
+
+    struct LogDTO: Encodable {
+        var registry: String
+        var entries: [HistoryDTO]
+    }
+
+    func run() throws {
+        let registry = try global.openRegistry()
+        var fileName: String?
+        if let id { fileName = try registry.find(id, in: try registry.load()).fileName }
+        let entries = try registry.history(fileName: fileName)
+        let out = global.output
+        if global.format == .json {
+            try out.json(LogDTO(registry: registry.path, entries: entries.map(HistoryDTO.init)))
+            return
+        }
+        for e in entries {
+            out.line(out.dim(e.commit.short) + "  " + Output.terminalSafe("\(Text.isoTimestamp(e.date))  \(cell(e.author.name, 10))  \(e.subject)"))
+        }
+    }
+}

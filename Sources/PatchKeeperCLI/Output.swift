@@ -1,0 +1,88 @@
+import Foundation
+import PatchKeeper
+
+/// Writes findings to stdout (text or JSON) and diagnostics to stderr. Text that came from patches
+/// is made terminal-safe; colour is used only when stdout is a terminal and NO_COLOR is unset.
+struct Output {
+    let format: OutputFormat
+
+    static let schemaVersion = 1
+
+    var useColor: Bool {
+        isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
+            && ProcessInfo.processInfo.environment["TERM"] != "dumb"
+    }
+
+    func line(_ s: String = "") {
+        FileHandle.standardOutput.write(Data((s + "\n").utf8))
+    }
+
+    func raw(_ s: String) {
+        FileHandle.standardOutput.write(Data(s.utf8))
+    }
+
+    /// One JSON object: sorted snake_case keys, `schema_version` added.
+    func json<T: Encodable>(_ value: T) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.dateEncodingStrategy = .custom { date, enc in
+            var c = enc.singleValueContainer()
+            try c.encode(Text.isoTimestamp(date))
+        }
+        let data = try encoder.encode(Versioned(value: value))
+        FileHandle.standardOutput.write(data)
+        FileHandle.standardOutput.write(Data("\n".utf8))
+    }
+
+    func red(_ s: String) -> String { useColor ? "\u{1B}[1;31m\(s)\u{1B}[0m" : s }
+    func bold(_ s: String) -> String { useColor ? "\u{1B}[1m\(s)\u{1B}[0m" : s }
+    func dim(_ s: String) -> String { useColor ? "\u{1B}[2m\(s)\u{1B}[0m" : s }
+
+    static func diagnostic(_ s: String) {
+        FileHandle.standardError.write(Data(("patchkeeper: " + terminalSafe(s) + "\n").utf8))
+    }
+
+    /// Replaces control characters (ANSI escapes included) with `?`; keeps newlines and tabs.
+    static func terminalSafe(_ s: String) -> String {
+        var out = String.UnicodeScalarView()
+        for scalar in s.unicodeScalars {
+            if scalar == "\n" || scalar == "\t" { out.append(scalar); continue }
+            if scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value) { out.append("?"); continue }
+            out.append(scalar)
+        }
+        return String(out)
+    }
+}
+
+/// Wraps a JSON payload with `schema_version` at the top level.
+struct Versioned<T: Encodable>: Encodable {
+    let value: T
+
+    func encode(to encoder: any Encoder) throws {
+        try value.encode(to: encoder)
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encode(Output.schemaVersion, forKey: .schemaVersion)
+    }
+
+    enum Key: String, CodingKey { case schemaVersion }
+}
+
+/// Short human ages: 45s, 12m, 3h, 5d, 2y.
+enum Age {
+    static func short(from date: Date?, now: Date) -> String {
+        guard let date else { return "?" }
+        let s = max(0, Int(now.timeIntervalSince(date)))
+        if s < 60 { return "\(s)s" }
+        if s < 3600 { return "\(s / 60)m" }
+        if s < 86400 { return "\(s / 3600)h" }
+        if s < 86400 * 730 { return "\(s / 86400)d" }
+        return "\(s / (86400 * 365))y"
+    }
+}
+
+/// Pads or cuts a cell to a display width (one column a character; cut with "…").
+func cell(_ s: String, _ width: Int) -> String {
+    if s.count > width { return String(s.prefix(max(0, width - 1))) + "…" }
+    return s + String(repeating: " ", count: width - s.count)
+}

@@ -1,0 +1,95 @@
+import Foundation
+import Git
+import PatchKeeper
+
+/// A patch as the JSON contract shows it (keys become snake_case).
+struct PatchDTO: Encodable {
+    struct FileDTO: Encodable {
+        var path: String
+        var oldPath: String?
+        var change: String
+        var oldMode: String?
+        var newMode: String?
+        var oldBlob: String
+        var newBlob: String
+        var binary: Bool
+        var additions: Int
+        var deletions: Int
+    }
+
+    var id: String
+    var title: String
+    var file: String
+    var author: Person
+    var date: String?
+    var base: String
+    var status: String
+    var reason: String
+    var ticket: String?
+    var expires: String?
+    var expired: Bool
+    var files: [FileDTO]
+    var trailers: [String: String]
+
+    static let knownTrailers: Set<String> = ["patch-id", "base", "status", "ticket", "expires", "reason"]
+
+    init(_ p: PatchFile, now: Date) throws {
+        id = p.id
+        title = p.subject
+        file = p.fileName
+        author = p.author
+        date = p.date.map(Text.isoTimestamp)
+        base = p.base?.hex ?? ""
+        status = p.status.rawValue
+        reason = p.reason
+        ticket = p.ticket
+        expires = p.expires
+        expired = p.status == .active && p.isExpired(now: now)
+        files = try p.files().map { f in
+            FileDTO(path: f.path, oldPath: f.status == .renamed ? f.oldPath : nil, change: f.status.rawValue,
+                    oldMode: f.oldMode?.description, newMode: f.newMode?.description,
+                    oldBlob: f.oldID.hex, newBlob: f.newID.hex, binary: f.isBinary,
+                    additions: f.additions, deletions: f.deletions)
+        }
+        var extra: [String: String] = [:]
+        for t in p.trailers where !Self.knownTrailers.contains(t.key.lowercased()) {
+            extra[t.key] = t.value
+        }
+        trailers = extra
+    }
+}
+
+/// A registry commit in JSON.
+struct HistoryDTO: Encodable {
+    var commit: String
+    var author: Person
+    var date: String
+    var subject: String
+    var files: [String]
+
+    init(_ e: Registry.Entry) {
+        commit = e.commit.hex
+        author = e.author
+        date = Text.isoTimestamp(e.date)
+        subject = e.subject
+        files = e.files
+    }
+}
+
+/// Renders a patch's one-line summary of its files: `config/clock.rb (+1 -2)`.
+func filesSummary(_ p: PatchFile) -> [String] {
+    guard let files = try? p.files() else { return [] }
+    return files.map { f in
+        let what: String
+        switch f.status {
+        case .added: what = "new file"
+        case .deleted: what = "deleted"
+        case .renamed: what = "renamed from \(f.oldPath)"
+        default:
+            if f.oldMode != f.newMode, f.hunks.isEmpty, !f.isBinary { what = "mode \(f.oldMode?.description ?? "?") → \(f.newMode?.description ?? "?")" }
+            else { what = "modified" }
+        }
+        let counts = f.isBinary ? "binary" : "+\(f.additions) -\(f.deletions)"
+        return "\(f.path) (\(what), \(counts))"
+    }
+}

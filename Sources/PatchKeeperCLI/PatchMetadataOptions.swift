@@ -1,0 +1,45 @@
+import ArgumentParser
+import PatchKeeper
+
+/// What a person says about a hot patch when recording or applying it.
+struct PatchMetadataOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("What the patch does, in a few words (the registry file is named after it).", valueName: "text"))
+    var title: String?
+
+    @Option(name: .long, help: ArgumentHelp("Why it is needed: whoever deploys next reads this.", valueName: "text"))
+    var reason: String?
+
+    @Option(name: .long, help: ArgumentHelp("A ticket or pull-request URL.", valueName: "url"))
+    var ticket: String?
+
+    @Option(name: .long, help: ArgumentHelp("The day the patch should be gone, YYYY-MM-DD; after it, list marks it EXPIRED.", valueName: "date"))
+    var expires: String?
+
+    @Option(name: .long, help: ArgumentHelp("Who made the change, 'Name <email>' (default: $SUDO_USER or the login user).", valueName: "person"))
+    var author: String?
+
+    func person() throws -> Person? {
+        guard let author else { return nil }
+        guard let p = Person.parse(author) else {
+            throw ValidationError("--author '\(author)' is not 'Name <email>'")
+        }
+        return p
+    }
+
+    func validate() throws {
+        if let expires, Text.parseDay(expires) == nil {
+            throw ValidationError("--expires '\(expires)' is not a date: use YYYY-MM-DD, e.g. 2026-12-31")
+        }
+        _ = try person()
+    }
+}
+
+/// Prints what a write command did, as text or JSON.
+struct ActionDTO: Encodable {
+    var action: String
+    var patch: PatchDTO
+    var registryFile: String
+    var written: [String]?
+    var deleted: [String]?
+    var dryRun: Bool?
+}

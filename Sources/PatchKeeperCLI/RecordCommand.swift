@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+import PatchKeeper
+
+struct RecordCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "record",
+        abstract: "Register a hot edit: the live files vs the deployed revision become a new patch.",
+        discussion: """
+        After editing files under the app root by hand, record them so the next deploy cannot \
+        silently wipe the change out. Each named file is compared with its content in the deployed \
+        revision: modified, new and deleted files and mode changes (chmod +x) are captured. \
+        Paths are relative to the current directory when it is inside the root, else to the root.
+
+        Example:
+          patchkeeper record config/clock.rb --title "Disable the RSS cleanup job" \\
+            --reason "It takes table locks during the migration" --ticket https://... --expires 2026-12-31
+        """
+    )
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var meta: PatchMetadataOptions
+
+    @Argument(help: ArgumentHelp("The hot-patched files.", valueName: "path"))
+    var paths: [String] = []
+
+    func validate() throws {
+        if paths.isEmpty { throw ValidationError("name at least one file to record") }
+        if meta.title == nil { throw ValidationError("--title is required: say in a few words what the patch does") }
+        if meta.reason == nil { throw ValidationError("--reason is required: say why the hot patch is needed") }
+    }
+
+    func run() throws {
+        let deployment = try global.deployment()
+        let registry = try Registry(path: deployment.registryPath)
+        let patch = try Recorder.record(
+            .init(paths: paths, title: meta.title ?? "", reason: meta.reason ?? "", ticket: meta.ticket,
+                  expires: meta.expires, author: try meta.person(), lockWait: global.wait),
+            deployment: deployment, registry: registry)
+        try report(action: "recorded", patch: patch, registry: registry, output: global.output)
+    }
+}
+
+func report(action: String, patch: PatchFile, registry: Registry, output: Output,
+            written: [String]? = nil, deleted: [String]? = nil, dryRun: Bool? = nil) throws {
+    let path = registry.path + "/" + patch.fileName
+    if output.format == .json {
+        try output.json(ActionDTO(action: action, patch: try PatchDTO(patch, now: Date()), registryFile: path,
+                                  written: written, deleted: deleted, dryRun: dryRun))
+        return
+    }
+    output.line(Output.terminalSafe("\(action) \(patch.id): \(patch.subject)"))
+    for f in filesSummary(patch) { output.line(Output.terminalSafe("  \(f)")) }
+    output.line("  \(dryRun == true ? "would write" : "registry file") \(path)")
+}
