@@ -31,9 +31,10 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "patchkeeper", dependencies: ["PatchKeeperCLI"]),
-        .testTarget(name: "GitTests", dependencies: ["Git"]),
-        .testTarget(name: "PatchKeeperTests", dependencies: ["PatchKeeper", "Git"]),
-        .testTarget(name: "PatchKeeperCLITests", dependencies: ["patchkeeper"]),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "GitTests", dependencies: ["Git", "TestSupport"]),
+        .testTarget(name: "PatchKeeperTests", dependencies: ["PatchKeeper", "Git", "TestSupport"]),
+        .testTarget(name: "PatchKeeperCLITests", dependencies: ["patchkeeper", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

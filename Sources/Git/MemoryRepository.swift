@@ -87,7 +87,7 @@ public final class MemoryRepository {
         var buf = git_buf()
         defer { git_buf_dispose(&buf) }
         try check(git_diff_to_buf(&buf, diff, GIT_DIFF_FORMAT_PATCH), "format diff")
-        let text = buf.ptr.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: buf.size), as: UTF8.self) } ?? ""
+        let text = PatchText.normalized(buf.ptr.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: buf.size), as: UTF8.self) } ?? "")
         var stats: OpaquePointer?
         try check(git_diff_get_stats(&stats, diff), "diff stats")
         defer { git_diff_stats_free(stats) }
@@ -128,7 +128,7 @@ final class DiffHandle {
     init(parsing text: String) throws {
         Libgit2.ensure()
         var d: OpaquePointer?
-        let bytes = Array(text.utf8)
+        let bytes = Array(PatchText.normalized(text).utf8)
         _ = try bytes.withUnsafeBufferPointer { (buf) in
             try buf.withMemoryRebound(to: CChar.self) { (cbuf) in
                 try check(git_diff_from_buffer(&d, cbuf.baseAddress, cbuf.count), "parse patch")

@@ -1,0 +1,152 @@
+import Foundation
+import Git
+import Testing
+import TestSupport
+
+@Suite("Git layer")
+struct GitTests {
+    @Test("blob ids equal git hash-object's")
+    func blobIDsMatchGit() throws {
+        let s = Scratch()
+        let samples = ["", "hello\n", "no newline", "crlf\r\nline\r\n", String(repeating: "x", count: 100_000)]
+        for (i, text) in samples.enumerated() {
+            s.write("f\(i)", text)
+            let ours = try ObjectID.hashBlob(Array(text.utf8))
+            let fromFile = try ObjectID.hashFile(atPath: s.file("f\(i)"))
+            let reference = git(["hash-object", "f\(i)"], in: s.path)
+            #expect(ours.hex == reference)
+            #expect(fromFile.hex == reference)
+        }
+    }
+
+    @Test("object ids parse 40 hex digits and nothing else")
+    func objectIDParsing() {
+        let hex = "8c1f0e2d6b0f0000000000000000000000000abc"
+        #expect(ObjectID(hex: hex)?.hex == hex)
+        #expect(ObjectID(hex: hex.uppercased())?.hex == hex)
+        #expect(ObjectID(hex: "8c1f0e2") == nil)
+        #expect(ObjectID(hex: String(repeating: "g", count: 40)) == nil)
+        #expect(ObjectID.zero.isZero)
+    }
+
+    @Test("a repository resolves revisions and reads tree entries and blobs")
+    func repositoryReads() throws {
+        let app = AppFixture(deploy: false)
+        let repo = try Repository.open(atPath: app.repo)
+        let head = try repo.resolveCommit("HEAD")
+        #expect(head.hex == app.v1)
+        #expect(try repo.resolveCommit("v1") == head)
+        let entry = try #require(try repo.entry(atPath: "src/api/config/clock.rb", inCommit: head))
+        #expect(entry.mode == .regular)
+        #expect(String(decoding: try repo.blob(entry.id), as: UTF8.self) == AppFixture.clock)
+        #expect(try repo.entry(atPath: "src/api/bin/setup", inCommit: head)?.mode == .executable)
+        #expect(try repo.entry(atPath: "nope/x", inCommit: head) == nil)
+        let error = #expect(throws: GitError.self) { try repo.resolveCommit("no-such-rev") }
+        #expect(error?.isNotFound == true)
+    }
+
+    @Test("opening a directory that is not a repository fails without searching parents")
+    func openDoesNotSearchParents() throws {
+        let app = AppFixture(deploy: false)
+        #expect(throws: GitError.self) { try Repository.open(atPath: app.repo + "/src/api") }
+    }
+
+    @Test("makePatch writes full-index git diffs that git apply accepts")
+    func makePatchMatchesGitApply() throws {
+        let app = AppFixture(deploy: false)
+        let changes = [
+            FileChange(old: FileVersion(path: "src/api/config/clock.rb", mode: .regular, content: Array(AppFixture.clock.utf8)),
+                       new: FileVersion(path: "src/api/config/clock.rb", mode: .regular, content: Array("every 1.hour do\n  # off\nend\n".utf8))),
+            FileChange(old: nil, new: FileVersion(path: "src/api/new.txt", mode: .executable, content: Array("n\n".utf8))),
+            FileChange(old: FileVersion(path: "src/api/README", mode: .regular, content: Array("The API.\n".utf8)), new: nil),
+        ]
+        let made = try MemoryRepository().makePatch(changes)
+        #expect(made.diff.contains("index 36658bbda4b13ec3d0b6ab7fdb22ac53f542f2be.."))
+        #expect(made.stat.contains("3 files changed"))
+        let s = Scratch()
+        s.write("p.diff", made.diff)
+        let check = run("/usr/bin/git", ["apply", "--check", s.file("p.diff")], cwd: app.repo)
+        #expect(check.status == 0, "\(check.stderr)")
+        let files = try PatchParser.parse(made.diff)
+        #expect(files.map(\.status) == [.deleted, .modified, .added])
+        #expect(files[1].oldID.hex == "36658bbda4b13ec3d0b6ab7fdb22ac53f542f2be")
+        #expect(files[2].newMode == .executable)
+        #expect(files[1].additions == 1 && files[1].deletions == 1)
+    }
+
+    @Test("apply to buffers applies clean hunks and refuses ones whose context is gone")
+    func applyToBuffers() throws {
+        let old = FileVersion(path: "a.txt", mode: .regular, content: Array("1\n2\n3\n".utf8))
+        let new = FileVersion(path: "a.txt", mode: .regular, content: Array("1\ntwo\n3\n".utf8))
+        let diff = try MemoryRepository().makePatch([FileChange(old: old, new: new)]).diff
+        let result = try MemoryRepository().apply(diff: diff, to: [old])
+        #expect(result["a.txt"]??.content == new.content)
+        let other = FileVersion(path: "a.txt", mode: .regular, content: Array("x\ny\nz\n".utf8))
+        #expect(throws: GitError.self) { try MemoryRepository().apply(diff: diff, to: [other]) }
+    }
+
+    @Test("a 3-way merge is clean for separate edits and marks overlapping ones")
+    func mergeFile() throws {
+        func v(_ s: String) -> FileVersion { FileVersion(path: "f", mode: .regular, content: Array(s.utf8)) }
+        let base = v("a\nb\nc\nd\ne\n")
+        let clean = try FileMerge.merge(ancestor: base, ours: v("A\nb\nc\nd\ne\n"), theirs: v("a\nb\nc\nd\nE\n"))
+        #expect(clean.automergeable)
+        #expect(String(decoding: clean.content, as: UTF8.self) == "A\nb\nc\nd\nE\n")
+        let conflict = try FileMerge.merge(ancestor: base, ours: v("a\nX\nc\nd\ne\n"), theirs: v("a\nY\nc\nd\ne\n"))
+        #expect(!conflict.automergeable)
+        #expect(String(decoding: conflict.content, as: UTF8.self).contains("<<<<<<<"))
+    }
+
+    @Test("a new file whose path has a space round-trips through the parser (libgit2 #6294)")
+    func spaceInNewFilePath() throws {
+        let diff = try MemoryRepository().makePatch([FileChange(old: nil, new: FileVersion(path: "dir/with space.txt", mode: .regular, content: Array("x\n".utf8)))]).diff
+        let parsed = try PatchParser.parse(diff)
+        #expect(parsed.count == 1)
+        #expect(parsed.first?.newPath == "dir/with space.txt")
+        #expect(parsed.first?.status == .added)
+    }
+
+    @Test("creating and deleting an empty file parses and applies, as git does (libgit2 #5713)", arguments: [true, false])
+    func emptyFileCreation(create: Bool) throws {
+        let empty = FileVersion(path: "dir/empty file.txt", mode: .regular, content: [])
+        let change = create ? FileChange(old: nil, new: empty) : FileChange(old: empty, new: nil)
+        let diff = try MemoryRepository().makePatch([change]).diff
+        let parsed = try PatchParser.parse(diff)
+        #expect(parsed.first?.status == (create ? .added : .deleted))
+        #expect(parsed.first?.path == "dir/empty file.txt")
+        let applied = try MemoryRepository().apply(diff: diff, to: create ? [] : [empty])
+        if create { #expect(applied["dir/empty file.txt"]??.content == []) } else { #expect(applied["dir/empty file.txt"]! == nil) }
+        // git agrees with the text we write.
+        let s = Scratch()
+        if !create { s.write("r/dir/empty file.txt", "") }
+        git(["init", "-q", "r"], in: s.path)
+        s.write("p.diff", diff)
+        let check = run("/usr/bin/git", ["apply", "--check", s.file("p.diff")], cwd: s.file("r"))
+        #expect(check.status == 0, "\(check.stderr)")
+    }
+
+    @Test("the raw libgit2 parser still rejects git's empty-file patch, so the workaround is needed")
+    func emptyFileWorkaroundIsNeeded() {
+        let raw = "diff --git a/e b/e\nnew file mode 100644\nindex 0000000000000000000000000000000000000000..e69de29bb2d1d6434b8b29ae775ad8c2e48c5391\n"
+        #expect(PatchText.normalized(raw) != raw)
+        #expect(PatchText.normalized(raw).contains("+++ b/e"))
+    }
+
+    @Test("committing work-tree changes creates one commit per call with the given author")
+    func commitWorkdirChanges() throws {
+        let s = Scratch()
+        let repo = try Repository.create(atPath: s.file("r"))
+        s.write("r/a.patch", "one\n")
+        let sig = Signature(name: "Jane", email: "jane@example.org", time: 1_700_000_000)
+        let c1 = try repo.commitWorkdirChanges(paths: ["a.patch"], message: "first\n", author: sig, committer: sig)
+        s.write("r/a.patch", "two\n")
+        let c2 = try repo.commitWorkdirChanges(paths: ["a.patch"], message: "second\n", author: sig, committer: sig)
+        #expect(c1 != c2)
+        let log = try repo.log()
+        #expect(log.map(\.summary) == ["second", "first"])
+        #expect(log[0].parents == [c1])
+        #expect(log[0].author.name == "Jane")
+        #expect(git(["log", "--format=%an %s"], in: s.file("r")) == "Jane second\nJane first")
+        #expect(git(["status", "--porcelain"], in: s.file("r")) == "")
+    }
+}
