@@ -160,7 +160,7 @@ public struct PatchFile: Sendable, Equatable {
         i += 1 // the blank line
         let messageStart = i
         guard let sep = lines[i...].firstIndex(of: "---") else {
-            throw fail(lines.count, "no '---' line between the message and the diff")
+            throw fail(lines.last == "" ? lines.count - 1 : lines.count, "no '---' line between the message and the diff")
         }
         var message = Array(lines[messageStart..<sep])
         while message.last?.isEmpty == true { message.removeLast() }

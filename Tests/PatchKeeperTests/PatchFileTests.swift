@@ -1,0 +1,137 @@
+import Foundation
+import Git
+import Testing
+import TestSupport
+@testable import PatchKeeper
+
+@Suite("Patch file format")
+struct PatchFileTests {
+    static let base = "8c1f0e2d6b0f11111111111111111111111111ab"
+
+    func makePatch(reason: String = "It takes table locks on notifications.\n\nSecond paragraph.") throws -> PatchFile {
+        let old = FileVersion(path: "src/api/config/clock.rb", mode: .regular, content: Array(AppFixture.clock.utf8))
+        let new = FileVersion(path: "src/api/config/clock.rb", mode: .regular, content: Array("every 1.hour do\n  # off\nend\n".utf8))
+        var meta = PatchBuilder.Metadata(id: "0001", title: "Disable the RSS feed cleanup job", reason: reason,
+                                         ticket: "https://example.org/issues/3364", expires: "2017-07-14",
+                                         author: Person(name: "Jane Admin", email: "jane@example.org"), base: ObjectID(hex: Self.base)!)
+        meta.extraTrailers = [.init("X-Custom", "kept")]
+        return try PatchBuilder.make(meta, changes: [FileChange(old: old, new: new)], now: Date(timeIntervalSince1970: 1_498_806_720))
+    }
+
+    @Test("a built patch renders, parses back equal, and renders byte for byte the same")
+    func roundTrip() throws {
+        let patch = try makePatch()
+        let text = patch.render()
+        let parsed = try PatchFile.parse(text, fileName: patch.fileName)
+        #expect(parsed == patch)
+        #expect(parsed.render() == text)
+        #expect(patch.fileName == "0001-disable-the-rss-feed-cleanup-job.patch")
+        #expect(text.hasPrefix("From \(Self.base) Mon Sep 17 00:00:00 2001\nFrom: Jane Admin <jane@example.org>\nDate: Fri, 30 Jun 2017 07:12:00 +0000\nSubject: [PATCH] Disable the RSS feed cleanup job\n\n"))
+        #expect(parsed.id == "0001")
+        #expect(parsed.base?.hex == Self.base)
+        #expect(parsed.status == .active)
+        #expect(parsed.ticket == "https://example.org/issues/3364")
+        #expect(parsed.reason == "It takes table locks on notifications.\n\nSecond paragraph.")
+        #expect(parsed.trailer("X-Custom") == "kept")
+        #expect(try parsed.files().first?.oldID.hex == "36658bbda4b13ec3d0b6ab7fdb22ac53f542f2be")
+    }
+
+    @Test("unknown headers and trailers survive a rewrite")
+    func unknownFieldsKept() throws {
+        var text = try makePatch().render()
+        text = text.replacingOccurrences(of: "Subject: [PATCH]", with: "X-Mailer: hand\nSubject: [PATCH]")
+        text = text.replacingOccurrences(of: "Status: active\n", with: "Status: active\nReviewed-By: Tom <tom@example.org>\n")
+        var p = try PatchFile.parse(text, fileName: "0001-x.patch")
+        p.setTrailer("Status", "retired")
+        p.setTrailer("Retired-Reason", "done")
+        let again = p.render()
+        #expect(again.contains("X-Mailer: hand\n"))
+        #expect(again.contains("Status: retired\nReviewed-By: Tom <tom@example.org>\nRetired-Reason: done\n---\n"))
+        #expect(try PatchFile.parse(again, fileName: "0001-x.patch").status == .retired)
+    }
+
+    @Test("a reason line of three dashes cannot cut the message short")
+    func dashesInReason() throws {
+        let p = try makePatch(reason: "before\n---\nafter")
+        let parsed = try PatchFile.parse(p.render(), fileName: p.fileName)
+        #expect(parsed.reason == "before\n- - -\nafter")
+        #expect(try parsed.files().count == 1)
+    }
+
+    @Test("malformed files are refused with the file name and line", arguments: [
+        ("not a patch\n", 1, "first line"),
+        ("From x Mon Sep 17 00:00:00 2001\nSubject: [PATCH] t\n\nbody\n---\n", 2, "From:"),
+        ("From x Mon Sep 17 00:00:00 2001\nFrom: A <a@b>\nSubject: [PATCH] t\n\nbody\n", 5, "'---'"),
+        ("From x Mon Sep 17 00:00:00 2001\nFrom: A <a@b>\nSubject: [PATCH] t\n\nPatch-Id: 0001\nStatus: active\n---\ndiff --git a/x b/x\n", 7, "Base"),
+        ("From x Mon Sep 17 00:00:00 2001\nFrom: A <a@b>\nSubject: [PATCH] t\n\nPatch-Id: 0001\nBase: 8c1f0e2d6b0f11111111111111111111111111ab\nExpires: soon\n---\ndiff --git a/x b/x\n", 7, "Expires"),
+        ("From x Mon Sep 17 00:00:00 2001\nFrom: A <a@b>\nSubject: [PATCH] t\n\nPatch-Id: 0001\nBase: 8c1f0e2d6b0f11111111111111111111111111ab\n---\n x | 1 +\n", 8, "diff --git"),
+    ])
+    func malformed(text: String, line: Int, mentions: String) {
+        #expect {
+            _ = try PatchFile.parse(text, fileName: "0007-bad.patch")
+        } throws: { error in
+            guard let e = error as? PatchFile.ParseError else { return false }
+            return e.file == "0007-bad.patch" && e.line == line && e.message.contains(mentions)
+        }
+    }
+
+    @Test("a diff with hunks that do not parse is reported at its line")
+    func brokenHunk() throws {
+        var text = try makePatch().render()
+        text = text.replacingOccurrences(of: "@@ -1,3 +1,3 @@", with: "@@ -1,3 +1,3 @@\nGARBAGE LINE")
+        #expect {
+            _ = try PatchFile.parse(text, fileName: "0001-x.patch")
+        } throws: { error in
+            guard let e = error as? PatchFile.ParseError else { return false }
+            return e.message.contains("does not parse") && e.line > 10
+        }
+    }
+
+    @Test("a patch path that leaves the root is refused on load")
+    func hostilePath() throws {
+        var text = try makePatch().render()
+        text = text.replacingOccurrences(of: "src/api/config/clock.rb", with: "../../etc/cron.d/evil")
+        #expect {
+            _ = try PatchFile.parse(text, fileName: "0001-x.patch")
+        } throws: { error in
+            (error as? PatchFile.ParseError)?.message.contains("leaves the app root") == true
+        }
+    }
+
+    @Test("expiry is a finding from the day after the date")
+    func expiry() throws {
+        let p = try makePatch()
+        let cal = Calendar(identifier: .gregorian)
+        let utc = TimeZone(identifier: "UTC")!
+        let onDay = cal.date(from: DateComponents(timeZone: utc, year: 2017, month: 7, day: 14, hour: 23))!
+        let after = cal.date(from: DateComponents(timeZone: utc, year: 2017, month: 7, day: 15, hour: 0))!
+        #expect(!p.isExpired(now: onDay))
+        #expect(p.isExpired(now: after))
+    }
+}
+
+@Suite("Text helpers")
+struct TextTests {
+    @Test("single-line folding drops control characters and ANSI escapes")
+    func singleLine() {
+        #expect(Text.singleLine("a\u{1B}[31mred\u{1B}[0m\nnext\tline  ") == "a[31mred[0m next line")
+        #expect(Text.slug("Disable the RSS feed: cleanup job!") == "disable-the-rss-feed-cleanup-job")
+        #expect(Text.slug("!!!") == "patch")
+        #expect(Text.slug(String(repeating: "long ", count: 40)).count <= 48)
+    }
+
+    @Test("dates are checked as calendar days")
+    func days() {
+        #expect(Text.parseDay("2026-12-31") != nil)
+        #expect(Text.parseDay("2026-02-30") == nil)
+        #expect(Text.parseDay("31.12.2026") == nil)
+    }
+
+    @Test("people parse from 'Name <email>'")
+    func people() {
+        #expect(Person.parse("Jane Admin <jane@example.org>") == Person(name: "Jane Admin", email: "jane@example.org"))
+        #expect(Person.parse("jane", host: "web1") == Person(name: "jane", email: "jane@web1"))
+        #expect(Person.parse("bad <x") == nil)
+        #expect(Person.parse("") == nil)
+    }
+}
