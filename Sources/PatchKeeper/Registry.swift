@@ -40,6 +40,7 @@ public final class Registry {
         try POSIX.makeDirectories(path)
         try POSIX.makeDirectories(path + "/.patchkeeper")
         chmod(path + "/.patchkeeper", 0o700)
+        _ = try RegistryLock(path: path + "/.patchkeeper/lock")  // creates the lock file (0600) once
         do {
             let repo = try Repository.create(atPath: path)
             try AtomicFile.write("# patchkeeper state: lock and caches, not history\n/.patchkeeper/\n", to: path + "/.gitignore")
