@@ -84,9 +84,9 @@ public enum Applier {
         var rootRel: [String: String] = [:]
         for f in files {
             for p in [f.oldPath, f.newPath] where !p.isEmpty && rootRel[p] == nil {
-                _ = try SafePath.relative(p, source: "patch \(req.patchPath)")
+                _ = try SafePath.relative(p, source: "patch \(req.patchPath): path")
                 let rel = deployment.rootRelative(forRepoPath: p) ?? p
-                rootRel[p] = try SafePath.checked(rel, root: deployment.root, source: "patch \(req.patchPath)")
+                rootRel[p] = try SafePath.checked(rel, root: deployment.root, source: "patch \(req.patchPath): path")
             }
         }
 

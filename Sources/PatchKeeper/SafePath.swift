@@ -11,24 +11,24 @@ public enum SafePath {
     /// Normalises a root-relative path (`a//b/./c` → `a/b/c`); throws for `..`, absolute
     /// paths, NUL, newlines or an empty path. `source` names where the path came from.
     public static func relative(_ path: String, source: String) throws -> String {
-        if path.isEmpty { throw PatchKeeperError("\(source): empty path") }
+        if path.isEmpty { throw PatchKeeperError("\(source) is empty") }
         if path.utf8.contains(where: { $0 == 0 || $0 == 10 || $0 == 13 }) {
-            throw PatchKeeperError("\(source): path \(quoted(path)) contains a NUL or newline character")
+            throw PatchKeeperError("\(source) \(quoted(path)) contains a NUL or newline character")
         }
         if path.hasPrefix("/") {
-            throw PatchKeeperError("\(source): absolute path \(quoted(path)) is not allowed", hint: "paths are relative to the app root")
+            throw PatchKeeperError("\(source) \(quoted(path)) is absolute", hint: "paths are relative to the app root")
         }
         var parts: [Substring] = []
         for part in path.split(separator: "/", omittingEmptySubsequences: true) {
             if part == "." { continue }
             if part == ".." {
-                throw PatchKeeperError("\(source): path \(quoted(path)) leaves the app root (contains '..')")
+                throw PatchKeeperError("\(source) \(quoted(path)) leaves the app root (contains '..')")
             }
             parts.append(part)
         }
-        if parts.isEmpty { throw PatchKeeperError("\(source): path \(quoted(path)) names the app root itself") }
+        if parts.isEmpty { throw PatchKeeperError("\(source) \(quoted(path)) names the app root itself") }
         if parts.first == ".git" {
-            throw PatchKeeperError("\(source): path \(quoted(path)) is inside .git, which patchkeeper never touches")
+            throw PatchKeeperError("\(source) \(quoted(path)) is inside .git, which patchkeeper never touches")
         }
         return parts.joined(separator: "/")
     }
@@ -41,22 +41,33 @@ public enum SafePath {
         if !path.hasPrefix("/") {
             let cwd = POSIX.currentDirectory()
             if let rel = strip(prefix: rootReal, from: cwd) {
-                candidate = rel.isEmpty ? path : rel + "/" + path
-                return try checked(candidate, root: root, source: "path \(quoted(path))")
+                // Typed from inside the root: `../x` may climb within the root, never above it.
+                var parts: [Substring] = rel.isEmpty ? [] : rel.split(separator: "/")
+                for part in path.split(separator: "/") {
+                    if part == "." { continue }
+                    if part == ".." {
+                        if parts.isEmpty { throw PatchKeeperError("path \(quoted(path)) is outside the app root \(root)", hint: "name files under the root") }
+                        parts.removeLast()
+                    } else {
+                        parts.append(part)
+                    }
+                }
+                candidate = parts.joined(separator: "/")
+                return try checked(candidate, root: root, source: "path")
             }
-            return try checked(path, root: root, source: "path \(quoted(path))")
+            return try checked(path, root: root, source: "path")
         }
         // Absolute: compare against root, both literally and with symlinks of the parent resolved.
         for base in [root, rootReal] {
             let b = base.hasSuffix("/") ? String(base.dropLast()) : base
             if let rel = strip(prefix: b, from: path) {
-                return try checked(rel, root: root, source: "path \(quoted(path))")
+                return try checked(rel, root: root, source: "path")
             }
         }
         let parentReal = POSIX.realPath(POSIX.parentDirectory(path)) ?? POSIX.parentDirectory(path)
         if let rel = strip(prefix: rootReal, from: parentReal) {
             let joined = (rel.isEmpty ? "" : rel + "/") + POSIX.baseName(path)
-            return try checked(joined, root: root, source: "path \(quoted(path))")
+            return try checked(joined, root: root, source: "path")
         }
         throw PatchKeeperError("path \(quoted(path)) is outside the app root \(root)", hint: "name files under the root")
     }
@@ -71,10 +82,10 @@ public enum SafePath {
             current += "/" + part
             guard let st = POSIX.lstat(current) else { break }
             if (st.st_mode & S_IFMT) == S_IFLNK {
-                throw PatchKeeperError("\(source): \(current) is a symbolic link; patchkeeper does not follow links out of the app root")
+                throw PatchKeeperError("\(source) \(quoted(path)): \(current) is a symbolic link; patchkeeper does not follow links out of the app root")
             }
             if (st.st_mode & S_IFMT) != S_IFDIR {
-                throw PatchKeeperError("\(source): \(current) is not a directory")
+                throw PatchKeeperError("\(source) \(quoted(path)): \(current) is not a directory")
             }
         }
         return rel

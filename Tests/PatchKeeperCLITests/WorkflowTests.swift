@@ -111,6 +111,13 @@ struct WorkflowTests {
         let r = pk(["record", "workers.yml", "--title", "Raise the worker timeout", "--reason", "Jobs time out"] + app.flags,
                    cwd: app.root + "/config")
         #expect(r.status == 0, "\(r.stderr)")
+        // `../` climbs inside the root, never above it.
+        app.scratch.write("live/app/models/user.rb", "class User\nend\n")
+        let up = pk(["record", "../app/models/user.rb", "--title", "Slim user", "--reason", "r"] + app.flags, cwd: app.root + "/config")
+        #expect(up.status == 0, "\(up.stderr)")
+        let above = pk(["record", "../../app/src/api/README", "--title", "t", "--reason", "r"] + app.flags, cwd: app.root + "/config")
+        #expect(above.status == 2)
+        #expect(above.stderr.contains("outside the app root"))
         let j = try json(pk(["show", "1", "--format", "json"] + app.flags))
         let patch = try #require(j["patch"] as? [String: Any])
         #expect((patch["files"] as? [[String: Any]])?.first?["path"] as? String == "src/api/config/workers.yml")
