@@ -2,19 +2,34 @@ import CLibgit2
 
 /// A git object id (SHA-1, 20 bytes). A plain value: Sendable, Hashable, cheap to copy.
 public struct ObjectID: Hashable, Sendable, Comparable, CustomStringConvertible, Codable {
-    public let bytes: [UInt8]
+    // Stored inline (no heap allocation): a tree of 100k entries holds 100k of these.
+    private var a: UInt64 = 0
+    private var b: UInt64 = 0
+    private var c: UInt32 = 0
 
     /// The all-zero id git uses for "no object" (a created or deleted file's missing side).
     public static let zero = ObjectID(bytes: [UInt8](repeating: 0, count: 20))
 
     public init(bytes: [UInt8]) {
         precondition(bytes.count == 20, "an object id has 20 bytes")
-        self.bytes = bytes
+        withUnsafeMutableBytes(of: &self) { dst in
+            for i in 0..<20 { dst[i] = bytes[i] }
+        }
     }
 
     init(_ oid: git_oid) {
         var copy = oid
-        bytes = withUnsafeBytes(of: &copy.id) { Array($0.prefix(20)) }
+        withUnsafeBytes(of: &copy.id) { src in
+            withUnsafeMutableBytes(of: &self) { dst in
+                for i in 0..<20 { dst[i] = src[i] }
+            }
+        }
+    }
+
+    /// The 20 bytes, in order.
+    public var bytes: [UInt8] {
+        var copy = self
+        return withUnsafeBytes(of: &copy) { Array($0.prefix(20)) }
     }
 
     /// Parses 40 hex digits; nil for anything else.
@@ -29,7 +44,7 @@ public struct ObjectID: Hashable, Sendable, Comparable, CustomStringConvertible,
             out.append(hi << 4 | lo)
             i += 2
         }
-        bytes = out
+        self.init(bytes: out)
     }
 
     private static func nibble(_ c: UInt8) -> UInt8? {
