@@ -62,3 +62,68 @@ public enum PatchText {
         return String(p)
     }
 }
+
+extension PatchText {
+    /// The reverse of a text diff (what `git apply -R` applies): old and new sides swapped.
+    /// Binary sections are returned unchanged; callers decide binary files by blob id.
+    public static func reversed(_ text: String) -> String {
+        var out: [String] = []
+        var oldMode: String?
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
+            if line.hasPrefix("diff --git ") {
+                out.append(line)
+            } else if line.hasPrefix("new file mode ") {
+                out.append("deleted file mode " + line.dropFirst("new file mode ".count))
+            } else if line.hasPrefix("deleted file mode ") {
+                out.append("new file mode " + line.dropFirst("deleted file mode ".count))
+            } else if line.hasPrefix("old mode ") {
+                oldMode = String(line.dropFirst("old mode ".count))
+            } else if line.hasPrefix("new mode "), let old = oldMode {
+                out.append("old mode " + line.dropFirst("new mode ".count))
+                out.append("new mode " + old)
+                oldMode = nil
+            } else if line.hasPrefix("index "), let dot = line.firstIndex(of: "."), line[line.index(after: dot)...].hasPrefix(".") {
+                let ids = line[line.index(line.startIndex, offsetBy: 6)..<dot]
+                let rest = line[line.index(dot, offsetBy: 2)...]
+                let newID = rest.prefix { $0 != " " }
+                let mode = rest.dropFirst(newID.count)
+                out.append("index \(newID)..\(ids)\(mode)")
+            } else if line.hasPrefix("--- ") {
+                out.append(line)  // fixed up with the +++ line below
+            } else if line.hasPrefix("+++ "), let minus = out.last, minus.hasPrefix("--- ") {
+                let a = String(minus.dropFirst(4)), b = String(line.dropFirst(4))
+                out[out.count - 1] = "--- " + swapSide(b, from: "b/", to: "a/")
+                out.append("+++ " + swapSide(a, from: "a/", to: "b/"))
+            } else if line.hasPrefix("@@ "), let m = parseHunkHeader(line) {
+                out.append("@@ -\(m.new) +\(m.old) @@\(m.rest)")
+            } else if line.hasPrefix("+") {
+                out.append("-" + line.dropFirst())
+            } else if line.hasPrefix("-") {
+                out.append("+" + line.dropFirst())
+            } else {
+                out.append(line)
+            }
+        }
+        return out.joined(separator: "\n")
+    }
+
+    static func swapSide(_ path: String, from: String, to: String) -> String {
+        if path == "/dev/null" { return path }
+        if path.hasPrefix("\"" + from) { return "\"" + to + path.dropFirst(1 + from.count) }
+        if path.hasPrefix(from) { return to + path.dropFirst(from.count) }
+        return path
+    }
+
+    /// `@@ -a,b +c,d @@ rest` → ("a,b", "c,d", " rest")
+    static func parseHunkHeader(_ line: String) -> (old: Substring, new: Substring, rest: Substring)? {
+        let body = line.dropFirst(3)
+        guard body.hasPrefix("-"), let space = body.firstIndex(of: " ") else { return nil }
+        let old = body[body.index(after: body.startIndex)..<space]
+        let afterOld = body[body.index(after: space)...]
+        guard afterOld.hasPrefix("+"), let space2 = afterOld.firstIndex(of: " ") else { return nil }
+        let new = afterOld[afterOld.index(after: afterOld.startIndex)..<space2]
+        let tail = afterOld[space2...]
+        guard tail.hasPrefix(" @@") else { return nil }
+        return (old, new, tail.dropFirst(3))
+    }
+}

@@ -23,12 +23,14 @@ public struct AppOptions: Sendable, Equatable {
 
     /// Merges the config file's entry (if any) with flags. Errors name the config file and the
     /// apps it knows.
-    public func resolve(environment: [String: String]) throws -> (app: AppConfig, config: ConfigFile?) {
+    /// `needsRoot: false` for commands that only read or write the registry (list, show, log,
+    /// retire): then `--registry` alone names the app.
+    public func resolve(environment: [String: String], needsRoot: Bool = true) throws -> (app: AppConfig, config: ConfigFile?) {
         var config: ConfigFile?
         if let loc = configLocation(environment: environment) {
             if POSIX.exists(loc.path) {
                 config = try ConfigFile.load(path: loc.path)
-            } else if root == nil {
+            } else if root == nil && (needsRoot || registry == nil) {
                 throw PatchKeeperError("config file \(loc.path) does not exist", hint: "create it with 'patchkeeper init --config \(loc.path) --app NAME --root DIR', or pass --root")
             }
         }
@@ -52,12 +54,17 @@ public struct AppOptions: Sendable, Equatable {
             }
         } else {
             guard let root else {
+                if !needsRoot, let registry {
+                    var app = AppConfig(name: self.app ?? Self.defaultName(root: registry))
+                    app.registry = registry
+                    return (app, config)
+                }
                 if let name = self.app {
                     throw PatchKeeperError("unknown app '\(name)': no config file has it (tried --config, $PATCHKEEPER_CONFIG, \(ConfigFile.defaultPath))",
                                            hint: "pass --root DIR, or add it with 'patchkeeper init'")
                 }
                 throw PatchKeeperError("no app given: no config file found (tried --config, $PATCHKEEPER_CONFIG, \(ConfigFile.defaultPath)) and no --root",
-                                       hint: "pass --root DIR (and --repo, --registry), or run 'patchkeeper init'")
+                                       hint: needsRoot ? "pass --root DIR (and --repo, --registry), or run 'patchkeeper init'" : "pass --registry DIR or --root DIR, or run 'patchkeeper init'")
             }
             app = AppConfig(name: self.app ?? Self.defaultName(root: root))
         }

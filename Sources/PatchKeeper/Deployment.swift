@@ -42,7 +42,7 @@ public final class Deployment {
         }
         self.root = root
         self.registryPath = Self.absolute(app.registry ?? "\(Self.defaultRegistryDirectory)/\(app.name)")
-        self.subdir = try app.subdir.map { try SafePath.relative($0, source: "subdir") } ?? ""
+        self.subdir = try app.subdir.flatMap { $0.isEmpty || $0 == "." ? nil : try SafePath.relative($0, source: "subdir") } ?? ""
 
         GitSettings.setOwnerValidation(!app.trusted)
         let repoPath: String
@@ -123,10 +123,16 @@ public final class Deployment {
         try LiveTree.read(root: root, relativePath: rel, repoPath: repoPath(forRootRelative: rel))
     }
 
-    static func absolute(_ path: String) -> String {
-        var p = path.hasPrefix("/") ? path : POSIX.currentDirectory() + "/" + path
-        while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
-        return p
+    /// An absolute path with `.`, `..` and repeated slashes folded (lexically: symlinks kept).
+    public static func absolute(_ path: String) -> String {
+        let full = path.hasPrefix("/") ? path : POSIX.currentDirectory() + "/" + path
+        var parts: [Substring] = []
+        for part in full.split(separator: "/") {
+            if part == "." { continue }
+            if part == ".." { if !parts.isEmpty { parts.removeLast() }; continue }
+            parts.append(part)
+        }
+        return "/" + parts.joined(separator: "/")
     }
 
     static func printable(_ s: String) -> String {

@@ -68,11 +68,10 @@ struct GlobalOptions: ParsableArguments {
         try Deployment(app: resolveApp())
     }
 
-    /// The registry, without needing the app's repository.
+    /// The registry, without needing the app's root or repository.
     func openRegistry() throws -> Registry {
-        let app = try resolveApp()
-        let path = app.registry ?? "\(Deployment.defaultRegistryDirectory)/\(app.name)"
-        return try Registry(path: path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path)
+        let app = try appOptions.resolve(environment: environment, needsRoot: false).app
+        return try Registry(path: Deployment.absolute(app.registry ?? "\(Deployment.defaultRegistryDirectory)/\(app.name)"))
     }
 
     var output: Output { Output(format: format) }

@@ -37,7 +37,7 @@ struct ListCommand: ParsableCommand {
         }
         var header = cell("ID", 5) + " " + cell("TITLE", 34) + " " + cell("FILES", 5) + " " + cell("AUTHOR", 10) + " "
         header += cell("AGE", 4) + " EXPIRES"
-        if all { header += "              STATUS" }
+        if all { header += String(repeating: " ", count: 12) + "STATUS" }
         out.line(out.bold(header))
         for p in patches {
             let files = (try? p.files().count).map(String.init) ?? "?"

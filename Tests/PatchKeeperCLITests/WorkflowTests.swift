@@ -245,3 +245,25 @@ struct WorkflowTests {
         #expect(rec.stdout.contains("--title") && rec.stdout.contains("Example"))
     }
 }
+
+@Suite("CLI registry-only commands")
+struct RegistryOnlyTests {
+    @Test("list, show, log and retire need only --registry")
+    func registryOnly() throws {
+        let app = AppFixture()
+        #expect(pk(["init"] + app.flags).status == 0)
+        app.scratch.write("live/config/workers.yml", "timeout: 120\nconcurrency: 4\n")
+        #expect(pk(["record", "config/workers.yml", "--title", "Raise timeout", "--reason", "r", "--expires", "2001-01-01"] + app.flags).status == 0)
+        let list = pk(["list", "--registry", app.registry])
+        #expect(list.status == 0, "\(list.stderr)")
+        #expect(list.stdout.contains("2001-01-01 EXPIRED"))
+        #expect(pk(["show", "1", "--registry", app.registry]).status == 0)
+        #expect(pk(["log", "--registry", app.registry]).status == 0)
+        let all = pk(["list", "--all", "--registry", app.registry]).stdout.split(separator: "\n")
+        // Columns line up: STATUS starts where each row's status starts.
+        let statusColumn = try #require(all[0].range(of: "STATUS")).lowerBound.utf16Offset(in: all[0])
+        let active = try #require(all[1].range(of: "active")).lowerBound.utf16Offset(in: all[1])
+        #expect(statusColumn == active)
+        #expect(pk(["retire", "1", "--reason", "done", "--registry", app.registry]).status == 0)
+    }
+}
