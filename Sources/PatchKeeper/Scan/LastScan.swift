@@ -1,0 +1,32 @@
+import Foundation
+
+/// The outcome of the latest scan, kept in the registry's state directory so `list` and the motd
+/// can show each patch's last known state without scanning again.
+public struct LastScan: Codable, Sendable, Equatable {
+    public var checkedAt: Date
+    public var deployedRevision: String
+    public var states: [String: String]
+    public var unregistered: [String]
+
+    static func path(_ registry: Registry) -> String { registry.stateDirectory + "/last-scan.json" }
+
+    public static func save(_ report: ScanReport, registry: Registry) throws {
+        let value = LastScan(checkedAt: report.checkedAt, deployedRevision: report.deployedRevision.hex,
+                             states: Dictionary(uniqueKeysWithValues: report.patches.map { ($0.id, $0.state.rawValue) }),
+                             unregistered: report.unregistered.map(\.path))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.dateEncodingStrategy = .secondsSince1970
+        let lock = try registry.lock(wait: 0)
+        defer { withExtendedLifetime(lock) {} }
+        try AtomicFile.write(Array(try encoder.encode(value)), to: path(registry), mode: 0o600)
+    }
+
+    /// The last scan, or nil when there is none or it does not read back.
+    public static func load(registry: Registry) -> LastScan? {
+        guard let data = FileManager.default.contents(atPath: path(registry)) else { return nil }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .secondsSince1970
+        return try? decoder.decode(LastScan.self, from: data)
+    }
+}

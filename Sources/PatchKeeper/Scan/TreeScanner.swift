@@ -1,0 +1,306 @@
+import Foundation
+import Git
+
+/// `scan`: hashes the live tree as git blobs and compares it with the deployed revision's tree,
+/// then decides each active patch's state and which drift no patch explains.
+public struct TreeScanner {
+    public struct Options: Sendable {
+        public var useCache = true
+        public var writeCache = true
+        public var threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        public var now = Date()
+        public init() {}
+    }
+
+    /// Library users may watch long scans: phase name, done, total.
+    public typealias Progress = @Sendable (String, Int, Int) -> Void
+
+    let deployment: Deployment
+    let registry: Registry
+    var options: Options
+    var progress: Progress?
+    /// Test hook: called for each file between its stat and its hashing.
+    var beforeHash: (@Sendable (String) -> Void)?
+
+    public init(deployment: Deployment, registry: Registry, options: Options = Options(), progress: Progress? = nil) {
+        self.deployment = deployment
+        self.registry = registry
+        self.options = options
+        self.progress = progress
+    }
+
+    /// Files always left out, besides the app's own ignore rules.
+    static let builtinIgnores = [".patchkeeperignore"]
+
+    public func scan() throws -> ScanReport {
+        let started = Date()
+        let root = deployment.root
+        let repo = deployment.repository
+        let tree: (files: [FlatEntry], directories: Set<String>)
+        do {
+            tree = try repo.flatTree(commit: deployment.revision, prefix: deployment.subdir)
+        } catch let e as GitError {
+            throw PatchKeeperError("cannot read the deployed tree \(deployment.revision.short):\(deployment.subdir): \(e.message)")
+        }
+        var deployed: [String: FlatEntry] = [:]
+        deployed.reserveCapacity(tree.files.count)
+        var gitlinks = Set<String>()
+        for e in tree.files {
+            if e.mode == .gitlink { gitlinks.insert(e.path) } else { deployed[e.path] = e }
+        }
+
+        // Ignore rules: the app's list and .patchkeeperignore for everything; the app's own
+        // .gitignore files only for paths the deployed tree does not have.
+        var rules = deployment.app.ignore
+        if let extra = try? POSIX.readFile(root + "/.patchkeeperignore") {
+            rules += String(decoding: extra, as: UTF8.self).split(separator: "\n").map(String.init)
+        }
+        let listOnly: IgnoreRules
+        let untracked: IgnoreRules
+        do {
+            try POSIX.makeDirectories(registry.stateDirectory + "/empty", mode: 0o700)
+            listOnly = try IgnoreRules(rulesOnly: rules, emptyDirectory: registry.stateDirectory + "/empty")
+            untracked = try IgnoreRules(repositoryPath: deployment.repoPath, workdir: root, rules: rules)
+        } catch let e as GitError {
+            throw PatchKeeperError("cannot set up ignore rules: \(e.message)", hint: "check 'ignore' in the config and \(root)/.patchkeeperignore")
+        }
+
+        var skip = Set(Self.builtinIgnores)
+        if case .revisionFile = deployment.revisionSource { skip.insert("REVISION") }
+        if let rel = SafePath.strip(prefix: Deployment.absolute(root), from: registry.path), !rel.isEmpty { skip.insert(rel) }
+        skip.formUnion(gitlinks)
+        var skippedDirs: [String] = []
+        let walker = LiveWalker(root: root, skip: skip) { dir in
+            let ignored = tree.directories.contains(dir) ? listOnly.isIgnored(dir + "/") : untracked.isIgnored(dir + "/")
+            if ignored { skippedDirs.append(dir + "/") }
+            return !ignored
+        }
+
+        // 1. Walk.
+        var entries: [LiveEntry] = []
+        var walkProblems = walker.walk { entry in
+            entries.append(entry)
+            if entries.count % 5000 == 0 { progress?("walking", entries.count, 0) }
+        }
+        let isSkipped = { (path: String) -> Bool in skippedDirs.contains { path.hasPrefix($0) } }
+
+        // 2. Hash what the comparison needs: files in the deployed tree, and any file an active
+        //    patch touches.
+        let patches = try registry.load().filter { $0.status == .active }
+        var patchPaths = Set<String>()
+        for p in patches {
+            for path in try p.touchedPaths() { if let rel = deployment.rootRelative(forRepoPath: path) { patchPaths.insert(rel) } }
+        }
+        let cachePath = registry.stateDirectory + "/statcache"
+        let loaded: (cache: StatCache, discarded: Bool) = options.useCache ? StatCache.load(path: cachePath, root: root) : (StatCache(root: root), false)
+        var stats = ScanReport.Stats()
+        stats.files = entries.count
+        stats.cacheDiscarded = loaded.discarded
+        var ids = [ObjectID?](repeating: nil, count: entries.count)
+        var toHash: [Int] = []
+        for (i, e) in entries.enumerated() where deployed[e.path] != nil || patchPaths.contains(e.path) {
+            if let id = loaded.cache.lookup(e) { ids[i] = id; stats.cacheHits += 1 } else { toHash.append(i) }
+        }
+        let hashed = hashInParallel(entries: entries, indices: toHash)
+        var problems = walkProblems.map { ScanReport.Problem(path: deployment.repoPath(forRootRelative: $0.path), message: $0.message) }
+        walkProblems = []
+        var vanished = Set<Int>()
+        for (k, i) in toHash.enumerated() {
+            switch hashed[k] {
+            case .id(let id): ids[i] = id
+            case .vanished: vanished.insert(i)
+            case .failed(let message):
+                problems.append(.init(path: deployment.repoPath(forRootRelative: entries[i].path), message: message))
+            case .changed:
+                problems.append(.init(path: deployment.repoPath(forRootRelative: entries[i].path), message: "changed while it was being scanned; scan again"))
+            }
+        }
+        stats.hashed = toHash.count
+
+        // 3. Compare with the deployed tree.
+        var live: [String: (id: ObjectID?, kind: LiveEntry.Kind)] = [:]
+        live.reserveCapacity(entries.count)
+        var drift: [ScanReport.Drift] = []
+        for (i, e) in entries.enumerated() {
+            if vanished.contains(i) { continue }  // gone since the walk: absent, like any deleted file
+            live[e.path] = (ids[i], e.kind)
+            guard let d = deployed[e.path] else {
+                if !untracked.isIgnored(e.path) { drift.append(.init(path: e.path, kind: .added)) }
+                continue
+            }
+            guard let id = ids[i] else { continue }
+            let liveIsLink = e.kind == .symlink
+            let treeIsLink = d.mode == .symlink
+            var kind: ScanReport.DriftKind?
+            if liveIsLink != treeIsLink || e.kind == .other {
+                kind = .type
+            } else if id != d.id {
+                kind = .modified
+                if !liveIsLink, let filtered = try? untracked.filteredBlobID(path: e.path), filtered == d.id { kind = nil }
+            } else if !liveIsLink, (e.kind == .executable) != (d.mode == .executable) {
+                kind = .mode
+            }
+            if let kind, !listOnly.isIgnored(e.path) { drift.append(.init(path: e.path, kind: kind)) }
+        }
+        for (path, _) in deployed where live[path] == nil && !isSkipped(path) && !skip.contains(path) {
+            if !listOnly.isIgnored(path) { drift.append(.init(path: path, kind: .deleted)) }
+        }
+
+        // 4. Patch states; drift on files of active patches is theirs to explain.
+        var results: [ScanReport.PatchResult] = []
+        var explained = Set<String>()
+        let shared = sharedPaths(patches)
+        for p in patches {
+            var files: [ScanReport.PatchResult.File] = []
+            for section in p.diffSections() {
+                guard let f = try PatchParser.parse(section).first else { continue }
+                guard let rel = deployment.rootRelative(forRepoPath: f.path) else {
+                    files.append(.init(path: f.path, state: .missing))
+                    continue
+                }
+                let state = try fileState(f, section: section, rel: rel, live: live[rel], deployed: deployed[rel], shared: shared.contains(f.path))
+                files.append(.init(path: f.path, state: state))
+                explained.insert(rel)
+                if f.status == .renamed { if let old = deployment.rootRelative(forRepoPath: f.oldPath) { explained.insert(old) } }
+            }
+            let states = Set(files.map(\.state))
+            let state: ScanReport.PatchState
+            if states == [.applied] { state = .applied }
+            else if states == [.overwritten] { state = .overwritten }
+            else if states.contains(.modified) || states.contains(.missing) { state = .modified }
+            else { state = .partial }
+            results.append(.init(id: p.id, title: p.subject, author: p.author.name, recordedAt: p.date, expires: p.expires,
+                                 expired: p.isExpired(now: options.now), state: state, files: files))
+        }
+        let unregistered = drift.filter { !explained.contains($0.path) }
+            .map { ScanReport.Drift(path: deployment.repoPath(forRootRelative: $0.path), kind: $0.kind) }
+            .sorted { $0.path < $1.path }
+
+        // 5. Remember stat data for the next scan (best effort: a held lock just skips it).
+        if options.writeCache {
+            var cache = StatCache(root: root)
+            for (i, e) in entries.enumerated() { if let id = ids[i] { cache.entries[e.path] = .init(size: e.size, mtime: e.mtime, ctime: e.ctime, inode: e.inode, kind: e.kind.rawValue, id: id) } }
+            if let lock = try? registry.lock(wait: 0) {
+                let now = Int64(Date().timeIntervalSince1970 * 1e9)
+                try? AtomicFile.write(cache.serialized(now: now), to: cachePath, mode: 0o600)
+                withExtendedLifetime(lock) {}
+            }
+        }
+        stats.seconds = Date().timeIntervalSince(started)
+        return ScanReport(app: deployment.app.name, root: root, deployedRevision: deployment.revision,
+                          revisionSource: deployment.revisionSource.description, checkedAt: options.now,
+                          patches: results, unregistered: unregistered,
+                          problems: problems.sorted { $0.path < $1.path }, stats: stats)
+    }
+
+    /// Repo paths touched by more than one active patch.
+    func sharedPaths(_ patches: [PatchFile]) -> Set<String> {
+        var count: [String: Int] = [:]
+        for p in patches { for path in (try? p.touchedPaths()) ?? [] { count[path, default: 0] += 1 } }
+        return Set(count.filter { $0.value > 1 }.keys)
+    }
+
+    func fileState(_ f: ParsedFilePatch, section: String, rel: String, live: (id: ObjectID?, kind: LiveEntry.Kind)?,
+                   deployed: FlatEntry?, shared: Bool) throws -> ScanReport.FileState {
+        let liveMode: FileMode? = live.map { $0.kind == .symlink ? .symlink : $0.kind == .executable ? .executable : .regular }
+        // Applied: the file is what the patch made.
+        let applied: Bool
+        if f.status == .deleted {
+            applied = live == nil
+        } else if let live, let id = live.id {
+            let contentMatches = f.newID.isZero ? (f.hunks.isEmpty && !f.isBinary && id == (deployed?.id ?? f.oldID)) : id == f.newID
+            applied = contentMatches && (f.newMode == nil || f.newMode == liveMode)
+        } else {
+            applied = false
+        }
+        if applied { return .applied }
+        // Overwritten: back at the deployed content (absent when the deployed tree lacks it).
+        let overwritten: Bool
+        if let deployed {
+            overwritten = live?.id == deployed.id && liveMode == deployed.mode
+        } else {
+            overwritten = live == nil
+        }
+        if overwritten { return .overwritten }
+        if live == nil { return .missing }
+        // Several patches on one file: this one is applied when its hunks are present.
+        if shared, !f.isBinary, let content = try? LiveTree.read(root: deployment.root, relativePath: rel, repoPath: f.path) {
+            if (try? MemoryRepository().apply(diff: PatchText.reversed(section), to: [content])) != nil { return .applied }
+        }
+        return .modified
+    }
+
+    enum HashOutcome: Sendable {
+        case id(ObjectID)
+        case vanished
+        case changed
+        case failed(String)
+    }
+
+    /// Hashes files on `threads` cores; each result slot is written by exactly one worker.
+    func hashInParallel(entries: [LiveEntry], indices: [Int]) -> [HashOutcome] {
+        let results = ResultSlots<HashOutcome>(count: indices.count, initial: .vanished)
+        let root = deployment.root
+        let chunks = max(1, min(indices.count, options.threads * 16))
+        let progress = self.progress
+        let hook = beforeHash
+        let total = indices.count
+        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+            var k = chunk
+            while k < indices.count {
+                let e = entries[indices[k]]
+                hook?(e.path)
+                results[k] = Self.hash(e, root: root)
+                if chunk == 0, k % 2048 == 0 { progress?("hashing", k, total) }
+                k += chunks
+            }
+        }
+        return results.values
+    }
+
+    static func hash(_ e: LiveEntry, root: String) -> HashOutcome {
+        let full = root + "/" + e.path
+        do {
+            let id: ObjectID
+            switch e.kind {
+            case .symlink:
+                id = try ObjectID.hashBlob(try POSIX.readLink(full))
+            case .regular, .executable:
+                id = try ObjectID.hashFile(atPath: full)
+            case .other:
+                return .failed("not a regular file or symlink")
+            }
+            // Changed between stat and hash? Then the id may be of neither version.
+            guard let st = POSIX.lstat(full) else { return .vanished }
+            let mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+            if Int64(st.st_size) != e.size || mtime != e.mtime { return .changed }
+            return .id(id)
+        } catch {
+            if !POSIX.exists(full) { return .vanished }
+            return .failed("cannot read: \(POSIX.errorText())")
+        }
+    }
+}
+
+/// Fixed-size result slots filled concurrently, one writer per index (so no locking), read after
+/// all writers have finished (`concurrentPerform` returns only then).
+final class ResultSlots<T>: @unchecked Sendable {
+    private let buffer: UnsafeMutableBufferPointer<T>
+
+    init(count: Int, initial: T) {
+        buffer = .allocate(capacity: count)
+        buffer.initialize(repeating: initial)
+    }
+
+    deinit {
+        buffer.deinitialize()
+        buffer.deallocate()
+    }
+
+    subscript(i: Int) -> T {
+        get { buffer[i] }
+        set { buffer[i] = newValue }
+    }
+
+    var values: [T] { Array(buffer) }
+}

@@ -1,0 +1,149 @@
+import ArgumentParser
+import Foundation
+import PatchKeeper
+
+struct ScanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scan",
+        abstract: "Compare the live tree with the deployed revision: patch states and unregistered drift.",
+        discussion: """
+        Hashes every file under the root as git does and compares it with the deployed revision's tree. \
+        Each active patch is reported as:
+          applied      every file carries the patch's changes
+          overwritten  the changes are gone; the files are back at the deployed content (a deploy wiped it)
+          modified     someone edited on top, or a file is missing
+          partial      some files applied, others overwritten
+        and every other difference as unregistered drift: added, modified, deleted, mode (exec bit), \
+        type (file <-> symlink). Expired patches are findings too.
+
+        Ignored: .git, the registry when it is inside the root, REVISION when it names the deployed \
+        revision, the app's 'ignore' list and ROOT/.patchkeeperignore (gitignore syntax), and files \
+        not in the deployed tree that the app's own .gitignore files ignore.
+
+        A stat cache in the registry's .patchkeeper/ makes a rescan of an unchanged tree cheap.
+
+        Exit: 0 when every active patch is applied and nothing else differs, 1 on findings, 2 on trouble.
+        """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Flag(name: .long, help: "Hash every file; neither read nor write the stat cache.")
+    var noCache = false
+
+    func run() throws {
+        let deployment = try global.deployment()
+        let registry = try Registry(path: deployment.registryPath)
+        let report = try runScan(deployment: deployment, registry: registry, useCache: !noCache)
+        try ScanRenderer(output: global.output).render(report)
+        if !report.isClean { throw ExitCode(1) }
+    }
+}
+
+/// Runs a scan with progress on stderr when it is a terminal.
+func runScan(deployment: Deployment, registry: Registry, useCache: Bool) throws -> ScanReport {
+    var options = TreeScanner.Options()
+    options.useCache = useCache
+    options.writeCache = useCache
+    var progress: TreeScanner.Progress?
+    if isatty(STDERR_FILENO) == 1 {
+        progress = { (phase: String, done: Int, total: Int) in
+            let text = total > 0 ? "\(phase) \(done)/\(total)" : "\(phase) \(done) files"
+            FileHandle.standardError.write(Data("\r\u{1B}[K\(text)".utf8))
+        }
+    }
+    let report = try TreeScanner(deployment: deployment, registry: registry, options: options, progress: progress).scan()
+    if progress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    try? LastScan.save(report, registry: registry)
+    return report
+}
+
+struct ScanRenderer {
+    let output: Output
+
+    struct ScanDTO: Encodable {
+        struct PatchDTO: Encodable {
+            struct FileDTO: Encodable { var path: String; var state: String }
+            var id: String
+            var title: String
+            var state: String
+            var expired: Bool
+            var expires: String?
+            var files: [FileDTO]
+        }
+        struct DriftDTO: Encodable { var path: String; var change: String }
+        struct ProblemDTO: Encodable { var path: String; var message: String }
+        struct StatsDTO: Encodable { var files: Int; var hashed: Int; var cacheHits: Int; var seconds: Double }
+        var app: String
+        var root: String
+        var deployedRevision: String
+        var revisionSource: String
+        var clean: Bool
+        var patches: [PatchDTO]
+        var unregistered: [DriftDTO]
+        var problems: [ProblemDTO]
+        var stats: StatsDTO
+    }
+
+    func render(_ r: ScanReport) throws {
+        if output.format == .json {
+            try output.json(ScanDTO(
+                app: r.app, root: r.root, deployedRevision: r.deployedRevision.hex, revisionSource: r.revisionSource,
+                clean: r.isClean,
+                patches: r.patches.map { p in
+                    .init(id: p.id, title: p.title, state: p.state.rawValue, expired: p.expired, expires: p.expires,
+                          files: p.files.map { .init(path: $0.path, state: $0.state.rawValue) })
+                },
+                unregistered: r.unregistered.map { .init(path: $0.path, change: $0.kind.rawValue) },
+                problems: r.problems.map { .init(path: $0.path, message: $0.message) },
+                stats: .init(files: r.stats.files, hashed: r.stats.hashed, cacheHits: r.stats.cacheHits,
+                             seconds: (r.stats.seconds * 1000).rounded() / 1000)))
+            return
+        }
+        output.line("scan \(r.app): \(r.root) vs \(r.deployedRevision.short) (from \(r.revisionSource))")
+        if !r.patches.isEmpty {
+            output.line(output.bold(cell("PATCH", 6) + " " + cell("STATE", 12) + " TITLE"))
+            for p in r.patches {
+                let state = p.state == .applied ? cell("applied", 12) : output.red(cell(p.state.rawValue.uppercased(), 12))
+                var line = cell(p.id, 6) + " " + state + " " + Output.terminalSafe(Text.singleLine(p.title))
+                if p.expired, let e = p.expires { line += "  " + output.red("EXPIRED \(e)") }
+                output.line(line)
+                if p.state != .applied {
+                    for f in p.files where f.state != .applied {
+                        output.line("         " + Output.terminalSafe(f.path) + ": " + describe(f.state))
+                    }
+                }
+            }
+        }
+        if !r.unregistered.isEmpty {
+            output.line(output.bold("UNREGISTERED CHANGES") + " (record them with 'patchkeeper record', or see 'patchkeeper diff')")
+            for d in r.unregistered { output.line("  " + cell(d.kind.rawValue, 9) + " " + Output.terminalSafe(d.path)) }
+        }
+        for p in r.problems { output.line("  " + output.red("problem") + "   " + Output.terminalSafe("\(p.path): \(p.message)")) }
+        output.line(summary(r))
+    }
+
+    func describe(_ s: ScanReport.FileState) -> String {
+        switch s {
+        case .applied: return "applied"
+        case .overwritten: return "back at the deployed content (the patch is gone)"
+        case .modified: return "changed, but not to what the patch made"
+        case .missing: return "missing"
+        }
+    }
+
+    func summary(_ r: ScanReport) -> String {
+        var parts: [String] = []
+        for state in ScanReport.PatchState.allCases where state != .applied {
+            let n = r.patches.filter { $0.state == state }.count
+            if n > 0 { parts.append("\(n) \(state.rawValue)") }
+        }
+        let expired = r.patches.filter(\.expired).count
+        if expired > 0 { parts.append("\(expired) expired") }
+        if !r.unregistered.isEmpty { parts.append("\(r.unregistered.count) unregistered change\(r.unregistered.count == 1 ? "" : "s")") }
+        if !r.problems.isEmpty { parts.append("\(r.problems.count) problem\(r.problems.count == 1 ? "" : "s")") }
+        let applied = r.patches.filter { $0.state == .applied }.count
+        let head = parts.isEmpty ? "scan: clean — \(applied) active patch\(applied == 1 ? "" : "es") applied" : "scan: " + parts.joined(separator: ", ")
+        return head + String(format: " (%d files, %d hashed, %.2f s)", r.stats.files, r.stats.hashed, r.stats.seconds)
+    }
+}
