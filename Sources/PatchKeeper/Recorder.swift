@@ -12,6 +12,8 @@ public enum Recorder {
         public var author: Person?
         public var now: Date
         public var lockWait: Double
+        /// The paths are already root-relative (from a scan), not typed by a person.
+        public var rootRelative = false
 
         public init(paths: [String], title: String, reason: String, ticket: String? = nil, expires: String? = nil,
                     author: Person? = nil, now: Date = Date(), lockWait: Double = 0) {
@@ -31,7 +33,8 @@ public enum Recorder {
         if req.paths.isEmpty { throw PatchKeeperError("no files named", hint: "name the hot-patched files: patchkeeper record FILE... --title ... --reason ...") }
         var rels: [String] = []
         for p in req.paths {
-            let rel = try SafePath.fromCommandLine(p, root: deployment.root)
+            let rel = req.rootRelative ? try SafePath.checked(p, root: deployment.root, source: "path")
+                                       : try SafePath.fromCommandLine(p, root: deployment.root)
             if !rels.contains(rel) { rels.append(rel) }
         }
         let lock = try registry.lock(wait: req.lockWait)
@@ -61,6 +64,40 @@ public enum Recorder {
         let patch = try PatchBuilder.make(meta, changes: changes, now: req.now)
         try registry.save(patch, action: "record", reason: Text.singleLine(req.reason), author: author, now: req.now)
         return patch
+    }
+}
+
+extension Recorder {
+    /// `record --all`: every unregistered change a scan finds becomes one new patch.
+    public static func recordDrift(_ req: Request, deployment: Deployment, registry: Registry, report: ScanReport) throws -> PatchFile {
+        let paths = report.unregistered.compactMap { deployment.rootRelative(forRepoPath: $0.path) }
+        if paths.isEmpty {
+            throw PatchKeeperError("no unregistered changes in \(deployment.root): nothing to record", hint: "'patchkeeper scan' shows what differs")
+        }
+        var r = req
+        r.paths = paths
+        r.rootRelative = true
+        return try record(r, deployment: deployment, registry: registry)
+    }
+
+    /// The unregistered drift as one git diff (deployed → live), optionally only under `paths`
+    /// (root-relative); empty when there is none.
+    public static func driftDiff(deployment: Deployment, registry: Registry, report: ScanReport, paths: [String]) throws -> String {
+        let active = try registry.load().filter { $0.status == .active }
+        var changes: [FileChange] = []
+        for d in report.unregistered {
+            guard let rel = deployment.rootRelative(forRepoPath: d.path) else { continue }
+            if !paths.isEmpty && !paths.contains(where: { rel == $0 || rel.hasPrefix($0 + "/") }) { continue }
+            let before = try PatchStack.expected(repoPath: d.path, deployment: deployment, active: active)
+            let live = try deployment.liveFile(rootRelative: rel)
+            if before != live { changes.append(FileChange(old: before, new: live)) }
+        }
+        if changes.isEmpty { return "" }
+        do {
+            return try MemoryRepository().makePatch(changes.sorted { $0.path < $1.path }).diff
+        } catch let e as GitError {
+            throw PatchKeeperError("cannot build the diff: \(e.message)")
+        }
     }
 }
 

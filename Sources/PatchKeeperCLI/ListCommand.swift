@@ -116,7 +116,7 @@ struct ShowCommand: ParsableCommand {
             out.line("  " + Output.terminalSafe("\(Text.isoTimestamp(e.date))  \(e.commit.short)  \(e.subject)  (\(e.author.name))"))
         }
         out.line()
-        out.raw(Output.terminalSafe(patch.diffText))
+        out.verbatim(patch.diffText)
     }
 }
 

@@ -43,6 +43,11 @@ struct Output {
         FileHandle.standardError.write(Data(("patchkeeper: " + terminalSafe(s) + "\n").utf8))
     }
 
+    /// Raw bytes (a diff) go out unchanged into a pipe or file, made safe only for a terminal.
+    func verbatim(_ s: String) {
+        raw(isatty(STDOUT_FILENO) == 1 ? Output.terminalSafe(s) : s)
+    }
+
     /// Replaces control characters (ANSI escapes included) with `?`; keeps newlines and tabs.
     static func terminalSafe(_ s: String) -> String {
         var out = String.UnicodeScalarView()

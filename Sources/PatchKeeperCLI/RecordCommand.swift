@@ -12,6 +12,9 @@ struct RecordCommand: ParsableCommand {
         revision: modified, new and deleted files and mode changes (chmod +x) are captured. \
         Paths are relative to the current directory when it is inside the root, else to the root.
 
+        With --all (or --from-drift), no paths: everything 'patchkeeper scan' reports as an \
+        unregistered change becomes the new patch (check it first with 'patchkeeper diff').
+
         Example:
           patchkeeper record config/clock.rb --title "Disable the RSS cleanup job" \\
             --reason "It takes table locks during the migration" --ticket https://... --expires 2026-12-31
@@ -21,11 +24,15 @@ struct RecordCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
     @OptionGroup var meta: PatchMetadataOptions
 
+    @Flag(name: [.customLong("all"), .customLong("from-drift")], help: "Record every unregistered change that scan finds.")
+    var all = false
+
     @Argument(help: ArgumentHelp("The hot-patched files.", valueName: "path"))
     var paths: [String] = []
 
     func validate() throws {
-        if paths.isEmpty { throw ValidationError("name at least one file to record") }
+        if paths.isEmpty && !all { throw ValidationError("name at least one file to record, or pass --all") }
+        if !paths.isEmpty && all { throw ValidationError("--all records every unregistered change: name no files with it") }
         if meta.title == nil { throw ValidationError("--title is required: say in a few words what the patch does") }
         if meta.reason == nil { throw ValidationError("--reason is required: say why the hot patch is needed") }
     }
@@ -33,10 +40,15 @@ struct RecordCommand: ParsableCommand {
     func run() throws {
         let deployment = try global.deployment()
         let registry = try Registry(path: deployment.registryPath)
-        let patch = try Recorder.record(
-            .init(paths: paths, title: meta.title ?? "", reason: meta.reason ?? "", ticket: meta.ticket,
-                  expires: meta.expires, author: try meta.person(), lockWait: global.wait),
-            deployment: deployment, registry: registry)
+        let request = Recorder.Request(paths: paths, title: meta.title ?? "", reason: meta.reason ?? "", ticket: meta.ticket,
+                                       expires: meta.expires, author: try meta.person(), lockWait: global.wait)
+        let patch: PatchFile
+        if all {
+            let report = try runScan(deployment: deployment, registry: registry, useCache: true)
+            patch = try Recorder.recordDrift(request, deployment: deployment, registry: registry, report: report)
+        } else {
+            patch = try Recorder.record(request, deployment: deployment, registry: registry)
+        }
         try report(action: "recorded", patch: patch, registry: registry, output: global.output)
     }
 }

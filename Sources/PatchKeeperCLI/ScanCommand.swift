@@ -147,3 +147,42 @@ struct ScanRenderer {
         return head + String(format: " (%d files, %d hashed, %.2f s)", r.stats.files, r.stats.hashed, r.stats.seconds)
     }
 }
+
+struct DiffCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "diff",
+        abstract: "Print the unregistered drift as a patch (deployed revision -> live tree).",
+        discussion: """
+        What an admin reads before 'patchkeeper record': every change under the root that no active \
+        patch explains, as a git diff with repository paths. Limit it to some files or directories \
+        with PATH arguments (relative to the root). Exit: 0 no drift, 1 drift shown, 2 trouble.
+        """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: ArgumentHelp("Only these files or directories (relative to the root).", valueName: "path"))
+    var paths: [String] = []
+
+    struct DiffDTO: Encodable {
+        var files: [String]
+        var diff: String
+    }
+
+    func run() throws {
+        let deployment = try global.deployment()
+        let registry = try Registry(path: deployment.registryPath)
+        let rels = try paths.map { try SafePath.fromCommandLine($0, root: deployment.root) }
+        let report = try runScan(deployment: deployment, registry: registry, useCache: true)
+        let diff = try Recorder.driftDiff(deployment: deployment, registry: registry, report: report, paths: rels)
+        if global.format == .json {
+            let files = report.unregistered.map(\.path).filter { p in
+                rels.isEmpty || rels.contains { deployment.repoPath(forRootRelative: $0) == p || p.hasPrefix(deployment.repoPath(forRootRelative: $0) + "/") }
+            }
+            try global.output.json(DiffDTO(files: files, diff: diff))
+        } else {
+            global.output.verbatim(diff)
+        }
+        if !diff.isEmpty { throw ExitCode(1) }
+    }
+}

@@ -150,3 +150,58 @@ struct GitTests {
         #expect(git(["status", "--porcelain"], in: s.file("r")) == "")
     }
 }
+
+@Suite("Hunk applier")
+struct HunkApplierTests {
+    func patch(_ old: String, _ new: String) throws -> ParsedFilePatch {
+        let diff = try MemoryRepository().makePatch([FileChange(old: FileVersion(path: "f", mode: .regular, content: Array(old.utf8)),
+                                                                new: FileVersion(path: "f", mode: .regular, content: Array(new.utf8)))]).diff
+        return try #require(try PatchParser.parse(diff).first)
+    }
+
+    @Test("a hunk applies at an offset, as git apply does, where libgit2's own apply refuses")
+    func offset() throws {
+        let p = try patch("a\nb\nc\nd\ne\nf\ng\n", "a\nb\nc\nD\ne\nf\ng\n")
+        let shifted = Array("x\ny\na\nb\nc\nd\ne\nf\ng\n".utf8)
+        #expect(HunkApplier.apply(p, to: shifted).map { String(decoding: $0, as: UTF8.self) } == "x\ny\na\nb\nc\nD\ne\nf\ng\n")
+        let old = FileVersion(path: "f", mode: .regular, content: shifted)
+        let diff = try MemoryRepository().makePatch([FileChange(old: FileVersion(path: "f", mode: .regular, content: Array("a\nb\nc\nd\ne\nf\ng\n".utf8)),
+                                                                new: FileVersion(path: "f", mode: .regular, content: Array("a\nb\nc\nD\ne\nf\ng\n".utf8)))]).diff
+        #expect(throws: GitError.self) { try MemoryRepository().apply(diff: diff, to: [old]) }
+    }
+
+    @Test("reverse application tells whether a patch's changes are present")
+    func reverse() throws {
+        let p = try patch("1\n2\n3\n4\n5\n", "1\n2\nthree\n4\n5\n")
+        #expect(HunkApplier.apply(p, to: Array("0\n1\n2\nthree\n4\n5\n".utf8), reverse: true) != nil)
+        #expect(HunkApplier.apply(p, to: Array("0\n1\n2\n3\n4\n5\n".utf8), reverse: true) == nil)
+    }
+
+    @Test("a missing newline at end of file is kept or added as the patch says")
+    func noNewline() throws {
+        let add = try patch("a\nb", "a\nb\n")
+        #expect(HunkApplier.apply(add, to: Array("a\nb".utf8)) == Array("a\nb\n".utf8))
+        let drop = try patch("a\nb\n", "a\nc")
+        #expect(HunkApplier.apply(drop, to: Array("a\nb\n".utf8)) == Array("a\nc".utf8))
+    }
+
+    @Test("results agree with git apply on a file with several hunks", arguments: [0, 1, 5])
+    func agreesWithGit(shift: Int) throws {
+        let base = (1...40).map { "line \($0)\n" }.joined()
+        var changed = base.replacingOccurrences(of: "line 5\n", with: "LINE 5\n").replacingOccurrences(of: "line 30\n", with: "")
+        changed += "tail\n"
+        let p = try patch(base, changed)
+        let prefix = (0..<shift).map { "pre \($0)\n" }.joined()
+        let target = prefix + base
+        let ours = try #require(HunkApplier.apply(p, to: Array(target.utf8)))
+        let s = Scratch()
+        s.write("f", target)
+        let diff = try MemoryRepository().makePatch([FileChange(old: FileVersion(path: "f", mode: .regular, content: Array(base.utf8)),
+                                                                new: FileVersion(path: "f", mode: .regular, content: Array(changed.utf8)))]).diff
+        s.write("p.diff", diff)
+        git(["init", "-q", "r"], in: s.path)
+        s.write("r/f", target)
+        git(["apply", s.file("p.diff")], in: s.file("r"))
+        #expect(String(decoding: ours, as: UTF8.self) == s.read("r/f"))
+    }
+}

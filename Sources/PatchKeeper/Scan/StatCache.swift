@@ -3,7 +3,7 @@ import Git
 
 /// Remembers the blob id of each live file by its stat data (size, mtime, ctime, inode, kind), so a
 /// rescan of an unchanged tree hashes nothing. An entry is never trusted when any of those differ,
-/// nor when the file changed within two seconds of the cache being written (racy timestamps).
+/// nor when its mtime lies within two seconds of the cache being written (racy timestamps).
 /// A cache that does not read back cleanly is dropped, never fatal.
 struct StatCache {
     struct Entry: Sendable, Equatable {
@@ -52,7 +52,7 @@ struct StatCache {
     func lookup(_ entry: LiveEntry) -> ObjectID? {
         guard let e = entries[entry.path], e.size == entry.size, e.mtime == entry.mtime, e.ctime == entry.ctime,
               e.inode == entry.inode, e.kind == entry.kind.rawValue else { return nil }
-        if e.mtime >= writtenAt - 2_000_000_000 || e.ctime >= writtenAt - 2_000_000_000 { return nil }
+        if e.mtime >= writtenAt - 2_000_000_000 { return nil }  // racy: changed too close to the write (git checks mtime too)
         return e.id
     }
 

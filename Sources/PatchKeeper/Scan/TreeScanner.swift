@@ -224,8 +224,9 @@ public struct TreeScanner {
         if overwritten { return .overwritten }
         if live == nil { return .missing }
         // Several patches on one file: this one is applied when its hunks are present.
-        if shared, !f.isBinary, let content = try? LiveTree.read(root: deployment.root, relativePath: rel, repoPath: f.path) {
-            if (try? MemoryRepository().apply(diff: PatchText.reversed(section), to: [content])) != nil { return .applied }
+        if shared, !f.isBinary, let content = try? LiveTree.read(root: deployment.root, relativePath: rel, repoPath: f.path),
+           HunkApplier.apply(f, to: content.content, reverse: true) != nil {
+            return .applied
         }
         return .modified
     }

@@ -1,0 +1,270 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `scan` and `diff` end to end on generated trees.
+@Suite("CLI scan")
+struct ScanTests {
+    /// An app whose v2 also has a binary file, a CRLF file, a symlink and a .gitignore for tmp/,
+    /// deployed and initialised.
+    func richApp() -> AppFixture {
+        let app = AppFixture(deploy: false)
+        app.scratch.write("app/src/api/.gitignore", "tmp/*\n!tmp/.keep\n")
+        app.scratch.write("app/src/api/tmp/.keep", "")
+        app.scratch.write("app/src/api/windows.txt", "line one\r\nline two\r\n")
+        FileManager.default.createFile(atPath: app.scratch.file("app/src/api/logo.png"), contents: Data([0x89, 0x50, 0x4e, 0x47, 0, 1, 2, 3, 0, 255]))
+        try! FileManager.default.createSymbolicLink(atPath: app.scratch.file("app/src/api/config/current.yml"), withDestinationPath: "workers.yml")
+        app.commit([:], message: "v1.1", tag: "v1.1")
+        app.deploy("v1.1")
+        let r = pk(["init"] + app.flags)
+        precondition(r.status == 0, r.stderr)
+        return app
+    }
+
+    func scanJSON(_ app: AppFixture, _ extra: [String] = []) throws -> (status: Int32, json: [String: Any]) {
+        let r = pk(["scan", "--format", "json"] + app.flags + extra)
+        #expect(r.status != 2, "\(r.stderr)")
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stdout)")
+        return (r.status, obj)
+    }
+
+    func drift(_ j: [String: Any]) -> [String: String] {
+        var out: [String: String] = [:]
+        for d in (j["unregistered"] as? [[String: Any]]) ?? [] { out[d["path"] as! String] = d["change"] as? String }
+        return out
+    }
+
+    func states(_ j: [String: Any]) -> [String: String] {
+        var out: [String: String] = [:]
+        for p in (j["patches"] as? [[String: Any]]) ?? [] { out[p["id"] as! String] = p["state"] as? String }
+        return out
+    }
+
+    @Test("a freshly deployed tree is clean, with binary, CRLF and symlink files hashed as git does")
+    func cleanTree() throws {
+        let app = richApp()
+        let r = pk(["scan"] + app.flags)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("scan: clean"))
+    }
+
+    @Test("every kind of unregistered drift is reported; ignored runtime files are not")
+    func driftKinds() throws {
+        let app = richApp()
+        app.scratch.write("live/config/clock.rb", "every 2.hours do\nend\n")          // modified
+        app.scratch.write("live/config/new_flag.rb", "X = 1\n")                       // added
+        try FileManager.default.removeItem(atPath: app.root + "/README")              // deleted
+        chmod(app.root + "/config/workers.yml", 0o755)                                // mode
+        try FileManager.default.removeItem(atPath: app.root + "/config/current.yml")  // type: link -> file
+        app.scratch.write("live/config/current.yml", "timeout: 30\n")
+        app.scratch.write("live/windows.txt", "line one\r\nline 2\r\n")              // CRLF content change
+        FileManager.default.createFile(atPath: app.root + "/logo.png", contents: Data([0x89, 0x50, 0, 9]))  // binary change
+        app.scratch.write("live/tmp/cache/page.html", "cached\n")                      // ignored by .gitignore
+        let (status, j) = try scanJSON(app)
+        #expect(status == 1)
+        #expect(drift(j) == [
+            "src/api/config/clock.rb": "modified", "src/api/config/new_flag.rb": "added", "src/api/README": "deleted",
+            "src/api/config/workers.yml": "mode", "src/api/config/current.yml": "type", "src/api/windows.txt": "modified",
+            "src/api/logo.png": "modified",
+        ])
+        #expect(j["clean"] as? Bool == false)
+    }
+
+    @Test("the app's ignore list and .patchkeeperignore hide drift; tracked files still count otherwise")
+    func ignoreRules() throws {
+        let app = richApp()
+        app.scratch.write("live/log/production.log", "x\n")
+        app.scratch.write("live/public/assets/app.js", "y\n")
+        app.scratch.write("live/config/local.pyc", "z\n")
+        app.scratch.write("live/config/workers.yml", "timeout: 99\nconcurrency: 4\n")
+        app.scratch.write("config.toml", """
+            [apps.obs-api]
+            root = "\(app.root)"
+            repo = "\(app.repo)"
+            subdir = "src/api"
+            registry = "\(app.registry)"
+            ignore = ["log/", "*.pyc"]
+            """)
+        app.scratch.write("live/.patchkeeperignore", "public/assets/\n")
+        let r = pk(["scan", "--format", "json", "--config", app.config])
+        let j = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(drift(j) == ["src/api/config/workers.yml": "modified"])
+        // Ignoring a tracked file needs the app's own list.
+        app.scratch.write("live/.patchkeeperignore", "public/assets/\nconfig/workers.yml\n")
+        let r2 = pk(["scan", "--config", app.config])
+        #expect(r2.status == 0, "\(r2.stdout)")
+    }
+
+    @Test("patch states: applied, overwritten by a deploy, modified on top, partial")
+    func patchStates() throws {
+        let app = richApp()
+        app.scratch.write("live/config/clock.rb", "every 1.hour do\n  # RssCleanup.run\nend\n")
+        #expect(pk(["record", "config/clock.rb", "--title", "Disable job", "--reason", "locks"] + app.flags).status == 0)
+        app.scratch.write("live/config/workers.yml", "timeout: 90\nconcurrency: 4\n")
+        app.scratch.write("live/app/models/user.rb", "class User\nend\n")
+        #expect(pk(["record", "config/workers.yml", "app/models/user.rb", "--title", "Two files", "--reason", "r"] + app.flags).status == 0)
+        var (status, j) = try scanJSON(app)
+        #expect(status == 0, "\(j)")
+        #expect(states(j) == ["0001": "applied", "0002": "applied"])
+        #expect(drift(j).isEmpty)
+
+        // Someone edits on top of 0001; one file of 0002 goes back to the deployed content.
+        app.scratch.write("live/config/clock.rb", "every 1.hour do\n  # RssCleanup.run\n  Other.run\nend\n")
+        app.scratch.write("live/config/workers.yml", "timeout: 30\nconcurrency: 4\n")
+        (status, j) = try scanJSON(app)
+        #expect(status == 1)
+        #expect(states(j) == ["0001": "modified", "0002": "partial"])
+        #expect(drift(j).isEmpty, "drift on patched files is reported under the patch")
+
+        // A deploy replaces the tree: both patches are overwritten (the post-mortem's case).
+        app.deploy("v1.1")
+        let text = pk(["scan"] + app.flags)
+        #expect(text.status == 1)
+        #expect(text.stdout.contains("0001   OVERWRITTEN"))
+        #expect(text.stdout.contains("back at the deployed content"))
+        #expect(text.stdout.contains("scan: 2 overwritten"))
+    }
+
+    @Test("two patches on the same file are both applied when both hunks are present")
+    func twoPatchesOneFile() throws {
+        let app = richApp()
+        app.scratch.write("live/app/models/user.rb", "class User\n  def name\n    @name\n  end\nend\n# patched by A\n")
+        #expect(pk(["record", "app/models/user.rb", "--title", "A", "--reason", "r"] + app.flags).status == 0)
+        app.scratch.write("live/app/models/user.rb", "# patched by B\nclass User\n  def name\n    @name\n  end\nend\n# patched by A\n")
+        #expect(pk(["record", "app/models/user.rb", "--title", "B", "--reason", "r"] + app.flags).status == 0)
+        var (status, j) = try scanJSON(app)
+        #expect(status == 0, "\(j)")
+        #expect(states(j) == ["0001": "applied", "0002": "applied"])
+        // Take A's hunk out by hand: A is no longer applied, B still is.
+        app.scratch.write("live/app/models/user.rb", "# patched by B\nclass User\n  def name\n    @name\n  end\nend\n")
+        (status, j) = try scanJSON(app)
+        #expect(status == 1)
+        #expect(states(j)["0002"] == "applied")
+        #expect(states(j)["0001"] != "applied")
+    }
+
+    @Test("a patched file that was deleted makes the patch modified, with the file missing")
+    func patchedFileDeleted() throws {
+        let app = richApp()
+        app.scratch.write("live/config/clock.rb", "every 1.hour do\nend\n")
+        #expect(pk(["record", "config/clock.rb", "--title", "t", "--reason", "r"] + app.flags).status == 0)
+        try FileManager.default.removeItem(atPath: app.root + "/config/clock.rb")
+        let (status, j) = try scanJSON(app)
+        #expect(status == 1)
+        let p = try #require((j["patches"] as? [[String: Any]])?.first)
+        #expect(p["state"] as? String == "modified")
+        #expect((p["files"] as? [[String: Any]])?.first?["state"] as? String == "missing")
+    }
+
+    @Test("an expired patch is a finding even when applied")
+    func expiredIsFinding() throws {
+        let app = richApp()
+        app.scratch.write("live/config/clock.rb", "every 1.hour do\nend\n")
+        #expect(pk(["record", "config/clock.rb", "--title", "t", "--reason", "r", "--expires", "2001-01-01"] + app.flags).status == 0)
+        let r = pk(["scan"] + app.flags)
+        #expect(r.status == 1)
+        #expect(r.stdout.contains("EXPIRED 2001-01-01"))
+    }
+
+    @Test("the JSON report is pinned: sorted snake_case keys and schema_version 1")
+    func pinnedJSON() throws {
+        let app = richApp()
+        app.scratch.write("live/config/clock.rb", "every 1.hour do\nend\n")
+        #expect(pk(["record", "config/clock.rb", "--title", "Disable job", "--reason", "r", "--expires", "2099-12-31"] + app.flags).status == 0)
+        app.scratch.write("live/config/new_flag.rb", "X = 1\n")
+        let r = pk(["scan", "--format", "json"] + app.flags)
+        let rev = git(["rev-parse", "v1.1"], in: app.repo)
+        // Stats vary run to run; everything else is fixed.
+        let stable = r.stdout.replacingOccurrences(of: #""stats" : \{[^}]*\}"#, with: "\"stats\" : {}", options: .regularExpression)
+        #expect(stable == """
+            {
+              "app" : "live",
+              "clean" : false,
+              "deployed_revision" : "\(rev)",
+              "patches" : [
+                {
+                  "expired" : false,
+                  "expires" : "2099-12-31",
+                  "files" : [
+                    {
+                      "path" : "src/api/config/clock.rb",
+                      "state" : "applied"
+                    }
+                  ],
+                  "id" : "0001",
+                  "state" : "applied",
+                  "title" : "Disable job"
+                }
+              ],
+              "problems" : [
+
+              ],
+              "revision_source" : "\(app.root)/REVISION",
+              "root" : "\(app.root)",
+              "schema_version" : 1,
+              "stats" : {},
+              "unregistered" : [
+                {
+                  "change" : "added",
+                  "path" : "src/api/config/new_flag.rb"
+                }
+              ]
+            }
+
+            """)
+        let j = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let stats = try #require(j["stats"] as? [String: Any])
+        #expect(Set(stats.keys) == ["files", "hashed", "cache_hits", "seconds"])
+    }
+
+    @Test("a warm rescan of an unchanged tree hashes nothing; a corrupt cache is discarded")
+    func statCache() throws {
+        let app = richApp()
+        // Make every file older than the racy window.
+        run("/bin/sh", ["-c", "find '\(app.root)' -exec touch -h -d '1 hour ago' {} +"])
+        let (_, cold) = try scanJSON(app)
+        let coldStats = try #require(cold["stats"] as? [String: Any])
+        #expect((coldStats["hashed"] as? Int ?? 0) > 5)
+        let (status, warm) = try scanJSON(app)
+        #expect(status == 0)
+        let warmStats = try #require(warm["stats"] as? [String: Any])
+        #expect(warmStats["hashed"] as? Int == 0)
+        #expect(warmStats["cache_hits"] as? Int == coldStats["hashed"] as? Int)
+        // A change with the same size and a restored mtime is still caught (ctime differs).
+        app.scratch.write("live/config/clock.rb", String(AppFixture.clock.reversed()))
+        run("/usr/bin/touch", ["-d", "1 hour ago", app.root + "/config/clock.rb"])
+        let (changed, j) = try scanJSON(app)
+        #expect(changed == 1)
+        #expect(drift(j) == ["src/api/config/clock.rb": "modified"])
+        // Garbage in the cache file: discarded, not fatal.
+        app.scratch.write("registry/.patchkeeper/statcache", "garbage")
+        let (_, again) = try scanJSON(app)
+        #expect(drift(again) == ["src/api/config/clock.rb": "modified"])
+    }
+
+    @Test("diff prints the unregistered drift as a patch git accepts, and record --all registers it")
+    func diffAndRecordAll() throws {
+        let app = richApp()
+        #expect(pk(["diff"] + app.flags).status == 0)
+        app.scratch.write("live/config/clock.rb", "every 1.hour do\nend\n")
+        app.scratch.write("live/config/new_flag.rb", "X = 1\n")
+        let d = pk(["diff"] + app.flags)
+        #expect(d.status == 1)
+        #expect(d.stdout.contains("diff --git a/src/api/config/clock.rb b/src/api/config/clock.rb"))
+        #expect(d.stdout.contains("+++ b/src/api/config/new_flag.rb"))
+        app.scratch.write("drift.patch", d.stdout)
+        let check = run("/usr/bin/git", ["apply", "--check", app.scratch.file("drift.patch")], cwd: app.repo)
+        #expect(check.status == 0, "\(check.stderr)")
+        let only = pk(["diff", "config/new_flag.rb"] + app.flags)
+        #expect(!only.stdout.contains("clock.rb"))
+
+        let rec = pk(["record", "--all", "--title", "Found on the server", "--reason", "nobody registered it"] + app.flags)
+        #expect(rec.status == 0, "\(rec.stderr)")
+        #expect(rec.stdout.contains("src/api/config/clock.rb"))
+        #expect(rec.stdout.contains("src/api/config/new_flag.rb"))
+        #expect(pk(["scan"] + app.flags).status == 0)
+        let none = pk(["record", "--from-drift", "--title", "t", "--reason", "r"] + app.flags)
+        #expect(none.status == 2)
+        #expect(none.stderr.contains("no unregistered changes"))
+    }
+}
