@@ -18,4 +18,12 @@ static inline int pk_git_set_owner_validation(int enabled) {
     return git_libgit2_opts(GIT_OPT_SET_OWNER_VALIDATION, enabled);
 }
 
+/* Memory: no object cache (a scan reads each tree once), small pack windows. */
+static inline int pk_git_limit_memory(size_t window, size_t mapped_limit) {
+    int rc = git_libgit2_opts(GIT_OPT_ENABLE_CACHING, 0);
+    if (rc == 0) rc = git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, window);
+    if (rc == 0) rc = git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, mapped_limit);
+    return rc;
+}
+
 #endif

@@ -9,6 +9,8 @@ enum Libgit2 {
         for level in [GIT_CONFIG_LEVEL_SYSTEM, GIT_CONFIG_LEVEL_XDG, GIT_CONFIG_LEVEL_GLOBAL, GIT_CONFIG_LEVEL_PROGRAMDATA] {
             _ = pk_git_set_search_path(level.rawValue, "")
         }
+        // Bounded memory on big repositories: 8 MiB pack windows, 64 MiB mapped at most.
+        _ = pk_git_limit_memory(8 << 20, 64 << 20)
         return true
     }()
 

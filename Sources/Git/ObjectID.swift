@@ -17,6 +17,14 @@ public struct ObjectID: Hashable, Sendable, Comparable, CustomStringConvertible,
         }
     }
 
+    /// From 20 raw bytes (e.g. a slice of a cache file), without copying them into an array.
+    public init(raw: UnsafeRawBufferPointer) {
+        precondition(raw.count == 20, "an object id has 20 bytes")
+        withUnsafeMutableBytes(of: &self) { dst in
+            dst.copyMemory(from: raw)
+        }
+    }
+
     init(_ oid: git_oid) {
         var copy = oid
         withUnsafeBytes(of: &copy.id) { src in

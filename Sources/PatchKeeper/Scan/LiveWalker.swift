@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -15,31 +16,69 @@ struct LiveEntry: Sendable {
     var inode: UInt64
 }
 
-/// Walks the live tree with `openat`/`fstatat` (no symlink is followed, no path re-resolved),
-/// asking `descend` before entering each directory.
-struct LiveWalker {
+/// Walks the live tree with `openat`/`fstatat`: no symlink is followed and no path re-resolved
+/// through one. The top two levels are read first; the subtrees below them are walked on all
+/// cores. `descend` decides (under a lock) whether a directory is entered.
+struct LiveWalker: Sendable {
     var root: String
     /// Root-relative paths never looked at (the registry inside root, REVISION, ...).
     var skip: Set<String>
-    var descend: (String) -> Bool
+    var threads: Int
+    var descend: @Sendable (String) -> Bool
 
     struct Problem: Sendable, Equatable {
         var path: String
         var message: String
     }
 
-    func walk(_ visit: (LiveEntry) -> Void) -> [Problem] {
+    struct Result: Sendable {
+        var entries: [LiveEntry] = []
         var problems: [Problem] = []
-        let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return [Problem(path: root, message: "cannot open: \(POSIX.errorText())")] }
-        walkDirectory(fd: fd, rel: "", visit: visit, problems: &problems)
-        return problems
+        var pending: [String] = []   // directories left for the parallel phase
     }
 
-    private func walkDirectory(fd: Int32, rel: String, visit: (LiveEntry) -> Void, problems: inout [Problem]) {
+    func walk() -> (entries: [LiveEntry], problems: [Problem]) {
+        let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return ([], [Problem(path: root, message: "cannot open: \(POSIX.errorText())")]) }
+        var top = Result()
+        walkDirectory(fd: fd, rel: "", depthLeft: 2, into: &top)
+        let pending = top.pending
+        let slots = ResultSlots<Result>(count: pending.count, initial: Result())
+        DispatchQueue.concurrentPerform(iterations: pending.count) { i in
+            var r = Result()
+            if let sub = openBeneathRoot(pending[i]) {
+                walkDirectory(fd: sub, rel: pending[i], depthLeft: Int.max, into: &r)
+            } else {
+                r.problems.append(Problem(path: pending[i], message: "cannot open directory: \(POSIX.errorText())"))
+            }
+            slots[i] = r
+        }
+        var entries = top.entries
+        var problems = top.problems
+        for r in slots.values {
+            entries.append(contentsOf: r.entries)
+            problems.append(contentsOf: r.problems)
+        }
+        return (entries, problems)
+    }
+
+    /// Opens `root/rel` one component at a time with O_NOFOLLOW: never through a symlink.
+    private func openBeneathRoot(_ rel: String) -> Int32? {
+        var fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        for part in rel.split(separator: "/") {
+            let next = openat(fd, String(part), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            close(fd)
+            guard next >= 0 else { return nil }
+            fd = next
+        }
+        return fd
+    }
+
+    private func walkDirectory(fd: Int32, rel: String, depthLeft: Int, into r: inout Result) {
         guard let dir = fdopendir(fd) else {
             close(fd)
-            problems.append(Problem(path: rel, message: "cannot list: \(POSIX.errorText())"))
+            r.problems.append(Problem(path: rel, message: "cannot list: \(POSIX.errorText())"))
             return
         }
         defer { closedir(dir) }
@@ -51,20 +90,19 @@ struct LiveWalker {
             if nameBytes == [46] || nameBytes == [46, 46] { continue }
             guard let name = String(validating: nameBytes, as: UTF8.self) else {
                 let shown = String(decoding: nameBytes, as: UTF8.self)
-                problems.append(Problem(path: rel.isEmpty ? shown : rel + "/" + shown, message: "file name is not UTF-8; not compared"))
+                r.problems.append(Problem(path: rel.isEmpty ? shown : rel + "/" + shown, message: "file name is not UTF-8; not compared"))
                 continue
             }
             let path = rel.isEmpty ? name : rel + "/" + name
             if skip.contains(path) { continue }
             var st = stat()
             if fstatat(dirfd(dir), name, &st, AT_SYMLINK_NOFOLLOW) != 0 {
-                if errno != ENOENT { problems.append(Problem(path: path, message: "cannot stat: \(POSIX.errorText())")) }
+                if errno != ENOENT { r.problems.append(Problem(path: path, message: "cannot stat: \(POSIX.errorText())")) }
                 continue
             }
             let type = st.st_mode & S_IFMT
             if type == S_IFDIR {
-                if name == ".git" { continue }
-                subdirs.append(name)
+                if name != ".git" { subdirs.append(name) }
                 continue
             }
             let kind: LiveEntry.Kind
@@ -73,20 +111,24 @@ struct LiveWalker {
             case S_IFLNK: kind = .symlink
             default: kind = .other
             }
-            visit(LiveEntry(path: path, kind: kind, size: Int64(st.st_size),
-                            mtime: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
-                            ctime: Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec),
-                            inode: UInt64(st.st_ino)))
+            r.entries.append(LiveEntry(path: path, kind: kind, size: Int64(st.st_size),
+                                       mtime: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
+                                       ctime: Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec),
+                                       inode: UInt64(st.st_ino)))
         }
         for name in subdirs {
             let path = rel.isEmpty ? name : rel + "/" + name
             guard descend(path) else { continue }
-            let sub = openat(dirfd(dir), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-            guard sub >= 0 else {
-                problems.append(Problem(path: path, message: "cannot open directory: \(POSIX.errorText())"))
+            if depthLeft <= 1 {
+                r.pending.append(path)
                 continue
             }
-            walkDirectory(fd: sub, rel: path, visit: visit, problems: &problems)
+            let sub = openat(dirfd(dir), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard sub >= 0 else {
+                r.problems.append(Problem(path: path, message: "cannot open directory: \(POSIX.errorText())"))
+                continue
+            }
+            walkDirectory(fd: sub, rel: path, depthLeft: depthLeft - 1, into: &r)
         }
     }
 }

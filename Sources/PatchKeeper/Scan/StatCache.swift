@@ -26,26 +26,25 @@ struct StatCache {
     static func load(path: String, root: String) -> (cache: StatCache, discarded: Bool) {
         var cache = StatCache(root: root)
         guard let data = FileManager.default.contents(atPath: path) else { return (cache, false) }
-        var reader = Reader(bytes: [UInt8](data))
-        guard reader.take(magic.count) == magic,
-              let rootLen = reader.u32(), let rootBytes = reader.take(Int(rootLen)),
-              String(decoding: rootBytes, as: UTF8.self) == root,
-              let written = reader.i64(), let count = reader.u32() else {
-            return (cache, true)
-        }
-        cache.writtenAt = written
-        cache.entries.reserveCapacity(Int(count))
-        for _ in 0..<count {
-            guard let len = reader.u16(), let p = reader.take(Int(len)),
-                  let size = reader.i64(), let mtime = reader.i64(), let ctime = reader.i64(),
-                  let inode = reader.u64(), let kind = reader.take(1), let id = reader.take(20) else {
-                return (StatCache(root: root), true)
+        let ok: Bool = data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Bool in
+            var r = Reader(bytes: raw)
+            guard r.bytes(magic.count).map({ Array($0) }) == magic,
+                  let rootLen = r.uint(4), let rootBytes = r.bytes(Int(rootLen)),
+                  String(decoding: rootBytes, as: UTF8.self) == root,
+                  let written = r.uint(8), let count = r.uint(4) else { return false }
+            cache.writtenAt = Int64(bitPattern: written)
+            cache.entries.reserveCapacity(Int(count))
+            for _ in 0..<count {
+                guard let len = r.uint(2), let p = r.bytes(Int(len)),
+                      let size = r.uint(8), let mtime = r.uint(8), let ctime = r.uint(8),
+                      let inode = r.uint(8), let kind = r.bytes(1), let id = r.bytes(20) else { return false }
+                cache.entries[String(decoding: p, as: UTF8.self)] =
+                    Entry(size: Int64(bitPattern: size), mtime: Int64(bitPattern: mtime), ctime: Int64(bitPattern: ctime),
+                          inode: inode, kind: kind[0], id: ObjectID(raw: id))
             }
-            cache.entries[String(decoding: p, as: UTF8.self)] =
-                Entry(size: size, mtime: mtime, ctime: ctime, inode: inode, kind: kind[0], id: ObjectID(bytes: id))
+            return r.atEnd
         }
-        guard reader.atEnd else { return (StatCache(root: root), true) }
-        return (cache, false)
+        return ok ? (cache, false) : (StatCache(root: root), true)
     }
 
     /// The cached id for `entry`, if its stat data match and it was not racy when cached.
@@ -56,18 +55,19 @@ struct StatCache {
         return e.id
     }
 
-    func serialized(now: Int64) -> [UInt8] {
+    /// The cache file's bytes for `entries` (walk order; paths of 64 KiB or more are left out).
+    static func serialized(root: String, now: Int64, entries: [(path: String, entry: Entry)]) -> [UInt8] {
         var out = Self.magic
         let rootBytes = Array(root.utf8)
         out.append(u32: UInt32(rootBytes.count))
         out += rootBytes
         out.append(i64: now)
-        out.append(u32: UInt32(entries.count))
-        for (path, e) in entries.sorted(by: { $0.key < $1.key }) {
-            let p = Array(path.utf8)
-            guard p.count < Int(UInt16.max) else { continue }
-            out.append(u16: UInt16(p.count))
-            out += p
+        let kept = entries.filter { $0.path.utf8.count < Int(UInt16.max) }
+        out.reserveCapacity(out.count + 4 + kept.count * 100)
+        out.append(u32: UInt32(kept.count))
+        for (path, e) in kept {
+            out.append(u16: UInt16(path.utf8.count))
+            out += path.utf8
             out.append(i64: e.size)
             out.append(i64: e.mtime)
             out.append(i64: e.ctime)
@@ -78,27 +78,26 @@ struct StatCache {
         return out
     }
 
+    /// Reads little-endian integers and byte runs without copying.
     struct Reader {
-        var bytes: [UInt8]
+        let raw: UnsafeRawBufferPointer
         var offset = 0
-        var atEnd: Bool { offset == bytes.count }
+        init(bytes: UnsafeRawBufferPointer) { raw = bytes }
+        var atEnd: Bool { offset == raw.count }
 
-        mutating func take(_ n: Int) -> [UInt8]? {
-            guard n >= 0, offset + n <= bytes.count else { return nil }
+        mutating func bytes(_ n: Int) -> UnsafeRawBufferPointer? {
+            guard n >= 0, offset + n <= raw.count else { return nil }
             defer { offset += n }
-            return Array(bytes[offset..<offset + n])
+            return UnsafeRawBufferPointer(rebasing: raw[offset..<offset + n])
         }
+
         mutating func uint(_ n: Int) -> UInt64? {
-            guard offset + n <= bytes.count else { return nil }
+            guard offset + n <= raw.count else { return nil }
             var v: UInt64 = 0
-            for i in 0..<n { v |= UInt64(bytes[offset + i]) << (8 * UInt64(i)) }
+            for i in 0..<n { v |= UInt64(raw[offset + i]) << (8 * UInt64(i)) }
             offset += n
             return v
         }
-        mutating func u16() -> UInt16? { uint(2).map { UInt16($0) } }
-        mutating func u32() -> UInt32? { uint(4).map { UInt32($0) } }
-        mutating func u64() -> UInt64? { uint(8) }
-        mutating func i64() -> Int64? { uint(8).map { Int64(bitPattern: $0) } }
     }
 }
 

@@ -42,12 +42,14 @@ public struct TreeScanner {
         } catch let e as GitError {
             throw PatchKeeperError("cannot read the deployed tree \(deployment.revision.short):\(deployment.subdir): \(e.message)")
         }
-        var deployed: [String: FlatEntry] = [:]
-        deployed.reserveCapacity(tree.files.count)
+        // path -> index into tree.files; `seen` marks the ones the walk finds.
+        var deployedIndex: [String: Int] = [:]
+        deployedIndex.reserveCapacity(tree.files.count)
         var gitlinks = Set<String>()
-        for e in tree.files {
-            if e.mode == .gitlink { gitlinks.insert(e.path) } else { deployed[e.path] = e }
+        for (i, e) in tree.files.enumerated() {
+            if e.mode == .gitlink { gitlinks.insert(e.path) } else { deployedIndex[e.path] = i }
         }
+        let deployed = { (path: String) -> FlatEntry? in deployedIndex[path].map { tree.files[$0] } }
 
         // Ignore rules: the app's list and .patchkeeperignore for everything; the app's own
         // .gitignore files only for paths the deployed tree does not have.
@@ -69,19 +71,17 @@ public struct TreeScanner {
         if case .revisionFile = deployment.revisionSource { skip.insert("REVISION") }
         if let rel = SafePath.strip(prefix: Deployment.absolute(root), from: registry.path), !rel.isEmpty { skip.insert(rel) }
         skip.formUnion(gitlinks)
-        var skippedDirs: [String] = []
-        let walker = LiveWalker(root: root, skip: skip) { dir in
-            let ignored = tree.directories.contains(dir) ? listOnly.isIgnored(dir + "/") : untracked.isIgnored(dir + "/")
-            if ignored { skippedDirs.append(dir + "/") }
-            return !ignored
-        }
+        // Directory decisions come from several walker threads: one lock guards the ignore
+        // handles (libgit2 handles are not shared across threads) and the skipped list.
+        let decisions = DirectoryDecisions(tracked: tree.directories, listOnly: listOnly, untracked: untracked)
+        let walker = LiveWalker(root: root, skip: skip, threads: options.threads) { dir in decisions.descend(dir) }
 
         // 1. Walk.
-        var entries: [LiveEntry] = []
-        var walkProblems = walker.walk { entry in
-            entries.append(entry)
-            if entries.count % 5000 == 0 { progress?("walking", entries.count, 0) }
-        }
+        progress?("walking", 0, 0)
+        let walked = walker.walk()
+        let entries = walked.entries
+        var walkProblems = walked.problems
+        let skippedDirs = decisions.skipped
         let isSkipped = { (path: String) -> Bool in skippedDirs.contains { path.hasPrefix($0) } }
 
         // 2. Hash what the comparison needs: files in the deployed tree, and any file an active
@@ -93,14 +93,20 @@ public struct TreeScanner {
         }
         let cachePath = registry.stateDirectory + "/statcache"
         let loaded: (cache: StatCache, discarded: Bool) = options.useCache ? StatCache.load(path: cachePath, root: root) : (StatCache(root: root), false)
+        var cache = loaded.cache
+        let loadedCount = cache.entries.count
         var stats = ScanReport.Stats()
         stats.files = entries.count
         stats.cacheDiscarded = loaded.discarded
+        _ = loaded
         var ids = [ObjectID?](repeating: nil, count: entries.count)
+        var treeIndex = [Int](repeating: -1, count: entries.count)
         var toHash: [Int] = []
-        for (i, e) in entries.enumerated() where deployed[e.path] != nil || patchPaths.contains(e.path) {
-            if let id = loaded.cache.lookup(e) { ids[i] = id; stats.cacheHits += 1 } else { toHash.append(i) }
+        for (i, e) in entries.enumerated() {
+            if let t = deployedIndex[e.path] { treeIndex[i] = t } else if !patchPaths.contains(e.path) { continue }
+            if let id = cache.lookup(e) { ids[i] = id; stats.cacheHits += 1 } else { toHash.append(i) }
         }
+        cache.entries = [:]  // no longer needed: free it before hashing
         let hashed = hashInParallel(entries: entries, indices: toHash)
         var problems = walkProblems.map { ScanReport.Problem(path: deployment.repoPath(forRootRelative: $0.path), message: $0.message) }
         walkProblems = []
@@ -118,17 +124,19 @@ public struct TreeScanner {
         stats.hashed = toHash.count
 
         // 3. Compare with the deployed tree.
-        var live: [String: (id: ObjectID?, kind: LiveEntry.Kind)] = [:]
-        live.reserveCapacity(entries.count)
+        var live: [String: (id: ObjectID?, kind: LiveEntry.Kind)] = [:]  // only files of active patches
+        var seen = [Bool](repeating: false, count: tree.files.count)
         var drift: [ScanReport.Drift] = []
         for (i, e) in entries.enumerated() {
             if vanished.contains(i) { continue }  // gone since the walk: absent, like any deleted file
-            live[e.path] = (ids[i], e.kind)
-            guard let d = deployed[e.path] else {
+            if patchPaths.contains(e.path) { live[e.path] = (ids[i], e.kind) }
+            if treeIndex[i] >= 0 { seen[treeIndex[i]] = true }
+            guard treeIndex[i] >= 0 else {
                 if !untracked.isIgnored(e.path) { drift.append(.init(path: e.path, kind: .added)) }
                 continue
             }
             guard let id = ids[i] else { continue }
+            let d = tree.files[treeIndex[i]]
             let liveIsLink = e.kind == .symlink
             let treeIsLink = d.mode == .symlink
             var kind: ScanReport.DriftKind?
@@ -142,8 +150,8 @@ public struct TreeScanner {
             }
             if let kind, !listOnly.isIgnored(e.path) { drift.append(.init(path: e.path, kind: kind)) }
         }
-        for (path, _) in deployed where live[path] == nil && !isSkipped(path) && !skip.contains(path) {
-            if !listOnly.isIgnored(path) { drift.append(.init(path: path, kind: .deleted)) }
+        for (t, f) in tree.files.enumerated() where !seen[t] && f.mode != .gitlink && !isSkipped(f.path) && !skip.contains(f.path) {
+            if !listOnly.isIgnored(f.path) { drift.append(.init(path: f.path, kind: .deleted)) }
         }
 
         // 4. Patch states; drift on files of active patches is theirs to explain.
@@ -158,7 +166,7 @@ public struct TreeScanner {
                     files.append(.init(path: f.path, state: .missing))
                     continue
                 }
-                let state = try fileState(f, section: section, rel: rel, live: live[rel], deployed: deployed[rel], shared: shared.contains(f.path))
+                let state = try fileState(f, section: section, rel: rel, live: live[rel], deployed: deployed(rel), shared: shared.contains(f.path))
                 files.append(.init(path: f.path, state: state))
                 explained.insert(rel)
                 if f.status == .renamed { if let old = deployment.rootRelative(forRepoPath: f.oldPath) { explained.insert(old) } }
@@ -177,14 +185,17 @@ public struct TreeScanner {
             .sorted { $0.path < $1.path }
 
         // 5. Remember stat data for the next scan (best effort: a held lock just skips it).
-        if options.writeCache {
-            var cache = StatCache(root: root)
-            for (i, e) in entries.enumerated() { if let id = ids[i] { cache.entries[e.path] = .init(size: e.size, mtime: e.mtime, ctime: e.ctime, inode: e.inode, kind: e.kind.rawValue, id: id) } }
-            if let lock = try? registry.lock(wait: 0) {
-                let now = Int64(Date().timeIntervalSince1970 * 1e9)
-                try? AtomicFile.write(cache.serialized(now: now), to: cachePath, mode: 0o600)
-                withExtendedLifetime(lock) {}
+        // Nothing hashed and nothing gone: the cache on disk is already right.
+        let unchanged = toHash.isEmpty && !loaded.discarded && loadedCount == stats.cacheHits
+        if options.writeCache, !unchanged, let lock = try? registry.lock(wait: 0) {
+            let now = Int64(Date().timeIntervalSince1970 * 1e9)
+            let rows = entries.indices.compactMap { i -> (path: String, entry: StatCache.Entry)? in
+                guard let id = ids[i] else { return nil }
+                let e = entries[i]
+                return (e.path, .init(size: e.size, mtime: e.mtime, ctime: e.ctime, inode: e.inode, kind: e.kind.rawValue, id: id))
             }
+            try? AtomicFile.write(StatCache.serialized(root: root, now: now, entries: rows), to: cachePath, mode: 0o600)
+            withExtendedLifetime(lock) {}
         }
         stats.seconds = Date().timeIntervalSince(started)
         return ScanReport(app: deployment.app.name, root: root, deployedRevision: deployment.revision,
@@ -280,6 +291,36 @@ public struct TreeScanner {
             if !POSIX.exists(full) { return .vanished }
             return .failed("cannot read: \(POSIX.errorText())")
         }
+    }
+}
+
+/// Whether the walker enters a directory: tracked ones unless the app's list ignores them,
+/// untracked ones unless any ignore rule (the app's .gitignore files included) does.
+final class DirectoryDecisions: @unchecked Sendable {
+    private let lock = NSLock()
+    private let tracked: Set<String>
+    private let listOnly: IgnoreRules
+    private let untracked: IgnoreRules
+    private var skippedDirs: [String] = []
+
+    init(tracked: Set<String>, listOnly: IgnoreRules, untracked: IgnoreRules) {
+        self.tracked = tracked
+        self.listOnly = listOnly
+        self.untracked = untracked
+    }
+
+    func descend(_ dir: String) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        let ignored = tracked.contains(dir) ? listOnly.isIgnored(dir + "/") : untracked.isIgnored(dir + "/")
+        if ignored { skippedDirs.append(dir + "/") }
+        return !ignored
+    }
+
+    var skipped: [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return skippedDirs
     }
 }
 
