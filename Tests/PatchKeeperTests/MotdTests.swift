@@ -19,6 +19,12 @@ private func summary(app: String = "obs-api", _ patches: [MotdSummary.Line], unr
 
 private func block(_ s: MotdSummary) throws -> String { try #require(Motd.block(for: s, now: now)) }
 
+private func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
+
+private func fileBytes(_ path: String) -> [UInt8] { [UInt8](FileManager.default.contents(atPath: path) ?? Data()) }
+
+private func setFileBytes(_ path: String, _ b: [UInt8]) { #expect(FileManager.default.createFile(atPath: path, contents: Data(b))) }
+
 @Suite("Motd block")
 struct MotdBlockTests {
     @Test("the block shows the headline, one row a patch, the drift line and where to look")
@@ -113,5 +119,161 @@ struct MotdBlockTests {
         #expect(try rows(3).count == 3 && !rows(3).contains { $0.contains("more") })
         #expect(try rows(4) .map(String.init) .suffix(1) == ["  … and 2 more"])
         #expect(try rows(4).count == 3)
+    }
+}
+
+@Suite("Motd file")
+struct MotdFileTests {
+    let one = summary([patch("0001", "Disable the RSS feed cleanup job")])
+    let two = summary([patch("0001", "Disable the RSS feed cleanup job"), patch("0002", "Raise the worker timeout")])
+
+    @Test("a block is inserted, replaced and removed leaving the bytes around it identical")
+    func insertUpdateRemove() throws {
+        let s = Scratch()
+        let motd = s.file("motd")
+        // CRLF, tabs, trailing spaces, non-UTF-8 bytes and no final newline: all must survive as they are.
+        let before = bytes("Welcome to obs\r\n\tbe careful  \n") + [0xFF, 0xFE, 0x0A]
+        let after = bytes("# local note\n\nlast line, no newline")
+        setFileBytes(motd, before)
+
+        #expect(try Motd.write(file: motd, app: "obs-api", block: block(one)))
+        #expect(fileBytes(motd) == before + bytes(try block(one)))
+
+        setFileBytes(motd, fileBytes(motd) + after)
+        #expect(try Motd.write(file: motd, app: "obs-api", block: block(two)))
+        #expect(fileBytes(motd) == before + bytes(try block(two)) + after)
+
+        #expect(try Motd.write(file: motd, app: "obs-api", block: nil))
+        #expect(fileBytes(motd) == before + after)
+    }
+
+    @Test("writing the same block twice changes the file once")
+    func idempotent() throws {
+        let s = Scratch()
+        let motd = s.file("motd")
+        #expect(try Motd.write(file: motd, app: "obs-api", block: block(one)))
+        let first = fileBytes(motd)
+        #expect(try !Motd.write(file: motd, app: "obs-api", block: block(one)))
+        #expect(fileBytes(motd) == first)
+    }
+
+    @Test("text without a final newline gets one before an inserted block")
+    func insertAddsNewline() throws {
+        let b = try block(one)
+        #expect(try Motd.updated("Welcome", app: "obs-api", block: b) == "Welcome\n" + b)
+        #expect(try Motd.updated("", app: "obs-api", block: b) == b)
+    }
+
+    @Test("two apps keep separate blocks that are updated independently")
+    func twoApps() throws {
+        let other = summary(app: "obs-frontend", [patch("0007", "Hide the banner")])
+        let otherBlock = try block(other)
+        var text = try Motd.updated("Welcome\n", app: "obs-api", block: block(one))
+        text = try Motd.updated(text, app: "obs-frontend", block: otherBlock)
+        #expect(text == "Welcome\n" + (try block(one)) + otherBlock)
+
+        text = try Motd.updated(text, app: "obs-api", block: block(two))
+        #expect(text == "Welcome\n" + (try block(two)) + otherBlock)
+
+        text = try Motd.updated(text, app: "obs-frontend", block: nil)
+        #expect(text == "Welcome\n" + (try block(two)))
+        text = try Motd.updated(text, app: "obs-api", block: nil)
+        #expect(text == "Welcome\n")
+    }
+
+    @Test("an app whose name starts another's does not take its block")
+    func prefixNames() throws {
+        let obs = try block(summary(app: "obs", [patch("0001", "A")]))
+        let obsApi = try block(summary(app: "obs-api", [patch("0002", "B")]))
+        let text = try Motd.updated(obsApi, app: "obs", block: obs)
+        #expect(text == obsApi + obs)
+        #expect(try Motd.updated(text, app: "obs", block: nil) == obsApi)
+    }
+
+    @Test("an empty summary removes the block from the file and only the block")
+    func emptyRemoves() throws {
+        let s = Scratch()
+        let motd = s.file("motd")
+        let original = bytes("Authorised use only.\n")
+        setFileBytes(motd, original)
+        #expect(try Motd.write(file: motd, app: "obs-api", block: block(one)))
+        #expect(fileBytes(motd) != original)
+        #expect(try Motd.write(file: motd, app: "obs-api", block: Motd.block(for: summary([]), now: now)))
+        #expect(fileBytes(motd) == original)
+    }
+
+    @Test("a missing file is not created just to hold no block")
+    func missingFileNoBlock() throws {
+        let s = Scratch()
+        #expect(try !Motd.write(file: s.file("motd"), app: "obs-api", block: nil))
+        #expect(!s.exists("motd"))
+    }
+
+    @Test("the file's mode 0640 is kept after a write")
+    func keepsMode() throws {
+        let s = Scratch()
+        let motd = s.file("motd")
+        s.write("motd", "Welcome\n")
+        #expect(chmod(motd, 0o640) == 0)
+        #expect(try Motd.write(file: motd, app: "obs-api", block: block(one)))
+        let attrs = try FileManager.default.attributesOfItem(atPath: motd)
+        #expect((attrs[.posixPermissions] as? NSNumber)?.intValue == 0o640)
+        #expect(s.read("motd") == "Welcome\n" + (try block(one)))
+    }
+
+    @Test("a symlinked motd is refused and the file it points to is left alone")
+    func refusesSymlink() throws {
+        let s = Scratch()
+        s.write("real-motd", "Welcome\n")
+        try FileManager.default.createSymbolicLink(atPath: s.file("motd"), withDestinationPath: s.file("real-motd"))
+        #expect {
+            try Motd.write(file: s.file("motd"), app: "obs-api", block: block(one))
+        } throws: { error in
+            (error as? PatchKeeperError)?.message.contains("symbolic link") == true
+        }
+        #expect(s.read("real-motd") == "Welcome\n")
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: s.file("motd")) == s.file("real-motd"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: s.path).sorted() == ["motd", "real-motd"])
+    }
+
+    @Test("a BEGIN without END is refused and nothing is written")
+    func refusesUnclosedBlock() throws {
+        let s = Scratch()
+        let motd = s.file("motd")
+        let original = bytes("Welcome\n# BEGIN patchkeeper obs-api -- managed block, do not edit\nold text\n")
+        setFileBytes(motd, original)
+        #expect {
+            try Motd.write(file: motd, app: "obs-api", block: block(one))
+        } throws: { error in
+            let e = error as? PatchKeeperError
+            return e?.message.contains(motd) == true && e?.message.contains("line 2 has no '# END patchkeeper obs-api'") == true
+        }
+        #expect(throws: PatchKeeperError.self) { try Motd.write(file: motd, app: "obs-api", block: nil) }
+        #expect(fileBytes(motd) == original)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: s.path) == ["motd"])
+    }
+
+    @Test("stray, duplicate, misordered and overlapping markers are refused, naming the problem", arguments: [
+        ("x\n# END patchkeeper obs-api\n", "no '# BEGIN patchkeeper obs-api' line before it"),
+        ("# END patchkeeper obs-api\n# BEGIN patchkeeper obs-api\n", "comes before"),
+        ("# BEGIN patchkeeper obs-api\n# BEGIN patchkeeper obs-api\n# END patchkeeper obs-api\n", "marked more than once"),
+        ("# BEGIN patchkeeper obs-api\n# END patchkeeper obs-api\n# BEGIN patchkeeper obs-api\n# END patchkeeper obs-api\n",
+         "on lines 1, 2, 3, 4"),
+        ("# BEGIN patchkeeper obs-api\n# BEGIN patchkeeper web\n# END patchkeeper obs-api\n# END patchkeeper web\n",
+         "line 2 holds another patchkeeper marker"),
+    ])
+    func refusesBadMarkers(text: String, mentions: String) {
+        #expect {
+            _ = try Motd.updated(text, app: "obs-api", block: nil)
+        } throws: { error in
+            (error as? PatchKeeperError)?.message.contains(mentions) == true
+        }
+    }
+
+    @Test("a block made for another app is not put in this app's place")
+    func rejectsForeignBlock() throws {
+        let foreign = try block(summary(app: "web", [patch("0001", "A")]))
+        #expect(throws: PatchKeeperError.self) { try Motd.updated("Welcome\n", app: "obs-api", block: foreign) }
+        #expect(throws: PatchKeeperError.self) { try Motd.updated("Welcome\n", app: "obs-api", block: "hello\n") }
     }
 }
