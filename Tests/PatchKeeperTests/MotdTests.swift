@@ -25,6 +25,13 @@ private func fileBytes(_ path: String) -> [UInt8] { [UInt8](FileManager.default.
 
 private func setFileBytes(_ path: String, _ b: [UInt8]) { #expect(FileManager.default.createFile(atPath: path, contents: Data(b))) }
 
+/// A scratch directory holding a file `motd` with `contents` (the directory goes with the Scratch).
+private func scratchWithMotd(_ contents: [UInt8]) -> Scratch {
+    let s = Scratch()
+    setFileBytes(s.file("motd"), contents)
+    return s
+}
+
 @Suite("Motd block")
 struct MotdBlockTests {
     @Test("the block shows the headline, one row a patch, the drift line and where to look")
@@ -105,7 +112,8 @@ struct MotdBlockTests {
         #expect(lines.contains("  … and 481 more"))
         #expect(lines.contains { $0.hasPrefix("  !  300 unregistered changes: src/api/app/models/generated/file_number_1.rb, ") && $0.hasSuffix("…") })
         #expect(lines[1].hasPrefix("*** MONKEY PATCHES ACTIVE on appapp") && lines[1].hasSuffix("…: 500 ***"))
-        for line in lines.dropFirst().dropLast() {
+        #expect(lines[0] == "# BEGIN patchkeeper " + String(repeating: "app", count: 20))  // the note gives way to fit
+        for line in lines {
             #expect(line.count <= 80, "\(line.count) columns: \(line)")
         }
     }
@@ -129,12 +137,11 @@ struct MotdFileTests {
 
     @Test("a block is inserted, replaced and removed leaving the bytes around it identical")
     func insertUpdateRemove() throws {
-        let s = Scratch()
-        let motd = s.file("motd")
         // CRLF, tabs, trailing spaces, non-UTF-8 bytes and no final newline: all must survive as they are.
         let before = bytes("Welcome to obs\r\n\tbe careful  \n") + [0xFF, 0xFE, 0x0A]
         let after = bytes("# local note\n\nlast line, no newline")
-        setFileBytes(motd, before)
+        let s = scratchWithMotd(before)
+        let motd = s.file("motd")
 
         #expect(try Motd.write(file: motd, app: "obs-api", block: block(one)))
         #expect(fileBytes(motd) == before + bytes(try block(one)))
@@ -192,10 +199,9 @@ struct MotdFileTests {
 
     @Test("an empty summary removes the block from the file and only the block")
     func emptyRemoves() throws {
-        let s = Scratch()
-        let motd = s.file("motd")
         let original = bytes("Authorised use only.\n")
-        setFileBytes(motd, original)
+        let s = scratchWithMotd(original)
+        let motd = s.file("motd")
         #expect(try Motd.write(file: motd, app: "obs-api", block: block(one)))
         #expect(fileBytes(motd) != original)
         #expect(try Motd.write(file: motd, app: "obs-api", block: Motd.block(for: summary([]), now: now)))
@@ -211,9 +217,8 @@ struct MotdFileTests {
 
     @Test("the file's mode 0640 is kept after a write")
     func keepsMode() throws {
-        let s = Scratch()
+        let s = scratchWithMotd(bytes("Welcome\n"))
         let motd = s.file("motd")
-        s.write("motd", "Welcome\n")
         #expect(chmod(motd, 0o640) == 0)
         #expect(try Motd.write(file: motd, app: "obs-api", block: block(one)))
         let attrs = try FileManager.default.attributesOfItem(atPath: motd)
@@ -238,10 +243,9 @@ struct MotdFileTests {
 
     @Test("a BEGIN without END is refused and nothing is written")
     func refusesUnclosedBlock() throws {
-        let s = Scratch()
-        let motd = s.file("motd")
         let original = bytes("Welcome\n# BEGIN patchkeeper obs-api -- managed block, do not edit\nold text\n")
-        setFileBytes(motd, original)
+        let s = scratchWithMotd(original)
+        let motd = s.file("motd")
         #expect {
             try Motd.write(file: motd, app: "obs-api", block: block(one))
         } throws: { error in
