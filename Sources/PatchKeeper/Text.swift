@@ -60,6 +60,17 @@ public enum Text {
         return f.string(from: date)
     }
 
+    /// A short age for tables and banners: 45s, 12m, 3h, 5d, 2y; "?" when the date is unknown.
+    public static func shortAge(since date: Date?, now: Date) -> String {
+        guard let date else { return "?" }
+        let s = max(0, Int(now.timeIntervalSince(date)))
+        if s < 60 { return "\(s)s" }
+        if s < 3600 { return "\(s / 60)m" }
+        if s < 86400 { return "\(s / 3600)h" }
+        if s < 86400 * 730 { return "\(s / 86400)d" }
+        return "\(s / (86400 * 365))y"
+    }
+
     /// Parses `YYYY-MM-DD` (a calendar day, UTC); nil for anything else.
     public static func parseDay(_ s: String) -> DateComponents? {
         let parts = s.split(separator: "-")

@@ -1,0 +1,147 @@
+import Foundation
+
+/// The login-banner block of DESIGN §5: one app's block rendered from a `MotdSummary`, and kept in a
+/// motd file between its BEGIN/END markers without touching a byte outside them.
+///
+/// ```
+/// # BEGIN patchkeeper obs-api -- managed block, do not edit
+/// *** MONKEY PATCHES ACTIVE on obs-api: 2 ***
+///   deployed 8c1f0e2, checked 2026-11-25 12:00 UTC
+///   0001  Disable the RSS feed cleanup job  jane  5d  expires 2027-07-14  applied
+///   0002  Raise the worker timeout          tom   1d  EXPIRED 2026-11-01  applied
+///   !  1 unregistered change: src/api/app/models/user.rb
+///   Details: patchkeeper list --app obs-api
+/// # END patchkeeper obs-api
+/// ```
+/// The headline reads `MONKEY PATCHES ACTIVE on APP: N` for every N (deploy scripts grep for the
+/// phrase, and "1 MONKEY PATCHES" would read badly); the deployed revision and check time sit on the
+/// line below it because the one-line form of the design is 91 columns for a 7-letter app name.
+public enum Motd {
+    /// The phrase deploy scripts grep /etc/motd for; every headline contains it.
+    public static let phrase = "MONKEY PATCHES"
+
+    /// The narrowest block rendered; a smaller `width` is raised to this so the headline keeps `phrase`.
+    public static let minimumWidth = 40
+
+    static let beginPrefix = "# BEGIN patchkeeper "
+    static let endPrefix = "# END patchkeeper "
+    static let beginNote = " -- managed block, do not edit"
+
+    /// The block for one app, ending in a newline; nil when there is no active patch and no drift
+    /// (the block is then removed). Untrusted text is sanitised, every line is cut to `width`
+    /// characters with "…" (the marker lines carry the app name whole, as it identifies the block),
+    /// and more than `maxLines` patches are cut to `maxLines - 1` rows and "… and N more".
+    public static func block(for summary: MotdSummary, now: Date, width: Int = 80, maxLines: Int = 20) -> String? {
+        guard !summary.patches.isEmpty || !summary.unregistered.isEmpty else { return nil }
+        let width = max(width, minimumWidth)
+        let app = Text.terminalLine(summary.app)
+        var revision = String(Text.terminalLine(summary.deployedRevision).prefix(7))
+        if revision.isEmpty { revision = "unknown" }
+
+        var lines = [beginMarker(app, width: width), headline(app: app, count: summary.patches.count, width: width)]
+        lines.append(fit("  deployed \(revision), checked \(utcMinute(summary.checkedAt))", width))
+        lines += patchRows(summary.patches, now: now, width: width, maxLines: max(maxLines, 1))
+        if !summary.unregistered.isEmpty {
+            lines.append(driftLine(summary.unregistered, width: width))
+        }
+        lines.append(fit("  Details: patchkeeper list --app \(shellWord(app))", width))
+        lines.append(endPrefix + app)
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    static func beginMarker(_ app: String, width: Int) -> String {
+        let full = beginPrefix + app + beginNote
+        return full.count <= width ? full : beginPrefix + app
+    }
+
+    /// `*** MONKEY PATCHES ACTIVE on APP: N ***`, the app name cut so the count always shows.
+    static func headline(app: String, count: Int, width: Int) -> String {
+        let head = "*** \(phrase) ACTIVE on ", tail = ": \(count) ***"
+        return fit(head + fit(app, width - head.count - tail.count) + tail, width)
+    }
+
+    /// `2026-11-25 12:00 UTC`
+    static func utcMinute(_ date: Date) -> String {
+        let iso = Text.isoTimestamp(date)  // 2026-11-25T12:00:00Z
+        return "\(iso.prefix(10)) \(iso.dropFirst(11).prefix(5)) UTC"
+    }
+
+    /// One row a patch in aligned columns: id, title, author, age, expiry, state. The title takes
+    /// the room the other columns leave; when the longest title does not fit, the gaps after the
+    /// author narrow to one space before any title is cut.
+    static func patchRows(_ patches: [MotdSummary.Line], now: Date, width: Int, maxLines: Int) -> [String] {
+        let shown = patches.count > maxLines ? Array(patches.prefix(maxLines - 1)) : patches
+        let cells = shown.map { p in
+            (id: fit(Text.terminalLine(p.id), 8),
+             title: Text.terminalLine(p.title),
+             author: fit(Text.terminalLine(p.author), 10),
+             age: Text.shortAge(since: p.recordedAt, now: now),
+             expiry: expiry(p),
+             state: stateLabel(p.state))
+        }
+        let idW = cells.map(\.id.count).max() ?? 0
+        let authorW = cells.map(\.author.count).max() ?? 0
+        let ageW = cells.map(\.age.count).max() ?? 0
+        let expiryW = cells.map(\.expiry.count).max() ?? 0
+        let stateW = cells.map(\.state.count).max() ?? 0
+        let longestTitle = cells.map(\.title.count).max() ?? 0
+        let fixed = 2 + idW + 2 + 2 + authorW + ageW + expiryW + stateW
+        let gap = fixed + 6 + longestTitle <= width ? "  " : " "
+        let titleW = max(min(longestTitle, width - fixed - 3 * gap.count), 1)
+        var rows = cells.map { c in
+            let age = String(repeating: " ", count: ageW - c.age.count) + c.age
+            let row = "  " + pad(c.id, idW) + "  " + pad(fit(c.title, titleW), titleW) + "  " + pad(c.author, authorW)
+                + gap + age + gap + pad(c.expiry, expiryW) + gap + c.state
+            return fit(row, width)
+        }
+        if shown.count < patches.count {
+            rows.append("  … and \(patches.count - shown.count) more")
+        }
+        return rows
+    }
+
+    static func expiry(_ p: MotdSummary.Line) -> String {
+        let day = p.expires.map { fit(Text.terminalLine($0), 10) }
+        if p.expired { return day.map { "EXPIRED " + $0 } ?? "EXPIRED" }
+        return day.map { "expires " + $0 } ?? "no expiry"
+    }
+
+    /// "applied" as is; every other state upper-cased so it stands out.
+    static func stateLabel(_ state: String) -> String {
+        let s = fit(Text.terminalLine(state), 12)
+        if s.isEmpty { return "UNKNOWN" }
+        return s.lowercased() == "applied" ? "applied" : s.uppercased()
+    }
+
+    /// `!  N unregistered change(s): path, path …`, listing paths while they fit.
+    static func driftLine(_ paths: [String], width: Int) -> String {
+        let n = paths.count
+        var line = "  !  \(n) unregistered change\(n == 1 ? "" : "s"): "
+        for (i, path) in paths.enumerated() {
+            line += (i == 0 ? "" : ", ") + Text.terminalLine(path)
+            if line.count > width { break }
+        }
+        return fit(line, width)
+    }
+
+    /// The app name as a shell word, quoted when it holds anything but letters, digits and `._-`.
+    static func shellWord(_ s: String) -> String {
+        let plain = !s.isEmpty && s.unicodeScalars.allSatisfy { c in
+            ("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c) || c == "." || c == "_" || c == "-"
+        }
+        return plain ? s : "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+
+    /// `s` cut to `width` characters, ending in "…" when cut.
+    static func fit(_ s: String, _ width: Int) -> String {
+        guard s.count > width else { return s }
+        guard width > 1 else { return String(s.prefix(max(width, 0))) }
+        var cut = String(s.prefix(width - 1))
+        while cut.hasSuffix(" ") { cut.removeLast() }
+        return cut + "…"
+    }
+
+    static func pad(_ s: String, _ width: Int) -> String {
+        s + String(repeating: " ", count: max(0, width - s.count))
+    }
+}
