@@ -2,12 +2,12 @@ import Foundation
 
 /// Small text helpers shared by the patch format and renderers.
 public enum Text {
-    /// Folds a value onto one line: newlines and tabs become spaces, other control characters
-    /// (ANSI escapes included) are dropped, runs of spaces collapse.
+    /// Folds a value onto one line: newlines and tabs become spaces, escape sequences are removed
+    /// whole, other control characters dropped, runs of spaces collapse.
     public static func singleLine(_ s: String) -> String {
         var out = String.UnicodeScalarView()
         var lastSpace = false
-        for scalar in s.unicodeScalars {
+        for scalar in withoutEscapeSequences(s).unicodeScalars {
             if scalar == "\n" || scalar == "\r" || scalar == "\t" || scalar == " " {
                 if !lastSpace && !out.isEmpty { out.append(" ") }
                 lastSpace = true

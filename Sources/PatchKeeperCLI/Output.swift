@@ -51,7 +51,7 @@ struct Output {
     /// Replaces control characters (ANSI escapes included) with `?`; keeps newlines and tabs.
     static func terminalSafe(_ s: String) -> String {
         var out = String.UnicodeScalarView()
-        for scalar in s.unicodeScalars {
+        for scalar in Text.withoutEscapeSequences(s).unicodeScalars {
             if scalar == "\n" || scalar == "\t" { out.append(scalar); continue }
             if scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value) { out.append("?"); continue }
             out.append(scalar)
@@ -75,15 +75,7 @@ struct Versioned<T: Encodable>: Encodable {
 
 /// Short human ages: 45s, 12m, 3h, 5d, 2y.
 enum Age {
-    static func short(from date: Date?, now: Date) -> String {
-        guard let date else { return "?" }
-        let s = max(0, Int(now.timeIntervalSince(date)))
-        if s < 60 { return "\(s)s" }
-        if s < 3600 { return "\(s / 60)m" }
-        if s < 86400 { return "\(s / 3600)h" }
-        if s < 86400 * 730 { return "\(s / 86400)d" }
-        return "\(s / (86400 * 365))y"
-    }
+    static func short(from date: Date?, now: Date) -> String { Text.shortAge(since: date, now: now) }
 }
 
 /// Pads or cuts a cell to a display width (one column a character; cut with "…").

@@ -31,11 +31,22 @@ struct ScanCommand: ParsableCommand {
     @Flag(name: .long, help: "Hash every file; neither read nor write the stat cache.")
     var noCache = false
 
+    @Flag(name: .long, help: "Also refresh the login banner block (see 'patchkeeper motd').")
+    var motd = false
+
+    @Option(name: .long, help: ArgumentHelp("The motd file for --motd (default: 'motd' in the config, else /etc/motd).", valueName: "path"))
+    var motdFile: String?
+
     func run() throws {
         let deployment = try global.deployment()
         let registry = try Registry(path: deployment.registryPath)
         let report = try runScan(deployment: deployment, registry: registry, useCache: !noCache)
         try ScanRenderer(output: global.output).render(report)
+        if motd || motdFile != nil {
+            let path = motdFile ?? deployment.app.motd ?? "/etc/motd"
+            let result = try MotdUpdate.apply(report: report, app: deployment.app.name, file: path, registry: registry, wait: global.wait)
+            if global.format == .text { try MotdUpdate.render(result, output: global.output) }
+        }
         if !report.isClean { throw ExitCode(1) }
     }
 }

@@ -114,7 +114,7 @@ struct PatchFileTests {
 struct TextTests {
     @Test("single-line folding drops control characters and ANSI escapes")
     func singleLine() {
-        #expect(Text.singleLine("a\u{1B}[31mred\u{1B}[0m\nnext\tline  ") == "a[31mred[0m next line")
+        #expect(Text.singleLine("a\u{1B}[31mred\u{1B}[0m\nnext\tline  ") == "ared next line")
         #expect(Text.slug("Disable the RSS feed: cleanup job!") == "disable-the-rss-feed-cleanup-job")
         #expect(Text.slug("!!!") == "patch")
         #expect(Text.slug(String(repeating: "long ", count: 40)).count <= 48)
