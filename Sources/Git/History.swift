@@ -1,0 +1,118 @@
+import CLibgit2
+
+/// An open tree of one commit, for many path look-ups without re-reading the commit.
+public final class Tree {
+    let repository: Repository
+    let handle: OpaquePointer
+    public let commit: ObjectID
+
+    init(repository: Repository, handle: OpaquePointer, commit: ObjectID) {
+        self.repository = repository
+        self.handle = handle
+        self.commit = commit
+    }
+
+    deinit { git_tree_free(handle) }
+
+    /// The entry at a repo-relative path, nil when absent.
+    public func entry(_ path: String) throws -> TreeEntry? {
+        var entry: OpaquePointer?
+        let rc = git_tree_entry_bypath(&entry, handle, path)
+        if rc == GIT_ENOTFOUND.rawValue { git_error_clear(); return nil }
+        try check(rc, "look up \(path)")
+        defer { git_tree_entry_free(entry) }
+        return TreeEntry(entry!, path: path)
+    }
+
+    /// The file at `path` (content read from the object database), nil when absent or a directory.
+    public func file(_ path: String) throws -> FileVersion? {
+        guard let e = try entry(path), let mode = e.mode, mode != .tree, mode != .gitlink else { return nil }
+        return FileVersion(path: path, mode: mode, content: try repository.blob(e.id))
+    }
+}
+
+extension Repository {
+    /// The tree of a commit, kept open.
+    public func tree(of commit: ObjectID) throws -> Tree {
+        Tree(repository: self, handle: try commitTree(commit), commit: commit)
+    }
+
+    /// Commits reachable from `to` but not from `from` (`from..to`), newest first.
+    public func commits(from: ObjectID, to: ObjectID) throws -> [ObjectID] {
+        var walk: OpaquePointer?
+        try check(git_revwalk_new(&walk, handle), "walk history")
+        defer { git_revwalk_free(walk) }
+        git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL.rawValue)
+        var t = to.raw, f = from.raw
+        try check(git_revwalk_push(walk, &t), "walk from \(to.short)")
+        try check(git_revwalk_hide(walk, &f), "hide \(from.short)")
+        var out: [ObjectID] = []
+        var oid = git_oid()
+        while true {
+            let rc = git_revwalk_next(&oid, walk)
+            if rc == GIT_ITEROVER.rawValue { git_error_clear(); break }
+            try check(rc, "walk history")
+            out.append(ObjectID(oid))
+        }
+        return out
+    }
+
+    /// `git patch-id --stable` of each non-merge commit in `from..to`: patch id → commit.
+    public func patchIDs(from: ObjectID, to: ObjectID) throws -> [ObjectID: ObjectID] {
+        var out: [ObjectID: ObjectID] = [:]
+        for c in try commits(from: from, to: to) {
+            let info = try commit(c)
+            guard info.parents.count == 1 else { continue }
+            let parentTree = try commitTree(info.parents[0])
+            defer { git_tree_free(parentTree) }
+            let tree = try commitTree(c)
+            defer { git_tree_free(tree) }
+            var opts = git_diff_options()
+            try check(git_diff_options_init(&opts, UInt32(GIT_DIFF_OPTIONS_VERSION)), "diff options")
+            opts.flags |= GIT_DIFF_INDENT_HEURISTIC.rawValue
+            var diff: OpaquePointer?
+            try check(git_diff_tree_to_tree(&diff, handle, parentTree, tree, &opts), "diff \(c.short)")
+            defer { git_diff_free(diff) }
+            if let id = try? Self.patchID(diff!) { out[id] = out[id] ?? c }
+        }
+        return out
+    }
+
+    static func patchID(_ diff: OpaquePointer) throws -> ObjectID {
+        var opts = git_diff_patchid_options()
+        try check(git_diff_patchid_options_init(&opts, UInt32(GIT_DIFF_PATCHID_OPTIONS_VERSION)), "patch-id options")
+        var oid = git_oid()
+        try check(git_diff_patchid(&oid, diff, &opts), "patch-id")
+        return ObjectID(oid)
+    }
+
+    /// Files renamed between two commits (old path → new path), by git's similarity rules.
+    public func renames(from: ObjectID, to: ObjectID) throws -> [String: String] {
+        let a = try commitTree(from)
+        defer { git_tree_free(a) }
+        let b = try commitTree(to)
+        defer { git_tree_free(b) }
+        var diff: OpaquePointer?
+        try check(git_diff_tree_to_tree(&diff, handle, a, b, nil), "diff \(from.short)..\(to.short)")
+        defer { git_diff_free(diff) }
+        var find = git_diff_find_options()
+        try check(git_diff_find_options_init(&find, UInt32(GIT_DIFF_FIND_OPTIONS_VERSION)), "rename options")
+        find.flags = GIT_DIFF_FIND_RENAMES.rawValue
+        try check(git_diff_find_similar(diff, &find), "find renames")
+        var out: [String: String] = [:]
+        for i in 0..<git_diff_num_deltas(diff) {
+            guard let d = git_diff_get_delta(diff, i)?.pointee, d.status == GIT_DELTA_RENAMED,
+                  let o = d.old_file.path, let n = d.new_file.path else { continue }
+            out[String(cString: o)] = String(cString: n)
+        }
+        return out
+    }
+}
+
+extension PatchParser {
+    /// `git patch-id --stable` of diff text.
+    public static func patchID(_ text: String) throws -> ObjectID {
+        let diff = try DiffHandle(parsing: text)
+        return try Repository.patchID(diff.handle)
+    }
+}
