@@ -136,35 +136,9 @@ public enum Applier {
         }
         if req.dryRun { return Result(patch: patch, written: written, deleted: deleted) }
 
-        try writeAllOrNothing(post: post, pre: pre, rootRel: rootRel, root: deployment.root)
+        try LiveTree.writeAll(post.sorted(by: { $0.key < $1.key }).map { (rootRel[$0.key]!, pre[$0.key], $0.value) }, root: deployment.root)
         try registry.save(patch, action: "apply", reason: Text.singleLine(reason), author: author, now: req.now)
         return Result(patch: patch, written: written, deleted: deleted)
-    }
-
-    /// Writes each postimage atomically; if one write fails, puts back the files already written.
-    static func writeAllOrNothing(post: [String: FileVersion?], pre: [String: FileVersion], rootRel: [String: String], root: String) throws {
-        var done: [String] = []
-        do {
-            for (patchPath, after) in post.sorted(by: { $0.key < $1.key }) {
-                let rel = rootRel[patchPath]!
-                if let after {
-                    try LiveTree.write(after, root: root, relativePath: rel)
-                } else {
-                    try AtomicFile.remove(root + "/" + rel)
-                }
-                done.append(patchPath)
-            }
-        } catch {
-            for patchPath in done.reversed() {
-                let rel = rootRel[patchPath]!
-                if let before = pre[patchPath] {
-                    try? LiveTree.write(before, root: root, relativePath: rel)
-                } else {
-                    try? AtomicFile.remove(root + "/" + rel)
-                }
-            }
-            throw error
-        }
     }
 }
 

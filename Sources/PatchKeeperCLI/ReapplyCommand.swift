@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import PatchKeeper
+
+struct ReapplyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reapply",
+        abstract: "After a deploy: put the active patches back onto the new tree and rebase them.",
+        discussion: """
+        Run it once the root holds the new revision (and REVISION names it). For each active patch:
+          reapplied    3-way merged onto the live files (all of the patch's files or none), then \
+        rebased: new Base, diff regenerated against the new revision, committed in the registry
+          rebased      the live files already carry it; only the registry copy is rebased
+          upstreamed   the new revision contains it: marked Status: upstreamed (Upstreamed-In: REV)
+          conflicts    the merge conflicts, or a file is gone: nothing is written, the patch is left \
+        as it was, and the conflicting regions are shown
+        Renamed files are followed. --dry-run writes nothing and prints each rebased diff.
+
+        Exit: 0 all done, 1 some patches conflict, 2 trouble.
+        """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Flag(name: .long, help: "Write nothing; show what would be written.")
+    var dryRun = false
+
+    struct ReapplyDTO: Encodable {
+        struct PatchDTO: Encodable {
+            var id: String
+            var title: String
+            var action: String
+            var rule: String?
+            var written: [String]
+            var conflicts: [ConflictDTO]
+            var diff: String?
+        }
+        struct ConflictDTO: Encodable { var path: String; var result: String; var detail: String?; var conflicts: [String] }
+        var app: String
+        var deployedRevision: String
+        var dryRun: Bool
+        var patches: [PatchDTO]
+    }
+
+    func run() throws {
+        let deployment = try global.deployment()
+        let registry = try Registry(path: deployment.registryPath)
+        let outcomes = try Reapplier(deployment: deployment, registry: registry).run(dryRun: dryRun, lockWait: global.wait)
+        let out = global.output
+        if global.format == .json {
+            try out.json(ReapplyDTO(
+                app: deployment.app.name, deployedRevision: deployment.revision.hex, dryRun: dryRun,
+                patches: outcomes.map { o in
+                    .init(id: o.id, title: o.title, action: o.action.rawValue, rule: o.rule, written: o.written,
+                          conflicts: o.conflicts.map { .init(path: $0.path, result: $0.result.rawValue, detail: $0.detail, conflicts: $0.conflicts) },
+                          diff: dryRun ? o.diff : nil)
+                }))
+        } else {
+            out.line("reapply \(deployment.app.name): onto \(deployment.revision.short)\(dryRun ? " (dry run: nothing written)" : "")")
+            for o in outcomes {
+                let failed = o.action == .conflicts || o.action == .removed
+                let action = failed ? out.red(cell(o.action.rawValue.uppercased(), 11)) : cell(o.action.rawValue, 11)
+                var line = cell(o.id, 6) + " " + action + " " + Output.terminalSafe(Text.singleLine(o.title))
+                if let rule = o.rule { line += "  (\(rule))" }
+                out.line(line)
+                for w in o.written { out.line("         \(dryRun ? "would write" : "wrote") " + Output.terminalSafe(w)) }
+                for c in o.conflicts {
+                    out.line("         " + Output.terminalSafe(c.path) + ": " + c.result.rawValue + (c.detail.map { " (\($0))" } ?? ""))
+                    for region in c.conflicts { for l in region.split(separator: "\n", omittingEmptySubsequences: false) { out.line("           " + Output.terminalSafe(String(l))) } }
+                }
+                if dryRun, let diff = o.diff, o.action == .reapplied || o.action == .rebased { out.verbatim(diff) }
+            }
+            let failed = outcomes.filter { $0.action == .conflicts || $0.action == .removed }.count
+            out.line(failed > 0 ? out.red("reapply: \(failed) patch\(failed == 1 ? "" : "es") not applied (conflicts); fix by hand, then 'patchkeeper record' or 'retire'")
+                                : "reapply: done — \(outcomes.count) active patch\(outcomes.count == 1 ? "" : "es") handled")
+        }
+        if outcomes.contains(where: { $0.action == .conflicts || $0.action == .removed }) { throw ExitCode(1) }
+    }
+}
