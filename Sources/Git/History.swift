@@ -116,3 +116,40 @@ extension PatchParser {
         return try Repository.patchID(diff.handle)
     }
 }
+
+extension Repository {
+    /// A commit's change against its first parent as git diff text (full index, binary included),
+    /// limited to paths under `prefix` when given.
+    public func diffText(commit c: ObjectID, under prefix: String?) throws -> String {
+        let info = try commit(c)
+        guard let parent = info.parents.first else {
+            throw GitError(code: -1, message: "\(c.short) has no parent", operation: "diff commit")
+        }
+        let a = try commitTree(parent)
+        defer { git_tree_free(a) }
+        let b = try commitTree(c)
+        defer { git_tree_free(b) }
+        var opts = git_diff_options()
+        try check(git_diff_options_init(&opts, UInt32(GIT_DIFF_OPTIONS_VERSION)), "diff options")
+        opts.id_abbrev = 40
+        opts.flags |= GIT_DIFF_SHOW_BINARY.rawValue | GIT_DIFF_INDENT_HEURISTIC.rawValue
+        var diff: OpaquePointer?
+        let spec = prefix.map { $0.hasSuffix("/") ? $0 : $0 + "/" }
+        if let spec {
+            try spec.withCString { (p) in
+                var ptr: UnsafeMutablePointer<CChar>? = UnsafeMutablePointer(mutating: p)
+                try withUnsafeMutablePointer(to: &ptr) { (pp) in
+                    opts.pathspec = git_strarray(strings: pp, count: 1)
+                    try check(git_diff_tree_to_tree(&diff, handle, a, b, &opts), "diff \(c.short)")
+                }
+            }
+        } else {
+            try check(git_diff_tree_to_tree(&diff, handle, a, b, &opts), "diff \(c.short)")
+        }
+        defer { git_diff_free(diff) }
+        var buf = git_buf()
+        defer { git_buf_dispose(&buf) }
+        try check(git_diff_to_buf(&buf, diff, GIT_DIFF_FORMAT_PATCH), "format diff")
+        return PatchText.normalized(buf.ptr.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: buf.size), as: UTF8.self) } ?? "")
+    }
+}

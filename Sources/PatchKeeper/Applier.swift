@@ -13,6 +13,9 @@ public enum Applier {
         public var now: Date
         public var lockWait: Double
         public var dryRun: Bool
+        /// Take the change from this commit of the app's repository instead of a file.
+        public var commit: String?
+        public var pullRequest: String?
 
         public init(patchPath: String, title: String? = nil, reason: String? = nil, ticket: String? = nil, expires: String? = nil,
                     author: Person? = nil, now: Date = Date(), lockWait: Double = 0, dryRun: Bool = false) {
@@ -66,8 +69,37 @@ public enum Applier {
         return Input(diff: diff, subject: nil, body: nil, author: nil)
     }
 
+    /// The change of a commit in the app's repository (under `subdir`), with its message and author.
+    static func readCommit(_ spec: String, deployment: Deployment) throws -> (Input, ObjectID) {
+        let repo = deployment.repository
+        do {
+            let id = try repo.resolveCommit(spec)
+            let info = try repo.commit(id)
+            let diff = try repo.diffText(commit: id, under: deployment.subdir.isEmpty ? nil : deployment.subdir)
+            if diff.isEmpty {
+                throw PatchKeeperError("commit \(id.short) changes nothing under \(deployment.subdir.isEmpty ? "the repository" : deployment.subdir)")
+            }
+            let body = info.message.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).dropFirst().joined()
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            return (Input(diff: diff, subject: info.summary, body: body.isEmpty ? nil : body,
+                          author: Person(name: info.author.name, email: info.author.email)), id)
+        } catch let e as GitError {
+            throw PatchKeeperError("cannot take commit '\(Deployment.printable(spec))' from \(deployment.repoPath): \(e.message)",
+                                   hint: "fetch the repository (the pull request's commit must be in it)")
+        }
+    }
+
     public static func apply(_ req: Request, deployment: Deployment, registry: Registry) throws -> Result {
-        let input = try readInput(req.patchPath)
+        var input: Input
+        var extraTrailers: [PatchFile.Trailer] = []
+        if let spec = req.commit {
+            let (commitInput, id) = try readCommit(spec, deployment: deployment)
+            input = commitInput
+            extraTrailers.append(.init("Commit", id.hex))
+        } else {
+            input = try readInput(req.patchPath)
+        }
+        if let pr = req.pullRequest.map(Text.singleLine), !pr.isEmpty { extraTrailers.append(.init("Pull-Request", pr)) }
         let title = req.title ?? input.subject ?? ""
         let reason = req.reason ?? input.body ?? ""
         if title.isEmpty { throw PatchKeeperError("--title is required (the patch has no Subject)", hint: "say in a few words what the patch does") }
@@ -111,7 +143,7 @@ public enum Applier {
         do {
             post = try MemoryRepository().apply(diff: input.diff, to: Array(pre.values))
         } catch let e as GitError {
-            throw PatchKeeperError("patch \(req.patchPath) does not apply to \(deployment.root): \(e.message)",
+            throw PatchKeeperError("\(req.commit.map { "commit \($0)" } ?? "patch \(req.patchPath)") does not apply to \(deployment.root): \(e.message)",
                                    hint: "nothing was written", kind: .conflict)
         }
 
@@ -126,8 +158,9 @@ public enum Applier {
         }
         if changes.isEmpty { throw PatchKeeperError("patch \(req.patchPath) changes nothing in \(deployment.root)") }
         let author = req.author ?? input.author ?? Person.current()
-        let meta = PatchBuilder.Metadata(id: registry.nextID(after: patches), title: title, reason: reason,
+        var meta = PatchBuilder.Metadata(id: registry.nextID(after: patches), title: title, reason: reason,
                                          ticket: req.ticket, expires: req.expires, author: author, base: deployment.revision)
+        meta.extraTrailers = extraTrailers
         let patch = try PatchBuilder.make(meta, changes: changes, now: req.now)
         var written: [String] = []
         var deleted: [String] = []

@@ -13,6 +13,12 @@ struct ApplyCommand: ParsableCommand {
         nothing is written and the exit status is 1. Title and reason default to the patch's \
         Subject and message.
 
+        With --commit SHA instead of a file, the change is taken from that commit of the app's \
+        repository (the usual case: a fix from a pull request put on production before its \
+        release; only its files under --subdir are applied). The patch then records Commit: and, \
+        with --pull-request, Pull-Request: trailers, so 'gate' sees it as upstreamed as soon as the \
+        commit is in the revision being deployed.
+
         Example:
           patchkeeper apply fix-timeout.patch --reason "Workers time out under load" --ticket https://...
         """
@@ -24,16 +30,27 @@ struct ApplyCommand: ParsableCommand {
     @Flag(name: .long, help: "Check that the patch applies and show what would be written; change nothing.")
     var dryRun = false
 
-    @Argument(help: ArgumentHelp("The patch file.", valueName: "file.patch"))
-    var patchFile: String
+    @Option(name: .long, help: ArgumentHelp("Take the change from this commit of the app's repository.", valueName: "sha"))
+    var commit: String?
+
+    @Option(name: .long, help: ArgumentHelp("The pull request the change comes from (recorded as Pull-Request:).", valueName: "url"))
+    var pullRequest: String?
+
+    @Argument(help: ArgumentHelp("The patch file (not with --commit).", valueName: "file.patch"))
+    var patchFile: String?
+
+    func validate() throws {
+        if (patchFile == nil) == (commit == nil) { throw ValidationError("give a patch file or --commit SHA (one of them)") }
+    }
 
     func run() throws {
         let deployment = try global.deployment()
         let registry = try Registry(path: deployment.registryPath)
-        let result = try Applier.apply(
-            .init(patchPath: patchFile, title: meta.title, reason: meta.reason, ticket: meta.ticket, expires: meta.expires,
-                  author: try meta.person(), lockWait: global.wait, dryRun: dryRun),
-            deployment: deployment, registry: registry)
+        var request = Applier.Request(patchPath: patchFile ?? "", title: meta.title, reason: meta.reason, ticket: meta.ticket,
+                                      expires: meta.expires, author: try meta.person(), lockWait: global.wait, dryRun: dryRun)
+        request.commit = commit
+        request.pullRequest = pullRequest
+        let result = try Applier.apply(request, deployment: deployment, registry: registry)
         try report(action: dryRun ? "would apply" : "applied", patch: result.patch, registry: registry, output: global.output,
                    written: result.written, deleted: result.deleted, dryRun: dryRun)
     }

@@ -211,3 +211,39 @@ struct GateTests {
         #expect(r.stderr.contains("no-such-tag"))
     }
 }
+
+@Suite("CLI apply --commit")
+struct ApplyCommitTests {
+    @Test("a pull request's commit is applied as a hot patch, and gate calls it upstreamed once the commit is in the target")
+    func commitTrailer() throws {
+        let app = AppFixture()
+        #expect(pk(["init"] + app.flags).status == 0)
+        // The fix lives on a PR branch; a spec file outside src/api is not deployed and is skipped.
+        git(["checkout", "-q", "-b", "pr-42"], in: app.repo)
+        let fix = app.commit(["src/api/config/workers.yml": "timeout: 90\nconcurrency: 4\n", "spec/workers_spec.rb": "it { }\n"],
+                             message: "Raise the worker timeout\n\nWorkers time out under load.")
+        git(["checkout", "-q", "main"], in: app.repo)
+        let r = pk(["apply", "--commit", fix, "--pull-request", "https://example.org/pull/42"] + app.flags)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(app.scratch.read("live/config/workers.yml") == "timeout: 90\nconcurrency: 4\n")
+        let text = try #require(app.scratch.read("registry/0001-raise-the-worker-timeout.patch"))
+        #expect(text.contains("Commit: \(fix)\n"))
+        #expect(text.contains("Pull-Request: https://example.org/pull/42\n"))
+        #expect(text.contains("Workers time out under load."))
+        #expect(!text.contains("spec/workers_spec.rb"))
+
+        // main moves on without the fix: the patch must be kept.
+        app.commit(["src/api/README": "v2\n"], message: "v2", tag: "v2")
+        let before = pk(["gate", "--target", "v2", "--format", "json"] + app.flags)
+        #expect(before.stdout.contains("\"result\" : \"reapplies\""))
+        // The PR is merged (a merge commit, so no patch-id match on main's first-parent line is needed).
+        git(["merge", "-q", "--no-ff", "-m", "Merge pull request #42", "pr-42"], in: app.repo)
+        git(["tag", "v3"], in: app.repo)
+        let after = pk(["gate", "--target", "v3", "--format", "json"] + app.flags)
+        #expect(after.status == 0, "\(after.stdout)")
+        let j = try #require(try JSONSerialization.jsonObject(with: Data(after.stdout.utf8)) as? [String: Any])
+        let p = try #require((j["patches"] as? [[String: Any]])?.first)
+        #expect(p["result"] as? String == "upstreamed")
+        #expect(p["rule"] as? String == "commit")  // the commit also changed a spec file: no patch-id match
+    }
+}
