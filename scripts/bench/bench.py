@@ -9,10 +9,11 @@ drifts; tables give the medians of the A and B times and the median of the per-p
 Trees are cached under $PATCHKEEPER_BENCH_DIR (default /tmp/patchkeeper-bench): a rerun skips
 generation and patch recording. --fresh remakes them.
 """
-import argparse, json, os, platform, re, shutil, statistics, subprocess, sys, time
+import argparse, json, os, platform, re, shlex, shutil, statistics, subprocess, sys, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True  # no __pycache__ in the work tree
 import gen_tree  # noqa: E402
 
 TREE_FORMAT = 1  # bump when gen_tree.generate changes what it writes
@@ -47,7 +48,6 @@ class Cmd:
 
     def shell(self):
         """The command as one shell line, for the report."""
-        import shlex
         env = " ".join(f"{k}={v}" for k, v in GIT_ENV.items()) + " "
         line = " ".join(shlex.quote(a) for a in self.argv)
         return (f"(cd {shlex.quote(self.cwd)} && " if self.cwd else "") + env + line + (")" if self.cwd else "")
