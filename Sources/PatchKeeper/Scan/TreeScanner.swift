@@ -187,7 +187,7 @@ public struct TreeScanner {
         // 5. Remember stat data for the next scan (best effort: a held lock just skips it).
         // Nothing hashed and nothing gone: the cache on disk is already right.
         let unchanged = toHash.isEmpty && !loaded.discarded && loadedCount == stats.cacheHits
-        if options.writeCache, !unchanged, let lock = try? registry.lock(wait: 0) {
+        if options.writeCache, !unchanged, let lock = try? registry.lock(wait: 0, recover: false) {
             let now = Int64(Date().timeIntervalSince1970 * 1e9)
             let rows = entries.indices.compactMap { i -> (path: String, entry: StatCache.Entry)? in
                 guard let id = ids[i] else { return nil }
