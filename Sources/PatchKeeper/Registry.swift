@@ -26,6 +26,17 @@ public final class Registry {
             throw PatchKeeperError("cannot open registry \(path): \(e.message)")
         }
         guard !repository.isBare else { throw PatchKeeperError("registry \(path) is a bare repository", hint: "point --registry at a directory with a work tree") }
+        for dir in [path, path + "/.git"] { try Self.refuseWritableByOthers(dir) }
+    }
+
+    /// Root applies what the registry says: a registry others can write to is a way in.
+    static func refuseWritableByOthers(_ path: String) throws {
+        guard let st = POSIX.lstat(path) else { return }
+        let mode = st.st_mode & 0o7777
+        if mode & 0o022 != 0 {
+            throw PatchKeeperError("registry \(path) is writable by group or others (mode \(String(mode, radix: 8)))",
+                                   hint: "patches in it are applied as root: run 'chmod go-w \(path)'")
+        }
     }
 
     /// Creates the registry (directory 0755, git repository, `.gitignore`, first commit), or
@@ -83,6 +94,7 @@ public final class Registry {
         var seen: [String: String] = [:]
         for name in names {
             let full = path + "/" + name
+            try Self.refuseWritableByOthers(full)
             let bytes = try POSIX.readFile(full)
             let text = String(decoding: bytes, as: UTF8.self)
             let patch: PatchFile
