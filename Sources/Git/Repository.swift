@@ -61,14 +61,7 @@ public final class Repository {
 
     /// The commit's tree entry at a repo-relative path (nil when the path is not in the tree).
     public func entry(atPath path: String, inCommit commit: ObjectID) throws -> TreeEntry? {
-        let tree = try commitTree(commit)
-        defer { git_tree_free(tree) }
-        var entry: OpaquePointer?
-        let rc = git_tree_entry_bypath(&entry, tree, path)
-        if rc == GIT_ENOTFOUND.rawValue { git_error_clear(); return nil }
-        try check(rc, "look up \(path)")
-        defer { git_tree_entry_free(entry) }
-        return TreeEntry(entry!, path: path)
+        try tree(of: commit).entry(path)
     }
 
     func commitTree(_ commit: ObjectID) throws -> OpaquePointer {
