@@ -49,9 +49,10 @@ struct WorkflowTests {
         // list: text and JSON.
         let list = pk(["list"] + cfg)
         #expect(list.status == 0)
-        #expect(list.stdout.contains("0001  Disable the RSS cleanup job"))
+        #expect(list.stdout.contains("0001  -           Disable the RSS cleanup job"))
+        #expect(list.stdout.contains("no scan yet"))
         #expect(list.stdout.contains("Jane Admin"))
-        #expect(list.stdout.contains("2099-01-31"))
+        #expect(list.stdout.contains("2099-01-31 ("))  // with the time left
         let lj = try json(pk(["list", "--format", "json"] + cfg))
         #expect(lj["schema_version"] as? Int == 1)
         let patches = try #require(lj["patches"] as? [[String: Any]])
@@ -259,11 +260,14 @@ struct RegistryOnlyTests {
         #expect(list.stdout.contains("2001-01-01 EXPIRED"))
         #expect(pk(["show", "1", "--registry", app.registry]).status == 0)
         #expect(pk(["log", "--registry", app.registry]).status == 0)
-        let all = pk(["list", "--all", "--registry", app.registry]).stdout.split(separator: "\n")
-        // Columns line up: STATUS starts where each row's status starts.
-        let statusColumn = try #require(all[0].range(of: "STATUS")).lowerBound.utf16Offset(in: all[0])
-        let active = try #require(all[1].range(of: "active")).lowerBound.utf16Offset(in: all[1])
-        #expect(statusColumn == active)
+        // After a scan, STATE shows what it saw, in its column.
+        _ = pk(["scan"] + app.flags)
+        let rows = pk(["list", "--registry", app.registry]).stdout.split(separator: "\n")
+        let stateColumn = try #require(rows[0].range(of: "STATE")).lowerBound.utf16Offset(in: rows[0])
+        let applied = try #require(rows[1].range(of: "applied")).lowerBound.utf16Offset(in: rows[1])
+        #expect(stateColumn == applied)
+        #expect(rows.last?.contains("states from the scan of") == true)
         #expect(pk(["retire", "1", "--reason", "done", "--registry", app.registry]).status == 0)
+        #expect(pk(["list", "--all", "--registry", app.registry]).stdout.contains("0001  retired"))
     }
 }
