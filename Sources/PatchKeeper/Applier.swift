@@ -111,6 +111,29 @@ public enum Applier {
         return nil
     }
 
+    /// Applies text patches hunk by hunk with offset search (as `git apply`); nil when any file is
+    /// binary, renamed or copied, or any hunk is not found.
+    static func applyWithOffsets(_ files: [ParsedFilePatch], pre: [String: FileVersion]) -> [String: FileVersion?]? {
+        var out: [String: FileVersion?] = [:]
+        for f in files {
+            guard !f.isBinary else { return nil }
+            switch f.status {
+            case .added:
+                guard pre[f.newPath] == nil, let content = HunkApplier.apply(f, to: []) else { return nil }
+                out[f.newPath] = .some(FileVersion(path: f.newPath, mode: f.newMode ?? .regular, content: content))
+            case .deleted:
+                guard let old = pre[f.oldPath], HunkApplier.apply(f, to: old.content) == [] else { return nil }
+                out[f.oldPath] = .some(nil)
+            case .modified:
+                guard let old = pre[f.oldPath], let content = HunkApplier.apply(f, to: old.content) else { return nil }
+                out[f.newPath] = .some(FileVersion(path: f.newPath, mode: f.newMode ?? old.mode, content: content))
+            default:
+                return nil
+            }
+        }
+        return out
+    }
+
     public static func apply(_ req: Request, deployment: Deployment, registry: Registry) throws -> Result {
         var input: Input
         var extraTrailers: [PatchFile.Trailer] = []
@@ -168,8 +191,14 @@ public enum Applier {
         do {
             post = try MemoryRepository().apply(diff: input.diff, to: Array(pre.values))
         } catch let e as GitError {
-            throw PatchKeeperError("\(req.commit.map { "commit \($0)" } ?? "patch \(req.patchPath)") does not apply to \(deployment.root): \(e.message)",
-                                   hint: "nothing was written", kind: .conflict)
+            // libgit2 only tries the line each hunk header names; git apply also finds a hunk
+            // some lines away. Text patches get that second chance.
+            if let shifted = applyWithOffsets(files, pre: pre) {
+                post = shifted
+            } else {
+                throw PatchKeeperError("\(req.commit.map { "commit \($0)" } ?? "patch \(req.patchPath)") does not apply to \(deployment.root): \(e.message)",
+                                       hint: "nothing was written", kind: .conflict)
+            }
         }
 
         // Register what was actually done: live-before → live-after, in repo paths.

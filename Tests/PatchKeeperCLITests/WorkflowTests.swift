@@ -200,6 +200,31 @@ struct WorkflowTests {
         #expect(git(["log", "--oneline"], in: app.registry).split(separator: "\n").count == 1)
     }
 
+    @Test("apply finds a hunk some lines away, as git apply does")
+    func applyWithOffset() throws {
+        let app = AppFixture()
+        #expect(pk(["init"] + app.flags).status == 0)
+        // The live file gained two lines at the top since the patch was made.
+        app.scratch.write("live/app/models/user.rb", "# frozen_string_literal: true\n\nclass User\n  def name\n    @name\n  end\nend\n")
+        app.scratch.write("shift.patch", """
+            diff --git a/src/api/app/models/user.rb b/src/api/app/models/user.rb
+            --- a/src/api/app/models/user.rb
+            +++ b/src/api/app/models/user.rb
+            @@ -1,5 +1,5 @@
+             class User
+               def name
+            -    @name
+            +    @name || "anonymous"
+               end
+             end
+
+            """)
+        let r = pk(["apply", app.scratch.file("shift.patch"), "--title", "Default name", "--reason", "r"] + app.flags)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(app.scratch.read("live/app/models/user.rb")?.contains("@name || \"anonymous\"") == true)
+        #expect(app.scratch.read("live/app/models/user.rb")?.hasPrefix("# frozen_string_literal: true\n") == true)
+    }
+
     @Test("apply --dry-run checks and changes nothing")
     func applyDryRun() throws {
         let app = AppFixture()
