@@ -268,3 +268,23 @@ struct ScanTests {
         #expect(none.stderr.contains("no unregistered changes"))
     }
 }
+
+@Suite("CLI scan with attributes")
+struct ScanAttributesTests {
+    @Test("a file git checks out with CRLF (.gitattributes eol=crlf) is not drift; a real edit to it is")
+    func eolAttributes() throws {
+        let app = AppFixture(deploy: false)
+        app.commit(["src/api/.gitattributes": "*.bat text eol=crlf\n", "src/api/run.bat": "echo one\necho two\n"], message: "bat", tag: "v1.2")
+        app.deploy("v1.2")
+        // git archive applied the attribute: the live file has CRLF, the blob has LF.
+        let live = try #require(FileManager.default.contents(atPath: app.root + "/run.bat"))
+        #expect(String(decoding: live, as: UTF8.self) == "echo one\r\necho two\r\n")
+        #expect(pk(["init"] + app.flags).status == 0)
+        let clean = pk(["scan"] + app.flags)
+        #expect(clean.status == 0, "\(clean.stdout)")
+        app.scratch.write("live/run.bat", "echo one\r\necho 2\r\n")
+        let dirty = pk(["scan", "--format", "json"] + app.flags)
+        #expect(dirty.status == 1)
+        #expect(dirty.stdout.contains("src/api/run.bat"))
+    }
+}
