@@ -12,7 +12,7 @@ struct ScanTests {
         app.scratch.write("app/src/api/.gitignore", "tmp/*\n!tmp/.keep\n")
         app.scratch.write("app/src/api/tmp/.keep", "")
         app.scratch.write("app/src/api/windows.txt", "line one\r\nline two\r\n")
-        FileManager.default.createFile(atPath: app.scratch.file("app/src/api/logo.png"), contents: Data([0x89, 0x50, 0x4e, 0x47, 0, 1, 2, 3, 0, 255]))
+        _ = FileManager.default.createFile(atPath: app.scratch.file("app/src/api/logo.png"), contents: Data([0x89, 0x50, 0x4e, 0x47, 0, 1, 2, 3, 0, 255]))
         try! FileManager.default.createSymbolicLink(atPath: app.scratch.file("app/src/api/config/current.yml"), withDestinationPath: "workers.yml")
         app.commit([:], message: "v1.1", tag: "v1.1")
         app.deploy("v1.1")
@@ -58,7 +58,7 @@ struct ScanTests {
         try FileManager.default.removeItem(atPath: app.root + "/config/current.yml")  // type: link -> file
         app.scratch.write("live/config/current.yml", "timeout: 30\n")
         app.scratch.write("live/windows.txt", "line one\r\nline 2\r\n")              // CRLF content change
-        FileManager.default.createFile(atPath: app.root + "/logo.png", contents: Data([0x89, 0x50, 0, 9]))  // binary change
+        _ = FileManager.default.createFile(atPath: app.root + "/logo.png", contents: Data([0x89, 0x50, 0, 9]))  // binary change
         app.scratch.write("live/tmp/cache/page.html", "cached\n")                      // ignored by .gitignore
         let (status, j) = try scanJSON(app)
         #expect(status == 1)
