@@ -90,6 +90,20 @@ public final class Registry {
         } catch {
             throw PatchKeeperError("cannot list registry \(path): \(error.localizedDescription)")
         }
+        // Parsing 1,000 patches costs; scan and gate in one process load once.
+        let signature = names.map { name -> String in
+            let st = POSIX.lstat(path + "/" + name)
+            return "\(name):\(st.map { "\($0.st_size):\($0.st_mtim.tv_sec):\($0.st_mtim.tv_nsec):\($0.st_ino)" } ?? "-")"
+        }
+        if let cached = loaded, cached.signature == signature { return cached.patches }
+        let patches = try parseAll(names)
+        loaded = (signature, patches)
+        return patches
+    }
+
+    private var loaded: (signature: [String], patches: [PatchFile])?
+
+    private func parseAll(_ names: [String]) throws -> [PatchFile] {
         var patches: [PatchFile] = []
         var seen: [String: String] = [:]
         for name in names {
