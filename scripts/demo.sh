@@ -146,6 +146,16 @@ sed -i \
 diff -u --label "deployed config/clock.rb" --label "live config/clock.rb" \
     <(git -C "$TMP/app" show "$REV:src/api/config/clock.rb") "$TMP/live/config/clock.rb" || true
 
+step "Meanwhile the developers commit v2 (the hourly job now runs every 2 hours)"
+sed -i 's/every(1.hour/every(2.hours/' "$TMP/app/src/api/config/clock.rb"
+(cd "$TMP/app" && g commit -q -am "Refresh projects every 2 hours" && g tag v2 && git log --oneline -1)
+
+step "scan sees a change nobody registered"
+pk scan --config "$TMP/config.toml" || echo "(exit $?: findings)"
+
+step "Before deploying v2, the gate says the hand edit would be lost"
+pk gate --config "$TMP/config.toml" --target v2 || echo "(exit $?: the deploy is blocked)"
+
 EXPIRES="$(date -d '+14 days' +%F)"
 step "Recording the hot patch (expires $EXPIRES)"
 pk record config/clock.rb --config "$TMP/config.toml" \
@@ -154,6 +164,9 @@ pk record config/clock.rb --config "$TMP/config.toml" \
     --ticket "https://github.com/openSUSE/open-build-service/issues/3364" \
     --expires "$EXPIRES" \
     --author "Jane Admin <jane@example.org>"
+
+step "Now the gate knows the patch and that reapply can restore it after the deploy"
+pk gate --config "$TMP/config.toml" --target v2 --policy reapply
 
 step "Listing the active patches"
 pk list --config "$TMP/config.toml"
@@ -170,5 +183,20 @@ pk log --config "$TMP/config.toml"
 step "The registry is a plain git repository of .patch files"
 printf '$ git -C $TMP/registry log --stat --format=%%s\n'
 git -C "$TMP/registry" log --stat --format=%s
+
+step "Deploying v2: the new tree replaces the live one, and with it the hot patch"
+rm -rf "$TMP/live"; mkdir -p "$TMP/live"
+git -C "$TMP/app" archive v2:src/api | tar -x -C "$TMP/live"
+git -C "$TMP/app" rev-parse v2 > "$TMP/live/REVISION"
+pk scan --config "$TMP/config.toml" || echo "(exit $?: the patch was overwritten — this is the post-mortem)"
+
+step "reapply merges the patch onto v2 and rebases it"
+pk reapply --config "$TMP/config.toml"
+pk scan --config "$TMP/config.toml"
+
+step "The login banner"
+printf 'Welcome to the demo host.\n' > "$TMP/motd"
+pk motd --config "$TMP/config.toml" --file "$TMP/motd"
+cat "$TMP/motd"
 
 step "Done"

@@ -129,10 +129,7 @@ extension Repository {
         defer { git_tree_free(a) }
         let b = try commitTree(c)
         defer { git_tree_free(b) }
-        var opts = git_diff_options()
-        try check(git_diff_options_init(&opts, UInt32(GIT_DIFF_OPTIONS_VERSION)), "diff options")
-        opts.id_abbrev = 40
-        opts.flags |= GIT_DIFF_SHOW_BINARY.rawValue | GIT_DIFF_INDENT_HEURISTIC.rawValue
+        var opts = try PatchFormat.options()
         var diff: OpaquePointer?
         let spec = prefix.map { $0.hasSuffix("/") ? $0 : $0 + "/" }
         if let spec {
@@ -147,9 +144,6 @@ extension Repository {
             try check(git_diff_tree_to_tree(&diff, handle, a, b, &opts), "diff \(c.short)")
         }
         defer { git_diff_free(diff) }
-        var buf = git_buf()
-        defer { git_buf_dispose(&buf) }
-        try check(git_diff_to_buf(&buf, diff, GIT_DIFF_FORMAT_PATCH), "format diff")
-        return PatchText.normalized(buf.ptr.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: buf.size), as: UTF8.self) } ?? "")
+        return try PatchFormat.text(diff!)
     }
 }

@@ -77,17 +77,11 @@ public final class MemoryRepository {
         defer { git_tree_free(oldTree) }
         let newTree = try makeTree(changes.compactMap(\.new))
         defer { git_tree_free(newTree) }
-        var opts = git_diff_options()
-        try check(git_diff_options_init(&opts, UInt32(GIT_DIFF_OPTIONS_VERSION)), "diff options")
-        opts.id_abbrev = 40
-        opts.flags |= GIT_DIFF_SHOW_BINARY.rawValue | GIT_DIFF_INDENT_HEURISTIC.rawValue
+        var opts = try PatchFormat.options()
         var diff: OpaquePointer?
         try check(git_diff_tree_to_tree(&diff, repo, oldTree, newTree, &opts), "diff")
         defer { git_diff_free(diff) }
-        var buf = git_buf()
-        defer { git_buf_dispose(&buf) }
-        try check(git_diff_to_buf(&buf, diff, GIT_DIFF_FORMAT_PATCH), "format diff")
-        let text = PatchText.normalized(buf.ptr.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: buf.size), as: UTF8.self) } ?? "")
+        let text = try PatchFormat.text(diff!)
         var stats: OpaquePointer?
         try check(git_diff_get_stats(&stats, diff), "diff stats")
         defer { git_diff_stats_free(stats) }
@@ -118,6 +112,25 @@ public final class MemoryRepository {
             result[path] = .some(FileVersion(path: path, mode: mode, content: try readBlob(e.id)))
         }
         return result
+    }
+}
+
+/// How patchkeeper writes diffs: full 40-hex index lines, binary as `GIT binary patch`, git's
+/// indent heuristic (so patch-ids match `git patch-id --stable`), libgit2's parser bugs worked around.
+enum PatchFormat {
+    static func options() throws -> git_diff_options {
+        var opts = git_diff_options()
+        try check(git_diff_options_init(&opts, UInt32(GIT_DIFF_OPTIONS_VERSION)), "diff options")
+        opts.id_abbrev = 40
+        opts.flags |= GIT_DIFF_SHOW_BINARY.rawValue | GIT_DIFF_INDENT_HEURISTIC.rawValue
+        return opts
+    }
+
+    static func text(_ diff: OpaquePointer) throws -> String {
+        var buf = git_buf()
+        defer { git_buf_dispose(&buf) }
+        try check(git_diff_to_buf(&buf, diff, GIT_DIFF_FORMAT_PATCH), "format diff")
+        return PatchText.normalized(buf.ptr.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: buf.size), as: UTF8.self) } ?? "")
     }
 }
 

@@ -61,14 +61,7 @@ public final class Repository {
 
     /// The commit's tree entry at a repo-relative path (nil when the path is not in the tree).
     public func entry(atPath path: String, inCommit commit: ObjectID) throws -> TreeEntry? {
-        let tree = try commitTree(commit)
-        defer { git_tree_free(tree) }
-        var entry: OpaquePointer?
-        let rc = git_tree_entry_bypath(&entry, tree, path)
-        if rc == GIT_ENOTFOUND.rawValue { git_error_clear(); return nil }
-        try check(rc, "look up \(path)")
-        defer { git_tree_entry_free(entry) }
-        return TreeEntry(entry!, path: path)
+        try tree(of: commit).entry(path)
     }
 
     func commitTree(_ commit: ObjectID) throws -> OpaquePointer {
@@ -251,4 +244,26 @@ public struct CommitInfo: Sendable, Equatable {
     }
 
     public var summary: String { message.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? "" }
+}
+
+extension Repository {
+    /// Work-tree paths that differ from HEAD (modified, new, deleted), ignoring ignored files.
+    /// Only for repositories this program owns (the registry): it reads `$GIT_DIR/index`.
+    public func dirtyPaths() throws -> [String] {
+        var opts = git_status_options()
+        try check(git_status_options_init(&opts, UInt32(GIT_STATUS_OPTIONS_VERSION)), "status options")
+        opts.show = GIT_STATUS_SHOW_INDEX_AND_WORKDIR
+        opts.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED.rawValue | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS.rawValue
+        var list: OpaquePointer?
+        try check(git_status_list_new(&list, handle, &opts), "read status")
+        defer { git_status_list_free(list) }
+        var out: [String] = []
+        for i in 0..<git_status_list_entrycount(list) {
+            guard let e = git_status_byindex(list, i)?.pointee else { continue }
+            let delta = e.index_to_workdir ?? e.head_to_index
+            guard let d = delta?.pointee else { continue }
+            if let p = d.new_file.path ?? d.old_file.path { out.append(String(cString: p)) }
+        }
+        return out
+    }
 }

@@ -72,6 +72,12 @@ public final class IgnoreRules {
         try check(git_repository_open_ext(&r, repositoryPath, GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue, nil), "open repository \(repositoryPath)")
         repo = r!
         try check(git_repository_set_workdir(repo, workdir, 0), "set work tree \(workdir)")
+        // An empty in-memory index: attribute look-ups must not read (and keep in memory) the
+        // repository's own index, which can be tens of MB and says nothing about the live tree.
+        var index: OpaquePointer?
+        try check(git_index_new(&index), "create index")
+        git_repository_set_index(repo, index)
+        git_index_free(index)
         if !rules.isEmpty { try check(git_ignore_add_rule(repo, rules.joined(separator: "\n") + "\n"), "add ignore rules") }
     }
 

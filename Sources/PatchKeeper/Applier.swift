@@ -37,6 +37,8 @@ public enum Applier {
         /// Root-relative paths written (or that would be).
         public var written: [String]
         public var deleted: [String]
+        /// The patch was already applied and registered (e.g. finished by crash recovery).
+        public var alreadyApplied = false
     }
 
     /// The input patch: a `git format-patch` e-mail or a plain `diff --git` patch.
@@ -89,6 +91,49 @@ public enum Applier {
         }
     }
 
+    /// An active patch whose every file is what this patch makes, and the live files carry it:
+    /// applying again would only conflict (a rerun after a crash that recovery finished).
+    static func alreadyApplied(_ files: [ParsedFilePatch], rootRel: [String: String], deployment: Deployment,
+                               patches: [PatchFile]) throws -> PatchFile? {
+        var liveIDs: [String: ObjectID?] = [:]
+        for f in files {
+            let live = try LiveTree.read(root: deployment.root, relativePath: rootRel[f.path]!, repoPath: f.path)
+            liveIDs[deployment.repoPath(forRootRelative: rootRel[f.path]!)] = .some(try live?.blobID())  // .some: nil would drop the key
+        }
+        for p in patches.reversed() where p.status == .active {
+            guard let pf = try? p.files(), pf.count == files.count else { continue }
+            let matches = pf.allSatisfy { f in
+                guard let live = liveIDs[f.path] else { return false }
+                return f.status == .deleted ? live == nil : live == f.newID
+            }
+            if matches { return p }
+        }
+        return nil
+    }
+
+    /// Applies text patches hunk by hunk with offset search (as `git apply`); nil when any file is
+    /// binary, renamed or copied, or any hunk is not found.
+    static func applyWithOffsets(_ files: [ParsedFilePatch], pre: [String: FileVersion]) -> [String: FileVersion?]? {
+        var out: [String: FileVersion?] = [:]
+        for f in files {
+            guard !f.isBinary else { return nil }
+            switch f.status {
+            case .added:
+                guard pre[f.newPath] == nil, let content = HunkApplier.apply(f, to: []) else { return nil }
+                out[f.newPath] = .some(FileVersion(path: f.newPath, mode: f.newMode ?? .regular, content: content))
+            case .deleted:
+                guard let old = pre[f.oldPath], HunkApplier.apply(f, to: old.content) == [] else { return nil }
+                out[f.oldPath] = .some(nil)
+            case .modified:
+                guard let old = pre[f.oldPath], let content = HunkApplier.apply(f, to: old.content) else { return nil }
+                out[f.newPath] = .some(FileVersion(path: f.newPath, mode: f.newMode ?? old.mode, content: content))
+            default:
+                return nil
+            }
+        }
+        return out
+    }
+
     public static func apply(_ req: Request, deployment: Deployment, registry: Registry) throws -> Result {
         var input: Input
         var extraTrailers: [PatchFile.Trailer] = []
@@ -125,6 +170,9 @@ public enum Applier {
         let lock = try registry.lock(wait: req.lockWait)
         defer { withExtendedLifetime(lock) {} }
         let patches = try registry.load()
+        if let done = try alreadyApplied(files, rootRel: rootRel, deployment: deployment, patches: patches) {
+            return Result(patch: done, written: [], deleted: [], alreadyApplied: true)
+        }
 
         // Preimage: the live files the patch reads.
         var pre: [String: FileVersion] = [:]
@@ -143,8 +191,14 @@ public enum Applier {
         do {
             post = try MemoryRepository().apply(diff: input.diff, to: Array(pre.values))
         } catch let e as GitError {
-            throw PatchKeeperError("\(req.commit.map { "commit \($0)" } ?? "patch \(req.patchPath)") does not apply to \(deployment.root): \(e.message)",
-                                   hint: "nothing was written", kind: .conflict)
+            // libgit2 only tries the line each hunk header names; git apply also finds a hunk
+            // some lines away. Text patches get that second chance.
+            if let shifted = applyWithOffsets(files, pre: pre) {
+                post = shifted
+            } else {
+                throw PatchKeeperError("\(req.commit.map { "commit \($0)" } ?? "patch \(req.patchPath)") does not apply to \(deployment.root): \(e.message)",
+                                       hint: "nothing was written", kind: .conflict)
+            }
         }
 
         // Register what was actually done: live-before → live-after, in repo paths.
@@ -169,8 +223,10 @@ public enum Applier {
         }
         if req.dryRun { return Result(patch: patch, written: written, deleted: deleted) }
 
-        try LiveTree.writeAll(post.sorted(by: { $0.key < $1.key }).map { (rootRel[$0.key]!, pre[$0.key], $0.value) }, root: deployment.root)
-        try registry.save(patch, action: "apply", reason: Text.singleLine(reason), author: author, now: req.now)
+        let writes = post.sorted(by: { $0.key < $1.key }).map { (rel: rootRel[$0.key]!, after: $0.value) }
+        try registry.runJournaled(Journal(action: "apply", root: deployment.root, writes: writes, patch: patch,
+                                          reason: Text.singleLine(reason), author: author, now: req.now),
+                                  previous: post.keys.sorted().map { (rootRel[$0]!, pre[$0]) })
         return Result(patch: patch, written: written, deleted: deleted)
     }
 }

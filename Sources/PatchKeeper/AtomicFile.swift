@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -23,6 +24,7 @@ public enum AtomicFile {
             mode = st.st_mode & 0o7777
             owner = (st.st_uid, st.st_gid)
         }
+        removeStaleTemps(for: path)
         let temp = dir + "/.\(POSIX.baseName(path)).pk-tmp-\(getpid())"
         let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else {
@@ -49,11 +51,13 @@ public enum AtomicFile {
             guard fchmod(fd, mode) == 0 else { throw PatchKeeperError("cannot set mode of \(path): \(POSIX.errorText())") }
             guard fsync(fd) == 0 else { throw PatchKeeperError("cannot flush \(path) to disk: \(POSIX.errorText())") }
         }
+        FaultInjector.step("before rename \(path)")
         guard rename(temp, path) == 0 else {
             throw PatchKeeperError("cannot replace \(path): \(POSIX.errorText())")
         }
         ok = true
         syncDirectory(dir)
+        FaultInjector.step("after rename \(path)")
     }
 
     public static func write(_ text: String, to path: String, mode: mode_t = 0o644) throws {
@@ -67,6 +71,7 @@ public enum AtomicFile {
         unlink(temp)
         let targetString = String(decoding: target, as: UTF8.self)
         guard symlink(targetString, temp) == 0 else { throw PatchKeeperError("cannot create link \(path): \(POSIX.errorText())") }
+        FaultInjector.step("before link rename \(path)")
         guard rename(temp, path) == 0 else {
             unlink(temp)
             throw PatchKeeperError("cannot replace \(path): \(POSIX.errorText())")
@@ -76,8 +81,25 @@ public enum AtomicFile {
 
     /// Removes a file and makes the removal durable.
     public static func remove(_ path: String) throws {
+        FaultInjector.step("before remove \(path)")
         guard unlink(path) == 0 || errno == ENOENT else { throw PatchKeeperError("cannot remove \(path): \(POSIX.errorText())") }
         syncDirectory(POSIX.parentDirectory(path))
+        FaultInjector.step("after remove \(path)")
+    }
+
+    /// Removes temp files a crashed writer left next to `path` (`.NAME.pk-tmp-PID` of a dead PID).
+    public static func removeStaleTemps(for path: String) {
+        removeStaleTemps(inDirectory: POSIX.parentDirectory(path), prefix: ".\(POSIX.baseName(path)).pk-tmp-")
+    }
+
+    /// Removes every stale `.NAME.pk-tmp-PID` in `dir` (or only those starting with `prefix`).
+    public static func removeStaleTemps(inDirectory dir: String, prefix: String = ".") {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+        for name in names where name.hasPrefix(prefix) {
+            guard let r = name.range(of: ".pk-tmp-", options: .backwards),
+                  let pid = Int32(name[r.upperBound...]), pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { unlink(dir + "/" + name) }
+        }
     }
 
     static func syncDirectory(_ dir: String) {

@@ -21,8 +21,11 @@ public enum Initializer {
         let (app, config) = try options.resolve(environment: environment)
         let deployment = try Deployment(app: app)
         let created: Bool
-        if POSIX.exists(deployment.registryPath) && Repository.exists(atPath: deployment.registryPath) {
+        if POSIX.exists(deployment.registryPath) && Repository.exists(atPath: deployment.registryPath),
+           let repo = try? Repository.open(atPath: deployment.registryPath), !repo.isEmpty {
             let registry = try Registry(path: deployment.registryPath)
+            let lock = try registry.lock(wait: 0)  // finishes an interrupted init or write
+            withExtendedLifetime(lock) {}
             _ = try registry.load()  // verify every patch file parses
             created = false
         } else {

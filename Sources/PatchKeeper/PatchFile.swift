@@ -4,6 +4,12 @@ import Git
 /// A registry patch file (DESIGN §2): a `git format-patch --full-index` e-mail with patchkeeper's
 /// trailers. Parsing and writing round-trip byte for byte; unknown headers and trailers are kept.
 public struct PatchFile: Sendable, Equatable {
+    public static func == (a: PatchFile, b: PatchFile) -> Bool {
+        a.fileName == b.fileName && a.fromLine == b.fromLine && a.author == b.author && a.dateText == b.dateText
+            && a.subject == b.subject && a.extraHeaders == b.extraHeaders && a.body == b.body && a.trailers == b.trailers
+            && a.tail == b.tail
+    }
+
     public struct Trailer: Sendable, Equatable {
         public var key: String
         public var value: String
@@ -82,8 +88,12 @@ public struct PatchFile: Sendable, Equatable {
 
     /// The files of the diff, parsed by libgit2.
     public func files() throws -> [ParsedFilePatch] {
-        try PatchParser.parse(diffText)
+        if let parsed, parsed.tail == tail { return parsed.files }
+        return try PatchParser.parse(diffText)
     }
+
+    /// The files as `parse` found them, with the tail they came from (a rebase changes the tail).
+    var parsed: (tail: String, files: [ParsedFilePatch])?
 
     // MARK: writing
 
@@ -169,10 +179,10 @@ public struct PatchFile: Sendable, Equatable {
         var trailerLines: [Int] = []
         let lastBlank = message.lastIndex(of: "") ?? -1
         let lastPara = Array(message[(lastBlank + 1)...])
-        if !lastPara.isEmpty, lastPara.allSatisfy({ $0.wholeMatch(of: /([A-Za-z][A-Za-z0-9-]*): ?(.*)/) != nil }) {
+        if !lastPara.isEmpty, lastPara.allSatisfy({ trailerParts($0) != nil }) {
             for (k, line) in lastPara.enumerated() {
-                let m = line.wholeMatch(of: /([A-Za-z][A-Za-z0-9-]*): ?(.*)/)!
-                trailers.append(Trailer(String(m.1), String(m.2)))
+                let (key, value) = trailerParts(line)!
+                trailers.append(Trailer(key, value))
                 trailerLines.append(messageStart + lastBlank + 1 + k + 1)
             }
             message.removeLast(lastPara.count)
@@ -205,6 +215,7 @@ public struct PatchFile: Sendable, Equatable {
         do {
             let files = try PatchParser.parse(patch.diffText)
             if files.isEmpty { throw fail(diffStart + 1, "the diff changes no file") }
+            patch.parsed = (patch.tail, files)
             for f in files {
                 for p in [f.oldPath, f.newPath] where !p.isEmpty {
                     do { _ = try SafePath.relative(p, source: "patch path") } catch let e as PatchKeeperError {
@@ -222,6 +233,20 @@ public struct PatchFile: Sendable, Equatable {
         _ = patch.id
         patch.fileName = fileName
         return patch
+    }
+
+    /// `Key: value` with a key of a letter then letters, digits and dashes (a `git interpret-trailers`
+    /// token); nil for any other line. Hand-written: a Regex literal is rebuilt on every use, and
+    /// this runs for every trailer of every patch on every load.
+    static func trailerParts(_ line: String) -> (String, String)? {
+        guard let colon = line.firstIndex(of: ":") else { return nil }
+        let key = line[..<colon]
+        guard let first = key.unicodeScalars.first, first.isASCII, first.properties.isAlphabetic,
+              key.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-") })
+        else { return nil }
+        var value = line[line.index(after: colon)...]
+        if value.hasPrefix(" ") { value = value.dropFirst() }
+        return (String(key), String(value))
     }
 
     /// libgit2 reports "at line N" of the diff text; return N-1 (0 when absent).

@@ -7,6 +7,8 @@ import Git
 public final class Registry {
     public let path: String
     let repository: Repository
+    /// What the last `lock()` finished for a crashed writer (see `recover()`).
+    public private(set) var recovered: [String] = []
 
     public var stateDirectory: String { path + "/.patchkeeper" }
     public var lockPath: String { stateDirectory + "/lock" }
@@ -24,13 +26,25 @@ public final class Registry {
             throw PatchKeeperError("cannot open registry \(path): \(e.message)")
         }
         guard !repository.isBare else { throw PatchKeeperError("registry \(path) is a bare repository", hint: "point --registry at a directory with a work tree") }
+        for dir in [path, path + "/.git"] { try Self.refuseWritableByOthers(dir) }
+    }
+
+    /// Root applies what the registry says: a registry others can write to is a way in.
+    static func refuseWritableByOthers(_ path: String) throws {
+        guard let st = POSIX.lstat(path) else { return }
+        let mode = st.st_mode & 0o7777
+        if mode & 0o022 != 0 {
+            throw PatchKeeperError("registry \(path) is writable by group or others (mode \(String(mode, radix: 8)))",
+                                   hint: "patches in it are applied as root: run 'chmod go-w \(path)'")
+        }
     }
 
     /// Creates the registry (directory 0755, git repository, `.gitignore`, first commit), or
     /// verifies an existing one. Returns whether it was created.
     @discardableResult
     public static func create(path: String, app: String, committer: Person, now: Date) throws -> Bool {
-        if POSIX.exists(path) && Repository.exists(atPath: path) {
+        if POSIX.exists(path) && Repository.exists(atPath: path),
+           let existing = try? Repository.open(atPath: path), !existing.isEmpty {
             _ = try Registry(path: path)
             return false
         }
@@ -42,20 +56,29 @@ public final class Registry {
         chmod(path + "/.patchkeeper", 0o700)
         _ = try RegistryLock(path: path + "/.patchkeeper/lock")  // creates the lock file (0600) once
         do {
-            let repo = try Repository.create(atPath: path)
-            try AtomicFile.write("# patchkeeper state: lock and caches, not history\n/.patchkeeper/\n", to: path + "/.gitignore")
+            // Also finishes a creation that crashed before its first commit.
+            let repo = Repository.exists(atPath: path) ? try Repository.open(atPath: path) : try Repository.create(atPath: path)
+            try AtomicFile.write("# patchkeeper state (lock, caches, journal) and temp files: not history\n/.patchkeeper/\n.*.pk-tmp-*\n", to: path + "/.gitignore")
             let sig = Signature(name: committer.name, email: committer.email, time: Int64(now.timeIntervalSince1970))
+            FaultInjector.step("before first registry commit")
             try repo.commitWorkdirChanges(paths: [".gitignore"], message: "Create patch registry for \(app)\n\nAction: init\n", author: sig, committer: sig)
+            FaultInjector.step("after first registry commit")
         } catch let e as GitError {
             throw PatchKeeperError("cannot create registry \(path): \(e.message)")
         }
         return true
     }
 
-    /// Takes the registry's writer lock (see `RegistryLock`).
-    public func lock(wait: Double) throws -> RegistryLock {
+    /// Takes the registry's writer lock (see `RegistryLock`) and, with `recover`, finishes
+    /// whatever a crashed writer left (see `recover()`; listed in `recovered`).
+    public func lock(wait: Double, recover doRecover: Bool = true) throws -> RegistryLock {
         try POSIX.makeDirectories(stateDirectory, mode: 0o700)
-        return try RegistryLock(path: lockPath, wait: wait)
+        let lock = try RegistryLock(path: lockPath, wait: wait)
+        if doRecover {
+            AtomicFile.removeStaleTemps(inDirectory: path)
+            recovered = try recover()
+        }
+        return lock
     }
 
     /// Every patch file, in file-name order. A file that does not parse stops the load with its
@@ -67,10 +90,25 @@ public final class Registry {
         } catch {
             throw PatchKeeperError("cannot list registry \(path): \(error.localizedDescription)")
         }
+        // Parsing 1,000 patches costs; scan and gate in one process load once.
+        let signature = names.map { name -> String in
+            let st = POSIX.lstat(path + "/" + name)
+            return "\(name):\(st.map { "\($0.st_size):\($0.st_mtim.tv_sec):\($0.st_mtim.tv_nsec):\($0.st_ino)" } ?? "-")"
+        }
+        if let cached = loaded, cached.signature == signature { return cached.patches }
+        let patches = try parseAll(names)
+        loaded = (signature, patches)
+        return patches
+    }
+
+    private var loaded: (signature: [String], patches: [PatchFile])?
+
+    private func parseAll(_ names: [String]) throws -> [PatchFile] {
         var patches: [PatchFile] = []
         var seen: [String: String] = [:]
         for name in names {
             let full = path + "/" + name
+            try Self.refuseWritableByOthers(full)
             let bytes = try POSIX.readFile(full)
             let text = String(decoding: bytes, as: UTF8.self)
             let patch: PatchFile
@@ -102,9 +140,16 @@ public final class Registry {
         return String(repeating: "0", count: max(0, 4 - s.count)) + s
     }
 
-    /// Writes a patch file atomically and commits it. Call with the lock held.
+    /// Writes a patch file atomically and commits it, through the journal so a crash in between
+    /// is finished by the next writer with the same commit message. Call with the lock held.
+    public func save(_ patch: PatchFile, action: String, reason: String?, author: Person, now: Date) throws {
+        try runJournaled(Journal(action: action, root: "/", writes: [], patch: patch, reason: reason ?? "", author: author, now: now),
+                         previous: [])
+    }
+
+    /// The file write and commit behind `save` and journals.
     @discardableResult
-    public func save(_ patch: PatchFile, action: String, reason: String?, author: Person, now: Date) throws -> ObjectID {
+    func writeAndCommit(_ patch: PatchFile, action: String, reason: String?, author: Person, now: Date) throws -> ObjectID {
         let full = path + "/" + patch.fileName
         try AtomicFile.write(patch.render(), to: full, mode: 0o644)
         var message = "\(action) \(patch.id): \(patch.subject)\n"
@@ -112,6 +157,8 @@ public final class Registry {
         message += "\nPatch-Id: \(patch.id)\nAction: \(action)\n"
         let committer = Person.current()
         let time = Int64(now.timeIntervalSince1970)
+        FaultInjector.step("before commit \(patch.fileName)")
+        defer { FaultInjector.step("after commit \(patch.fileName)") }
         do {
             return try repository.commitWorkdirChanges(
                 paths: [patch.fileName], message: message,

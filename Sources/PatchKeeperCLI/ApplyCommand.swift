@@ -51,7 +51,7 @@ struct ApplyCommand: ParsableCommand {
         request.commit = commit
         request.pullRequest = pullRequest
         let result = try Applier.apply(request, deployment: deployment, registry: registry)
-        try report(action: dryRun ? "would apply" : "applied", patch: result.patch, registry: registry, output: global.output,
+        try report(action: result.alreadyApplied ? "already applied as" : dryRun ? "would apply" : "applied", patch: result.patch, registry: registry, output: global.output,
                    written: result.written, deleted: result.deleted, dryRun: dryRun)
     }
 }

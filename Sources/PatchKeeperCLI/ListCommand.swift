@@ -19,6 +19,7 @@ struct ListCommand: ParsableCommand {
 
     struct ListDTO: Encodable {
         var registry: String
+        var lastScan: String?
         var patches: [PatchDTO]
     }
 
@@ -26,33 +27,48 @@ struct ListCommand: ParsableCommand {
         let registry = try global.openRegistry()
         let now = Date()
         let patches = try registry.load().filter { all || $0.status == .active }
+        let last = LastScan.load(registry: registry)
         let out = global.output
         if global.format == .json {
-            try out.json(ListDTO(registry: registry.path, patches: try patches.map { try PatchDTO($0, now: now) }))
+            try out.json(ListDTO(registry: registry.path, lastScan: last.map { Text.isoTimestamp($0.checkedAt) },
+                                 patches: try patches.map { p in
+                                     var dto = try PatchDTO(p, now: now)
+                                     dto.lastState = last?.states[p.id]
+                                     return dto
+                                 }))
             return
         }
         if patches.isEmpty {
             out.line(all ? "no patches in \(registry.path)" : "no active patches in \(registry.path)")
             return
         }
-        var header = cell("ID", 5) + " " + cell("TITLE", 34) + " " + cell("FILES", 5) + " " + cell("AUTHOR", 10) + " "
-        header += cell("AGE", 4) + " EXPIRES"
-        if all { header += String(repeating: " ", count: 12) + "STATUS" }
-        out.line(out.bold(header))
+        out.line(out.bold(cell("ID", 5) + " " + cell("STATE", 11) + " " + cell("TITLE", 30) + " " + cell("FILES", 5) + " "
+                          + cell("AUTHOR", 10) + " " + cell("AGE", 4) + " EXPIRES"))
         for p in patches {
             let files = (try? p.files().count).map(String.init) ?? "?"
-            let author = Output.terminalSafe(p.author.name)
-            var row = cell(p.id, 5) + " " + cell(Output.terminalSafe(p.subject), 34) + " " + cell(files, 5) + " "
-            row += cell(author, 10) + " " + cell(Age.short(from: p.date, now: now), 4) + " "
-            let expiry: String
+            var state = p.status == .active ? (last?.states[p.id] ?? "-") : p.status.rawValue
+            if p.status == .active && state != "applied" && state != "-" { state = state.uppercased() }
+            let stateCell = state == state.uppercased() && state != "-" ? out.red(cell(state, 11)) : cell(state, 11)
+            var row = cell(p.id, 5) + " " + stateCell + " " + cell(Output.terminalSafe(Text.singleLine(p.subject)), 30) + " "
+            row += cell(files, 5) + " " + cell(Output.terminalSafe(Text.singleLine(p.author.name)), 10) + " "
+            row += cell(Age.short(from: p.date, now: now), 4) + " "
             if let e = p.expires {
-                expiry = p.status == .active && p.isExpired(now: now) ? e + " " + out.red("EXPIRED") : cell(e, 18)
+                if p.status == .active && p.isExpired(now: now) {
+                    row += e + " " + out.red("EXPIRED")
+                } else if let end = Text.endOfDay(e), p.status == .active {
+                    row += e + " (" + Age.short(from: now, now: end) + " left)"
+                } else {
+                    row += e
+                }
             } else {
-                expiry = cell("no expiry", 18)
+                row += "no expiry"
             }
-            row += expiry
-            if all { row += " " + p.status.rawValue }
-            out.line(row.replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression))
+            out.line(row)
+        }
+        if let last {
+            out.line(out.dim("states from the scan of \(Text.isoTimestamp(last.checkedAt)); 'patchkeeper scan' checks again"))
+        } else {
+            out.line(out.dim("no scan yet: 'patchkeeper scan' fills in STATE"))
         }
     }
 }

@@ -63,6 +63,7 @@ enum MotdUpdate {
         let lock = try registry.lock(wait: wait)
         defer { withExtendedLifetime(lock) {} }
         let changed = try Motd.write(file: file, app: app, block: block)
+        Output.recoveryNotes(registry)
         return Result(file: file, action: !changed ? "unchanged" : block == nil ? "removed" : "written",
                       activePatches: report?.patches.count ?? 0, unregistered: report?.unregistered.count ?? 0)
     }

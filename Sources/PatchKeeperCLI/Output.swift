@@ -39,6 +39,11 @@ struct Output {
     func bold(_ s: String) -> String { useColor ? "\u{1B}[1m\(s)\u{1B}[0m" : s }
     func dim(_ s: String) -> String { useColor ? "\u{1B}[2m\(s)\u{1B}[0m" : s }
 
+    /// Tells on stderr what the registry lock finished for a crashed writer.
+    static func recoveryNotes(_ registry: Registry) {
+        for note in registry.recovered { diagnostic("note: \(note)") }
+    }
+
     static func diagnostic(_ s: String) {
         FileHandle.standardError.write(Data(("patchkeeper: " + terminalSafe(s) + "\n").utf8))
     }

@@ -30,6 +30,8 @@ struct PatchDTO: Encodable {
     var expired: Bool
     var files: [FileDTO]
     var trailers: [String: String]
+    /// The state the last scan saw (list only).
+    var lastState: String?
 
     static let knownTrailers: Set<String> = ["patch-id", "base", "status", "ticket", "expires", "reason"]
 

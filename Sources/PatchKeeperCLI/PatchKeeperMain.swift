@@ -31,13 +31,16 @@ struct PatchKeeperCommand: ParsableCommand {
         (who, why, ticket, expiry) as a git-format patch in a registry that is itself a git repository.
 
         Start with 'patchkeeper init', then 'patchkeeper record FILE --title ... --reason ...' after \
-        editing a file by hand, and 'patchkeeper list' to see what is active.
+        editing a file by hand, and 'patchkeeper list' to see what is active. 'patchkeeper scan' \
+        finds changes nobody recorded; before a deploy, 'patchkeeper gate --target REV' says what \
+        the deploy would do to each patch; after it, 'patchkeeper reapply' puts them back; \
+        'patchkeeper motd' keeps a login banner listing them.
 
         The app is chosen by --app from the config file (--config, $PATCHKEEPER_CONFIG, \
         /etc/patchkeeper/config.toml), or given directly with --root, --repo and --registry.
 
-        Exit codes: 0 nothing to report, 1 findings (a patch that does not apply), 2 trouble \
-        (bad input, missing repository or revision, lock held), 64 usage.
+        Exit codes: 0 nothing to report, 1 findings (drift, a patch not applied, a blocked deploy, \
+        conflicts), 2 trouble (bad input, missing repository or revision, lock held), 64 usage.
         """,
         version: "0.1.0",
         subcommands: [

@@ -46,6 +46,7 @@ struct ReapplyCommand: ParsableCommand {
         let deployment = try global.deployment()
         let registry = try Registry(path: deployment.registryPath)
         let outcomes = try Reapplier(deployment: deployment, registry: registry).run(dryRun: dryRun, lockWait: global.wait)
+        Output.recoveryNotes(registry)
         let out = global.output
         if global.format == .json {
             try out.json(ReapplyDTO(

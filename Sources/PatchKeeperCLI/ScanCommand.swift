@@ -37,11 +37,16 @@ struct ScanCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The motd file for --motd (default: 'motd' in the config, else /etc/motd).", valueName: "path"))
     var motdFile: String?
 
+    @Option(name: .long, help: ArgumentHelp("Also write Prometheus metrics for node_exporter's textfile collector to this file (replaced atomically; one file per app).", valueName: "path"))
+    var metricsFile: String?
+
     func run() throws {
         let deployment = try global.deployment()
         let registry = try Registry(path: deployment.registryPath)
         let report = try runScan(deployment: deployment, registry: registry, useCache: !noCache)
         try ScanRenderer(output: global.output).render(report)
+        // No registry lock: the file is ours alone (one per app) and AtomicFile replaces it whole.
+        if let metricsFile { try AtomicFile.write(Metrics.render(report, now: Date()), to: metricsFile, mode: 0o644) }
         if motd || motdFile != nil {
             let path = motdFile ?? deployment.app.motd ?? "/etc/motd"
             let result = try MotdUpdate.apply(report: report, app: deployment.app.name, file: path, registry: registry, wait: global.wait)

@@ -12,7 +12,7 @@ struct ScanTests {
         app.scratch.write("app/src/api/.gitignore", "tmp/*\n!tmp/.keep\n")
         app.scratch.write("app/src/api/tmp/.keep", "")
         app.scratch.write("app/src/api/windows.txt", "line one\r\nline two\r\n")
-        FileManager.default.createFile(atPath: app.scratch.file("app/src/api/logo.png"), contents: Data([0x89, 0x50, 0x4e, 0x47, 0, 1, 2, 3, 0, 255]))
+        _ = FileManager.default.createFile(atPath: app.scratch.file("app/src/api/logo.png"), contents: Data([0x89, 0x50, 0x4e, 0x47, 0, 1, 2, 3, 0, 255]))
         try! FileManager.default.createSymbolicLink(atPath: app.scratch.file("app/src/api/config/current.yml"), withDestinationPath: "workers.yml")
         app.commit([:], message: "v1.1", tag: "v1.1")
         app.deploy("v1.1")
@@ -58,7 +58,7 @@ struct ScanTests {
         try FileManager.default.removeItem(atPath: app.root + "/config/current.yml")  // type: link -> file
         app.scratch.write("live/config/current.yml", "timeout: 30\n")
         app.scratch.write("live/windows.txt", "line one\r\nline 2\r\n")              // CRLF content change
-        FileManager.default.createFile(atPath: app.root + "/logo.png", contents: Data([0x89, 0x50, 0, 9]))  // binary change
+        _ = FileManager.default.createFile(atPath: app.root + "/logo.png", contents: Data([0x89, 0x50, 0, 9]))  // binary change
         app.scratch.write("live/tmp/cache/page.html", "cached\n")                      // ignored by .gitignore
         let (status, j) = try scanJSON(app)
         #expect(status == 1)
@@ -266,5 +266,25 @@ struct ScanTests {
         let none = pk(["record", "--from-drift", "--title", "t", "--reason", "r"] + app.flags)
         #expect(none.status == 2)
         #expect(none.stderr.contains("no unregistered changes"))
+    }
+}
+
+@Suite("CLI scan with attributes")
+struct ScanAttributesTests {
+    @Test("a file git checks out with CRLF (.gitattributes eol=crlf) is not drift; a real edit to it is")
+    func eolAttributes() throws {
+        let app = AppFixture(deploy: false)
+        app.commit(["src/api/.gitattributes": "*.bat text eol=crlf\n", "src/api/run.bat": "echo one\necho two\n"], message: "bat", tag: "v1.2")
+        app.deploy("v1.2")
+        // git archive applied the attribute: the live file has CRLF, the blob has LF.
+        let live = try #require(FileManager.default.contents(atPath: app.root + "/run.bat"))
+        #expect(String(decoding: live, as: UTF8.self) == "echo one\r\necho two\r\n")
+        #expect(pk(["init"] + app.flags).status == 0)
+        let clean = pk(["scan"] + app.flags)
+        #expect(clean.status == 0, "\(clean.stdout)")
+        app.scratch.write("live/run.bat", "echo one\r\necho 2\r\n")
+        let dirty = pk(["scan", "--format", "json"] + app.flags)
+        #expect(dirty.status == 1)
+        #expect(dirty.stdout.contains("src/api/run.bat"))
     }
 }

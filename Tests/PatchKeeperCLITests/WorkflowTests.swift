@@ -49,9 +49,10 @@ struct WorkflowTests {
         // list: text and JSON.
         let list = pk(["list"] + cfg)
         #expect(list.status == 0)
-        #expect(list.stdout.contains("0001  Disable the RSS cleanup job"))
+        #expect(list.stdout.contains("0001  -           Disable the RSS cleanup job"))
+        #expect(list.stdout.contains("no scan yet"))
         #expect(list.stdout.contains("Jane Admin"))
-        #expect(list.stdout.contains("2099-01-31"))
+        #expect(list.stdout.contains("2099-01-31 ("))  // with the time left
         let lj = try json(pk(["list", "--format", "json"] + cfg))
         #expect(lj["schema_version"] as? Int == 1)
         let patches = try #require(lj["patches"] as? [[String: Any]])
@@ -199,6 +200,31 @@ struct WorkflowTests {
         #expect(git(["log", "--oneline"], in: app.registry).split(separator: "\n").count == 1)
     }
 
+    @Test("apply finds a hunk some lines away, as git apply does")
+    func applyWithOffset() throws {
+        let app = AppFixture()
+        #expect(pk(["init"] + app.flags).status == 0)
+        // The live file gained two lines at the top since the patch was made.
+        app.scratch.write("live/app/models/user.rb", "# frozen_string_literal: true\n\nclass User\n  def name\n    @name\n  end\nend\n")
+        app.scratch.write("shift.patch", """
+            diff --git a/src/api/app/models/user.rb b/src/api/app/models/user.rb
+            --- a/src/api/app/models/user.rb
+            +++ b/src/api/app/models/user.rb
+            @@ -1,5 +1,5 @@
+             class User
+               def name
+            -    @name
+            +    @name || "anonymous"
+               end
+             end
+
+            """)
+        let r = pk(["apply", app.scratch.file("shift.patch"), "--title", "Default name", "--reason", "r"] + app.flags)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(app.scratch.read("live/app/models/user.rb")?.contains("@name || \"anonymous\"") == true)
+        #expect(app.scratch.read("live/app/models/user.rb")?.hasPrefix("# frozen_string_literal: true\n") == true)
+    }
+
     @Test("apply --dry-run checks and changes nothing")
     func applyDryRun() throws {
         let app = AppFixture()
@@ -259,11 +285,14 @@ struct RegistryOnlyTests {
         #expect(list.stdout.contains("2001-01-01 EXPIRED"))
         #expect(pk(["show", "1", "--registry", app.registry]).status == 0)
         #expect(pk(["log", "--registry", app.registry]).status == 0)
-        let all = pk(["list", "--all", "--registry", app.registry]).stdout.split(separator: "\n")
-        // Columns line up: STATUS starts where each row's status starts.
-        let statusColumn = try #require(all[0].range(of: "STATUS")).lowerBound.utf16Offset(in: all[0])
-        let active = try #require(all[1].range(of: "active")).lowerBound.utf16Offset(in: all[1])
-        #expect(statusColumn == active)
+        // After a scan, STATE shows what it saw, in its column.
+        _ = pk(["scan"] + app.flags)
+        let rows = pk(["list", "--registry", app.registry]).stdout.split(separator: "\n")
+        let stateColumn = try #require(rows[0].range(of: "STATE")).lowerBound.utf16Offset(in: rows[0])
+        let applied = try #require(rows[1].range(of: "applied")).lowerBound.utf16Offset(in: rows[1])
+        #expect(stateColumn == applied)
+        #expect(rows.last?.contains("states from the scan of") == true)
         #expect(pk(["retire", "1", "--reason", "done", "--registry", app.registry]).status == 0)
+        #expect(pk(["list", "--all", "--registry", app.registry]).stdout.contains("0001  retired"))
     }
 }

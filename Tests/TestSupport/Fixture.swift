@@ -60,20 +60,34 @@ public func run(_ executable: String, _ args: [String], cwd: String? = nil, env 
     let group = DispatchGroup()
     nonisolated(unsafe) var outData = Data(), errData = Data()
     group.enter()
-    DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    DispatchQueue.global().async { outData = readAll(out.fileHandleForReading.fileDescriptor); group.leave() }
     group.enter()
-    DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    DispatchQueue.global().async { errData = readAll(err.fileHandleForReading.fileDescriptor); group.leave() }
     p.waitUntilExit()
     group.wait()
     return ProcessResult(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
                          stderr: String(decoding: errData, as: UTF8.self))
 }
 
+/// Reads a pipe to its end, retrying on EINTR (Foundation's reader traps on it).
+func readAll(_ fd: Int32) -> Data {
+    var data = Data()
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n > 0 { data.append(contentsOf: buf[0..<n]); continue }
+        if n < 0 && errno == EINTR { continue }
+        return data
+    }
+}
+
 /// Runs the git CLI (the reference tool in tests) and fails loudly if it fails.
 @discardableResult
 public func git(_ args: [String], in dir: String) -> String {
+    // Fixed dates: the same fixture gives the same commit ids in every test.
     let r = run("/usr/bin/git", ["-c", "user.name=Test", "-c", "user.email=test@example.org", "-c", "init.defaultBranch=main",
-                                 "-c", "commit.gpgsign=false"] + args, cwd: dir)
+                                 "-c", "commit.gpgsign=false"] + args, cwd: dir,
+                env: ["GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z"])
     precondition(r.status == 0, "git \(args.joined(separator: " ")) failed in \(dir): \(r.stderr)")
     return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
 }

@@ -81,6 +81,17 @@ public struct DeployGate {
         var upstream = UpstreamIndex(repository: repo, target: target)
         var results: [GateReport.PatchResult] = []
         for p in patches {
+            // Fast path (most patches): every file it changes is byte-identical in REV to the
+            // patch's preimage, so REV neither has the change nor conflicts with it.
+            let files = try p.files()
+            if !files.isEmpty, try files.allSatisfy({ f in
+                guard f.status == .modified, !f.oldID.isZero, let e = try targetTree.entry(f.path) else { return false }
+                return e.id == f.oldID && e.mode == (f.oldMode ?? e.mode)
+            }) {
+                results.append(.init(id: p.id, title: p.subject, result: .reapplies, rule: nil, commit: nil,
+                                     files: files.map { .init(path: $0.path, newPath: nil, result: .reapplies, detail: nil, conflicts: []) }))
+                continue
+            }
             if let (rule, commit) = try upstream.match(p) {
                 let files = try p.files().map { GateReport.FileResult(path: $0.path, newPath: nil, result: .upstreamed, detail: nil, conflicts: []) }
                 results.append(.init(id: p.id, title: p.subject, result: .upstreamed, rule: rule, commit: commit, files: files))

@@ -136,8 +136,10 @@ public struct Reapplier {
                 outcomes.append(outcome)
                 continue
             }
-            try LiveTree.writeAll(writes.map { ($0.rel, $0.before, $0.after) }, root: deployment.root)
-            try registry.save(rebased, action: "reapply", reason: "rebased onto deployed revision \(rev.short)", author: Person.current(), now: now)
+            try registry.runJournaled(Journal(action: "reapply", root: deployment.root, writes: writes.map { ($0.rel, $0.after) },
+                                              patch: rebased, reason: "rebased onto deployed revision \(rev.short)",
+                                              author: Person.current(), now: now),
+                                      previous: writes.map { ($0.rel, $0.before) })
             outcomes.append(outcome)
         }
         return outcomes
@@ -154,23 +156,5 @@ public struct Reapplier {
         p.setTrailer("Base", rev.hex)
         p.tail = made.stat + "\n" + made.diff
         return p
-    }
-}
-
-extension LiveTree {
-    /// Writes each file (nil: removes it) atomically; if one write fails, puts the earlier ones back.
-    public static func writeAll(_ writes: [(rel: String, before: FileVersion?, after: FileVersion?)], root: String) throws {
-        var done: [(rel: String, before: FileVersion?)] = []
-        do {
-            for w in writes {
-                if let after = w.after { try write(after, root: root, relativePath: w.rel) } else { try AtomicFile.remove(root + "/" + w.rel) }
-                done.append((w.rel, w.before))
-            }
-        } catch {
-            for d in done.reversed() {
-                if let before = d.before { try? write(before, root: root, relativePath: d.rel) } else { try? AtomicFile.remove(root + "/" + d.rel) }
-            }
-            throw error
-        }
     }
 }

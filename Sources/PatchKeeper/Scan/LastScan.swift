@@ -17,7 +17,7 @@ public struct LastScan: Codable, Sendable, Equatable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         encoder.dateEncodingStrategy = .secondsSince1970
-        let lock = try registry.lock(wait: 0)
+        let lock = try registry.lock(wait: 0, recover: false)
         defer { withExtendedLifetime(lock) {} }
         try AtomicFile.write(Array(try encoder.encode(value)), to: path(registry), mode: 0o600)
     }

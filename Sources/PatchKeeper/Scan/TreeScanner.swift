@@ -73,7 +73,7 @@ public struct TreeScanner {
         skip.formUnion(gitlinks)
         // Directory decisions come from several walker threads: one lock guards the ignore
         // handles (libgit2 handles are not shared across threads) and the skipped list.
-        let decisions = DirectoryDecisions(tracked: tree.directories, listOnly: listOnly, untracked: untracked)
+        let decisions = DirectoryDecisions(tracked: tree.directories, listOnly: rules.isEmpty ? nil : listOnly, untracked: untracked)
         let walker = LiveWalker(root: root, skip: skip, threads: options.threads) { dir in decisions.descend(dir) }
 
         // 1. Walk.
@@ -123,7 +123,9 @@ public struct TreeScanner {
         }
         stats.hashed = toHash.count
 
-        // 3. Compare with the deployed tree.
+        // 3. Compare with the deployed tree. Checkout filters (CRLF, filter drivers) only apply
+        //    where a .gitattributes file says so.
+        let hasAttributes = tree.files.contains { $0.path == ".gitattributes" || $0.path.hasSuffix("/.gitattributes") }
         var live: [String: (id: ObjectID?, kind: LiveEntry.Kind)] = [:]  // only files of active patches
         var seen = [Bool](repeating: false, count: tree.files.count)
         var drift: [ScanReport.Drift] = []
@@ -144,7 +146,7 @@ public struct TreeScanner {
                 kind = .type
             } else if id != d.id {
                 kind = .modified
-                if !liveIsLink, let filtered = try? untracked.filteredBlobID(path: e.path), filtered == d.id { kind = nil }
+                if hasAttributes, !liveIsLink, let filtered = try? untracked.filteredBlobID(path: e.path), filtered == d.id { kind = nil }
             } else if !liveIsLink, (e.kind == .executable) != (d.mode == .executable) {
                 kind = .mode
             }
@@ -187,7 +189,7 @@ public struct TreeScanner {
         // 5. Remember stat data for the next scan (best effort: a held lock just skips it).
         // Nothing hashed and nothing gone: the cache on disk is already right.
         let unchanged = toHash.isEmpty && !loaded.discarded && loadedCount == stats.cacheHits
-        if options.writeCache, !unchanged, let lock = try? registry.lock(wait: 0) {
+        if options.writeCache, !unchanged, let lock = try? registry.lock(wait: 0, recover: false) {
             let now = Int64(Date().timeIntervalSince1970 * 1e9)
             let rows = entries.indices.compactMap { i -> (path: String, entry: StatCache.Entry)? in
                 guard let id = ids[i] else { return nil }
@@ -299,11 +301,12 @@ public struct TreeScanner {
 final class DirectoryDecisions: @unchecked Sendable {
     private let lock = NSLock()
     private let tracked: Set<String>
-    private let listOnly: IgnoreRules
+    private let listOnly: IgnoreRules?
     private let untracked: IgnoreRules
     private var skippedDirs: [String] = []
 
-    init(tracked: Set<String>, listOnly: IgnoreRules, untracked: IgnoreRules) {
+    /// `listOnly` nil: the app has no ignore rules, so no tracked directory is ignored.
+    init(tracked: Set<String>, listOnly: IgnoreRules?, untracked: IgnoreRules) {
         self.tracked = tracked
         self.listOnly = listOnly
         self.untracked = untracked
@@ -312,7 +315,7 @@ final class DirectoryDecisions: @unchecked Sendable {
     func descend(_ dir: String) -> Bool {
         lock.lock()
         defer { lock.unlock() }
-        let ignored = tracked.contains(dir) ? listOnly.isIgnored(dir + "/") : untracked.isIgnored(dir + "/")
+        let ignored = tracked.contains(dir) ? (listOnly?.isIgnored(dir + "/") ?? false) : untracked.isIgnored(dir + "/")
         if ignored { skippedDirs.append(dir + "/") }
         return !ignored
     }
