@@ -142,6 +142,14 @@ final class DiffHandle {
         Libgit2.ensure()
         var d: OpaquePointer?
         let bytes = Array(PatchText.normalized(text).utf8)
+        // libgit2 1.5 copies each hunk line with strndup but keeps its full length: a NUL byte in
+        // a line makes every later read run past the copy (found by fuzzing; apply wrote heap
+        // bytes into the live file). Text diffs never hold NUL; binary data comes base85-encoded.
+        if let nul = bytes.firstIndex(of: 0) {
+            let line = bytes[..<nul].reduce(1) { $1 == 10 ? $0 + 1 : $0 }
+            throw GitError(code: -1, message: "NUL byte at line \(line): not a text diff (binary changes must be a 'GIT binary patch')",
+                           operation: "parse patch")
+        }
         _ = try bytes.withUnsafeBufferPointer { (buf) in
             try buf.withMemoryRebound(to: CChar.self) { (cbuf) in
                 try check(git_diff_from_buffer(&d, cbuf.baseAddress, cbuf.count), "parse patch")

@@ -121,6 +121,15 @@ struct HostileInputTests {
             +x
 
             """, mentions: ["newline"]),
+        HostileDiff(name: "NUL byte in a hunk line", diff: """
+            diff --git a/src/api/new.txt b/src/api/new.txt
+            new file mode 100644
+            --- /dev/null
+            +++ b/src/api/new.txt
+            @@ -0,0 +1 @@
+            +x\u{0}yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy
+
+            """, mentions: ["NUL"]),
         HostileDiff(name: "a path inside the root's .git", diff: """
             diff --git a/src/api/.git/hooks/post-checkout b/src/api/.git/hooks/post-checkout
             new file mode 100755
