@@ -15,4 +15,26 @@ struct HostilePatchTextTests {
         #expect(error?.message.contains("NUL byte at line 6") == true, "\(String(describing: error))")
         #expect(throws: GitError.self) { try MemoryRepository().apply(diff: text, to: []) }
     }
+
+    @Test("header paths libgit2 would silently change are refused", arguments: [
+        ("diff --git a/etc/x b/etc/x\n--- a//etc/x\n+++ b//etc/x\n@@ -1 +1 @@\n-a\n+b\n", "'a//etc/x' is absolute at line 2"),
+        ("diff --git /etc/x /etc/x\nnew file mode 100644\n--- /dev/null\n+++ /etc/x\n@@ -0,0 +1 @@\n+x\n", "'/etc/x' is absolute at line 1"),
+        ("diff --git a/x b/y\nsimilarity index 100%\nrename from x\nrename to /etc/y\n", "'/etc/y' is absolute at line 4"),
+        ("diff --git \"a/a\\000b\" \"b/a\\000b\"\nnew file mode 100644\n--- /dev/null\n+++ \"b/a\\000b\"\n@@ -0,0 +1 @@\n+x\n", "contains a NUL byte at line 1"),
+        ("diff --git \"a/caf\\303\" \"b/caf\\303\"\nnew file mode 100644\n--- /dev/null\n+++ \"b/caf\\303\"\n@@ -0,0 +1 @@\n+x\n", "is not UTF-8 at line 1"),
+    ])
+    func hostileHeaders(text: String, mentions: String) {
+        let error = #expect(throws: GitError.self) { try PatchParser.parse(text) }
+        #expect(error?.message.contains(mentions) == true, "\(String(describing: error))")
+    }
+
+    @Test("ordinary paths still parse: quoted, spaced, escaped UTF-8, and '--- ' lines inside hunks", arguments: [
+        "diff --git \"a/my file\" \"b/my file\"\nnew file mode 100644\n--- /dev/null\n+++ \"b/my file\"\n@@ -0,0 +1 @@\n+x\n",
+        "diff --git a/my file b/my file\nnew file mode 100644\n--- /dev/null\n+++ b/my file\t\n@@ -0,0 +1 @@\n+x\n",
+        "diff --git \"a/caf\\303\\251\" \"b/caf\\303\\251\"\nnew file mode 100644\n--- /dev/null\n+++ \"b/caf\\303\\251\"\n@@ -0,0 +1 @@\n+x\n",
+        "diff --git a/q.sql b/q.sql\n--- a/q.sql\n+++ b/q.sql\n@@ -1,2 +1 @@\n--- /etc/passwd\n select 1;\n",
+    ])
+    func ordinaryHeaders(text: String) throws {
+        #expect(try PatchParser.parse(text).count == 1)
+    }
 }

@@ -112,6 +112,31 @@ struct HostileInputTests {
             rename to src/api/../../outside.rb
 
             """, mentions: ["'..'"]),
+        HostileDiff(name: "absolute path after the a/ b/ prefix", diff: """
+            diff --git a/etc/passwd b/etc/passwd
+            --- a//etc/passwd
+            +++ b//etc/passwd
+            @@ -1 +1 @@
+            -root:x:0:0::/root:/bin/sh
+            +toor:x:0:0::/root:/bin/sh
+
+            """, mentions: ["'a//etc/passwd' is absolute at line 2"]),
+        HostileDiff(name: "absolute path without a prefix", diff: """
+            diff --git /etc/cron.d/pk /etc/cron.d/pk
+            new file mode 100644
+            --- /dev/null
+            +++ /etc/cron.d/pk
+            @@ -0,0 +1 @@
+            +* * * * * root sh -c 'id > /tmp/owned'
+
+            """, mentions: ["'/etc/cron.d/pk' is absolute"]),
+        HostileDiff(name: "absolute rename target", diff: """
+            diff --git a/src/api/config/clock.rb b/etc/clock.rb
+            similarity index 100%
+            rename from src/api/config/clock.rb
+            rename to /etc/clock.rb
+
+            """, mentions: ["'/etc/clock.rb' is absolute"]),
         HostileDiff(name: "newline in a quoted path", diff: """
             diff --git "a/src/api/a\\nb" "b/src/api/a\\nb"
             new file mode 100644
@@ -121,6 +146,24 @@ struct HostileInputTests {
             +x
 
             """, mentions: ["newline"]),
+        HostileDiff(name: "NUL escape in a quoted path", diff: """
+            diff --git "a/src/api/a\\000b" "b/src/api/a\\000b"
+            new file mode 100644
+            --- /dev/null
+            +++ "b/src/api/a\\000b"
+            @@ -0,0 +1 @@
+            +x
+
+            """, mentions: ["contains a NUL byte"]),
+        HostileDiff(name: "quoted path that is not UTF-8", diff: """
+            diff --git "a/src/api/caf\\303" "b/src/api/caf\\303"
+            new file mode 100644
+            --- /dev/null
+            +++ "b/src/api/caf\\303"
+            @@ -0,0 +1 @@
+            +x
+
+            """, mentions: ["is not UTF-8"]),
         HostileDiff(name: "NUL byte in a hunk line", diff: """
             diff --git a/src/api/new.txt b/src/api/new.txt
             new file mode 100644
