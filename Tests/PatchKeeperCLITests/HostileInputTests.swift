@@ -145,7 +145,7 @@ struct HostileInputTests {
             @@ -0,0 +1 @@
             +x
 
-            """, mentions: ["newline"]),
+            """, mentions: ["'src/api/a\\x0ab'", "newline"]),
         HostileDiff(name: "NUL escape in a quoted path", diff: """
             diff --git "a/src/api/a\\000b" "b/src/api/a\\000b"
             new file mode 100644
