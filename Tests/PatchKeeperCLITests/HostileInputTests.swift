@@ -631,7 +631,7 @@ struct HostileInputTests {
         }
     }
 
-    @Test("escapes and newlines in arguments never split or colour the error line", arguments: ["record", "show"])
+    @Test("escapes and newlines in arguments never split or colour the error line", arguments: ["record", "show", "apply", "config"])
     func escapesInErrors(command: String) {
         let app = initialised()
         let bad = "x\(Self.evil)\nforged: line"
