@@ -23,6 +23,10 @@ public final class Registry {
         do {
             repository = try Repository.open(atPath: path)
         } catch let e as GitError {
+            if e.isOwnerMismatch {
+                throw PatchKeeperError("registry \(path) is owned by another user and libgit2 refuses it",
+                                       hint: "give it to the user running patchkeeper (chown -R), or pass --trust-repo if you trust it")
+            }
             throw PatchKeeperError("cannot open registry \(path): \(e.message)")
         }
         guard !repository.isBare else { throw PatchKeeperError("registry \(path) is a bare repository", hint: "point --registry at a directory with a work tree") }
@@ -37,6 +41,13 @@ public final class Registry {
             throw PatchKeeperError("registry \(path) is writable by group or others (mode \(String(mode, radix: 8)))",
                                    hint: "patches in it are applied as root: run 'chmod go-w \(path)'")
         }
+    }
+
+    /// Opens an existing registry; `trusted` (`--trust-repo`, config `trusted`) accepts one owned by
+    /// another user, as `Deployment` does for the app's repository.
+    public convenience init(path: String, trusted: Bool) throws {
+        GitSettings.setOwnerValidation(!trusted)
+        try self.init(path: path)
     }
 
     /// Creates the registry (directory 0755, git repository, `.gitignore`, first commit), or

@@ -492,6 +492,27 @@ struct HostileInputTests {
         expectRefused(app, ["scan"] + app.flags, mentions: ["REVISION", "is not a commit", "--deployed"])
     }
 
+    // MARK: - Repositories owned by another user (libgit2 GIT_EOWNER)
+
+    @Test("an app repository owned by another user: one line naming --trust-repo, which then works", .enabled(if: isRoot))
+    func foreignRepo() {
+        let app = initialised()
+        #expect(run("/bin/chown", ["-R", "nobody", app.repo]).status == 0)
+        expectRefused(app, ["scan"] + app.flags, mentions: [app.repo, "owned by another user", "--trust-repo"])
+        let r = pk(["scan", "--trust-repo"] + app.flags)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+    }
+
+    @Test("a registry owned by another user: one line naming --trust-repo, which then works for every command", .enabled(if: isRoot))
+    func foreignRegistry() {
+        let app = initialised()
+        #expect(run("/bin/chown", ["-R", "nobody", app.registry]).status == 0)
+        expectRefused(app, ["list", "--registry", app.registry], mentions: ["registry", app.registry, "owned by another user", "--trust-repo"])
+        expectRefused(app, ["scan"] + app.flags, mentions: ["registry", "owned by another user", "--trust-repo"])
+        #expect(pk(["list", "--trust-repo", "--registry", app.registry]).status == 0)
+        #expect(pk(["scan", "--trust-repo"] + app.flags).status == 0)
+    }
+
     // MARK: - Unreadable files and special files
 
     @Test("a FIFO or socket in the root is a scan problem: never read, never drift", arguments: ["tracked-fifo"])
