@@ -515,7 +515,7 @@ struct HostileInputTests {
 
     // MARK: - Unreadable files and special files
 
-    @Test("a FIFO or socket in the root is a scan problem: never read, never drift", arguments: ["tracked-fifo"])
+    @Test("a FIFO or socket in the root is a scan problem: never read, never drift", arguments: ["tracked-fifo", "fifo", "socket"])
     func specialFiles(kind: String) throws {
         let app = initialised()
         let path: String

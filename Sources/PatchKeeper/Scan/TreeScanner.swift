@@ -134,7 +134,15 @@ public struct TreeScanner {
             if patchPaths.contains(e.path) { live[e.path] = (ids[i], e.kind) }
             if treeIndex[i] >= 0 { seen[treeIndex[i]] = true }
             guard treeIndex[i] >= 0 else {
-                if !untracked.isIgnored(e.path) { drift.append(.init(path: e.path, kind: .added)) }
+                if untracked.isIgnored(e.path) { continue }
+                if e.kind == .other {
+                    // A FIFO, socket or device holds no content git could record: a problem to look
+                    // at, not drift that `diff` and `record --all` would then fail to read. (On a
+                    // patch's path the hashing step has reported it already.)
+                    if !patchPaths.contains(e.path) { problems.append(.init(path: deployment.repoPath(forRootRelative: e.path), message: "not a regular file or symlink")) }
+                } else {
+                    drift.append(.init(path: e.path, kind: .added))
+                }
                 continue
             }
             guard let id = ids[i] else { continue }
