@@ -379,6 +379,19 @@ struct HostileInputTests {
         }
     }
 
+    @Test("record refuses a 100 MB file with one line, quickly, writing nothing", .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/time")))
+    func recordHugeFile() throws {
+        let app = initialised()
+        try write100MB(app.root + "/big.bin")
+        let before = everything(app)
+        let (r, kb) = peakRSS(["record", "big.bin", "--title", "t", "--reason", "r"] + app.flags)
+        checkRefusal(r, mentions: ["big.bin", "is 100 MiB", "up to 16 MiB", "deploy"])
+        #expect(everything(app) == before)
+        #expect(kb > 0 && kb < 100_000, "record peaked at \(kb) kB")
+        let line = "record 100 MB file: exit \(r.status), peak RSS \(kb) kB\n"
+        try? line.write(toFile: FileManager.default.temporaryDirectory.path + "/patchkeeper-hugefile-record.txt", atomically: true, encoding: .utf8)
+    }
+
     @Test("scan hashes a 100 MB file in bounded memory", .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/time")))
     func scanHugeFile() throws {
         let app = initialised()
