@@ -181,6 +181,14 @@ public enum Applier {
                 pre[f.oldPath] = live
             }
         }
+        for f in files where f.status != .added && f.oldMode != .symlink {
+            if let live = pre[f.oldPath], live.mode == .symlink {
+                // The hunks were made for a file's lines; never apply them to a link's target text.
+                let target = Text.singleLine(String(decoding: live.content, as: UTF8.self))
+                throw PatchKeeperError("patch \(req.patchPath) changes \(rootRel[f.oldPath]!) as a file, but in \(deployment.root) it is a symbolic link to \(target)",
+                                       hint: "patchkeeper never writes through links; nothing was written")
+            }
+        }
         for f in files where f.status == .added || f.status == .renamed || f.status == .copied {
             if POSIX.exists(deployment.root + "/" + rootRel[f.newPath]!) {
                 throw PatchKeeperError("patch \(req.patchPath) creates \(rootRel[f.newPath]!), which already exists in \(deployment.root)",

@@ -240,6 +240,27 @@ struct HostileInputTests {
 
     // MARK: - Symlinks
 
+    @Test("apply never writes through a symlink at a file the patch changes")
+    func applyThroughFileSymlink() throws {
+        let app = initialised()
+        app.scratch.write("outside/workers.yml", "timeout: 30\nconcurrency: 4\n")
+        try FileManager.default.removeItem(atPath: app.root + "/config/workers.yml")
+        try FileManager.default.createSymbolicLink(atPath: app.root + "/config/workers.yml", withDestinationPath: app.scratch.file("outside/workers.yml"))
+        app.scratch.write("in.patch", """
+            diff --git a/src/api/config/workers.yml b/src/api/config/workers.yml
+            --- a/src/api/config/workers.yml
+            +++ b/src/api/config/workers.yml
+            @@ -1,2 +1,2 @@
+            -timeout: 30
+            +timeout: 90
+             concurrency: 4
+
+            """)
+        expectRefused(app, ["apply", app.scratch.file("in.patch"), "--title", "t", "--reason", "r"] + app.flags,
+                      mentions: ["config/workers.yml", "symbolic link", "never writes through links"])
+        #expect(app.scratch.read("outside/workers.yml") == "timeout: 30\nconcurrency: 4\n")
+    }
+
     @Test("apply refuses paths through a symlinked directory", arguments: ["created", "modified"])
     func applyThroughDirectorySymlink(kind: String) throws {
         let app = initialised()
