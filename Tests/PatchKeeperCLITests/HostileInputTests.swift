@@ -452,6 +452,31 @@ struct HostileInputTests {
         #expect(pk(["scan"] + app.flags).status == 0)
     }
 
+    @Test("a registry file whose index line was edited: scan and gate name it instead of misreporting")
+    func registryLyingIndex() throws {
+        let app = initialised()
+        app.scratch.write("live/config/clock.rb", "every 1.hour do\n  # RssCleanup.run\nend\n")
+        #expect(pk(["record", "config/clock.rb", "--title", "t", "--reason", "r"] + app.flags).status == 0)
+        var text = try #require(app.scratch.read("registry/0001-t.patch"))
+        let real = try #require(text.firstMatch(of: /index ([0-9a-f]{40})\.\.([0-9a-f]{40})/))
+        text = text.replacingOccurrences(of: String(real.2), with: String(repeating: "1", count: 40))
+        app.scratch.write("registry/0001-t.patch", text)
+        git(["commit", "-qam", "hand edit"], in: app.registry)
+        let scan = pk(["scan"] + app.flags)
+        #expect(scan.status == 1)
+        // The file carries exactly what the hunks make: applied, plus a problem naming the file.
+        #expect(scan.stdout.contains("0001   applied"), "\(scan.stdout)")
+        #expect(scan.stdout.contains("0001-t.patch: the index line says the patch makes blob 1111111, but its hunks make \(real.2.prefix(7))"), "\(scan.stdout)")
+        // Gate blocks on it, naming the file (in the conflict's detail when it has to rebuild the patch).
+        let gate = pk(["gate", "--target", "v1"] + app.flags)
+        #expect(gate.status == 1)
+        #expect(gate.stdout.contains("0001-t.patch: the index line says the patch makes blob 1111111"), "\(gate.stdout)")
+        let v2 = app.commit(["src/api/config/clock.rb": "every 2.hours do\n  RssCleanup.run\nend\n"], message: "v2")
+        let moved = pk(["gate", "--target", v2] + app.flags)
+        #expect(moved.status == 1)
+        #expect(moved.stdout.contains("0001-t.patch says it makes blob 1111111 but its hunks make \(real.2.prefix(7))"), "\(moved.stdout)")
+    }
+
     // MARK: - Junk in the registry
 
     @Test("a registry file that is not a patch is named, and nothing is written", arguments: ["prose", "junk", "empty", "directory"])

@@ -171,7 +171,12 @@ public struct TreeScanner {
         for p in patches {
             var files: [ScanReport.PatchResult.File] = []
             for section in p.diffSections() {
-                guard let f = try PatchParser.parse(section).first else { continue }
+                guard var f = try PatchParser.parse(section).first else { continue }
+                if let made = Self.hunksMake(f, repository: repo), made != f.newID {
+                    // A registry file edited by hand: judge by what its hunks make, and say so.
+                    problems.append(.init(path: f.path, message: "\(p.fileName): the index line says the patch makes blob \(f.newID.short), but its hunks make \(made.short); re-record the patch or fix the index line"))
+                    f.newID = made
+                }
                 guard let rel = deployment.rootRelative(forRepoPath: f.path) else {
                     files.append(.init(path: f.path, state: .missing))
                     continue
@@ -212,6 +217,22 @@ public struct TreeScanner {
                           revisionSource: deployment.revisionSource.description, checkedAt: options.now,
                           patches: results, unregistered: unregistered,
                           problems: problems.sorted { $0.path < $1.path }, stats: stats)
+    }
+
+    /// The blob id a text patch's hunks make from its preimage (looked up by the index line's id;
+    /// empty for a new file), or nil when that cannot be told (binary, stacked, preimage unknown).
+    static func hunksMake(_ f: ParsedFilePatch, repository: Repository) -> ObjectID? {
+        guard !f.isBinary, !f.hunks.isEmpty, !f.newID.isZero, f.status != .deleted else { return nil }
+        let pre: [UInt8]
+        if f.oldID.isZero {
+            guard f.status == .added else { return nil }
+            pre = []
+        } else {
+            guard repository.contains(f.oldID), let bytes = try? repository.blob(f.oldID) else { return nil }
+            pre = bytes
+        }
+        guard let post = HunkApplier.apply(f, to: pre) else { return nil }
+        return try? ObjectID.hashBlob(post)
     }
 
     /// Repo paths touched by more than one active patch.
