@@ -176,8 +176,8 @@ public final class Registry {
                 author: Signature(name: author.name, email: author.email, time: time),
                 committer: Signature(name: committer.name, email: committer.email, time: time))
         } catch let e as GitError {
-            throw PatchKeeperError("wrote \(full) but could not commit it to the registry: \(e.message)",
-                                   hint: "check the registry repository with 'git -C \(path) status'")
+            throw PatchKeeperError("cannot commit \(full) to the registry: \(e.message)",
+                                   hint: "check free space and the registry repository with 'git -C \(path) status'")
         }
     }
 

@@ -624,6 +624,45 @@ struct HostileInputTests {
         run("/bin/dd", ["if=/dev/zero", "of=\(dir)/.filler", "bs=1k", "count=\(max(0, avail - free))"])
     }
 
+    @Test("record on a full registry disk fails with one line at every step, leaving no file, and recovery commits nothing",
+          .enabled(if: isRoot))
+    func fullRegistryDisk() throws {
+        let app = AppFixture()
+        guard mountTmpfs(app.registry) else { return }
+        defer { run("/bin/umount", ["-l", app.registry]) }
+        #expect(pk(["init"] + app.flags).status == 0)
+        // Big enough that the journal, the patch file and the commit each need their own pages.
+        app.scratch.write("live/config/clock.rb", (0..<400).map { "line \($0) \(String(repeating: "x", count: $0 % 50))" }.joined(separator: "\n") + "\n")
+        let registryBefore = snapshot(app.registry)
+        let headBefore = git(["rev-parse", "HEAD"], in: app.registry)
+        var failures: [String: Int] = [:]
+        var free = 0
+        while free <= 256 {
+            fill(app.registry + "/.patchkeeper", leaving: free)
+            let r = pk(["record", "config/clock.rb", "--title", "t", "--reason", "r"] + app.flags)
+            try? FileManager.default.removeItem(atPath: app.registry + "/.patchkeeper/.filler")
+            if r.status == 0 { break }
+            checkRefusal(r, mentions: ["No space left on device"].filter { _ in !r.stderr.contains("libgit2 error") } + [app.registry])
+            let what = r.stderr.contains("journal.json") ? "journal" : r.stderr.contains("cannot commit") ? "commit"
+                : r.stderr.contains(".patch") ? "patch file" : "other: " + r.stderr
+            failures[what, default: 0] += 1
+            // Nothing left behind: no patch file, no journal, the registry repository clean and sound.
+            #expect(snapshot(app.registry) == registryBefore, "free \(free) KiB: registry changed")
+            #expect(git(["status", "--porcelain"], in: app.registry) == "", "free \(free) KiB")
+            #expect(git(["rev-parse", "HEAD"], in: app.registry) == headBefore)
+            #expect(run("/usr/bin/git", ["fsck", "--no-progress"], cwd: app.registry).status == 0)
+            // ...and the next writer's recovery does not turn the failed record into a commit.
+            let next = pk(["retire", "1", "--reason", "x"] + app.flags)
+            #expect(next.status == 2 && next.stderr.contains("no patch '1'"), "free \(free) KiB: \(next.stderr)")
+            #expect(git(["rev-parse", "HEAD"], in: app.registry) == headBefore, "free \(free) KiB: recovery committed")
+            free += 4
+        }
+        #expect(failures.count >= 3, "failure points: \(failures)")
+        #expect(pk(["list"] + app.flags).stdout.contains("0001"), "record never succeeded")
+        let line = "full registry disk: \(failures.values.reduce(0, +)) failing runs at \(failures.count) steps: \(failures.keys.sorted().joined(separator: " | "))\n"
+        try? line.write(toFile: FileManager.default.temporaryDirectory.path + "/patchkeeper-enospc.txt", atomically: true, encoding: .utf8)
+    }
+
     @Test("apply on a full root disk fails with one line and leaves every live file as it was", .enabled(if: isRoot))
     func fullRootDisk() throws {
         let app = AppFixture(deploy: false)
