@@ -55,7 +55,8 @@ public enum Applier {
             throw PatchKeeperError("cannot read patch \(path): \(POSIX.errorText())", hint: "check the path")
         }
         guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw PatchKeeperError("patch \(path) is not UTF-8 text", hint: "give a git diff or git format-patch file")
+            throw PatchKeeperError("patch \(path) is not UTF-8 text",
+                                   hint: "give a git diff or git format-patch file; for a file that is not UTF-8, edit it by hand and run 'patchkeeper record'")
         }
         if text.hasPrefix("From ") {
             do {

@@ -37,4 +37,20 @@ struct HostilePatchTextTests {
     func ordinaryHeaders(text: String) throws {
         #expect(try PatchParser.parse(text).count == 1)
     }
+
+    @Test("a file that is not UTF-8 is written as a binary patch that rebuilds its exact bytes; other files stay text")
+    func latin1File() throws {
+        let old = FileVersion(path: "legacy.conf", mode: .regular, content: Array("name = caf".utf8) + [0xE9, 0x0A])
+        let new = FileVersion(path: "legacy.conf", mode: .regular, content: Array("name = caf".utf8) + [0xE9, 0xE9, 0x0A])
+        let textOld = FileVersion(path: "a.txt", mode: .regular, content: Array("a\n".utf8))
+        let textNew = FileVersion(path: "a.txt", mode: .regular, content: Array("b\n".utf8))
+        let (diff, _) = try MemoryRepository().makePatch([FileChange(old: old, new: new), FileChange(old: textOld, new: textNew)])
+        #expect(!diff.contains("\u{FFFD}"))
+        #expect(diff.contains("diff --git a/legacy.conf b/legacy.conf\nindex "))
+        #expect(diff.components(separatedBy: "GIT binary patch").count == 2, "\(diff)")
+        #expect(diff.contains("-a\n+b\n"))
+        let post = try MemoryRepository().apply(diff: diff, to: [old, textOld])
+        #expect(post["legacy.conf"]??.content == new.content)
+        #expect(post["a.txt"]??.content == textNew.content)
+    }
 }

@@ -203,6 +203,16 @@ struct HostileInputTests {
         expectRefused(app, ["list", "--registry", app.registry], mentions: ["0001-evil.patch:"])
     }
 
+    @Test("apply refuses a patch file that is not UTF-8, and says what to do instead")
+    func applyNotUTF8() throws {
+        let app = initialised()
+        let bytes = Array("diff --git a/src/api/caf\u{FF} b/src/api/caf\u{FF}\nnew file mode 100644\n--- /dev/null\n+++ b/src/api/caf\u{FF}\n@@ -0,0 +1 @@\n+x\n".utf8)
+            .flatMap { $0 == 0xC3 ? [] : $0 == 0xBF ? [0xE9] : [$0] }  // Latin-1 é where ÿ was
+        try Data(bytes).write(to: URL(fileURLWithPath: app.scratch.file("in.patch")))
+        expectRefused(app, ["apply", app.scratch.file("in.patch"), "--title", "t", "--reason", "r"] + app.flags,
+                      mentions: ["in.patch", "is not UTF-8 text", "patchkeeper record"])
+    }
+
     // MARK: - libgit2 parser bugs: spaces (#6294), empty new files (#5713)
 
     enum Via: String, Sendable, CaseIterable { case apply, registry }
@@ -340,7 +350,7 @@ struct HostileInputTests {
 
     // MARK: - Binary, CRLF and non-UTF-8 content
 
-    @Test("binary and CRLF files round-trip: record, git apply --check, apply after a deploy, scan", arguments: ["binary", "crlf"])
+    @Test("binary, CRLF and Latin-1 files round-trip: record, git apply --check, apply after a deploy, scan", arguments: ["binary", "crlf", "latin1"])
     func contentRoundTrip(kind: String) throws {
         let app = AppFixture(deploy: false)
         let name = ["binary": "logo.png", "crlf": "win.txt", "latin1": "legacy.conf"][kind]!
