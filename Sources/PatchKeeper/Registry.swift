@@ -121,7 +121,12 @@ public final class Registry {
             let full = path + "/" + name
             try Self.refuseWritableByOthers(full)
             let bytes = try POSIX.readFile(full)
-            let text = String(decoding: bytes, as: UTF8.self)
+            guard let text = String(validating: bytes, as: UTF8.self) else {
+                // Decoding it anyway would turn the bytes into U+FFFD, and a rewrite would keep that.
+                let lines = bytes.split(separator: 10, omittingEmptySubsequences: false)
+                let bad = (lines.firstIndex { String(validating: $0, as: UTF8.self) == nil } ?? 0) + 1
+                throw PatchKeeperError("registry file \(full):\(bad): not UTF-8 text", hint: "fix or remove the file (it is never rewritten while it does not parse)")
+            }
             let patch: PatchFile
             do {
                 patch = try PatchFile.parse(text, fileName: name)

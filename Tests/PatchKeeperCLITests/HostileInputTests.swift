@@ -489,7 +489,7 @@ struct HostileInputTests {
 
     // MARK: - Junk in the registry
 
-    @Test("a registry file that is not a patch is named, and nothing is written", arguments: ["prose", "junk", "empty", "directory"])
+    @Test("a registry file that is not a patch is named, and nothing is written", arguments: ["prose", "junk", "latin1", "empty", "directory"])
     func registryJunk(kind: String) throws {
         let app = initialised()
         let file = app.registry + "/0002-notes.patch"
