@@ -584,6 +584,39 @@ struct HostileInputTests {
 
     // MARK: - Unreadable files and special files
 
+    /// Runs patchkeeper as nobody (util-linux setpriv).
+    func pkAsNobody(_ args: [String]) -> ProcessResult {
+        run("/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", patchkeeperBinary()] + args)
+    }
+
+    /// An app whose files belong to nobody, with one file (or directory) nobody may not read.
+    func nobodysApp(unreadable: String) -> AppFixture {
+        let app = initialised()
+        #expect(run("/bin/chown", ["-R", "nobody:nogroup", app.repo, app.root, app.registry]).status == 0)
+        chmod(app.root + "/" + unreadable, 0)
+        return app
+    }
+
+    @Test("scan as an unprivileged user reports an unreadable file or directory as a problem", .enabled(if: isRoot && hasSetpriv),
+          arguments: ["config/clock.rb"])
+    func scanUnreadable(path: String) {
+        let app = nobodysApp(unreadable: path)
+        let r = pkAsNobody(["scan"] + app.flags)
+        #expect(r.status == 1, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("problem   src/api/\(path): cannot"), "\(r.stdout)")
+        #expect(r.stdout.contains("Permission denied"))
+        #expect(r.stderr.isEmpty, "\(r.stderr)")
+    }
+
+    @Test("record as an unprivileged user of an unreadable file: one line naming it", .enabled(if: isRoot && hasSetpriv))
+    func recordUnreadable() {
+        let app = nobodysApp(unreadable: "config/clock.rb")
+        let before = everything(app)
+        let r = pkAsNobody(["record", "config/clock.rb", "--title", "t", "--reason", "r"] + app.flags)
+        checkRefusal(r, mentions: ["config/clock.rb", "Permission denied"])
+        #expect(everything(app) == before)
+    }
+
     @Test("a FIFO or socket in the root is a scan problem: never read, never drift", arguments: ["tracked-fifo", "fifo", "socket"])
     func specialFiles(kind: String) throws {
         let app = initialised()

@@ -320,7 +320,11 @@ public struct TreeScanner {
             return .id(id)
         } catch {
             if !POSIX.exists(full) { return .vanished }
-            return .failed("cannot read: \(POSIX.errorText())")
+            // errno is long gone (the error was built in between; it read "Success"): ask again.
+            let fd = open(full, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+            let code = errno
+            if fd >= 0 { close(fd) }
+            return .failed("cannot read: \(fd < 0 ? POSIX.errorText(code) : (error as? GitError)?.message ?? "\(error)")")
         }
     }
 }
