@@ -598,7 +598,7 @@ struct HostileInputTests {
     }
 
     @Test("scan as an unprivileged user reports an unreadable file or directory as a problem", .enabled(if: isRoot && hasSetpriv),
-          arguments: ["config/clock.rb"])
+          arguments: ["config/clock.rb", "app/models"])
     func scanUnreadable(path: String) {
         let app = nobodysApp(unreadable: path)
         let r = pkAsNobody(["scan"] + app.flags)
@@ -606,6 +606,8 @@ struct HostileInputTests {
         #expect(r.stdout.contains("problem   src/api/\(path): cannot"), "\(r.stdout)")
         #expect(r.stdout.contains("Permission denied"))
         #expect(r.stderr.isEmpty, "\(r.stderr)")
+        // What it could not read it does not call deleted.
+        #expect(!r.stdout.contains("deleted   src/api/\(path)"), "\(r.stdout)")
     }
 
     @Test("record as an unprivileged user of an unreadable file: one line naming it", .enabled(if: isRoot && hasSetpriv))

@@ -82,7 +82,9 @@ public struct TreeScanner {
         let entries = walked.entries
         var walkProblems = walked.problems
         let skippedDirs = decisions.skipped
-        let isSkipped = { (path: String) -> Bool in skippedDirs.contains { path.hasPrefix($0) } }
+        // Directories the walk could not read (reported as problems): their files are not "deleted".
+        let unread = walkProblems.map { $0.path + "/" }
+        let isSkipped = { (path: String) -> Bool in skippedDirs.contains { path.hasPrefix($0) } || unread.contains { path.hasPrefix($0) } }
 
         // 2. Hash what the comparison needs: files in the deployed tree, and any file an active
         //    patch touches.
