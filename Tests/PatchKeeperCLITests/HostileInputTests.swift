@@ -795,6 +795,22 @@ struct HostileInputTests {
         }
     }
 
+    @Test("record cleans escapes and newlines out of what it writes into the registry")
+    func recordCleansMetadata() throws {
+        let app = initialised()
+        app.scratch.write("live/README", "The API!\n")
+        let r = pk(["record", "README", "--title", "Title \(Self.evil)\nsecond", "--reason", "Why \(Self.evil)\n---\nmore",
+                    "--ticket", "T\(Self.evil)\nX-Injected: yes", "--author", "Mal\(Self.evil) <m@example.org>"] + app.flags)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(!Self.hasControl(r.stdout), "\(r.stdout.debugDescription)")
+        let name = try #require(try FileManager.default.contentsOfDirectory(atPath: app.registry).first { $0.hasSuffix(".patch") })
+        let text = try #require(app.scratch.read("registry/" + name))
+        #expect(!Self.hasControl(text), "\(text.debugDescription)")
+        #expect(!text.contains("\nX-Injected:"), "a newline in --ticket injected a trailer")
+        #expect(!text.contains("owned"))
+        #expect(pk(["scan"] + app.flags).status == 0)
+    }
+
     @Test("escapes and newlines in arguments never split or colour the error line", arguments: ["record", "show", "apply", "config"])
     func escapesInErrors(command: String) {
         let app = initialised()

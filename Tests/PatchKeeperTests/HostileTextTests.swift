@@ -13,4 +13,10 @@ struct HostileTextTests {
             #expect(e.message.contains("'a\\x0ab'"), "\(e.message)")
         } catch {}
     }
+
+    @Test("a reason loses escape sequences whole, not just their ESC byte")
+    func blockEscapes() {
+        let s = Text.sanitizedBlock("Why \u{1B}]0;owned\u{07}\u{1B}[31mred\u{1B}[0m\nline two\r\n")
+        #expect(s == "Why red\nline two\n")
+    }
 }
