@@ -159,7 +159,8 @@ public struct PatchFile: Sendable, Equatable {
                     s = String(s[s.index(after: close)...]).trimmingCharacters(in: .whitespaces)
                 }
                 subject = s
-            } else if h.contains(":") {
+            } else if h.contains(":"), h.first != " ", h.first != "\t" {
+                // (A folded line with no header before it would fold into Subject when rewritten.)
                 extra.append(h)
             } else {
                 throw fail(ln, "not a mail header line: '\(Text.singleLine(h).prefix(60))'")
