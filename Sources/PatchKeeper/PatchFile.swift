@@ -158,7 +158,7 @@ public struct PatchFile: Sendable, Equatable {
                 if s.hasPrefix("["), let close = s.firstIndex(of: "]"), s[s.startIndex...close].uppercased().contains("PATCH") {
                     s = String(s[s.index(after: close)...]).trimmingCharacters(in: .whitespaces)
                 }
-                subject = s
+                subject = s.trimmingCharacters(in: .whitespaces)  // as the rewrite reads it back
             } else if h.contains(":"), h.first != " ", h.first != "\t" {
                 // (A folded line with no header before it would fold into Subject when rewritten.)
                 extra.append(h)

@@ -25,6 +25,18 @@ struct HostileTextTests {
         }
     }
 
+    @Test("a subject of blanks is missing, and blanks around a subject go: a rewrite reads it back the same (fuzz finding)")
+    func blankSubject() throws {
+        let tail = "\n\nr\n\nPatch-Id: 0001\nBase: 8c1f0e2d6b0f11111111111111111111111111ab\n---\n"
+            + "diff --git a/x b/x\nnew file mode 100644\n--- /dev/null\n+++ b/x\n@@ -0,0 +1 @@\n+x\n"
+        #expect(throws: PatchFile.ParseError.self) {
+            try PatchFile.parse("From x\nFrom: A <a@b>\nSubject:  " + tail, fileName: "f.patch")
+        }
+        let p = try PatchFile.parse("From x\nFrom: A <a@b>\nSubject:   spaced  " + tail, fileName: "f.patch")
+        #expect(p.subject == "spaced")
+        #expect(try PatchFile.parse(p.render(), fileName: "f.patch") == p)
+    }
+
     @Test("a reason loses escape sequences whole, not just their ESC byte")
     func blockEscapes() {
         let s = Text.sanitizedBlock("Why \u{1B}]0;owned\u{07}\u{1B}[31mred\u{1B}[0m\nline two\r\n")
