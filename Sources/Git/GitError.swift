@@ -18,8 +18,10 @@ public struct GitError: Error, Sendable, CustomStringConvertible, Equatable {
 
     /// The object or reference was not found (`GIT_ENOTFOUND`).
     public var isNotFound: Bool { code == GIT_ENOTFOUND.rawValue }
-    /// The repository is owned by another user and libgit2 refuses it (`GIT_EOWNER`).
-    public var isOwnerMismatch: Bool { code == GIT_EOWNER.rawValue }
+    /// The repository is owned by another user and libgit2 refuses it (`GIT_EOWNER`). libgit2 1.5.1
+    /// reports it as GIT_ENOTFOUND "config value 'safe.directory' was not found" when no git config
+    /// file exists, which is how patchkeeper runs it (search paths cleared).
+    public var isOwnerMismatch: Bool { code == GIT_EOWNER.rawValue || message.contains("'safe.directory'") }
     /// A revision spec was ambiguous or malformed.
     public var isInvalidSpec: Bool { code == GIT_EAMBIGUOUS.rawValue || code == GIT_EINVALIDSPEC.rawValue }
 }

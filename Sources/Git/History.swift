@@ -144,6 +144,6 @@ extension Repository {
             try check(git_diff_tree_to_tree(&diff, handle, a, b, &opts), "diff \(c.short)")
         }
         defer { git_diff_free(diff) }
-        return try PatchFormat.text(diff!)
+        return try PatchFormat.text(diff!) { path in try PatchFormat.binaryText(repo: handle, old: a, new: b, path: path) }
     }
 }

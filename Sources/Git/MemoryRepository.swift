@@ -81,7 +81,7 @@ public final class MemoryRepository {
         var diff: OpaquePointer?
         try check(git_diff_tree_to_tree(&diff, repo, oldTree, newTree, &opts), "diff")
         defer { git_diff_free(diff) }
-        let text = try PatchFormat.text(diff!)
+        let text = try PatchFormat.text(diff!) { path in try PatchFormat.binaryText(repo: repo, old: oldTree, new: newTree, path: path) }
         var stats: OpaquePointer?
         try check(git_diff_get_stats(&stats, diff), "diff stats")
         defer { git_diff_stats_free(stats) }
@@ -126,11 +126,51 @@ enum PatchFormat {
         return opts
     }
 
-    static func text(_ diff: OpaquePointer) throws -> String {
+    /// The diff's patch text. A file whose lines are not UTF-8 (a Latin-1 config file) would not
+    /// survive being kept in a String — the registry would store U+FFFD instead of its bytes, and the
+    /// patch would no longer make the file it records — so it comes from `binary(path)` instead: a
+    /// `GIT binary patch` (see `binaryText`), which is plain ASCII and exact.
+    static func text(_ diff: OpaquePointer, binary: (String) throws -> String) throws -> String {
         var buf = git_buf()
         defer { git_buf_dispose(&buf) }
         try check(git_diff_to_buf(&buf, diff, GIT_DIFF_FORMAT_PATCH), "format diff")
-        return PatchText.normalized(buf.ptr.map { String(decoding: UnsafeRawBufferPointer(start: $0, count: buf.size), as: UTF8.self) } ?? "")
+        if let text = String(validating: UnsafeRawBufferPointer(start: buf.ptr, count: buf.size), as: UTF8.self) {
+            return PatchText.normalized(text)
+        }
+        var out = ""
+        for i in 0..<git_diff_num_deltas(diff) {
+            var patch: OpaquePointer?
+            try check(git_patch_from_diff(&patch, diff, i), "diff file \(i)")
+            defer { git_patch_free(patch) }
+            var pbuf = git_buf()
+            defer { git_buf_dispose(&pbuf) }
+            try check(git_patch_to_buf(&pbuf, patch), "format diff")
+            if let text = String(validating: UnsafeRawBufferPointer(start: pbuf.ptr, count: pbuf.size), as: UTF8.self) {
+                out += text
+            } else if let delta = git_diff_get_delta(diff, i)?.pointee, let p = delta.new_file.path ?? delta.old_file.path {
+                out += try binary(String(cString: p))
+            }
+        }
+        return PatchText.normalized(out)
+    }
+
+    /// The patch text of one path between two trees, forced binary.
+    static func binaryText(repo: OpaquePointer, old: OpaquePointer?, new: OpaquePointer?, path: String) throws -> String {
+        var opts = try options()
+        opts.flags |= GIT_DIFF_FORCE_BINARY.rawValue | GIT_DIFF_DISABLE_PATHSPEC_MATCH.rawValue
+        var diff: OpaquePointer?
+        try path.withCString { (p) in
+            var ptr: UnsafeMutablePointer<CChar>? = UnsafeMutablePointer(mutating: p)
+            try withUnsafeMutablePointer(to: &ptr) { (pp) in
+                opts.pathspec = git_strarray(strings: pp, count: 1)
+                try check(git_diff_tree_to_tree(&diff, repo, old, new, &opts), "diff \(path)")
+            }
+        }
+        defer { git_diff_free(diff) }
+        var buf = git_buf()
+        defer { git_buf_dispose(&buf) }
+        try check(git_diff_to_buf(&buf, diff, GIT_DIFF_FORMAT_PATCH), "format diff")
+        return String(decoding: UnsafeRawBufferPointer(start: buf.ptr, count: buf.size), as: UTF8.self)
     }
 }
 
@@ -142,6 +182,15 @@ final class DiffHandle {
         Libgit2.ensure()
         var d: OpaquePointer?
         let bytes = Array(PatchText.normalized(text).utf8)
+        // libgit2 1.5 copies each hunk line with strndup but keeps its full length: a NUL byte in
+        // a line makes every later read run past the copy (found by fuzzing; apply wrote heap
+        // bytes into the live file). Text diffs never hold NUL; binary data comes base85-encoded.
+        if let nul = bytes.firstIndex(of: 0) {
+            let line = bytes[..<nul].reduce(1) { $1 == 10 ? $0 + 1 : $0 }
+            throw GitError(code: -1, message: "NUL byte at line \(line): not a text diff (binary changes must be a 'GIT binary patch')",
+                           operation: "parse patch")
+        }
+        try PatchText.checkHeaderPaths(text)
         _ = try bytes.withUnsafeBufferPointer { (buf) in
             try buf.withMemoryRebound(to: CChar.self) { (cbuf) in
                 try check(git_diff_from_buffer(&d, cbuf.baseAddress, cbuf.count), "parse patch")

@@ -63,3 +63,87 @@ public enum PatchText {
     }
 }
 
+
+extension PatchText {
+    /// Refuses header paths that libgit2 would silently change: an absolute path (`/etc/x`,
+    /// `b//etc/x`: libgit2 drops the leading slashes, git keeps them), a quoted path with a `\000`
+    /// escape (cut at the NUL) or with bytes that are not UTF-8 (turned into U+FFFD, so another
+    /// file would be written). `..` and newlines are left to the callers' path checks.
+    static func checkHeaderPaths(_ text: String) throws {
+        var inHeader = false
+        for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            if line.hasPrefix("diff --git ") { inHeader = true } else if !inHeader { continue }
+            if line.hasPrefix("@@") || line == "GIT binary patch" || line.hasPrefix("Binary files ") { inHeader = false; continue }
+            var paths: [(text: Substring, prefixed: Bool)] = []
+            if line.hasPrefix("diff --git ") {
+                let rest = line.dropFirst("diff --git ".count)
+                if rest.hasPrefix("\"") {
+                    paths.append((rest, true))
+                    if let close = closingQuote(rest) { paths.append((rest[rest.index(after: close)...].drop { $0 == " " }, true)) }
+                } else {
+                    paths.append((rest, true))
+                    if let r = rest.firstRange(of: " \"") ?? rest.firstRange(of: " b/") { paths.append((rest[rest.index(after: r.lowerBound)...], true)) }
+                }
+            } else if line.hasPrefix("--- ") || line.hasPrefix("+++ ") {
+                let p = line.dropFirst(4)
+                if p != "/dev/null" && !p.hasPrefix("/dev/null\t") { paths.append((p, true)) }
+            } else {
+                for key in ["rename from ", "rename to ", "copy from ", "copy to "] where line.hasPrefix(key) {
+                    paths.append((line.dropFirst(key.count), false))
+                }
+            }
+            for (raw, prefixed) in paths {
+                let bytes: [UInt8]
+                if raw.hasPrefix("\""), let close = closingQuote(raw) {
+                    bytes = unquote(raw[raw.index(after: raw.startIndex)..<close])
+                } else {
+                    bytes = Array(raw.prefix { $0 != "\t" && $0 != " " }.utf8)
+                }
+                func fail(_ what: String) -> GitError {
+                    let shown = String(decoding: bytes.prefix(80).map { $0 < 0x20 || $0 == 0x7f ? UInt8(ascii: "?") : $0 }, as: UTF8.self)
+                    return GitError(code: -1, message: "path '\(shown)' \(what) at line \(n + 1)", operation: "parse patch")
+                }
+                if bytes.contains(0) { throw fail("contains a NUL byte") }
+                if String(validating: bytes, as: UTF8.self) == nil { throw fail("is not UTF-8") }
+                var path = bytes[...]
+                if path.first == UInt8(ascii: "/") { throw fail("is absolute") }
+                if prefixed, let slash = path.firstIndex(of: UInt8(ascii: "/")) { path = path[(slash + 1)...] }
+                if prefixed, path.first == UInt8(ascii: "/") { throw fail("is absolute") }
+            }
+        }
+    }
+
+    /// The index of the quote that closes the C-quoted string starting at `s.startIndex`.
+    static func closingQuote(_ s: Substring) -> Substring.Index? {
+        var i = s.index(after: s.startIndex)
+        while i < s.endIndex {
+            if s[i] == "\\" { i = s.index(after: i); if i < s.endIndex { i = s.index(after: i) }; continue }
+            if s[i] == "\"" { return i }
+            i = s.index(after: i)
+        }
+        return nil
+    }
+
+    /// The bytes of a git C-quoted path body (`\n`, `\t`, `\"`, `\\`, `\ooo` octal).
+    static func unquote(_ s: Substring) -> [UInt8] {
+        var out: [UInt8] = []
+        let u = Array(s.utf8)
+        var i = 0
+        while i < u.count {
+            guard u[i] == UInt8(ascii: "\\"), i + 1 < u.count else { out.append(u[i]); i += 1; continue }
+            let c = u[i + 1]
+            if (UInt8(ascii: "0")...UInt8(ascii: "7")).contains(c) {
+                var v = 0, k = i + 1
+                while k < u.count, k < i + 4, (UInt8(ascii: "0")...UInt8(ascii: "7")).contains(u[k]) { v = v * 8 + Int(u[k] - 48); k += 1 }
+                out.append(UInt8(truncatingIfNeeded: v))
+                i = k
+                continue
+            }
+            let map: [UInt8: UInt8] = [UInt8(ascii: "n"): 10, UInt8(ascii: "t"): 9, UInt8(ascii: "r"): 13, UInt8(ascii: "a"): 7,
+                                       UInt8(ascii: "b"): 8, UInt8(ascii: "f"): 12, UInt8(ascii: "v"): 11]
+            out.append(map[c] ?? c)
+            i += 2
+        }
+        return out
+    }
+}

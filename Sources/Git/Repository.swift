@@ -172,7 +172,6 @@ public final class Repository {
                 try check(rc, "unstage \(path)")
             }
         }
-        try check(git_index_write(index), "write registry index")
         var treeOID = git_oid()
         try check(git_index_write_tree(&treeOID, index), "write tree")
         var tree: OpaquePointer?
@@ -197,6 +196,9 @@ public final class Repository {
             try check(git_commit_create(&out, handle, "HEAD", authorSig, committerSig, "UTF-8", message, tree,
                                         buf.count, buf.baseAddress), "commit")
         }
+        // The index goes to disk only once the commit exists: a commit that fails (a full disk)
+        // must not leave the file staged for the next writer's recovery to commit.
+        try check(git_index_write(index), "write registry index")
         return ObjectID(out)
     }
 

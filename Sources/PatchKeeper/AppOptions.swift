@@ -57,6 +57,7 @@ public struct AppOptions: Sendable, Equatable {
                 if !needsRoot, let registry {
                     var app = AppConfig(name: self.app ?? Self.defaultName(root: registry))
                     app.registry = registry
+                    app.trusted = trustRepo
                     return (app, config)
                 }
                 if let name = self.app {

@@ -55,7 +55,8 @@ public enum Applier {
             throw PatchKeeperError("cannot read patch \(path): \(POSIX.errorText())", hint: "check the path")
         }
         guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw PatchKeeperError("patch \(path) is not UTF-8 text", hint: "give a git diff or git format-patch file")
+            throw PatchKeeperError("patch \(path) is not UTF-8 text",
+                                   hint: "give a git diff or git format-patch file; for a file that is not UTF-8, edit it by hand and run 'patchkeeper record'")
         }
         if text.hasPrefix("From ") {
             do {
@@ -179,6 +180,14 @@ public enum Applier {
         for f in files where f.status != .added {
             if let live = try LiveTree.read(root: deployment.root, relativePath: rootRel[f.oldPath]!, repoPath: f.oldPath) {
                 pre[f.oldPath] = live
+            }
+        }
+        for f in files where f.status != .added && f.oldMode != .symlink {
+            if let live = pre[f.oldPath], live.mode == .symlink {
+                // The hunks were made for a file's lines; never apply them to a link's target text.
+                let target = Text.singleLine(String(decoding: live.content, as: UTF8.self))
+                throw PatchKeeperError("patch \(req.patchPath) changes \(rootRel[f.oldPath]!) as a file, but in \(deployment.root) it is a symbolic link to \(target)",
+                                       hint: "patchkeeper never writes through links; nothing was written")
             }
         }
         for f in files where f.status == .added || f.status == .renamed || f.status == .copied {

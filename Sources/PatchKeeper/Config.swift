@@ -36,6 +36,7 @@ public struct ConfigFile: Sendable, Equatable {
     }
 
     public static func parse(_ text: String, path: String) throws -> ConfigFile {
+        try refuseWhatTOMLKitAbortsOn(text, path: path)
         let table: TOMLTable
         do {
             table = try TOMLTable(string: text)
@@ -90,6 +91,91 @@ public struct ConfigFile: Sendable, Equatable {
         // TOMLKit's key order is not the file's; keep a stable order.
         config.appNames.sort()
         return config
+    }
+
+    /// toml++ 3.4 (inside TOMLKit 0.6) aborts on an assertion, in release builds too, on some
+    /// malformed documents: a table header whose first key starts with anything but a bare-key
+    /// character or a quote (`[äpps.web]`, `[;x]`, a lone `[`), a `}` where an array value goes
+    /// (`ignore = ["tmp/", }`), number-like junk (`x = 0----x----`). A typo in the config crashed
+    /// every command. This scan names the line instead, and lets through to toml++ only values this
+    /// config can hold: strings, true/false, whole numbers, and arrays and inline tables of them.
+    /// Found by the FuzzConfig target; see docs/FUZZING.md.
+    static func refuseWhatTOMLKitAbortsOn(_ text: String, path: String) throws {
+        let s = Array(text.unicodeScalars)
+        var i = 0, line = 1, lineStart = 0
+        var nesting: [Unicode.Scalar] = []   // open '[' (arrays) and '{' (inline tables) of a value
+        var afterEquals = false, expectValue = false, startOfLine = true
+        func fail(_ what: String, at k: Int) -> PatchKeeperError {
+            let saw = k < s.count && s[k] != "\n" ? "'\(Text.singleLine(String(Character(s[k]))))'" : "the end of the line"
+            return PatchKeeperError("\(path):\(line):\(k - lineStart + 1): invalid TOML: \(what), saw \(saw)", hint: "fix the file and run again")
+        }
+        func isBlank(_ c: Unicode.Scalar) -> Bool { c == " " || c == "\t" || c == "\r" || c == "\u{FEFF}" }
+        while i < s.count {
+            let c = s[i]
+            if c == "\n" { line += 1; i += 1; lineStart = i; startOfLine = true; continue }
+            if isBlank(c) { i += 1; continue }
+            if c == "#" { while i < s.count, s[i] != "\n" { i += 1 }; continue }
+            if startOfLine, nesting.isEmpty, c == "[" {
+                // A table header: check its first key, then skip the rest of the line.
+                var k = i + 1
+                if k < s.count, s[k] == "[" { k += 1 }
+                while k < s.count, s[k] == " " || s[k] == "\t" { k += 1 }
+                if k >= s.count || !(s[k].isASCII && (s[k].properties.isAlphabetic || ("0"..."9").contains(s[k]) || "-_\"']".unicodeScalars.contains(s[k]))) {
+                    throw fail("a table name must start with a letter, digit, '-', '_' or a quote", at: k)
+                }
+                while i < s.count, s[i] != "\n" { i += 1 }
+                continue
+            }
+            startOfLine = false
+            let wasAfterEquals = afterEquals
+            afterEquals = false
+            let inArray = expectValue && nesting.last == "["
+            expectValue = false
+            if wasAfterEquals || (inArray && c != "]") {
+                // A value. Strings, arrays and inline tables are walked below; anything else must be
+                // true, false or a plain whole number (all this config ever holds): toml++'s number
+                // and date scanner is where the other assertions fire ('0----x----').
+                if !"\"'[{".unicodeScalars.contains(c) {
+                    var k = i
+                    while k < s.count, !" \t\r\n,]}#".unicodeScalars.contains(s[k]) { k += 1 }
+                    let word = String(String.UnicodeScalarView(s[i..<k]))
+                    guard word == "true" || word == "false" || word.wholeMatch(of: /[+-]?[0-9]+/) != nil else {
+                        throw fail("expected a value: a \"string\", true, false, a whole number or a [list] of them", at: i)
+                    }
+                    i = k
+                    continue
+                }
+            }
+            switch c {
+            case "\"", "'":
+                // A string (basic, literal, or either multi-line form): skip it whole.
+                let triple = i + 2 < s.count && s[i + 1] == c && s[i + 2] == c
+                i += triple ? 3 : 1
+                while i < s.count {
+                    if s[i] == "\\", c == "\"" {
+                        if i + 1 < s.count, s[i + 1] == "\n" { line += 1; lineStart = i + 2 }
+                        i += 2
+                        continue
+                    }
+                    if s[i] == "\n" { if !triple { break }; line += 1; lineStart = i + 1 }
+                    if s[i] == c, !triple || (i + 2 < s.count && s[i + 1] == c && s[i + 2] == c) {
+                        i += triple ? 3 : 1
+                        // Up to two more quotes right before the closing three belong to the string.
+                        if triple { for _ in 0..<2 where i < s.count && s[i] == c { i += 1 } }
+                        break
+                    }
+                    i += 1
+                }
+                continue
+            case "=": afterEquals = true
+            case "[": if wasAfterEquals || nesting.last == "[" { nesting.append("["); expectValue = true }
+            case "{": nesting.append("{")
+            case "]", "}": if !nesting.isEmpty { nesting.removeLast() }
+            case ",": if nesting.last == "[" { expectValue = true }
+            default: break
+            }
+            i += 1
+        }
     }
 
     /// The TOML text of a new `[apps.NAME]` section, appended by `init`.

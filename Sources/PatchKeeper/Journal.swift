@@ -48,9 +48,17 @@ extension Registry {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         try AtomicFile.write(Array(try encoder.encode(journal)), to: Journal.path(self), mode: 0o600)
+        let registryFile = path + "/" + journal.registryFile
+        let registryBefore = POSIX.exists(registryFile) ? try? POSIX.readFile(registryFile) : nil
         do {
             try finish(journal)
         } catch {
+            // The registry file too: left written but uncommitted (a full disk fails the commit),
+            // the next writer's recovery would commit a job this run reported as failed.
+            let committed = (try? PatchFile.parse(journal.registryText, fileName: journal.registryFile)).map(isCommitted) ?? false
+            if !committed {
+                if let registryBefore { try? AtomicFile.write(registryBefore, to: registryFile) } else { try? AtomicFile.remove(registryFile) }
+            }
             for p in previous.reversed() {
                 if let before = p.before { try? LiveTree.write(before, root: journal.root, relativePath: p.rel) }
                 else { try? AtomicFile.remove(journal.root + "/" + p.rel) }

@@ -35,7 +35,20 @@ public enum PatchBuilder {
         }
     }
 
+    /// The largest file a patch may carry (either side). A patch holds whole binary files and every
+    /// scan, list and gate parses every patch: one 100 MB file made each scan take over a minute and
+    /// 1.4 GB of memory. Hot patches are small edits; big files go out with a deploy.
+    public static let maxFileSize = 16 << 20
+
+    static func tooBig(_ path: String, size: Int) -> PatchKeeperError {
+        PatchKeeperError("\(path) is \(size >> 20) MiB; patchkeeper keeps hot patches of files up to \(maxFileSize >> 20) MiB",
+                         hint: "ship big files with a deploy, and record only the small files")
+    }
+
     public static func make(_ meta: Metadata, changes: [FileChange], now: Date) throws -> PatchFile {
+        for c in changes {
+            for v in [c.old, c.new].compactMap({ $0 }) where v.content.count > maxFileSize { throw tooBig(v.path, size: v.content.count) }
+        }
         let made: (diff: String, stat: String)
         do {
             made = try MemoryRepository().makePatch(changes.sorted { $0.path < $1.path })

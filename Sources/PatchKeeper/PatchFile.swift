@@ -158,8 +158,9 @@ public struct PatchFile: Sendable, Equatable {
                 if s.hasPrefix("["), let close = s.firstIndex(of: "]"), s[s.startIndex...close].uppercased().contains("PATCH") {
                     s = String(s[s.index(after: close)...]).trimmingCharacters(in: .whitespaces)
                 }
-                subject = s
-            } else if h.contains(":") {
+                subject = s.trimmingCharacters(in: .whitespaces)  // as the rewrite reads it back
+            } else if h.contains(":"), h.first != " ", h.first != "\t" {
+                // (A folded line with no header before it would fold into Subject when rewritten.)
                 extra.append(h)
             } else {
                 throw fail(ln, "not a mail header line: '\(Text.singleLine(h).prefix(60))'")

@@ -44,6 +44,9 @@ public enum Recorder {
         var changes: [FileChange] = []
         for rel in rels {
             let repoPath = deployment.repoPath(forRootRelative: rel)
+            if let st = POSIX.lstat(deployment.root + "/" + rel), Int(st.st_size) > PatchBuilder.maxFileSize {
+                throw PatchBuilder.tooBig(repoPath, size: Int(st.st_size))  // before reading it all
+            }
             let live = try deployment.liveFile(rootRelative: rel)
             let before = try PatchStack.expected(repoPath: repoPath, deployment: deployment, active: active)
             if live == nil && before == nil {

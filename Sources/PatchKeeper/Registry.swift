@@ -23,6 +23,10 @@ public final class Registry {
         do {
             repository = try Repository.open(atPath: path)
         } catch let e as GitError {
+            if e.isOwnerMismatch {
+                throw PatchKeeperError("registry \(path) is owned by another user and libgit2 refuses it",
+                                       hint: "give it to the user running patchkeeper (chown -R), or pass --trust-repo if you trust it")
+            }
             throw PatchKeeperError("cannot open registry \(path): \(e.message)")
         }
         guard !repository.isBare else { throw PatchKeeperError("registry \(path) is a bare repository", hint: "point --registry at a directory with a work tree") }
@@ -37,6 +41,13 @@ public final class Registry {
             throw PatchKeeperError("registry \(path) is writable by group or others (mode \(String(mode, radix: 8)))",
                                    hint: "patches in it are applied as root: run 'chmod go-w \(path)'")
         }
+    }
+
+    /// Opens an existing registry; `trusted` (`--trust-repo`, config `trusted`) accepts one owned by
+    /// another user, as `Deployment` does for the app's repository.
+    public convenience init(path: String, trusted: Bool) throws {
+        GitSettings.setOwnerValidation(!trusted)
+        try self.init(path: path)
     }
 
     /// Creates the registry (directory 0755, git repository, `.gitignore`, first commit), or
@@ -110,7 +121,12 @@ public final class Registry {
             let full = path + "/" + name
             try Self.refuseWritableByOthers(full)
             let bytes = try POSIX.readFile(full)
-            let text = String(decoding: bytes, as: UTF8.self)
+            guard let text = String(validating: bytes, as: UTF8.self) else {
+                // Decoding it anyway would turn the bytes into U+FFFD, and a rewrite would keep that.
+                let lines = bytes.split(separator: 10, omittingEmptySubsequences: false)
+                let bad = (lines.firstIndex { String(validating: $0, as: UTF8.self) == nil } ?? 0) + 1
+                throw PatchKeeperError("registry file \(full):\(bad): not UTF-8 text", hint: "fix or remove the file (it is never rewritten while it does not parse)")
+            }
             let patch: PatchFile
             do {
                 patch = try PatchFile.parse(text, fileName: name)
@@ -165,8 +181,8 @@ public final class Registry {
                 author: Signature(name: author.name, email: author.email, time: time),
                 committer: Signature(name: committer.name, email: committer.email, time: time))
         } catch let e as GitError {
-            throw PatchKeeperError("wrote \(full) but could not commit it to the registry: \(e.message)",
-                                   hint: "check the registry repository with 'git -C \(path) status'")
+            throw PatchKeeperError("cannot commit \(full) to the registry: \(e.message)",
+                                   hint: "check free space and the registry repository with 'git -C \(path) status'")
         }
     }
 

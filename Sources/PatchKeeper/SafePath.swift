@@ -102,7 +102,8 @@ public enum SafePath {
         var out = "'"
         for scalar in s.unicodeScalars {
             if scalar.value < 0x20 || scalar.value == 0x7f {
-                out += "\\x" + String(scalar.value, radix: 16)
+                let hex = String(scalar.value, radix: 16)
+                out += "\\x" + (hex.count < 2 ? "0" + hex : hex)  // "\x0a" + "b", never "\xab"
             } else {
                 out.unicodeScalars.append(scalar)
             }

@@ -22,10 +22,11 @@ public enum Text {
         return result
     }
 
-    /// Multi-line text with control characters removed (newlines kept), CRLF normalised.
+    /// Multi-line text with escape sequences and control characters removed (newlines kept), CRLF
+    /// normalised.
     public static func sanitizedBlock(_ s: String) -> String {
         var out = String.UnicodeScalarView()
-        for scalar in s.replacingOccurrences(of: "\r\n", with: "\n").unicodeScalars {
+        for scalar in withoutEscapeSequences(s.replacingOccurrences(of: "\r\n", with: "\n")).unicodeScalars {
             if scalar == "\n" { out.append(scalar); continue }
             if scalar == "\t" { out.append(" "); continue }
             if scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value) { continue }

@@ -44,8 +44,10 @@ struct Output {
         for note in registry.recovered { diagnostic("note: \(note)") }
     }
 
+    /// One line on stderr, always: a newline in a file name or a patch's text shows as `\n`.
     static func diagnostic(_ s: String) {
-        FileHandle.standardError.write(Data(("patchkeeper: " + terminalSafe(s) + "\n").utf8))
+        let line = terminalSafe(s).replacingOccurrences(of: "\n", with: "\\n")
+        FileHandle.standardError.write(Data(("patchkeeper: " + line + "\n").utf8))
     }
 
     /// Raw bytes (a diff) go out unchanged into a pipe or file, made safe only for a terminal.

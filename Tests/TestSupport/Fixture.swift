@@ -44,6 +44,9 @@ public func run(_ executable: String, _ args: [String], cwd: String? = nil, env 
     p.arguments = args
     if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
     var env = ProcessInfo.processInfo.environment
+    // Run from a git hook or `git rebase -x`, the environment names the developer's repository
+    // (GIT_DIR, GIT_INDEX_FILE, ...): the fixtures' `git init`, `commit` and `tag` then went there.
+    for key in env.keys where key.hasPrefix("GIT_") { env.removeValue(forKey: key) }
     env["GIT_CONFIG_GLOBAL"] = "/dev/null"
     env["GIT_CONFIG_NOSYSTEM"] = "1"
     env["HOME"] = "/nonexistent"

@@ -81,8 +81,12 @@ struct PatchProjection {
                 target = try other(moved)
             }
             guard let (pre, post) = contents(of: f, base: base, live: live(f.path)) else {
+                var detail = "the patch's content cannot be rebuilt (its preimage is in no repository and no live file carries it)"
+                if let made = TreeScanner.hunksMake(f, repository: repository), made != f.newID {
+                    detail = "\(patch.fileName) says it makes blob \(f.newID.short) but its hunks make \(made.short) (edited by hand?); re-record the patch"
+                }
                 plans.append(FilePlan(file: f, path: path, renamedFrom: renamedFrom, outcome: .conflicts([]), target: target,
-                                      detail: "the patch's content cannot be rebuilt (its preimage is in no repository and no live file carries it)"))
+                                      detail: detail))
                 continue
             }
             plans.append(decide(f, pre: pre, post: post, target: target, path: path, renamedFrom: renamedFrom))

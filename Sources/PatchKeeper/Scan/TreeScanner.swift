@@ -82,7 +82,9 @@ public struct TreeScanner {
         let entries = walked.entries
         var walkProblems = walked.problems
         let skippedDirs = decisions.skipped
-        let isSkipped = { (path: String) -> Bool in skippedDirs.contains { path.hasPrefix($0) } }
+        // Directories the walk could not read (reported as problems): their files are not "deleted".
+        let unread = walkProblems.map { $0.path + "/" }
+        let isSkipped = { (path: String) -> Bool in skippedDirs.contains { path.hasPrefix($0) } || unread.contains { path.hasPrefix($0) } }
 
         // 2. Hash what the comparison needs: files in the deployed tree, and any file an active
         //    patch touches.
@@ -134,7 +136,15 @@ public struct TreeScanner {
             if patchPaths.contains(e.path) { live[e.path] = (ids[i], e.kind) }
             if treeIndex[i] >= 0 { seen[treeIndex[i]] = true }
             guard treeIndex[i] >= 0 else {
-                if !untracked.isIgnored(e.path) { drift.append(.init(path: e.path, kind: .added)) }
+                if untracked.isIgnored(e.path) { continue }
+                if e.kind == .other {
+                    // A FIFO, socket or device holds no content git could record: a problem to look
+                    // at, not drift that `diff` and `record --all` would then fail to read. (On a
+                    // patch's path the hashing step has reported it already.)
+                    if !patchPaths.contains(e.path) { problems.append(.init(path: deployment.repoPath(forRootRelative: e.path), message: "not a regular file or symlink")) }
+                } else {
+                    drift.append(.init(path: e.path, kind: .added))
+                }
                 continue
             }
             guard let id = ids[i] else { continue }
@@ -163,7 +173,12 @@ public struct TreeScanner {
         for p in patches {
             var files: [ScanReport.PatchResult.File] = []
             for section in p.diffSections() {
-                guard let f = try PatchParser.parse(section).first else { continue }
+                guard var f = try PatchParser.parse(section).first else { continue }
+                if let made = Self.hunksMake(f, repository: repo), made != f.newID {
+                    // A registry file edited by hand: judge by what its hunks make, and say so.
+                    problems.append(.init(path: f.path, message: "\(p.fileName): the index line says the patch makes blob \(f.newID.short), but its hunks make \(made.short); re-record the patch or fix the index line"))
+                    f.newID = made
+                }
                 guard let rel = deployment.rootRelative(forRepoPath: f.path) else {
                     files.append(.init(path: f.path, state: .missing))
                     continue
@@ -204,6 +219,22 @@ public struct TreeScanner {
                           revisionSource: deployment.revisionSource.description, checkedAt: options.now,
                           patches: results, unregistered: unregistered,
                           problems: problems.sorted { $0.path < $1.path }, stats: stats)
+    }
+
+    /// The blob id a text patch's hunks make from its preimage (looked up by the index line's id;
+    /// empty for a new file), or nil when that cannot be told (binary, stacked, preimage unknown).
+    static func hunksMake(_ f: ParsedFilePatch, repository: Repository) -> ObjectID? {
+        guard !f.isBinary, !f.hunks.isEmpty, !f.newID.isZero, f.status != .deleted else { return nil }
+        let pre: [UInt8]
+        if f.oldID.isZero {
+            guard f.status == .added else { return nil }
+            pre = []
+        } else {
+            guard repository.contains(f.oldID), let bytes = try? repository.blob(f.oldID) else { return nil }
+            pre = bytes
+        }
+        guard let post = HunkApplier.apply(f, to: pre) else { return nil }
+        return try? ObjectID.hashBlob(post)
     }
 
     /// Repo paths touched by more than one active patch.
@@ -291,7 +322,11 @@ public struct TreeScanner {
             return .id(id)
         } catch {
             if !POSIX.exists(full) { return .vanished }
-            return .failed("cannot read: \(POSIX.errorText())")
+            // errno is long gone (the error was built in between; it read "Success"): ask again.
+            let fd = open(full, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+            let code = errno
+            if fd >= 0 { close(fd) }
+            return .failed("cannot read: \(fd < 0 ? POSIX.errorText(code) : (error as? GitError)?.message ?? "\(error)")")
         }
     }
 }
