@@ -16,7 +16,8 @@ public struct Person: Sendable, Equatable, Codable {
         guard !t.isEmpty else { return nil }
         if let lt = t.lastIndex(of: "<"), t.hasSuffix(">") {
             let name = t[..<lt].trimmingCharacters(in: .whitespaces)
-            let email = String(t[t.index(after: lt)..<t.index(before: t.endIndex)])
+            // Trimmed like the name: `< r>` would come back from `formatted` as name "r".
+            let email = t[t.index(after: lt)..<t.index(before: t.endIndex)].trimmingCharacters(in: .whitespaces)
             guard !email.isEmpty, !email.contains("<"), !email.contains(">") else { return nil }
             return Person(name: name.isEmpty ? email : name, email: email)
         }

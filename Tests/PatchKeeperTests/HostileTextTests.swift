@@ -37,6 +37,16 @@ struct HostileTextTests {
         #expect(try PatchFile.parse(p.render(), fileName: "f.patch") == p)
     }
 
+    @Test("an author with blanks inside the angle brackets reads back the same after a rewrite (fuzz finding)",
+          arguments: ["< r>", "Jane < jane@example.org >", "<\tx@y >"])
+    func authorBlanks(text: String) throws {
+        let p = try #require(Person.parse(text, host: "h"))
+        #expect(Person.parse(p.formatted, host: "h") == p)
+        let file = "From x\nFrom: \(text)\nSubject: t\n\n---\ndiff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n"
+        let parsed = try PatchFile.parse(file, fileName: "f.patch", requireRegistryFields: false)
+        #expect(try PatchFile.parse(parsed.render(), fileName: "f.patch", requireRegistryFields: false) == parsed)
+    }
+
     @Test("what toml++ would abort on is an error naming the line: a bad table name, a '}' where an array value goes (fuzz findings)",
           arguments: ["[äpps.web]\nroot = \"/srv\"\n", "  [[ é]]\n", "[\u{FFFD}pps.x\nroot = 1\n", "[;pps.x]\n", "[.x]\n", "[\n", "[", "\u{FEFF}[\u{D4}a]\n",
                       "[apps.x]\nignore = [}]\n", "[apps.x]\nignore = [\"tmp/\", # c\n}\n]\n", "a = [[}]]\n", "a = { b = [ 1, } ] }\n",
