@@ -637,7 +637,7 @@ struct HostileInputTests {
             var addr = sockaddr_un()
             addr.sun_family = sa_family_t(AF_UNIX)
             let p = app.root + "/puma.sock"
-            _ = withUnsafeMutableBytes(of: &addr.sun_path) { raw in p.utf8CString.withUnsafeBytes { raw.copyMemory(from: $0) } }
+            withUnsafeMutableBytes(of: &addr.sun_path) { raw in p.utf8CString.withUnsafeBytes { raw.copyMemory(from: $0) } }
             let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
             #expect(bound == 0)
             close(fd)
