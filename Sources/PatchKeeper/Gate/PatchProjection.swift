@@ -31,8 +31,10 @@ struct PatchProjection {
     let repository: Repository
 
     /// The patch's own before/after content for one file: from the object database, rebuilt from
-    /// the hunks, or (for a stacked patch) taken from a live file that carries it.
-    func contents(of f: ParsedFilePatch, base: Tree?, live: FileVersion?) -> (pre: FileVersion?, post: FileVersion?)? {
+    /// the hunks, or (for a stacked patch) taken from a live file that carries it. `live` is read
+    /// only when the repository and the hunks cannot give the patched content (a gate over 1,000
+    /// patches would otherwise read and hash every patched live file).
+    func contents(of f: ParsedFilePatch, base: Tree?, live: () -> FileVersion?) -> (pre: FileVersion?, post: FileVersion?)? {
         var pre: FileVersion?
         var post: FileVersion?
         if f.status != .added {
@@ -45,14 +47,15 @@ struct PatchProjection {
         }
         if f.status != .deleted {
             let mode = f.newMode ?? pre?.mode ?? .regular
-            if let live, !f.newID.isZero, (try? live.blobID()) == f.newID {
-                post = FileVersion(path: f.newPath, mode: mode, content: live.content)
-            } else if !f.newID.isZero, repository.contains(f.newID), let bytes = try? repository.blob(f.newID) {
+            if !f.newID.isZero, repository.contains(f.newID), let bytes = try? repository.blob(f.newID) {
                 post = FileVersion(path: f.newPath, mode: mode, content: bytes)
             } else if !f.isBinary, f.hunks.isEmpty, let pre {
                 post = FileVersion(path: f.newPath, mode: mode, content: pre.content)  // a mode change
-            } else if !f.isBinary, let applied = HunkApplier.apply(f, to: pre?.content ?? []) {
+            } else if !f.isBinary, let applied = HunkApplier.apply(f, to: pre?.content ?? []),
+                      f.newID.isZero || (try? ObjectID.hashBlob(applied)) == f.newID {
                 post = FileVersion(path: f.newPath, mode: mode, content: applied)
+            } else if !f.newID.isZero, let l = live(), (try? l.blobID()) == f.newID {
+                post = FileVersion(path: f.newPath, mode: mode, content: l.content)
             }
             guard post != nil else { return nil }
         }
@@ -80,7 +83,7 @@ struct PatchProjection {
                 path = moved
                 target = try other(moved)
             }
-            guard let (pre, post) = contents(of: f, base: base, live: live(f.path)) else {
+            guard let (pre, post) = contents(of: f, base: base, live: { live(f.path) }) else {
                 var detail = "the patch's content cannot be rebuilt (its preimage is in no repository and no live file carries it)"
                 if let made = TreeScanner.hunksMake(f, repository: repository), made != f.newID {
                     detail = "\(patch.fileName) says it makes blob \(f.newID.short) but its hunks make \(made.short) (edited by hand?); re-record the patch"

@@ -80,7 +80,7 @@ public struct TreeScanner {
         progress?("walking", 0, 0)
         let walked = walker.walk()
         let entries = walked.entries
-        var walkProblems = walked.problems
+        let walkProblems = walked.problems
         let skippedDirs = decisions.skipped
         // Directories the walk could not read (reported as problems): their files are not "deleted".
         let unread = walkProblems.map { $0.path + "/" }
@@ -94,13 +94,12 @@ public struct TreeScanner {
             for path in try p.touchedPaths() { if let rel = deployment.rootRelative(forRepoPath: path) { patchPaths.insert(rel) } }
         }
         let cachePath = registry.stateDirectory + "/statcache"
-        let loaded: (cache: StatCache, discarded: Bool) = options.useCache ? StatCache.load(path: cachePath, root: root) : (StatCache(root: root), false)
-        var cache = loaded.cache
+        // Destructured so that `cache` holds the only reference: emptying it below frees it.
+        var (cache, cacheDiscarded) = options.useCache ? StatCache.load(path: cachePath, root: root) : (StatCache(root: root), false)
         let loadedCount = cache.entries.count
         var stats = ScanReport.Stats()
         stats.files = entries.count
-        stats.cacheDiscarded = loaded.discarded
-        _ = loaded
+        stats.cacheDiscarded = cacheDiscarded
         var ids = [ObjectID?](repeating: nil, count: entries.count)
         var treeIndex = [Int](repeating: -1, count: entries.count)
         var toHash: [Int] = []
@@ -111,7 +110,6 @@ public struct TreeScanner {
         cache.entries = [:]  // no longer needed: free it before hashing
         let hashed = hashInParallel(entries: entries, indices: toHash)
         var problems = walkProblems.map { ScanReport.Problem(path: deployment.repoPath(forRootRelative: $0.path), message: $0.message) }
-        walkProblems = []
         var vanished = Set<Int>()
         for (k, i) in toHash.enumerated() {
             switch hashed[k] {
@@ -203,7 +201,7 @@ public struct TreeScanner {
 
         // 5. Remember stat data for the next scan (best effort: a held lock just skips it).
         // Nothing hashed and nothing gone: the cache on disk is already right.
-        let unchanged = toHash.isEmpty && !loaded.discarded && loadedCount == stats.cacheHits
+        let unchanged = toHash.isEmpty && !cacheDiscarded && loadedCount == stats.cacheHits
         if options.writeCache, !unchanged, let lock = try? registry.lock(wait: 0, recover: false) {
             let now = Int64(Date().timeIntervalSince1970 * 1e9)
             let rows = entries.indices.compactMap { i -> (path: String, entry: StatCache.Entry)? in
