@@ -123,18 +123,32 @@ public struct MergeResult: Sendable, Equatable {
 public enum FileMerge {
     /// 3-way merge of one file (`git merge-file`): ancestor, ours, theirs. Conflicts are marked
     /// in `content` and `automergeable` is false.
-    public static func merge(ancestor: FileVersion, ours: FileVersion, theirs: FileVersion) throws -> MergeResult {
+    /// `labels` name the three sides in the conflict markers (ancestor, ours, theirs).
+    public static func merge(ancestor: FileVersion, ours: FileVersion, theirs: FileVersion,
+                             labels: (String, String, String)? = nil) throws -> MergeResult {
         Libgit2.ensure()
         var opts = git_merge_file_options()
         try check(git_merge_file_options_init(&opts, UInt32(GIT_MERGE_FILE_OPTIONS_VERSION)), "merge options")
         opts.favor = GIT_MERGE_FILE_FAVOR_NORMAL
         var result = git_merge_file_result()
         defer { git_merge_file_result_free(&result) }
-        try withInput(ancestor) { (a) in
-            try withInput(ours) { (o) in
-                try withInput(theirs) { (t) in
-                    var a = a, o = o, t = t
-                    try check(git_merge_file(&result, &a, &o, &t, &opts), "merge \(ours.path)")
+        let (al, ol, tl) = labels ?? (ancestor.path, ours.path, theirs.path)
+        try al.withCString { (alp) in
+            try ol.withCString { (olp) in
+                try tl.withCString { (tlp) in
+                    if labels != nil {
+                        opts.ancestor_label = alp
+                        opts.our_label = olp
+                        opts.their_label = tlp
+                    }
+                    try withInput(ancestor) { (a) in
+                        try withInput(ours) { (o) in
+                            try withInput(theirs) { (t) in
+                                var a = a, o = o, t = t
+                                try check(git_merge_file(&result, &a, &o, &t, &opts), "merge \(ours.path)")
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -12,11 +12,17 @@ struct ReapplyCommand: ParsableCommand {
         rebased: new Base, diff regenerated against the new revision, committed in the registry
           rebased      the live files already carry it; only the registry copy is rebased
           upstreamed   the new revision contains it: marked Status: upstreamed (Upstreamed-In: REV)
-          conflicts    the merge conflicts, or a file is gone: nothing is written, the patch is left \
-        as it was, and the conflicting regions are shown
-        Renamed files are followed. --dry-run writes nothing and prints each rebased diff.
+          conflicts    the merge conflicts: nothing is written, the patch is left as it was, and the \
+        conflicting regions are shown (fix the live file by hand, then 'patchkeeper resolve ID')
+          removed      a file it changes is gone from the new revision: nothing is written
+          refused      a live file it touches is neither at the deployed revision nor carries the \
+        patch (a deploy not finished, a wrong REVISION, an unregistered edit): nothing is written
+        The decision is the one 'gate --target' made before the deploy (same code). Patches on one \
+        file are merged in registry order, each onto the result of the ones before it. A patch that \
+        fails is reported and the others still proceed. Renamed files are followed where git's own \
+        rename detection agrees. --dry-run writes nothing and prints each rebased diff.
 
-        Exit: 0 all done, 1 some patches conflict, 2 trouble.
+        Exit: 0 all done, 1 some patches conflict or are removed, 2 a patch was refused, or trouble.
         """
     )
 
@@ -34,6 +40,7 @@ struct ReapplyCommand: ParsableCommand {
             var written: [String]
             var conflicts: [ConflictDTO]
             var diff: String?
+            var detail: String?
         }
         struct ConflictDTO: Encodable { var path: String; var result: String; var detail: String?; var conflicts: [String] }
         var app: String
@@ -54,16 +61,17 @@ struct ReapplyCommand: ParsableCommand {
                 patches: outcomes.map { o in
                     .init(id: o.id, title: o.title, action: o.action.rawValue, rule: o.rule, written: o.written,
                           conflicts: o.conflicts.map { .init(path: $0.path, result: $0.result.rawValue, detail: $0.detail, conflicts: $0.conflicts) },
-                          diff: dryRun ? o.diff : nil)
+                          diff: dryRun ? o.diff : nil, detail: o.detail)
                 }))
         } else {
             out.line("reapply \(deployment.app.name): onto \(deployment.revision.short)\(dryRun ? " (dry run: nothing written)" : "")")
             for o in outcomes {
-                let failed = o.action == .conflicts || o.action == .removed
+                let failed = o.action == .conflicts || o.action == .removed || o.action == .refused
                 let action = failed ? out.red(cell(o.action.rawValue.uppercased(), 11)) : cell(o.action.rawValue, 11)
                 var line = cell(o.id, 6) + " " + action + " " + Output.terminalSafe(Text.singleLine(o.title))
                 if let rule = o.rule { line += "  (\(rule))" }
                 out.line(line)
+                if let detail = o.detail { out.line("         " + Output.terminalSafe(detail)) }
                 for w in o.written { out.line("         \(dryRun ? "would write" : "wrote") " + Output.terminalSafe(w)) }
                 for c in o.conflicts {
                     out.line("         " + Output.terminalSafe(c.path) + ": " + c.result.rawValue + (c.detail.map { " (\($0))" } ?? ""))
@@ -72,9 +80,16 @@ struct ReapplyCommand: ParsableCommand {
                 if dryRun, let diff = o.diff, o.action == .reapplied || o.action == .rebased { out.verbatim(diff) }
             }
             let failed = outcomes.filter { $0.action == .conflicts || $0.action == .removed }.count
-            out.line(failed > 0 ? out.red("reapply: \(failed) patch\(failed == 1 ? "" : "es") not applied (conflicts); fix by hand, then 'patchkeeper record' or 'retire'")
-                                : "reapply: done — \(outcomes.count) active patch\(outcomes.count == 1 ? "" : "es") handled")
+            let refused = outcomes.filter { $0.action == .refused }.count
+            if refused > 0 {
+                out.line(out.red("reapply: \(refused) patch\(refused == 1 ? "" : "es") refused (live files not at the deployed revision); nothing written for \(refused == 1 ? "it" : "them")"))
+            }
+            if failed > 0 {
+                out.line(out.red("reapply: \(failed) patch\(failed == 1 ? "" : "es") not applied (conflicts or removed files); fix the live file by hand, then 'patchkeeper resolve ID' (or retire it)"))
+            }
+            if failed + refused == 0 { out.line("reapply: done — \(outcomes.count) active patch\(outcomes.count == 1 ? "" : "es") handled") }
         }
+        if outcomes.contains(where: { $0.action == .refused }) { throw ExitCode(2) }
         if outcomes.contains(where: { $0.action == .conflicts || $0.action == .removed }) { throw ExitCode(1) }
     }
 }

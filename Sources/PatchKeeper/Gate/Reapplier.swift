@@ -19,6 +19,9 @@ public struct Reapplier {
             case conflicts
             /// Not applied: a file it changes no longer exists (nothing written).
             case removed
+            /// Not applied: a live file it touches is neither at the deployed revision nor
+            /// carries the patch (a half-finished deploy, or an unregistered edit): nothing written.
+            case refused
         }
         public var id: String
         public var title: String
@@ -28,6 +31,8 @@ public struct Reapplier {
         public var conflicts: [GateReport.FileResult]
         /// The rebased patch's diff (what `--dry-run` shows).
         public var diff: String?
+        /// Why a patch was refused, or a warning.
+        public var detail: String?
     }
 
     let deployment: Deployment
@@ -38,41 +43,55 @@ public struct Reapplier {
         self.registry = registry
     }
 
+    /// Decides every active patch against the deployed revision with `PatchDecider` (what
+    /// `gate --target` said before the deploy), then per patch: checks that each live file it
+    /// touches holds the chain's content before it (the deployed revision, or the earlier
+    /// patches on that path) or already carries it, writes the merge results (all files of the
+    /// patch or none), and rebases it as "target → merge result". A patch that cannot be done
+    /// is reported and the others still proceed.
     public func run(dryRun: Bool, lockWait: Double, now: Date = Date()) throws -> [Outcome] {
         let lock = try registry.lock(wait: lockWait)
         defer { withExtendedLifetime(lock) {} }
-        let repo = deployment.repository
         let rev = deployment.revision
-        let deployedTree = try repo.tree(of: rev)
-        let projection = PatchProjection(repository: repo)
-        var upstream = UpstreamIndex(repository: repo, target: rev)
-        var outcomes: [Outcome] = []
-        let liveFile = { (path: String) -> FileVersion? in
-            guard let rel = deployment.rootRelative(forRepoPath: path) else { return nil }
-            return (try? deployment.liveFile(rootRelative: rel)).flatMap { $0 }.map { FileVersion(path: path, mode: $0.mode, content: $0.content) }
-        }
-        for var patch in try registry.load().filter({ $0.status == .active }) {
-            var outcome = Outcome(id: patch.id, title: patch.subject, action: .unchanged, written: [], conflicts: [])
-            let base = patch.base.flatMap { try? repo.tree(of: $0) }
-            let renames = try upstream.renames(from: patch.base)
-            var rule: String?
-            if let (r, commit) = try upstream.match(patch) {
-                rule = "\(r) \(commit.hex)"
-            } else {
-                // Against the deployed revision: is it upstream, gone, or in conflict?
-                let planned = try projection.plan(patch, other: { try deployedTree.file($0) }, live: liveFile, renames: renames, base: base)
-                let gate = DeployGate.summarize(patch, planned)
-                switch gate.result {
-                case .upstreamed: rule = "content"
-                case .removed, .conflicts:
-                    outcome.action = gate.result == .removed ? .removed : .conflicts
-                    outcome.conflicts = gate.files.filter { $0.result == .removed || $0.result == .conflicts }
-                    outcomes.append(outcome)
-                    continue
-                case .reapplies, .reappliesRenamed: break
-                }
+        let patches = try registry.load().filter { $0.status == .active }
+        var decider = try PatchDecider(repository: deployment.repository, registry: registry, target: rev,
+                                       targetLabel: "deployed \(rev.short)")
+        let decisions = try decider.decide(patches)
+        let source = decider.source
+
+        // Every content a path takes along the chain, in order, to tell how far a live file got.
+        var chain: [String: [Image?]] = [:]
+        var position: [String: Int] = [:]  // "id path" → index of that patch's output in chain[path]
+        for d in decisions where d.result != .conflicts && d.result != .removed {
+            for f in d.files {
+                if chain[f.path] == nil { chain[f.path] = [f.input] }
+                chain[f.path]!.append(f.output)
+                position[d.patch.id + " " + f.path] = chain[f.path]!.count - 1
             }
-            if let rule {
+        }
+        var live: [String: Image?] = [:]  // repo path → live content, as read or as written
+        func liveImage(_ path: String) throws -> Image?? {
+            if let known = live[path] { return .some(known) }
+            guard let rel = deployment.rootRelative(forRepoPath: path) else { return .none }
+            let v: FileVersion?
+            do { v = try deployment.liveFile(rootRelative: rel) } catch { return .none }
+            let img = try v.map { Image(id: try source.add($0.content), mode: $0.mode) }
+            live[path] = img
+            return .some(img)
+        }
+
+        var outcomes: [Outcome] = []
+        for d in decisions {
+            var patch = d.patch
+            var outcome = Outcome(id: patch.id, title: patch.subject, action: .unchanged, written: [], conflicts: [])
+            switch d.result {
+            case .conflicts, .removed:
+                outcome.action = d.result == .removed ? .removed : .conflicts
+                outcome.conflicts = DeployGate.result(d).files.filter { $0.result == .conflicts || $0.result == .removed }
+                outcomes.append(outcome)
+                continue
+            case .upstreamed:
+                let rule = d.rule.map { r in d.commit.map { "\(r) \($0.hex)" } ?? r } ?? "content"
                 outcome.action = .upstreamed
                 outcome.rule = rule
                 if !dryRun {
@@ -84,38 +103,53 @@ public struct Reapplier {
                 }
                 outcomes.append(outcome)
                 continue
+            case .reapplies, .reappliesRenamed:
+                break
             }
 
-            // Merge onto the live files.
-            let plans = try projection.plan(patch, other: liveFile, live: liveFile, renames: renames, base: base)
-            let conflicting = plans.filter {
-                if case .conflicts = $0.outcome { return true }
-                return $0.outcome == .removed
+            // Where is each live file on the chain?
+            var writes: [(rel: String, before: FileVersion?, after: FileVersion?)] = []
+            var changes: [FileChange] = []
+            var refusal: String?
+            for f in d.files {
+                guard let rel = deployment.rootRelative(forRepoPath: f.path),
+                      let checked = try? SafePath.checked(rel, root: deployment.root, source: "patch \(patch.fileName): path") else {
+                    refusal = "\(f.path) lies outside the root \(deployment.root)"
+                    break
+                }
+                guard case .some(let current) = try liveImage(f.path) else {
+                    refusal = "\(deployment.root)/\(checked) cannot be read (a directory, or not a regular file or link)"
+                    break
+                }
+                let steps = chain[f.path] ?? [f.input, f.output]
+                let outIdx = position[d.patch.id + " " + f.path] ?? steps.count - 1
+                if current == f.output || (steps.lastIndex(where: { $0 == current }).map { $0 > outIdx } ?? false) {
+                    // Already carries it (and maybe later patches on that path).
+                } else if current == f.input {
+                    let before = try contentVersion(f.path, current, source)
+                    let after = try contentVersion(f.path, f.output, source)
+                    writes.append((checked, before, after))
+                } else {
+                    refusal = "\(deployment.root)/\(checked) is neither at deployed revision \(rev.short) nor carries the patch "
+                        + "(a deploy not finished, REVISION naming the wrong revision, or an unregistered edit); "
+                        + "finish the deploy, or record the unregistered change first"
+                    break
+                }
+                // The rebased patch: the target's content (the chain so far) → the merge result.
+                if f.renamedFrom != nil || f.input != f.output {
+                    changes.append(FileChange(old: try contentVersion(f.path, f.input, source),
+                                              new: try contentVersion(f.path, f.output, source)))
+                }
             }
-            if !conflicting.isEmpty {
-                outcome.action = .conflicts
-                outcome.conflicts = DeployGate.summarize(patch, conflicting).files
+            if let refusal {
+                outcome.action = .refused
+                outcome.detail = refusal
                 outcomes.append(outcome)
                 continue
             }
-            var writes: [(rel: String, before: FileVersion?, after: FileVersion?)] = []
-            var changes: [FileChange] = []
-            for plan in plans {
-                let live = liveFile(plan.path)
-                let final: FileVersion?
-                if plan.outcome == .upstreamed {
-                    final = live  // the live file already carries the change
-                } else {
-                    final = plan.merged
-                    if final != live, let rel = deployment.rootRelative(forRepoPath: plan.path) {
-                        writes.append((try SafePath.checked(rel, root: deployment.root, source: "patch \(patch.fileName): path"), live, final))
-                    }
-                }
-                let deployedVersion = try deployedTree.file(plan.path)
-                if deployedVersion != final { changes.append(FileChange(old: deployedVersion, new: final)) }
-            }
             if changes.isEmpty {
-                // Everything it changed is already in the deployed revision's files.
+                // Everything it changes is already in the deployed files (the decider said so
+                // per file): upstreamed.
                 outcome.action = .upstreamed
                 outcome.rule = "content"
                 if !dryRun {
@@ -132,10 +166,13 @@ public struct Reapplier {
             outcome.written = writes.map(\.rel)
             let sameDiff = rebased.diffText == patch.diffText && patch.base == rev
             outcome.action = !writes.isEmpty ? .reapplied : sameDiff ? .unchanged : .rebased
+            if patch.isExpired(now: now) { outcome.detail = "expired on \(patch.expires ?? "?"): retire it, or change its expiry" }
+            for w in writes { live[deployment.repoPath(forRootRelative: w.rel)] = .some(w.after.map { Image(id: (try? $0.blobID()) ?? .zero, mode: $0.mode) }) }
             if dryRun || outcome.action == .unchanged {
                 outcomes.append(outcome)
                 continue
             }
+            try registry.keepImages(of: changes, now: now)
             try registry.runJournaled(Journal(action: "reapply", root: deployment.root, writes: writes.map { ($0.rel, $0.after) },
                                               patch: rebased, reason: "rebased onto deployed revision \(rev.short)",
                                               author: Person.current(), now: now),
@@ -143,6 +180,14 @@ public struct Reapplier {
             outcomes.append(outcome)
         }
         return outcomes
+    }
+
+    private func contentVersion(_ path: String, _ image: Image?, _ source: BlobSource) throws -> FileVersion? {
+        guard let image else { return nil }
+        guard let bytes = source.content(image.id) else {
+            throw PatchKeeperError("blob \(image.id.short) of \(path) is missing from the registry and the app repository")
+        }
+        return FileVersion(path: path, mode: image.mode, content: bytes)
     }
 
     /// The same patch (metadata, trailers) with a new Base and a diff regenerated against it.

@@ -1,0 +1,272 @@
+import Foundation
+import Git
+
+/// The one decision procedure behind `gate` and `reapply`: what each active patch becomes on a
+/// target tree. gate runs it against the revision about to be deployed; reapply runs it against
+/// the deployed revision and then writes what it decided, so both give the same answer.
+///
+/// Patches on one path are chained in registry order: patch k merges onto the result of
+/// patches 1…k-1 there. Per file, a 3-way merge with base = the patch's preimage, ours = its
+/// postimage, theirs = the target (or the chain so far):
+/// - clean, and the result equals the target → `upstreamed`;
+/// - clean, and the result differs → `reapplies`, whatever history says;
+/// - conflict, and upstream evidence (a commit in Base..REV with the patch's patch-id, or the
+///   `Commit:` trailer an ancestor of REV, and no later commit with the reverse patch-id) →
+///   `upstreamed` (upstream took the fix and changed those lines again);
+/// - conflict otherwise → `conflicts`;
+/// - the file is gone: renamed only where git's own score (≥ 50%) confirms libgit2's rename →
+///   `reapplies-renamed` or `conflicts` there; otherwise `removed`, with the most similar new file
+///   as a hint. Binary files and type changes are never merged: they reapply only onto their
+///   exact preimage.
+struct PatchDecider {
+    struct FileDecision {
+        var file: ParsedFilePatch
+        /// Where the change lands on the target (differs from `file.path` after a rename).
+        var path: String
+        var renamedFrom: String?
+        var result: GateReport.Result
+        /// The target's file before this patch (the chain so far); nil = absent.
+        var input: Image?
+        /// After this patch (reapplies and upstreamed); nil = absent.
+        var output: Image?
+        var detail: String?
+        var conflicts: [String] = []
+        /// The conflict is a failed 3-way merge of text (upstream evidence may overrule it).
+        var mergeConflict = false
+    }
+
+    struct Decision {
+        var patch: PatchFile
+        var result: GateReport.Result
+        var rule: String?
+        var commit: ObjectID?
+        var files: [FileDecision]
+    }
+
+    let repository: Repository
+    let source: BlobSource
+    let target: ObjectID
+    let targetTree: Tree
+    var upstream: UpstreamIndex
+    /// Labels for conflict regions: the target's name (e.g. "v2 (a1b2c3d)").
+    let targetLabel: String
+
+    init(repository: Repository, registry: Registry, target: ObjectID, targetLabel: String) throws {
+        self.repository = repository
+        self.source = BlobSource([registry.repository, repository])
+        self.target = target
+        self.targetTree = try repository.tree(of: target)
+        self.upstream = UpstreamIndex(repository: repository, target: target)
+        self.targetLabel = targetLabel
+    }
+
+    private enum Slot {
+        case absent
+        case directory
+        case file(Image)
+    }
+
+    /// Decides every patch, in registry order.
+    mutating func decide(_ patches: [PatchFile]) throws -> [Decision] {
+        var chain: [String: Slot] = [:]        // path → the chain's current content
+        var blockedBy: [String: String] = [:]  // path → the id of a patch that does not reapply
+        var recorded: [String: Image] = [:]    // path → the last recorded postimage (registry order)
+        var out: [Decision] = []
+        for patch in patches {
+            let base = patch.base.flatMap { repository.contains($0) ? try? repository.tree(of: $0) : nil }
+            let images = try PatchImages.images(of: patch, source: source, recorded: &recorded, base: base)
+            var files: [FileDecision] = []
+            for (f, img) in images {
+                var path = f.path
+                var renamedFrom: String?
+                var slot = try current(path, chain)
+                if case .absent = slot, f.status != .added, f.status != .deleted {
+                    if let moved = try upstream.renames(from: patch.base, source: source)[f.path] {
+                        renamedFrom = f.path
+                        path = moved
+                        slot = try current(path, chain)
+                    }
+                }
+                var d = FileDecision(file: f, path: path, renamedFrom: renamedFrom, result: .conflicts, input: nil, output: nil)
+                if case .file(let i) = slot { d.input = i }
+                if let by = blockedBy[path] ?? blockedBy[f.path] {
+                    d.detail = "stacked on patch \(by), which does not reapply here"
+                } else if let img {
+                    decide(&d, img, slot: slot, patch: patch, base: patch.base)
+                } else {
+                    d.detail = "its content cannot be rebuilt from the registry (the pre- or postimage blob is missing); "
+                        + "run 'patchkeeper scan' while the live file still carries it, or record it again"
+                    if let made = TreeScanner.hunksMake(f, repository: repository), made != f.newID {
+                        d.detail = "\(Text.singleLine(patch.fileName)) says it makes blob \(f.newID.short) but its hunks make \(made.short) (edited by hand?); re-record the patch"
+                    }
+                }
+                files.append(d)
+            }
+            var decision = Decision(patch: patch, result: Self.summary(files.map(\.result)), files: files)
+            if decision.files.contains(where: { $0.result == .conflicts }) {
+                // Upstream evidence turns a conflict into `upstreamed`: the fix is in the target's
+                // history and nothing later took it out again.
+                if let (rule, commit) = try upstream.evidence(patch, images: images, source: source) {
+                    for i in decision.files.indices where decision.files[i].mergeConflict {
+                        decision.files[i].result = .upstreamed
+                        decision.files[i].output = decision.files[i].input
+                        decision.files[i].conflicts = []
+                        decision.files[i].mergeConflict = false
+                        decision.files[i].detail = "\(rule) \(commit.short) is in the target's history; the target changed these lines again"
+                    }
+                    decision.result = Self.summary(decision.files.map(\.result))
+                    if decision.result == .upstreamed { decision.rule = rule; decision.commit = commit }
+                }
+            }
+            if decision.result == .upstreamed, decision.rule == nil {
+                decision.rule = "content"
+                if let (rule, commit) = try upstream.match(patch) { decision.rule = rule; decision.commit = commit }
+            }
+            if decision.result == .conflicts || decision.result == .removed {
+                for f in decision.files { blockedBy[f.path] = patch.id; blockedBy[f.file.path] = patch.id }
+            } else {
+                for f in decision.files {
+                    if f.renamedFrom != nil { chain[f.file.path] = .absent }
+                    chain[f.path] = f.output.map { .file($0) } ?? .absent
+                }
+            }
+            out.append(decision)
+        }
+        return out
+    }
+
+    private func current(_ path: String, _ chain: [String: Slot]) throws -> Slot {
+        if let s = chain[path] { return s }
+        guard let e = try targetTree.entry(path) else { return .absent }
+        guard let mode = e.mode else { return .directory }
+        if mode == .tree || mode == .gitlink { return .directory }
+        return .file(Image(id: e.id, mode: mode))
+    }
+
+    static func summary(_ results: [GateReport.Result]) -> GateReport.Result {
+        let set = Set(results)
+        if set.isEmpty || set == [.upstreamed] { return .upstreamed }
+        if set.contains(.conflicts) { return .conflicts }
+        if set.contains(.removed) { return .removed }
+        if set.contains(.reappliesRenamed) { return .reappliesRenamed }
+        return .reapplies
+    }
+
+    private mutating func decide(_ d: inout FileDecision, _ img: PatchImages.File, slot: Slot, patch: PatchFile, base: ObjectID?) {
+        let reapplies: GateReport.Result = d.renamedFrom == nil ? .reapplies : .reappliesRenamed
+        if case .directory = slot {
+            d.detail = "the target has a directory (or submodule) at \(d.path)"
+            return
+        }
+        let input = d.input
+        guard let post = img.post else {
+            // The patch deletes the file.
+            if input == nil { d.result = .upstreamed; d.output = nil }
+            else if input == img.pre { d.result = reapplies; d.output = nil }
+            else { d.detail = "the patch deletes it, but the target changed it" }
+            return
+        }
+        guard let input else {
+            if img.pre == nil { d.result = reapplies; d.output = post; return }
+            d.result = .removed
+            d.detail = removedDetail(d.file, img, patch: patch)
+            return
+        }
+        if input == post { d.result = .upstreamed; d.output = input; return }
+        guard let pre = img.pre else {
+            d.detail = "the patch creates it, but the target already has a different file there"
+            return
+        }
+        if input == pre { d.result = reapplies; d.output = post; return }
+        if d.file.isBinary || pre.mode == .symlink || post.mode == .symlink || input.mode == .symlink {
+            d.detail = d.file.status == .typechange
+                ? "the patch changes its type, and the target changed it too"
+                : "binary file (or link) changed on both sides; never merged"
+            return
+        }
+        // Mode: take the patch's change unless both sides changed it differently.
+        var mode = input.mode
+        if pre.mode != post.mode {
+            if input.mode == pre.mode || input.mode == post.mode { mode = post.mode }
+            else { d.detail = "the patch and the target both changed its mode"; return }
+        }
+        var content = input.id
+        if pre.id != post.id, input.id != pre.id {
+            guard let a = source.content(pre.id), let o = source.content(post.id), let t = source.content(input.id) else {
+                d.detail = "a blob it needs is missing from the registry and the app repository"
+                return
+            }
+            let m: MergeResult
+            do {
+                m = try FileMerge.merge(ancestor: FileVersion(path: d.path, mode: pre.mode, content: a),
+                                        ours: FileVersion(path: d.path, mode: post.mode, content: o),
+                                        theirs: FileVersion(path: d.path, mode: input.mode, content: t),
+                                        labels: ("\(patch.id) preimage", "\(patch.id) (hot patch)", targetLabel))
+            } catch {
+                d.detail = "merge failed: \(error)"
+                return
+            }
+            guard m.automergeable else {
+                d.conflicts = ConflictText.regions(m.content)
+                d.mergeConflict = true
+                d.detail = upstream.commitsTouching(d.path, patch: patch, source: source, pre: a, file: d.file)
+                    .map { "changed there by " + $0 }
+                return
+            }
+            guard let id = try? source.add(m.content) else { d.detail = "cannot hash the merge result"; return }
+            content = id
+        } else if pre.id != post.id {
+            content = post.id
+        }
+        let output = Image(id: content, mode: mode)
+        d.output = output
+        d.result = output == input ? .upstreamed : reapplies
+    }
+
+    private mutating func removedDetail(_ f: ParsedFilePatch, _ img: PatchImages.File, patch: PatchFile) -> String {
+        var detail = "the file no longer exists in the target"
+        if let pre = img.pre, let bytes = source.content(pre.id),
+           let (path, score) = upstream.mostSimilar(to: bytes, from: patch.base, source: source), score >= 10 {
+            detail += "; most similar new file: \(path) (\(score)%)"
+        }
+        return detail
+    }
+}
+
+/// Conflict regions as a deploy log should show them: each region numbered by line, lines and
+/// regions capped so one 300 KB line cannot flood the log.
+enum ConflictText {
+    static let maxLineBytes = 200
+    static let maxLinesPerRegion = 40
+    static let maxRegions = 10
+
+    static func regions(_ content: [UInt8]) -> [String] {
+        let lines = content.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
+        var regions: [String] = []
+        var current: [String] = []
+        var dropped = 0
+        var start = 0
+        var total = 0
+        for (i, raw) in lines.enumerated() {
+            let line = clip(raw)
+            if raw.starts(with: Array("<<<<<<<".utf8)) { current = [line]; start = i + 1; dropped = 0; continue }
+            guard !current.isEmpty else { continue }
+            if raw.starts(with: Array(">>>>>>>".utf8)) {
+                if dropped > 0 { current.append("… \(dropped) more line\(dropped == 1 ? "" : "s")") }
+                current.append(line)
+                total += 1
+                if regions.count < maxRegions { regions.append("line \(start):\n" + current.joined(separator: "\n")) }
+                current = []
+                continue
+            }
+            if current.count < maxLinesPerRegion { current.append(line) } else { dropped += 1 }
+        }
+        if total > maxRegions { regions.append("… \(total - maxRegions) more conflicting region\(total - maxRegions == 1 ? "" : "s")") }
+        return regions
+    }
+
+    private static func clip(_ raw: ArraySlice<UInt8>) -> String {
+        if raw.count <= maxLineBytes { return String(decoding: raw, as: UTF8.self) }
+        return String(decoding: raw.prefix(maxLineBytes), as: UTF8.self) + " … (\(raw.count) bytes)"
+    }
+}

@@ -1,0 +1,190 @@
+import Foundation
+import Git
+
+/// Upstream history between a patch's base and a target: patch-ids of the commits in base..target
+/// (as `git cherry` does), the `Commit:` trailer's ancestry, renames and the commits that changed
+/// a file. Computed once per distinct base.
+struct UpstreamIndex {
+    let repository: Repository
+    let target: ObjectID
+    private var patchIDs: [ObjectID: [ObjectID: ObjectID]] = [:]
+    private var renameMaps: [ObjectID: [String: String]] = [:]
+    private var changes: [ObjectID: TreeChanges] = [:]
+
+    init(repository: Repository, target: ObjectID) {
+        self.repository = repository
+        self.target = target
+    }
+
+    private mutating func ids(from base: ObjectID) -> [ObjectID: ObjectID] {
+        if let known = patchIDs[base] { return known }
+        let map = (try? repository.patchIDs(from: base, to: target)) ?? [:]
+        patchIDs[base] = map
+        return map
+    }
+
+    /// ("patch-id" | "commit", the commit) when the patch's change is in the target's history.
+    /// History alone never decides a verdict: it names the commit of an upstreamed patch, and
+    /// with `evidence` turns a conflict into `upstreamed`.
+    mutating func match(_ p: PatchFile) throws -> (String, ObjectID)? {
+        if let base = p.base, repository.contains(base), let id = try? PatchParser.patchID(p.diffText),
+           let commit = ids(from: base)[id] {
+            return ("patch-id", commit)
+        }
+        if let c = p.trailer("Commit").flatMap({ try? repository.resolveCommit($0) }),
+           (try? repository.isAncestor(c, of: target)) == true {
+            return ("commit", c)
+        }
+        return nil
+    }
+
+    /// `match`, unless a later commit in base..target carries the reverse patch-id (a revert).
+    mutating func evidence(_ p: PatchFile, images: [(ParsedFilePatch, PatchImages.File?)], source: BlobSource) throws -> (String, ObjectID)? {
+        guard let (rule, commit) = try match(p) else { return nil }
+        guard let base = p.base, repository.contains(base) else { return (rule, commit) }
+        // The reverse patch: every file from post back to pre.
+        var changes: [FileChange] = []
+        for (f, img) in images {
+            guard let img else { return nil }  // cannot tell: no evidence
+            let pre = img.pre.flatMap { i in source.content(i.id).map { FileVersion(path: f.oldPath, mode: i.mode, content: $0) } }
+            let post = img.post.flatMap { i in source.content(i.id).map { FileVersion(path: f.newPath, mode: i.mode, content: $0) } }
+            if (img.pre != nil && pre == nil) || (img.post != nil && post == nil) { return nil }
+            changes.append(FileChange(old: post, new: pre))
+        }
+        guard let text = try? MemoryRepository().makePatch(changes.sorted { $0.path < $1.path }).diff,
+              let reverse = try? PatchParser.patchID(text) else { return nil }
+        if let revert = ids(from: base)[reverse], (try? repository.isAncestor(commit, of: revert)) == true, revert != commit {
+            return nil
+        }
+        return (rule, commit)
+    }
+
+    private mutating func treeChanges(from base: ObjectID) -> TreeChanges {
+        if let c = changes[base] { return c }
+        let c = (try? repository.treeChanges(from: base, to: target)) ?? TreeChanges()
+        changes[base] = c
+        return c
+    }
+
+    /// Renames from `base` to the target that git itself would find: libgit2's pairs, kept only
+    /// when git's score (`Similarity.score`) is at least its default 50%.
+    mutating func renames(from base: ObjectID?, source: BlobSource) throws -> [String: String] {
+        guard let base, repository.contains(base) else { return [:] }
+        if let known = renameMaps[base] { return known }
+        var map: [String: String] = [:]
+        let found = (try? repository.renames(from: base, to: target)) ?? [:]
+        if !found.isEmpty, let a = try? repository.tree(of: base), let b = try? repository.tree(of: target) {
+            for (old, new) in found {
+                guard let x = try? a.file(old), let y = try? b.file(new) else { continue }
+                if Similarity.score(x.content, y.content) >= 50 { map[old] = new }
+            }
+        }
+        renameMaps[base] = map
+        return map
+    }
+
+    /// The file added in base..target most like `content`, with git's overlap score.
+    mutating func mostSimilar(to content: [UInt8], from base: ObjectID?, source: BlobSource) -> (String, Int)? {
+        guard let base, repository.contains(base) else { return nil }
+        var best: (String, Int)?
+        for (path, id) in treeChanges(from: base).added.sorted(by: { $0.key < $1.key }).prefix(500) {
+            guard let bytes = source.content(id) else { continue }
+            let s = Similarity.overlap(content, bytes)
+            if s > (best?.1 ?? 0) { best = (path, s) }
+        }
+        return best
+    }
+
+    /// The commits in base..target that changed the lines a patch changes in `path` (like
+    /// `git log -L`): the patch's changed lines are followed through each commit's diff, oldest
+    /// first. Text for a conflict report, or nil when there are none (or no base).
+    func commitsTouching(_ path: String, patch: PatchFile, source: BlobSource, pre: [UInt8], file: ParsedFilePatch) -> String? {
+        guard let base = patch.base, repository.contains(base),
+              let commits = try? repository.commits(from: base, to: target) else { return nil }
+        var ranges = LineRanges.changed(by: file)
+        if ranges.isEmpty { return nil }
+        var found: [(ObjectID, String)] = []
+        for c in commits.reversed() {
+            guard let info = try? repository.commit(c), let parent = info.parents.first,
+                  let before = try? repository.entry(atPath: path, inCommit: parent),
+                  let after = try? repository.entry(atPath: path, inCommit: c),
+                  before.id != after.id,
+                  let old = source.content(before.id), let new = source.content(after.id),
+                  let text = try? MemoryRepository().makePatch([FileChange(old: FileVersion(path: path, mode: .regular, content: old),
+                                                                           new: FileVersion(path: path, mode: .regular, content: new))]).diff,
+                  let diff = try? PatchParser.parse(text).first else { continue }
+            let (mapped, touched) = LineRanges.map(ranges, through: diff)
+            ranges = mapped
+            if touched { found.append((c, info.summary)) }
+        }
+        guard !found.isEmpty else { return nil }
+        let named = found.reversed().prefix(5).map { "\($0.0.short) \"\(Text.singleLine($0.1))\"" }
+        return named.joined(separator: ", ") + (found.count > 5 ? " and \(found.count - 5) more" : "")
+    }
+}
+
+/// Line ranges (1-based, inclusive) followed through diffs, for `commitsTouching`.
+enum LineRanges {
+    /// The preimage lines a patch changes: deleted lines, and the lines around an insertion.
+    static func changed(by file: ParsedFilePatch) -> [ClosedRange<Int>] {
+        var out: [ClosedRange<Int>] = []
+        for h in file.hunks {
+            var line = h.oldStart
+            var lo: Int?
+            var hi = 0
+            for l in h.lines {
+                switch l.origin {
+                case .context: line += 1
+                case .deletion:
+                    lo = lo ?? line
+                    hi = max(hi, line)
+                    line += 1
+                case .addition:
+                    lo = lo ?? max(1, line - 1)
+                    hi = max(hi, line)
+                }
+            }
+            if let lo { out.append(lo...max(lo, hi)) }
+        }
+        return out
+    }
+
+    /// Each range moved through a diff of the file; `touched` when a change overlaps a range.
+    static func map(_ ranges: [ClosedRange<Int>], through diff: ParsedFilePatch) -> ([ClosedRange<Int>], Bool) {
+        // Each hunk's changed old lines and its net line delta.
+        var edits: [(old: ClosedRange<Int>, new: ClosedRange<Int>, delta: Int)] = []
+        for h in diff.hunks {
+            var oldLine = h.oldStart, newLine = h.newStart
+            var oLo: Int?, oHi = 0, nLo: Int?, nHi = 0
+            for l in h.lines {
+                switch l.origin {
+                case .context: oldLine += 1; newLine += 1
+                case .deletion:
+                    oLo = oLo ?? oldLine; oHi = max(oHi, oldLine); oldLine += 1
+                case .addition:
+                    oLo = oLo ?? max(1, oldLine - 1); oHi = max(oHi, oldLine)
+                    nLo = nLo ?? newLine; nHi = max(nHi, newLine); newLine += 1
+                }
+            }
+            guard let oLo else { continue }
+            let n = nLo.map { $0...max($0, nHi) } ?? (max(1, newLine - 1)...max(1, newLine - 1))
+            edits.append((oLo...max(oLo, oHi), n, h.newLines - h.oldLines))
+        }
+        var touched = false
+        let mapped = ranges.map { r -> ClosedRange<Int> in
+            var before = 0, inner = 0
+            var newLo = Int.max, newHi = Int.min
+            for e in edits {
+                if e.old.upperBound < r.lowerBound { before += e.delta; continue }
+                if e.old.lowerBound > r.upperBound { continue }
+                touched = true
+                inner += e.delta
+                newLo = min(newLo, e.new.lowerBound)
+                newHi = max(newHi, e.new.upperBound)
+            }
+            let lo = max(1, min(r.lowerBound + before, newLo))
+            return lo...max(lo, r.upperBound + before + inner, newHi)
+        }
+        return (mapped, touched)
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+import Git
+
+/// The registry is self-sufficient: for every file a patch touches it keeps the exact pre- and
+/// postimage blobs in its own object database, reachable from the branch `patchkeeper-images`
+/// (one tree entry per blob, named by its id), so clone, push and gc keep them. gate and
+/// reapply rebuild patches from these, never from a live file.
+extension Registry {
+    public static let imagesRef = "refs/heads/patchkeeper-images"
+
+    /// Stores `contents` as blobs and keeps them reachable. Call with the lock held.
+    func keepImages(_ contents: [[UInt8]], now: Date) throws {
+        if contents.isEmpty { return }
+        do {
+            var ids = Set<ObjectID>()
+            for c in contents { ids.insert(try repository.writeBlob(c)) }
+            let who = Person.current()
+            try repository.keepBlobs(ids, ref: Self.imagesRef, message: "Keep patch images\n",
+                                     signature: Signature(name: who.name, email: who.email, time: Int64(now.timeIntervalSince1970)))
+        } catch let e as GitError {
+            throw PatchKeeperError("cannot store patch images in the registry \(path): \(e.message)",
+                                   hint: "check free space and the registry repository with 'git -C \(path) status'")
+        }
+    }
+
+    /// The images of `changes` (both sides of every file).
+    func keepImages(of changes: [FileChange], now: Date) throws {
+        try keepImages(changes.flatMap { [$0.old?.content, $0.new?.content].compactMap { $0 } }, now: now)
+    }
+
+    /// Whether the registry's own object database holds this blob.
+    func hasImage(_ id: ObjectID) -> Bool { id == ObjectID.emptyBlob || repository.contains(id) }
+
+    /// What cannot be rebuilt from the registry and the app repository: one line per file, for
+    /// scan to report before a deploy makes it too late. `live` may supply a live file's content
+    /// whose id matches a missing postimage; it is then kept (the upgrade of a registry written
+    /// before images existed), so this is called with the lock held when `live` is given.
+    func missingImages(_ patches: [PatchFile], repository app: Repository, live: ((String) -> [UInt8]?)?, now: Date) -> [(PatchFile, String)] {
+        let source = BlobSource([repository, app])
+        var recorded: [String: Image] = [:]
+        var missing: [(PatchFile, String)] = []
+        var kept: [[UInt8]] = []
+        for p in patches {
+            let base = p.base.flatMap { app.contains($0) ? try? app.tree(of: $0) : nil }
+            guard let images = try? PatchImages.images(of: p, source: source, recorded: &recorded, base: base) else { continue }
+            for (f, img) in images {
+                if img != nil { continue }
+                if let live, !f.newID.isZero, let bytes = live(f.newPath), (try? ObjectID.hashBlob(bytes)) == f.newID {
+                    kept.append(bytes)
+                    _ = try? source.add(bytes)
+                    if PatchImages.images(of: f, source: source, recorded: recorded, base: base) != nil { continue }
+                }
+                missing.append((p, f.path))
+            }
+        }
+        // Everything rebuilt from hunks or the app repository goes into the registry too, so it
+        // no longer depends on the app repository keeping old objects.
+        if live != nil {
+            for p in patches {
+                for f in (try? p.files()) ?? [] {
+                    for id in [f.oldID, f.newID] where !id.isZero && !hasImage(id) {
+                        if let bytes = source.content(id) { kept.append(bytes) }
+                    }
+                }
+            }
+            try? keepImages(kept, now: now)
+        }
+        return missing
+    }
+}
