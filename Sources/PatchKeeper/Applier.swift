@@ -92,22 +92,29 @@ public enum Applier {
         }
     }
 
-    /// An active patch whose every file is what this patch makes, and the live files carry it:
-    /// applying again would only conflict (a rerun after a crash that recovery finished).
+    /// An active patch that made the same change as this patch, and the live files carry it:
+    /// applying again would only conflict (a rerun after a crash that recovery finished). The
+    /// same change: every file's live content is what that patch made, and undoing this patch's
+    /// hunks there gives that patch's preimage.
     static func alreadyApplied(_ files: [ParsedFilePatch], rootRel: [String: String], deployment: Deployment,
                                patches: [PatchFile]) throws -> PatchFile? {
-        var liveIDs: [String: ObjectID?] = [:]
+        var live: [String: FileVersion?] = [:]
         for f in files {
-            let live = try LiveTree.read(root: deployment.root, relativePath: rootRel[f.path]!, repoPath: f.path)
-            liveIDs[deployment.repoPath(forRootRelative: rootRel[f.path]!)] = .some(try live?.blobID())  // .some: nil would drop the key
+            let v = try LiveTree.read(root: deployment.root, relativePath: rootRel[f.path]!, repoPath: f.path)
+            live[deployment.repoPath(forRootRelative: rootRel[f.path]!)] = .some(v)  // .some: nil would drop the key
         }
         for p in patches.reversed() where p.status == .active {
             guard let pf = try? p.files(), pf.count == files.count else { continue }
-            let matches = pf.allSatisfy { f in
-                guard let live = liveIDs[f.path] else { return false }
-                return f.status == .deleted ? live == nil : live == f.newID
+            let same = zip(pf.sorted { $0.path < $1.path }, files.sorted { $0.path < $1.path }).allSatisfy { (registered, input) in
+                guard case .some(let l) = live[registered.path] else { return false }
+                if registered.status == .deleted { return l == nil && input.status == .deleted }
+                guard let l, (try? l.blobID()) == registered.newID else { return false }
+                if input.isBinary || registered.isBinary { return input.oldID == registered.oldID && input.newID == registered.newID }
+                if input.status == .added { return registered.status == .added && HunkApplier.apply(input, to: []) == l.content }
+                guard let undone = HunkApplier.apply(input, to: l.content, reverse: true) else { return false }
+                return (try? ObjectID.hashBlob(undone)) == registered.oldID
             }
-            if matches { return p }
+            if same { return p }
         }
         return nil
     }
@@ -174,7 +181,6 @@ public enum Applier {
         if let done = try alreadyApplied(files, rootRel: rootRel, deployment: deployment, patches: patches) {
             return Result(patch: done, written: [], deleted: [], alreadyApplied: true)
         }
-
         // Preimage: the live files the patch reads.
         var pre: [String: FileVersion] = [:]
         for f in files where f.status != .added {
@@ -190,6 +196,25 @@ public enum Applier {
                                        hint: "patchkeeper never writes through links; nothing was written")
             }
         }
+        let active = patches.filter { $0.status == .active }
+        if !req.dryRun { registry.upgradeImages(active, deployment: deployment, now: req.now) }
+        let stack = try PatchStack(deployment: deployment, registry: registry, active: active)
+        // The files it changes must be what the registry says they are: the deployed content
+        // with the active patches. Otherwise the new patch would hide an unregistered change (or
+        // silently revert an overwritten patch).
+        for f in files where f.status != .added {
+            let rel = rootRel[f.oldPath]!
+            let repoPath = deployment.repoPath(forRootRelative: rel)
+            let live = try LiveTree.read(root: deployment.root, relativePath: rel, repoPath: repoPath)
+            if let why = try stack.missingTop(repoPath, live: live) {
+                throw PatchKeeperError("cannot apply to \(deployment.root)/\(rel): \(why)", hint: "nothing was written")
+            }
+            if let expected = try stack.expected(repoPath), let live, live.content != expected.content || live.mode != expected.mode {
+                throw PatchKeeperError("\(deployment.root)/\(rel) has an unregistered change ('patchkeeper diff \(rel)' shows it): record the unregistered change first",
+                                       hint: "a patch applied on top would hide it inside the new patch; nothing was written")
+            }
+        }
+
         for f in files where f.status == .added || f.status == .renamed || f.status == .copied {
             if POSIX.exists(deployment.root + "/" + rootRel[f.newPath]!) {
                 throw PatchKeeperError("patch \(req.patchPath) creates \(rootRel[f.newPath]!), which already exists in \(deployment.root)",
@@ -231,6 +256,7 @@ public enum Applier {
             if after == nil { if pre[patchPath] != nil { deleted.append(rootRel[patchPath]!) } } else { written.append(rootRel[patchPath]!) }
         }
         if req.dryRun { return Result(patch: patch, written: written, deleted: deleted) }
+        try registry.keepImages(of: changes, now: req.now)
 
         let writes = post.sorted(by: { $0.key < $1.key }).map { (rel: rootRel[$0.key]!, after: $0.value) }
         try registry.runJournaled(Journal(action: "apply", root: deployment.root, writes: writes, patch: patch,

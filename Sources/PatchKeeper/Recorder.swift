@@ -41,6 +41,8 @@ public enum Recorder {
         defer { withExtendedLifetime(lock) {} }
         let patches = try registry.load()
         let active = patches.filter { $0.status == .active }
+        registry.upgradeImages(active, deployment: deployment, now: req.now)
+        let stack = try PatchStack(deployment: deployment, registry: registry, active: active)
         var changes: [FileChange] = []
         for rel in rels {
             let repoPath = deployment.repoPath(forRootRelative: rel)
@@ -48,7 +50,11 @@ public enum Recorder {
                 throw PatchBuilder.tooBig(repoPath, size: Int(st.st_size))  // before reading it all
             }
             let live = try deployment.liveFile(rootRelative: rel)
-            let before = try PatchStack.expected(repoPath: repoPath, deployment: deployment, active: active)
+            let before = try stack.expected(repoPath)
+            if let why = try stack.missingTop(repoPath, live: live) {
+                throw PatchKeeperError("cannot record \(deployment.root)/\(rel): \(why)",
+                                       hint: "a new patch stacked on it would silently revert it; nothing was recorded")
+            }
             if live == nil && before == nil {
                 throw PatchKeeperError("\(deployment.root)/\(rel) exists neither in the root nor in deployed revision \(deployment.revision.short)",
                                        hint: "check the path")
@@ -65,6 +71,7 @@ public enum Recorder {
                                          ticket: req.ticket, expires: req.expires, author: author, base: deployment.revision)
         meta.extraTrailers = []
         let patch = try PatchBuilder.make(meta, changes: changes, now: req.now)
+        try registry.keepImages(of: changes, now: req.now)
         try registry.save(patch, action: "record", reason: Text.singleLine(req.reason), author: author, now: req.now)
         return patch
     }
@@ -87,11 +94,12 @@ extension Recorder {
     /// (root-relative); empty when there is none.
     public static func driftDiff(deployment: Deployment, registry: Registry, report: ScanReport, paths: [String]) throws -> String {
         let active = try registry.load().filter { $0.status == .active }
+        let stack = try PatchStack(deployment: deployment, registry: registry, active: active)
         var changes: [FileChange] = []
         for d in report.unregistered {
             guard let rel = deployment.rootRelative(forRepoPath: d.path) else { continue }
             if !paths.isEmpty && !paths.contains(where: { rel == $0 || rel.hasPrefix($0 + "/") }) { continue }
-            let before = try PatchStack.expected(repoPath: d.path, deployment: deployment, active: active)
+            let before = try stack.expected(d.path)
             let live = try deployment.liveFile(rootRelative: rel)
             if before != live { changes.append(FileChange(old: before, new: live)) }
         }
@@ -104,24 +112,70 @@ extension Recorder {
     }
 }
 
-/// What a file should look like when the deployed revision carries the active patches: the
-/// deployed content with every active patch's change to that path applied in id order.
-public enum PatchStack {
-    public static func expected(repoPath: String, deployment: Deployment, active: [PatchFile]) throws -> FileVersion? {
-        var current = try deployment.deployedFile(repoPath: repoPath)
-        for patch in active {
-            for section in patch.diffSections() {
-                guard let file = try? PatchParser.parse(section).first else { continue }
-                guard file.oldPath == repoPath || file.newPath == repoPath else { continue }
-                do {
-                    let result = try MemoryRepository().apply(diff: section, to: current.map { [$0] } ?? [])
-                    if let post = result[repoPath] { current = post }
-                } catch {
-                    // The stack no longer applies (e.g. overwritten by a deploy): the active patch is
-                    // reported by scan; here the deployed content stays the preimage.
-                }
+/// The active patches' stack on each file: what the file should look like when the deployed
+/// revision carries them (the last active patch's postimage there, from the registry's images),
+/// and whether a live file carries the top of the stack.
+public struct PatchStack {
+    struct Top {
+        var patch: PatchFile
+        /// nil when the patch's images cannot be rebuilt.
+        var images: PatchImages.File?
+    }
+
+    let deployment: Deployment
+    let source: BlobSource
+    /// Repo path → the last active patch touching it.
+    private(set) var tops: [String: Top] = [:]
+
+    init(deployment: Deployment, registry: Registry, active: [PatchFile]) throws {
+        self.deployment = deployment
+        source = BlobSource([registry.repository, deployment.repository])
+        var recorded: [String: Image] = [:]
+        for p in active {
+            let base = p.base.flatMap { deployment.repository.contains($0) ? try? deployment.repository.tree(of: $0) : nil }
+            for (f, img) in try PatchImages.images(of: p, source: source, recorded: &recorded, base: base) {
+                tops[f.newPath] = Top(patch: p, images: img)
+                if f.oldPath != f.newPath { tops[f.oldPath] = Top(patch: p, images: img) }
             }
         }
-        return current
+    }
+
+    /// The expected content at `repoPath`: the top patch's postimage (nil when it deletes the
+    /// file), or the deployed file when no active patch touches it.
+    func expected(_ repoPath: String) throws -> FileVersion? {
+        guard let top = tops[repoPath] else { return try deployment.deployedFile(repoPath: repoPath) }
+        guard let images = top.images else {
+            throw PatchKeeperError("patch \(top.patch.id) on \(repoPath) cannot be rebuilt from the registry (an image blob is missing)",
+                                   hint: "run 'patchkeeper scan' while the live file still carries it, or retire it and record again")
+        }
+        if top.images?.file.status == .renamed, repoPath == images.file.oldPath { return nil }
+        return try version(repoPath, images.post)
+    }
+
+    func version(_ path: String, _ image: Image?) throws -> FileVersion? {
+        guard let image else { return nil }
+        guard let bytes = source.content(image.id) else {
+            throw PatchKeeperError("blob \(image.id.short) of \(path) is missing from the registry and the app repository")
+        }
+        return FileVersion(path: path, mode: image.mode, content: bytes)
+    }
+
+    /// Why `live` does not carry the top patch on `repoPath` (nil when it does, or none is there):
+    /// the top patch's change, 3-way merged onto the live file, applies cleanly and changes it —
+    /// so a patch recorded on top would revert it. A merge that conflicts means the live file
+    /// changed those very lines again: that is the new edit, not a lost patch.
+    func missingTop(_ repoPath: String, live: FileVersion?) throws -> String? {
+        guard let top = tops[repoPath] else { return nil }
+        guard let images = top.images else { return "patch \(top.patch.id) cannot be rebuilt from the registry" }
+        let pre = try version(repoPath, images.pre)
+        let post = try version(repoPath, images.post)
+        let why = "patch \(top.patch.id) on it is not in the live file (a deploy overwrote it?): reapply or retire \(top.patch.id) first"
+        guard let live else { return post == nil ? nil : why }
+        guard let post else { return live.content == pre?.content ? why : nil }
+        if live.content == post.content { return nil }
+        if live.content == pre?.content && live.mode == pre?.mode { return why }
+        if images.file.isBinary || live.mode == .symlink || post.mode == .symlink { return nil }
+        let m = try FileMerge.merge(ancestor: pre ?? FileVersion(path: repoPath, mode: post.mode, content: []), ours: post, theirs: live)
+        return m.automergeable && m.content != live.content ? why : nil
     }
 }

@@ -67,4 +67,14 @@ extension Registry {
         }
         return missing
     }
+
+    /// Upgrades a registry written before images existed (and tops up any gap): keeps every
+    /// image that the app repository, the hunks or a live file carrying the patch (checked by
+    /// id) can still give. Call with the lock held; best effort.
+    func upgradeImages(_ active: [PatchFile], deployment: Deployment, now: Date) {
+        _ = missingImages(active, repository: deployment.repository, live: { path in
+            guard let rel = deployment.rootRelative(forRepoPath: path) else { return nil }
+            return (try? deployment.liveFile(rootRelative: rel))??.content
+        }, now: now)
+    }
 }

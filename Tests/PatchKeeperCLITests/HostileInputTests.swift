@@ -377,11 +377,16 @@ struct HostileInputTests {
         let patch = app.registry + "/0001-edit-\(kind).patch"
         // git reads the registry file the same way (against the deployed revision)...
         #expect(run("/usr/bin/git", ["apply", "--check", patch], cwd: app.repo).status == 0)
-        // ...and after a deploy wiped the edit, applying the registry file brings back the exact bytes.
+        // ...and after a deploy wiped the edit, reapply brings back the exact bytes from the
+        // registry's images (applying the registry file again as a new patch is refused).
         app.deploy("v2")
         #expect(pk(["scan"] + app.flags).stdout.contains("OVERWRITTEN"))
-        let ap = pk(["apply", patch, "--title", "again", "--reason", "r"] + app.flags)
-        #expect(ap.status == 0, "\(ap.stderr)")
+        let again = pk(["apply", patch, "--title", "again", "--reason", "r"] + app.flags)
+        #expect(again.status == 2 && again.stderr.contains("reapply or retire 0001 first"), "\(again.stderr)")
+        let gate = pk(["gate", "--target", "v2", "--format", "json"] + app.flags)
+        #expect(gate.stdout.contains("\"result\" : \"reapplies\""), "\(gate.stdout)")
+        let ap = pk(["reapply"] + app.flags)
+        #expect(ap.status == 0, "\(ap.stdout)\(ap.stderr)")
         #expect(FileManager.default.contents(atPath: app.root + "/" + name) == Data(edited))
         let scan = pk(["scan"] + app.flags)
         #expect(scan.status == 0, "\(scan.stdout)\(scan.stderr)")

@@ -204,8 +204,10 @@ struct WorkflowTests {
     func applyWithOffset() throws {
         let app = AppFixture()
         #expect(pk(["init"] + app.flags).status == 0)
-        // The live file gained two lines at the top since the patch was made.
-        app.scratch.write("live/app/models/user.rb", "# frozen_string_literal: true\n\nclass User\n  def name\n    @name\n  end\nend\n")
+        // The deployed file gained two lines at the top since the patch was made.
+        app.commit(["src/api/app/models/user.rb": "# frozen_string_literal: true\n\nclass User\n  def name\n    @name\n  end\nend\n"],
+                   message: "v2", tag: "v2")
+        app.deploy("v2")
         app.scratch.write("shift.patch", """
             diff --git a/src/api/app/models/user.rb b/src/api/app/models/user.rb
             --- a/src/api/app/models/user.rb

@@ -164,27 +164,39 @@ public struct TreeScanner {
             if !listOnly.isIgnored(f.path) { drift.append(.init(path: f.path, kind: .deleted)) }
         }
 
-        // 4. Patch states; drift on files of active patches is theirs to explain.
+        // 4. Patch states; drift on files of active patches is theirs to explain — when the live
+        //    file is one of the contents the patch stack gives it (the deployed file, or an active
+        //    patch's postimage there). Anything else is an unregistered change on top.
         var results: [ScanReport.PatchResult] = []
         var explained = Set<String>()
         let shared = sharedPaths(patches)
+        let source = BlobSource([registry.repository, repo])
+        var recorded: [String: Image] = [:]
+        var stackStates: [String: Set<Image?>] = [:]  // root-relative path → contents the stack explains
+        var unbuildable: [(PatchFile, String)] = []
         for p in patches {
             var files: [ScanReport.PatchResult.File] = []
-            for section in p.diffSections() {
-                guard var f = try PatchParser.parse(section).first else { continue }
+            let base = p.base.flatMap { repo.contains($0) ? try? repo.tree(of: $0) : nil }
+            let logical = PatchImages.logicalFiles(try p.files())
+            let images = (try? PatchImages.images(of: p, source: source, recorded: &recorded, base: base)) ?? logical.map { ($0, nil) }
+            for (parsed, img) in images {
+                var f = parsed
                 if let made = Self.hunksMake(f, repository: repo), made != f.newID {
                     // A registry file edited by hand: judge by what its hunks make, and say so.
                     problems.append(.init(path: f.path, message: "\(p.fileName): the index line says the patch makes blob \(f.newID.short), but its hunks make \(made.short); re-record the patch or fix the index line"))
                     f.newID = made
                 }
+                if img == nil { unbuildable.append((p, f.path)) }
                 guard let rel = deployment.rootRelative(forRepoPath: f.path) else {
                     files.append(.init(path: f.path, state: .missing))
                     continue
                 }
-                let state = try fileState(f, section: section, rel: rel, live: live[rel], deployed: deployed(rel), shared: shared.contains(f.path))
+                let state = try fileState(f, rel: rel, live: live[rel], deployed: deployed(rel), shared: shared.contains(f.path))
                 files.append(.init(path: f.path, state: state))
-                explained.insert(rel)
-                if f.status == .renamed { if let old = deployment.rootRelative(forRepoPath: f.oldPath) { explained.insert(old) } }
+                var allowed = stackStates[rel] ?? [deployed(rel).map { Image(id: $0.id, mode: $0.mode ?? .regular) }]
+                if let img { allowed.insert(img.post) } else { allowed.insert(f.status == .deleted ? nil : Image(id: f.newID, mode: f.newMode ?? .regular)) }
+                stackStates[rel] = allowed
+                if f.status == .renamed, let old = deployment.rootRelative(forRepoPath: f.oldPath) { explained.insert(old) }
             }
             let states = Set(files.map(\.state))
             let state: ScanReport.PatchState
@@ -194,6 +206,33 @@ public struct TreeScanner {
             else { state = .partial }
             results.append(.init(id: p.id, title: p.subject, author: p.author.name, recordedAt: p.date, expires: p.expires,
                                  expired: p.isExpired(now: options.now), state: state, files: files))
+        }
+        for (rel, allowed) in stackStates {
+            let now: Image? = live[rel].flatMap { l in
+                l.id.map { Image(id: $0, mode: l.kind == .symlink ? .symlink : l.kind == .executable ? .executable : .regular) }
+            }
+            if live[rel] != nil && now == nil { explained.insert(rel); continue }  // not hashed: reported as a problem already
+            if allowed.contains(now) {
+                explained.insert(rel)
+            } else if !drift.contains(where: { $0.path == rel }) {
+                drift.append(.init(path: rel, kind: now == nil ? .deleted : .modified))
+            }
+        }
+        // A registry written before images existed is upgraded from what is still there (a live
+        // file that carries the patch, checked by id); what stays missing is a finding now, so
+        // gate blocks before the deploy rather than reapply failing after it.
+        if !unbuildable.isEmpty {
+            if options.writeCache, let lock = try? registry.lock(wait: 0, recover: false) {
+                let still = registry.missingImages(patches, repository: repo, live: { path in
+                    guard let rel = deployment.rootRelative(forRepoPath: path) else { return nil }
+                    return (try? deployment.liveFile(rootRelative: rel))??.content
+                }, now: options.now)
+                unbuildable = still
+                withExtendedLifetime(lock) {}
+            }
+            for (p, path) in unbuildable {
+                problems.append(.init(path: path, message: "\(p.fileName): cannot be rebuilt from the registry (its pre- or postimage is in no repository); a deploy would lose it: retire it and record it again while the live file still carries it"))
+            }
         }
         let unregistered = drift.filter { !explained.contains($0.path) }
             .map { ScanReport.Drift(path: deployment.repoPath(forRootRelative: $0.path), kind: $0.kind) }
@@ -242,7 +281,7 @@ public struct TreeScanner {
         return Set(count.filter { $0.value > 1 }.keys)
     }
 
-    func fileState(_ f: ParsedFilePatch, section: String, rel: String, live: (id: ObjectID?, kind: LiveEntry.Kind)?,
+    func fileState(_ f: ParsedFilePatch, rel: String, live: (id: ObjectID?, kind: LiveEntry.Kind)?,
                    deployed: FlatEntry?, shared: Bool) throws -> ScanReport.FileState {
         let liveMode: FileMode? = live.map { $0.kind == .symlink ? .symlink : $0.kind == .executable ? .executable : .regular }
         // Applied: the file is what the patch made.
