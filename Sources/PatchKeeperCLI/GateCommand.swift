@@ -9,16 +9,21 @@ struct GateCommand: ParsableCommand {
         commandName: "gate",
         abstract: "Before a deploy: what would deploying REV do to each patch and to unregistered changes?",
         discussion: """
-        For each active patch, compares its base, its patched content and REV's tree (read straight \
-        from the repository, no checkout):
-          upstreamed          REV already has the change: a commit in Base..REV has the same patch-id \
-        (as 'git cherry' finds it, even when later commits changed those lines again), the patch's \
-        Commit: trailer is in REV's history, or REV's file carries the change
-          reapplies           a 3-way merge onto REV's file is clean ('patchkeeper reapply' will restore it)
-          reapplies-renamed   the same, at the file's new path in REV
-          conflicts           the merge conflicts; the conflicting regions are shown
-          removed             the file no longer exists in REV
-        and every unregistered change in the live tree as 'lost': the deploy would overwrite it.
+        gate is reapply's dry run against REV: the same code decides both. Each active patch is \
+        rebuilt from the registry alone (its pre- and postimages are kept there; no live file is \
+        read) and 3-way merged onto REV's file (patches on one file in registry order, each onto the \
+        result of the ones before). Verdicts:
+          upstreamed          the merge is clean and changes nothing: REV already has the change \
+        (or it conflicts, but a commit in Base..REV has the patch's patch-id or Commit: trailer and \
+        no later commit reverts it: upstream took the fix, then changed those lines again)
+          reapplies           the merge is clean and changes REV's file: 'reapply' will restore it
+          reapplies-renamed   the same, at the file's new path (only where git's own rename \
+        detection, 50% similar, agrees)
+          conflicts           the merge conflicts (regions shown, with the commits that changed \
+        those lines), a binary or link changed on both sides, or REV has a directory there
+          removed             the file no longer exists in REV (the most similar new file is named)
+        and every unregistered change in the live tree as 'lost' (including an edit on top of a \
+        patched file): the deploy would overwrite it.
 
         Policy: strict (default) blocks on any patch that is not upstreamed and on any lost change; \
         reapply blocks only on conflicts, removed files and lost changes.

@@ -173,6 +173,45 @@ struct RetireCommand: ParsableCommand {
     }
 }
 
+struct ResolveCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "resolve",
+        abstract: "Keep a patch whose reapply conflicted, from the live file you fixed by hand.",
+        discussion: """
+        After 'reapply' reports CONFLICTS for a patch, edit the live file until it carries the fix on \
+        top of the new revision (no conflict markers left), then run this. The patch is rebased onto \
+        the deployed revision: its new diff goes from the deployed content (with the earlier active \
+        patches on that file) to your live file. Id, owner, ticket and expiry are kept; Resolved-By \
+        and Resolved-At are added; one registry commit.
+
+        Example:
+          patchkeeper reapply            # 0003 CONFLICTS in config/clock.rb
+          vi /srv/app/current/config/clock.rb
+          patchkeeper resolve 0003
+        """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: ArgumentHelp("The patch id or file name.", valueName: "id"))
+    var id: String
+
+    @Option(name: .long, help: ArgumentHelp("Who resolves it, 'Name <email>' (default: $SUDO_USER or the login user).", valueName: "person"))
+    var author: String?
+
+    func run() throws {
+        var who: Person?
+        if let author {
+            guard let p = Person.parse(author) else { throw ValidationError("--author '\(author)' is not 'Name <email>'") }
+            who = p
+        }
+        let deployment = try global.deployment()
+        let registry = try Registry(path: deployment.registryPath)
+        let patch = try Resolver.resolve(id: id, by: who, lockWait: global.wait, deployment: deployment, registry: registry)
+        try report(action: "resolved", patch: patch, registry: registry, output: global.output)
+    }
+}
+
 struct LogCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "log",
