@@ -4,8 +4,11 @@ import Foundation
 public final class Scratch: @unchecked Sendable {
     public let path: String
 
-    public init() {
-        let base = FileManager.default.temporaryDirectory.path
+    public convenience init() { self.init(under: nil) }
+
+    /// A scratch directory under `base` (e.g. a tmpfs such as /dev/shm), or the temporary directory.
+    public init(under base: String?) {
+        let base = base ?? FileManager.default.temporaryDirectory.path
         let dir = base + "/pk-test-" + UUID().uuidString.prefix(8).lowercased()
         try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         path = (try? FileManager.default.destinationOfSymbolicLink(atPath: dir)) ?? dir
@@ -242,10 +245,14 @@ extension AppFixture {
 
 /// Stores each content as a blob in the repository at `dir` (so `git apply --3way` finds a patch's pre/post images).
 public func writeBlobs(_ blobs: [Data], in dir: String) {
-    for b in blobs {
-        let tmp = dir + "/.git/pk-blob-\(UUID().uuidString.prefix(8))"
-        try! b.write(to: URL(fileURLWithPath: tmp))
-        git(["hash-object", "-w", "--no-filters", tmp], in: dir)
-        try? FileManager.default.removeItem(atPath: tmp)
+    guard !blobs.isEmpty else { return }
+    let tmp = dir + "/.git/pk-blobs-\(UUID().uuidString.prefix(8))"
+    try! FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+    var files: [String] = []
+    for (i, b) in Set(blobs).enumerated() {
+        files.append(tmp + "/\(i)")
+        try! b.write(to: URL(fileURLWithPath: files.last!))
     }
+    git(["hash-object", "-w", "--no-filters"] + files, in: dir)
+    try? FileManager.default.removeItem(atPath: tmp)
 }
