@@ -4,8 +4,11 @@ import Foundation
 public final class Scratch: @unchecked Sendable {
     public let path: String
 
-    public init() {
-        let base = FileManager.default.temporaryDirectory.path
+    public convenience init() { self.init(under: nil) }
+
+    /// A scratch directory under `base` (e.g. a tmpfs such as /dev/shm), or the temporary directory.
+    public init(under base: String?) {
+        let base = base ?? FileManager.default.temporaryDirectory.path
         let dir = base + "/pk-test-" + UUID().uuidString.prefix(8).lowercased()
         try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         path = (try? FileManager.default.destinationOfSymbolicLink(atPath: dir)) ?? dir
@@ -180,4 +183,76 @@ public func snapshot(_ dir: String) -> [String: Data] {
         }
     }
     return out
+}
+
+// MARK: - Helpers for the gate/reapply regression tests (additive)
+
+extension Scratch {
+    /// Writes raw bytes (binary, CRLF, non-UTF-8 text) at `rel`, creating directories.
+    public func writeBytes(_ rel: String, _ data: Data) {
+        let full = file(rel)
+        try! FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try! data.write(to: URL(fileURLWithPath: full))
+    }
+
+    /// The bytes at `rel`, nil when it does not exist (a symlink is not followed: its target path is returned).
+    public func readBytes(_ rel: String) -> Data? {
+        if let dest = try? FileManager.default.destinationOfSymbolicLink(atPath: file(rel)) { return Data(dest.utf8) }
+        return FileManager.default.contents(atPath: file(rel))
+    }
+
+    /// True when `rel` is a regular file with an execute bit.
+    public func isExecutable(_ rel: String) -> Bool {
+        var st = stat()
+        return lstat(file(rel), &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG && (st.st_mode & 0o111) != 0
+    }
+
+    /// True when `rel` is a symbolic link.
+    public func isSymlink(_ rel: String) -> Bool {
+        var st = stat()
+        return lstat(file(rel), &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK
+    }
+
+    /// True when `rel` is a directory (not followed through a symlink).
+    public func isDirectory(_ rel: String) -> Bool {
+        var st = stat()
+        return lstat(file(rel), &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+}
+
+extension AppFixture {
+    /// A throw-away clone of the app repository checked out (detached) at `rev`, inside the scratch dir.
+    /// Use it for git CLI reference checks that write objects (`git apply --3way`): a worktree of the
+    /// app repository itself would add blobs the product could then find.
+    public func clone(at rev: String, blobs: [Data] = []) -> String {
+        let dir = scratch.file("clone-\(UUID().uuidString.prefix(8).lowercased())")
+        git(["clone", "-q", "--no-hardlinks", repo, dir], in: scratch.path)
+        git(["checkout", "-q", "--detach", git(["rev-parse", rev], in: repo)], in: dir)
+        writeBlobs(blobs, in: dir)
+        return dir
+    }
+
+    /// Writes only the REVISION file (a half-finished deploy: the files stay as they are).
+    public func writeRevision(_ rev: String) {
+        scratch.write("live/REVISION", git(["rev-parse", rev], in: repo) + "\n")
+    }
+
+    /// Active patch files in the registry, sorted by name.
+    public func patchFiles() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: registry)) ?? []).filter { $0.hasSuffix(".patch") }.sorted()
+    }
+}
+
+/// Stores each content as a blob in the repository at `dir` (so `git apply --3way` finds a patch's pre/post images).
+public func writeBlobs(_ blobs: [Data], in dir: String) {
+    guard !blobs.isEmpty else { return }
+    let tmp = dir + "/.git/pk-blobs-\(UUID().uuidString.prefix(8))"
+    try! FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
+    var files: [String] = []
+    for (i, b) in Set(blobs).enumerated() {
+        files.append(tmp + "/\(i)")
+        try! b.write(to: URL(fileURLWithPath: files.last!))
+    }
+    git(["hash-object", "-w", "--no-filters"] + files, in: dir)
+    try? FileManager.default.removeItem(atPath: tmp)
 }
