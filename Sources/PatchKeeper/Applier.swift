@@ -100,7 +100,7 @@ public enum Applier {
                                patches: [PatchFile]) throws -> PatchFile? {
         var live: [String: FileVersion?] = [:]
         for f in files {
-            let v = try LiveTree.read(root: deployment.root, relativePath: rootRel[f.path]!, repoPath: f.path)
+            let v = try LiveTree.read(root: deployment.root, relativePath: rootRel[f.path]!, repoPath: f.path).map(deployment.repositoryForm)
             live[deployment.repoPath(forRootRelative: rootRel[f.path]!)] = .some(v)  // .some: nil would drop the key
         }
         for p in patches.reversed() where p.status == .active {
@@ -181,11 +181,14 @@ public enum Applier {
         if let done = try alreadyApplied(files, rootRel: rootRel, deployment: deployment, patches: patches) {
             return Result(patch: done, written: [], deleted: [], alreadyApplied: true)
         }
-        // Preimage: the live files the patch reads.
+        // Preimage: the live files the patch reads, in repository form (and as they are on disk,
+        // for a rollback).
+        var preRaw: [String: FileVersion] = [:]
         var pre: [String: FileVersion] = [:]
         for f in files where f.status != .added {
             if let live = try LiveTree.read(root: deployment.root, relativePath: rootRel[f.oldPath]!, repoPath: f.oldPath) {
-                pre[f.oldPath] = live
+                preRaw[f.oldPath] = live
+                pre[f.oldPath] = try deployment.repositoryForm(live)
             }
         }
         for f in files where f.status != .added && f.oldMode != .symlink {
@@ -205,7 +208,7 @@ public enum Applier {
         for f in files where f.status != .added {
             let rel = rootRel[f.oldPath]!
             let repoPath = deployment.repoPath(forRootRelative: rel)
-            let live = try LiveTree.read(root: deployment.root, relativePath: rel, repoPath: repoPath)
+            let live = try LiveTree.read(root: deployment.root, relativePath: rel, repoPath: repoPath).map(deployment.repositoryForm)
             if let why = try stack.missingTop(repoPath, live: live) {
                 throw PatchKeeperError("cannot apply to \(deployment.root)/\(rel): \(why)", hint: "nothing was written")
             }
@@ -258,10 +261,10 @@ public enum Applier {
         if req.dryRun { return Result(patch: patch, written: written, deleted: deleted) }
         try registry.keepImages(of: changes, now: req.now)
 
-        let writes = post.sorted(by: { $0.key < $1.key }).map { (rel: rootRel[$0.key]!, after: $0.value) }
+        let writes = try post.sorted(by: { $0.key < $1.key }).map { (rel: rootRel[$0.key]!, after: try deployment.workingTreeForm($0.value)) }
         try registry.runJournaled(Journal(action: "apply", root: deployment.root, writes: writes, patch: patch,
                                           reason: Text.singleLine(reason), author: author, now: req.now),
-                                  previous: post.keys.sorted().map { (rootRel[$0]!, pre[$0]) })
+                                  previous: post.keys.sorted().map { (rootRel[$0]!, preRaw[$0]) })
         return Result(patch: patch, written: written, deleted: deleted)
     }
 }

@@ -118,9 +118,36 @@ public final class Deployment {
         return FileVersion(path: path, mode: mode, content: try repository.blob(entry.id))
     }
 
-    /// The live file for a root-relative path, labelled with its repo path.
+    /// The live file for a root-relative path, labelled with its repo path, in repository form:
+    /// converted as `git add` would by the deployed revision's `.gitattributes` (eol=crlf files
+    /// compare line by line with the blobs, not as whole-file rewrites).
     public func liveFile(rootRelative rel: String) throws -> FileVersion? {
+        guard let raw = try rawLiveFile(rootRelative: rel) else { return nil }
+        return try repositoryForm(raw)
+    }
+
+    /// The live file's bytes as they are on disk.
+    public func rawLiveFile(rootRelative rel: String) throws -> FileVersion? {
         try LiveTree.read(root: root, relativePath: rel, repoPath: repoPath(forRootRelative: rel))
+    }
+
+    /// `file` (working-tree bytes) in repository form, by the deployed revision's attributes.
+    public func repositoryForm(_ file: FileVersion) throws -> FileVersion {
+        guard file.mode != .symlink else { return file }
+        var f = file
+        do { f.content = try repository.convert(file.content, path: file.path, toRepository: true, attributesFrom: revision) } catch let e as GitError {
+            throw PatchKeeperError("cannot convert \(file.path) by the deployed revision's .gitattributes: \(e.message)")
+        }
+        return f
+    }
+
+    /// `file` (repository form) as a checkout of the deployed revision writes it.
+    public func workingTreeForm(_ file: FileVersion?) throws -> FileVersion? {
+        guard var f = file, f.mode != .symlink else { return file }
+        do { f.content = try repository.convert(f.content, path: f.path, toRepository: false, attributesFrom: revision) } catch let e as GitError {
+            throw PatchKeeperError("cannot convert \(f.path) by the deployed revision's .gitattributes: \(e.message)")
+        }
+        return f
     }
 
     /// An absolute path with `.`, `..` and repeated slashes folded (lexically: symlinks kept).

@@ -112,7 +112,7 @@ struct GateTrustTests {
     static func changedLines(_ patch: String) -> (plus: [String], minus: [String]) {
         var plus: [String] = [], minus: [String] = []
         for line in patch.components(separatedBy: "\n") {
-            if line.hasPrefix("+++ ") || line.hasPrefix("--- ") { continue }
+            if line.hasPrefix("+++ ") || line.hasPrefix("--- ") || line == "---" { continue }
             if line.hasPrefix("+") { plus.append(line) } else if line.hasPrefix("-") { minus.append(line) }
         }
         return (plus, minus)

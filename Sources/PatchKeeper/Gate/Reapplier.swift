@@ -123,12 +123,15 @@ public struct Reapplier {
                 }
                 let steps = chain[f.path] ?? [f.input, f.output]
                 let outIdx = position[d.patch.id + " " + f.path] ?? steps.count - 1
-                if current == f.output || (steps.lastIndex(where: { $0 == current }).map { $0 > outIdx } ?? false) {
-                    // Already carries it (and maybe later patches on that path).
+                if current == f.output {
+                    // Already carries it.
                 } else if current == f.input {
-                    let before = try contentVersion(f.path, current, source)
-                    let after = try contentVersion(f.path, f.output, source)
+                    // Written in working-tree form; rolled back to the bytes that were there.
+                    let before = try deployment.rawLiveFile(rootRelative: checked)
+                    let after = try deployment.workingTreeForm(try contentVersion(f.path, f.output, source))
                     writes.append((checked, before, after))
+                } else if steps.lastIndex(where: { $0 == current }).map({ $0 > outIdx }) ?? false {
+                    // Already carries it and later patches on that path.
                 } else {
                     refusal = "\(deployment.root)/\(checked) is neither at deployed revision \(rev.short) nor carries the patch "
                         + "(a deploy not finished, REVISION naming the wrong revision, or an unregistered edit); "
@@ -167,7 +170,7 @@ public struct Reapplier {
             let sameDiff = rebased.diffText == patch.diffText && patch.base == rev
             outcome.action = !writes.isEmpty ? .reapplied : sameDiff ? .unchanged : .rebased
             if patch.isExpired(now: now) { outcome.detail = "expired on \(patch.expires ?? "?"): retire it, or change its expiry" }
-            for w in writes { live[deployment.repoPath(forRootRelative: w.rel)] = .some(w.after.map { Image(id: (try? $0.blobID()) ?? .zero, mode: $0.mode) }) }
+            for f in d.files where writes.contains(where: { deployment.repoPath(forRootRelative: $0.rel) == f.path }) { live[f.path] = .some(f.output) }
             if dryRun || outcome.action == .unchanged {
                 outcomes.append(outcome)
                 continue

@@ -131,7 +131,13 @@ public struct TreeScanner {
         var drift: [ScanReport.Drift] = []
         for (i, e) in entries.enumerated() {
             if vanished.contains(i) { continue }  // gone since the walk: absent, like any deleted file
-            if patchPaths.contains(e.path) { live[e.path] = (ids[i], e.kind) }
+            if patchPaths.contains(e.path) {
+                var id = ids[i]
+                if hasAttributes, e.kind != .symlink, id != nil, let v = try? deployment.liveFile(rootRelative: e.path) {
+                    id = try? v.blobID()  // patches hold repository form (eol=crlf files)
+                }
+                live[e.path] = (id, e.kind)
+            }
             if treeIndex[i] >= 0 { seen[treeIndex[i]] = true }
             guard treeIndex[i] >= 0 else {
                 if untracked.isIgnored(e.path) { continue }
@@ -305,7 +311,7 @@ public struct TreeScanner {
         if overwritten { return .overwritten }
         if live == nil { return .missing }
         // Several patches on one file: this one is applied when its hunks are present.
-        if shared, !f.isBinary, let content = try? LiveTree.read(root: deployment.root, relativePath: rel, repoPath: f.path),
+        if shared, !f.isBinary, let content = try? deployment.liveFile(rootRelative: rel),
            HunkApplier.apply(f, to: content.content, reverse: true) != nil {
             return .applied
         }
