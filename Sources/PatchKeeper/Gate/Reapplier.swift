@@ -80,16 +80,15 @@ public struct Reapplier {
             return .some(img)
         }
 
-        var outcomes: [Outcome] = []
-        for d in decisions {
+        /// One patch; an error is that patch's failure, not the run's.
+        func handle(_ d: PatchDecider.Decision) throws -> Outcome {
             var patch = d.patch
             var outcome = Outcome(id: patch.id, title: patch.subject, action: .unchanged, written: [], conflicts: [])
             switch d.result {
             case .conflicts, .removed:
                 outcome.action = d.result == .removed ? .removed : .conflicts
                 outcome.conflicts = DeployGate.result(d).files.filter { $0.result == .conflicts || $0.result == .removed }
-                outcomes.append(outcome)
-                continue
+                return outcome
             case .upstreamed:
                 let rule = d.rule.map { r in d.commit.map { "\(r) \($0.hex)" } ?? r } ?? "content"
                 outcome.action = .upstreamed
@@ -101,8 +100,7 @@ public struct Reapplier {
                     try registry.save(patch, action: "upstreamed", reason: "contained in deployed revision \(rev.short) (\(rule))",
                                       author: Person.current(), now: now)
                 }
-                outcomes.append(outcome)
-                continue
+                return outcome
             case .reapplies, .reappliesRenamed:
                 break
             }
@@ -147,8 +145,7 @@ public struct Reapplier {
             if let refusal {
                 outcome.action = .refused
                 outcome.detail = refusal
-                outcomes.append(outcome)
-                continue
+                return outcome
             }
             if changes.isEmpty {
                 // Everything it changes is already in the deployed files (the decider said so
@@ -161,8 +158,7 @@ public struct Reapplier {
                     patch.setTrailer("Upstreamed-By", "content")
                     try registry.save(patch, action: "upstreamed", reason: "contained in deployed revision \(rev.short)", author: Person.current(), now: now)
                 }
-                outcomes.append(outcome)
-                continue
+                return outcome
             }
             let rebased = try rebase(patch, onto: rev, changes: changes)
             outcome.diff = rebased.diffText
@@ -172,15 +168,25 @@ public struct Reapplier {
             if patch.isExpired(now: now) { outcome.detail = "expired on \(patch.expires ?? "?"): retire it, or change its expiry" }
             for f in d.files where writes.contains(where: { deployment.repoPath(forRootRelative: $0.rel) == f.path }) { live[f.path] = .some(f.output) }
             if dryRun || outcome.action == .unchanged {
-                outcomes.append(outcome)
-                continue
+                return outcome
             }
             try registry.keepImages(of: changes, now: now)
             try registry.runJournaled(Journal(action: "reapply", root: deployment.root, writes: writes.map { ($0.rel, $0.after) },
                                               patch: rebased, reason: "rebased onto deployed revision \(rev.short)",
                                               author: Person.current(), now: now),
                                       previous: writes.map { ($0.rel, $0.before) })
-            outcomes.append(outcome)
+            return outcome
+        }
+
+        var outcomes: [Outcome] = []
+        for d in decisions {
+            do {
+                outcomes.append(try handle(d))
+            } catch {
+                var o = Outcome(id: d.patch.id, title: d.patch.subject, action: .refused, written: [], conflicts: [])
+                o.detail = "\(error)"
+                outcomes.append(o)
+            }
         }
         return outcomes
     }
