@@ -145,4 +145,21 @@ struct ResolveAndUpgradeTests {
         #expect(g.status == 1, "\(g.stdout)")
         #expect(g.stdout.contains("cannot be rebuilt"))
     }
+
+    @Test("a clone of the registry carries the images: gate on the clone rebuilds a binary patch whose live file is gone")
+    func cloneKeepsImages() throws {
+        let app = app()
+        let bin: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0, 7, 7, 7, 0, 0xFD]
+        try Data(bin).write(to: URL(fileURLWithPath: app.root + "/logo.png"))
+        #expect(pk(["record", "logo.png", "--title", "Logo", "--reason", "r"] + app.flags).status == 0)
+        try FileManager.default.removeItem(atPath: app.root + "/logo.png")
+        let clone = app.scratch.file("registry-clone")
+        git(["clone", "-q", app.registry, clone], in: app.scratch.path)
+        git(["gc", "-q", "--prune=now"], in: clone)
+        app.commit(["src/api/README": "v2\n"], message: "v2", tag: "v2")
+        let flags = ["--root", app.root, "--repo", app.repo, "--subdir", "src/api", "--registry", clone]
+        let g = pk(["gate", "--target", "v2", "--policy", "reapply", "--format", "json"] + flags)
+        let patches = try #require((try json(g))["patches"] as? [[String: Any]])
+        #expect(patches.map { $0["result"] as? String } == ["reapplies", "reapplies"], "\(g.stdout)\(g.stderr)")
+    }
 }
