@@ -57,25 +57,44 @@ extension Repository {
         return out
     }
 
-    /// `git patch-id --stable` of each non-merge commit in `from..to`: patch id → commit.
-    public func patchIDs(from: ObjectID, to: ObjectID) throws -> [ObjectID: ObjectID] {
+    /// `git patch-id --stable` of each non-merge commit in `from..to`: patch id → commit (the
+    /// newest one when several share it). With `touching`, only commits that change one of those
+    /// paths are diffed (a commit that changes none of a patch's paths cannot have its patch-id);
+    /// `cache` remembers patch-ids by commit across runs.
+    public func patchIDs(from: ObjectID, to: ObjectID, touching paths: Set<String>? = nil,
+                         cache: PatchIDCache? = nil) throws -> [ObjectID: ObjectID] {
         var out: [ObjectID: ObjectID] = [:]
         for c in try commits(from: from, to: to) {
+            if let known = cache?.lookup(c) {
+                if let id = known { out[id] = out[id] ?? c }
+                continue
+            }
             let info = try commit(c)
-            guard info.parents.count == 1 else { continue }
+            guard info.parents.count == 1 else { cache?.store(c, nil); continue }
             let parentTree = try commitTree(info.parents[0])
             defer { git_tree_free(parentTree) }
             let tree = try commitTree(c)
             defer { git_tree_free(tree) }
+            if let paths, !paths.contains(where: { Self.entryID(parentTree, $0) != Self.entryID(tree, $0) }) { continue }
             var opts = git_diff_options()
             try check(git_diff_options_init(&opts, UInt32(GIT_DIFF_OPTIONS_VERSION)), "diff options")
             opts.flags |= GIT_DIFF_INDENT_HEURISTIC.rawValue
             var diff: OpaquePointer?
             try check(git_diff_tree_to_tree(&diff, handle, parentTree, tree, &opts), "diff \(c.short)")
             defer { git_diff_free(diff) }
-            if let id = try? Self.patchID(diff!) { out[id] = out[id] ?? c }
+            let id = try? Self.patchID(diff!)
+            cache?.store(c, id)
+            if let id { out[id] = out[id] ?? c }
         }
         return out
+    }
+
+    /// The id of the entry at `path` in a tree (nil when absent).
+    static func entryID(_ tree: OpaquePointer, _ path: String) -> ObjectID? {
+        var entry: OpaquePointer?
+        guard git_tree_entry_bypath(&entry, tree, path) == 0, let entry else { git_error_clear(); return nil }
+        defer { git_tree_entry_free(entry) }
+        return ObjectID(git_tree_entry_id(entry).pointee)
     }
 
     static func patchID(_ diff: OpaquePointer) throws -> ObjectID {
@@ -145,5 +164,35 @@ extension Repository {
         }
         defer { git_diff_free(diff) }
         return try PatchFormat.text(diff!) { path in try PatchFormat.binaryText(repo: handle, old: a, new: b, path: path) }
+    }
+}
+
+/// Patch-ids by commit id, kept between runs by whoever owns it (the registry's state directory).
+/// A commit's patch-id never changes, so entries never go stale.
+public final class PatchIDCache {
+    /// commit → patch-id (nil: a merge, or a diff without one).
+    public private(set) var entries: [ObjectID: ObjectID?] = [:]
+    public private(set) var added = 0
+
+    public init() {}
+
+    /// Reads "COMMIT PATCHID" lines ("-" for none); malformed lines are skipped.
+    public init(text: String) {
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            guard parts.count == 2, let c = ObjectID(hex: String(parts[0])) else { continue }
+            entries[c] = parts[1] == "-" ? .some(nil) : ObjectID(hex: String(parts[1])).map { .some($0) } ?? nil
+        }
+    }
+
+    public func lookup(_ commit: ObjectID) -> ObjectID?? { entries[commit] }
+
+    public func store(_ commit: ObjectID, _ id: ObjectID?) {
+        if entries[commit] == nil { added += 1 }
+        entries[commit] = .some(id)
+    }
+
+    public var text: String {
+        entries.keys.sorted().map { "\($0.hex) \(entries[$0]!.map(\.hex) ?? "-")" }.joined(separator: "\n") + "\n"
     }
 }

@@ -77,4 +77,24 @@ extension Registry {
             return (try? deployment.liveFile(rootRelative: rel))??.content
         }, now: now)
     }
+
+    var patchIDCachePath: String { stateDirectory + "/patchids" }
+
+    /// Patch-ids of app commits computed by earlier gates and reapplies (a cache: unreadable or
+    /// malformed content just costs a recomputation).
+    func patchIDCache() -> PatchIDCache {
+        guard let bytes = try? POSIX.readFile(patchIDCachePath), let text = String(validating: bytes, as: UTF8.self) else { return PatchIDCache() }
+        return PatchIDCache(text: text)
+    }
+
+    /// Best effort: skipped when another writer holds the lock (`gate` takes no lock otherwise).
+    func savePatchIDCache(_ cache: PatchIDCache?, lockHeld: Bool) {
+        guard let cache, cache.added > 0 else { return }
+        if lockHeld {
+            try? AtomicFile.write(Array(cache.text.utf8), to: patchIDCachePath, mode: 0o600)
+        } else if let lock = try? self.lock(wait: 0, recover: false) {
+            try? AtomicFile.write(Array(cache.text.utf8), to: patchIDCachePath, mode: 0o600)
+            withExtendedLifetime(lock) {}
+        }
+    }
 }

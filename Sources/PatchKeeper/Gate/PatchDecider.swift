@@ -51,14 +51,19 @@ struct PatchDecider {
     /// Labels for conflict regions: the target's name (e.g. "v2 (a1b2c3d)").
     let targetLabel: String
 
-    init(repository: Repository, registry: Registry, target: ObjectID, targetLabel: String) throws {
+    init(repository: Repository, registry: Registry, target: ObjectID, targetLabel: String, lockHeld: Bool = false) throws {
         self.repository = repository
         self.source = BlobSource([registry.repository, repository])
         self.target = target
         self.targetTree = try repository.tree(of: target)
-        self.upstream = UpstreamIndex(repository: repository, target: target)
+        self.upstream = UpstreamIndex(repository: repository, target: target, cache: registry.patchIDCache())
         self.targetLabel = targetLabel
+        self.registry = registry
+        self.lockHeld = lockHeld
     }
+
+    private let registry: Registry
+    private let lockHeld: Bool
 
     private enum Slot {
         case absent
@@ -68,6 +73,8 @@ struct PatchDecider {
 
     /// Decides every patch, in registry order.
     mutating func decide(_ patches: [PatchFile]) throws -> [Decision] {
+        defer { registry.savePatchIDCache(upstream.cache, lockHeld: lockHeld) }
+        upstream.paths = Set(try patches.flatMap { try $0.touchedPaths() })
         var chain: [String: Slot] = [:]        // path → the chain's current content
         var blockedBy: [String: String] = [:]  // path → the id of a patch that does not reapply
         var recorded: [String: Image] = [:]    // path → the last recorded postimage (registry order)

@@ -55,7 +55,7 @@ public struct Reapplier {
         let rev = deployment.revision
         let patches = try registry.load().filter { $0.status == .active }
         var decider = try PatchDecider(repository: deployment.repository, registry: registry, target: rev,
-                                       targetLabel: "deployed \(rev.short)")
+                                       targetLabel: "deployed \(rev.short)", lockHeld: true)
         let decisions = try decider.decide(patches)
         let source = decider.source
 

@@ -10,15 +10,19 @@ struct UpstreamIndex {
     private var patchIDs: [ObjectID: [ObjectID: ObjectID]] = [:]
     private var renameMaps: [ObjectID: [String: String]] = [:]
     private var changes: [ObjectID: TreeChanges] = [:]
+    /// The paths of all active patches: only commits that change one of them are diffed.
+    var paths: Set<String>?
+    let cache: PatchIDCache?
 
-    init(repository: Repository, target: ObjectID) {
+    init(repository: Repository, target: ObjectID, cache: PatchIDCache? = nil) {
         self.repository = repository
         self.target = target
+        self.cache = cache
     }
 
     private mutating func ids(from base: ObjectID) -> [ObjectID: ObjectID] {
         if let known = patchIDs[base] { return known }
-        let map = (try? repository.patchIDs(from: base, to: target)) ?? [:]
+        let map = (try? repository.patchIDs(from: base, to: target, touching: paths, cache: cache)) ?? [:]
         patchIDs[base] = map
         return map
     }
