@@ -26,4 +26,16 @@ static inline int pk_git_limit_memory(size_t window, size_t mapped_limit) {
     return rc;
 }
 
+/* Hash verification on every object read (libgit2's default; git itself does not). */
+static inline int pk_git_verify_object_hashes(int enabled) {
+    return git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, enabled);
+}
+
+/* Gate walks long histories: a bounded object cache saves re-reading commits and trees. */
+static inline int pk_git_enable_cache(size_t max_size) {
+    int rc = git_libgit2_opts(GIT_OPT_ENABLE_CACHING, 1);
+    if (rc == 0) rc = git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)max_size);
+    return rc;
+}
+
 #endif

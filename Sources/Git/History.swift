@@ -63,38 +63,64 @@ extension Repository {
     /// `cache` remembers patch-ids by commit across runs.
     public func patchIDs(from: ObjectID, to: ObjectID, touching paths: Set<String>? = nil,
                          cache: PatchIDCache? = nil) throws -> [ObjectID: ObjectID] {
+        // Commits are read by the walk and again for their trees: let libgit2 keep them (a
+        // bounded cache; scans run with it off to stay flat).
+        Libgit2.enableObjectCache(32 << 20)
+        return try Libgit2.withoutHashVerification { try walkPatchIDs(from: from, to: to, touching: paths, cache: cache) }
+    }
+
+    private func walkPatchIDs(from: ObjectID, to: ObjectID, touching paths: Set<String>?, cache: PatchIDCache?) throws -> [ObjectID: ObjectID] {
         var out: [ObjectID: ObjectID] = [:]
+        let lookup = PathLookup(repository: self)
+        let split = paths.map { $0.map { $0.split(separator: "/").map(String.init) } }
         for c in try commits(from: from, to: to) {
             if let known = cache?.lookup(c) {
                 if let id = known { out[id] = out[id] ?? c }
                 continue
             }
-            let info = try commit(c)
-            guard info.parents.count == 1 else { cache?.store(c, nil); continue }
-            let parentTree = try commitTree(info.parents[0])
-            defer { git_tree_free(parentTree) }
-            let tree = try commitTree(c)
-            defer { git_tree_free(tree) }
-            if let paths, !paths.contains(where: { Self.entryID(parentTree, $0) != Self.entryID(tree, $0) }) { continue }
-            var opts = git_diff_options()
-            try check(git_diff_options_init(&opts, UInt32(GIT_DIFF_OPTIONS_VERSION)), "diff options")
-            opts.flags |= GIT_DIFF_INDENT_HEURISTIC.rawValue
-            var diff: OpaquePointer?
-            try check(git_diff_tree_to_tree(&diff, handle, parentTree, tree, &opts), "diff \(c.short)")
-            defer { git_diff_free(diff) }
-            let id = try? Self.patchID(diff!)
+            guard let (tree, parents) = lookup.commit(c) else { continue }
+            guard parents.count == 1, let parentTree = lookup.commit(parents[0])?.tree else { cache?.store(c, nil); continue }
+            if let split, !split.contains(where: { lookup.entry(parentTree, $0) != lookup.entry(tree, $0) }) { continue }
+            let id = try diffPatchID(parentTree, tree, c)
             cache?.store(c, id)
             if let id { out[id] = out[id] ?? c }
         }
         return out
     }
 
-    /// The id of the entry at `path` in a tree (nil when absent).
-    static func entryID(_ tree: OpaquePointer, _ path: String) -> ObjectID? {
-        var entry: OpaquePointer?
-        guard git_tree_entry_bypath(&entry, tree, path) == 0, let entry else { git_error_clear(); return nil }
-        defer { git_tree_entry_free(entry) }
-        return ObjectID(git_tree_entry_id(entry).pointee)
+    /// The commits in `from..to` (oldest first) whose blob at `path` differs from their first
+    /// parent's, with both blob ids (nil when absent): a file's history, for "which commits
+    /// changed these lines".
+    public func fileChanges(_ path: String, from: ObjectID, to: ObjectID) throws -> [(commit: ObjectID, old: ObjectID?, new: ObjectID?)] {
+        Libgit2.enableObjectCache(32 << 20)
+        return try Libgit2.withoutHashVerification {
+            let lookup = PathLookup(repository: self)
+            let split = path.split(separator: "/").map(String.init)
+            var out: [(commit: ObjectID, old: ObjectID?, new: ObjectID?)] = []
+            for c in try commits(from: from, to: to).reversed() {
+                guard let (tree, parents) = lookup.commit(c), let p = parents.first, let parentTree = lookup.commit(p)?.tree else { continue }
+                let old = lookup.entry(parentTree, split), new = lookup.entry(tree, split)
+                if old != new { out.append((c, old, new)) }
+            }
+            return out
+        }
+    }
+
+    /// The patch-id of the diff between two trees (nil when it has none).
+    func diffPatchID(_ a: ObjectID, _ b: ObjectID, _ c: ObjectID) throws -> ObjectID? {
+        var ta: OpaquePointer?, tb: OpaquePointer?
+        var oa = a.raw, ob = b.raw
+        try check(git_tree_lookup(&ta, handle, &oa), "read tree of \(c.short)^")
+        defer { git_tree_free(ta) }
+        try check(git_tree_lookup(&tb, handle, &ob), "read tree of \(c.short)")
+        defer { git_tree_free(tb) }
+        var opts = git_diff_options()
+        try check(git_diff_options_init(&opts, UInt32(GIT_DIFF_OPTIONS_VERSION)), "diff options")
+        opts.flags |= GIT_DIFF_INDENT_HEURISTIC.rawValue
+        var diff: OpaquePointer?
+        try check(git_diff_tree_to_tree(&diff, handle, ta, tb, &opts), "diff \(c.short)")
+        defer { git_diff_free(diff) }
+        return try? Self.patchID(diff!)
     }
 
     static func patchID(_ diff: OpaquePointer) throws -> ObjectID {
@@ -180,6 +206,15 @@ public final class PatchIDCache {
     public init(text: String) {
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: " ")
+            if parts.count >= 4, parts[0] == "R" {
+                var ids: [ObjectID: ObjectID] = [:]
+                for pair in (parts.count > 4 ? parts[4] : "").split(separator: ",") {
+                    let kv = pair.split(separator: ":")
+                    if kv.count == 2, let k = ObjectID(hex: String(kv[0])), let v = ObjectID(hex: String(kv[1])) { ids[k] = v }
+                }
+                ranges[parts[1...3].joined(separator: " ")] = ids
+                continue
+            }
             guard parts.count == 2, let c = ObjectID(hex: String(parts[0])) else { continue }
             entries[c] = parts[1] == "-" ? .some(nil) : ObjectID(hex: String(parts[1])).map { .some($0) } ?? nil
         }
@@ -192,7 +227,86 @@ public final class PatchIDCache {
         entries[commit] = .some(id)
     }
 
-    public var text: String {
-        entries.keys.sorted().map { "\($0.hex) \(entries[$0]!.map(\.hex) ?? "-")" }.joined(separator: "\n") + "\n"
+    /// Whole results by range: "BASE TARGET PATHS-DIGEST" → patch id → commit. A second gate
+    /// against the same target reads its answer here without walking the history.
+    public private(set) var ranges: [String: [ObjectID: ObjectID]] = [:]
+
+    public func range(_ key: String) -> [ObjectID: ObjectID]? { ranges[key] }
+
+    public func storeRange(_ key: String, _ ids: [ObjectID: ObjectID]) {
+        if ranges[key] == nil { added += 1 }
+        ranges[key] = ids
+        // Keep the file small: old ranges go first (they are cheap to recompute from `entries`).
+        if ranges.count > 64 { ranges.remove(at: ranges.startIndex) }
     }
+
+    public var text: String {
+        var lines = entries.keys.sorted().map { "\($0.hex) \(entries[$0]!.map(\.hex) ?? "-")" }
+        for (key, ids) in ranges.sorted(by: { $0.key < $1.key }) {
+            lines.append("R \(key) " + ids.sorted { $0.key < $1.key }.map { "\($0.key.hex):\($0.value.hex)" }.joined(separator: ","))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+/// Commit trees and tree entries looked up by id with memos, for walking long histories: a tree
+/// is read about once however many commits share it (libgit2's object cache is off to keep scans
+/// flat).
+final class PathLookup {
+    private let repository: Repository
+    private var commits: [ObjectID: (tree: ObjectID, parents: [ObjectID])] = [:]
+    private struct Key: Hashable { var tree: ObjectID; var name: String }
+    private var entries: [Key: ObjectID?] = [:]
+    private var trees: [ObjectID: OpaquePointer] = [:]
+
+    init(repository: Repository) { self.repository = repository }
+
+    func commit(_ id: ObjectID) -> (tree: ObjectID, parents: [ObjectID])? {
+        if let known = commits[id] { return known }
+        var c: OpaquePointer?
+        var oid = id.raw
+        guard git_commit_lookup(&c, repository.handle, &oid) == 0 else { git_error_clear(); return nil }
+        defer { git_commit_free(c) }
+        let tree = ObjectID(git_commit_tree_id(c).pointee)
+        let parents = (0..<git_commit_parentcount(c)).compactMap { i in git_commit_parent_id(c, i).map { ObjectID($0.pointee) } }
+        commits[id] = (tree, parents)
+        return (tree, parents)
+    }
+
+    /// The id at `path` (split) below `tree`, nil when absent.
+    func entry(_ tree: ObjectID, _ path: [String]) -> ObjectID? {
+        var current = tree
+        for name in path {
+            let key = Key(tree: current, name: name)
+            if let known = entries[key] {
+                guard let next = known else { return nil }
+                current = next
+                continue
+            }
+            let next = lookup(current, name)
+            entries[key] = .some(next)
+            guard let next else { return nil }
+            current = next
+        }
+        return current
+    }
+
+    /// One name in a tree; the last few trees read stay open.
+    private func lookup(_ tree: ObjectID, _ name: String) -> ObjectID? {
+        let t: OpaquePointer
+        if let open = trees[tree] {
+            t = open
+        } else {
+            var out: OpaquePointer?
+            var oid = tree.raw
+            guard git_tree_lookup(&out, repository.handle, &oid) == 0, let out else { git_error_clear(); return nil }
+            if trees.count >= 32 { for (_, old) in trees { git_tree_free(old) }; trees.removeAll(keepingCapacity: true) }
+            trees[tree] = out
+            t = out
+        }
+        guard let e = git_tree_entry_byname(t, name) else { return nil }
+        return ObjectID(git_tree_entry_id(e).pointee)
+    }
+
+    deinit { for (_, t) in trees { git_tree_free(t) } }
 }

@@ -15,6 +15,17 @@ enum Libgit2 {
     }()
 
     static func ensure() { _ = ready }
+
+    static func enableObjectCache(_ maxBytes: Int) { _ = pk_git_enable_cache(maxBytes) }
+
+    /// Runs `body` without re-hashing every object read, as git reads: for walks over thousands
+    /// of commits and trees, where hashing each is most of the cost. Anyone who can write the
+    /// repository's objects can write honest commits too, so this widens nothing.
+    static func withoutHashVerification<T>(_ body: () throws -> T) rethrows -> T {
+        _ = pk_git_verify_object_hashes(0)
+        defer { _ = pk_git_verify_object_hashes(1) }
+        return try body()
+    }
 }
 
 /// Library-wide switches.

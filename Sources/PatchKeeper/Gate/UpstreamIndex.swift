@@ -22,7 +22,14 @@ struct UpstreamIndex {
 
     private mutating func ids(from base: ObjectID) -> [ObjectID: ObjectID] {
         if let known = patchIDs[base] { return known }
-        let map = (try? repository.patchIDs(from: base, to: target, touching: paths, cache: cache)) ?? [:]
+        let digest = (try? ObjectID.hashBlob(Array((paths ?? []).sorted().joined(separator: "\n").utf8)))?.hex ?? "-"
+        let key = "\(base.hex) \(target.hex) \(paths == nil ? "all" : digest)"
+        if let known = cache?.range(key) {
+            patchIDs[base] = known
+            return known
+        }
+        guard let map = try? repository.patchIDs(from: base, to: target, touching: paths, cache: cache) else { return [:] }
+        cache?.storeRange(key, map)
         patchIDs[base] = map
         return map
     }
@@ -104,22 +111,18 @@ struct UpstreamIndex {
     /// first. Text for a conflict report, or nil when there are none (or no base).
     func commitsTouching(_ path: String, patch: PatchFile, source: BlobSource, pre: [UInt8], file: ParsedFilePatch) -> String? {
         guard let base = patch.base, repository.contains(base),
-              let commits = try? repository.commits(from: base, to: target) else { return nil }
+              let changes = try? repository.fileChanges(path, from: base, to: target) else { return nil }
         var ranges = LineRanges.changed(by: file)
         if ranges.isEmpty { return nil }
         var found: [(ObjectID, String)] = []
-        for c in commits.reversed() {
-            guard let info = try? repository.commit(c), let parent = info.parents.first,
-                  let before = try? repository.entry(atPath: path, inCommit: parent),
-                  let after = try? repository.entry(atPath: path, inCommit: c),
-                  before.id != after.id,
-                  let old = source.content(before.id), let new = source.content(after.id),
+        for (c, oldID, newID) in changes {
+            guard let oldID, let newID, let old = source.content(oldID), let new = source.content(newID),
                   let text = try? MemoryRepository().makePatch([FileChange(old: FileVersion(path: path, mode: .regular, content: old),
                                                                            new: FileVersion(path: path, mode: .regular, content: new))]).diff,
                   let diff = try? PatchParser.parse(text).first else { continue }
             let (mapped, touched) = LineRanges.map(ranges, through: diff)
             ranges = mapped
-            if touched { found.append((c, info.summary)) }
+            if touched, let info = try? repository.commit(c) { found.append((c, info.summary)) }
         }
         guard !found.isEmpty else { return nil }
         let named = found.reversed().prefix(5).map { "\($0.0.short) \"\(Text.singleLine($0.1))\"" }
