@@ -40,17 +40,38 @@ struct GateReapplyPropertyTests {
         let failures = all.flatMap(\.failures)
         let skipped = all.reduce(0) { $0 + $1.skipped }
         let soft = all.reduce(0) { $0 + $1.conservative }
-        var byReason: [String: Int] = [:]
-        for f in failures { for r in Set(f.reasons.map(Self.reasonKind)) { byReason[r, default: 0] += 1 } }
+        var byReason: [String: Int] = [:], byFeature: [String: Int] = [:]
+        for f in failures {
+            for r in Set(f.reasons.map(Self.reasonKind)) { byReason[r, default: 0] += 1 }
+            for t in f.features { byFeature[t, default: 0] += 1 }
+        }
         let summary = """
             property: \(ran) cases in \(all.count) batches, \(String(format: "%.1f", Date().timeIntervalSince(start))) s, seed \(String(seed, radix: 16)); \
             \(failures.count) failing, \(skipped) skipped (record refused), \(soft) patches conservatively not applied where git applies cleanly
-            by reason: \(byReason.sorted { $0.value > $1.value }.map { "\($0.value)× \($0.key)" }.joined(separator: "; "))
+            failing cases by reason: \(byReason.sorted { $0.value > $1.value }.map { "\($0.value)× \($0.key)" }.joined(separator: "; "))
+            failing cases by feature: \(byFeature.sorted { $0.value > $1.value }.map { "\($0.value)× \($0.key)" }.joined(separator: "; "))
             """
         print(summary)
-        let smallest = failures.sorted { $0.size < $1.size }.prefix(5)
-        for f in smallest { print("---- failing case (smallest first) ----\n" + f.description) }
-        #expect(failures.isEmpty, "\(summary)\n\(smallest.map(\.description).joined(separator: "\n----\n"))")
+        var recordErrors: [String: Int] = [:]
+        for e in all.flatMap(\.recordErrors) {
+            let generic = e.replacingOccurrences(of: #"c[0-9]+/"#, with: "cN/", options: .regularExpression)
+                .replacingOccurrences(of: #"/[^ ]*/live/"#, with: "ROOT/", options: .regularExpression)
+                .replacingOccurrences(of: #"[0-9a-f]{7,40}"#, with: "REV", options: .regularExpression)
+            recordErrors[generic, default: 0] += 1
+        }
+        for (e, k) in recordErrors.sorted(by: { $0.value > $1.value }) { print("record refused \(k)×: \(e)") }
+        // The smallest example of each kind of failure (reason and features), smallest first.
+        var seen = Set<String>()
+        var examples: [Failure] = []
+        for f in failures.sorted(by: { $0.size < $1.size }) {
+            let key = Set(f.reasons.map(Self.reasonKind)).sorted().joined(separator: "+") + " | " + f.features.sorted().joined(separator: ",")
+            if seen.insert(key).inserted { examples.append(f) }
+        }
+        let shown = examples.prefix(10)
+        for f in shown { print("---- failing case ----\n" + f.description) }
+        if !failures.isEmpty {
+            Issue.record("\(summary)\n\(shown.prefix(4).map(\.description).joined(separator: "\n----\n"))")
+        }
     }
 
     static func reasonKind(_ reason: String) -> String {
@@ -63,6 +84,7 @@ struct GateReapplyPropertyTests {
         var reasons: [String]
         var size: Int
         var description: String
+        var features: [String] = []
     }
 
     struct BatchResult: Sendable {
@@ -71,6 +93,7 @@ struct GateReapplyPropertyTests {
         var failures: [Failure]
         var skipped: Int
         var conservative: Int
+        var recordErrors: [String] = []
     }
 
     /// A batch's directories: `app/` (repo), `live/` (root), `registry/`, on tmpfs when there is one
@@ -297,9 +320,30 @@ struct GateReapplyPropertyTests {
             d += "  base files: " + c.base.keys.sorted().map { "\($0) \(Self.show(Self.Entry(c.base[$0]!)))" }.joined(separator: ", ") + "\n"
             for id in c.patchIDs { d += "  registered \(id):\n" + Self.indent(Self.diffPart(patchText[id] ?? "")) }
             d += "  upstream base..v3:\n" + Self.indent(diffByDir[c.dir] ?? "")
-            return Failure(reasons: reasons, size: d.count, description: d)
+            return Failure(reasons: reasons, size: d.count, description: d, features: Self.features(c, patchText, upstream: diffByDir[c.dir] ?? ""))
         }
-        return BatchResult(index: index, cases: n, failures: failures, skipped: skipped.count, conservative: conservative)
+        return BatchResult(index: index, cases: n, failures: failures, skipped: skipped.count, conservative: conservative,
+                           recordErrors: gen.compactMap { c in c.recordError.map { "\(c.admin.map(\.note).joined(separator: "+")): \($0)" } })
+    }
+
+    /// What a failing case involves, to tell bug classes apart in the summary.
+    static func features(_ c: CaseGen, _ text: [String: String], upstream: String) -> [String] {
+        var f = Set<String>()
+        if c.patchIDs.count > 1 { f.insert("stacked") }
+        for id in c.patchIDs {
+            let t = diffPart(text[id] ?? "")
+            if t.contains("GIT binary patch") { f.insert("binary patch") }
+            if t.contains("new file mode") { f.insert("creates file") }
+            if t.contains("deleted file mode") { f.insert("deletes file") }
+            if t.contains("old mode") { f.insert("mode change") }
+            if t.contains("\\ No newline") { f.insert("no final newline") }
+            if t.contains("\r\n") { f.insert("CRLF") }
+            if t.contains("\n@@ -1,") && t.contains(" +0,0 @@") { f.insert("empties file") }
+        }
+        if upstream.contains("rename from") { f.insert("upstream rename") }
+        if upstream.contains("deleted file mode") { f.insert("upstream delete") }
+        if upstream.isEmpty { f.insert("upstream untouched") }
+        return f.sorted()
     }
 
     static func slug(_ p: String) -> String { String(p.map { $0.isLetter || $0.isNumber ? $0 : "_" }) }
@@ -426,18 +470,21 @@ struct CaseGen {
     /// Every content the case ever has (pre/post images for git's 3-way apply).
     var allContents: [Data] = []
     private var counter = 0
+    /// The text being generated may hold ISO-8859-1 bytes (not UTF-8).
+    private var latin1 = false
 
     static let pool: [[UInt8]] = ["end", "", "  return nil", "  timeout = 30", "}", "  x = 1"].map { Array($0.utf8) }
 
     mutating func fresh(_ rng: inout SplitMix) -> [UInt8] {
         counter += 1
         if rng.chance(0.25) { return Self.pool[rng.int(0...Self.pool.count - 1)] }
-        if rng.chance(0.05) { return Array("caf".utf8) + [0xE9] + Array(" \(index)_\(counter)".utf8) }  // latin-1
+        if latin1 && rng.chance(0.1) { return Array("caf".utf8) + [0xE9] + Array(" \(index)_\(counter)".utf8) }  // latin-1
         return Array("  value_\(index)_\(counter) = \(rng.int(0...999))".utf8)
     }
 
     mutating func randomText(_ rng: inout SplitMix) -> FileSpec {
         let crlf = rng.chance(0.15)
+        latin1 = rng.chance(0.08)
         let n = rng.int(rng.chance(0.2) ? 0...4 : 5...30)
         var t = TextModel(Data())!
         t.crlf = crlf
