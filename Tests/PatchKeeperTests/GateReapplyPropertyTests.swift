@@ -54,8 +54,10 @@ struct GateReapplyPropertyTests {
         print(summary)
         var recordErrors: [String: Int] = [:]
         for e in all.flatMap(\.recordErrors) {
-            let generic = e.replacingOccurrences(of: #"c[0-9]+/"#, with: "cN/", options: .regularExpression)
+            let generic = e.replacingOccurrences(of: #"[0-9]{4}-case-[0-9]+-patch-[0-9]"#, with: "NNNN-case-K-patch-P", options: .regularExpression)
+                .replacingOccurrences(of: #"c[0-9]+/"#, with: "cN/", options: .regularExpression)
                 .replacingOccurrences(of: #"/[^ ]*/live/"#, with: "ROOT/", options: .regularExpression)
+                .replacingOccurrences(of: #"pk-test-[0-9a-f]+"#, with: "pk-test-X", options: .regularExpression)
                 .replacingOccurrences(of: #"[0-9a-f]{7,40}"#, with: "REV", options: .regularExpression)
             recordErrors[generic, default: 0] += 1
         }
@@ -66,6 +68,10 @@ struct GateReapplyPropertyTests {
         for f in failures.sorted(by: { $0.size < $1.size }) {
             let key = Set(f.reasons.map(Self.reasonKind)).sorted().joined(separator: "+") + " | " + f.features.sorted().joined(separator: ",")
             if seen.insert(key).inserted { examples.append(f) }
+        }
+        // PATCHKEEPER_PROPERTY_REPORT=FILE writes every failing case there.
+        if let file = env["PATCHKEEPER_PROPERTY_REPORT"] {
+            try? (summary + "\n\n" + failures.sorted { $0.size < $1.size }.map(\.description).joined(separator: "\n----\n")).write(toFile: file, atomically: true, encoding: .utf8)
         }
         let shown = examples.prefix(10)
         for f in shown { print("---- failing case ----\n" + f.description) }
