@@ -204,7 +204,7 @@ struct GateReapplyPropertyTests {
             let copy = app.scratch.file("registered-\(name)")
             try? FileManager.default.copyItem(atPath: app.registry + "/" + name, toPath: copy)
             patchCopy[id] = copy
-            patchText[id] = (try? String(contentsOfFile: copy, encoding: .utf8)) ?? "<not UTF-8>"
+            patchText[id] = String(decoding: FileManager.default.contents(atPath: copy) ?? Data(), as: UTF8.self)
         }
 
         // upstream revisions; then a throw-away clone at the target holding every pre/post image
@@ -382,7 +382,8 @@ struct GateReapplyPropertyTests {
 
     /// The `a/` paths of a patch's `diff --git` lines.
     static func oldPaths(_ text: String) -> [String] {
-        text.split(separator: "\n").compactMap { line -> String? in
+        // Split on the byte: in a Swift String "\r\n" is one Character.
+        text.unicodeScalars.split(separator: "\n").map { String(String.UnicodeScalarView($0)) }.compactMap { line -> String? in
             guard line.hasPrefix("diff --git a/"), let r = line.range(of: " b/") else { return nil }
             return String(line[line.index(line.startIndex, offsetBy: 13)..<r.lowerBound])
         }
