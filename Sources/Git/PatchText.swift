@@ -6,13 +6,14 @@
 ///   applying it fails (libgit2 #6294): quote the header and `---`/`+++` paths, as git allows.
 public enum PatchText {
     public static func normalized(_ text: String) -> String {
-        guard text.contains("new file mode") || text.contains("deleted file mode") || text.contains(" b/") else { return text }
+        guard text.contains("new file mode") || text.contains("deleted file mode") || text.contains(" b/") || text.contains("old mode") else { return text }
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         var i = 0
         while i < lines.count {
             guard lines[i].hasPrefix("diff --git ") else { i += 1; continue }
             var j = i + 1
-            var isNew = false, isDeleted = false, hasBody = false
+            var isNew = false, isDeleted = false, hasBody = false, hasIndex = false, modeChange = false
+            var binaryLine: Int?
             let path = samePath(in: lines[i])
             let needsQuotes = path.map { $0.contains(" ") && !$0.contains("\\") } ?? false
             if needsQuotes, let path {
@@ -26,10 +27,19 @@ public enum PatchText {
                 let l = lines[j]
                 if l.hasPrefix("new file mode ") { isNew = true }
                 if l.hasPrefix("deleted file mode ") { isDeleted = true }
+                if l.hasPrefix("index ") { hasIndex = true }
+                if l.hasPrefix("old mode ") { modeChange = true }
+                if l.hasPrefix("Binary files ") { binaryLine = j }
                 if l.hasPrefix("--- ") || l.hasPrefix("+++ ") || l.hasPrefix("@@") || l.hasPrefix("Binary files ") || l == "GIT binary patch" {
                     hasBody = true
                 }
                 j += 1
+            }
+            // libgit2 writes "Binary files … differ" for a mode-only change of a binary file (no
+            // index line, no content change) and then refuses to parse it: a mode change has no body.
+            if modeChange, !hasIndex, !isNew, !isDeleted, let b = binaryLine {
+                lines.remove(at: b)
+                j -= 1
             }
             if (isNew || isDeleted) && !hasBody, let path {
                 var insertAt = j

@@ -35,10 +35,12 @@ struct GateTests {
         precondition(r.status == 0, r.stderr)
     }
 
-    /// A checkout of `rev` for the git CLI reference checks.
+    /// A throw-away clone checked out at `rev` for the git CLI reference checks (`git apply
+    /// --3way` writes blobs into the repository it runs in: never the one the product reads).
     func checkout(_ app: AppFixture, _ rev: String) -> String {
         let dir = app.scratch.file("checkout-\(rev)-\(UUID().uuidString.prefix(6))")
-        git(["worktree", "add", "-q", "--detach", dir, rev], in: app.repo)
+        git(["clone", "-q", "--no-checkout", app.repo, dir], in: app.scratch.path)
+        git(["checkout", "-q", "--detach", rev], in: dir)
         return dir
     }
 
