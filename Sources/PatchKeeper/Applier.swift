@@ -201,7 +201,10 @@ public enum Applier {
         }
         let active = patches.filter { $0.status == .active }
         if !req.dryRun { registry.upgradeImages(active, deployment: deployment, now: req.now) }
-        let stack = try PatchStack(deployment: deployment, registry: registry, active: active)
+        let stack = try PatchStack(deployment: deployment, registry: registry, active: active,
+                                   paths: files.flatMap { [$0.oldPath, $0.newPath] }.filter { !$0.isEmpty }.map {
+                                       deployment.repoPath(forRootRelative: rootRel[$0] ?? $0)
+                                   })
         // The files it changes must be what the registry says they are: the deployed content
         // with the active patches. Otherwise the new patch would hide an unregistered change (or
         // silently revert an overwritten patch).

@@ -89,11 +89,27 @@ public struct PatchFile: Sendable, Equatable {
     /// The files of the diff, parsed by libgit2.
     public func files() throws -> [ParsedFilePatch] {
         if let parsed, parsed.tail == tail { return parsed.files }
-        return try PatchParser.parse(diffText)
+        if let lazy, let known = lazy.files(for: tail) { return known }
+        let files = try PatchParser.parse(diffText)
+        for f in files {
+            for p in [f.oldPath, f.newPath] where !p.isEmpty { _ = try SafePath.relative(p, source: "\(fileName): patch path") }
+        }
+        lazy?.store(files, for: tail)
+        return files
+    }
+
+    /// False only when the patch certainly does not touch `path`: its diff text does not even
+    /// contain it (a cheap test before parsing; a path git would quote always answers true).
+    public func mayTouch(_ path: String) -> Bool {
+        let plain = path.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value < 0x7f && $0 != "\"" && $0 != "\\" }
+        return !plain || tail.contains(path)
     }
 
     /// The files as `parse` found them, with the tail they came from (a rebase changes the tail).
     var parsed: (tail: String, files: [ParsedFilePatch])?
+    /// For a file loaded without its diff parsed (already validated by an earlier load): the
+    /// files, parsed on first use.
+    var lazy: LazyFiles?
 
     // MARK: writing
 
@@ -125,7 +141,10 @@ public struct PatchFile: Sendable, Equatable {
 
     /// Parses a registry file. `requireRegistryFields`: Patch-Id and Base must be present
     /// (false for `apply` input, which may be a foreign format-patch e-mail).
-    public static func parse(_ text: String, fileName: String, requireRegistryFields: Bool = true) throws(ParseError) -> PatchFile {
+    /// `validateDiff: false` skips parsing the diff with libgit2 (a registry load of a file whose
+    /// exact content an earlier load validated): `files()` parses it on first use.
+    public static func parse(_ text: String, fileName: String, requireRegistryFields: Bool = true,
+                             validateDiff: Bool = true) throws(ParseError) -> PatchFile {
         func fail(_ line: Int, _ message: String) -> ParseError { ParseError(file: fileName, line: line, message: message) }
         if text.utf8.contains(0) { throw fail(1, "contains NUL bytes; not a text patch file") }
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
@@ -213,6 +232,11 @@ public struct PatchFile: Sendable, Equatable {
         guard let diffStart = lines[(sep + 1)...].firstIndex(where: { $0.hasPrefix("diff --git ") }) else {
             throw fail(sep + 2, "no 'diff --git' section after the '---' line")
         }
+        if !validateDiff {
+            patch.lazy = LazyFiles()
+            patch.fileName = fileName
+            return patch
+        }
         do {
             let files = try PatchParser.parse(patch.diffText)
             if files.isEmpty { throw fail(diffStart + 1, "the diff changes no file") }
@@ -270,5 +294,23 @@ public struct PatchFile: Sendable, Equatable {
             return String(body[..<sig.lowerBound]) + "\n"
         }
         return String(body)
+    }
+}
+
+/// The parsed files of a patch loaded lazily, shared by its copies (a value type's memo).
+final class LazyFiles: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: (tail: String, files: [ParsedFilePatch])?
+
+    func files(for tail: String) -> [ParsedFilePatch]? {
+        lock.lock()
+        defer { lock.unlock() }
+        return value.flatMap { $0.tail == tail ? $0.files : nil }
+    }
+
+    func store(_ files: [ParsedFilePatch], for tail: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        value = (tail, files)
     }
 }

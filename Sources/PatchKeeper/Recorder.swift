@@ -42,7 +42,8 @@ public enum Recorder {
         let patches = try registry.load()
         let active = patches.filter { $0.status == .active }
         registry.upgradeImages(active, deployment: deployment, now: req.now)
-        let stack = try PatchStack(deployment: deployment, registry: registry, active: active)
+        let stack = try PatchStack(deployment: deployment, registry: registry, active: active,
+                                   paths: rels.map { deployment.repoPath(forRootRelative: $0) })
         var changes: [FileChange] = []
         for rel in rels {
             let repoPath = deployment.repoPath(forRootRelative: rel)
@@ -94,7 +95,7 @@ extension Recorder {
     /// (root-relative); empty when there is none.
     public static func driftDiff(deployment: Deployment, registry: Registry, report: ScanReport, paths: [String]) throws -> String {
         let active = try registry.load().filter { $0.status == .active }
-        let stack = try PatchStack(deployment: deployment, registry: registry, active: active)
+        let stack = try PatchStack(deployment: deployment, registry: registry, active: active, paths: report.unregistered.map(\.path))
         var changes: [FileChange] = []
         for d in report.unregistered {
             guard let rel = deployment.rootRelative(forRepoPath: d.path) else { continue }
@@ -127,12 +128,21 @@ public struct PatchStack {
     /// Repo path → the last active patch touching it.
     private(set) var tops: [String: Top] = [:]
 
-    init(deployment: Deployment, registry: Registry, active: [PatchFile]) throws {
+    /// `paths` (repo paths): only the patches that may touch them are read (1,000 patches in a
+    /// registry, one file recorded).
+    init(deployment: Deployment, registry: Registry, active: [PatchFile], paths: [String]? = nil) throws {
         self.deployment = deployment
         source = BlobSource([registry.repository, deployment.repository])
         var recorded: [String: Image] = [:]
+        var bases: [ObjectID: Tree?] = [:]
         for p in active {
-            let base = p.base.flatMap { deployment.repository.contains($0) ? try? deployment.repository.tree(of: $0) : nil }
+            if let paths, !paths.contains(where: p.mayTouch) { continue }
+            let base = p.base.flatMap { id in
+                if let t = bases[id] { return t }
+                let t = deployment.repository.contains(id) ? try? deployment.repository.tree(of: id) : nil
+                bases[id] = t
+                return t
+            }
             for (f, img) in try PatchImages.images(of: p, source: source, recorded: &recorded, base: base) {
                 tops[f.newPath] = Top(patch: p, images: img)
                 if f.oldPath != f.newPath { tops[f.oldPath] = Top(patch: p, images: img) }

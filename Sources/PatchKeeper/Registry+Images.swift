@@ -40,8 +40,14 @@ extension Registry {
         var recorded: [String: Image] = [:]
         var missing: [(PatchFile, String)] = []
         var kept: [[UInt8]] = []
+        var bases: [ObjectID: Tree?] = [:]
         for p in patches {
-            let base = p.base.flatMap { app.contains($0) ? try? app.tree(of: $0) : nil }
+            let base = p.base.flatMap { id in
+                if let t = bases[id] { return t }
+                let t = app.contains(id) ? try? app.tree(of: id) : nil
+                bases[id] = t
+                return t
+            }
             guard let images = try? PatchImages.images(of: p, source: source, recorded: &recorded, base: base) else { continue }
             for (f, img) in images {
                 if img != nil { continue }
@@ -71,11 +77,17 @@ extension Registry {
     /// Upgrades a registry written before images existed (and tops up any gap): keeps every
     /// image that the app repository, the hunks or a live file carrying the patch (checked by
     /// id) can still give. Call with the lock held; best effort.
+    /// Runs once per registry: when nothing stays missing, `.patchkeeper/images-complete` says so
+    /// and later writes skip it (every patch written since keeps its own images; scan still
+    /// reports any patch that cannot be rebuilt).
     func upgradeImages(_ active: [PatchFile], deployment: Deployment, now: Date) {
-        _ = missingImages(active, repository: deployment.repository, live: { path in
+        let marker = stateDirectory + "/images-complete"
+        if POSIX.exists(marker) { return }
+        let missing = missingImages(active, repository: deployment.repository, live: { path in
             guard let rel = deployment.rootRelative(forRepoPath: path) else { return nil }
             return (try? deployment.liveFile(rootRelative: rel))??.content
         }, now: now)
+        if missing.isEmpty { try? AtomicFile.write(Array("images kept for every active patch\n".utf8), to: marker, mode: 0o600) }
     }
 
     var patchIDCachePath: String { stateDirectory + "/patchids" }

@@ -74,6 +74,8 @@ public final class Registry {
             FaultInjector.step("before first registry commit")
             try repo.commitWorkdirChanges(paths: [".gitignore"], message: "Create patch registry for \(app)\n\nAction: init\n", author: sig, committer: sig)
             FaultInjector.step("after first registry commit")
+            // A new registry keeps every patch's images from the start: nothing to upgrade.
+            try? AtomicFile.write(Array("images kept for every active patch\n".utf8), to: path + "/.patchkeeper/images-complete", mode: 0o600)
         } catch let e as GitError {
             throw PatchKeeperError("cannot create registry \(path): \(e.message)")
         }
@@ -114,9 +116,16 @@ public final class Registry {
 
     private var loaded: (signature: [String], patches: [PatchFile])?
 
+    /// Blob ids of registry files an earlier load parsed in full (`.patchkeeper/validated`): their
+    /// diffs are parsed only when used. A cache: unreadable, it costs a full parse.
+    var validatedPath: String { stateDirectory + "/validated" }
+
     private func parseAll(_ names: [String]) throws -> [PatchFile] {
         var patches: [PatchFile] = []
         var seen: [String: String] = [:]
+        let known = Set(((try? POSIX.readFile(validatedPath)).map { String(decoding: $0, as: UTF8.self) } ?? "")
+            .split(separator: "\n").compactMap { ObjectID(hex: String($0)) })
+        var validated = Set<ObjectID>()
         for name in names {
             let full = path + "/" + name
             try Self.refuseWritableByOthers(full)
@@ -128,8 +137,10 @@ public final class Registry {
                 throw PatchKeeperError("registry file \(full):\(bad): not UTF-8 text", hint: "fix or remove the file (it is never rewritten while it does not parse)")
             }
             let patch: PatchFile
+            let id = try? ObjectID.hashBlob(bytes)
             do {
-                patch = try PatchFile.parse(text, fileName: name)
+                patch = try PatchFile.parse(text, fileName: name, validateDiff: id.map { !known.contains($0) } ?? true)
+                if let id { validated.insert(id) }
             } catch {
                 throw PatchKeeperError("registry file \(path)/\(error.description)", hint: "fix or remove the file (it is never rewritten while it does not parse)")
             }
@@ -138,6 +149,10 @@ public final class Registry {
             }
             seen[patch.id] = name
             patches.append(patch)
+        }
+        // Best effort, and only for who may write the state directory (root, the owner).
+        if validated != known, POSIX.isDirectory(stateDirectory) {
+            try? AtomicFile.write(Array(validated.map(\.hex).sorted().joined(separator: "\n").utf8), to: validatedPath, mode: 0o600)
         }
         return patches
     }

@@ -96,6 +96,7 @@ struct ResolveAndUpgradeTests {
         git(["update-ref", "-d", "refs/heads/patchkeeper-images"], in: app.registry)
         git(["reflog", "expire", "--expire=now", "--all"], in: app.registry)
         git(["gc", "-q", "--prune=now"], in: app.registry)
+        for state in ["images-complete", "validated", "patchids"] { try? FileManager.default.removeItem(atPath: app.registry + "/.patchkeeper/" + state) }
     }
 
     @Test("a registry from before images: stacked text patches are rebuilt from the hunks, and a binary one is a scan finding until a scan captures it")

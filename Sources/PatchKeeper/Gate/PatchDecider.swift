@@ -78,9 +78,10 @@ struct PatchDecider {
         var chain: [String: Slot] = [:]        // path → the chain's current content
         var blockedBy: [String: String] = [:]  // path → the id of a patch that does not reapply
         var recorded: [String: Image] = [:]    // path → the last recorded postimage (registry order)
+        let baseTrees = BaseTrees(repository)
         var out: [Decision] = []
         for patch in patches {
-            let base = patch.base.flatMap { repository.contains($0) ? try? repository.tree(of: $0) : nil }
+            let base = patch.base.flatMap { baseTrees.tree($0) }
             let images = try PatchImages.images(of: patch, source: source, recorded: &recorded, base: base)
             var files: [FileDecision] = []
             for (f, img) in images {

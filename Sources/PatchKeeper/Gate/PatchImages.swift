@@ -187,3 +187,18 @@ enum Similarity {
         return out
     }
 }
+
+/// Patch base trees by commit, each read once (1,000 patches usually share a few bases).
+final class BaseTrees {
+    private let repository: Repository
+    private var trees: [ObjectID: Tree?] = [:]
+
+    init(_ repository: Repository) { self.repository = repository }
+
+    func tree(_ id: ObjectID) -> Tree? {
+        if let known = trees[id] { return known }
+        let t = repository.contains(id) ? try? repository.tree(of: id) : nil
+        trees[id] = .some(t)
+        return t
+    }
+}

@@ -180,9 +180,10 @@ public struct TreeScanner {
         var recorded: [String: Image] = [:]
         var stackStates: [String: Set<Image?>] = [:]  // root-relative path → contents the stack explains
         var unbuildable: [(PatchFile, String)] = []
+        let baseTrees = BaseTrees(repo)
         for p in patches {
             var files: [ScanReport.PatchResult.File] = []
-            let base = p.base.flatMap { repo.contains($0) ? try? repo.tree(of: $0) : nil }
+            let base = p.base.flatMap { baseTrees.tree($0) }
             let logical = PatchImages.logicalFiles(try p.files())
             let images = (try? PatchImages.images(of: p, source: source, recorded: &recorded, base: base)) ?? logical.map { ($0, nil) }
             for (parsed, img) in images {
