@@ -157,7 +157,7 @@ public enum Applier {
         let reason = req.reason ?? input.body ?? ""
         if title.isEmpty { throw PatchKeeperError("--title is required (the patch has no Subject)", hint: "say in a few words what the patch does") }
         if reason.isEmpty { throw PatchKeeperError("--reason is required (the patch has no message)", hint: "say why the hot patch is needed") }
-        try PatchBuilder.validate(title: title, reason: reason, expires: req.expires)
+        try PatchBuilder.validate(title: title, reason: reason, expires: req.expires, now: req.now)
 
         let files: [ParsedFilePatch]
         do { files = try PatchParser.parse(input.diff) } catch let e as GitError {

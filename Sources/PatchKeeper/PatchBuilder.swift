@@ -25,13 +25,21 @@ public enum PatchBuilder {
     }
 
     /// Checks user-supplied metadata: a title, a reason, a valid expiry date.
-    public static func validate(title: String, reason: String, expires: String?) throws {
+    public static func validate(title: String, reason: String, expires: String?, now: Date = Date()) throws {
         if Text.singleLine(title).isEmpty { throw PatchKeeperError("--title is empty", hint: "say in a few words what the patch does") }
         if Text.sanitizedBlock(reason).trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             throw PatchKeeperError("--reason is empty", hint: "say why the hot patch is needed; whoever deploys next will read it")
         }
-        if let expires, Text.parseDay(expires) == nil {
+        if let expires { try validate(expires: expires, now: now) }
+    }
+
+    /// An expiry is a date (YYYY-MM-DD, valid through that day, UTC) that has not passed yet.
+    public static func validate(expires: String, now: Date) throws {
+        guard Text.parseDay(expires) != nil, let end = Text.endOfDay(expires) else {
             throw PatchKeeperError("--expires '\(Text.singleLine(expires))' is not a date", hint: "use YYYY-MM-DD, e.g. 2026-12-31")
+        }
+        if end <= now {
+            throw PatchKeeperError("--expires \(expires) is in the past", hint: "give a date from today on; a patch that is no longer wanted is retired")
         }
     }
 

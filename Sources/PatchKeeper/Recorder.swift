@@ -29,7 +29,7 @@ public enum Recorder {
     }
 
     public static func record(_ req: Request, deployment: Deployment, registry: Registry) throws -> PatchFile {
-        try PatchBuilder.validate(title: req.title, reason: req.reason, expires: req.expires)
+        try PatchBuilder.validate(title: req.title, reason: req.reason, expires: req.expires, now: req.now)
         if req.paths.isEmpty { throw PatchKeeperError("no files named", hint: "name the hot-patched files: patchkeeper record FILE... --title ... --reason ...") }
         var rels: [String] = []
         for p in req.paths {

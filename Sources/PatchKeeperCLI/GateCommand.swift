@@ -26,7 +26,9 @@ struct GateCommand: ParsableCommand {
         patched file): the deploy would overwrite it.
 
         Policy: strict (default) blocks on any patch that is not upstreamed and on any lost change; \
-        reapply blocks only on conflicts, removed files and lost changes.
+        reapply blocks only on conflicts, removed files and lost changes. Under either policy a patch \
+        past its Expires: date that the deploy would carry on blocks, unless --allow-expired: renew \
+        it ('patchkeeper edit ID --expires DATE') or retire it.
 
         Exit: 0 safe, 1 blocked, 2 trouble. The last line of text output is one a deploy log can show.
 
@@ -43,6 +45,9 @@ struct GateCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("strict or reapply (see above).", valueName: "policy"))
     var policy: GateReport.Policy = .strict
 
+    @Flag(name: .long, help: "Let patches past their Expires: date through (they block by default, under either policy).")
+    var allowExpired = false
+
     struct GateDTO: Encodable {
         struct FileDTO: Encodable {
             var path: String
@@ -58,6 +63,8 @@ struct GateCommand: ParsableCommand {
             var rule: String?
             var commit: String?
             var blocks: Bool
+            var expired: Bool
+            var expires: String?
             var files: [FileDTO]
         }
         struct LostDTO: Encodable { var path: String; var change: String }
@@ -77,7 +84,8 @@ struct GateCommand: ParsableCommand {
         let deployment = try global.deployment()
         let registry = try Registry(path: deployment.registryPath)
         let scan = try runScan(deployment: deployment, registry: registry, useCache: true)
-        let report = try DeployGate(deployment: deployment, registry: registry).run(target: target, policy: policy, scan: scan)
+        let report = try DeployGate(deployment: deployment, registry: registry).run(target: target, policy: policy, scan: scan,
+                                                                                   allowExpired: allowExpired)
         let out = global.output
         let summary = Self.summary(report)
         if global.format == .json {
@@ -86,6 +94,7 @@ struct GateCommand: ParsableCommand {
                 targetRevision: report.targetRevision.hex, policy: report.policy.rawValue, blocked: report.isBlocked,
                 patches: report.patches.map { p in
                     .init(id: p.id, title: p.title, result: p.result.rawValue, rule: p.rule, commit: p.commit?.hex, blocks: report.blocks(p),
+                          expired: p.expired, expires: p.expires,
                           files: p.files.map { .init(path: $0.path, newPath: $0.newPath, result: $0.result.rawValue, detail: $0.detail, conflicts: $0.conflicts) })
                 },
                 lost: report.lost.map { .init(path: $0.path, change: $0.kind.rawValue) },
@@ -100,6 +109,9 @@ struct GateCommand: ParsableCommand {
                     var line = cell(p.id, 6) + " " + result + " " + Output.terminalSafe(Text.singleLine(p.title))
                     if let rule = p.rule {
                         line += "  (" + (p.commit.map { "\(rule) matches \($0.short)" } ?? "\(rule) already in target") + ")"
+                    }
+                    if p.expired && p.result != .upstreamed {
+                        line += "  " + (report.allowExpired ? "EXPIRED \(p.expires ?? "")" : out.red("EXPIRED \(p.expires ?? "")"))
                     }
                     out.line(line)
                     for f in p.files where f.result != .upstreamed || p.result != .upstreamed {
@@ -132,6 +144,8 @@ struct GateCommand: ParsableCommand {
         let re = (by[.reapplies]?.count ?? 0) + (by[.reappliesRenamed]?.count ?? 0)
         if re > 0 { parts.append(count(re, "patch", "patches") + " to reapply") }
         if let c = by[.upstreamed]?.count { parts.append("\(c) upstreamed") }
+        let expired = r.patches.filter { $0.expired && $0.result != .upstreamed }.count
+        if expired > 0 { parts.append("\(expired) expired" + (r.allowExpired ? " (allowed)" : "")) }
         if !r.lost.isEmpty { parts.append(count(r.lost.count, "unregistered change") + " would be lost") }
         if !r.problems.isEmpty { parts.append(count(r.problems.count, "problem")) }
         if parts.isEmpty { parts.append("no active patches, no unregistered changes") }

@@ -8,7 +8,8 @@ struct ListCommand: ParsableCommand {
         abstract: "List the active patches: id, title, files, author, age, expiry.",
         discussion: """
         Patches past their Expires date are marked EXPIRED. --all includes retired and upstreamed \
-        patches. Use --format json for scripts.
+        patches; --expiring DAYS shows only the active patches that expire within that many days \
+        (or have expired). Use --format json for scripts.
         """
     )
 
@@ -16,6 +17,14 @@ struct ListCommand: ParsableCommand {
 
     @Flag(name: .long, help: "Include retired and upstreamed patches.")
     var all = false
+
+    @Option(name: .long, help: ArgumentHelp("Only active patches that expire within DAYS days (expired ones included).", valueName: "days"))
+    var expiring: Int?
+
+    func validate() throws {
+        if let expiring, expiring < 0 { throw ValidationError("--expiring takes a number of days (0 or more)") }
+        if expiring != nil && all { throw ValidationError("--expiring lists active patches only: drop --all") }
+    }
 
     struct ListDTO: Encodable {
         var registry: String
@@ -26,7 +35,11 @@ struct ListCommand: ParsableCommand {
     func run() throws {
         let registry = try global.openRegistry()
         let now = Date()
-        let patches = try registry.load().filter { all || $0.status == .active }
+        let horizon = expiring.map { now.addingTimeInterval(Double($0) * 86_400) }
+        let patches = try registry.load().filter { p in
+            if let horizon { return p.status == .active && p.expires != nil && p.isExpired(now: horizon) }
+            return all || p.status == .active
+        }
         let last = LastScan.load(registry: registry)
         let out = global.output
         if global.format == .json {

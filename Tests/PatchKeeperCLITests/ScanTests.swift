@@ -162,7 +162,8 @@ struct ScanTests {
     func expiredIsFinding() throws {
         let app = richApp()
         app.scratch.write("live/config/clock.rb", "every 1.hour do\nend\n")
-        #expect(pk(["record", "config/clock.rb", "--title", "t", "--reason", "r", "--expires", "2001-01-01"] + app.flags).status == 0)
+        #expect(pk(["record", "config/clock.rb", "--title", "t", "--reason", "r", "--expires", "2099-01-01"] + app.flags).status == 0)
+        backdateExpiry(registry: app.registry, file: "0001-t.patch", to: "2001-01-01")
         let r = pk(["scan"] + app.flags)
         #expect(r.status == 1)
         #expect(r.stdout.contains("EXPIRED 2001-01-01"))

@@ -256,3 +256,14 @@ public func writeBlobs(_ blobs: [Data], in dir: String) {
     git(["hash-object", "-w", "--no-filters"] + files, in: dir)
     try? FileManager.default.removeItem(atPath: tmp)
 }
+
+/// Backdates a registry patch's `Expires:` to `day` and commits it with the git CLI, as an old
+/// patch whose date has passed would be (record and edit refuse past dates).
+public func backdateExpiry(registry: String, file: String, to day: String) {
+    let path = registry + "/" + file
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { preconditionFailure("no \(path)") }
+    let lines = text.components(separatedBy: "\n").map { $0.hasPrefix("Expires: ") ? "Expires: " + day : $0 }
+    precondition(lines.contains("Expires: " + day), "\(file) has no Expires: trailer")
+    try! lines.joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
+    git(["-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qam", "backdate \(file)"], in: registry)
+}

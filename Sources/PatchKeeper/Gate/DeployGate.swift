@@ -34,6 +34,9 @@ public struct GateReport: Sendable {
         public var rule: String?
         public var commit: ObjectID?
         public var files: [FileResult]
+        /// Past its `Expires:` date.
+        public var expired = false
+        public var expires: String?
     }
 
     public var app: String
@@ -45,8 +48,13 @@ public struct GateReport: Sendable {
     /// Unregistered drift the deploy would overwrite.
     public var lost: [ScanReport.Drift]
     public var problems: [ScanReport.Problem]
+    /// `--allow-expired`: an expired patch blocks only like any other.
+    public var allowExpired = false
 
     public func blocks(_ p: PatchResult) -> Bool {
+        // Expiry bites: a patch past its date that the deploy would carry on blocks under both
+        // policies (renew it with 'edit --expires', retire it, or pass --allow-expired).
+        if p.expired, !allowExpired, p.result != .upstreamed { return true }
         switch policy {
         case .strict: return p.result != .upstreamed
         case .reapply: return p.result == .conflicts || p.result == .removed
@@ -68,7 +76,8 @@ public struct DeployGate {
         self.registry = registry
     }
 
-    public func run(target spec: String, policy: GateReport.Policy, scan: ScanReport) throws -> GateReport {
+    public func run(target spec: String, policy: GateReport.Policy, scan: ScanReport, allowExpired: Bool = false,
+                    now: Date = Date()) throws -> GateReport {
         let repo = deployment.repository
         let target: ObjectID
         do { target = try repo.resolveCommit(spec) } catch let e as GitError {
@@ -78,9 +87,16 @@ public struct DeployGate {
         let patches = try registry.load().filter { $0.status == .active }
         var decider = try PatchDecider(repository: repo, registry: registry, target: target,
                                        targetLabel: "\(Text.singleLine(spec)) (\(target.short))")
-        let results = try decider.decide(patches).map(Self.result)
-        return GateReport(app: deployment.app.name, deployedRevision: deployment.revision, target: spec, targetRevision: target,
-                          policy: policy, patches: results, lost: scan.unregistered, problems: scan.problems)
+        let results = try decider.decide(patches).map { d in
+            var r = Self.result(d)
+            r.expired = d.patch.isExpired(now: now)
+            r.expires = d.patch.expires
+            return r
+        }
+        var report = GateReport(app: deployment.app.name, deployedRevision: deployment.revision, target: spec, targetRevision: target,
+                                policy: policy, patches: results, lost: scan.unregistered, problems: scan.problems)
+        report.allowExpired = allowExpired
+        return report
     }
 
     static func result(_ d: PatchDecider.Decision) -> GateReport.PatchResult {

@@ -1,0 +1,69 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Expiry that bites: gate blocks on an expired patch, edit renews it, list shows what runs out.
+@Suite("CLI expiry and edit")
+struct ExpiryTests {
+    func app() -> AppFixture {
+        let app = AppFixture()
+        #expect(pk(["init"] + app.flags).status == 0)
+        app.scratch.write("live/config/workers.yml", "timeout: 120\nconcurrency: 4\n")
+        let r = pk(["record", "config/workers.yml", "--title", "Raise timeout", "--reason", "slow jobs",
+                    "--ticket", "OPS-1", "--expires", "2099-01-01"] + app.flags)
+        precondition(r.status == 0, r.stderr)
+        app.commit(["src/api/README": "v2\n"], message: "v2", tag: "v2")
+        return app
+    }
+
+    @Test("an expiry in the past is refused by record and edit, and nothing is written")
+    func pastExpiryRefused() throws {
+        let app = app()
+        app.scratch.write("live/config/clock.rb", "every 2.hours do\nend\n")
+        let before = snapshot(app.registry)
+        let r = pk(["record", "config/clock.rb", "--title", "t", "--reason", "r", "--expires", "2001-01-01"] + app.flags)
+        #expect(r.status == 2 && r.stderr.contains("in the past"), "\(r.stderr)")
+        let e = pk(["edit", "0001", "--expires", "2001-01-01"] + app.flags)
+        #expect(e.status == 2 && e.stderr.contains("in the past"), "\(e.stderr)")
+        #expect(snapshot(app.registry) == before)
+    }
+
+    @Test("gate blocks on an expired patch under both policies unless --allow-expired; edit renews it in one commit")
+    func expiredPatchBlocksGate() throws {
+        let app = app()
+        #expect(pk(["gate", "--target", "v2", "--policy", "reapply"] + app.flags).status == 0)
+        backdateExpiry(registry: app.registry, file: "0001-raise-timeout.patch", to: "2001-01-01")
+        for policy in ["reapply", "strict"] {
+            let g = pk(["gate", "--target", "v2", "--policy", policy] + app.flags)
+            #expect(g.status == 1, "\(policy): \(g.stdout)")
+            #expect(g.stdout.contains("EXPIRED 2001-01-01") && g.stdout.contains("1 expired"), "\(g.stdout)")
+        }
+        let allowed = pk(["gate", "--target", "v2", "--policy", "reapply", "--allow-expired", "--format", "json"] + app.flags)
+        #expect(allowed.status == 0, "\(allowed.stdout)")
+        let j = try #require(try JSONSerialization.jsonObject(with: Data(allowed.stdout.utf8)) as? [String: Any])
+        let p = try #require((j["patches"] as? [[String: Any]])?.first)
+        #expect(p["expired"] as? Bool == true && p["blocks"] as? Bool == false)
+        #expect(pk(["list", "--expiring", "0"] + app.flags).stdout.contains("0001"))
+
+        let commits = git(["rev-list", "--count", "HEAD"], in: app.registry)
+        let e = pk(["edit", "0001", "--expires", "2099-06-30", "--ticket", "OPS-2"] + app.flags)
+        #expect(e.status == 0, "\(e.stderr)")
+        #expect(Int(git(["rev-list", "--count", "HEAD"], in: app.registry)) == Int(commits)! + 1)
+        let text = try #require(app.scratch.read("registry/0001-raise-timeout.patch"))
+        #expect(text.contains("Expires: 2099-06-30\n") && text.contains("Ticket: OPS-2\n") && text.contains("Edited-By: "))
+        #expect(text.contains("-timeout: 30\n+timeout: 120\n"), "the diff is kept")
+        #expect(git(["log", "-1", "--format=%B"], in: app.registry).contains("expires 2001-01-01 → 2099-06-30"))
+        #expect(pk(["log", "0001"] + app.flags).stdout.contains("edit 0001"))
+        #expect(pk(["gate", "--target", "v2", "--policy", "reapply"] + app.flags).status == 0)
+        #expect(!pk(["list", "--expiring", "30"] + app.flags).stdout.contains("0001"))
+    }
+
+    @Test("edit without a change, or of a retired patch, is refused")
+    func editRefusals() {
+        let app = app()
+        #expect(pk(["edit", "0001"] + app.flags).status == 2)
+        #expect(pk(["edit", "0001", "--expires", "2099-01-01"] + app.flags).stderr.contains("nothing changed"))
+        #expect(pk(["retire", "0001", "--reason", "done"] + app.flags).status == 0)
+        #expect(pk(["edit", "0001", "--ticket", "X"] + app.flags).status == 2)
+    }
+}

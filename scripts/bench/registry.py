@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""record / apply / retire in a big registry, and process start: whole-process times.
+
+Builds an app of --patches + 50 small files, deploys it, records --patches patches one by one
+with the real binary (one file each), then times, each --runs times on a fresh file or id:
+  record    patchkeeper record FILE       (one more patch in the registry)
+  apply     patchkeeper apply X.patch     (a git diff of another file)
+  retire    patchkeeper retire ID
+  version   patchkeeper --version  vs  git --version (process start)
+Usage: python3 scripts/bench/registry.py --patchkeeper .build/release/patchkeeper
+           [--patches 1000] [--runs 7] [--dir DIR] [--quick]
+"""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ENV = dict(os.environ, GIT_CONFIG_NOSYSTEM="1", HOME="/nonexistent", GIT_AUTHOR_NAME="Bench",
+           GIT_AUTHOR_EMAIL="bench@example.org", GIT_COMMITTER_NAME="Bench", GIT_COMMITTER_EMAIL="bench@example.org")
+
+
+def run(cmd, cwd=None):
+    r = subprocess.run(cmd, cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, shell=isinstance(cmd, str))
+    if r.returncode != 0:
+        sys.exit(f"registry.py: {cmd} failed ({r.returncode}): {r.stderr.decode(errors='replace')}")
+    return r
+
+
+def timed(cmd):
+    t = time.perf_counter()
+    run(cmd)
+    return time.perf_counter() - t
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--patchkeeper", required=True)
+    ap.add_argument("--patches", type=int, default=1000)
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--dir")
+    ap.add_argument("--quick", action="store_true", help="50 patches, 1 run each: a smoke run, no claims")
+    a = ap.parse_args()
+    n, runs = (50, 1) if a.quick else (a.patches, a.runs)
+    d = a.dir or tempfile.mkdtemp(prefix="patchkeeper-registry.")
+    pk = os.path.abspath(a.patchkeeper)
+    app, live, reg = f"{d}/app", f"{d}/live", f"{d}/registry"
+    extra = 3 * runs + 5
+    if not os.path.exists(f"{reg}/.git"):
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(f"{app}/src")
+        for i in range(n + extra):
+            with open(f"{app}/src/f{i}.txt", "w") as f:
+                f.write(f"line1\nvalue = {i}\nline3\n")
+        run(["git", "init", "-q", app])
+        run("git add -A && git commit -qm v1", cwd=app)
+        os.makedirs(live)
+        run(f"git -C {app} archive HEAD:src | tar -x -C {live}")
+        open(f"{live}/REVISION", "w").write(run(["git", "-C", app, "rev-parse", "HEAD"]).stdout.decode())
+        flags = ["--root", live, "--repo", app, "--subdir", "src", "--registry", reg]
+        run([pk, "init"] + flags)
+        t0 = time.perf_counter()
+        for i in range(n):
+            open(f"{live}/f{i}.txt", "w").write(f"line1\nvalue = hot {i}\nline3\n")
+            run([pk, "record", f"f{i}.txt", "--title", f"Hot patch {i}", "--reason", "bench"] + flags)
+        print(f"registry: {n} patches recorded one by one in {time.perf_counter() - t0:.1f} s")
+    flags = ["--root", live, "--repo", app, "--subdir", "src", "--registry", reg]
+    count = len([f for f in os.listdir(reg) if f.endswith(".patch")])
+    rows = {"record": [], "apply": [], "retire": [], "version": [], "git --version": []}
+    k = n
+    for r in range(runs):
+        open(f"{live}/f{k}.txt", "w").write("line1\nvalue = recorded\nline3\n")
+        rows["record"].append(timed([pk, "record", f"f{k}.txt", "--title", "bench record", "--reason", "bench"] + flags))
+        k += 1
+        patch = f"{d}/apply-{k}.patch"
+        open(patch, "w").write(f"diff --git a/src/f{k}.txt b/src/f{k}.txt\n--- a/src/f{k}.txt\n+++ b/src/f{k}.txt\n"
+                               f"@@ -1,3 +1,3 @@\n line1\n-value = {k}\n+value = applied\n line3\n")
+        rows["apply"].append(timed([pk, "apply", patch, "--title", "bench apply", "--reason", "bench"] + flags))
+        k += 1
+        rows["retire"].append(timed([pk, "retire", f"{r + 1}", "--reason", "bench"] + flags))
+        rows["version"].append(timed([pk, "--version"]))
+        rows["git --version"].append(timed(["git", "--version"]))
+    print(f"{count} patches in the registry; medians of {runs} runs")
+    print(f"{'command':<14} {'median ms':>10} {'min ms':>8} {'max ms':>8}")
+    for key, v in rows.items():
+        print(f"{key:<14} {statistics.median(v) * 1000:10.1f} {min(v) * 1000:8.1f} {max(v) * 1000:8.1f}")
+    print(f"version ÷ git --version: {statistics.median(rows['version']) / statistics.median(rows['git --version']):.2f}")
+    if a.quick:
+        print("(quick run: no timing claims)")
+    if not a.dir:
+        shutil.rmtree(d)
+
+
+if __name__ == "__main__":
+    main()
