@@ -29,8 +29,9 @@ public struct ConfigFile: Sendable, Equatable {
     /// Reads and validates a config file; errors name the file, line and key.
     public static func load(path: String) throws -> ConfigFile {
         let bytes: [UInt8]
-        do { bytes = try POSIX.readFile(path) } catch {
-            throw PatchKeeperError("cannot read config \(path): \(POSIX.errorText())", hint: "pass --config FILE or create it with 'patchkeeper init'")
+        do { bytes = try POSIX.readFile(path, label: "config ") } catch var e as PatchKeeperError {
+            e.hint = "pass --config FILE or create it with 'patchkeeper init'"
+            throw e
         }
         return try parse(String(decoding: bytes, as: UTF8.self), path: path)
     }

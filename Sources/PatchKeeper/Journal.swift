@@ -61,7 +61,7 @@ extension Registry {
             }
             for p in previous.reversed() {
                 if let before = p.before { try? LiveTree.write(before, root: journal.root, relativePath: p.rel) }
-                else { try? AtomicFile.remove(journal.root + "/" + p.rel) }
+                else { try? LiveTree.remove(root: journal.root, relativePath: p.rel) }
             }
             try? AtomicFile.remove(Journal.path(self))
             throw error
@@ -72,14 +72,14 @@ extension Registry {
     func finish(_ journal: Journal) throws {
         for w in journal.writes {
             let rel = try SafePath.checked(w.path, root: journal.root, source: "journal \(Journal.path(self))")
-            AtomicFile.removeStaleTemps(for: journal.root + "/" + rel)
+            LiveTree.removeStaleTemps(root: journal.root, relativePath: rel)
             if let modeText = w.mode, let mode = FileMode(octal: modeText), let b64 = w.content, let data = Data(base64Encoded: b64) {
                 let file = FileVersion(path: rel, mode: mode, content: [UInt8](data))
                 if (try? LiveTree.read(root: journal.root, relativePath: rel, repoPath: rel)) != .some(file) {
                     try LiveTree.write(file, root: journal.root, relativePath: rel)
                 }
-            } else if POSIX.exists(journal.root + "/" + rel) {
-                try AtomicFile.remove(journal.root + "/" + rel)
+            } else if try LiveTree.exists(root: journal.root, relativePath: rel) {
+                try LiveTree.remove(root: journal.root, relativePath: rel)
             }
         }
         let patch: PatchFile
