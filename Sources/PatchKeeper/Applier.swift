@@ -170,6 +170,7 @@ public enum Applier {
                 _ = try SafePath.relative(p, source: "patch \(req.patchPath): path")
                 let rel = deployment.rootRelative(forRepoPath: p) ?? p
                 rootRel[p] = try SafePath.checked(rel, root: deployment.root, source: "patch \(req.patchPath): path")
+                try Registry.refuseRegistryPath(rel, root: deployment.root, registry: registry.path, source: "patch \(req.patchPath): path")
             }
         }
 

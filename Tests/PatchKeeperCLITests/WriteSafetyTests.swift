@@ -111,4 +111,236 @@ struct WriteSafetyTests {
         #expect(x.status == 0 && x.stdout == "kept", "xattr after apply: \(x.stdout)\(x.stderr)")
         #expect(mode(file) == modeBefore)
     }
+
+    // MARK: - Item 3: the journal is not trusted
+
+    /// Writes `registry/.patchkeeper/journal.json` as a crashed writer would have, but naming
+    /// `root` and `registryFile` of the planter's choice.
+    func plantJournal(_ app: AppFixture, root: String, writes: [[String: String]], registryFile: String, registryText: String) throws {
+        let journal: [String: Any] = [
+            "action": "apply", "root": root, "writes": writes, "registryFile": registryFile, "registryText": registryText,
+            "reason": "r", "author": ["name": "Eve", "email": "eve@example.org"], "time": 1_780_000_000.0,
+        ]
+        let data = try JSONSerialization.data(withJSONObject: journal, options: [.sortedKeys])
+        let path = app.registry + "/.patchkeeper/journal.json"
+        #expect(FileManager.default.createFile(atPath: path, contents: data))
+        chmod(path, 0o600)
+    }
+
+    /// A patch file's text that parses (recorded for real, then retired from the registry).
+    func validPatchText(_ app: AppFixture) throws -> String {
+        app.scratch.write("live/config/clock.rb", "every 1.hour do\nend\n")
+        #expect(pk(["record", "config/clock.rb", "--title", "t", "--reason", "r"] + app.flags).status == 0)
+        return try #require(app.scratch.read("registry/0001-t.patch"))
+    }
+
+    @Test("a planted journal naming another root or a registry file outside the registry is refused; nothing is written",
+          arguments: ["root", "registry file"])
+    func plantedJournal(kind: String) throws {
+        let app = initialised()
+        let text = try validPatchText(app)
+        let elsewhere = app.scratch.file("elsewhere")
+        try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
+        if kind == "root" {
+            try plantJournal(app, root: elsewhere, writes: [["path": "cron.d/evil", "mode": "100644", "content": Data("pwned\n".utf8).base64EncodedString()]],
+                             registryFile: "0002-t.patch", registryText: text.replacingOccurrences(of: "Patch-Id: 0001", with: "Patch-Id: 0002"))
+        } else {
+            try plantJournal(app, root: "/", writes: [], registryFile: "../elsewhere/0002-t.patch",
+                             registryText: text.replacingOccurrences(of: "Patch-Id: 0001", with: "Patch-Id: 0002"))
+        }
+        let head = git(["rev-parse", "HEAD"], in: app.registry)
+        let r = pk(["motd", "--file", app.scratch.file("motd")] + app.flags)
+        checkRefusal(r, mentions: ["journal.json", kind == "root" ? "not this app's root" : "not a patch file in"])
+        #expect(names(elsewhere) == [], "written outside: \(names(elsewhere))")
+        #expect(!app.scratch.exists("motd"))
+        #expect(git(["rev-parse", "HEAD"], in: app.registry) == head)
+    }
+
+    @Test("a registry-only command does not finish a journal with live writes: it says which command will")
+    func journalNeedsRoot() throws {
+        let app = initialised()
+        let text = try validPatchText(app)
+        try plantJournal(app, root: app.root, writes: [["path": "README", "mode": "100644", "content": Data("x\n".utf8).base64EncodedString()]],
+                         registryFile: "0002-t.patch", registryText: text.replacingOccurrences(of: "Patch-Id: 0001", with: "Patch-Id: 0002"))
+        let r = pk(["retire", "1", "--reason", "done", "--registry", app.registry])
+        checkRefusal(r, mentions: ["journal.json", "does not name the app's root", "--root"])
+        #expect(app.scratch.read("live/README") == "The API.\n")
+        // The app's own writer finishes it.
+        let m = pk(["motd", "--file", app.scratch.file("motd")] + app.flags)
+        #expect(m.status == 0, "\(m.stderr)")
+        #expect(app.scratch.read("live/README") == "x\n")
+    }
+
+    @Test("a .patchkeeper directory writable by others or owned by another user is refused before its journal is read",
+          .enabled(if: isRoot), arguments: ["0777", "0770", "owner"])
+    func stateDirectoryPermissions(kind: String) throws {
+        let app = initialised()
+        let state = app.registry + "/.patchkeeper"
+        switch kind {
+        case "0777": chmod(state, 0o777)
+        case "0770": chmod(state, 0o770)
+        default: #expect(run("/bin/chown", ["nobody", state]).status == 0)
+        }
+        app.scratch.write("live/config/clock.rb", "every 1.hour do\nend\n")
+        let before = snapshot(app.registry)
+        let r = pk(["record", "config/clock.rb", "--title", "t", "--reason", "r"] + app.flags)
+        checkRefusal(r, mentions: [state, kind == "owner" ? "chown" : "chmod 700"])
+        #expect(snapshot(app.registry) == before)
+    }
+
+    // MARK: - Item 5: a planted .patchkeeper symlink
+
+    @Test("init refuses a symlinked .patchkeeper in a registry inside the root, before touching its target")
+    func symlinkedStateDirectory() throws {
+        let app = AppFixture()
+        let registry = app.root + "/.pk-registry"
+        let victim = app.scratch.file("victim")
+        try FileManager.default.createDirectory(atPath: victim, withIntermediateDirectories: true)
+        chmod(victim, 0o755)
+        try FileManager.default.createDirectory(atPath: registry, withIntermediateDirectories: true)
+        #expect(symlink(victim, registry + "/.patchkeeper") == 0)
+        let r = pk(["init", "--root", app.root, "--repo", app.repo, "--subdir", "src/api", "--registry", registry])
+        checkRefusal(r, mentions: [".patchkeeper", "symbolic link"])
+        #expect(mode(victim) == 0o755)
+        #expect(names(victim) == [])
+        #expect(!FileManager.default.fileExists(atPath: registry + "/.git"))
+    }
+
+    @Test("init of a registry directory the app's user owns names --trust-repo instead of libgit2's safe.directory text",
+          .enabled(if: isRoot))
+    func foreignRegistryDirectory() throws {
+        let app = AppFixture()
+        let registry = app.root + "/.pk-registry"
+        try FileManager.default.createDirectory(atPath: registry, withIntermediateDirectories: true)
+        #expect(run("/bin/chown", ["-R", "nobody:nogroup", app.root]).status == 0)
+        let r = pk(["init", "--root", app.root, "--repo", app.repo, "--subdir", "src/api", "--registry", registry])
+        #expect(r.status == 2, "\(r.stderr)")
+        #expect(r.stderr.contains("--trust-repo"), "\(r.stderr)")
+        #expect(!r.stderr.contains("safe.directory"), "\(r.stderr)")
+    }
+
+    // MARK: - Item 6: secrets in the registry
+
+    @Test("a recorded 0600 file is not readable by other users through the registry", .enabled(if: isRoot && hasSetpriv))
+    func registryIsPrivate() throws {
+        let app = initialised()
+        app.scratch.write("live/config/database.yml", "password: hunter2\n")
+        chmod(app.root + "/config/database.yml", 0o600)
+        let r = pk(["record", "config/database.yml", "--title", "Database", "--reason", "r"] + app.flags)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(mode(app.registry) == 0o700)
+        let patch = app.registry + "/0001-database.patch"
+        #expect(app.scratch.read("registry/0001-database.patch")?.contains("hunter2") == true)
+        let cat = run("/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", "/bin/cat", patch])
+        #expect(cat.status != 0 && !cat.stdout.contains("hunter2"), "nobody read the secret: \(cat.stdout)")
+        let grep = run("/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", "/bin/grep", "-r", "hunter2", app.registry])
+        #expect(!grep.stdout.contains("hunter2"))
+    }
+
+    // MARK: - Item 8: where nothing should be written
+
+    @Test("the app repository is refused as a registry, by init and by record", arguments: ["init", "record"])
+    func registryIsAppRepository(command: String) throws {
+        let app = initialised()
+        let flags = ["--root", app.root, "--repo", app.repo, "--subdir", "src/api", "--registry", app.repo]
+        let head = git(["rev-parse", "HEAD"], in: app.repo)
+        app.scratch.write("live/config/clock.rb", "every 1.hour do\nend\n")
+        let r = command == "init" ? pk(["init"] + flags) : pk(["record", "config/clock.rb", "--title", "t", "--reason", "r"] + flags)
+        checkRefusal(r, mentions: ["is the app repository"])
+        #expect(git(["rev-parse", "HEAD"], in: app.repo) == head)
+        #expect(git(["status", "--porcelain"], in: app.repo) == "")
+    }
+
+    @Test("a registry that contains the app repository, or lies in its .git, is refused", arguments: ["contains", "inside .git"])
+    func registryOverlapsRepository(kind: String) throws {
+        let app = AppFixture()
+        let registry = kind == "contains" ? app.scratch.path : app.repo + "/.git/pk"
+        let r = pk(["init", "--root", app.root, "--repo", app.repo, "--subdir", "src/api", "--registry", registry])
+        checkRefusal(r, mentions: [kind == "contains" ? "contains the app repository" : "inside the app repository's git directory"])
+        #expect(!FileManager.default.fileExists(atPath: app.repo + "/.git/pk"))
+        #expect(!FileManager.default.fileExists(atPath: app.scratch.file(".git")))
+    }
+
+    @Test("app names that are not plain names are refused before any path is made of them", arguments: ["..", ".", "a/b", "-x", ""])
+    func badAppName(name: String) throws {
+        let app = AppFixture()
+        let r = pk(["init", "--app", name, "--root", app.root, "--repo", app.repo, "--subdir", "src/api"])
+        #expect(r.status == 2 || r.status == 64, "exit \(r.status): \(r.stderr)")
+        if r.status == 2 { checkRefusal(r, mentions: ["app name"]) }
+        #expect(!FileManager.default.fileExists(atPath: "/var/lib/.git"))
+        #expect(!FileManager.default.fileExists(atPath: "/var/lib/patchkeeper/.git"))
+    }
+
+    @Test("init refuses a directory that is not empty and not a registry")
+    func initNonEmptyDirectory() throws {
+        let app = AppFixture()
+        app.scratch.write("registry/notes.txt", "mine\n")
+        let r = pk(["init"] + app.flags)
+        checkRefusal(r, mentions: ["not empty and not a patchkeeper registry", "notes.txt"])
+        #expect(names(app.registry) == ["notes.txt"])
+    }
+
+    @Test("a registry belongs to one app: another app's commands are refused naming the owner", arguments: ["record", "list"])
+    func registryOfAnotherApp(command: String) throws {
+        let app = initialised()
+        let other = AppFixture()
+        other.scratch.write("live/config/clock.rb", "every 2.hours do\nend\n")
+        let before = snapshot(app.registry)
+        let flags = ["--app", "other-app", "--root", other.root, "--repo", other.repo, "--subdir", "src/api", "--registry", app.registry]
+        let r = command == "record" ? pk(["record", "config/clock.rb", "--title", "t", "--reason", "r"] + flags)
+            : pk(["list", "--app", "other-app", "--registry", app.registry])
+        checkRefusal(r, mentions: ["belongs to app 'live'", "other-app"])
+        #expect(snapshot(app.registry) == before)
+        #expect(app.scratch.read("registry/.patchkeeper-app") == "live\n")
+    }
+
+    @Test("an older registry without .patchkeeper-app is adopted by its first writer")
+    func adoptOlderRegistry() throws {
+        let app = initialised()
+        git(["rm", "-q", ".patchkeeper-app"], in: app.registry)
+        git(["commit", "-qm", "as before"], in: app.registry)
+        app.scratch.write("live/config/clock.rb", "every 1.hour do\nend\n")
+        let r = pk(["record", "config/clock.rb", "--title", "t", "--reason", "r"] + app.flags)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(git(["show", "HEAD:.patchkeeper-app"], in: app.registry) == "live")
+        #expect(git(["status", "--porcelain"], in: app.registry) == "")
+        let other = pk(["list", "--app", "web", "--registry", app.registry])
+        checkRefusal(other, mentions: ["belongs to app 'live'"])
+    }
+
+    // MARK: - Item 9: forged registry entries
+
+    @Test("apply refuses a patch that writes into a registry inside the root")
+    func applyIntoRegistry() throws {
+        let app = AppFixture()
+        let registry = app.root + "/.pk-registry"
+        let flags = ["--root", app.root, "--repo", app.repo, "--subdir", "src/api", "--registry", registry]
+        #expect(pk(["init"] + flags).status == 0)
+        app.scratch.write("in.patch", """
+            diff --git a/src/api/.pk-registry/0042-approved.patch b/src/api/.pk-registry/0042-approved.patch
+            new file mode 100644
+            --- /dev/null
+            +++ b/src/api/.pk-registry/0042-approved.patch
+            @@ -0,0 +1 @@
+            +forged
+
+            """)
+        let before = snapshot(registry)
+        let r = pk(["apply", app.scratch.file("in.patch"), "--title", "t", "--reason", "r"] + flags)
+        checkRefusal(r, mentions: ["inside the registry", ".pk-registry/0042-approved.patch"])
+        #expect(snapshot(registry) == before)
+    }
+
+    @Test("recovery never commits a patch file no journal names")
+    func recoveryCommitsOnlyJournalFiles() throws {
+        let app = initialised()
+        let text = try validPatchText(app)
+        app.scratch.write("registry/0042-approved.patch", text.replacingOccurrences(of: "Patch-Id: 0001", with: "Patch-Id: 0042"))
+        app.scratch.write("live/README", "Changed.\n")
+        let r = pk(["record", "README", "--title", "u", "--reason", "r"] + app.flags)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("0042-approved.patch") && r.stderr.contains("uncommitted"), "\(r.stderr)")
+        let tracked = git(["ls-files"], in: app.registry)
+        #expect(!tracked.contains("0042-approved.patch"), "\(tracked)")
+    }
 }
