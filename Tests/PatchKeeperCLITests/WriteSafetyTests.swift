@@ -69,7 +69,8 @@ struct WriteSafetyTests {
         }
         app.scratch.write("in.patch", Self.workersPatch)
         let started = Date()
-        let r = run("/usr/bin/timeout", ["30", patchkeeperBinary(), "apply", app.scratch.file("in.patch"), "--title", "t", "--reason", "r"] + app.flags)
+        // SIGKILL: the test runner's threads block SIGTERM, and its children inherit the mask.
+        let r = run("/usr/bin/timeout", ["-s", "KILL", "30", patchkeeperBinary(), "apply", app.scratch.file("in.patch"), "--title", "t", "--reason", "r"] + app.flags)
         #expect(r.status == 0, "exit \(r.status) after \(Date().timeIntervalSince(started)) s: \(r.stderr)")
         #expect(app.scratch.read("live/config/workers.yml") == "timeout: 90\nconcurrency: 4\n")
     }
