@@ -131,6 +131,12 @@ public final class Registry {
             throw PatchKeeperError("registry \(registry) lies inside the app repository's git directory \(deployment.repository.gitdir)",
                                    hint: "give the registry its own directory (--registry DIR)")
         }
+        // A registry inside the root sits in the app user's reach: no symlink on the way to it.
+        if let rel = SafePath.strip(prefix: Deployment.absolute(deployment.root), from: Deployment.absolute(registry)), !rel.isEmpty {
+            do { _ = try DirectoryHandle.open(deployment.root).descend(rel.split(separator: "/"), create: false) } catch let e as PatchKeeperError {
+                throw PatchKeeperError("registry \(registry): \(e.message)", hint: "a registry inside the app root must be a real directory")
+            }
+        }
     }
 
     /// The canonical path of `path`, resolving what exists of it (a registry may not exist yet).

@@ -207,6 +207,18 @@ struct WriteSafetyTests {
         #expect(!FileManager.default.fileExists(atPath: registry + "/.git"))
     }
 
+    @Test("a registry inside the root reached through a symlink is refused before anything is created behind it")
+    func symlinkedRegistryInRoot() throws {
+        let app = AppFixture()
+        let registry = app.root + "/.pk-registry"
+        let elsewhere = app.scratch.file("elsewhere")
+        try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
+        #expect(symlink(elsewhere, registry) == 0)
+        let r = pk(["init", "--root", app.root, "--repo", app.repo, "--subdir", "src/api", "--registry", registry])
+        checkRefusal(r, mentions: [".pk-registry", "symbolic link"])
+        #expect(names(elsewhere) == [])
+    }
+
     @Test("init of a registry directory the app's user owns names --trust-repo instead of libgit2's safe.directory text",
           .enabled(if: isRoot))
     func foreignRegistryDirectory() throws {
