@@ -45,6 +45,9 @@ extension Registry {
     /// the lock held. If a step fails (full disk, permissions), the live files get their
     /// `previous` content back and the journal goes: nothing is left half-written.
     func runJournaled(_ journal: Journal, previous: [(rel: String, before: FileVersion?)]) throws {
+        for w in journal.writes {
+            try Self.refuseRegistryPath(w.path, root: journal.root, registry: path, source: "\(journal.action): path")
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         try AtomicFile.write(Array(try encoder.encode(journal)), to: Journal.path(self), mode: 0o600)

@@ -344,6 +344,44 @@ struct WriteSafetyTests {
         #expect(snapshot(registry) == before)
     }
 
+    @Test("reapply refuses a registry patch that would write into the registry inside the root")
+    func reapplyIntoRegistry() throws {
+        let app = AppFixture()
+        let registry = app.root + "/.pk-registry"
+        let flags = ["--root", app.root, "--repo", app.repo, "--subdir", "src/api", "--registry", registry]
+        #expect(pk(["init"] + flags).status == 0)
+        let blob = run("/bin/sh", ["-c", "printf 'forged\\n' | git hash-object --stdin"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let path = "src/api/.pk-registry/0042-approved.patch"
+        let text = """
+            From \(app.v1) Mon Sep 17 00:00:00 2001
+            From: Eve <eve@example.org>
+            Date: Wed, 25 Nov 2026 12:00:00 +0000
+            Subject: [PATCH] Approve
+
+            r
+
+            Patch-Id: 0001
+            Base: \(app.v1)
+            Status: active
+            ---
+            diff --git a/\(path) b/\(path)
+            new file mode 100644
+            index 0000000000000000000000000000000000000000..\(blob)
+            --- /dev/null
+            +++ b/\(path)
+            @@ -0,0 +1 @@
+            +forged
+
+            """
+        try text.write(toFile: registry + "/0001-approve.patch", atomically: false, encoding: .utf8)
+        git(["add", "0001-approve.patch"], in: registry)
+        git(["commit", "-qm", "hand-written"], in: registry)
+        let r = pk(["reapply"] + flags)
+        checkRefusal(r, mentions: ["inside the registry", ".pk-registry/0042-approved.patch"])
+        #expect(!FileManager.default.fileExists(atPath: registry + "/0042-approved.patch"))
+        #expect(git(["status", "--porcelain"], in: registry) == "")
+    }
+
     @Test("recovery never commits a patch file no journal names")
     func recoveryCommitsOnlyJournalFiles() throws {
         let app = initialised()
