@@ -114,6 +114,7 @@ public final class DirectoryHandle {
         var mode = newMode
         var owner: (uid_t, gid_t)?
         var old: Int32 = -1
+        var hardLinked = false
         defer { if old >= 0 { close(old) } }
         if let st = status(name) {
             switch st.st_mode & S_IFMT {
@@ -133,6 +134,12 @@ public final class DirectoryHandle {
             }
             mode = ost.st_mode & 0o7777
             owner = (ost.st_uid, ost.st_gid)
+            if ost.st_nlink > 1 {
+                // A hard link may be someone else's privileged file linked in by the tree's owner:
+                // its set-id bits and file capabilities are not lent to the new content.
+                mode &= ~mode_t(S_ISUID | S_ISGID)
+                hardLinked = true
+            }
         }
         if let executable {
             mode = executable ? mode | ((mode & 0o444) >> 2) : mode & ~0o111
@@ -145,7 +152,7 @@ public final class DirectoryHandle {
             defer { close(t) }
             try Self.writeAll(t, bytes, shown: shown)
             if let owner { _ = fchown(t, owner.0, owner.1) }
-            if old >= 0 { Self.copyExtendedAttributes(from: old, to: t) }
+            if old >= 0 { Self.copyExtendedAttributes(from: old, to: t, skipping: hardLinked ? ["security.capability"] : []) }
             guard fchmod(t, mode) == 0 else { throw PatchKeeperError("cannot set mode of \(shown): \(POSIX.errorText())") }
             guard fsync(t) == 0 else { throw PatchKeeperError("cannot flush \(shown) to disk: \(POSIX.errorText())") }
         }
@@ -276,7 +283,7 @@ public final class DirectoryHandle {
     /// Copies every extended attribute (system.posix_acl_access, security.selinux,
     /// security.capability, user.*) from one descriptor to another. An attribute the filesystem
     /// or the caller's privileges do not allow is skipped.
-    static func copyExtendedAttributes(from src: Int32, to dst: Int32) {
+    static func copyExtendedAttributes(from src: Int32, to dst: Int32, skipping: Set<String> = []) {
         var size = flistxattr(src, nil, 0)
         guard size > 0 else { return }
         var list = [CChar](repeating: 0, count: size)
@@ -288,7 +295,7 @@ public final class DirectoryHandle {
             while end < size && list[end] != 0 { end += 1 }
             let name = String(decoding: list[start..<end].map { UInt8(bitPattern: $0) }, as: UTF8.self)
             start = end + 1
-            if name.isEmpty { continue }
+            if name.isEmpty || skipping.contains(name) { continue }
             let n = fgetxattr(src, name, nil, 0)
             guard n >= 0 else { continue }
             var value = [UInt8](repeating: 0, count: max(n, 1))

@@ -67,6 +67,27 @@ struct LiveWriteRaceTests {
         #expect(written > 0, "no write got through at all (\(refused) refused)")
     }
 
+    /// A hard link to someone else's set-uid file put at a live path does not lend its set-id bits
+    /// to the content patchkeeper writes there (protected_hardlinks may be off).
+    @Test("a hard-linked live file's set-uid and set-gid bits are not carried to the new content")
+    func hardLinkedSetuid() throws {
+        let app = AppFixture()
+        app.scratch.write("outside/tool", "#!/bin/sh\necho privileged\n")
+        let tool = app.scratch.file("outside/tool")
+        chmod(tool, 0o6755)
+        let live = app.root + "/bin/tool"
+        #expect(link(tool, live) == 0)
+        let file = FileVersion(path: "bin/tool", mode: .executable, content: Array("#!/bin/sh\nid\n".utf8))
+        try LiveTree.write(file, root: app.root, relativePath: "bin/tool")
+        #expect(mode(live) == 0o755, "mode \(String(mode(live), radix: 8))")
+        #expect(mode(tool) == 0o6755)
+        #expect(app.scratch.read("outside/tool") == "#!/bin/sh\necho privileged\n")
+        // A file of its own keeps them.
+        chmod(live, 0o4755)
+        try LiveTree.write(FileVersion(path: "bin/tool", mode: .executable, content: Array("#!/bin/sh\nid -u\n".utf8)), root: app.root, relativePath: "bin/tool")
+        #expect(mode(live) == 0o4755)
+    }
+
     /// Issue item 2, driven deterministically: the hook runs after apply checked every path and
     /// before the write opens its directories, and swaps `config/` for a symlink to a directory
     /// outside the root.
