@@ -77,16 +77,17 @@ struct WriteSafetyTests {
 
     // MARK: - Item 17: huge files
 
-    @Test("apply refuses a 1 GiB live file or patch file by its size, before reading it", arguments: ["live file", "patch file"])
+    @Test("apply refuses a 1 GiB live file, patch file or REVISION by its size, before reading it",
+          arguments: ["live file", "patch file", "REVISION"])
     func hugeFile(kind: String) throws {
         let app = initialised()
-        let big = kind == "live file" ? app.root + "/config/workers.yml" : app.scratch.file("in.patch")
+        let big = kind == "live file" ? app.root + "/config/workers.yml" : kind == "REVISION" ? app.root + "/REVISION" : app.scratch.file("in.patch")
         app.scratch.write("in.patch", Self.workersPatch)
         #expect(truncate(big, 1 << 30) == 0)  // sparse: no disk, but 1 GiB to read
         let started = Date()
         let r = pk(["apply", app.scratch.file("in.patch"), "--title", "t", "--reason", "r"] + app.flags)
         let took = Date().timeIntervalSince(started)
-        checkRefusal(r, mentions: [kind == "live file" ? "config/workers.yml" : "in.patch", "1024 MiB"])
+        checkRefusal(r, mentions: [kind == "live file" ? "config/workers.yml" : kind == "REVISION" ? "REVISION" : "in.patch", "1024 MiB"])
         #expect(took < 3, "took \(took) s")
         #expect(names(app.registry).filter { $0.hasSuffix(".patch") } == [])
     }
