@@ -131,6 +131,13 @@ public final class Registry {
             throw PatchKeeperError("registry \(registry) lies inside the app repository's git directory \(deployment.repository.gitdir)",
                                    hint: "give the registry its own directory (--registry DIR)")
         }
+        // Inside a work tree, a registry is the repository's untracked files ('git clean' removes
+        // them); only the root may hold one (DESIGN §3), even when the root is (in) the work tree.
+        if let work = deployment.repository.workdir, SafePath.strip(prefix: canonical(work), from: reg) != nil,
+           SafePath.strip(prefix: canonical(deployment.root), from: reg) == nil {
+            throw PatchKeeperError("registry \(registry) lies inside the app repository's work tree \(deployment.repoPath)",
+                                   hint: "give the registry its own directory (--registry DIR)")
+        }
         // A registry inside the root sits in the app user's reach: no symlink on the way to it.
         if let rel = SafePath.strip(prefix: Deployment.absolute(deployment.root), from: Deployment.absolute(registry)), !rel.isEmpty {
             do { _ = try DirectoryHandle.open(deployment.root).descend(rel.split(separator: "/"), create: false) } catch let e as PatchKeeperError {

@@ -265,14 +265,27 @@ struct WriteSafetyTests {
         #expect(git(["status", "--porcelain"], in: app.repo) == "")
     }
 
-    @Test("a registry that contains the app repository, or lies in its .git, is refused", arguments: ["contains", "inside .git"])
+    @Test("a registry that contains the app repository, or lies in its .git or work tree, is refused",
+          arguments: ["contains", "inside .git", "inside the work tree"])
     func registryOverlapsRepository(kind: String) throws {
         let app = AppFixture()
-        let registry = kind == "contains" ? app.scratch.path : app.repo + "/.git/pk"
+        let registry = ["contains": app.scratch.path, "inside .git": app.repo + "/.git/pk", "inside the work tree": app.repo + "/patches"][kind]!
         let r = pk(["init", "--root", app.root, "--repo", app.repo, "--subdir", "src/api", "--registry", registry])
-        checkRefusal(r, mentions: [kind == "contains" ? "contains the app repository" : "inside the app repository's git directory"])
+        let mention = ["contains": "contains the app repository", "inside .git": "inside the app repository's git directory",
+                       "inside the work tree": "inside the app repository's work tree"][kind]!
+        checkRefusal(r, mentions: [mention])
         #expect(!FileManager.default.fileExists(atPath: app.repo + "/.git/pk"))
+        #expect(!FileManager.default.fileExists(atPath: app.repo + "/patches"))
         #expect(!FileManager.default.fileExists(atPath: app.scratch.file(".git")))
+    }
+
+    @Test("a registry inside the root is allowed even when the root is the repository's work tree")
+    func registryInsideRootThatIsTheRepository() throws {
+        let app = AppFixture(deploy: false)
+        let registry = app.repo + "/src/api/.pk-registry"
+        let r = pk(["init", "--root", app.repo + "/src/api", "--repo", app.repo, "--subdir", "src/api", "--deployed", "HEAD", "--registry", registry])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(FileManager.default.fileExists(atPath: registry + "/.patchkeeper-app"))
     }
 
     @Test("app names that are not plain names are refused before any path is made of them", arguments: ["..", ".", "a/b", "-x", ""])
