@@ -196,7 +196,7 @@ struct LiveWriteRaceTests {
         #expect(names(outside) == ["workers.yml"], "written outside the root: \(names(outside))")
         #expect(app.scratch.read("outside/workers.yml") == "OUTSIDE\n")
         #expect(written > 0 && refused > 0, "the race never happened: \(written) written, \(refused) refused")
-        _ = readBack
+        #expect(readBack > 0, "no read got through")
     }
 
     static let twoFilePatch = """
