@@ -56,6 +56,7 @@ public final class Registry {
         appName = deployment.app.name
         appRoot = deployment.root
         try checkApp()
+        try Self.verifiedStateDirectory(registry: path, create: false, requireOwner: false)
     }
 
     /// Opens an existing registry for a command that knows only the registry (list, show, log,
@@ -65,6 +66,7 @@ public final class Registry {
         try self.init(path: path)
         appName = app
         try checkApp()
+        try Self.verifiedStateDirectory(registry: path, create: false, requireOwner: false)
     }
 
     /// A registry has `appFileName`, or (an older one) the `.gitignore` `create` writes.
@@ -161,14 +163,16 @@ public final class Registry {
 
     /// The registry's `.patchkeeper/` state directory, verified before anything in it is used:
     /// a real directory (never a symlink), owned by the user running patchkeeper, not writable
-    /// by group or others. Created (0700) when missing and `create` is set.
+    /// by group or others. Created (0700) when missing and `create` is set. Opening a registry
+    /// for a command checks the same but the owner (a `--trust-repo` reader of someone else's
+    /// registry); taking the writer lock checks everything.
     @discardableResult
     func stateDirectoryHandle(create: Bool) throws -> DirectoryHandle? {
         try Self.verifiedStateDirectory(registry: path, create: create)
     }
 
     @discardableResult
-    static func verifiedStateDirectory(registry: String, create: Bool) throws -> DirectoryHandle? {
+    static func verifiedStateDirectory(registry: String, create: Bool, requireOwner: Bool = true) throws -> DirectoryHandle? {
         let state = registry + "/.patchkeeper"
         let top = try DirectoryHandle.open(registry)
         if let st = top.status(".patchkeeper") {
@@ -184,7 +188,7 @@ public final class Registry {
             return nil
         }
         guard let dir = try top.subdirectory(".patchkeeper", create: create, mode: 0o700), let st = dir.ownStatus() else { return nil }
-        if st.st_uid != geteuid() {
+        if requireOwner && st.st_uid != geteuid() {
             throw PatchKeeperError("\(state) is owned by uid \(st.st_uid), not by the user running patchkeeper (uid \(geteuid()))",
                                    hint: "its journal is finished as this user: check it, then 'chown -R \(geteuid()) \(state)'")
         }

@@ -192,6 +192,25 @@ struct WriteSafetyTests {
 
     // MARK: - Item 5: a planted .patchkeeper symlink
 
+    @Test("scan and list refuse a symlinked or group-writable .patchkeeper; scan creates nothing behind the link",
+          arguments: ["symlink", "0777"])
+    func readersRefuseBadStateDirectory(kind: String) throws {
+        let app = initialised()
+        let state = app.registry + "/.patchkeeper"
+        let elsewhere = app.scratch.file("elsewhere")
+        if kind == "symlink" {
+            try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
+            try FileManager.default.removeItem(atPath: state)
+            #expect(symlink(elsewhere, state) == 0)
+        } else {
+            chmod(state, 0o777)
+        }
+        for args in [["scan"] + app.flags, ["list", "--registry", app.registry]] {
+            checkRefusal(pk(args), mentions: [state, kind == "symlink" ? "symbolic link" : "writable by group or others"])
+        }
+        #expect(names(elsewhere) == [])
+    }
+
     @Test("init refuses a symlinked .patchkeeper in a registry inside the root, before touching its target")
     func symlinkedStateDirectory() throws {
         let app = AppFixture()
