@@ -18,10 +18,11 @@ let package = Package(
             pkgConfig: "libgit2",
             providers: [.apt(["libgit2-dev"])]
         ),
+        .systemLibrary(name: "CXattr"),
         .target(name: "Git", dependencies: ["CLibgit2"]),
         .target(
             name: "PatchKeeper",
-            dependencies: ["Git", .product(name: "TOMLKit", package: "TOMLKit")]
+            dependencies: ["Git", "CXattr", .product(name: "TOMLKit", package: "TOMLKit")]
         ),
         .target(
             name: "PatchKeeperCLI",

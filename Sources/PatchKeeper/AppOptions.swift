@@ -58,6 +58,8 @@ public struct AppOptions: Sendable, Equatable {
                     var app = AppConfig(name: self.app ?? Self.defaultName(root: registry))
                     app.registry = registry
                     app.trusted = trustRepo
+                    app.nameFromRegistryPath = self.app == nil
+                    if !app.nameFromRegistryPath { try AppConfig.validate(name: app.name, source: "--app") }
                     return (app, config)
                 }
                 if let name = self.app {
@@ -75,6 +77,7 @@ public struct AppOptions: Sendable, Equatable {
         if let subdir { app.subdir = subdir }
         if let deployed { app.deployed = deployed }
         if trustRepo { app.trusted = true }
+        try AppConfig.validate(name: app.name, source: self.app != nil ? "--app" : config?.apps[app.name] != nil ? "in \(config?.path ?? "the config")" : "from the root's directory name; pass --app NAME")
         return (app, config)
     }
 

@@ -49,10 +49,15 @@ public enum Applier {
         var author: Person?
     }
 
+    /// The largest patch file `apply` reads: a patch carries files of up to `PatchBuilder.maxFileSize`.
+    static let maxPatchFileSize = 4 * PatchBuilder.maxFileSize
+
     static func readInput(_ path: String) throws -> Input {
         let bytes: [UInt8]
-        do { bytes = try POSIX.readFile(path) } catch {
-            throw PatchKeeperError("cannot read patch \(path): \(POSIX.errorText())", hint: "check the path")
+        // Refused by size (fstat on the opened file) before any of it is read.
+        do { bytes = try POSIX.readFile(path, limit: maxPatchFileSize, label: "patch ") } catch var e as PatchKeeperError {
+            if e.hint == nil { e.hint = "check the path" }
+            throw e
         }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw PatchKeeperError("patch \(path) is not UTF-8 text",
@@ -172,6 +177,7 @@ public enum Applier {
                 _ = try SafePath.relative(p, source: "patch \(req.patchPath): path")
                 let rel = deployment.rootRelative(forRepoPath: p) ?? p
                 rootRel[p] = try SafePath.checked(rel, root: deployment.root, source: "patch \(req.patchPath): path")
+                try Registry.refuseRegistryPath(rel, root: deployment.root, registry: registry.path, source: "patch \(req.patchPath): path")
             }
         }
 

@@ -11,8 +11,24 @@ public struct AppConfig: Sendable, Equatable {
     public var ignore: [String] = []
     public var motd: String?
     public var trusted: Bool = false
+    /// The name was only guessed from the registry's directory name (a registry-only command
+    /// without `--app`): it is not checked against the registry's recorded app.
+    public var nameFromRegistryPath = false
 
     public init(name: String) { self.name = name }
+
+    /// App names become directory names (the default registry) and motd markers: a letter or
+    /// digit, then letters, digits, `.`, `_`, `-`; at most 64 characters.
+    public static func validate(name: String, source: String) throws {
+        let bytes = Array(name.utf8)
+        func ok(_ b: UInt8, first: Bool) -> Bool {
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || (!first && (b == 0x2e || b == 0x5f || b == 0x2d))
+        }
+        guard let head = bytes.first, bytes.count <= 64, ok(head, first: true), bytes.dropFirst().allSatisfy({ ok($0, first: false) }) else {
+            throw PatchKeeperError("app name \(SafePath.quoted(name)) (\(source)) is not valid",
+                                   hint: "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit (--app NAME)")
+        }
+    }
 
     static let knownKeys: Set<String> = ["root", "repo", "subdir", "registry", "deployed", "ignore", "motd", "trusted"]
 }
@@ -29,8 +45,9 @@ public struct ConfigFile: Sendable, Equatable {
     /// Reads and validates a config file; errors name the file, line and key.
     public static func load(path: String) throws -> ConfigFile {
         let bytes: [UInt8]
-        do { bytes = try POSIX.readFile(path) } catch {
-            throw PatchKeeperError("cannot read config \(path): \(POSIX.errorText())", hint: "pass --config FILE or create it with 'patchkeeper init'")
+        do { bytes = try POSIX.readFile(path, label: "config ") } catch var e as PatchKeeperError {
+            e.hint = "pass --config FILE or create it with 'patchkeeper init'"
+            throw e
         }
         return try parse(String(decoding: bytes, as: UTF8.self), path: path)
     }

@@ -73,7 +73,8 @@ public final class Deployment {
             spec = d
             source = .flag
         } else if POSIX.exists(revisionFile) {
-            let text = String(decoding: try POSIX.readFile(revisionFile), as: UTF8.self)
+            // In the app user's reach: a commit id, so a few bytes; refused by size before reading.
+            let text = String(decoding: try POSIX.readFile(revisionFile, limit: 4096), as: UTF8.self)
             let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
             guard !trimmed.isEmpty else {
                 throw PatchKeeperError("\(revisionFile) is empty", hint: "write the deployed commit id into it, or pass --deployed REV")

@@ -21,9 +21,10 @@ public enum Initializer {
         let (app, config) = try options.resolve(environment: environment)
         let deployment = try Deployment(app: app)
         let created: Bool
+        try Registry.refuseOverlap(registry: deployment.registryPath, deployment: deployment)
         if POSIX.exists(deployment.registryPath) && Repository.exists(atPath: deployment.registryPath),
            let repo = try? Repository.open(atPath: deployment.registryPath), !repo.isEmpty {
-            let registry = try Registry(path: deployment.registryPath)
+            let registry = try Registry(deployment: deployment)
             let lock = try registry.lock(wait: 0)  // finishes an interrupted init or write
             withExtendedLifetime(lock) {}
             _ = try registry.load()  // verify every patch file parses

@@ -45,6 +45,9 @@ extension Registry {
     /// the lock held. If a step fails (full disk, permissions), the live files get their
     /// `previous` content back and the journal goes: nothing is left half-written.
     func runJournaled(_ journal: Journal, previous: [(rel: String, before: FileVersion?)]) throws {
+        for w in journal.writes {
+            try Self.refuseRegistryPath(w.path, root: journal.root, registry: path, source: "\(journal.action): path")
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         try AtomicFile.write(Array(try encoder.encode(journal)), to: Journal.path(self), mode: 0o600)
@@ -61,7 +64,7 @@ extension Registry {
             }
             for p in previous.reversed() {
                 if let before = p.before { try? LiveTree.write(before, root: journal.root, relativePath: p.rel) }
-                else { try? AtomicFile.remove(journal.root + "/" + p.rel) }
+                else { try? LiveTree.remove(root: journal.root, relativePath: p.rel) }
             }
             try? AtomicFile.remove(Journal.path(self))
             throw error
@@ -72,14 +75,14 @@ extension Registry {
     func finish(_ journal: Journal) throws {
         for w in journal.writes {
             let rel = try SafePath.checked(w.path, root: journal.root, source: "journal \(Journal.path(self))")
-            AtomicFile.removeStaleTemps(for: journal.root + "/" + rel)
+            LiveTree.removeStaleTemps(root: journal.root, relativePath: rel)
             if let modeText = w.mode, let mode = FileMode(octal: modeText), let b64 = w.content, let data = Data(base64Encoded: b64) {
                 let file = FileVersion(path: rel, mode: mode, content: [UInt8](data))
                 if (try? LiveTree.read(root: journal.root, relativePath: rel, repoPath: rel)) != .some(file) {
                     try LiveTree.write(file, root: journal.root, relativePath: rel)
                 }
-            } else if POSIX.exists(journal.root + "/" + rel) {
-                try AtomicFile.remove(journal.root + "/" + rel)
+            } else if try LiveTree.exists(root: journal.root, relativePath: rel) {
+                try LiveTree.remove(root: journal.root, relativePath: rel)
             }
         }
         let patch: PatchFile
@@ -103,41 +106,71 @@ extension Registry {
         return entry.id == want && onDisk == want
     }
 
-    /// Finishes what a crashed writer left: a pending journal, or patch files written but not
-    /// committed. Returns what was done, for the CLI to mention. Call with the lock held.
+    /// Finishes what a crashed writer left: a pending journal. Returns what was done, for the CLI
+    /// to mention. Call with the lock held.
+    ///
+    /// The journal is checked before anything in it is used (`validate`): it may only name this
+    /// registry's patch files and this app's root, outside this registry. Patch files no journal
+    /// names are never committed by recovery (a file someone else put in the registry is not
+    /// approved by being there): they are only mentioned.
     public func recover() throws -> [String] {
         var done: [String] = []
         let journalPath = Journal.path(self)
-        if POSIX.exists(journalPath) {
-            let data = try POSIX.readFile(journalPath)
+        if let state = try stateDirectoryHandle(create: false), state.status("journal.json") != nil {
+            let (data, st) = try state.readFile("journal.json", limit: POSIX.defaultReadLimit)
+            if st.st_uid != geteuid() || st.st_mode & 0o022 != 0 {
+                throw PatchKeeperError("journal \(journalPath) is owned by uid \(st.st_uid) with mode \(String(st.st_mode & 0o7777, radix: 8)); patchkeeper only finishes its own journals",
+                                       hint: "move it aside and check the app root and the registry by hand")
+            }
             guard let journal = try? JSONDecoder().decode(Journal.self, from: Data(data)) else {
                 throw PatchKeeperError("journal \(journalPath) is unreadable", hint: "move it aside and check the app root and the registry by hand")
             }
+            try validate(journal)
             try finish(journal)
             let files = journal.writes.isEmpty ? "" : " (\(journal.writes.count) file\(journal.writes.count == 1 ? "" : "s"))"
             done.append("finished an interrupted \(journal.action) of \(journal.registryFile)\(files)")
         }
-        let dirty = try repository.dirtyPaths().filter { $0.hasSuffix(".patch") || $0 == ".gitignore" }
-        if !dirty.isEmpty {
-            for name in dirty where name.hasSuffix(".patch") {
-                AtomicFile.removeStaleTemps(for: path + "/" + name)
-                if POSIX.exists(path + "/" + name) {
-                    let text = String(decoding: try POSIX.readFile(path + "/" + name), as: UTF8.self)
-                    do { _ = try PatchFile.parse(text, fileName: name) } catch {
-                        throw PatchKeeperError("registry file \(path)/\(error.description)", hint: "fix or remove the file")
-                    }
-                }
-            }
-            let me = Person.current()
-            let sig = Signature(name: me.name, email: me.email, time: Int64(Date().timeIntervalSince1970))
-            do {
-                try repository.commitWorkdirChanges(paths: dirty, message: "recover: commit \(dirty.joined(separator: ", ")) left by an interrupted write\n\nAction: recover\n",
-                                                    author: sig, committer: sig)
-            } catch let e as GitError {
-                throw PatchKeeperError("cannot commit the registry's uncommitted files: \(e.message)", hint: "check 'git -C \(path) status'")
-            }
-            done.append("committed \(dirty.joined(separator: ", ")) left uncommitted by an interrupted write")
+        let stray = try repository.dirtyPaths().filter { $0.hasSuffix(".patch") }
+        if !stray.isEmpty {
+            done.append("left \(stray.map(Text.singleLine).joined(separator: ", ")) uncommitted in \(path): no journal names it; commit it by hand if you wrote it, or remove it")
         }
         return done
+    }
+
+    /// A journal may name only a patch file of this registry and live files under this app's root
+    /// (never inside the registry or `.git`): one planted in `.patchkeeper/` must not make root
+    /// write anywhere else.
+    func validate(_ journal: Journal) throws {
+        let file = Journal.path(self)
+        let name = journal.registryFile
+        let plainName = !name.isEmpty && !name.hasPrefix(".") && name.hasSuffix(".patch")
+            && !name.unicodeScalars.contains { $0 == "/" || $0.value < 0x20 || $0.value == 0x7f }
+        guard plainName else {
+            throw PatchKeeperError("journal \(file) names registry file \(SafePath.quoted(name)), which is not a patch file in \(path)",
+                                   hint: "move the journal aside and check the registry by hand")
+        }
+        guard !journal.writes.isEmpty else { return }
+        guard let appRoot else {
+            throw PatchKeeperError("journal \(file) holds an interrupted \(Text.singleLine(journal.action)) of live files in \(Text.singleLine(journal.root)), and this command does not name the app's root",
+                                   hint: "finish it with a command that names the app (record, apply, reapply or motd with --app or --root)")
+        }
+        guard journal.root == appRoot || Self.canonical(journal.root) == Self.canonical(appRoot) else {
+            throw PatchKeeperError("journal \(file) names root \(SafePath.quoted(journal.root)), not this app's root \(appRoot)",
+                                   hint: "move the journal aside and check the app root and the registry by hand")
+        }
+        for w in journal.writes {
+            let rel = try SafePath.relative(w.path, source: "journal \(file): path")
+            try Self.refuseRegistryPath(rel, root: appRoot, registry: path, source: "journal \(file): path")
+        }
+    }
+
+    /// Refuses a root-relative path that lies in the registry (when the registry is inside the
+    /// root): patch files get there only through `record`/`apply`'s own registry writes.
+    public static func refuseRegistryPath(_ rel: String, root: String, registry: String, source: String) throws {
+        let reg = canonical(registry)
+        let target = canonical(root + "/" + rel)
+        if target == reg || SafePath.strip(prefix: reg, from: target) != nil {
+            throw PatchKeeperError("\(source) \(SafePath.quoted(rel)) is inside the registry \(registry), which patchkeeper never writes through a patch")
+        }
     }
 }

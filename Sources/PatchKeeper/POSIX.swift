@@ -20,11 +20,33 @@ enum POSIX {
 
     static func exists(_ path: String) -> Bool { lstat(path) != nil }
 
-    static func readFile(_ path: String) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        guard fd >= 0 else { throw PatchKeeperError("cannot read \(path): \(errorText())") }
+    /// The largest file read whole by default (config, journal, registry files, REVISION).
+    static let defaultReadLimit = 64 << 20
+
+    /// Reads a regular file whole. Refuses a symlink at `path`, anything that is not a regular
+    /// file (never blocks on a FIFO), and a file over `limit` bytes before reading any of it.
+    /// `label` goes before the path in messages ("patch ").
+    static func readFile(_ path: String, limit: Int = defaultReadLimit, label: String = "") throws -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        guard fd >= 0 else { throw PatchKeeperError("cannot read \(label)\(path): \(errorText())") }
         defer { close(fd) }
+        return try readDescriptor(fd, path: label + path, limit: limit).bytes
+    }
+
+    /// Reads an open descriptor whole after `fstat`: it must be a regular file of at most `limit`
+    /// bytes (checked before reading, and again while reading in case it grows).
+    static func readDescriptor(_ fd: Int32, path: String, limit: Int) throws -> (bytes: [UInt8], stat: stat) {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw PatchKeeperError("cannot read \(path): \(errorText())") }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw PatchKeeperError("cannot read \(path): \((st.st_mode & S_IFMT) == S_IFDIR ? errorText(EISDIR) : "not a regular file")")
+        }
+        if Int(st.st_size) > limit { throw tooBig(path, size: Int(st.st_size), limit: limit) }
+        // Blocking reads from here on (the open was O_NONBLOCK only so that a FIFO could not hang it).
+        let flags = fcntl(fd, F_GETFL)
+        if flags >= 0 { _ = fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) }
         var out: [UInt8] = []
+        out.reserveCapacity(Int(st.st_size))
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
@@ -34,8 +56,15 @@ enum POSIX {
             }
             if n == 0 { break }
             out.append(contentsOf: chunk[0..<n])
+            if out.count > limit { throw tooBig(path, size: out.count, limit: limit) }
         }
-        return out
+        return (out, st)
+    }
+
+    static func tooBig(_ path: String, size: Int, limit: Int) -> PatchKeeperError {
+        let mib = { (n: Int) in n >= 1 << 20 ? "\(n >> 20) MiB" : "\(n) bytes" }
+        return PatchKeeperError("\(path) is \(mib(size)), more than patchkeeper reads (\(mib(limit))); nothing was read",
+                                hint: "hot patches are small edits: ship big files with a deploy")
     }
 
     static func readLink(_ path: String) throws -> [UInt8] {

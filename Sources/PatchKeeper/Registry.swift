@@ -9,9 +9,20 @@ public final class Registry {
     let repository: Repository
     /// What the last `lock()` finished for a crashed writer (see `recover()`).
     public private(set) var recovered: [String] = []
+    /// The app this registry was opened for; nil when the command did not name one (a
+    /// registry-only command given just `--registry`). Checked against `appFileName`.
+    public private(set) var appName: String?
+    /// The app's live root: the only root a journal in this registry may name. nil for
+    /// registry-only commands, which then refuse a journal with live writes.
+    public private(set) var appRoot: String?
 
     public var stateDirectory: String { path + "/.patchkeeper" }
     public var lockPath: String { stateDirectory + "/lock" }
+
+    /// The committed file naming the app a registry belongs to.
+    public static let appFileName = ".patchkeeper-app"
+    /// What a registry's `.gitignore` holds (and how an older registry without `appFileName` is known).
+    static let gitignoreText = "# patchkeeper state (lock, caches, journal) and temp files: not history\n/.patchkeeper/\n.*.pk-tmp-*\n"
 
     /// Opens an existing registry.
     public init(path: String) throws {
@@ -23,14 +34,175 @@ public final class Registry {
         do {
             repository = try Repository.open(atPath: path)
         } catch let e as GitError {
-            if e.isOwnerMismatch {
-                throw PatchKeeperError("registry \(path) is owned by another user and libgit2 refuses it",
-                                       hint: "give it to the user running patchkeeper (chown -R), or pass --trust-repo if you trust it")
-            }
+            if e.isOwnerMismatch { throw Self.ownerMismatch(path) }
             throw PatchKeeperError("cannot open registry \(path): \(e.message)")
         }
         guard !repository.isBare else { throw PatchKeeperError("registry \(path) is a bare repository", hint: "point --registry at a directory with a work tree") }
         for dir in [path, path + "/.git"] { try Self.refuseWritableByOthers(dir) }
+        if repository.isEmpty {
+            throw PatchKeeperError("registry \(path) has no commit yet (an interrupted init?)", hint: "run 'patchkeeper init' again")
+        }
+        guard try Self.looksLikeRegistry(repository, path: path) else {
+            throw PatchKeeperError("\(path) is a git repository but not a patchkeeper registry (no \(Self.appFileName), no registry .gitignore)",
+                                   hint: "point --registry at the app's registry, or at a new directory for 'patchkeeper init'")
+        }
+    }
+
+    /// Opens the registry of a deployment: the registry must not be (or hold, or lie in) the app's
+    /// repository, must belong to this app, and its journals may only name this app's root.
+    public convenience init(deployment: Deployment) throws {
+        try Self.refuseOverlap(registry: deployment.registryPath, deployment: deployment)
+        try self.init(path: deployment.registryPath)
+        appName = deployment.app.name
+        appRoot = deployment.root
+        try checkApp()
+        try Self.verifiedStateDirectory(registry: path, create: false, requireOwner: false)
+    }
+
+    /// Opens an existing registry for a command that knows only the registry (list, show, log,
+    /// retire); `app` (nil when the command did not name one) is checked like `init(deployment:)`.
+    public convenience init(path: String, trusted: Bool, app: String?) throws {
+        GitSettings.setOwnerValidation(!trusted)
+        try self.init(path: path)
+        appName = app
+        try checkApp()
+        try Self.verifiedStateDirectory(registry: path, create: false, requireOwner: false)
+    }
+
+    /// A registry has `appFileName`, or (an older one) the `.gitignore` `create` writes.
+    static func looksLikeRegistry(_ repo: Repository, path: String) throws -> Bool {
+        if POSIX.lstat(path + "/" + appFileName) != nil { return true }
+        guard let head = try? repo.resolveCommit("HEAD") else { return false }
+        if (try? repo.entry(atPath: appFileName, inCommit: head)) != nil { return true }
+        guard let entry = try? repo.entry(atPath: ".gitignore", inCommit: head), let blob = try? repo.blob(entry.id) else { return false }
+        return String(decoding: blob, as: UTF8.self).split(separator: "\n").contains("/.patchkeeper/")
+    }
+
+    /// The app named in `appFileName`, nil when the file is missing (an older registry).
+    public func recordedApp() throws -> String? {
+        let file = path + "/" + Self.appFileName
+        guard POSIX.lstat(file) != nil else { return nil }
+        let text = String(decoding: try POSIX.readFile(file, limit: 4096), as: UTF8.self)
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Refuses a registry that belongs to another app.
+    func checkApp() throws {
+        guard let appName, let recorded = try recordedApp() else { return }
+        if recorded != appName {
+            throw PatchKeeperError("registry \(path) belongs to app '\(Text.singleLine(recorded))', not '\(appName)'",
+                                   hint: "pass --app \(Text.singleLine(recorded)) if that is this app, or give '\(appName)' its own registry (--registry DIR)")
+        }
+    }
+
+    /// An older registry (no `appFileName`) is adopted by the first writer that names its app:
+    /// the file is written and committed. Call with the lock held.
+    func adoptIfNeeded() throws {
+        guard let appName else { return }
+        let head = try? repository.resolveCommit("HEAD")
+        if let head, (try? repository.entry(atPath: Self.appFileName, inCommit: head)) != nil { return }
+        if try recordedApp() != appName { try AtomicFile.write(appName + "\n", to: path + "/" + Self.appFileName, mode: 0o644) }
+        let me = Person.current()
+        let sig = Signature(name: me.name, email: me.email, time: Int64(Date().timeIntervalSince1970))
+        do {
+            try repository.commitWorkdirChanges(paths: [Self.appFileName], message: "Adopt registry for \(appName)\n\nAction: adopt\n",
+                                                author: sig, committer: sig)
+        } catch let e as GitError {
+            throw PatchKeeperError("cannot commit \(path)/\(Self.appFileName): \(e.message)", hint: "check 'git -C \(path) status'")
+        }
+        recovered.append("registry \(path) now records that it belongs to app '\(appName)' (\(Self.appFileName))")
+    }
+
+    /// Nothing should be written where the app's repository is: the registry may not be the
+    /// repository's work tree, lie inside its git directory, or contain either.
+    static func refuseOverlap(registry: String, deployment: Deployment) throws {
+        let reg = canonical(registry)
+        var repoDirs = [canonical(deployment.repository.gitdir)]
+        if let work = deployment.repository.workdir { repoDirs.append(canonical(work)) }
+        if repoDirs.contains(reg) {
+            throw PatchKeeperError("registry \(registry) is the app repository \(deployment.repoPath)",
+                                   hint: "give the registry its own directory (--registry DIR, default \(Deployment.defaultRegistryDirectory)/\(deployment.app.name))")
+        }
+        for dir in repoDirs {
+            if SafePath.strip(prefix: reg, from: dir) != nil {
+                throw PatchKeeperError("registry \(registry) contains the app repository \(deployment.repoPath)",
+                                       hint: "give the registry its own directory (--registry DIR)")
+            }
+        }
+        if SafePath.strip(prefix: canonical(deployment.repository.gitdir), from: reg) != nil {
+            throw PatchKeeperError("registry \(registry) lies inside the app repository's git directory \(deployment.repository.gitdir)",
+                                   hint: "give the registry its own directory (--registry DIR)")
+        }
+        // Inside a work tree, a registry is the repository's untracked files ('git clean' removes
+        // them); only the root may hold one (DESIGN §3), even when the root is (in) the work tree.
+        if let work = deployment.repository.workdir, SafePath.strip(prefix: canonical(work), from: reg) != nil,
+           SafePath.strip(prefix: canonical(deployment.root), from: reg) == nil {
+            throw PatchKeeperError("registry \(registry) lies inside the app repository's work tree \(deployment.repoPath)",
+                                   hint: "give the registry its own directory (--registry DIR)")
+        }
+        // A registry inside the root sits in the app user's reach: no symlink on the way to it.
+        if let rel = SafePath.strip(prefix: Deployment.absolute(deployment.root), from: Deployment.absolute(registry)), !rel.isEmpty {
+            do { _ = try DirectoryHandle.open(deployment.root).descend(rel.split(separator: "/"), create: false) } catch let e as PatchKeeperError {
+                throw PatchKeeperError("registry \(registry): \(e.message)", hint: "a registry inside the app root must be a real directory")
+            }
+        }
+    }
+
+    /// The canonical path of `path`, resolving what exists of it (a registry may not exist yet).
+    static func canonical(_ path: String) -> String {
+        var p = Deployment.absolute(path)
+        if let real = POSIX.realPath(p) { return real }
+        var tail: [String] = []
+        while p != "/" {
+            tail.insert(POSIX.baseName(p), at: 0)
+            p = POSIX.parentDirectory(p)
+            if let real = POSIX.realPath(p) { return (real == "/" ? "" : real) + "/" + tail.joined(separator: "/") }
+        }
+        return "/" + tail.joined(separator: "/")
+    }
+
+    /// The registry's `.patchkeeper/` state directory, verified before anything in it is used:
+    /// a real directory (never a symlink), owned by the user running patchkeeper, not writable
+    /// by group or others. Created (0700) when missing and `create` is set. Opening a registry
+    /// for a command checks the same but the owner (a `--trust-repo` reader of someone else's
+    /// registry); taking the writer lock checks everything.
+    @discardableResult
+    func stateDirectoryHandle(create: Bool) throws -> DirectoryHandle? {
+        try Self.verifiedStateDirectory(registry: path, create: create)
+    }
+
+    @discardableResult
+    static func verifiedStateDirectory(registry: String, create: Bool, requireOwner: Bool = true) throws -> DirectoryHandle? {
+        let state = registry + "/.patchkeeper"
+        let top = try DirectoryHandle.open(registry)
+        if let st = top.status(".patchkeeper") {
+            switch st.st_mode & S_IFMT {
+            case S_IFDIR: break
+            case S_IFLNK:
+                throw PatchKeeperError("\(state) is a symbolic link; patchkeeper keeps its lock and journal only in a real directory",
+                                       hint: "remove the link (rm \(state)); patchkeeper creates the directory itself")
+            default:
+                throw PatchKeeperError("\(state) is not a directory", hint: "move it aside; patchkeeper creates the directory itself")
+            }
+        } else if !create {
+            return nil
+        }
+        guard let dir = try top.subdirectory(".patchkeeper", create: create, mode: 0o700), let st = dir.ownStatus() else { return nil }
+        if requireOwner && st.st_uid != geteuid() {
+            throw PatchKeeperError("\(state) is owned by uid \(st.st_uid), not by the user running patchkeeper (uid \(geteuid()))",
+                                   hint: "its journal is finished as this user: check it, then 'chown -R \(geteuid()) \(state)'")
+        }
+        let mode = st.st_mode & 0o7777
+        if mode & 0o022 != 0 {
+            throw PatchKeeperError("\(state) is writable by group or others (mode \(String(mode, radix: 8)))",
+                                   hint: "its journal is finished as this user: check it, then 'chmod 700 \(state)'")
+        }
+        return dir
+    }
+
+    static func ownerMismatch(_ path: String) -> PatchKeeperError {
+        PatchKeeperError("registry \(path) is owned by another user and libgit2 refuses it",
+                         hint: "give it to the user running patchkeeper (chown -R), or pass --trust-repo if you trust it")
     }
 
     /// Root applies what the registry says: a registry others can write to is a way in.
@@ -50,33 +222,61 @@ public final class Registry {
         try self.init(path: path)
     }
 
-    /// Creates the registry (directory 0755, git repository, `.gitignore`, first commit), or
-    /// verifies an existing one. Returns whether it was created.
+    /// Creates the registry (directory 0700: patches hold copies of live files, secrets
+    /// included; git repository, `.gitignore`, `appFileName`, first commit), or verifies an
+    /// existing one. Returns whether it was created. Refuses a directory that holds anything but a
+    /// registry (or what an interrupted `create` left), and a symlinked `.patchkeeper/`.
     @discardableResult
     public static func create(path: String, app: String, committer: Person, now: Date) throws -> Bool {
+        if POSIX.lstat(path + "/.git") != nil {
+            do { _ = try Repository.open(atPath: path) } catch let e as GitError where e.isOwnerMismatch { throw ownerMismatch(path) } catch {}
+        }
         if POSIX.exists(path) && Repository.exists(atPath: path),
            let existing = try? Repository.open(atPath: path), !existing.isEmpty {
-            _ = try Registry(path: path)
+            let registry = try Registry(path: path)
+            registry.appName = app
+            try registry.checkApp()
             return false
         }
         if POSIX.exists(path) && !POSIX.isDirectory(path) {
             throw PatchKeeperError("registry path \(path) exists and is not a directory")
         }
-        try POSIX.makeDirectories(path)
-        try POSIX.makeDirectories(path + "/.patchkeeper")
-        chmod(path + "/.patchkeeper", 0o700)
+        var created = false
+        if POSIX.exists(path) {
+            // What an interrupted create leaves may be there; anything else is someone's data.
+            let leftovers: Set<String> = [".git", ".gitignore", ".patchkeeper", appFileName]
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+            let foreign = names.filter { !leftovers.contains($0) && !$0.contains(".pk-tmp-") }.sorted()
+            if !foreign.isEmpty {
+                throw PatchKeeperError("registry directory \(path) is not empty and not a patchkeeper registry (it holds \(foreign.prefix(3).map { Text.singleLine($0) }.joined(separator: ", "))\(foreign.count > 3 ? ", ..." : ""))",
+                                       hint: "give an empty or new directory with --registry")
+            }
+        } else {
+            try POSIX.makeDirectories(POSIX.parentDirectory(path))
+            if mkdir(path, 0o700) != 0 && errno != EEXIST {
+                throw PatchKeeperError("cannot create directory \(path): \(POSIX.errorText())")
+            }
+            created = true
+        }
+        // Before anything is created in it: refuse a planted symlink or foreign state directory.
+        try verifiedStateDirectory(registry: path, create: false)
+        let top = try DirectoryHandle.open(path)
+        if created { try top.setMode(0o700) }
+        try verifiedStateDirectory(registry: path, create: true)
         _ = try RegistryLock(path: path + "/.patchkeeper/lock")  // creates the lock file (0600) once
         do {
             // Also finishes a creation that crashed before its first commit.
             let repo = Repository.exists(atPath: path) ? try Repository.open(atPath: path) : try Repository.create(atPath: path)
-            try AtomicFile.write("# patchkeeper state (lock, caches, journal) and temp files: not history\n/.patchkeeper/\n.*.pk-tmp-*\n", to: path + "/.gitignore")
+            try AtomicFile.write(gitignoreText, to: path + "/.gitignore")
+            try AtomicFile.write(app + "\n", to: path + "/" + appFileName)
             let sig = Signature(name: committer.name, email: committer.email, time: Int64(now.timeIntervalSince1970))
             FaultInjector.step("before first registry commit")
-            try repo.commitWorkdirChanges(paths: [".gitignore"], message: "Create patch registry for \(app)\n\nAction: init\n", author: sig, committer: sig)
+            try repo.commitWorkdirChanges(paths: [".gitignore", appFileName], message: "Create patch registry for \(app)\n\nAction: init\n", author: sig, committer: sig)
             FaultInjector.step("after first registry commit")
             // A new registry keeps every patch's images from the start: nothing to upgrade.
             try? AtomicFile.write(Array("images kept for every active patch\n".utf8), to: path + "/.patchkeeper/images-complete", mode: 0o600)
         } catch let e as GitError {
+            if e.isOwnerMismatch { throw ownerMismatch(path) }
             throw PatchKeeperError("cannot create registry \(path): \(e.message)")
         }
         return true
@@ -85,11 +285,12 @@ public final class Registry {
     /// Takes the registry's writer lock (see `RegistryLock`) and, with `recover`, finishes
     /// whatever a crashed writer left (see `recover()`; listed in `recovered`).
     public func lock(wait: Double, recover doRecover: Bool = true) throws -> RegistryLock {
-        try POSIX.makeDirectories(stateDirectory, mode: 0o700)
+        try stateDirectoryHandle(create: true)
         let lock = try RegistryLock(path: lockPath, wait: wait)
         if doRecover {
             AtomicFile.removeStaleTemps(inDirectory: path)
             recovered = try recover()
+            try adoptIfNeeded()
         }
         return lock
     }

@@ -45,7 +45,7 @@ struct ApplyCommand: ParsableCommand {
 
     func run() throws {
         let deployment = try global.deployment()
-        let registry = try Registry(path: deployment.registryPath)
+        let registry = try Registry(deployment: deployment)
         var request = Applier.Request(patchPath: patchFile ?? "", title: meta.title, reason: meta.reason, ticket: meta.ticket,
                                       expires: meta.expires, author: try meta.person(), lockWait: global.wait, dryRun: dryRun)
         request.commit = commit

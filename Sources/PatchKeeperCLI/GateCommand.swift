@@ -82,7 +82,7 @@ struct GateCommand: ParsableCommand {
 
     func run() throws {
         let deployment = try global.deployment()
-        let registry = try Registry(path: deployment.registryPath)
+        let registry = try Registry(deployment: deployment)
         let scan = try runScan(deployment: deployment, registry: registry, useCache: true)
         let report = try DeployGate(deployment: deployment, registry: registry).run(target: target, policy: policy, scan: scan,
                                                                                    allowExpired: allowExpired)

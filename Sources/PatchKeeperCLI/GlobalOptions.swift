@@ -71,7 +71,8 @@ struct GlobalOptions: ParsableArguments {
     /// The registry, without needing the app's root or repository.
     func openRegistry() throws -> Registry {
         let app = try appOptions.resolve(environment: environment, needsRoot: false).app
-        return try Registry(path: Deployment.absolute(app.registry ?? "\(Deployment.defaultRegistryDirectory)/\(app.name)"), trusted: app.trusted)
+        return try Registry(path: Deployment.absolute(app.registry ?? "\(Deployment.defaultRegistryDirectory)/\(app.name)"), trusted: app.trusted,
+                            app: app.nameFromRegistryPath ? nil : app.name)
     }
 
     var output: Output { Output(format: format) }

@@ -29,7 +29,7 @@ struct MotdCommand: ParsableCommand {
 
     func run() throws {
         let deployment = try global.deployment()
-        let registry = try Registry(path: deployment.registryPath)
+        let registry = try Registry(deployment: deployment)
         let path = file ?? deployment.app.motd ?? "/etc/motd"
         var report: ScanReport?
         if !remove { report = try runScan(deployment: deployment, registry: registry, useCache: true) }

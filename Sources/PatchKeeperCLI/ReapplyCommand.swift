@@ -51,7 +51,7 @@ struct ReapplyCommand: ParsableCommand {
 
     func run() throws {
         let deployment = try global.deployment()
-        let registry = try Registry(path: deployment.registryPath)
+        let registry = try Registry(deployment: deployment)
         let outcomes = try Reapplier(deployment: deployment, registry: registry).run(dryRun: dryRun, lockWait: global.wait)
         Output.recoveryNotes(registry)
         let out = global.output

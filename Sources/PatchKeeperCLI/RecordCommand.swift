@@ -39,7 +39,7 @@ struct RecordCommand: ParsableCommand {
 
     func run() throws {
         let deployment = try global.deployment()
-        let registry = try Registry(path: deployment.registryPath)
+        let registry = try Registry(deployment: deployment)
         let request = Recorder.Request(paths: paths, title: meta.title ?? "", reason: meta.reason ?? "", ticket: meta.ticket,
                                        expires: meta.expires, author: try meta.person(), lockWait: global.wait)
         let patch: PatchFile

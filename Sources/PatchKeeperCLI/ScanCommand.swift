@@ -42,7 +42,7 @@ struct ScanCommand: ParsableCommand {
 
     func run() throws {
         let deployment = try global.deployment()
-        let registry = try Registry(path: deployment.registryPath)
+        let registry = try Registry(deployment: deployment)
         let report = try runScan(deployment: deployment, registry: registry, useCache: !noCache)
         try ScanRenderer(output: global.output).render(report)
         // No registry lock: the file is ours alone (one per app) and AtomicFile replaces it whole.
@@ -187,7 +187,7 @@ struct DiffCommand: ParsableCommand {
 
     func run() throws {
         let deployment = try global.deployment()
-        let registry = try Registry(path: deployment.registryPath)
+        let registry = try Registry(deployment: deployment)
         let rels = try paths.map { try SafePath.fromCommandLine($0, root: deployment.root) }
         let report = try runScan(deployment: deployment, registry: registry, useCache: true)
         let diff = try Recorder.driftDiff(deployment: deployment, registry: registry, report: report, paths: rels)

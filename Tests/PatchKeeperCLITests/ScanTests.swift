@@ -77,8 +77,9 @@ struct ScanTests {
         app.scratch.write("live/public/assets/app.js", "y\n")
         app.scratch.write("live/config/local.pyc", "z\n")
         app.scratch.write("live/config/workers.yml", "timeout: 99\nconcurrency: 4\n")
+        // The registry belongs to the app richApp() initialised: "live", named after the root.
         app.scratch.write("config.toml", """
-            [apps.obs-api]
+            [apps.live]
             root = "\(app.root)"
             repo = "\(app.repo)"
             subdir = "src/api"
