@@ -82,7 +82,7 @@ struct ReapplyCommand: ParsableCommand {
             let failed = outcomes.filter { $0.action == .conflicts || $0.action == .removed }.count
             let refused = outcomes.filter { $0.action == .refused }.count
             if refused > 0 {
-                out.line(out.red("reapply: \(refused) patch\(refused == 1 ? "" : "es") refused (live files not at the deployed revision); nothing written for \(refused == 1 ? "it" : "them")"))
+                out.line(out.red("reapply: \(refused) patch\(refused == 1 ? "" : "es") refused (see why above); nothing written for \(refused == 1 ? "it" : "them")"))
             }
             if failed > 0 {
                 out.line(out.red("reapply: \(failed) patch\(failed == 1 ? "" : "es") not applied (conflicts or removed files); fix the live file by hand, then 'patchkeeper resolve ID' (or retire it)"))
