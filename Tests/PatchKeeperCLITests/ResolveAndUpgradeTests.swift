@@ -163,4 +163,20 @@ struct ResolveAndUpgradeTests {
         let patches = try #require((try json(g))["patches"] as? [[String: Any]])
         #expect(patches.map { $0["result"] as? String } == ["reapplies", "reapplies"], "\(g.stdout)\(g.stderr)")
     }
+
+    @Test("a patch stacked right next to the first one's lines leaves both applied in scan, and both come back after a deploy")
+    func adjacentStackIsApplied() throws {
+        let app = app()
+        let both = Self.patched.replacingOccurrences(of: "  # RssCleanup.run  # takes table locks\n", with: "  # RssCleanup.run  # takes table locks\n  Extra.run\n")
+        app.scratch.write("live/config/clock.rb", both)
+        #expect(pk(["record", "config/clock.rb", "--title", "Extra job", "--reason", "r"] + app.flags).status == 0)
+        let s = pk(["scan", "--format", "json"] + app.flags)
+        #expect(s.status == 0, "\(s.stdout)")
+        app.commit(["src/api/README": "v2\n"], message: "v2", tag: "v2")
+        app.deploy("v2")
+        let re = pk(["reapply"] + app.flags)
+        #expect(re.status == 0, "\(re.stdout)")
+        #expect(app.scratch.read("live/config/clock.rb") == both)
+        #expect(pk(["scan"] + app.flags).status == 0)
+    }
 }

@@ -181,11 +181,24 @@ public struct TreeScanner {
         var stackStates: [String: Set<Image?>] = [:]  // root-relative path → contents the stack explains
         var unbuildable: [(PatchFile, String)] = []
         let baseTrees = BaseTrees(repo)
+        // First every patch's images (registry order), then each path's chain of postimages: on
+        // a file several patches share, patch k is applied when the live file is its postimage
+        // or a later patch's there (the later ones are stacked on it).
+        var imaged: [(PatchFile, [(ParsedFilePatch, PatchImages.File?)])] = []
         for p in patches {
-            var files: [ScanReport.PatchResult.File] = []
             let base = p.base.flatMap { baseTrees.tree($0) }
             let logical = PatchImages.logicalFiles(try p.files())
-            let images = (try? PatchImages.images(of: p, source: source, recorded: &recorded, base: base)) ?? logical.map { ($0, nil) }
+            imaged.append((p, (try? PatchImages.images(of: p, source: source, recorded: &recorded, base: base)) ?? logical.map { ($0, nil) }))
+        }
+        var laterPosts: [String: [(Int, Image?)]] = [:]  // root-relative path → (patch index, postimage)
+        for (k, (_, images)) in imaged.enumerated() {
+            for (f, img) in images {
+                guard let rel = deployment.rootRelative(forRepoPath: f.path) else { continue }
+                laterPosts[rel, default: []].append((k, img.map { $0.post } ?? (f.status == .deleted ? nil : Image(id: f.newID, mode: f.newMode ?? .regular))))
+            }
+        }
+        for (k, (p, images)) in imaged.enumerated() {
+            var files: [ScanReport.PatchResult.File] = []
             for (parsed, img) in images {
                 var f = parsed
                 if let made = Self.hunksMake(f, repository: repo), made != f.newID {
@@ -198,7 +211,11 @@ public struct TreeScanner {
                     files.append(.init(path: f.path, state: .missing))
                     continue
                 }
-                let state = try fileState(f, rel: rel, live: live[rel], deployed: deployed(rel), shared: shared.contains(f.path))
+                var state = try fileState(f, rel: rel, live: live[rel], deployed: deployed(rel), shared: shared.contains(f.path))
+                if state != .applied, shared.contains(f.path), let l = live[rel], let id = l.id {
+                    let now = Image(id: id, mode: l.kind == .symlink ? .symlink : l.kind == .executable ? .executable : .regular)
+                    if (laterPosts[rel] ?? []).contains(where: { $0.0 >= k && $0.1 == now }) { state = .applied }
+                }
                 files.append(.init(path: f.path, state: state))
                 var allowed = stackStates[rel] ?? [deployed(rel).map { Image(id: $0.id, mode: $0.mode ?? .regular) }]
                 if let img { allowed.insert(img.post) } else { allowed.insert(f.status == .deleted ? nil : Image(id: f.newID, mode: f.newMode ?? .regular)) }
