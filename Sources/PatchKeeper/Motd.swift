@@ -10,7 +10,7 @@ import Foundation
 ///   0001  Disable the RSS feed cleanup job  jane  5d  expires 2027-07-14  applied
 ///   0002  Raise the worker timeout          tom   1d  EXPIRED 2026-11-01  applied
 ///   !  1 unregistered change: src/api/app/models/user.rb
-///   Details: patchkeeper list --app obs-api
+///   Details: patchkeeper status --app obs-api
 /// # END patchkeeper obs-api
 /// ```
 /// The headline reads `MONKEY PATCHES ACTIVE on APP: N` for every N (deploy scripts grep for the
@@ -44,7 +44,7 @@ public enum Motd {
         if !summary.unregistered.isEmpty {
             lines.append(driftLine(summary.unregistered, width: width))
         }
-        lines.append(fit("  Details: patchkeeper list --app \(shellWord(app))", width))
+        lines.append(fit("  Details: patchkeeper status --app \(shellWord(app))", width))
         lines.append(endPrefix + app)
         return lines.joined(separator: "\n") + "\n"
     }

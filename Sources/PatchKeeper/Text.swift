@@ -61,6 +61,13 @@ public enum Text {
         return f.string(from: date)
     }
 
+    /// Reads back `isoTimestamp`.
+    public static func parseISO(_ s: String) -> Date? {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        return f.date(from: s)
+    }
+
     /// A short age for tables and banners: 45s, 12m, 3h, 5d, 2y; "?" when the date is unknown.
     public static func shortAge(since date: Date?, now: Date) -> String {
         guard let date else { return "?" }

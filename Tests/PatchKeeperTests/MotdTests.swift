@@ -47,7 +47,7 @@ struct MotdBlockTests {
               0001  Disable the RSS feed cleanup job  jane  5d  expires 2027-07-14  applied
               0002  Raise the worker timeout          tom   1d  EXPIRED 2026-11-01  applied
               !  1 unregistered change: src/api/app/models/user.rb
-              Details: patchkeeper list --app obs-api
+              Details: patchkeeper status --app obs-api
             # END patchkeeper obs-api
 
             """)

@@ -7,13 +7,27 @@ public struct LastScan: Codable, Sendable, Equatable {
     public var deployedRevision: String
     public var states: [String: String]
     public var unregistered: [String]
+    /// When each finding was first seen, carried from scan to scan: "drift PATH" for an
+    /// unregistered change, "patch ID STATE" for a patch not applied. Drift age.
+    public var firstSeen: [String: Date]?
+    /// Problems (unreadable files, patches that cannot be rebuilt) in the last scan.
+    public var problems: Int?
+    public var expired: [String]?
 
     static func path(_ registry: Registry) -> String { registry.stateDirectory + "/last-scan.json" }
 
     public static func save(_ report: ScanReport, registry: Registry) throws {
-        let value = LastScan(checkedAt: report.checkedAt, deployedRevision: report.deployedRevision.hex,
+        var value = LastScan(checkedAt: report.checkedAt, deployedRevision: report.deployedRevision.hex,
                              states: Dictionary(uniqueKeysWithValues: report.patches.map { ($0.id, $0.state.rawValue) }),
                              unregistered: report.unregistered.map(\.path))
+        let before = load(registry: registry)?.firstSeen ?? [:]
+        var seen: [String: Date] = [:]
+        for key in report.unregistered.map({ "drift \($0.path)" }) + report.patches.filter({ $0.state != .applied }).map({ "patch \($0.id) \($0.state.rawValue)" }) {
+            seen[key] = before[key] ?? report.checkedAt
+        }
+        value.firstSeen = seen
+        value.problems = report.problems.count
+        value.expired = report.patches.filter(\.expired).map(\.id)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         encoder.dateEncodingStrategy = .secondsSince1970
@@ -28,5 +42,12 @@ public struct LastScan: Codable, Sendable, Equatable {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .secondsSince1970
         return try? decoder.decode(LastScan.self, from: data)
+    }
+}
+
+extension LastScan {
+    /// The oldest unregistered change: its path and when it was first seen.
+    public var oldestDrift: (path: String, since: Date)? {
+        unregistered.compactMap { p in firstSeen?["drift \(p)"].map { (p, $0) } }.min { $0.1 < $1.1 }
     }
 }

@@ -1,0 +1,123 @@
+import ArgumentParser
+import Foundation
+import PatchKeeper
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "One line per configured app: deployed revision, patches by state, expired, unregistered changes, last scan.",
+        discussion: """
+        Reads what the last scan of each app saw (the hourly timer keeps it fresh); it scans nothing \
+        and needs no root privileges on a readable registry. With a config file every app in it is \
+        shown (--app picks one); with --root/--registry flags, that one app.
+
+        Columns: APP, DEPLOYED (revision, and how long ago REVISION was written), PATCHES (count by \
+        last state), EXPIRED, UNREGISTERED (with the age of the oldest), LAST SCAN (age and result).
+
+        Exit: 0 nothing to report, 1 findings (a patch not applied, expired, unregistered changes, \
+        no scan yet, a scan older than a day), 2 trouble (an app's registry cannot be read).
+        """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    struct AppDTO: Encodable {
+        var app: String
+        var registry: String
+        var deployedRevision: String?
+        var deployedAt: String?
+        var patches: [String: Int]
+        var expired: [String]
+        var unregistered: Int
+        var oldestUnregistered: String?
+        var oldestUnregisteredSince: String?
+        var lastScan: String?
+        var lastScanProblems: Int?
+        var findings: Bool
+        var error: String?
+    }
+
+    struct StatusDTO: Encodable {
+        var apps: [AppDTO]
+    }
+
+    func run() throws {
+        let now = Date()
+        var apps: [AppConfig] = []
+        let opts = global.appOptions
+        if global.app == nil, global.root == nil, global.registry == nil,
+           let loc = opts.configLocation(environment: global.environment), FileManager.default.fileExists(atPath: loc.path) {
+            let config = try ConfigFile.load(path: loc.path)
+            apps = config.appNames.compactMap { config.apps[$0] }
+        }
+        if apps.isEmpty { apps = [try opts.resolve(environment: global.environment, needsRoot: false).app] }
+        var rows: [AppDTO] = []
+        for app in apps { rows.append(Self.status(app, now: now)) }
+        let out = global.output
+        if global.format == .json {
+            try out.json(StatusDTO(apps: rows))
+        } else {
+            out.line(out.bold(cell("APP", 16) + " " + cell("DEPLOYED", 18) + " " + cell("PATCHES", 26) + " " + cell("EXPIRED", 8) + " "
+                              + cell("UNREGISTERED", 20) + " LAST SCAN"))
+            for r in rows {
+                if let e = r.error {
+                    out.line(cell(Output.terminalSafe(r.app), 16) + " " + out.red("error: " + Output.terminalSafe(e)))
+                    continue
+                }
+                let deployed = (r.deployedRevision.map { String($0.prefix(7)) } ?? "-")
+                    + (r.deployedAt.flatMap(Text.parseISO).map { " " + Self.age(now.timeIntervalSince($0)) } ?? "")
+                let patches = r.patches.isEmpty ? "none" : r.patches.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+                var unreg = "\(r.unregistered)"
+                if let since = r.oldestUnregisteredSince.flatMap(Text.parseISO) { unreg += " (oldest \(Self.age(now.timeIntervalSince(since))))" }
+                let scan = r.lastScan.flatMap(Text.parseISO).map { Self.age(now.timeIntervalSince($0)) + " ago" } ?? "never"
+                let line = cell(Output.terminalSafe(r.app), 16) + " " + cell(deployed, 18) + " " + cell(patches, 26) + " "
+                    + cell(r.expired.isEmpty ? "0" : "\(r.expired.count)", 8) + " " + cell(unreg, 20) + " " + scan
+                out.line(r.findings ? out.red(line) : line)
+            }
+        }
+        if rows.contains(where: { $0.error != nil }) { throw ExitCode(2) }
+        if rows.contains(where: \.findings) { throw ExitCode(1) }
+    }
+
+    static func status(_ app: AppConfig, now: Date) -> AppDTO {
+        var dto = AppDTO(app: app.name, registry: app.registry ?? "\(Deployment.defaultRegistryDirectory)/\(app.name)", patches: [:],
+                         expired: [], unregistered: 0, findings: false)
+        do {
+            let registry = try Registry(path: Deployment.absolute(dto.registry), trusted: app.trusted,
+                                        app: app.nameFromRegistryPath ? nil : app.name)
+            dto.registry = registry.path
+            let active = try registry.load().filter { $0.status == .active }
+            let last = LastScan.load(registry: registry)
+            for p in active { dto.patches[last?.states[p.id] ?? "unscanned", default: 0] += 1 }
+            dto.expired = active.filter { $0.isExpired(now: now) }.map(\.id)
+            if let root = app.root {
+                let revision = Deployment.absolute(root) + "/REVISION"
+                if let attrs = try? FileManager.default.attributesOfItem(atPath: revision), let m = attrs[.modificationDate] as? Date {
+                    dto.deployedAt = Text.isoTimestamp(m)
+                }
+            }
+            if let last {
+                dto.deployedRevision = last.deployedRevision
+                dto.unregistered = last.unregistered.count
+                if let (path, since) = last.oldestDrift {
+                    dto.oldestUnregistered = path
+                    dto.oldestUnregisteredSince = Text.isoTimestamp(since)
+                }
+                dto.lastScan = Text.isoTimestamp(last.checkedAt)
+                dto.lastScanProblems = last.problems
+            }
+            let stale = last.map { now.timeIntervalSince($0.checkedAt) > 86_400 } ?? true
+            dto.findings = dto.patches.keys.contains { $0 != "applied" } || !dto.expired.isEmpty || dto.unregistered > 0
+                || (last?.problems ?? 0) > 0 || stale
+        } catch let e as PatchKeeperError {
+            dto.error = e.message
+        } catch {
+            dto.error = "\(error)"
+        }
+        return dto
+    }
+
+    static func age(_ seconds: TimeInterval) -> String {
+        Text.shortAge(since: Date(timeIntervalSinceNow: -seconds), now: Date())
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import Testing
+import TestSupport
+
+@Suite("CLI status")
+struct StatusTests {
+    @Test("status shows each configured app from the last scan, with the age of the oldest unregistered change; exit 1 on findings, 2 on a broken app")
+    func statusAcrossApps() throws {
+        let app = AppFixture()
+        #expect(pk(["init"] + app.flags).status == 0)
+        app.scratch.write("live/config/workers.yml", "timeout: 120\nconcurrency: 4\n")
+        #expect(pk(["record", "config/workers.yml", "--title", "Raise timeout", "--reason", "r"] + app.flags).status == 0)
+        // Before any scan: a finding (the state is unknown).
+        var r = pk(["status", "--format", "json"] + app.flags)
+        #expect(r.status == 1, "\(r.stdout)\(r.stderr)")
+        #expect(pk(["scan"] + app.flags).status == 0)
+        r = pk(["status"] + app.flags)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("1 applied"))
+
+        // An unregistered change: first seen at the first scan that finds it, kept by later scans.
+        app.scratch.write("live/app/models/user.rb", "class User\nend\n")
+        _ = pk(["scan"] + app.flags)
+        let first = try json(pk(["status", "--format", "json"] + app.flags))
+        Thread.sleep(forTimeInterval: 1.1)
+        _ = pk(["scan"] + app.flags)
+        r = pk(["status", "--format", "json"] + app.flags)
+        #expect(r.status == 1)
+        let row = try #require((try json(r))["apps"] as? [[String: Any]]).first
+        #expect(row?["unregistered"] as? Int == 1)
+        #expect(row?["oldest_unregistered"] as? String == "src/api/app/models/user.rb")
+        let firstRow = (first["apps"] as? [[String: Any]])?.first
+        #expect(row?["oldest_unregistered_since"] as? String == firstRow?["oldest_unregistered_since"] as? String)
+        #expect(row?["last_scan"] as? String != firstRow?["last_scan"] as? String)
+
+        // A config with two apps, one broken: both listed, exit 2.
+        app.scratch.write("config.toml", """
+            [apps.live]
+            root = "\(app.root)"
+            repo = "\(app.repo)"
+            subdir = "src/api"
+            registry = "\(app.registry)"
+
+            [apps.gone]
+            root = "\(app.root)"
+            repo = "\(app.repo)"
+            registry = "\(app.scratch.file("no-registry"))"
+            """)
+        r = pk(["status", "--config", app.config])
+        #expect(r.status == 2, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("live") && r.stdout.contains("gone") && r.stdout.contains("does not exist"), "\(r.stdout)")
+    }
+
+    func json(_ r: ProcessResult) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stdout)\(r.stderr)")
+    }
+}
