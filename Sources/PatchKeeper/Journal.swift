@@ -69,6 +69,9 @@ extension Registry {
             try? AtomicFile.remove(Journal.path(self))
             throw error
         }
+        let id = journal.registryFile.prefix { $0.isNumber }
+        AuditLog.log(app: appName ?? "?", event: "\(journal.action) \(id)",
+                     details: "registry=\(path) file=\(journal.registryFile)" + (journal.writes.isEmpty ? "" : " wrote=\(journal.writes.map(\.path).joined(separator: ","))"))
     }
 
     /// Performs (or completes) a journal's writes and commit, then removes it. Idempotent.

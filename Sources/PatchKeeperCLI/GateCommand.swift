@@ -88,6 +88,10 @@ struct GateCommand: ParsableCommand {
                                                                                    allowExpired: allowExpired)
         let out = global.output
         let summary = Self.summary(report)
+        AuditLog.log(app: report.app, event: "gate \(report.isBlocked ? "BLOCKED" : "safe")",
+                     details: "target=\(report.targetRevision.hex) policy=\(report.policy.rawValue) "
+                         + report.patches.map { "\($0.id):\($0.result.rawValue)\($0.expired ? ":expired" : "")" }.joined(separator: ",")
+                         + (report.lost.isEmpty ? "" : " lost=\(report.lost.count)"))
         if global.format == .json {
             try out.json(GateDTO(
                 app: report.app, deployedRevision: report.deployedRevision.hex, target: report.target,

@@ -49,6 +49,11 @@ done
 
 if [ "${PATCHKEEPER_SKIP_GATE:-0}" = "1" ]; then
     echo "$me: WARNING: PATCHKEEPER_SKIP_GATE=1: deploying $target without checking its hot patches" >&2
+    # The override goes to the audit trail, with the real user behind sudo.
+    if command -v logger >/dev/null 2>&1; then
+        logger -p authpriv.warning -t patchkeeper ${PATCHKEEPER_SYSLOG_SOCKET:+--socket "$PATCHKEEPER_SYSLOG_SOCKET"} -- \
+            "app=${app:-?} event=gate-override target=$target user=${SUDO_USER:-$(id -un)} (uid $(id -u)) PATCHKEEPER_SKIP_GATE=1" || true
+    fi
     exit 0
 fi
 
