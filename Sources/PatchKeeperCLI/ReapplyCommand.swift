@@ -74,7 +74,7 @@ struct ReapplyCommand: ParsableCommand {
                 if let detail = o.detail { out.line("         " + Output.terminalSafe(detail)) }
                 for w in o.written { out.line("         \(dryRun ? "would write" : "wrote") " + Output.terminalSafe(w)) }
                 for c in o.conflicts {
-                    out.line("         " + Output.terminalSafe(c.path) + ": " + c.result.rawValue + (c.detail.map { " (\($0))" } ?? ""))
+                    out.line("         " + Output.terminalSafe(c.path) + ": " + c.result.rawValue + (c.detail.map { " (" + Output.terminalSafe($0) + ")" } ?? ""))
                     for region in c.conflicts { for l in region.split(separator: "\n", omittingEmptySubsequences: false) { out.line("           " + Output.terminalSafe(String(l))) } }
                 }
                 if dryRun, let diff = o.diff, o.action == .reapplied || o.action == .rebased { out.verbatim(diff) }
