@@ -172,6 +172,7 @@ public enum Applier {
                 _ = try SafePath.relative(p, source: "patch \(req.patchPath): path")
                 let rel = deployment.rootRelative(forRepoPath: p) ?? p
                 rootRel[p] = try SafePath.checked(rel, root: deployment.root, source: "patch \(req.patchPath): path")
+                try deployment.refuseRegistryPath(rootRel[p]!, registry: registry)
             }
         }
 
