@@ -78,6 +78,7 @@ public struct DeployGate {
         let patches = try registry.load().filter { $0.status == .active }
         var decider = try PatchDecider(repository: repo, registry: registry, target: target,
                                        targetLabel: "\(Text.singleLine(spec)) (\(target.short))")
+        decider.deploys = { [deployment] in deployment.rootRelative(forRepoPath: $0) != nil }
         let results = try decider.decide(patches).map(Self.result)
         return GateReport(app: deployment.app.name, deployedRevision: deployment.revision, target: spec, targetRevision: target,
                           policy: policy, patches: results, lost: scan.unregistered, problems: scan.problems)

@@ -19,6 +19,7 @@ public enum Resolver {
         let active = all.filter { $0.status == .active }
         let rev = deployment.revision
         var decider = try PatchDecider(repository: deployment.repository, registry: registry, target: rev, targetLabel: "deployed \(rev.short)")
+        decider.deploys = { [deployment] in deployment.rootRelative(forRepoPath: $0) != nil }
         let decisions = try decider.decide(active)
         guard let index = decisions.firstIndex(where: { $0.patch.id == patch.id }) else {
             throw PatchKeeperError("patch \(patch.id) is not among the active patches")
