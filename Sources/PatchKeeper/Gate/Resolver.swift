@@ -32,6 +32,7 @@ public enum Resolver {
                                    hint: "resolving \(patch.id) from the live file would absorb \(later.patch.id): retire \(later.patch.id), resolve \(patch.id), then record \(later.patch.id)'s change again")
         }
         var changes: [FileChange] = []
+        var dropped: [String] = []  // files still at the deployed content, whose change would be lost
         for f in mine.files {
             // The preimage: the target's file as the chain has it before this patch.
             if let blocker = f.detail.flatMap({ $0.hasPrefix("stacked on patch ") ? $0 : nil }) {
@@ -54,11 +55,21 @@ public enum Resolver {
             if let live, live.content.starts(with: Array("<<<<<<<".utf8)) || live.content.contains(subsequence: Array("\n<<<<<<< ".utf8)) {
                 throw PatchKeeperError("\(deployment.root)/\(checked) still has conflict markers", hint: "finish the merge by hand first")
             }
-            if pre != live { changes.append(FileChange(old: pre, new: live)) }
+            if pre != live {
+                changes.append(FileChange(old: pre, new: live))
+            } else if f.result != .upstreamed {
+                dropped.append(checked)
+            }
         }
         if changes.isEmpty {
             throw PatchKeeperError("the live files of patch \(patch.id) equal deployed revision \(rev.short) (with the earlier patches): nothing to keep",
                                    hint: "edit the live file to carry the fix, or 'patchkeeper retire \(patch.id)' if it is no longer needed")
+        }
+        if let first = dropped.first {
+            // reapply wrote none of this patch's files: one left at the deployed content would
+            // silently drop the patch's change there.
+            throw PatchKeeperError("\(deployment.root)/\(first) does not carry patch \(patch.id): it is at deployed revision \(rev.short) (reapply wrote none of the patch's files)",
+                                   hint: "carry the patch's change in that file too, then resolve again; or 'patchkeeper retire \(patch.id)' and record what is still needed")
         }
         let made: (diff: String, stat: String)
         do { made = try MemoryRepository().makePatch(changes.sorted { $0.path < $1.path }) } catch let e as GitError {
