@@ -325,4 +325,24 @@ struct AttackTests {
         #expect(r.status == 1)
         #expect(!r.stdout.contains("\u{1B}") && !r.stdout.contains("\u{07}"), "reapply printed raw control characters: \(r.stdout.debugDescription)")
     }
+
+    // MARK: scan
+
+    @Test("a .gitignore added on the live tree that ignores itself does not hide a new file from scan and gate")
+    func selfIgnoringGitignoreHidesNothing() throws {
+        let app = makeApp(["src/api/config/initializers/a.rb": "A = 1\n"])
+        app.scratch.write("live/config/initializers/hack.rb", "Rails.logger.level = :warn\n")
+        app.scratch.write("live/config/initializers/.gitignore", "*\n")
+        // git: with the deployed tree's ignore rules both files are new.
+        let clone = app.clone(at: "base")
+        try FileManager.default.createDirectory(atPath: clone + "/src/api/config/initializers", withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: clone + "/src/api/config/initializers/hack.rb", contents: Data("x\n".utf8))
+        #expect(gitTry(["status", "--porcelain", "--untracked-files=all"], in: clone).stdout.contains("hack.rb"))
+
+        let scan = pk(["scan", "--no-cache"] + app.flags)
+        #expect(scan.status == 1, "scan is clean while hack.rb (which the next deploy deletes) is unregistered: \(scan.stdout)")
+        #expect(scan.stdout.contains("hack.rb") || scan.stdout.contains(".gitignore"), "\(scan.stdout)")
+        let g = pk(["gate", "--target", "base", "--policy", "reapply"] + app.flags)
+        #expect(g.status == 1, "gate lets a deploy delete hack.rb: \(g.stdout)")
+    }
 }
