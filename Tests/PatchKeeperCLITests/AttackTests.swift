@@ -345,4 +345,31 @@ struct AttackTests {
         let g = pk(["gate", "--target", "base", "--policy", "reapply"] + app.flags)
         #expect(g.status == 1, "gate lets a deploy delete hack.rb: \(g.stdout)")
     }
+
+    // MARK: attributes
+
+    @Test("a .gitattributes at the repository root, outside the deployed subdirectory, does not make reapply write CRLF the deploy never wrote")
+    func rootAttributesOutsideTheSubdirectory() throws {
+        let app = AppFixture(deploy: false)
+        app.commit([".gitattributes": "*.yml text eol=crlf\n"], message: "attributes", tag: "base")
+        app.deploy("base")
+        #expect(pk(["init"] + app.flags).status == 0)
+        // The deploy (git archive base:src/api, as Capistrano does) never sees the root attributes: LF.
+        #expect(app.scratch.readBytes("live/config/workers.yml") == Data("timeout: 30\nconcurrency: 4\n".utf8))
+        app.scratch.write("live/config/workers.yml", "timeout: 90\nconcurrency: 4\n")
+        record(app, ["config/workers.yml"], "Raise the worker timeout")
+        app.commit(["src/api/README": "v2\n"], message: "v2", tag: "v2")
+        // git: what the deploy of v2 writes, and what the patch makes of it.
+        let clone = app.clone(at: "v2")
+        let archived = run("/bin/sh", ["-c", "git archive v2:src/api config/workers.yml | tar -xO"], cwd: clone)
+        #expect(archived.stdout == "timeout: 30\nconcurrency: 4\n", "\(archived.stdout.debugDescription)")
+
+        app.deploy("v2")
+        let (r, actions) = reapply(app)
+        #expect(actions["0001"] == "reapplied", "\(r.stdout)")
+        #expect(app.scratch.readBytes("live/config/workers.yml") == Data("timeout: 90\nconcurrency: 4\n".utf8),
+                "reapply wrote \(String(decoding: app.scratch.readBytes("live/config/workers.yml") ?? Data(), as: UTF8.self).debugDescription)")
+        let scan = pk(["scan", "--no-cache"] + app.flags)
+        #expect(scan.status == 0, "scan calls the file reapply just wrote modified and unregistered: \(scan.stdout)")
+    }
 }
