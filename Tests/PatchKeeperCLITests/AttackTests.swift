@@ -372,4 +372,26 @@ struct AttackTests {
         let scan = pk(["scan", "--no-cache"] + app.flags)
         #expect(scan.status == 0, "scan calls the file reapply just wrote modified and unregistered: \(scan.stdout)")
     }
+
+    @Test("resolve of a patch that did not conflict does not swallow an unregistered edit into it")
+    func resolveDoesNotSwallowDrift() throws {
+        let app = makeApp()
+        let base = Self.settings()
+        app.scratch.write("live/config/settings.rb", Self.edit(base, 5, "500"))
+        record(app, ["config/settings.rb"], "Raise value5")
+        app.commit([Self.settingsPath: Self.edit(base, 15, "150")], message: "Tune value15", tag: "v2")
+        app.deploy("v2")
+        let (r, actions) = reapply(app)
+        #expect(actions["0001"] == "reapplied", "\(r.stdout)")
+        // Someone else edits the file afterwards: unregistered drift.
+        let live = try #require(app.scratch.read("live/config/settings.rb"))
+        app.scratch.write("live/config/settings.rb", Self.edit(live, 9, "999"))
+        #expect(pk(["scan", "--no-cache"] + app.flags).status == 1)
+
+        let s = pk(["resolve", "0001"] + app.flags)
+        let text = contents(try patchFile(app, "0001")) ?? ""
+        #expect(s.status != 0, "resolve took a patch that reapplied cleanly: \(s.stdout)")
+        #expect(!text.contains("+  config.value9 = 999"), "the unregistered edit was folded into 0001:\n\(text)")
+        #expect(pk(["scan", "--no-cache"] + app.flags).status == 1, "the unregistered edit is no longer reported")
+    }
 }
