@@ -25,6 +25,12 @@ public enum Resolver {
             throw PatchKeeperError("patch \(patch.id) is not among the active patches")
         }
         let mine = decisions[index]
+        // Only a patch that does not reapply needs a hand fix; for any other, the live file's
+        // difference from what reapply makes is unregistered drift, which must not be folded in.
+        guard mine.result == .conflicts || mine.result == .removed else {
+            throw PatchKeeperError("patch \(patch.id) \(mine.result == .upstreamed ? "is upstreamed in" : "reapplies cleanly onto") deployed revision \(rev.short): nothing to resolve",
+                                   hint: "run 'patchkeeper reapply'; record any other change to its files as a patch of its own ('patchkeeper scan' lists them)")
+        }
         let paths = Set(mine.files.map(\.path))
         // A later active patch on the same file would be folded into this one.
         for later in decisions[(index + 1)...] where later.files.contains(where: { paths.contains($0.path) || paths.contains($0.file.path) }) {
