@@ -394,4 +394,25 @@ struct AttackTests {
         #expect(!text.contains("+  config.value9 = 999"), "the unregistered edit was folded into 0001:\n\(text)")
         #expect(pk(["scan", "--no-cache"] + app.flags).status == 1, "the unregistered edit is no longer reported")
     }
+
+    // MARK: ownership
+
+    @Test("a file and directory reapply creates belong to the owner of the app tree, not to root",
+          .enabled(if: getuid() == 0, "needs root to hand the tree to another user"))
+    func createdFilesKeepTheTreeOwner() throws {
+        let app = makeApp()
+        app.scratch.write("live/config/extra/hot.rb", "X = 1\n")
+        record(app, ["config/extra/hot.rb"], "Add a hot initializer")
+        app.commit(["src/api/README": "v2\n"], message: "v2", tag: "v2")
+        app.deploy("v2")
+        // The deploy user (here: nobody) owns the tree.
+        #expect(run("/bin/chown", ["-R", "65534:65534", app.root]).status == 0)
+        let (r, actions) = reapply(app)
+        #expect(actions["0001"] == "reapplied", "\(r.stdout)")
+        for rel in ["config/extra", "config/extra/hot.rb"] {
+            var st = stat()
+            #expect(lstat(app.root + "/" + rel, &st) == 0)
+            #expect(st.st_uid == 65534 && st.st_gid == 65534, "\(rel) is owned by \(st.st_uid):\(st.st_gid)")
+        }
+    }
 }
