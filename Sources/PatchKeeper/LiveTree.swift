@@ -32,6 +32,23 @@ public enum LiveTree {
     /// Creates missing parent directories. An existing file keeps its owner.
     public static func write(_ file: FileVersion, root: String, relativePath rel: String) throws {
         let full = root + "/" + rel
+        // What this write creates (directories, the file) belongs to whoever owns the directory
+        // it goes in, as the deploy left it: never to root, or the deploy user could not
+        // replace or remove it next time.
+        var created: [String] = []
+        var existing = POSIX.parentDirectory(full)
+        while !POSIX.isDirectory(existing), existing.count > 1 {
+            created.append(existing)
+            existing = POSIX.parentDirectory(existing)
+        }
+        let owner = POSIX.lstat(existing).map { ($0.st_uid, $0.st_gid) }
+        let isNew = POSIX.lstat(full) == nil
+        defer {
+            if let owner, geteuid() == 0 {
+                for d in created where POSIX.isDirectory(d) { _ = lchown(d, owner.0, owner.1) }
+                if isNew, POSIX.lstat(full) != nil { _ = lchown(full, owner.0, owner.1) }
+            }
+        }
         try POSIX.makeDirectories(POSIX.parentDirectory(full))
         if file.mode == .symlink {
             try AtomicFile.writeSymlink(target: file.content, at: full)
