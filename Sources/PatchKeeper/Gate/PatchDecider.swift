@@ -191,6 +191,11 @@ struct PatchDecider {
         guard let post = img.post else {
             // The patch deletes the file.
             if input == nil { d.result = .upstreamed; d.output = nil }
+            else if let from = d.renamedFrom {
+                // git: a rename/delete conflict. The file lives on under its new name, and only
+                // a person can say whether the deletion still applies there.
+                d.detail = "the patch deletes \(from), which the target renamed to \(d.path)"
+            }
             else if input == img.pre { d.result = reapplies; d.output = nil }
             else { d.detail = "the patch deletes it, but the target changed it" }
             return
