@@ -415,4 +415,43 @@ struct AttackTests {
             #expect(st.st_uid == 65534 && st.st_gid == 65534, "\(rel) is owned by \(st.st_uid):\(st.st_gid)")
         }
     }
+
+    // MARK: second law
+
+    @Test("when a directory on the way becomes a symlink while apply waits for the lock, the failed write's rollback does not write through it")
+    func rollbackNeverWritesThroughASymlink() throws {
+        let app = makeApp(["src/api/lib/b.rb": Self.settings()])
+        let outside = app.scratch.file("outside")
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        app.scratch.write("outside/b.rb", Self.settings())
+        var before = stat()
+        #expect(lstat(outside + "/b.rb", &before) == 0)
+        let patch = "diff --git a/src/api/lib/b.rb b/src/api/lib/b.rb\n--- a/src/api/lib/b.rb\n+++ b/src/api/lib/b.rb\n"
+            + "@@ -5,3 +5,3 @@\n   config.value4 = 4\n-  config.value5 = 5\n+  config.value5 = 500\n   config.value6 = 6\n"
+        app.scratch.write("p.patch", patch)
+
+        // Another writer holds the registry lock; apply waits for it.
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
+        holder.arguments = [app.registry + "/.patchkeeper/lock", "sleep", "2"]
+        try holder.run()
+        usleep(400_000)
+        let apply = Process()
+        apply.executableURL = URL(fileURLWithPath: patchkeeperBinary())
+        apply.arguments = ["apply", app.scratch.file("p.patch"), "--title", "t", "--reason", "r", "--wait", "20"] + app.flags
+        apply.standardOutput = FileHandle.nullDevice
+        apply.standardError = FileHandle.nullDevice
+        try apply.run()
+        usleep(600_000)
+        // Meanwhile the owner of the tree turns lib/ into a link out of the root.
+        try FileManager.default.moveItem(atPath: app.root + "/lib", toPath: app.root + "/lib.real")
+        try FileManager.default.createSymbolicLink(atPath: app.root + "/lib", withDestinationPath: outside)
+        holder.waitUntilExit()
+        apply.waitUntilExit()
+
+        var after = stat()
+        #expect(lstat(outside + "/b.rb", &after) == 0)
+        #expect(after.st_ino == before.st_ino, "root replaced \(outside)/b.rb, outside the app root (apply exit \(apply.terminationStatus))")
+        #expect(app.scratch.read("outside/b.rb") == Self.settings())
+    }
 }
