@@ -60,8 +60,11 @@ extension Registry {
                 if let registryBefore { try? AtomicFile.write(registryBefore, to: registryFile) } else { try? AtomicFile.remove(registryFile) }
             }
             for p in previous.reversed() {
-                if let before = p.before { try? LiveTree.write(before, root: journal.root, relativePath: p.rel) }
-                else { try? AtomicFile.remove(journal.root + "/" + p.rel) }
+                // The same check as every write: a directory on the way may have become a link
+                // out of the root since (that is often why `finish` failed).
+                guard let rel = try? SafePath.checked(p.rel, root: journal.root, source: "rollback") else { continue }
+                if let before = p.before { try? LiveTree.write(before, root: journal.root, relativePath: rel) }
+                else { try? AtomicFile.remove(journal.root + "/" + rel) }
             }
             try? AtomicFile.remove(Journal.path(self))
             throw error
