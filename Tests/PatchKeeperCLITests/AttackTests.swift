@@ -454,4 +454,24 @@ struct AttackTests {
         #expect(after.st_ino == before.st_ino, "root replaced \(outside)/b.rb, outside the app root (apply exit \(apply.terminationStatus))")
         #expect(app.scratch.read("outside/b.rb") == Self.settings())
     }
+
+    @Test("apply of a patch that makes the same edit as an active patch plus chmod +x is not 'already applied'")
+    func alreadyAppliedComparesTheMode() throws {
+        let app = makeApp(["src/api/bin/run": Self.settings()])
+        let clone = app.clone(at: "base")
+        let path = clone + "/src/api/bin/run"
+        try Self.edit(Self.settings(), 5, "500").write(toFile: path, atomically: false, encoding: .utf8)
+        let contentOnly = git(["diff"], in: clone) + "\n"
+        #expect(chmod(path, 0o755) == 0)
+        let withMode = git(["diff"], in: clone) + "\n"
+        #expect(withMode.contains("new mode 100755"))
+        app.scratch.write("p1.patch", contentOnly)
+        app.scratch.write("p2.patch", withMode)
+        #expect(pk(["apply", app.scratch.file("p1.patch"), "--title", "value5", "--reason", "r"] + app.flags).status == 0)
+
+        let r = pk(["apply", app.scratch.file("p2.patch"), "--title", "value5 and +x", "--reason", "r"] + app.flags)
+        #expect(!r.stdout.contains("already applied"), "the chmod +x was dropped: \(r.stdout)")
+        // Either it is applied (the file is executable) or apply says it was not.
+        #expect(r.status != 0 || app.scratch.isExecutable("live/bin/run"), "\(r.stdout)\(r.stderr)")
+    }
 }
