@@ -474,4 +474,30 @@ struct AttackTests {
         // Either it is applied (the file is executable) or apply says it was not.
         #expect(r.status != 0 || app.scratch.isExecutable("live/bin/run"), "\(r.stdout)\(r.stderr)")
     }
+
+    @Test("reapply does not write the index line's old postimage when the registry file's hunks were edited by hand")
+    func handEditedHunksAreNotIgnoredByReapply() throws {
+        let app = makeApp()
+        let base = Self.settings()
+        app.scratch.write("live/config/settings.rb", Self.edit(base, 5, "500"))
+        record(app, ["config/settings.rb"], "Raise value5")
+        // The admin tweaks the registered value in the registry file and on the server.
+        let file = try patchFile(app, "0001")
+        let text = try #require(contents(file))
+        try text.replacingOccurrences(of: "+  config.value5 = 500\n", with: "+  config.value5 = 501\n").write(toFile: file, atomically: false, encoding: .utf8)
+        git(["commit", "-qam", "tweak 0001 by hand"], in: app.registry)
+        app.scratch.write("live/config/settings.rb", Self.edit(base, 5, "501"))
+        app.commit([Self.settingsPath: Self.edit(base, 9, "99")], message: "v2", tag: "v2")
+        // git reads the registry file by its hunks: value5 = 501 on v2.
+        let (status, clone) = gitThreeWay(app, at: "v2", file)
+        #expect(status == 0)
+        #expect(contents(clone + "/" + Self.settingsPath) == Self.edit(Self.edit(base, 9, "99"), 5, "501"))
+
+        app.deploy("v2")
+        let (r, actions) = reapply(app)
+        let live = app.scratch.read("live/config/settings.rb")
+        // Either the file says what the registry file says, or reapply reports the patch.
+        #expect(live == Self.edit(Self.edit(base, 9, "99"), 5, "501") || (r.status != 0 && actions["0001"] != "reapplied"),
+                "reapply wrote value5 = 500 from the index line and said \(actions): \(r.stdout)")
+    }
 }
