@@ -103,6 +103,8 @@ struct PatchDecider {
                 if case .file(let i) = slot { d.input = i }
                 if let by = blockedBy[path] ?? blockedBy[f.path] {
                     d.detail = "stacked on patch \(by), which does not reapply here"
+                } else if let img, let why = handEdited(f, img, patch: patch) {
+                    d.detail = why
                 } else if let img {
                     decide(&d, img, slot: slot, patch: patch, base: patch.base)
                     if let movedAway, d.result == .removed {
@@ -148,6 +150,18 @@ struct PatchDecider {
             out.append(decision)
         }
         return out
+    }
+
+    /// The hunks are what a person reads (and may edit): when they do not make the index line's
+    /// postimage from its preimage (a registry file edited by hand), the images are not what the
+    /// file says, and nothing may be decided or written from either.
+    private func handEdited(_ f: ParsedFilePatch, _ img: PatchImages.File, patch: PatchFile) -> String? {
+        guard !f.isBinary, !f.hunks.isEmpty, f.status != .deleted, let post = img.post else { return nil }
+        guard let pre = img.pre.map({ source.content($0.id) }) ?? [] else { return nil }
+        let made = HunkApplier.apply(f, to: pre).flatMap { try? ObjectID.hashBlob($0) }
+        if made == post.id { return nil }
+        return "\(Text.singleLine(patch.fileName)) says it makes blob \(post.id.short) but its hunks make "
+            + (made.map { $0.short } ?? "nothing (they do not apply to its preimage)") + " (edited by hand?); re-record the patch"
     }
 
     private func current(_ path: String, _ chain: [String: Slot]) throws -> Slot {
