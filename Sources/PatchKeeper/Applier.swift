@@ -114,6 +114,8 @@ public enum Applier {
                 guard case .some(let l) = live[registered.path] else { return false }
                 if registered.status == .deleted { return l == nil && input.status == .deleted }
                 guard let l, (try? l.blobID()) == registered.newID else { return false }
+                // The same bytes but another mode (a chmod +x on top) is a different change.
+                if let m = input.newMode, m != l.mode { return false }
                 if input.isBinary || registered.isBinary { return input.oldID == registered.oldID && input.newID == registered.newID }
                 if input.status == .added { return registered.status == .added && HunkApplier.apply(input, to: []) == l.content }
                 guard let undone = HunkApplier.apply(input, to: l.content, reverse: true) else { return false }
@@ -178,6 +180,7 @@ public enum Applier {
                 let rel = deployment.rootRelative(forRepoPath: p) ?? p
                 rootRel[p] = try SafePath.checked(rel, root: deployment.root, source: "patch \(req.patchPath): path")
                 try Registry.refuseRegistryPath(rel, root: deployment.root, registry: registry.path, source: "patch \(req.patchPath): path")
+                try deployment.refuseRegistryPath(rootRel[p]!, registry: registry)
             }
         }
 

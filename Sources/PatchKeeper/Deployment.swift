@@ -167,3 +167,20 @@ public final class Deployment {
         String(s.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7f ? "?" : Character($0) }.prefix(80))
     }
 }
+
+extension Deployment {
+    /// Refuses a root-relative path inside the registry (when the registry lies inside the root):
+    /// a patch must never edit patch files, images or the registry's `.git` behind its back.
+    func refuseRegistryPath(_ rel: String, registry: Registry) throws {
+        var prefixes: [String] = []
+        for r in [Self.absolute(root), POSIX.realPath(root)].compactMap({ $0 }) {
+            for g in [registry.path, POSIX.realPath(registry.path)].compactMap({ $0 }) {
+                if let p = SafePath.strip(prefix: r, from: Self.absolute(g)), !p.isEmpty, !prefixes.contains(p) { prefixes.append(p) }
+            }
+        }
+        for p in prefixes where rel == p || rel.hasPrefix(p + "/") {
+            throw PatchKeeperError("\(root)/\(rel) lies inside the patch registry \(registry.path)",
+                                   hint: "patchkeeper never changes the registry's own files through the root; nothing was written")
+        }
+    }
+}

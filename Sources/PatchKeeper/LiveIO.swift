@@ -39,6 +39,13 @@ public final class DirectoryHandle {
         return fd >= 0 ? (DirectoryHandle(fd: fd, path: path), 0) : (nil, errno)
     }
 
+    /// This directory's owner when running as root (new files and directories get it), else nil.
+    var directoryOwner: (uid_t, gid_t)? {
+        guard geteuid() == 0 else { return nil }
+        var st = stat()
+        return fstat(fd, &st) == 0 ? (st.st_uid, st.st_gid) : nil
+    }
+
     /// The display path of `name` in this directory.
     public func child(_ name: String) -> String { path.hasSuffix("/") ? path + name : path + "/" + name }
 
@@ -50,13 +57,17 @@ public final class DirectoryHandle {
 
     /// The directory `name` in this one, never through a symlink; created (`mode`) when missing
     /// and `create` is set, else nil when missing.
-    public func subdirectory(_ name: String, create: Bool = false, mode: mode_t = 0o755) throws -> DirectoryHandle? {
+    /// `inheritOwner` (live-tree writes as root): a directory created here gets this directory's owner.
+    public func subdirectory(_ name: String, create: Bool = false, mode: mode_t = 0o755, inheritOwner: Bool = false) throws -> DirectoryHandle? {
         var sub = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         if sub < 0 && errno == ENOENT && create {
             if mkdirat(fd, name, mode) != 0 && errno != EEXIST {
                 throw PatchKeeperError("cannot create directory \(child(name)): \(POSIX.errorText())")
             }
             sub = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            // What root creates in the app tree belongs to whoever owns the directory it goes in
+            // (as the deploy left it), or the deploy user could not replace or remove it.
+            if sub >= 0, inheritOwner, let owner = directoryOwner { _ = fchown(sub, owner.0, owner.1) }
         }
         guard sub >= 0 else {
             let code = errno
@@ -76,10 +87,11 @@ public final class DirectoryHandle {
     }
 
     /// Walks down `components` (see `subdirectory`); nil when one is missing (or a file) and not `create`.
-    public func descend<S: StringProtocol>(_ components: [S], create: Bool = false, mode: mode_t = 0o755) throws -> DirectoryHandle? {
+    public func descend<S: StringProtocol>(_ components: [S], create: Bool = false, mode: mode_t = 0o755,
+                                           inheritOwner: Bool = false) throws -> DirectoryHandle? {
         var current = self
         for part in components {
-            guard let next = try current.subdirectory(String(part), create: create, mode: mode) else { return nil }
+            guard let next = try current.subdirectory(String(part), create: create, mode: mode, inheritOwner: inheritOwner) else { return nil }
             current = next
         }
         return current
@@ -109,6 +121,7 @@ public final class DirectoryHandle {
     /// `executable`, the exec bits are set (from the read bits) or cleared. Refuses a symlink, a
     /// directory or any other non-regular file at `name`.
     public func replaceFile(_ name: String, with bytes: [UInt8], newMode: mode_t = 0o644, executable: Bool? = nil,
+                            inheritOwner: Bool = false,
                             displayPath: String? = nil) throws {
         let shown = displayPath ?? child(name)
         var mode = newMode
@@ -144,6 +157,7 @@ public final class DirectoryHandle {
         if let executable {
             mode = executable ? mode | ((mode & 0o444) >> 2) : mode & ~0o111
         }
+        if owner == nil, inheritOwner { owner = directoryOwner }  // a new live file: the directory's owner, not root
         removeStaleTemps(prefix: Self.tempPrefix(for: name))
         let (temp, t) = try createTemp(for: name, shown: shown)
         var renamed = false
@@ -319,13 +333,13 @@ enum LiveIO {
 
     /// The directory holding `root/rel` and the file's name in it; nil when a directory on the
     /// way is missing (and not `create`).
-    static func parent(root: String, relativePath rel: String, create: Bool) throws -> (DirectoryHandle, String)? {
+    static func parent(root: String, relativePath rel: String, create: Bool, inheritOwner: Bool = false) throws -> (DirectoryHandle, String)? {
         var parts = rel.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         guard let name = parts.popLast(), !parts.contains(".."), name != "..", name != "." else {
             throw PatchKeeperError("path '\(rel)' is not a file path under \(root)")
         }
         let top = try DirectoryHandle.open(root)
-        guard let dir = try top.descend(parts, create: create) else { return nil }
+        guard let dir = try top.descend(parts, create: create, inheritOwner: inheritOwner) else { return nil }
         return (dir, name)
     }
 }

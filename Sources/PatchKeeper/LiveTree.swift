@@ -49,7 +49,9 @@ public enum LiveTree {
     /// exec bit) and extended attributes, all set on the temp file before it is renamed in.
     public static func write(_ file: FileVersion, root: String, relativePath rel: String) throws {
         try LiveIO.runBeforeWrite(root: root, rel)
-        guard let found = try LiveIO.parent(root: root, relativePath: rel, create: true) else {
+        // What this write creates in the app tree (directories, a new file) belongs to whoever
+        // owns the directory it goes in, as the deploy left it: never to root.
+        guard let found = try LiveIO.parent(root: root, relativePath: rel, create: true, inheritOwner: true) else {
             throw PatchKeeperError("cannot write \(root)/\(rel): a directory on the way is missing")
         }
         let (dir, name) = found
@@ -62,7 +64,7 @@ public enum LiveTree {
             try dir.remove(name)
         }
         try dir.replaceFile(name, with: file.content, newMode: file.mode == .executable ? 0o755 : 0o644,
-                            executable: file.mode == .executable, displayPath: root + "/" + rel)
+                            executable: file.mode == .executable, inheritOwner: true, displayPath: root + "/" + rel)
     }
 
     /// Removes `root/rel` (a file or link) durably; nothing when it or a directory on the way is missing.

@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -82,6 +83,11 @@ enum POSIX {
         if mkdir(path, mode) != 0 && errno != EEXIST {
             throw PatchKeeperError("cannot create directory \(path): \(errorText())")
         }
+    }
+
+    /// Removes a directory tree (links are removed, never followed); silent when absent.
+    static func removeTree(_ path: String) {
+        try? FileManager.default.removeItem(atPath: path)
     }
 
     static func parentDirectory(_ path: String) -> String {

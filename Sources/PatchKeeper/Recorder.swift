@@ -35,6 +35,7 @@ public enum Recorder {
         for p in req.paths {
             let rel = req.rootRelative ? try SafePath.checked(p, root: deployment.root, source: "path")
                                        : try SafePath.fromCommandLine(p, root: deployment.root)
+            try deployment.refuseRegistryPath(rel, registry: registry)
             if !rels.contains(rel) { rels.append(rel) }
         }
         let lock = try registry.lock(wait: req.lockWait)

@@ -122,7 +122,7 @@ struct GateCommand: ParsableCommand {
                         guard f.result != .reapplies || p.result != .reapplies else { continue }
                         var fl = "         " + Output.terminalSafe(f.path) + ": " + f.result.rawValue
                         if let n = f.newPath { fl += " → " + Output.terminalSafe(n) }
-                        if let d = f.detail { fl += " (" + d + ")" }
+                        if let d = f.detail { fl += " (" + Output.terminalSafe(d) + ")" }
                         out.line(fl)
                         for c in f.conflicts { for l in c.split(separator: "\n", omittingEmptySubsequences: false) { out.line("           " + Output.terminalSafe(String(l))) } }
                     }

@@ -42,7 +42,7 @@ struct ReapplyCommand: ParsableCommand {
             var diff: String?
             var detail: String?
         }
-        struct ConflictDTO: Encodable { var path: String; var result: String; var detail: String?; var conflicts: [String] }
+        struct ConflictDTO: Encodable { var path: String; var newPath: String?; var result: String; var detail: String?; var conflicts: [String] }
         var app: String
         var deployedRevision: String
         var dryRun: Bool
@@ -60,7 +60,7 @@ struct ReapplyCommand: ParsableCommand {
                 app: deployment.app.name, deployedRevision: deployment.revision.hex, dryRun: dryRun,
                 patches: outcomes.map { o in
                     .init(id: o.id, title: o.title, action: o.action.rawValue, rule: o.rule, written: o.written,
-                          conflicts: o.conflicts.map { .init(path: $0.path, result: $0.result.rawValue, detail: $0.detail, conflicts: $0.conflicts) },
+                          conflicts: o.conflicts.map { .init(path: $0.path, newPath: $0.newPath, result: $0.result.rawValue, detail: $0.detail, conflicts: $0.conflicts) },
                           diff: dryRun ? o.diff : nil, detail: o.detail)
                 }))
         } else {
@@ -74,7 +74,7 @@ struct ReapplyCommand: ParsableCommand {
                 if let detail = o.detail { out.line("         " + Output.terminalSafe(detail)) }
                 for w in o.written { out.line("         \(dryRun ? "would write" : "wrote") " + Output.terminalSafe(w)) }
                 for c in o.conflicts {
-                    out.line("         " + Output.terminalSafe(c.path) + ": " + c.result.rawValue + (c.detail.map { " (\($0))" } ?? ""))
+                    out.line("         " + Output.terminalSafe(c.path) + ": " + c.result.rawValue + (c.newPath.map { " → " + Output.terminalSafe($0) } ?? "") + (c.detail.map { " (" + Output.terminalSafe($0) + ")" } ?? ""))
                     for region in c.conflicts { for l in region.split(separator: "\n", omittingEmptySubsequences: false) { out.line("           " + Output.terminalSafe(String(l))) } }
                 }
                 if dryRun, let diff = o.diff, o.action == .reapplied || o.action == .rebased { out.verbatim(diff) }

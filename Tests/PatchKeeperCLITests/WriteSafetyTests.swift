@@ -413,7 +413,8 @@ struct WriteSafetyTests {
         // exits 2.
         let r = pk(["reapply"] + flags)
         #expect(r.status == 2)
-        #expect(r.stdout.contains("REFUSED") && r.stdout.contains("inside the registry") && r.stdout.contains(".pk-registry/0042-approved.patch"), "\(r.stdout)")
+        #expect(r.stdout.contains("REFUSED") && r.stdout.contains("inside the") && r.stdout.contains("registry")
+                && r.stdout.contains(".pk-registry/0042-approved.patch"), "\(r.stdout)")
         #expect(!FileManager.default.fileExists(atPath: registry + "/0042-approved.patch"))
         #expect(git(["status", "--porcelain"], in: registry) == "")
     }

@@ -87,6 +87,7 @@ public struct DeployGate {
         let patches = try registry.load().filter { $0.status == .active }
         var decider = try PatchDecider(repository: repo, registry: registry, target: target,
                                        targetLabel: "\(Text.singleLine(spec)) (\(target.short))")
+        decider.deploys = { [deployment] in deployment.rootRelative(forRepoPath: $0) != nil }
         let results = try decider.decide(patches).map { d in
             var r = Self.result(d)
             r.expired = d.patch.isExpired(now: now)

@@ -50,6 +50,9 @@ struct PatchDecider {
     var upstream: UpstreamIndex
     /// Labels for conflict regions: the target's name (e.g. "v2 (a1b2c3d)").
     let targetLabel: String
+    /// Whether a repository path is part of the deployed tree (under the app's subdirectory): a
+    /// rename to anywhere else takes the file out of the root, where nothing can reapply it.
+    var deploys: (String) -> Bool = { _ in true }
 
     init(repository: Repository, registry: Registry, target: ObjectID, targetLabel: String, lockHeld: Bool = false) throws {
         self.repository = repository
@@ -68,6 +71,8 @@ struct PatchDecider {
     private enum Slot {
         case absent
         case directory
+        /// A file (or link) where the path needs a directory: at this ancestor path.
+        case fileInTheWay(String)
         case file(Image)
     }
 
@@ -87,20 +92,32 @@ struct PatchDecider {
             for (f, img) in images {
                 var path = f.path
                 var renamedFrom: String?
+                var movedAway: String?
                 var slot = try current(path, chain)
-                if case .absent = slot, f.status != .added, f.status != .deleted {
+                // A deletion follows a rename too: deleting the old path of a file the target
+                // moved leaves the file in place (git: a rename/delete conflict).
+                if case .absent = slot, f.status != .added {
                     if let moved = try upstream.renames(from: patch.base, source: source)[f.path] {
-                        renamedFrom = f.path
-                        path = moved
-                        slot = try current(path, chain)
+                        if deploys(moved) {
+                            renamedFrom = f.path
+                            path = moved
+                            slot = try current(path, chain)
+                        } else {
+                            movedAway = moved
+                        }
                     }
                 }
                 var d = FileDecision(file: f, path: path, renamedFrom: renamedFrom, result: .conflicts, input: nil, output: nil)
                 if case .file(let i) = slot { d.input = i }
                 if let by = blockedBy[path] ?? blockedBy[f.path] {
                     d.detail = "stacked on patch \(by), which does not reapply here"
+                } else if let img, let why = handEdited(f, img, patch: patch) {
+                    d.detail = why
                 } else if let img {
                     decide(&d, img, slot: slot, patch: patch, base: patch.base)
+                    if let movedAway, d.result == .removed {
+                        d.detail = "the target moved it to \(movedAway), outside the deployed tree"
+                    }
                 } else {
                     d.detail = "its content cannot be rebuilt from the registry (the pre- or postimage blob is missing); "
                         + "run 'patchkeeper scan' while the live file still carries it, or record it again"
@@ -143,9 +160,31 @@ struct PatchDecider {
         return out
     }
 
+    /// The hunks are what a person reads (and may edit): when they do not make the index line's
+    /// postimage from its preimage (a registry file edited by hand), the images are not what the
+    /// file says, and nothing may be decided or written from either.
+    private func handEdited(_ f: ParsedFilePatch, _ img: PatchImages.File, patch: PatchFile) -> String? {
+        guard !f.isBinary, !f.hunks.isEmpty, f.status != .deleted, let post = img.post else { return nil }
+        guard let pre = img.pre.map({ source.content($0.id) }) ?? [] else { return nil }
+        let made = HunkApplier.apply(f, to: pre).flatMap { try? ObjectID.hashBlob($0) }
+        if made == post.id { return nil }
+        return "\(Text.singleLine(patch.fileName)) says it makes blob \(post.id.short) but its hunks make "
+            + (made.map { $0.short } ?? "nothing (they do not apply to its preimage)") + " (edited by hand?); re-record the patch"
+    }
+
     private func current(_ path: String, _ chain: [String: Slot]) throws -> Slot {
         if let s = chain[path] { return s }
-        guard let e = try targetTree.entry(path) else { return .absent }
+        guard let e = try targetTree.entry(path) else {
+            // No entry: is a file (or link) of the target where the path needs a directory?
+            let parts = path.split(separator: "/")
+            for i in stride(from: parts.count - 1, to: 0, by: -1) {
+                let ancestor = parts[0..<i].joined(separator: "/")
+                if case .file = chain[ancestor] { return .fileInTheWay(ancestor) }
+                if chain[ancestor] != nil { continue }
+                if let a = try targetTree.entry(ancestor), let m = a.mode, m != .tree, m != .gitlink { return .fileInTheWay(ancestor) }
+            }
+            return .absent
+        }
         guard let mode = e.mode else { return .directory }
         if mode == .tree || mode == .gitlink { return .directory }
         return .file(Image(id: e.id, mode: mode))
@@ -166,10 +205,19 @@ struct PatchDecider {
             d.detail = "the target has a directory (or submodule) at \(d.path)"
             return
         }
+        if case .fileInTheWay(let ancestor) = slot {
+            d.detail = "the target has a file at \(ancestor), where the patch needs a directory"
+            return
+        }
         let input = d.input
         guard let post = img.post else {
             // The patch deletes the file.
             if input == nil { d.result = .upstreamed; d.output = nil }
+            else if let from = d.renamedFrom {
+                // git: a rename/delete conflict. The file lives on under its new name, and only
+                // a person can say whether the deletion still applies there.
+                d.detail = "the patch deletes \(from), which the target renamed to \(d.path)"
+            }
             else if input == img.pre { d.result = reapplies; d.output = nil }
             else { d.detail = "the patch deletes it, but the target changed it" }
             return

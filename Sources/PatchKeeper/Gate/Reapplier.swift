@@ -56,6 +56,7 @@ public struct Reapplier {
         let patches = try registry.load().filter { $0.status == .active }
         var decider = try PatchDecider(repository: deployment.repository, registry: registry, target: rev,
                                        targetLabel: "deployed \(rev.short)", lockHeld: true)
+        decider.deploys = { [deployment] in deployment.rootRelative(forRepoPath: $0) != nil }
         let decisions = try decider.decide(patches)
         let source = decider.source
 
@@ -113,6 +114,10 @@ public struct Reapplier {
                 guard let rel = deployment.rootRelative(forRepoPath: f.path),
                       let checked = try? SafePath.checked(rel, root: deployment.root, source: "patch \(patch.fileName): path") else {
                     refusal = "\(f.path) lies outside the root \(deployment.root)"
+                    break
+                }
+                do { try deployment.refuseRegistryPath(checked, registry: registry) } catch {
+                    refusal = "\(error)"
                     break
                 }
                 guard case .some(let current) = try liveImage(f.path) else {

@@ -42,8 +42,11 @@ struct UpstreamIndex {
            let commit = ids(from: base)[id] {
             return ("patch-id", commit)
         }
+        // A commit the patch's base already had says nothing about the target: the hot patch was
+        // made on top of it (a reverted fix put back by hand), so it is no upstream evidence.
         if let c = p.trailer("Commit").flatMap({ try? repository.resolveCommit($0) }),
-           (try? repository.isAncestor(c, of: target)) == true {
+           (try? repository.isAncestor(c, of: target)) == true,
+           !(p.base.map { b in c == b || (repository.contains(b) && (try? repository.isAncestor(c, of: b)) == true) } ?? false) {
             return ("commit", c)
         }
         return nil

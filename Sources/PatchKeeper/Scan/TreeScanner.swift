@@ -59,10 +59,25 @@ public struct TreeScanner {
         }
         let listOnly: IgnoreRules
         let untracked: IgnoreRules
+        let ignores: IgnoreRules
+        // The app's .gitignore files as the deployed revision has them, never as the live tree
+        // does: a .gitignore added or edited on the server (even one that ignores itself) must
+        // not hide new files from scan and gate. They are copied into a private directory that
+        // serves as the work tree for ignore look-ups.
+        let shadow = registry.stateDirectory + "/ignores-\(getpid())"
+        defer { POSIX.removeTree(shadow) }
         do {
             try POSIX.makeDirectories(registry.stateDirectory + "/empty", mode: 0o700)
             listOnly = try IgnoreRules(rulesOnly: rules, emptyDirectory: registry.stateDirectory + "/empty")
             untracked = try IgnoreRules(repositoryPath: deployment.repoPath, workdir: root, rules: rules)
+            POSIX.removeTree(shadow)
+            try POSIX.makeDirectories(shadow, mode: 0o700)
+            for f in tree.files where f.mode != .gitlink && f.mode != .symlink && (f.path == ".gitignore" || f.path.hasSuffix("/.gitignore")) {
+                let target = shadow + "/" + f.path
+                try POSIX.makeDirectories(POSIX.parentDirectory(target), mode: 0o700)
+                try AtomicFile.write(try repo.blob(f.id), to: target, mode: 0o600)
+            }
+            ignores = try IgnoreRules(repositoryPath: deployment.repoPath, workdir: shadow, rules: rules)
         } catch let e as GitError {
             throw PatchKeeperError("cannot set up ignore rules: \(e.message)", hint: "check 'ignore' in the config and \(root)/.patchkeeperignore")
         }
@@ -73,7 +88,7 @@ public struct TreeScanner {
         skip.formUnion(gitlinks)
         // Directory decisions come from several walker threads: one lock guards the ignore
         // handles (libgit2 handles are not shared across threads) and the skipped list.
-        let decisions = DirectoryDecisions(tracked: tree.directories, listOnly: rules.isEmpty ? nil : listOnly, untracked: untracked)
+        let decisions = DirectoryDecisions(tracked: tree.directories, listOnly: rules.isEmpty ? nil : listOnly, untracked: ignores)
         let walker = LiveWalker(root: root, skip: skip, threads: options.threads) { dir in decisions.descend(dir) }
 
         // 1. Walk.
@@ -140,7 +155,7 @@ public struct TreeScanner {
             }
             if treeIndex[i] >= 0 { seen[treeIndex[i]] = true }
             guard treeIndex[i] >= 0 else {
-                if untracked.isIgnored(e.path) { continue }
+                if ignores.isIgnored(e.path) { continue }
                 if e.kind == .other {
                     // A FIFO, socket or device holds no content git could record: a problem to look
                     // at, not drift that `diff` and `record --all` would then fail to read. (On a
