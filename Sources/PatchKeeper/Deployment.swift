@@ -132,9 +132,18 @@ public final class Deployment {
         try LiveTree.read(root: root, relativePath: rel, repoPath: repoPath(forRootRelative: rel))
     }
 
+    /// Whether the deployed part of the tree (the root's subdirectory of the revision) holds a
+    /// `.gitattributes` file. Only then are live files converted: a deploy of `REV:subdir` (as
+    /// Capistrano's `git archive` does it) never applies attributes from outside the subdirectory,
+    /// so neither does patchkeeper.
+    public private(set) lazy var hasAttributes: Bool = {
+        guard let tree = try? repository.flatTree(commit: revision, prefix: subdir) else { return false }
+        return tree.files.contains { $0.path == ".gitattributes" || $0.path.hasSuffix("/.gitattributes") }
+    }()
+
     /// `file` (working-tree bytes) in repository form, by the deployed revision's attributes.
     public func repositoryForm(_ file: FileVersion) throws -> FileVersion {
-        guard file.mode != .symlink else { return file }
+        guard file.mode != .symlink, hasAttributes else { return file }
         var f = file
         do { f.content = try repository.convert(file.content, path: file.path, toRepository: true, attributesFrom: revision) } catch let e as GitError {
             throw PatchKeeperError("cannot convert \(file.path) by the deployed revision's .gitattributes: \(e.message)")
@@ -144,7 +153,7 @@ public final class Deployment {
 
     /// `file` (repository form) as a checkout of the deployed revision writes it.
     public func workingTreeForm(_ file: FileVersion?) throws -> FileVersion? {
-        guard var f = file, f.mode != .symlink else { return file }
+        guard var f = file, f.mode != .symlink, hasAttributes else { return file }
         do { f.content = try repository.convert(f.content, path: f.path, toRepository: false, attributesFrom: revision) } catch let e as GitError {
             throw PatchKeeperError("cannot convert \(f.path) by the deployed revision's .gitattributes: \(e.message)")
         }

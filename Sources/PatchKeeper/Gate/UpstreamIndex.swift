@@ -52,10 +52,19 @@ struct UpstreamIndex {
         return nil
     }
 
-    /// `match`, unless a later commit in base..target carries the reverse patch-id (a revert).
+    /// `match`, only when the target really took that commit's change, and nothing later took it
+    /// out again. Evidence turns a conflict into `upstreamed`, so it must not rest on history alone:
+    /// - the commit must be integrated: on the target's first-parent line, or brought in by a
+    ///   merge on that line whose own change (against its first parent) touches the patch's files
+    ///   (a `git merge -s ours` of the fix takes nothing);
+    /// - no later commit may carry the reverse patch-id (a revert), nor revert the patch's lines
+    ///   inside a bigger change (its diff removes every line the patch added and adds back every
+    ///   line the patch removed).
     mutating func evidence(_ p: PatchFile, images: [(ParsedFilePatch, PatchImages.File?)], source: BlobSource) throws -> (String, ObjectID)? {
         guard let (rule, commit) = try match(p) else { return nil }
-        guard let base = p.base, repository.contains(base) else { return (rule, commit) }
+        guard let base = p.base, repository.contains(base) else { return nil }
+        let paths = images.flatMap { [$0.0.oldPath, $0.0.newPath] }.filter { !$0.isEmpty }
+        guard integrated(commit, base: base, paths: paths) else { return nil }
         // The reverse patch: every file from post back to pre.
         var changes: [FileChange] = []
         for (f, img) in images {
@@ -70,7 +79,60 @@ struct UpstreamIndex {
         if let revert = ids(from: base)[reverse], (try? repository.isAncestor(commit, of: revert)) == true, revert != commit {
             return nil
         }
+        for (f, _) in images where !f.hunks.isEmpty {
+            if revertedLater(f, after: commit, source: source) { return nil }
+        }
         return (rule, commit)
+    }
+
+    /// Whether `commit`'s change reached the target's first-parent line.
+    func integrated(_ commit: ObjectID, base: ObjectID, paths: [String]) -> Bool {
+        guard let chain = try? repository.firstParentChain(from: base, to: target) else { return false }
+        if chain.contains(commit) { return true }
+        for m in chain {
+            guard let info = try? repository.commit(m), info.parents.count >= 2 else { continue }
+            guard (try? repository.isAncestor(commit, of: info.parents[1])) == true,
+                  (try? repository.isAncestor(commit, of: info.parents[0])) != true else { continue }
+            // This merge brought the commit in: did it take any of its change?
+            return paths.contains { path in
+                let before = try? repository.entry(atPath: path, inCommit: info.parents[0])
+                let after = try? repository.entry(atPath: path, inCommit: m)
+                return before?.id != after?.id
+            }
+        }
+        return false
+    }
+
+    /// A later commit whose diff of `f`'s file removes every line the patch added and adds back
+    /// every line it removed (whitespace ignored): the fix reverted inside a bigger change.
+    func revertedLater(_ f: ParsedFilePatch, after commit: ObjectID, source: BlobSource) -> Bool {
+        func norm(_ b: [UInt8]) -> String { String(decoding: b, as: UTF8.self).filter { !$0.isWhitespace } }
+        var added: [String: Int] = [:], removed: [String: Int] = [:]
+        for h in f.hunks {
+            for l in h.lines {
+                if l.origin == .addition { added[norm(l.content), default: 0] += 1 }
+                if l.origin == .deletion { removed[norm(l.content), default: 0] += 1 }
+            }
+        }
+        if added.isEmpty && removed.isEmpty { return false }
+        guard let changes = try? repository.fileChanges(f.path, from: commit, to: target) else { return false }
+        for (_, oldID, newID) in changes {
+            guard let oldID, let newID, let old = source.content(oldID), let new = source.content(newID),
+                  let text = try? MemoryRepository().makePatch([FileChange(old: FileVersion(path: f.path, mode: .regular, content: old),
+                                                                           new: FileVersion(path: f.path, mode: .regular, content: new))]).diff,
+                  let diff = try? PatchParser.parse(text).first else { continue }
+            var gone: [String: Int] = [:], back: [String: Int] = [:]
+            for h in diff.hunks {
+                for l in h.lines {
+                    if l.origin == .deletion { gone[norm(l.content), default: 0] += 1 }
+                    if l.origin == .addition { back[norm(l.content), default: 0] += 1 }
+                }
+            }
+            if added.allSatisfy({ gone[$0.key, default: 0] >= $0.value }) && removed.allSatisfy({ back[$0.key, default: 0] >= $0.value }) {
+                return true
+            }
+        }
+        return false
     }
 
     private mutating func treeChanges(from base: ObjectID) -> TreeChanges {
