@@ -30,7 +30,10 @@ public struct ConfigFile: Sendable, Equatable {
     public static func load(path: String) throws -> ConfigFile {
         let bytes: [UInt8]
         do { bytes = try POSIX.readFile(path) } catch {
-            throw PatchKeeperError("cannot read config \(path): \(POSIX.errorText())", hint: "pass --config FILE or create it with 'patchkeeper init'")
+            let prefix = "cannot read \(path): "
+            let message = (error as? PatchKeeperError)?.message ?? ""
+            let reason = message.hasPrefix(prefix) ? String(message.dropFirst(prefix.count)) : POSIX.errorText()
+            throw PatchKeeperError("cannot read config \(path): \(reason)", hint: "pass --config FILE or create it with 'patchkeeper init'")
         }
         return try parse(String(decoding: bytes, as: UTF8.self), path: path)
     }

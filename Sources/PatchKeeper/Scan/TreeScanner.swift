@@ -309,7 +309,27 @@ public struct TreeScanner {
             case .symlink:
                 id = try ObjectID.hashBlob(try POSIX.readLink(full))
             case .regular, .executable:
-                id = try ObjectID.hashFile(atPath: full)
+                // Opened without blocking and checked on the descriptor: a file swapped for a
+                // FIFO since the walk would otherwise hang the scan waiting for a writer.
+                let fd = open(full, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+                guard fd >= 0 else {
+                    let code = errno
+                    if code == ENOENT || code == ENOTDIR { return .vanished }
+                    if code == ELOOP { return .changed }  // replaced by a symlink
+                    return .failed("cannot read: \(POSIX.errorText(code))")
+                }
+                defer { close(fd) }
+                var st = stat()
+                guard fstat(fd, &st) == 0 else { return .failed("cannot read: \(POSIX.errorText())") }
+                guard (st.st_mode & S_IFMT) == S_IFREG else { return .failed("not a regular file or symlink (\(POSIX.kindName(st.st_mode)), replaced during the scan)") }
+                guard UInt64(st.st_ino) == e.inode else { return .changed }
+                id = try ObjectID.hashFile(descriptor: fd)
+                // Changed between stat and hash? Then the id may be of neither version.
+                var after = stat()
+                guard fstat(fd, &after) == 0 else { return .changed }
+                let mtime = Int64(after.st_mtim.tv_sec) * 1_000_000_000 + Int64(after.st_mtim.tv_nsec)
+                if Int64(after.st_size) != e.size || mtime != e.mtime { return .changed }
+                return .id(id)
             case .other:
                 return .failed("not a regular file or symlink")
             }
