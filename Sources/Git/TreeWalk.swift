@@ -60,26 +60,11 @@ extension Repository {
 }
 
 /// gitignore-syntax matching by libgit2 on an in-memory handle: never touches the repository's
-/// config or index on disk.
+/// config or index on disk, and never reads a `.gitignore` file (the live tree's belong to
+/// whoever can write there: a FIFO among them would hang the read, a `*` would hide drift).
+/// Rules from a deployed tree's `.gitignore` files come in through `scopedRules`.
 public final class IgnoreRules {
     let repo: OpaquePointer
-
-    /// Rules from `.gitignore` files found under `workdir` (as `git status` reads them) plus
-    /// `rules`; `repositoryPath` supplies the repository's own `info/exclude`.
-    public init(repositoryPath: String, workdir: String, rules: [String]) throws {
-        Libgit2.ensure()
-        var r: OpaquePointer?
-        try check(git_repository_open_ext(&r, repositoryPath, GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue, nil), "open repository \(repositoryPath)")
-        repo = r!
-        try check(git_repository_set_workdir(repo, workdir, 0), "set work tree \(workdir)")
-        // An empty in-memory index: attribute look-ups must not read (and keep in memory) the
-        // repository's own index, which can be tens of MB and says nothing about the live tree.
-        var index: OpaquePointer?
-        try check(git_index_new(&index), "create index")
-        git_repository_set_index(repo, index)
-        git_index_free(index)
-        if !rules.isEmpty { try check(git_ignore_add_rule(repo, rules.joined(separator: "\n") + "\n"), "add ignore rules") }
-    }
 
     /// Only `rules`; `emptyDirectory` must hold no `.gitignore` files (it is never written).
     public init(rulesOnly rules: [String], emptyDirectory: String) throws {
@@ -100,11 +85,95 @@ public final class IgnoreRules {
         return ignored == 1
     }
 
-    /// The blob id of `root/path` with the repository's attributes (CRLF, filters) applied, as
-    /// `git add` would store it. Only meaningful for a handle opened with a repository.
-    public func filteredBlobID(path: String) throws -> ObjectID {
-        var oid = git_oid()
-        try check(git_repository_hashfile(&oid, repo, path, GIT_OBJECT_BLOB, path), "hash \(path) with attributes")
-        return ObjectID(oid)
+    /// The rules of one `.gitignore` file found in directory `directory` (repo-relative, "" for
+    /// the top), rewritten to match repo-relative paths from the top, as git scopes them: a
+    /// pattern with a slash at its start or middle is anchored at `directory`; one without matches
+    /// at any depth below it. Negations, directory-only patterns (trailing `/`) and escapes are
+    /// kept; blank lines and comments dropped, a CR before the newline and NUL bytes removed.
+    /// Add the files' rules shallowest first: libgit2 tries the last rule first, so a deeper
+    /// file's rules win, as in git.
+    public static func scopedRules(gitignore text: String, directory: String) -> [String] {
+        let base = directory.split(separator: "/", omittingEmptySubsequences: true).map { escapeGlob(String($0)) }.joined(separator: "/")
+        var out: [String] = []
+        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: true) {
+            var line = String(rawLine.filter { $0 != "\0" })
+            if line.hasSuffix("\r") { line.removeLast() }
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            var negate = ""
+            if line.hasPrefix("!") {
+                negate = "!"
+                line.removeFirst()
+            }
+            // Trailing blanks end the pattern unless escaped; a pattern of blanks matches nothing.
+            while line.hasSuffix(" ") && !line.hasSuffix("\\ ") { line.removeLast() }
+            if line.isEmpty || line == "/" { continue }
+            var body = line
+            if body.hasSuffix("/") { body.removeLast() }
+            let anchored = body.contains("/")
+            while line.hasPrefix("/") { line.removeFirst() }
+            if line.isEmpty { continue }
+            if base.isEmpty {
+                out.append(negate + (anchored ? "/" + line : line))
+            } else {
+                out.append(negate + "/" + base + (anchored ? "/" : "/**/") + line)
+            }
+        }
+        return out
+    }
+
+    /// `name` with glob characters escaped, to match only itself.
+    static func escapeGlob(_ name: String) -> String {
+        var out = ""
+        for c in name {
+            if c == "\\" || c == "*" || c == "?" || c == "[" || c == "]" || c == "!" || c == "#" { out.append("\\") }
+            out.append(c)
+        }
+        return out
+    }
+}
+
+/// Checkout (smudge) filters from a repository with attributes taken only from a commit's
+/// `.gitattributes` files: the handle's work tree is an empty directory and its index is empty,
+/// so no file of the live tree is ever read for attributes.
+public final class CheckoutFilter {
+    let repo: OpaquePointer
+    let commit: ObjectID
+
+    public init(repositoryPath: String, emptyDirectory: String, commit: ObjectID) throws {
+        Libgit2.ensure()
+        var r: OpaquePointer?
+        try check(git_repository_open_ext(&r, repositoryPath, GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue, nil), "open repository \(repositoryPath)")
+        repo = r!
+        self.commit = commit
+        do {
+            try check(git_repository_set_workdir(repo, emptyDirectory, 0), "set work tree")
+            var index: OpaquePointer?
+            try check(git_index_new(&index), "create index")
+            git_repository_set_index(repo, index)
+            git_index_free(index)
+        } catch {
+            git_repository_free(repo)
+            throw error
+        }
+    }
+
+    deinit { git_repository_free(repo) }
+
+    /// The bytes a checkout writes for `blob` at repo path `path`: CRLF conversion, `ident`
+    /// expansion (`$Id$` -> `$Id: <blob id> $`); filter drivers (LFS and the like) are not run.
+    public func checkoutContent(blob id: ObjectID, path: String) throws -> [UInt8] {
+        var blob: OpaquePointer?
+        var oid = id.raw
+        try check(git_blob_lookup(&blob, repo, &oid), "read blob \(id.short)")
+        defer { git_blob_free(blob) }
+        var opts = git_blob_filter_options()
+        try check(git_blob_filter_options_init(&opts, UInt32(GIT_BLOB_FILTER_OPTIONS_VERSION)), "filter options")
+        opts.flags = GIT_BLOB_FILTER_NO_SYSTEM_ATTRIBUTES.rawValue | GIT_BLOB_FILTER_ATTRIBUTES_FROM_COMMIT.rawValue
+        opts.attr_commit_id = commit.raw
+        var buf = git_buf()
+        defer { git_buf_dispose(&buf) }
+        try check(git_blob_filter(&buf, blob, path, &opts), "filter \(path)")
+        guard buf.size > 0, let p = buf.ptr else { return [] }
+        return Array(UnsafeRawBufferPointer(start: p, count: Int(buf.size)))
     }
 }

@@ -16,9 +16,13 @@ struct ScanCommand: ParsableCommand {
         and every other difference as unregistered drift: added, modified, deleted, mode (exec bit), \
         type (file <-> symlink). Expired patches are findings too.
 
-        Ignored: .git, the registry when it is inside the root, REVISION when it names the deployed \
-        revision, the app's 'ignore' list and ROOT/.patchkeeperignore (gitignore syntax), and files \
-        not in the deployed tree that the app's own .gitignore files ignore.
+        Ignored: the root's own .git, the registry when it is inside the root, REVISION when it names \
+        the deployed revision, the app's 'ignore' list and the deployed revision's .patchkeeperignore \
+        (gitignore syntax), and files not in the deployed tree that the deployed revision's .gitignore \
+        files ignore. Ignore files are read from the deployed revision, never from the live tree: a \
+        live .patchkeeperignore or .gitignore that differs is drift like any other file. A .git below \
+        the top is drift; a submodule is reported as not compared; directories nested more than 256 \
+        levels deep are not entered (a problem names them).
 
         A stat cache in the registry's .patchkeeper/ makes a rescan of an unchanged tree cheap.
 
