@@ -120,26 +120,26 @@ struct ScanRenderer {
                              seconds: (r.stats.seconds * 1000).rounded() / 1000)))
             return
         }
-        output.line("scan \(r.app): \(r.root) vs \(r.deployedRevision.short) (from \(r.revisionSource))")
+        output.line("scan \(Text.terminalLine(r.app)): \(Text.terminalLine(r.root)) vs \(r.deployedRevision.short) (from \(Text.terminalLine(r.revisionSource)))")
         if !r.patches.isEmpty {
             output.line(output.bold(cell("PATCH", 6) + " " + cell("STATE", 12) + " TITLE"))
             for p in r.patches {
                 let state = p.state == .applied ? cell("applied", 12) : output.red(cell(p.state.rawValue.uppercased(), 12))
-                var line = cell(p.id, 6) + " " + state + " " + Output.terminalSafe(Text.singleLine(p.title))
+                var line = cell(p.id, 6) + " " + state + " " + Text.terminalLine(p.title)
                 if p.expired, let e = p.expires { line += "  " + output.red("EXPIRED \(e)") }
                 output.line(line)
                 if p.state != .applied {
                     for f in p.files where f.state != .applied {
-                        output.line("         " + Output.terminalSafe(f.path) + ": " + describe(f.state))
+                        output.line("         " + Text.terminalLine(f.path) + ": " + describe(f.state))
                     }
                 }
             }
         }
         if !r.unregistered.isEmpty {
             output.line(output.bold("UNREGISTERED CHANGES") + " (record them with 'patchkeeper record', or see 'patchkeeper diff')")
-            for d in r.unregistered { output.line("  " + cell(d.kind.rawValue, 9) + " " + Output.terminalSafe(d.path)) }
+            for d in r.unregistered { output.line("  " + cell(d.kind.rawValue, 9) + " " + Text.terminalLine(d.path)) }
         }
-        for p in r.problems { output.line("  " + output.red("problem") + "   " + Output.terminalSafe("\(p.path): \(p.message)")) }
+        for p in r.problems { output.line("  " + output.red("problem") + "   " + Text.terminalLine("\(p.path): \(p.message)")) }
         output.line(summary(r))
     }
 

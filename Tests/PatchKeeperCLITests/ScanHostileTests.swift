@@ -278,4 +278,59 @@ struct ScanHostileTests {
         // Leave a tree the scratch directory's clean-up can remove.
         run("/bin/rm", ["-rf", app.root + "/d"])
     }
+
+    // MARK: - Item 18: file names that forge output lines
+
+    static let forged = "x\nscan: clean — 0 active patches applied (1 files, 0 hashed, 0.00 s)\ngate: safe — nothing\n\u{1B}[2J"
+
+    @Test("a newline in a file name forges no 'scan: clean' or 'gate: safe' line, and record --all records it")
+    func newlineInFileName() throws {
+        let app = initialised()
+        app.scratch.write("live/" + Self.forged, "evil\n")
+        let scan = pk(["scan"] + app.flags)
+        #expect(scan.status == 1)
+        let lines = scan.stdout.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+        #expect(lines.filter { $0.hasPrefix("scan:") }.count == 1, "\(scan.stdout)")
+        #expect(lines.last?.hasPrefix("scan: 1 unregistered change") == true, "\(scan.stdout)")
+        #expect(!scan.stdout.contains("\u{1B}"))
+        let gate = pk(["gate", "--target", "v1"] + app.flags)
+        #expect(gate.status == 1)
+        #expect(!gate.stdout.split(separator: "\n").contains { $0.hasPrefix("gate: safe") }, "\(gate.stdout)")
+        #expect(!gate.stdout.contains("\u{1B}"))
+        // record --all records the rest of the drift and refuses only that path, in one line.
+        app.scratch.write("live/config/new_flag.rb", "X = 1\n")
+        let rec = pk(["record", "--all", "--title", "t", "--reason", "r"] + app.flags)
+        #expect(rec.status == 0, "\(rec.stdout)\(rec.stderr)")
+        #expect(rec.stdout.contains("src/api/config/new_flag.rb"), "\(rec.stdout)")
+        #expect(!rec.stdout.contains("\u{1B}") && !rec.stdout.contains("scan: clean"), "\(rec.stdout)")
+        #expect(rec.stderr.split(separator: "\n").count == 1 && rec.stderr.contains("not recorded") && rec.stderr.contains("newline"), "\(rec.stderr)")
+        #expect(!rec.stderr.contains("\u{1B}"))
+        let after = pk(["scan", "--format", "json"] + app.flags)
+        #expect(drift(try json(after)) == ["src/api/" + Self.forged: "added"])
+    }
+
+    @Test("gate and reapply details show a registry file name without its escape sequences")
+    func escapesInDetails() throws {
+        let app = initialised()
+        app.scratch.write("live/config/clock.rb", "every 1.hour do\n  # RssCleanup.run\nend\n")
+        #expect(pk(["record", "config/clock.rb", "--title", "t", "--reason", "r"] + app.flags).status == 0)
+        var text = try #require(app.scratch.read("registry/0001-t.patch"))
+        let real = try #require(text.firstMatch(of: /index ([0-9a-f]{40})\.\.([0-9a-f]{40})/))
+        text = text.replacingOccurrences(of: String(real.2), with: String(repeating: "1", count: 40))
+        let evilName = "0001-t\u{1B}]0;pwned\u{07}\u{1B}[31m.patch"
+        try FileManager.default.removeItem(atPath: app.registry + "/0001-t.patch")
+        app.scratch.write("registry/" + evilName, text)
+        git(["add", "-A"], in: app.registry)
+        git(["commit", "-qm", "hand edit"], in: app.registry)
+        let v2 = app.commit(["src/api/config/clock.rb": "every 2.hours do\n  RssCleanup.run\nend\n"], message: "v2")
+        let gate = pk(["gate", "--target", v2] + app.flags)
+        #expect(gate.stdout.contains("says it makes blob 1111111"), "\(gate.stdout)\(gate.stderr)")
+        #expect(!gate.stdout.contains("\u{1B}") && !gate.stdout.contains("\u{07}"), "\(gate.stdout.debugDescription)")
+        #expect(!gate.stderr.contains("\u{1B}"))
+        app.deploy(v2)
+        let re = pk(["reapply", "--dry-run"] + app.flags)
+        #expect(re.status != 2, "\(re.stderr)")
+        #expect(!re.stdout.contains("\u{1B}") && !re.stdout.contains("\u{07}"), "\(re.stdout.debugDescription)")
+        #expect(!re.stderr.contains("\u{1B}"))
+    }
 }
