@@ -73,7 +73,22 @@ public final class IgnoreRules {
         try check(git_repository_new(&r), "create in-memory repository")
         repo = r!
         try check(git_repository_set_workdir(repo, emptyDirectory, 0), "set work tree")
-        if !rules.isEmpty { try check(git_ignore_add_rule(repo, rules.joined(separator: "\n") + "\n"), "add ignore rules") }
+        if !rules.isEmpty { try check(git_ignore_add_rule(repo, rules.map(Self.libgit2Safe).joined(separator: "\n") + "\n"), "add ignore rules") }
+    }
+
+    /// A rule libgit2 1.5 parses as git would: NUL bytes dropped (they would cut the C string),
+    /// a vertical tab or form feed escaped. libgit2 ends a pattern at an unescaped one and then
+    /// loops forever on the rest of the line (FuzzIgnore found it: a `.gitignore` line holding
+    /// `\v` hung every scan); git takes both as ordinary characters, which the escape keeps.
+    static func libgit2Safe(_ rule: String) -> String {
+        guard rule.unicodeScalars.contains(where: { $0 == "\0" || $0 == "\u{0B}" || $0 == "\u{0C}" }) else { return rule }
+        var out = String.UnicodeScalarView()
+        for c in rule.unicodeScalars {
+            if c == "\0" { continue }
+            if c == "\u{0B}" || c == "\u{0C}" { out.append("\\") }
+            out.append(c)
+        }
+        return String(out)
     }
 
     deinit { git_repository_free(repo) }
@@ -93,6 +108,9 @@ public final class IgnoreRules {
     /// Add the files' rules shallowest first: libgit2 tries the last rule first, so a deeper
     /// file's rules win, as in git.
     public static func scopedRules(gitignore text: String, directory: String) -> [String] {
+        // A newline would split a rule in two, a NUL cut it short: either could widen it beyond
+        // the directory. Such a directory's rules are left out (ignoring less is the safe side).
+        if directory.unicodeScalars.contains(where: { $0 == "\n" || $0 == "\0" }) { return [] }
         let base = directory.split(separator: "/", omittingEmptySubsequences: true).map { escapeGlob(String($0)) }.joined(separator: "/")
         var out: [String] = []
         for rawLine in text.split(separator: "\n", omittingEmptySubsequences: true) {
