@@ -113,40 +113,44 @@ public final class IgnoreRules {
         if directory.unicodeScalars.contains(where: { $0 == "\n" || $0 == "\0" }) { return [] }
         let base = directory.split(separator: "/", omittingEmptySubsequences: true).map { escapeGlob(String($0)) }.joined(separator: "/")
         var out: [String] = []
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: true) {
-            var line = String(rawLine.filter { $0 != "\0" })
-            if line.hasSuffix("\r") { line.removeLast() }
-            if line.isEmpty || line.hasPrefix("#") { continue }
+        // Lines split on the scalar, not the Character: "\r\n" is one Character in Swift, and a
+        // CRLF file read as one line would reach libgit2 as several rules, all but the first
+        // unscoped (FuzzIgnore found it).
+        for rawLine in text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: true) {
+            var line = String.UnicodeScalarView(rawLine.filter { $0 != "\0" })
+            if line.last == "\r" { line.removeLast() }
+            if line.isEmpty || line.first == "#" { continue }
             var negate = ""
-            if line.hasPrefix("!") {
+            if line.first == "!" {
                 negate = "!"
                 line.removeFirst()
             }
             // Trailing blanks end the pattern unless escaped; a pattern of blanks matches nothing.
-            while line.hasSuffix(" ") && !line.hasSuffix("\\ ") { line.removeLast() }
-            if line.isEmpty || line == "/" { continue }
+            while line.last == " " && !(line.count >= 2 && line[line.index(line.endIndex, offsetBy: -2)] == "\\") { line.removeLast() }
             var body = line
-            if body.hasSuffix("/") { body.removeLast() }
+            if body.last == "/" { body.removeLast() }
             let anchored = body.contains("/")
-            while line.hasPrefix("/") { line.removeFirst() }
+            while line.first == "/" { line.removeFirst() }
             if line.isEmpty { continue }
+            let pattern = String(line)
             if base.isEmpty {
-                out.append(negate + (anchored ? "/" + line : line))
+                out.append(negate + (anchored ? "/" + pattern : pattern))
             } else {
-                out.append(negate + "/" + base + (anchored ? "/" : "/**/") + line)
+                out.append(negate + "/" + base + (anchored ? "/" : "/**/") + pattern)
             }
         }
         return out
     }
 
-    /// `name` with glob characters escaped, to match only itself.
+    /// `name` with glob characters escaped, to match only itself (scalar by scalar: a combining
+    /// mark after `*` makes one Character that is not `*`).
     static func escapeGlob(_ name: String) -> String {
-        var out = ""
-        for c in name {
+        var out = String.UnicodeScalarView()
+        for c in name.unicodeScalars {
             if c == "\\" || c == "*" || c == "?" || c == "[" || c == "]" || c == "!" || c == "#" { out.append("\\") }
             out.append(c)
         }
-        return out
+        return String(out)
     }
 }
 

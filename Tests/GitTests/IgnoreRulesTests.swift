@@ -49,4 +49,18 @@ struct IgnoreRulesTests {
         #expect(IgnoreRules.scopedRules(gitignore: "*\n", directory: "a\0b").isEmpty)
         #expect(IgnoreRules.scopedRules(gitignore: "*\n", directory: "a") == ["/a/**/*"])
     }
+
+    @Test("a CRLF .gitignore gives one scoped rule a line; a glob character with a combining mark is still escaped")
+    func crlfAndCombiningMarks() throws {
+        let scoped = IgnoreRules.scopedRules(gitignore: "tmp/\r\n*.log\r\n!keep.log\r\n", directory: "src/lib")
+        #expect(scoped == ["/src/lib/**/tmp/", "/src/lib/**/*.log", "!/src/lib/**/keep.log"])
+        let rules = try rulesWithDeadline(scoped)
+        #expect(rules.isIgnored("src/lib/a/x.log") && !rules.isIgnored("src/lib/keep.log"))
+        #expect(!rules.isIgnored("x.log") && !rules.isIgnored("src/x.log"))
+        let star = "a*\u{301}"
+        #expect(IgnoreRules.scopedRules(gitignore: "*\n", directory: star) == ["/a\\*\u{301}/**/*"])
+        let starRules = try rulesWithDeadline(IgnoreRules.scopedRules(gitignore: "*\n", directory: star))
+        #expect(!starRules.isIgnored("abc\u{301}/x"))
+        #expect(starRules.isIgnored(star + "/x"))
+    }
 }

@@ -233,7 +233,9 @@ public struct TreeScanner {
     func deployedIgnoreFile(_ files: [FlatEntry]) -> [String] {
         guard let e = files.first(where: { $0.path == ".patchkeeperignore" }), e.mode == .regular || e.mode == .executable,
               let bytes = try? deployment.repository.blob(e.id) else { return [] }
-        return String(decoding: bytes, as: UTF8.self).split(separator: "\n").map { String($0.filter { $0 != "\0" && $0 != "\r" }) }
+        // Split on the scalar: "\r\n" is one Character.
+        return String(decoding: bytes, as: UTF8.self).unicodeScalars.split(separator: "\n")
+            .map { String(String.UnicodeScalarView($0.filter { $0 != "\0" && $0 != "\r" })) }
     }
 
     /// The rules of the deployed revision's `.gitignore` files that can match under the root:
