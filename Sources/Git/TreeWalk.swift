@@ -73,15 +73,21 @@ public final class IgnoreRules {
         try check(git_repository_new(&r), "create in-memory repository")
         repo = r!
         try check(git_repository_set_workdir(repo, emptyDirectory, 0), "set work tree")
-        if !rules.isEmpty { try check(git_ignore_add_rule(repo, rules.map(Self.libgit2Safe).joined(separator: "\n") + "\n"), "add ignore rules") }
+        let safe = rules.compactMap(Self.libgit2Safe)
+        if !safe.isEmpty { try check(git_ignore_add_rule(repo, safe.joined(separator: "\n") + "\n"), "add ignore rules") }
     }
 
     /// A rule libgit2 1.5 parses as git would: NUL bytes dropped (they would cut the C string),
     /// a vertical tab or form feed escaped. libgit2 ends a pattern at an unescaped one and then
     /// loops forever on the rest of the line (FuzzIgnore found it: a `.gitignore` line holding
     /// `\v` hung every scan); git takes both as ordinary characters, which the escape keeps.
-    static func libgit2Safe(_ rule: String) -> String {
-        guard rule.unicodeScalars.contains(where: { $0 == "\0" || $0 == "\u{0B}" || $0 == "\u{0C}" }) else { return rule }
+    /// nil for a rule of nothing but slashes (and a `!`): it matches nothing in git, and `!//`
+    /// after a wildcard rule makes libgit2 dereference NULL (FuzzIgnore again).
+    static func libgit2Safe(_ rule: String) -> String? {
+        let scalars = rule.unicodeScalars
+        let body = scalars.drop { $0 == "!" }
+        if body.allSatisfy({ $0 == "/" || $0 == " " || $0 == "\t" || $0 == "\r" }) && body.contains("/") { return nil }
+        guard scalars.contains(where: { $0 == "\0" || $0 == "\u{0B}" || $0 == "\u{0C}" }) else { return rule }
         var out = String.UnicodeScalarView()
         for c in rule.unicodeScalars {
             if c == "\0" { continue }

@@ -63,4 +63,12 @@ struct IgnoreRulesTests {
         #expect(!starRules.isIgnored("abc\u{301}/x"))
         #expect(starRules.isIgnored(star + "/x"))
     }
+
+    @Test("a rule of slashes after a wildcard rule does not crash libgit2 and matches nothing",
+          arguments: [["*", "!//"], ["[", "!//"], ["*x", "!//"], ["*", "/"], ["*", "!//", "!x"]])
+    func slashOnlyRules(_ list: [String]) throws {
+        let rules = try rulesWithDeadline(list)
+        #expect(rules.isIgnored("a") == (list[0] == "*"))
+        #expect(rules.isIgnored("b/c.x") == (list[0] != "[") )
+    }
 }
