@@ -73,7 +73,10 @@ public final class IgnoreRules {
         try check(git_repository_new(&r), "create in-memory repository")
         repo = r!
         try check(git_repository_set_workdir(repo, emptyDirectory, 0), "set work tree")
-        let safe = rules.compactMap(Self.libgit2Safe)
+        // One rule a line, split here on the scalar: libgit2 splits the joined text on "\n"
+        // itself, and a rule holding one (a config string, "\r\n") would reach it unchecked.
+        let lines = rules.flatMap { $0.unicodeScalars.split(separator: "\n").map { String(String.UnicodeScalarView($0)) } }
+        let safe = lines.compactMap(Self.libgit2Safe)
         if !safe.isEmpty { try check(git_ignore_add_rule(repo, safe.joined(separator: "\n") + "\n"), "add ignore rules") }
     }
 
@@ -81,16 +84,17 @@ public final class IgnoreRules {
     /// a vertical tab or form feed escaped. libgit2 ends a pattern at an unescaped one and then
     /// loops forever on the rest of the line (FuzzIgnore found it: a `.gitignore` line holding
     /// `\v` hung every scan); git takes both as ordinary characters, which the escape keeps.
-    /// nil for a rule of nothing but slashes (and a `!`): it matches nothing in git, and `!//`
-    /// after a wildcard rule makes libgit2 dereference NULL (FuzzIgnore again).
+    /// nil for a rule with nothing to match but slashes, backslashes and blanks: it matches
+    /// nothing in git, and as a negation (`!//`, `!\` + CR) after a wildcard rule libgit2 parses
+    /// it to an empty pattern and dereferences NULL in `does_negate_rule` (FuzzIgnore again).
     static func libgit2Safe(_ rule: String) -> String? {
-        let scalars = rule.unicodeScalars
-        let body = scalars.drop { $0 == "!" }
-        if body.allSatisfy({ $0 == "/" || $0 == " " || $0 == "\t" || $0 == "\r" }) && body.contains("/") { return nil }
-        guard scalars.contains(where: { $0 == "\0" || $0 == "\u{0B}" || $0 == "\u{0C}" }) else { return rule }
+        let scalars = String.UnicodeScalarView(rule.unicodeScalars.filter { $0 != "\0" })
+        let negated = scalars.first == "!"
+        let body = negated ? scalars.dropFirst() : scalars[...]
+        let hollow = body.allSatisfy { ["/", "\\", " ", "\t", "\r", "\u{0B}", "\u{0C}"].contains($0) }
+        if hollow && (negated || body.contains("/") || body.contains("\\")) { return nil }
         var out = String.UnicodeScalarView()
-        for c in rule.unicodeScalars {
-            if c == "\0" { continue }
+        for c in scalars {
             if c == "\u{0B}" || c == "\u{0C}" { out.append("\\") }
             out.append(c)
         }
