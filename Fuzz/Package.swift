@@ -16,5 +16,10 @@ let package = Package(
         .executableTarget(name: "FuzzConfig", dependencies: [.product(name: "PatchKeeper", package: "patchkeeper")]),
         // PatchParser.parse (libgit2's git_diff_from_buffer and the walk over deltas, hunks and lines).
         .executableTarget(name: "FuzzPatchParser", dependencies: [.product(name: "PatchKeeper", package: "patchkeeper")]),
+        // IgnoreRules.scopedRules + libgit2's ignore-rule parser and matcher (deployed .gitignore
+        // and .patchkeeperignore files).
+        .executableTarget(name: "FuzzIgnore", dependencies: [.product(name: "PatchKeeper", package: "patchkeeper")]),
+        // The recovery journal's JSON decoding (Journal, as Registry.recover reads it).
+        .executableTarget(name: "FuzzJournal", dependencies: [.product(name: "PatchKeeper", package: "patchkeeper")]),
     ]
 )

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds the libFuzzer targets and runs one of them; see docs/FUZZING.md.
 #   Fuzz/run.sh build
-#   Fuzz/run.sh FuzzPatchFile|FuzzPatchParser|FuzzConfig [SECONDS] [extra libFuzzer flags]
+#   Fuzz/run.sh FuzzPatchFile|FuzzPatchParser|FuzzConfig|FuzzIgnore|FuzzJournal [SECONDS] [extra libFuzzer flags]
 #   Fuzz/run.sh regress        (every target over Fuzz/regressions and its seed corpus, once)
 set -eu
 cd "$(dirname "$0")"
@@ -10,7 +10,7 @@ build() {
     swift build -c debug -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library \
         -Xcc -fsanitize=fuzzer-no-link,address -Xcxx -fsanitize=fuzzer-no-link,address \
         2>&1 | grep -v "Cannot export local symbol" || true
-    test -x .build/debug/FuzzConfig
+    test -x .build/debug/FuzzConfig && test -x .build/debug/FuzzIgnore && test -x .build/debug/FuzzJournal
 }
 
 corpus_of() {
@@ -18,6 +18,8 @@ corpus_of() {
         FuzzPatchFile) echo patchfile ;;
         FuzzPatchParser) echo diff ;;
         FuzzConfig) echo config ;;
+        FuzzIgnore) echo ignore ;;
+        FuzzJournal) echo journal ;;
         *) echo "unknown target $1" >&2; exit 64 ;;
     esac
 }
@@ -31,7 +33,7 @@ case "${1:-}" in
     build) build ;;
     regress)
         build
-        for t in FuzzPatchFile FuzzPatchParser FuzzConfig; do
+        for t in FuzzPatchFile FuzzPatchParser FuzzConfig FuzzIgnore FuzzJournal; do
             c=$(corpus_of $t)
             ./.build/debug/$t -runs=0 corpus/$c >/dev/null 2>&1 || { echo "$t fails on its seed corpus"; exit 1; }
             for f in regressions/*; do ./.build/debug/$t "$f" >/dev/null 2>&1 || { echo "$t fails on $f"; exit 1; }; done

@@ -113,6 +113,13 @@ public struct ObjectID: Hashable, Sendable, Comparable, CustomStringConvertible,
     }
 
     /// The blob id of a file's bytes, read in a stream (no filters applied).
+    /// The blob id of the regular file open on `fd` (read from its start through a fresh open
+    /// of `/dev/fd/N`, the same file: no path is resolved again, so nothing swapped in behind the
+    /// descriptor's back is read).
+    public static func hashFile(descriptor fd: Int32) throws -> ObjectID {
+        try hashFile(atPath: "/dev/fd/\(fd)")
+    }
+
     public static func hashFile(atPath path: String) throws -> ObjectID {
         Libgit2.ensure()
         var oid = git_oid()

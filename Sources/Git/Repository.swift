@@ -85,6 +85,18 @@ public final class Repository {
         return Array(UnsafeRawBufferPointer(start: raw, count: size))
     }
 
+    /// An object's size from its header (nil when it cannot be read): cheap, reads no content.
+    public func objectSize(_ id: ObjectID) -> Int? {
+        var odb: OpaquePointer?
+        guard git_repository_odb(&odb, handle) == 0 else { git_error_clear(); return nil }
+        defer { git_odb_free(odb) }
+        var oid = id.raw
+        var size = 0
+        var type = GIT_OBJECT_ANY
+        guard git_odb_read_header(&size, &type, odb, &oid) == 0 else { git_error_clear(); return nil }
+        return size
+    }
+
     /// True when the object database has this object.
     public func contains(_ id: ObjectID) -> Bool {
         var odb: OpaquePointer?

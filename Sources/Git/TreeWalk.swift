@@ -60,26 +60,11 @@ extension Repository {
 }
 
 /// gitignore-syntax matching by libgit2 on an in-memory handle: never touches the repository's
-/// config or index on disk.
+/// config or index on disk, and never reads a `.gitignore` file (the live tree's belong to
+/// whoever can write there: a FIFO among them would hang the read, a `*` would hide drift).
+/// Rules from a deployed tree's `.gitignore` files come in through `scopedRules`.
 public final class IgnoreRules {
     let repo: OpaquePointer
-
-    /// Rules from `.gitignore` files found under `workdir` (as `git status` reads them) plus
-    /// `rules`; `repositoryPath` supplies the repository's own `info/exclude`.
-    public init(repositoryPath: String, workdir: String, rules: [String]) throws {
-        Libgit2.ensure()
-        var r: OpaquePointer?
-        try check(git_repository_open_ext(&r, repositoryPath, GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue, nil), "open repository \(repositoryPath)")
-        repo = r!
-        try check(git_repository_set_workdir(repo, workdir, 0), "set work tree \(workdir)")
-        // An empty in-memory index: attribute look-ups must not read (and keep in memory) the
-        // repository's own index, which can be tens of MB and says nothing about the live tree.
-        var index: OpaquePointer?
-        try check(git_index_new(&index), "create index")
-        git_repository_set_index(repo, index)
-        git_index_free(index)
-        if !rules.isEmpty { try check(git_ignore_add_rule(repo, rules.joined(separator: "\n") + "\n"), "add ignore rules") }
-    }
 
     /// Only `rules`; `emptyDirectory` must hold no `.gitignore` files (it is never written).
     public init(rulesOnly rules: [String], emptyDirectory: String) throws {
@@ -88,7 +73,32 @@ public final class IgnoreRules {
         try check(git_repository_new(&r), "create in-memory repository")
         repo = r!
         try check(git_repository_set_workdir(repo, emptyDirectory, 0), "set work tree")
-        if !rules.isEmpty { try check(git_ignore_add_rule(repo, rules.joined(separator: "\n") + "\n"), "add ignore rules") }
+        // One rule a line, split here on the scalar: libgit2 splits the joined text on "\n"
+        // itself, and a rule holding one (a config string, "\r\n") would reach it unchecked.
+        let lines = rules.flatMap { $0.unicodeScalars.split(separator: "\n").map { String(String.UnicodeScalarView($0)) } }
+        let safe = lines.compactMap(Self.libgit2Safe)
+        if !safe.isEmpty { try check(git_ignore_add_rule(repo, safe.joined(separator: "\n") + "\n"), "add ignore rules") }
+    }
+
+    /// A rule libgit2 1.5 parses as git would: NUL bytes dropped (they would cut the C string),
+    /// a vertical tab or form feed escaped. libgit2 ends a pattern at an unescaped one and then
+    /// loops forever on the rest of the line (FuzzIgnore found it: a `.gitignore` line holding
+    /// `\v` hung every scan); git takes both as ordinary characters, which the escape keeps.
+    /// nil for a rule with nothing to match but slashes, backslashes and blanks: it matches
+    /// nothing in git, and as a negation (`!//`, `!\` + CR) after a wildcard rule libgit2 parses
+    /// it to an empty pattern and dereferences NULL in `does_negate_rule` (FuzzIgnore again).
+    static func libgit2Safe(_ rule: String) -> String? {
+        let scalars = String.UnicodeScalarView(rule.unicodeScalars.filter { $0 != "\0" })
+        let negated = scalars.first == "!"
+        let body = negated ? scalars.dropFirst() : scalars[...]
+        let hollow = body.allSatisfy { ["/", "\\", " ", "\t", "\r", "\u{0B}", "\u{0C}"].contains($0) }
+        if hollow && (negated || body.contains("/") || body.contains("\\")) { return nil }
+        var out = String.UnicodeScalarView()
+        for c in scalars {
+            if c == "\u{0B}" || c == "\u{0C}" { out.append("\\") }
+            out.append(c)
+        }
+        return String(out)
     }
 
     deinit { git_repository_free(repo) }
@@ -100,11 +110,102 @@ public final class IgnoreRules {
         return ignored == 1
     }
 
-    /// The blob id of `root/path` with the repository's attributes (CRLF, filters) applied, as
-    /// `git add` would store it. Only meaningful for a handle opened with a repository.
-    public func filteredBlobID(path: String) throws -> ObjectID {
-        var oid = git_oid()
-        try check(git_repository_hashfile(&oid, repo, path, GIT_OBJECT_BLOB, path), "hash \(path) with attributes")
-        return ObjectID(oid)
+    /// The rules of one `.gitignore` file found in directory `directory` (repo-relative, "" for
+    /// the top), rewritten to match repo-relative paths from the top, as git scopes them: a
+    /// pattern with a slash at its start or middle is anchored at `directory`; one without matches
+    /// at any depth below it. Negations, directory-only patterns (trailing `/`) and escapes are
+    /// kept; blank lines and comments dropped, a CR before the newline and NUL bytes removed.
+    /// Add the files' rules shallowest first: libgit2 tries the last rule first, so a deeper
+    /// file's rules win, as in git.
+    public static func scopedRules(gitignore text: String, directory: String) -> [String] {
+        // A newline would split a rule in two, a NUL cut it short: either could widen it beyond
+        // the directory. Such a directory's rules are left out (ignoring less is the safe side).
+        if directory.unicodeScalars.contains(where: { $0 == "\n" || $0 == "\0" }) { return [] }
+        let base = directory.split(separator: "/", omittingEmptySubsequences: true).map { escapeGlob(String($0)) }.joined(separator: "/")
+        var out: [String] = []
+        // Lines split on the scalar, not the Character: "\r\n" is one Character in Swift, and a
+        // CRLF file read as one line would reach libgit2 as several rules, all but the first
+        // unscoped (FuzzIgnore found it).
+        for rawLine in text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: true) {
+            var line = String.UnicodeScalarView(rawLine.filter { $0 != "\0" })
+            if line.last == "\r" { line.removeLast() }
+            if line.isEmpty || line.first == "#" { continue }
+            var negate = ""
+            if line.first == "!" {
+                negate = "!"
+                line.removeFirst()
+            }
+            // Trailing blanks end the pattern unless escaped; a pattern of blanks matches nothing.
+            while line.last == " " && !(line.count >= 2 && line[line.index(line.endIndex, offsetBy: -2)] == "\\") { line.removeLast() }
+            var body = line
+            if body.last == "/" { body.removeLast() }
+            let anchored = body.contains("/")
+            while line.first == "/" { line.removeFirst() }
+            if line.isEmpty { continue }
+            let pattern = String(line)
+            if base.isEmpty {
+                out.append(negate + (anchored ? "/" + pattern : pattern))
+            } else {
+                out.append(negate + "/" + base + (anchored ? "/" : "/**/") + pattern)
+            }
+        }
+        return out
+    }
+
+    /// `name` with glob characters escaped, to match only itself (scalar by scalar: a combining
+    /// mark after `*` makes one Character that is not `*`).
+    static func escapeGlob(_ name: String) -> String {
+        var out = String.UnicodeScalarView()
+        for c in name.unicodeScalars {
+            if c == "\\" || c == "*" || c == "?" || c == "[" || c == "]" || c == "!" || c == "#" { out.append("\\") }
+            out.append(c)
+        }
+        return String(out)
+    }
+}
+
+/// Checkout (smudge) filters from a repository with attributes taken only from a commit's
+/// `.gitattributes` files: the handle's work tree is an empty directory and its index is empty,
+/// so no file of the live tree is ever read for attributes.
+public final class CheckoutFilter {
+    let repo: OpaquePointer
+    let commit: ObjectID
+
+    public init(repositoryPath: String, emptyDirectory: String, commit: ObjectID) throws {
+        Libgit2.ensure()
+        var r: OpaquePointer?
+        try check(git_repository_open_ext(&r, repositoryPath, GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue, nil), "open repository \(repositoryPath)")
+        repo = r!
+        self.commit = commit
+        do {
+            try check(git_repository_set_workdir(repo, emptyDirectory, 0), "set work tree")
+            var index: OpaquePointer?
+            try check(git_index_new(&index), "create index")
+            git_repository_set_index(repo, index)
+            git_index_free(index)
+        } catch {
+            git_repository_free(repo)
+            throw error
+        }
+    }
+
+    deinit { git_repository_free(repo) }
+
+    /// The bytes a checkout writes for `blob` at repo path `path`: CRLF conversion, `ident`
+    /// expansion (`$Id$` -> `$Id: <blob id> $`); filter drivers (LFS and the like) are not run.
+    public func checkoutContent(blob id: ObjectID, path: String) throws -> [UInt8] {
+        var blob: OpaquePointer?
+        var oid = id.raw
+        try check(git_blob_lookup(&blob, repo, &oid), "read blob \(id.short)")
+        defer { git_blob_free(blob) }
+        var opts = git_blob_filter_options()
+        try check(git_blob_filter_options_init(&opts, UInt32(GIT_BLOB_FILTER_OPTIONS_VERSION)), "filter options")
+        opts.flags = GIT_BLOB_FILTER_NO_SYSTEM_ATTRIBUTES.rawValue | GIT_BLOB_FILTER_ATTRIBUTES_FROM_COMMIT.rawValue
+        opts.attr_commit_id = commit.raw
+        var buf = git_buf()
+        defer { git_buf_dispose(&buf) }
+        try check(git_blob_filter(&buf, blob, path, &opts), "filter \(path)")
+        guard buf.size > 0, let p = buf.ptr else { return [] }
+        return Array(UnsafeRawBufferPointer(start: p, count: Int(buf.size)))
     }
 }

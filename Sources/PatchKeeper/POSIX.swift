@@ -21,6 +21,45 @@ enum POSIX {
 
     static func exists(_ path: String) -> Bool { lstat(path) != nil }
 
+    /// Opens a regular file for reading without ever blocking in `open` (O_NONBLOCK: a FIFO
+    /// someone put there would wait for a writer forever) or following a final symlink, and checks
+    /// the type on the descriptor, so a swap after a `stat` cannot slip a FIFO or device in.
+    /// Returns the descriptor and its stat data; the caller closes it.
+    static func openRegular(_ path: String) throws -> (fd: Int32, stat: stat) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
+        guard fd >= 0 else {
+            let code = errno
+            throw PatchKeeperError("cannot read \(path): \(code == ELOOP ? "it is a symlink" : errorText(code))")
+        }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            let code = errno
+            close(fd)
+            throw PatchKeeperError("cannot read \(path): \(errorText(code))")
+        }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            let isDirectory = (st.st_mode & S_IFMT) == S_IFDIR
+            errno = isDirectory ? EISDIR : EINVAL
+            throw PatchKeeperError("cannot read \(path): \(isDirectory ? errorText(EISDIR) : "not a regular file (\(kindName(st.st_mode)))")")
+        }
+        return (fd, st)
+    }
+
+    /// "a FIFO", "a directory", ... for messages.
+    static func kindName(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFIFO: return "a FIFO"
+        case S_IFSOCK: return "a socket"
+        case S_IFCHR: return "a character device"
+        case S_IFBLK: return "a block device"
+        case S_IFDIR: return "a directory"
+        case S_IFLNK: return "a symlink"
+        case S_IFREG: return "a regular file"
+        default: return "an unknown kind of file"
+        }
+    }
+
     /// The largest file read whole by default (config, journal, registry files, REVISION).
     static let defaultReadLimit = 64 << 20
 
@@ -28,8 +67,11 @@ enum POSIX {
     /// file (never blocks on a FIFO), and a file over `limit` bytes before reading any of it.
     /// `label` goes before the path in messages ("patch ").
     static func readFile(_ path: String, limit: Int = defaultReadLimit, label: String = "") throws -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
-        guard fd >= 0 else { throw PatchKeeperError("cannot read \(label)\(path): \(errorText())") }
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
+        guard fd >= 0 else {
+            let code = errno
+            throw PatchKeeperError("cannot read \(label)\(path): \(code == ELOOP ? "it is a symlink" : errorText(code))")
+        }
         defer { close(fd) }
         return try readDescriptor(fd, path: label + path, limit: limit).bytes
     }

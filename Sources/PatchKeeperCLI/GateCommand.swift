@@ -105,14 +105,14 @@ struct GateCommand: ParsableCommand {
                 problems: report.problems.map { "\($0.path): \($0.message)" },
                 summary: summary))
         } else {
-            out.line("gate \(report.app): deployed \(report.deployedRevision.short) -> \(Output.terminalSafe(report.target)) (\(report.targetRevision.short)), policy \(report.policy.rawValue)")
+            out.line("gate \(Text.terminalLine(report.app)): deployed \(report.deployedRevision.short) -> \(Text.terminalLine(report.target)) (\(report.targetRevision.short)), policy \(report.policy.rawValue)")
             if !report.patches.isEmpty {
                 out.line(out.bold(cell("PATCH", 6) + " " + cell("RESULT", 19) + " TITLE"))
                 for p in report.patches {
                     let result = report.blocks(p) ? out.red(cell(p.result.rawValue, 19)) : cell(p.result.rawValue, 19)
-                    var line = cell(p.id, 6) + " " + result + " " + Output.terminalSafe(Text.singleLine(p.title))
+                    var line = cell(p.id, 6) + " " + result + " " + Text.terminalLine(p.title)
                     if let rule = p.rule {
-                        line += "  (" + (p.commit.map { "\(rule) matches \($0.short)" } ?? "\(rule) already in target") + ")"
+                        line += "  (" + Text.terminalLine(p.commit.map { "\(rule) matches \($0.short)" } ?? "\(rule) already in target") + ")"
                     }
                     if p.expired && p.result != .upstreamed {
                         line += "  " + (report.allowExpired ? "EXPIRED \(p.expires ?? "")" : out.red("EXPIRED \(p.expires ?? "")"))
@@ -120,9 +120,9 @@ struct GateCommand: ParsableCommand {
                     out.line(line)
                     for f in p.files where f.result != .upstreamed || p.result != .upstreamed {
                         guard f.result != .reapplies || p.result != .reapplies else { continue }
-                        var fl = "         " + Output.terminalSafe(f.path) + ": " + f.result.rawValue
-                        if let n = f.newPath { fl += " → " + Output.terminalSafe(n) }
-                        if let d = f.detail { fl += " (" + Output.terminalSafe(d) + ")" }
+                        var fl = "         " + Text.terminalLine(f.path) + ": " + f.result.rawValue
+                        if let n = f.newPath { fl += " → " + Text.terminalLine(n) }
+                        if let d = f.detail { fl += " (" + Text.terminalLine(d) + ")" }
                         out.line(fl)
                         for c in f.conflicts { for l in c.split(separator: "\n", omittingEmptySubsequences: false) { out.line("           " + Output.terminalSafe(String(l))) } }
                     }
@@ -130,9 +130,9 @@ struct GateCommand: ParsableCommand {
             }
             if !report.lost.isEmpty {
                 out.line(out.bold("LOST") + " (unregistered changes the deploy would overwrite; record them first)")
-                for d in report.lost { out.line("  " + cell(d.kind.rawValue, 9) + " " + Output.terminalSafe(d.path)) }
+                for d in report.lost { out.line("  " + cell(d.kind.rawValue, 9) + " " + Text.terminalLine(d.path)) }
             }
-            for p in report.problems { out.line("  " + out.red("problem") + "   " + Output.terminalSafe("\(p.path): \(p.message)")) }
+            for p in report.problems { out.line("  " + out.red("problem") + "   " + Text.terminalLine("\(p.path): \(p.message)")) }
             out.line(report.isBlocked ? out.red(summary) : summary)
         }
         if report.isBlocked { throw ExitCode(1) }

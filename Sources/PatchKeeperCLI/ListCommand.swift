@@ -116,8 +116,8 @@ struct ShowCommand: ParsableCommand {
                                  diff: patch.diffText, history: history.map(HistoryDTO.init)))
             return
         }
-        func field(_ name: String, _ value: String) { out.line(cell(name + ":", 10) + Output.terminalSafe(value)) }
-        out.line(out.bold(Output.terminalSafe("Patch \(patch.id): \(patch.subject)")))
+        func field(_ name: String, _ value: String) { out.line(cell(name + ":", 10) + Text.terminalLine(value)) }
+        out.line(out.bold(Text.terminalLine("Patch \(patch.id): \(patch.subject)")))
         field("File", registry.path + "/" + patch.fileName)
         field("Status", patch.status.rawValue)
         field("Author", patch.author.formatted)
@@ -135,14 +135,14 @@ struct ShowCommand: ParsableCommand {
             field(t.key, t.value)
         }
         let files = filesSummary(patch)
-        for (i, f) in files.enumerated() { out.line(cell(i == 0 ? "Files:" : "", 10) + Output.terminalSafe(f)) }
+        for (i, f) in files.enumerated() { out.line(cell(i == 0 ? "Files:" : "", 10) + Text.terminalLine(f)) }
         out.line()
         out.line("Reason:")
         for l in patch.reason.split(separator: "\n", omittingEmptySubsequences: false) { out.line("  " + Output.terminalSafe(String(l))) }
         out.line()
         out.line("History:")
         for e in history {
-            out.line("  " + Output.terminalSafe("\(Text.isoTimestamp(e.date))  \(e.commit.short)  \(e.subject)  (\(e.author.name))"))
+            out.line("  " + Text.terminalLine("\(Text.isoTimestamp(e.date))  \(e.commit.short)  \(e.subject)  (\(e.author.name))"))
         }
         out.line()
         out.verbatim(patch.diffText)
@@ -253,7 +253,7 @@ struct LogCommand: ParsableCommand {
             return
         }
         for e in entries {
-            out.line(out.dim(e.commit.short) + "  " + Output.terminalSafe("\(Text.isoTimestamp(e.date))  \(cell(e.author.name, 10))  \(e.subject)"))
+            out.line(out.dim(e.commit.short) + "  " + Text.terminalLine("\(Text.isoTimestamp(e.date))  \(cell(e.author.name, 10))  \(e.subject)"))
         }
     }
 }

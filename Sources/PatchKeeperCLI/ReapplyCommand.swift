@@ -64,17 +64,17 @@ struct ReapplyCommand: ParsableCommand {
                           diff: dryRun ? o.diff : nil, detail: o.detail)
                 }))
         } else {
-            out.line("reapply \(deployment.app.name): onto \(deployment.revision.short)\(dryRun ? " (dry run: nothing written)" : "")")
+            out.line("reapply \(Text.terminalLine(deployment.app.name)): onto \(deployment.revision.short)\(dryRun ? " (dry run: nothing written)" : "")")
             for o in outcomes {
                 let failed = o.action == .conflicts || o.action == .removed || o.action == .refused
                 let action = failed ? out.red(cell(o.action.rawValue.uppercased(), 11)) : cell(o.action.rawValue, 11)
-                var line = cell(o.id, 6) + " " + action + " " + Output.terminalSafe(Text.singleLine(o.title))
-                if let rule = o.rule { line += "  (\(rule))" }
+                var line = cell(o.id, 6) + " " + action + " " + Text.terminalLine(o.title)
+                if let rule = o.rule { line += "  (\(Text.terminalLine(rule)))" }
                 out.line(line)
-                if let detail = o.detail { out.line("         " + Output.terminalSafe(detail)) }
-                for w in o.written { out.line("         \(dryRun ? "would write" : "wrote") " + Output.terminalSafe(w)) }
+                if let detail = o.detail { out.line("         " + Text.terminalLine(detail)) }
+                for w in o.written { out.line("         \(dryRun ? "would write" : "wrote") " + Text.terminalLine(w)) }
                 for c in o.conflicts {
-                    out.line("         " + Output.terminalSafe(c.path) + ": " + c.result.rawValue + (c.newPath.map { " → " + Output.terminalSafe($0) } ?? "") + (c.detail.map { " (" + Output.terminalSafe($0) + ")" } ?? ""))
+                    out.line("         " + Text.terminalLine(c.path) + ": " + c.result.rawValue + (c.newPath.map { " → " + Text.terminalLine($0) } ?? "") + (c.detail.map { " (" + Text.terminalLine($0) + ")" } ?? ""))
                     for region in c.conflicts { for l in region.split(separator: "\n", omittingEmptySubsequences: false) { out.line("           " + Output.terminalSafe(String(l))) } }
                 }
                 if dryRun, let diff = o.diff, o.action == .reapplied || o.action == .rebased { out.verbatim(diff) }

@@ -44,7 +44,19 @@ struct RecordCommand: ParsableCommand {
                                        expires: meta.expires, author: try meta.person(), lockWait: global.wait)
         let patch: PatchFile
         if all {
-            let report = try runScan(deployment: deployment, registry: registry, useCache: true)
+            var report = try runScan(deployment: deployment, registry: registry, useCache: true)
+            // A path no patch can carry (a newline in a file name) is refused on its own, named on
+            // stderr; the rest of the drift is still recorded.
+            report.unregistered = report.unregistered.filter { d in
+                guard let rel = deployment.rootRelative(forRepoPath: d.path) else { return true }
+                do {
+                    _ = try SafePath.checked(rel, root: deployment.root, source: "path")
+                    return true
+                } catch {
+                    Output.diagnostic("warning: not recorded: \(error); rename the file, then record it")
+                    return false
+                }
+            }
             patch = try Recorder.recordDrift(request, deployment: deployment, registry: registry, report: report)
         } else {
             patch = try Recorder.record(request, deployment: deployment, registry: registry)
@@ -62,7 +74,7 @@ func report(action: String, patch: PatchFile, registry: Registry, output: Output
                                   written: written, deleted: deleted, dryRun: dryRun))
         return
     }
-    output.line(Output.terminalSafe("\(action) \(patch.id): \(patch.subject)"))
-    for f in filesSummary(patch) { output.line(Output.terminalSafe("  \(f)")) }
+    output.line(Text.terminalLine("\(action) \(patch.id): \(patch.subject)"))
+    for f in filesSummary(patch) { output.line("  " + Text.terminalLine(f)) }
     output.line("  \(dryRun == true ? "would write" : "registry file") \(path)")
 }

@@ -16,9 +16,13 @@ struct ScanCommand: ParsableCommand {
         and every other difference as unregistered drift: added, modified, deleted, mode (exec bit), \
         type (file <-> symlink). Expired patches are findings too.
 
-        Ignored: .git, the registry when it is inside the root, REVISION when it names the deployed \
-        revision, the app's 'ignore' list and ROOT/.patchkeeperignore (gitignore syntax), and files \
-        not in the deployed tree that the app's own .gitignore files ignore.
+        Ignored: the root's own .git, the registry when it is inside the root, REVISION when it names \
+        the deployed revision, the app's 'ignore' list and the deployed revision's .patchkeeperignore \
+        (gitignore syntax), and files not in the deployed tree that the deployed revision's .gitignore \
+        files ignore. Ignore files are read from the deployed revision, never from the live tree: a \
+        live .patchkeeperignore or .gitignore that differs is drift like any other file. A .git below \
+        the top is drift; a submodule is reported as not compared; directories nested more than 256 \
+        levels deep are not entered (a problem names them).
 
         A stat cache in the registry's .patchkeeper/ makes a rescan of an unchanged tree cheap.
 
@@ -116,26 +120,26 @@ struct ScanRenderer {
                              seconds: (r.stats.seconds * 1000).rounded() / 1000)))
             return
         }
-        output.line("scan \(r.app): \(r.root) vs \(r.deployedRevision.short) (from \(r.revisionSource))")
+        output.line("scan \(Text.terminalLine(r.app)): \(Text.terminalLine(r.root)) vs \(r.deployedRevision.short) (from \(Text.terminalLine(r.revisionSource)))")
         if !r.patches.isEmpty {
             output.line(output.bold(cell("PATCH", 6) + " " + cell("STATE", 12) + " TITLE"))
             for p in r.patches {
                 let state = p.state == .applied ? cell("applied", 12) : output.red(cell(p.state.rawValue.uppercased(), 12))
-                var line = cell(p.id, 6) + " " + state + " " + Output.terminalSafe(Text.singleLine(p.title))
+                var line = cell(p.id, 6) + " " + state + " " + Text.terminalLine(p.title)
                 if p.expired, let e = p.expires { line += "  " + output.red("EXPIRED \(e)") }
                 output.line(line)
                 if p.state != .applied {
                     for f in p.files where f.state != .applied {
-                        output.line("         " + Output.terminalSafe(f.path) + ": " + describe(f.state))
+                        output.line("         " + Text.terminalLine(f.path) + ": " + describe(f.state))
                     }
                 }
             }
         }
         if !r.unregistered.isEmpty {
             output.line(output.bold("UNREGISTERED CHANGES") + " (record them with 'patchkeeper record', or see 'patchkeeper diff')")
-            for d in r.unregistered { output.line("  " + cell(d.kind.rawValue, 9) + " " + Output.terminalSafe(d.path)) }
+            for d in r.unregistered { output.line("  " + cell(d.kind.rawValue, 9) + " " + Text.terminalLine(d.path)) }
         }
-        for p in r.problems { output.line("  " + output.red("problem") + "   " + Output.terminalSafe("\(p.path): \(p.message)")) }
+        for p in r.problems { output.line("  " + output.red("problem") + "   " + Text.terminalLine("\(p.path): \(p.message)")) }
         output.line(summary(r))
     }
 

@@ -70,9 +70,12 @@ struct ScanTests {
         #expect(j["clean"] as? Bool == false)
     }
 
-    @Test("the app's ignore list and .patchkeeperignore hide drift; tracked files still count otherwise")
+    @Test("the app's ignore list and the deployed .patchkeeperignore hide drift; tracked files still count otherwise")
     func ignoreRules() throws {
         let app = richApp()
+        // .patchkeeperignore counts only from the deployed revision (a live copy is compared like any file).
+        app.commit(["src/api/.patchkeeperignore": "public/assets/\n"], message: "assets", tag: "v1.2")
+        app.deploy("v1.2")
         app.scratch.write("live/log/production.log", "x\n")
         app.scratch.write("live/public/assets/app.js", "y\n")
         app.scratch.write("live/config/local.pyc", "z\n")
@@ -86,12 +89,14 @@ struct ScanTests {
             registry = "\(app.registry)"
             ignore = ["log/", "*.pyc"]
             """)
-        app.scratch.write("live/.patchkeeperignore", "public/assets/\n")
         let r = pk(["scan", "--format", "json", "--config", app.config])
         let j = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         #expect(drift(j) == ["src/api/config/workers.yml": "modified"])
-        // Ignoring a tracked file needs the app's own list.
-        app.scratch.write("live/.patchkeeperignore", "public/assets/\nconfig/workers.yml\n")
+        // A tracked file is ignored only when the app's list or the deployed .patchkeeperignore says so.
+        app.commit(["src/api/.patchkeeperignore": "public/assets/\nconfig/workers.yml\n"], message: "workers", tag: "v1.3")
+        app.deploy("v1.3")
+        app.scratch.write("live/config/workers.yml", "timeout: 99\nconcurrency: 4\n")
+        app.scratch.write("live/public/assets/app.js", "y\n")
         let r2 = pk(["scan", "--config", app.config])
         #expect(r2.status == 0, "\(r2.stdout)")
     }

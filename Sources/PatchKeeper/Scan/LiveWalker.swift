@@ -24,6 +24,10 @@ struct LiveWalker: Sendable {
     /// Root-relative paths never looked at (the registry inside root, REVISION, ...).
     var skip: Set<String>
     var threads: Int
+    /// Directories deeper than this (path components below the root) are not entered; the first
+    /// such directory on each branch is a problem. Keeps the walk's cost, open descriptors and
+    /// the per-directory ignore look-ups (each proportional to the depth) bounded.
+    var maxDepth: Int = 256
     var descend: @Sendable (String) -> Bool
 
     struct Problem: Sendable, Equatable {
@@ -41,13 +45,13 @@ struct LiveWalker: Sendable {
         let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { return ([], [Problem(path: root, message: "cannot open: \(POSIX.errorText())")]) }
         var top = Result()
-        walkDirectory(fd: fd, rel: "", depthLeft: 2, into: &top)
+        walkDirectory(fd: fd, rel: "", depth: 0, depthLeft: 2, into: &top)
         let pending = top.pending
         let slots = ResultSlots<Result>(count: pending.count, initial: Result())
         DispatchQueue.concurrentPerform(iterations: pending.count) { i in
             var r = Result()
             if let sub = openBeneathRoot(pending[i]) {
-                walkDirectory(fd: sub, rel: pending[i], depthLeft: Int.max, into: &r)
+                walkDirectory(fd: sub, rel: pending[i], depth: pending[i].split(separator: "/").count, depthLeft: Int.max, into: &r)
             } else {
                 r.problems.append(Problem(path: pending[i], message: "cannot open directory: \(POSIX.errorText())"))
             }
@@ -75,7 +79,8 @@ struct LiveWalker: Sendable {
         return fd
     }
 
-    private func walkDirectory(fd: Int32, rel: String, depthLeft: Int, into r: inout Result) {
+    /// `depth`: the number of path components of `rel`.
+    private func walkDirectory(fd: Int32, rel: String, depth: Int, depthLeft: Int, into r: inout Result) {
         guard let dir = fdopendir(fd) else {
             close(fd)
             r.problems.append(Problem(path: rel, message: "cannot list: \(POSIX.errorText())"))
@@ -102,7 +107,7 @@ struct LiveWalker: Sendable {
             }
             let type = st.st_mode & S_IFMT
             if type == S_IFDIR {
-                if name != ".git" { subdirs.append(name) }
+                subdirs.append(name)
                 continue
             }
             let kind: LiveEntry.Kind
@@ -118,6 +123,10 @@ struct LiveWalker: Sendable {
         }
         for name in subdirs {
             let path = rel.isEmpty ? name : rel + "/" + name
+            if depth + 1 > maxDepth {
+                r.problems.append(Problem(path: path, message: "directory nested more than \(maxDepth) levels deep; nothing below it is compared"))
+                continue
+            }
             guard descend(path) else { continue }
             if depthLeft <= 1 {
                 r.pending.append(path)
@@ -128,7 +137,7 @@ struct LiveWalker: Sendable {
                 r.problems.append(Problem(path: path, message: "cannot open directory: \(POSIX.errorText())"))
                 continue
             }
-            walkDirectory(fd: sub, rel: path, depthLeft: depthLeft - 1, into: &r)
+            walkDirectory(fd: sub, rel: path, depth: depth + 1, depthLeft: depthLeft - 1, into: &r)
         }
     }
 }

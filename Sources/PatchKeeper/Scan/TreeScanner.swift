@@ -29,8 +29,9 @@ public struct TreeScanner {
         self.progress = progress
     }
 
-    /// Files always left out, besides the app's own ignore rules.
-    static let builtinIgnores = [".patchkeeperignore"]
+    /// Directories nested deeper than this below the root are not entered (a problem names the
+    /// first one): a chain of thousands of empty directories made every scan slow.
+    public static let maxDepth = 256
 
     public func scan() throws -> ScanReport {
         let started = Date()
@@ -51,45 +52,33 @@ public struct TreeScanner {
         }
         let deployed = { (path: String) -> FlatEntry? in deployedIndex[path].map { tree.files[$0] } }
 
-        // Ignore rules: the app's list and .patchkeeperignore for everything; the app's own
-        // .gitignore files only for paths the deployed tree does not have.
-        var rules = deployment.app.ignore
-        if let extra = try? POSIX.readFile(root + "/.patchkeeperignore") {
-            rules += String(decoding: extra, as: UTF8.self).split(separator: "\n").map(String.init)
-        }
+        // Ignore rules. Whatever hides drift comes only from places the app's own user cannot
+        // write: the config's `ignore` list and the deployed revision's tree (its
+        // .patchkeeperignore for every path, its .gitignore files for paths the tree does not
+        // have). The live tree's copies of those files are compared like any other file.
+        let rules = deployment.app.ignore + deployedIgnoreFile(tree.files)
+        let emptyDirectory = registry.stateDirectory + "/empty"
         let listOnly: IgnoreRules
-        let untracked: IgnoreRules
-        let ignores: IgnoreRules
-        // The app's .gitignore files as the deployed revision has them, never as the live tree
-        // does: a .gitignore added or edited on the server (even one that ignores itself) must
-        // not hide new files from scan and gate. They are copied into a private directory that
-        // serves as the work tree for ignore look-ups.
-        let shadow = registry.stateDirectory + "/ignores-\(getpid())"
-        defer { POSIX.removeTree(shadow) }
+        let untracked: UntrackedIgnores
         do {
-            try POSIX.makeDirectories(registry.stateDirectory + "/empty", mode: 0o700)
-            listOnly = try IgnoreRules(rulesOnly: rules, emptyDirectory: registry.stateDirectory + "/empty")
-            untracked = try IgnoreRules(repositoryPath: deployment.repoPath, workdir: root, rules: rules)
-            POSIX.removeTree(shadow)
-            try POSIX.makeDirectories(shadow, mode: 0o700)
-            for f in tree.files where f.mode != .gitlink && f.mode != .symlink && (f.path == ".gitignore" || f.path.hasSuffix("/.gitignore")) {
-                let target = shadow + "/" + f.path
-                try POSIX.makeDirectories(POSIX.parentDirectory(target), mode: 0o700)
-                try AtomicFile.write(try repo.blob(f.id), to: target, mode: 0o600)
-            }
-            ignores = try IgnoreRules(repositoryPath: deployment.repoPath, workdir: shadow, rules: rules)
+            try POSIX.makeDirectories(emptyDirectory, mode: 0o700)
+            listOnly = try IgnoreRules(rulesOnly: rules, emptyDirectory: emptyDirectory)
+            let gitignores = try IgnoreRules(rulesOnly: try deployedGitignoreRules(tree.files), emptyDirectory: emptyDirectory)
+            untracked = UntrackedIgnores(listOnly: rules.isEmpty ? nil : listOnly, gitignores: gitignores, subdir: deployment.subdir)
         } catch let e as GitError {
-            throw PatchKeeperError("cannot set up ignore rules: \(e.message)", hint: "check 'ignore' in the config and \(root)/.patchkeeperignore")
+            throw PatchKeeperError("cannot set up ignore rules: \(e.message)", hint: "check 'ignore' in the config and the deployed .patchkeeperignore and .gitignore files")
         }
 
-        var skip = Set(Self.builtinIgnores)
+        // The top's .git (a checkout's own repository) is never looked at; one further down is
+        // drift like any other directory.
+        var skip: Set<String> = [".git"]
         if case .revisionFile = deployment.revisionSource { skip.insert("REVISION") }
         if let rel = SafePath.strip(prefix: Deployment.absolute(root), from: registry.path), !rel.isEmpty { skip.insert(rel) }
         skip.formUnion(gitlinks)
         // Directory decisions come from several walker threads: one lock guards the ignore
         // handles (libgit2 handles are not shared across threads) and the skipped list.
-        let decisions = DirectoryDecisions(tracked: tree.directories, listOnly: rules.isEmpty ? nil : listOnly, untracked: ignores)
-        let walker = LiveWalker(root: root, skip: skip, threads: options.threads) { dir in decisions.descend(dir) }
+        let decisions = DirectoryDecisions(tracked: tree.directories, listOnly: rules.isEmpty ? nil : listOnly, untracked: untracked)
+        let walker = LiveWalker(root: root, skip: skip, threads: options.threads, maxDepth: Self.maxDepth) { dir in decisions.descend(dir) }
 
         // 1. Walk.
         progress?("walking", 0, 0)
@@ -125,6 +114,11 @@ public struct TreeScanner {
         cache.entries = [:]  // no longer needed: free it before hashing
         let hashed = hashInParallel(entries: entries, indices: toHash)
         var problems = walkProblems.map { ScanReport.Problem(path: deployment.repoPath(forRootRelative: $0.path), message: $0.message) }
+        // A submodule's files are another repository's: say that they were not compared.
+        for e in tree.files where e.mode == .gitlink {
+            problems.append(.init(path: deployment.repoPath(forRootRelative: e.path),
+                                  message: "submodule (commit \(e.id.short)): its files are not compared"))
+        }
         var vanished = Set<Int>()
         for (k, i) in toHash.enumerated() {
             switch hashed[k] {
@@ -138,9 +132,11 @@ public struct TreeScanner {
         }
         stats.hashed = toHash.count
 
-        // 3. Compare with the deployed tree. Checkout filters (CRLF, filter drivers) only apply
-        //    where a .gitattributes file says so.
-        let hasAttributes = tree.files.contains { $0.path == ".gitattributes" || $0.path.hasSuffix("/.gitattributes") }
+        // 3. Compare with the deployed tree. Checkout filters (CRLF, ident) only apply where a
+        //    deployed .gitattributes file says so (the filter reads attributes from the deployed
+        //    commit only, never from the live tree).
+        let hasAttributes = try deployedHasAttributes(tree.files)
+        var checkoutFilter: CheckoutFilter?
         var live: [String: (id: ObjectID?, kind: LiveEntry.Kind)] = [:]  // only files of active patches
         var seen = [Bool](repeating: false, count: tree.files.count)
         var drift: [ScanReport.Drift] = []
@@ -155,7 +151,7 @@ public struct TreeScanner {
             }
             if treeIndex[i] >= 0 { seen[treeIndex[i]] = true }
             guard treeIndex[i] >= 0 else {
-                if ignores.isIgnored(e.path) { continue }
+                if untracked.isIgnored(e.path) { continue }
                 if e.kind == .other {
                     // A FIFO, socket or device holds no content git could record: a problem to look
                     // at, not drift that `diff` and `record --all` would then fail to read. (On a
@@ -173,9 +169,8 @@ public struct TreeScanner {
             var kind: ScanReport.DriftKind?
             if liveIsLink != treeIsLink || e.kind == .other {
                 kind = .type
-            } else if id != d.id {
+            } else if id != d.id, liveIsLink || !sameContent(e.path, liveID: id, deployed: d, attributes: hasAttributes, filter: &checkoutFilter, emptyDirectory: emptyDirectory) {
                 kind = .modified
-                if hasAttributes, !liveIsLink, let filtered = try? untracked.filteredBlobID(path: e.path), filtered == d.id { kind = nil }
             } else if !liveIsLink, (e.kind == .executable) != (d.mode == .executable) {
                 kind = .mode
             }
@@ -297,6 +292,76 @@ public struct TreeScanner {
                           problems: problems.sorted { $0.path < $1.path }, stats: stats)
     }
 
+    /// The rules of the deployed tree's `.patchkeeperignore` at the root (none when absent).
+    func deployedIgnoreFile(_ files: [FlatEntry]) -> [String] {
+        guard let e = files.first(where: { $0.path == ".patchkeeperignore" }), e.mode == .regular || e.mode == .executable,
+              let bytes = try? deployment.repository.blob(e.id) else { return [] }
+        // Split on the scalar: "\r\n" is one Character.
+        return String(decoding: bytes, as: UTF8.self).unicodeScalars.split(separator: "\n")
+            .map { String(String.UnicodeScalarView($0.filter { $0 != "\0" && $0 != "\r" })) }
+    }
+
+    /// The rules of the deployed revision's `.gitignore` files that can match under the root:
+    /// those in the root's parent directories (up to the repository's top) and those inside it,
+    /// shallowest first, each scoped to its own directory and matching repo paths.
+    func deployedGitignoreRules(_ files: [FlatEntry]) throws -> [String] {
+        var sources: [(dir: String, id: ObjectID)] = []
+        let repo = deployment.repository
+        let subdir = deployment.subdir
+        if !subdir.isEmpty {
+            let parts = subdir.split(separator: "/").map(String.init)
+            for n in 0..<parts.count {
+                let dir = parts.prefix(n).joined(separator: "/")
+                let path = dir.isEmpty ? ".gitignore" : dir + "/.gitignore"
+                if let e = try? repo.entry(atPath: path, inCommit: deployment.revision), e.mode == .regular || e.mode == .executable {
+                    sources.append((dir, e.id))
+                }
+            }
+        }
+        for e in files where (e.path == ".gitignore" || e.path.hasSuffix("/.gitignore")) && (e.mode == .regular || e.mode == .executable) {
+            let dir = POSIX.parentDirectory(e.path)
+            sources.append((dir == "." ? deployment.subdir : deployment.repoPath(forRootRelative: dir), e.id))
+        }
+        sources.sort { depth($0.dir) < depth($1.dir) || (depth($0.dir) == depth($1.dir) && $0.dir < $1.dir) }
+        var rules: [String] = []
+        for s in sources {
+            guard let bytes = try? repo.blob(s.id) else { continue }
+            rules += IgnoreRules.scopedRules(gitignore: String(decoding: bytes, as: UTF8.self), directory: s.dir)
+        }
+        return rules
+    }
+
+    private func depth(_ dir: String) -> Int { dir.isEmpty ? 0 : dir.split(separator: "/").count }
+
+    /// True when the deployed revision has a `.gitattributes` that applies under the root.
+    func deployedHasAttributes(_ files: [FlatEntry]) throws -> Bool {
+        if files.contains(where: { $0.path == ".gitattributes" || $0.path.hasSuffix("/.gitattributes") }) { return true }
+        guard !deployment.subdir.isEmpty else { return false }
+        let parts = deployment.subdir.split(separator: "/").map(String.init)
+        for n in 0..<parts.count {
+            let dir = parts.prefix(n).joined(separator: "/")
+            if (try? deployment.repository.entry(atPath: dir.isEmpty ? ".gitattributes" : dir + "/.gitattributes", inCommit: deployment.revision)) != nil { return true }
+        }
+        return false
+    }
+
+    /// Whether a regular live file whose blob id differs from the deployed one still holds what
+    /// the deploy wrote: the deployed blob after checkout filters (CRLF, `ident`, by the deployed
+    /// .gitattributes), or the object a Git LFS pointer names (sha256 and size).
+    func sameContent(_ rel: String, liveID: ObjectID, deployed d: FlatEntry, attributes: Bool,
+                     filter: inout CheckoutFilter?, emptyDirectory: String) -> Bool {
+        let repo = deployment.repository
+        if attributes {
+            if filter == nil { filter = try? CheckoutFilter(repositoryPath: deployment.repoPath, emptyDirectory: emptyDirectory, commit: deployment.revision) }
+            if let filter, let bytes = try? filter.checkoutContent(blob: d.id, path: deployment.repoPath(forRootRelative: rel)),
+               let id = try? ObjectID.hashBlob(bytes), id == liveID { return true }
+        }
+        if let size = repo.objectSize(d.id), size <= LFSPointer.maxSize, let bytes = try? repo.blob(d.id), let pointer = LFSPointer(bytes) {
+            return pointer.matches(file: deployment.root + "/" + rel)
+        }
+        return false
+    }
+
     /// The blob id a text patch's hunks make from its preimage (looked up by the index line's id;
     /// empty for a new file), or nil when that cannot be told (binary, stacked, preimage unknown).
     static func hunksMake(_ f: ParsedFilePatch, repository: Repository) -> ObjectID? {
@@ -387,7 +452,27 @@ public struct TreeScanner {
             case .symlink:
                 id = try ObjectID.hashBlob(try POSIX.readLink(full))
             case .regular, .executable:
-                id = try ObjectID.hashFile(atPath: full)
+                // Opened without blocking and checked on the descriptor: a file swapped for a
+                // FIFO since the walk would otherwise hang the scan waiting for a writer.
+                let fd = open(full, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+                guard fd >= 0 else {
+                    let code = errno
+                    if code == ENOENT || code == ENOTDIR { return .vanished }
+                    if code == ELOOP { return .changed }  // replaced by a symlink
+                    return .failed("cannot read: \(POSIX.errorText(code))")
+                }
+                defer { close(fd) }
+                var st = stat()
+                guard fstat(fd, &st) == 0 else { return .failed("cannot read: \(POSIX.errorText())") }
+                guard (st.st_mode & S_IFMT) == S_IFREG else { return .failed("not a regular file or symlink (\(POSIX.kindName(st.st_mode)), replaced during the scan)") }
+                guard UInt64(st.st_ino) == e.inode else { return .changed }
+                id = try ObjectID.hashFile(descriptor: fd)
+                // Changed between stat and hash? Then the id may be of neither version.
+                var after = stat()
+                guard fstat(fd, &after) == 0 else { return .changed }
+                let mtime = Int64(after.st_mtim.tv_sec) * 1_000_000_000 + Int64(after.st_mtim.tv_nsec)
+                if Int64(after.st_size) != e.size || mtime != e.mtime { return .changed }
+                return .id(id)
             case .other:
                 return .failed("not a regular file or symlink")
             }
@@ -413,11 +498,11 @@ final class DirectoryDecisions: @unchecked Sendable {
     private let lock = NSLock()
     private let tracked: Set<String>
     private let listOnly: IgnoreRules?
-    private let untracked: IgnoreRules
+    private let untracked: UntrackedIgnores
     private var skippedDirs: [String] = []
 
     /// `listOnly` nil: the app has no ignore rules, so no tracked directory is ignored.
-    init(tracked: Set<String>, listOnly: IgnoreRules?, untracked: IgnoreRules) {
+    init(tracked: Set<String>, listOnly: IgnoreRules?, untracked: UntrackedIgnores) {
         self.tracked = tracked
         self.listOnly = listOnly
         self.untracked = untracked
@@ -435,6 +520,29 @@ final class DirectoryDecisions: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return skippedDirs
+    }
+}
+
+/// Whether a path the deployed tree does not have is ignored: by the app's list (and the deployed
+/// .patchkeeperignore), root-relative, or by the deployed .gitignore files, matched on the repo
+/// path. Nothing under a `.git` below the top is ignored (libgit2 ignores `.git` everywhere, which
+/// hid a nested repository's files, and a directory named `.git` is as good a hiding place as any).
+final class UntrackedIgnores {
+    let listOnly: IgnoreRules?
+    let gitignores: IgnoreRules
+    let subdir: String
+
+    init(listOnly: IgnoreRules?, gitignores: IgnoreRules, subdir: String) {
+        self.listOnly = listOnly
+        self.gitignores = gitignores
+        self.subdir = subdir
+    }
+
+    /// `rel` root-relative; a directory ends in `/`.
+    func isIgnored(_ rel: String) -> Bool {
+        if rel.split(separator: "/").contains(".git") { return false }
+        if listOnly?.isIgnored(rel) == true { return true }
+        return gitignores.isIgnored(subdir.isEmpty ? rel : subdir + "/" + rel)
     }
 }
 
