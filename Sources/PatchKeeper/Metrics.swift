@@ -34,7 +34,29 @@ public enum Metrics {
               [(app, String(Int64(now.timeIntervalSince1970.rounded(.down))))])
         gauge("patchkeeper_scan_duration_seconds", "How long the last scan took.",
               [(app, String(format: "%.3f", max(0, report.stats.seconds)))])
+        out += successGauges(app: report.app, success: true, lastSuccess: now)
         return out
+    }
+
+    static func successGauges(app name: String, success: Bool, lastSuccess: Date?) -> String {
+        let app = "app=\"\(escapeLabel(name))\""
+        var out = "# HELP patchkeeper_last_scan_success Whether the last scan ran to the end (1) or failed (0).\n"
+        out += "# TYPE patchkeeper_last_scan_success gauge\npatchkeeper_last_scan_success{\(app)} \(success ? 1 : 0)\n"
+        out += "# HELP patchkeeper_last_success_timestamp_seconds Unix time of the last scan that ran to the end (0: none yet).\n"
+        out += "# TYPE patchkeeper_last_success_timestamp_seconds gauge\n"
+        out += "patchkeeper_last_success_timestamp_seconds{\(app)} \(lastSuccess.map { String(Int64($0.timeIntervalSince1970.rounded(.down))) } ?? "0")\n"
+        return out
+    }
+
+    /// The metrics file for a scan that failed (no repository, unreadable registry …): the success
+    /// flag 0 and the last success carried over from `previous` (the file as it was), so a timer
+    /// that keeps failing is an alert, not silence.
+    public static func renderFailure(app: String, previous: String?, now: Date) -> String {
+        var last: Date?
+        for line in (previous ?? "").split(separator: "\n") where line.hasPrefix("patchkeeper_last_success_timestamp_seconds{") {
+            if let v = line.split(separator: " ").last.flatMap({ Double($0) }), v > 0 { last = Date(timeIntervalSince1970: v) }
+        }
+        return successGauges(app: app, success: false, lastSuccess: last)
     }
 
     /// A label value as the exposition format wants it: backslash, double quote and line feed escaped.

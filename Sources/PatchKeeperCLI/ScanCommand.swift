@@ -45,9 +45,22 @@ struct ScanCommand: ParsableCommand {
     var metricsFile: String?
 
     func run() throws {
-        let deployment = try global.deployment()
-        let registry = try Registry(deployment: deployment)
-        let report = try runScan(deployment: deployment, registry: registry, useCache: !noCache)
+        let deployment: Deployment
+        let registry: Registry
+        let report: ScanReport
+        do {
+            deployment = try global.deployment()
+            registry = try Registry(deployment: deployment)
+            report = try runScan(deployment: deployment, registry: registry, useCache: !noCache)
+        } catch {
+            // A failed scan still says so in the metrics file (success 0, last success kept).
+            if let metricsFile {
+                let app = (try? global.resolveApp().name) ?? global.app ?? "unknown"
+                let previous = (try? String(contentsOfFile: metricsFile, encoding: .utf8))
+                try? AtomicFile.write(Metrics.renderFailure(app: app, previous: previous, now: Date()), to: metricsFile, mode: 0o644)
+            }
+            throw error
+        }
         try ScanRenderer(output: global.output).render(report)
         // No registry lock: the file is ours alone (one per app) and AtomicFile replaces it whole.
         if let metricsFile { try AtomicFile.write(Metrics.render(report, now: Date()), to: metricsFile, mode: 0o644) }

@@ -44,4 +44,22 @@ struct MetricsCLITests {
         #expect(r.status == 2)
         #expect(r.stderr.contains("nope/x.prom"))
     }
+
+    @Test("a scan that fails still writes the metrics file: success 0, the last success kept")
+    func failedScanIsVisible() throws {
+        let app = AppFixture()
+        #expect(pk(["init"] + app.flags).status == 0)
+        let prom = app.scratch.file("pk.prom")
+        #expect(pk(["scan", "--metrics-file", prom] + app.flags).status == 0)
+        let ok = try #require(app.scratch.read("pk.prom"))
+        #expect(ok.contains("patchkeeper_last_scan_success{app=\"live\"} 1"))
+        let stamp = try #require(ok.split(separator: "\n").first { $0.hasPrefix("patchkeeper_last_success_timestamp_seconds{") })
+        // The deployed revision vanishes (a bad REVISION): the scan fails, the metrics say so.
+        app.scratch.write("live/REVISION", "0000000000000000000000000000000000000001\n")
+        let r = pk(["scan", "--metrics-file", prom] + app.flags)
+        #expect(r.status == 2)
+        let failed = try #require(app.scratch.read("pk.prom"))
+        #expect(failed.contains("patchkeeper_last_scan_success{app=\"live\"} 0"), "\(failed)")
+        #expect(failed.contains(String(stamp)), "\(failed)")
+    }
 }
