@@ -43,8 +43,11 @@ case "${1:-}" in
         t=$1; secs=${2:-600}; shift; [ $# -gt 0 ] && shift
         c=$(corpus_of $t)
         mkdir -p .work/$c .work/artifacts/$t
+        # JSON is hard to reach by mutating bytes: give FuzzJournal the journal's keys and tokens.
+        dict=""
+        [ "$t" = FuzzJournal ] && dict="-dict=journal.dict"
         # New inputs go to .work/<corpus> (not committed); the seeds in corpus/ stay as they are.
         exec nice -n 10 ./.build/debug/$t .work/$c corpus/$c -max_total_time="$secs" -print_final_stats=1 \
-            -rss_limit_mb=2048 -timeout=20 -max_len=16384 -artifact_prefix=.work/artifacts/$t/ "$@" ;;
+            -rss_limit_mb=2048 -timeout=20 -max_len=16384 -artifact_prefix=.work/artifacts/$t/ $dict "$@" ;;
     *) sed -n '2,5p' "$0"; exit 64 ;;
 esac
