@@ -55,6 +55,12 @@ struct MetricsTests {
             # HELP patchkeeper_scan_duration_seconds How long the last scan took.
             # TYPE patchkeeper_scan_duration_seconds gauge
             patchkeeper_scan_duration_seconds{app="obs-api"} 1.235
+            # HELP patchkeeper_last_scan_success Whether the last scan ran to the end (1) or failed (0).
+            # TYPE patchkeeper_last_scan_success gauge
+            patchkeeper_last_scan_success{app="obs-api"} 1
+            # HELP patchkeeper_last_success_timestamp_seconds Unix time of the last scan that ran to the end (0: none yet).
+            # TYPE patchkeeper_last_success_timestamp_seconds gauge
+            patchkeeper_last_success_timestamp_seconds{app="obs-api"} 1795608000
 
             """)
     }
@@ -73,6 +79,8 @@ struct MetricsTests {
             "patchkeeper_scan_problems{app=\"obs-api\"} 0",
             "patchkeeper_last_scan_timestamp_seconds{app=\"obs-api\"} 1795608000",
             "patchkeeper_scan_duration_seconds{app=\"obs-api\"} 0.000",
+            "patchkeeper_last_scan_success{app=\"obs-api\"} 1",
+            "patchkeeper_last_success_timestamp_seconds{app=\"obs-api\"} 1795608000",
         ])
     }
 
@@ -94,6 +102,6 @@ struct MetricsTests {
         #expect(Metrics.escapeLabel("obs-api ünïcode") == "obs-api ünïcode")
         let text = Metrics.render(report(app: "we\"ird\\app\nx"), now: now)
         #expect(text.contains(#"patchkeeper_active_patches{app="we\"ird\\app\nx"} 0"#))
-        #expect(text.split(separator: "\n").count == 24)
+        #expect(text.split(separator: "\n").count == 30)
     }
 }
