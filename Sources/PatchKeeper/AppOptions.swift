@@ -49,8 +49,11 @@ public struct AppOptions: Sendable, Equatable {
                 app = found
             } else if root != nil {
                 app = AppConfig(name: Self.defaultName(root: root!))
+            } else if let here = Self.appContaining(POSIX.currentDirectory(), in: config) {
+                app = here  // run from inside exactly one app's root
             } else {
-                throw PatchKeeperError("\(config.path) has several apps (\(config.appNames.joined(separator: ", ")))", hint: "choose one with --app NAME")
+                throw PatchKeeperError("\(config.path) has several apps (\(config.appNames.joined(separator: ", ")))",
+                                       hint: "choose one with --app NAME (or run it from inside one app's root)")
             }
         } else {
             guard let root else {
@@ -81,9 +84,27 @@ public struct AppOptions: Sendable, Equatable {
         return (app, config)
     }
 
+    /// The app name a root gives when none is named: its directory's name — but never
+    /// Capistrano's `current` (every app has one): then the directory above it.
     static func defaultName(root: String) -> String {
-        let trimmed = root.hasSuffix("/") ? String(root.dropLast()) : root
-        let base = POSIX.baseName(trimmed)
-        return base.isEmpty ? "app" : base
+        var trimmed = Deployment.absolute(root)
+        var base = POSIX.baseName(trimmed)
+        if base == "current" {
+            trimmed = POSIX.parentDirectory(trimmed)
+            base = POSIX.baseName(trimmed)
+        }
+        return base.isEmpty || base == "/" ? "app" : base
+    }
+
+    /// The one app whose root contains `dir` (by path, and by the root's resolved path: a
+    /// Capistrano `current` link), nil when none or several do.
+    static func appContaining(_ dir: String, in config: ConfigFile) -> AppConfig? {
+        let here = [Deployment.absolute(dir), POSIX.realPath(dir)].compactMap { $0 }
+        let matches = config.appNames.compactMap { config.apps[$0] }.filter { app in
+            guard let root = app.root else { return false }
+            let roots = [Deployment.absolute(root), POSIX.realPath(root)].compactMap { $0 }
+            return roots.contains { r in here.contains { $0 == r || $0.hasPrefix(r == "/" ? r : r + "/") } }
+        }
+        return matches.count == 1 ? matches[0] : nil
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import TOMLKit
 
 /// One app's settings, from a config file's `[apps.NAME]` table and/or command-line flags.
@@ -11,11 +12,20 @@ public struct AppConfig: Sendable, Equatable {
     public var ignore: [String] = []
     public var motd: String?
     public var trusted: Bool = false
+    /// The config file that defines the app (for messages).
+    public var source: String?
     /// The name was only guessed from the registry's directory name (a registry-only command
     /// without `--app`): it is not checked against the registry's recorded app.
     public var nameFromRegistryPath = false
 
     public init(name: String) { self.name = name }
+
+    /// Equal settings; where they were read from does not count.
+    public static func == (a: AppConfig, b: AppConfig) -> Bool {
+        a.name == b.name && a.root == b.root && a.repo == b.repo && a.subdir == b.subdir && a.registry == b.registry
+            && a.deployed == b.deployed && a.ignore == b.ignore && a.motd == b.motd && a.trusted == b.trusted
+            && a.nameFromRegistryPath == b.nameFromRegistryPath
+    }
 
     /// App names become directory names (the default registry) and motd markers: a letter or
     /// digit, then letters, digits, `.`, `_`, `-`; at most 64 characters.
@@ -31,6 +41,7 @@ public struct AppConfig: Sendable, Equatable {
     }
 
     static let knownKeys: Set<String> = ["root", "repo", "subdir", "registry", "deployed", "ignore", "motd", "trusted"]
+    static let defaultableKeys: Set<String> = ["ignore", "motd", "trusted"]
 }
 
 /// The TOML configuration file (DESIGN §3): `[apps.NAME]` tables.
@@ -42,8 +53,30 @@ public struct ConfigFile: Sendable, Equatable {
 
     public static let defaultPath = "/etc/patchkeeper/config.toml"
 
-    /// Reads and validates a config file; errors name the file, line and key.
+    /// Reads and validates a config file, then merges the `*.toml` files of the `conf.d`
+    /// directory beside it (in name order; an app defined twice is an error naming both files).
+    /// Errors name the file, line and key.
     public static func load(path: String) throws -> ConfigFile {
+        var config = try loadOne(path: path)
+        let dir = POSIX.parentDirectory(Deployment.absolute(path)) + "/conf.d"
+        if POSIX.isDirectory(dir) {
+            let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".toml") && !$0.hasPrefix(".") }.sorted()
+            for name in names {
+                let part = try loadOne(path: dir + "/" + name)
+                for appName in part.appNames {
+                    if let existing = config.apps[appName] {
+                        throw PatchKeeperError("app '\(appName)' is defined twice: in \(existing.source ?? config.path) and in \(dir)/\(name)",
+                                               hint: "keep one [apps.\(appName)] section")
+                    }
+                    config.apps[appName] = part.apps[appName]
+                    config.appNames.append(appName)
+                }
+            }
+        }
+        return config
+    }
+
+    static func loadOne(path: String) throws -> ConfigFile {
         let bytes: [UInt8]
         do { bytes = try POSIX.readFile(path, label: "config ") } catch var e as PatchKeeperError {
             e.hint = "pass --config FILE or create it with 'patchkeeper init'"
@@ -62,8 +95,22 @@ public struct ConfigFile: Sendable, Equatable {
                                    hint: "fix the file and run again")
         }
         var config = ConfigFile(path: path, apps: [:], appNames: [])
-        for key in table.keys where key != "apps" {
-            throw PatchKeeperError("\(path): unknown top-level key '\(key)'", hint: "settings go under [apps.NAME]")
+        for key in table.keys where key != "apps" && key != "defaults" {
+            throw PatchKeeperError("\(path): unknown top-level key '\(key)'", hint: "settings go under [apps.NAME] (or [defaults])")
+        }
+        // [defaults]: ignore (added to every app's own), motd, trusted (when an app leaves them out).
+        var defaults = AppConfig(name: "defaults")
+        var defaultKeys = Set<String>()
+        if let d = table["defaults"] {
+            guard let t = d.table else { throw PatchKeeperError("\(path): [defaults] must be a table") }
+            for key in t.keys {
+                guard AppConfig.defaultableKeys.contains(key) else {
+                    throw PatchKeeperError("\(path): unknown key '\(key)' in [defaults]",
+                                           hint: "[defaults] takes: \(AppConfig.defaultableKeys.sorted().joined(separator: ", "))")
+                }
+            }
+            defaults = try appConfig(name: "defaults", table: t, path: path, section: "[defaults]")
+            defaultKeys = Set(t.keys)
         }
         guard let apps = table["apps"] else { return config }
         guard let appsTable = apps.table else {
@@ -73,41 +120,56 @@ public struct ConfigFile: Sendable, Equatable {
             guard let t = appsTable[name]?.table else {
                 throw PatchKeeperError("\(path): [apps.\(name)] must be a table")
             }
-            var app = AppConfig(name: name)
             for key in t.keys {
                 guard AppConfig.knownKeys.contains(key) else {
                     throw PatchKeeperError("\(path): unknown key '\(key)' in [apps.\(name)]",
                                            hint: "known keys: \(AppConfig.knownKeys.sorted().joined(separator: ", "))")
                 }
             }
-            func string(_ key: String) throws -> String? {
-                guard let v = t[key] else { return nil }
-                guard let s = v.string else { throw PatchKeeperError("\(path): [apps.\(name)] \(key) must be a string") }
-                return s
-            }
-            app.root = try string("root")
-            app.repo = try string("repo")
-            app.subdir = try string("subdir")
-            app.registry = try string("registry")
-            app.deployed = try string("deployed")
-            app.motd = try string("motd")
-            if let v = t["trusted"] {
-                guard let b = v.bool else { throw PatchKeeperError("\(path): [apps.\(name)] trusted must be true or false") }
-                app.trusted = b
-            }
-            if let v = t["ignore"] {
-                guard let arr = v.array else { throw PatchKeeperError("\(path): [apps.\(name)] ignore must be an array of strings") }
-                app.ignore = try arr.map { item in
-                    guard let s = item.string else { throw PatchKeeperError("\(path): [apps.\(name)] ignore must be an array of strings") }
-                    return s
-                }
-            }
+            var app = try appConfig(name: name, table: t, path: path, section: "[apps.\(name)]")
+            app.source = path
+            if defaultKeys.contains("ignore") { app.ignore = defaults.ignore + app.ignore }
+            if defaultKeys.contains("motd"), t["motd"] == nil { app.motd = defaults.motd }
+            if defaultKeys.contains("trusted"), t["trusted"] == nil { app.trusted = defaults.trusted }
             config.apps[name] = app
             config.appNames.append(name)
         }
         // TOMLKit's key order is not the file's; keep a stable order.
         config.appNames.sort()
         return config
+    }
+
+    /// One app's (or [defaults]') keys; relative paths are taken from the config file's directory.
+    static func appConfig(name: String, table t: TOMLTable, path: String, section: String) throws -> AppConfig {
+        var app = AppConfig(name: name)
+        let base = POSIX.parentDirectory(Deployment.absolute(path))
+        func string(_ key: String) throws -> String? {
+            guard let v = t[key] else { return nil }
+            guard let s = v.string else { throw PatchKeeperError("\(path): \(section) \(key) must be a string") }
+            return s
+        }
+        func pathValue(_ key: String) throws -> String? {
+            guard let s = try string(key) else { return nil }
+            return s.hasPrefix("/") || s.isEmpty ? s : Deployment.absolute(base + "/" + s)
+        }
+        app.root = try pathValue("root")
+        app.repo = try pathValue("repo")
+        app.subdir = try string("subdir")
+        app.registry = try pathValue("registry")
+        app.deployed = try string("deployed")
+        app.motd = try pathValue("motd")
+        if let v = t["trusted"] {
+            guard let b = v.bool else { throw PatchKeeperError("\(path): \(section) trusted must be true or false") }
+            app.trusted = b
+        }
+        if let v = t["ignore"] {
+            guard let arr = v.array else { throw PatchKeeperError("\(path): \(section) ignore must be an array of strings") }
+            app.ignore = try arr.map { item in
+                guard let s = item.string else { throw PatchKeeperError("\(path): \(section) ignore must be an array of strings") }
+                return s
+            }
+        }
+        return app
     }
 
     /// toml++ 3.4 (inside TOMLKit 0.6) aborts on an assertion, in release builds too, on some

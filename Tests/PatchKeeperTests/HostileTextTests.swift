@@ -95,9 +95,10 @@ struct HostileTextTests {
             """#, path: "/etc/pk.toml")
         #expect(c.apps["café"]?.root == "/srv/café \" [} ] #")
         #expect(c.apps["café"]?.ignore == ["tmp/", "[}]", "] }", "x"])
-        #expect(c.apps["x"]?.motd == "[;\n")
-        #expect(c.apps["x"]?.registry == "'That,' she said, 'is still pointless.'")
-        #expect(c.apps["x"]?.repo == "\"quoted\" \"twice\"\"")
+        // Relative paths are taken from the config file's directory (/etc).
+        #expect(c.apps["x"]?.motd == "/etc/[;\n")
+        #expect(c.apps["x"]?.registry == "/etc/'That,' she said, 'is still pointless.'")
+        #expect(c.apps["x"]?.repo == "/etc/\"quoted\" \"twice\"\"")
         #expect(c.apps["_-9"]?.subdir == "ab")
         #expect(c.appNames == ["_-9", "café", "x"])
     }
