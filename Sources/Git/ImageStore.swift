@@ -36,20 +36,28 @@ extension Repository {
     public func keepBlobs(_ ids: Set<ObjectID>, ref: String, message: String, signature: Signature) throws {
         var head = git_oid()
         var parent: OpaquePointer?
-        var known = Set<ObjectID>()
+        var parentTree: OpaquePointer?
         let rc = git_reference_name_to_id(&head, handle, ref)
         if rc == GIT_ENOTFOUND.rawValue { git_error_clear() } else {
             try check(rc, "read \(ref)")
-            known = try imageIDs(ref: ref)
             try check(git_commit_lookup(&parent, handle, &head), "read \(ref)")
+            try check(git_commit_tree(&parentTree, parent), "read \(ref) tree")
         }
-        defer { if let parent { git_commit_free(parent) } }
-        let missing = ids.subtracting(known).subtracting([ObjectID.zero])
+        defer {
+            if let parentTree { git_tree_free(parentTree) }
+            if let parent { git_commit_free(parent) }
+        }
+        // Only the new blobs are looked at: the builder starts from the kept tree as it is.
+        var missing: [ObjectID] = []
+        for id in ids where !id.isZero {
+            if let parentTree, git_tree_entry_byname(parentTree, id.hex) != nil { continue }
+            missing.append(id)
+        }
         if missing.isEmpty { return }
         var builder: OpaquePointer?
-        try check(git_treebuilder_new(&builder, handle, nil), "build image tree")
+        try check(git_treebuilder_new(&builder, handle, parentTree), "build image tree")
         defer { git_treebuilder_free(builder) }
-        for id in known.union(missing) {
+        for id in missing {
             var oid = id.raw
             try check(git_treebuilder_insert(nil, builder, id.hex, &oid, GIT_FILEMODE_BLOB), "keep blob \(id.short)")
         }
