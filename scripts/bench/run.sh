@@ -55,3 +55,10 @@ if [ "$quick" = 1 ] && [ -z "${PATCHKEEPER_BENCH_DIR:-}" ]; then
 fi
 
 python3 scripts/bench/bench.py --patchkeeper "$bin" ${args[@]+"${args[@]}"} "$@"
+
+# Gate over a long history and writes in a big registry (history.py, registry.py): a smoke run
+# in quick mode (fewer commits and patches, one run each, verdicts still checked).
+if [ "$quick" = 1 ]; then
+    python3 scripts/bench/history.py --patchkeeper "$bin" --quick --commits 300 --files 400
+    python3 scripts/bench/registry.py --patchkeeper "$bin" --quick
+fi
