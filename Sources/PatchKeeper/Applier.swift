@@ -283,11 +283,18 @@ public enum Applier {
 
 /// `retire`: marks a patch retired; the file stays in the registry and its history.
 public enum Retirer {
-    public static func retire(id: String, reason: String, by: Person?, now: Date = Date(), lockWait: Double = 0, registry: Registry) throws -> PatchFile {
+    /// Marks a patch retired. With `revert` (needs the deployment), also takes its change out of
+    /// the live tree: every file it changed goes back to its preimage — all files or none, through
+    /// the journal, in the same registry commit. Refused when the patch is not exactly what the
+    /// live files hold (edited on top, overwritten), or when a later active patch is stacked on
+    /// one of its files: a revert then would take something else out too.
+    public static func retire(id: String, reason: String, by: Person?, now: Date = Date(), lockWait: Double = 0, registry: Registry,
+                              revert deployment: Deployment? = nil) throws -> PatchFile {
         if Text.singleLine(reason).isEmpty { throw PatchKeeperError("--reason is empty", hint: "say why the patch is no longer needed") }
         let lock = try registry.lock(wait: lockWait)
         defer { withExtendedLifetime(lock) {} }
-        var patch = try registry.find(id, in: try registry.load())
+        let all = try registry.load()
+        var patch = try registry.find(id, in: all)
         guard patch.status == .active else {
             throw PatchKeeperError("patch \(patch.id) is already \(patch.status.rawValue)", hint: "nothing to do")
         }
@@ -296,7 +303,54 @@ public enum Retirer {
         patch.setTrailer("Retired-By", who.formatted)
         patch.setTrailer("Retired-At", Text.isoTimestamp(now))
         patch.setTrailer("Retired-Reason", Text.singleLine(reason))
-        try registry.save(patch, action: "retire", reason: Text.singleLine(reason), author: who, now: now)
+        guard let deployment else {
+            try registry.save(patch, action: "retire", reason: Text.singleLine(reason), author: who, now: now)
+            return patch
+        }
+        let active = all.filter { $0.status == .active }
+        let source = BlobSource([registry.repository, deployment.repository])
+        var recorded: [String: Image] = [:]
+        var mine: [(ParsedFilePatch, PatchImages.File?)] = []
+        var touched = Set<String>()
+        let bases = BaseTrees(deployment.repository)
+        for p in active {
+            let images = try PatchImages.images(of: p, source: source, recorded: &recorded, base: p.base.flatMap { bases.tree($0) })
+            let paths = Set(images.flatMap { [$0.0.oldPath, $0.0.newPath] }.filter { !$0.isEmpty })
+            if p.id == patch.id { mine = images; touched = paths; continue }
+            if !mine.isEmpty, let shared = paths.intersection(touched).sorted().first {
+                throw PatchKeeperError("patch \(p.id) is stacked on \(patch.id) in \(shared): reverting \(patch.id) alone would take part of it out",
+                                       hint: "retire \(p.id) first (with --revert if wanted), or retire \(patch.id) without --revert")
+            }
+        }
+        var writes: [(rel: String, before: FileVersion?, after: FileVersion?)] = []
+        for (f, img) in mine {
+            guard let img else {
+                throw PatchKeeperError("patch \(patch.id): \(f.path) cannot be rebuilt from the registry", hint: "revert it by hand, then retire without --revert")
+            }
+            for (path, now, back) in f.status == .renamed
+                ? [(f.newPath, img.post, nil as Image?), (f.oldPath, nil as Image?, img.pre)]
+                : [(f.path, img.post, img.pre)] {
+                guard let rel = deployment.rootRelative(forRepoPath: path) else {
+                    throw PatchKeeperError("\(path) lies outside the root's subdirectory \(deployment.subdir)")
+                }
+                let checked = try SafePath.checked(rel, root: deployment.root, source: "patch \(patch.fileName): path")
+                let raw = try deployment.rawLiveFile(rootRelative: checked)
+                let live = try raw.map(deployment.repositoryForm)
+                let liveImage = try live.map { Image(id: try $0.blobID(), mode: $0.mode) }
+                guard liveImage == now else {
+                    throw PatchKeeperError("\(deployment.root)/\(checked) is not what patch \(patch.id) made (edited on top, or overwritten by a deploy): nothing was reverted",
+                                           hint: "'patchkeeper diff \(checked)' shows the difference; revert by hand and retire without --revert")
+                }
+                let target = try back.map { i -> FileVersion in
+                    guard let bytes = source.content(i.id) else { throw PatchKeeperError("blob \(i.id.short) of \(path) is missing") }
+                    return FileVersion(path: path, mode: i.mode, content: bytes)
+                }
+                writes.append((checked, raw, try deployment.workingTreeForm(target)))
+            }
+        }
+        try registry.runJournaled(Journal(action: "retire", root: deployment.root, writes: writes.map { ($0.rel, $0.after) }, patch: patch,
+                                          reason: "reverted in the live tree: " + Text.singleLine(reason), author: who, now: now),
+                                  previous: writes.map { ($0.rel, $0.before) })
         return patch
     }
 }

@@ -154,12 +154,14 @@ struct RetireCommand: ParsableCommand {
         commandName: "retire",
         abstract: "Mark a patch retired (it stays in the registry and its history).",
         discussion: """
-        Use it when a hot patch is no longer wanted: reverted by hand, replaced, or made obsolete. \
+        Use it when a hot patch is no longer wanted: reverted by hand, replaced, or made obsolete; \
+        --revert takes the change out of the live files too, in the same step. \
         The file keeps its diff; Status becomes 'retired' with Retired-By, Retired-At and \
         Retired-Reason trailers, committed to the registry.
 
         Example:
           patchkeeper retire 0001 --reason "Migration finished; job re-enabled"
+          patchkeeper retire 0002 --revert --reason "The upstream fix is deployed"
         """
     )
 
@@ -171,6 +173,9 @@ struct RetireCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Why the patch is retired.", valueName: "text"))
     var reason: String
 
+    @Flag(name: .long, help: "Also take the change out of the live tree (all files or none; refused when the live files are not exactly what the patch made).")
+    var revert = false
+
     @Option(name: .long, help: ArgumentHelp("Who retires it, 'Name <email>' (default: $SUDO_USER or the login user).", valueName: "person"))
     var author: String?
 
@@ -179,6 +184,13 @@ struct RetireCommand: ParsableCommand {
         if let author {
             guard let p = Person.parse(author) else { throw ValidationError("--author '\(author)' is not 'Name <email>'") }
             who = p
+        }
+        if revert {
+            let deployment = try global.deployment()
+            let registry = try Registry(deployment: deployment)
+            let patch = try Retirer.retire(id: id, reason: reason, by: who, lockWait: global.wait, registry: registry, revert: deployment)
+            try report(action: "retired and reverted", patch: patch, registry: registry, output: global.output)
+            return
         }
         let registry = try global.openRegistry()
         let patch = try Retirer.retire(id: id, reason: reason, by: who, lockWait: global.wait, registry: registry)

@@ -67,3 +67,47 @@ struct ExpiryTests {
         #expect(pk(["edit", "0001", "--ticket", "X"] + app.flags).status == 2)
     }
 }
+
+@Suite("CLI retire --revert")
+struct RetireRevertTests {
+    @Test("retire --revert takes the change out of the live files in the same commit; refused when edited on top or when a later patch is stacked")
+    func retireRevert() throws {
+        let app = AppFixture()
+        #expect(pk(["init"] + app.flags).status == 0)
+        app.scratch.write("live/config/workers.yml", "timeout: 120\nconcurrency: 4\n")
+        app.scratch.write("live/config/new.rb", "X = 1\n")
+        #expect(pk(["record", "config/workers.yml", "config/new.rb", "--title", "Two files", "--reason", "r"] + app.flags).status == 0)
+        app.scratch.write("live/config/clock.rb", "every 2.hours do\nend\n")
+        #expect(pk(["record", "config/clock.rb", "--title", "Clock", "--reason", "r"] + app.flags).status == 0)
+        app.scratch.write("live/config/clock.rb", "every 3.hours do\nend\n")
+        #expect(pk(["record", "config/clock.rb", "--title", "Clock again", "--reason", "r"] + app.flags).status == 0)
+
+        // 0002 has 0003 stacked on it: refused, nothing changed.
+        let live0 = snapshot(app.root)
+        let stacked = pk(["retire", "0002", "--revert", "--reason", "x"] + app.flags)
+        #expect(stacked.status == 2 && stacked.stderr.contains("0003 is stacked on 0002"), "\(stacked.stderr)")
+        #expect(snapshot(app.root) == live0)
+
+        // An edit on top of 0001: refused, nothing changed.
+        app.scratch.write("live/config/workers.yml", "timeout: 120\nconcurrency: 5\n")
+        let edited = pk(["retire", "0001", "--revert", "--reason", "x"] + app.flags)
+        #expect(edited.status == 2 && edited.stderr.contains("not what patch 0001 made"), "\(edited.stderr)")
+        app.scratch.write("live/config/workers.yml", "timeout: 120\nconcurrency: 4\n")
+
+        // Clean: both files back to the deployed content, one registry commit, scan clean.
+        let commits = Int(git(["rev-list", "--count", "HEAD"], in: app.registry))!
+        let r = pk(["retire", "0001", "--revert", "--reason", "fixed upstream"] + app.flags)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(app.scratch.read("live/config/workers.yml") == "timeout: 30\nconcurrency: 4\n")
+        #expect(!app.scratch.exists("live/config/new.rb"))
+        #expect(Int(git(["rev-list", "--count", "HEAD"], in: app.registry))! == commits + 1)
+        #expect(app.scratch.read("registry/0001-two-files.patch")?.contains("Status: retired\n") == true)
+        #expect(pk(["scan"] + app.flags).status == 0)
+        // The stack from the top down works.
+        #expect(pk(["retire", "0003", "--revert", "--reason", "x"] + app.flags).status == 0)
+        #expect(app.scratch.read("live/config/clock.rb") == "every 2.hours do\nend\n")
+        #expect(pk(["retire", "0002", "--revert", "--reason", "x"] + app.flags).status == 0)
+        #expect(app.scratch.read("live/config/clock.rb") == AppFixture.clock)
+        #expect(pk(["scan"] + app.flags).status == 0)
+    }
+}
