@@ -12,6 +12,8 @@ public struct AppConfig: Sendable, Equatable {
     public var ignore: [String] = []
     public var motd: String?
     public var trusted: Bool = false
+    /// The revision `gate` checks when no `--target` is given (e.g. "origin/main").
+    public var target: String?
     /// The config file that defines the app (for messages).
     public var source: String?
     /// The name was only guessed from the registry's directory name (a registry-only command
@@ -23,7 +25,7 @@ public struct AppConfig: Sendable, Equatable {
     /// Equal settings; where they were read from does not count.
     public static func == (a: AppConfig, b: AppConfig) -> Bool {
         a.name == b.name && a.root == b.root && a.repo == b.repo && a.subdir == b.subdir && a.registry == b.registry
-            && a.deployed == b.deployed && a.ignore == b.ignore && a.motd == b.motd && a.trusted == b.trusted
+            && a.deployed == b.deployed && a.target == b.target && a.ignore == b.ignore && a.motd == b.motd && a.trusted == b.trusted
             && a.nameFromRegistryPath == b.nameFromRegistryPath
     }
 
@@ -40,7 +42,7 @@ public struct AppConfig: Sendable, Equatable {
         }
     }
 
-    static let knownKeys: Set<String> = ["root", "repo", "subdir", "registry", "deployed", "ignore", "motd", "trusted"]
+    static let knownKeys: Set<String> = ["root", "repo", "subdir", "registry", "deployed", "ignore", "motd", "trusted", "target"]
     static let defaultableKeys: Set<String> = ["ignore", "motd", "trusted"]
 }
 
@@ -157,6 +159,7 @@ public struct ConfigFile: Sendable, Equatable {
         app.subdir = try string("subdir")
         app.registry = try pathValue("registry")
         app.deployed = try string("deployed")
+        app.target = try string("target")
         app.motd = try pathValue("motd")
         if let v = t["trusted"] {
             guard let b = v.bool else { throw PatchKeeperError("\(path): \(section) trusted must be true or false") }

@@ -39,8 +39,11 @@ struct GateCommand: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Option(name: .long, help: ArgumentHelp("The revision about to be deployed (a tag, branch or commit in the repository).", valueName: "rev"))
-    var target: String
+    @Option(name: .long, help: ArgumentHelp("The revision about to be deployed (a tag, branch or commit in the repository); default: the app's 'target' in the config.", valueName: "rev"))
+    var target: String?
+
+    @Flag(name: .long, help: "Gate every app of the config file in turn, each against --target or its own 'target' setting.")
+    var allApps = false
 
     @Option(name: .long, help: ArgumentHelp("strict or reapply (see above).", valueName: "policy"))
     var policy: GateReport.Policy = .strict
@@ -81,7 +84,15 @@ struct GateCommand: ParsableCommand {
     }
 
     func run() throws {
+        try global.forEachApp(allApps) { try runOne($0) }
+    }
+
+    func runOne(_ global: GlobalOptions) throws {
         let deployment = try global.deployment()
+        guard let target = self.target ?? deployment.app.target else {
+            throw PatchKeeperError("no target revision for app '\(deployment.app.name)'",
+                                   hint: "pass --target REV, or set target = \"REV\" under [apps.\(deployment.app.name)]")
+        }
         let registry = try Registry(deployment: deployment)
         let scan = try runScan(deployment: deployment, registry: registry, useCache: true)
         let report = try DeployGate(deployment: deployment, registry: registry).run(target: target, policy: policy, scan: scan,

@@ -76,4 +76,31 @@ struct GlobalOptions: ParsableArguments {
     }
 
     var output: Output { Output(format: format) }
+
+    /// Runs `body` for this app, or with `all` for every app of the config file in turn (each
+    /// with `--app` set to it): one app's trouble is reported on stderr and the others still run.
+    /// The exit code summarises: 2 if any app had trouble, else 1 if any had findings.
+    func forEachApp(_ all: Bool, _ body: (GlobalOptions) throws -> Void) throws {
+        guard all else { return try body(self) }
+        if app != nil || root != nil { throw ValidationError("--all-apps takes the apps from the config file: drop --app/--root") }
+        guard let loc = appOptions.configLocation(environment: environment) else {
+            throw PatchKeeperError("--all-apps needs a config file (tried --config, $PATCHKEEPER_CONFIG, \(ConfigFile.defaultPath))")
+        }
+        let config = try ConfigFile.load(path: loc.path)
+        if config.appNames.isEmpty { throw PatchKeeperError("\(loc.path) defines no apps", hint: "add one with 'patchkeeper init'") }
+        var worst: Int32 = 0
+        for name in config.appNames {
+            var one = self
+            one.app = name
+            do {
+                try body(one)
+            } catch let e as ExitCode {
+                worst = max(worst, e.rawValue)
+            } catch let e as PatchKeeperError {
+                Output.diagnostic("error: app \(name): \(e.description)")
+                worst = 2
+            }
+        }
+        if worst != 0 { throw ExitCode(worst) }
+    }
 }

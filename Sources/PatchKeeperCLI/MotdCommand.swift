@@ -27,7 +27,14 @@ struct MotdCommand: ParsableCommand {
     @Flag(name: .long, help: "Remove this app's block.")
     var remove = false
 
+    @Flag(name: .long, help: "Refresh the block of every app of the config file in turn.")
+    var allApps = false
+
     func run() throws {
+        try global.forEachApp(allApps) { try runOne($0) }
+    }
+
+    func runOne(_ global: GlobalOptions) throws {
         let deployment = try global.deployment()
         let registry = try Registry(deployment: deployment)
         let path = file ?? deployment.app.motd ?? "/etc/motd"

@@ -41,10 +41,24 @@ struct ScanCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The motd file for --motd (default: 'motd' in the config, else /etc/motd).", valueName: "path"))
     var motdFile: String?
 
-    @Option(name: .long, help: ArgumentHelp("Also write Prometheus metrics for node_exporter's textfile collector to this file (replaced atomically; one file per app).", valueName: "path"))
+    @Option(name: .long, help: ArgumentHelp("Also write Prometheus metrics for node_exporter's textfile collector to this file (replaced atomically; one file per app: with --all-apps, put {app} in the name).", valueName: "path"))
     var metricsFile: String?
 
+    @Flag(name: .long, help: "Scan every app of the config file in turn (JSON: one document per app, one per line).")
+    var allApps = false
+
+    func validate() throws {
+        if allApps, let metricsFile, !metricsFile.contains("{app}") {
+            throw ValidationError("with --all-apps, --metrics-file needs {app} in its name (one file per app)")
+        }
+    }
+
     func run() throws {
+        try global.forEachApp(allApps) { try runOne($0) }
+    }
+
+    func runOne(_ global: GlobalOptions) throws {
+        let metricsFile = self.metricsFile.map { $0.replacingOccurrences(of: "{app}", with: global.app ?? "app") }
         let deployment: Deployment
         let registry: Registry
         let report: ScanReport

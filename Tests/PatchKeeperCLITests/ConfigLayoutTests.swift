@@ -60,3 +60,53 @@ struct ConfigLayoutTests {
         #expect(app.scratch.read("registry/.patchkeeper-app") == "obs-api\n")
     }
 }
+
+@Suite("CLI --all-apps")
+struct AllAppsTests {
+    @Test("scan, gate and motd run over every app of the config; gate takes each app's own target; the exit code summarises")
+    func allApps() throws {
+        let a = AppFixture()
+        let b = AppFixture()
+        b.commit(["src/api/README": "b2\n"], message: "b2", tag: "b2")
+        let config = a.scratch.file("all.toml")
+        a.scratch.write("all.toml", """
+            [apps.alpha]
+            root = "\(a.root)"
+            repo = "\(a.repo)"
+            subdir = "src/api"
+            registry = "\(a.registry)"
+            target = "v1"
+
+            [apps.beta]
+            root = "\(b.root)"
+            repo = "\(b.repo)"
+            subdir = "src/api"
+            registry = "\(b.registry)"
+            target = "b2"
+            """)
+        #expect(pk(["init", "--config", config, "--app", "alpha"]).status == 0)
+        #expect(pk(["init", "--config", config, "--app", "beta"]).status == 0)
+        var r = pk(["scan", "--all-apps", "--config", config, "--metrics-file", a.scratch.file("{app}.prom")])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(a.scratch.exists("alpha.prom") && a.scratch.exists("beta.prom"))
+        // beta gets an unregistered change: scan exits 1, alpha still scanned.
+        b.scratch.write("live/config/workers.yml", "timeout: 99\nconcurrency: 4\n")
+        r = pk(["scan", "--all-apps", "--config", config, "--format", "json"])
+        #expect(r.status == 1)
+        #expect(r.stdout.split(separator: "\n").filter { $0.hasPrefix("{") }.count == 2 || r.stdout.contains("\"app\" : \"alpha\""), "\(r.stdout)")
+        // gate: each against its own target; beta's change would be lost → 1.
+        r = pk(["gate", "--all-apps", "--config", config])
+        #expect(r.status == 1, "\(r.stdout)\(r.stderr)")
+        #expect(r.stdout.contains("gate alpha") && r.stdout.contains("gate beta") && r.stdout.contains("b2"), "\(r.stdout)")
+        // motd: one block per app in one file.
+        let motd = a.scratch.file("motd")
+        b.scratch.write("live/config/workers.yml", "timeout: 30\nconcurrency: 4\n")
+        a.scratch.write("live/config/workers.yml", "timeout: 120\nconcurrency: 4\n")
+        #expect(pk(["record", "config/workers.yml", "--title", "t", "--reason", "r", "--config", config, "--app", "alpha"]).status == 0)
+        r = pk(["motd", "--all-apps", "--config", config, "--file", motd])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(a.scratch.read("motd")?.contains("alpha") == true)
+        // --all-apps with --app is a usage error.
+        #expect(pk(["scan", "--all-apps", "--app", "alpha", "--config", config]).status == 64)
+    }
+}
