@@ -111,3 +111,36 @@ struct RetireRevertTests {
         #expect(pk(["scan"] + app.flags).status == 0)
     }
 }
+
+@Suite("CLI propose")
+struct ProposeTests {
+    @Test("propose writes a format-patch mail that git am applies on the revision; once merged, gate calls the patch upstreamed by patch-id")
+    func proposeThenUpstream() throws {
+        let app = AppFixture()
+        #expect(pk(["init"] + app.flags).status == 0)
+        app.scratch.write("live/config/workers.yml", "timeout: 120\nconcurrency: 4\n")
+        #expect(pk(["record", "config/workers.yml", "--title", "Raise timeout", "--reason", "Jobs time out under load.",
+                    "--ticket", "OPS-42"] + app.flags).status == 0)
+        app.commit(["src/api/README": "main moved on\n"], message: "main", tag: "main1")
+        let mail = app.scratch.file("0001.mail")
+        let before = snapshot(app.repo + "/.git")
+        let r = pk(["propose", "0001", "--onto", "main1", "--output", mail] + app.flags)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(snapshot(app.repo + "/.git") == before, "the app repository is never written")
+        let text = try #require(app.scratch.read("0001.mail"))
+        #expect(text.contains("Subject: [PATCH] Raise timeout") && text.contains("Ticket: OPS-42") && text.contains("Hot-Patch: 0001"))
+        #expect(app.scratch.read("registry/0001-raise-timeout.patch")?.contains("Proposed-In: \(mail) onto ") == true)
+        // The pull request: git am on a branch at main1 (in the app repo, as a developer would).
+        git(["checkout", "-q", "-b", "hotfix", "main1"], in: app.repo)
+        let am = run("/usr/bin/git", ["-c", "user.name=dev", "-c", "user.email=dev@example.org", "am", "-q", mail], cwd: app.repo)
+        #expect(am.status == 0, "\(am.stderr)")
+        git(["checkout", "-q", "main"], in: app.repo)
+        git(["-c", "user.name=dev", "-c", "user.email=dev@example.org", "merge", "-q", "--no-ff", "-m", "Merge hotfix", "hotfix"], in: app.repo)
+        git(["tag", "v2"], in: app.repo)
+        let g = pk(["gate", "--target", "v2", "--format", "json"] + app.flags)
+        #expect(g.status == 0, "\(g.stdout)")
+        #expect(g.stdout.contains("\"result\" : \"upstreamed\""), "\(g.stdout)")
+        // Proposing onto a revision that has it already is refused.
+        #expect(pk(["propose", "0001", "--onto", "v2", "--output", mail] + app.flags).status == 2)
+    }
+}

@@ -1,0 +1,39 @@
+import ArgumentParser
+import Foundation
+import PatchKeeper
+
+struct ProposeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "propose",
+        abstract: "Turn a hot patch into a git format-patch mail for a pull request, based on a given revision.",
+        discussion: """
+        The patch is merged onto REV as gate would (refused when it conflicts or REV already has it), \
+        and written as a 'git format-patch' mail whose message carries the reason, the ticket and a \
+        Hot-Patch: line. The app's repository is not touched: apply the mail on a branch with \
+        'git am FILE' and open the pull request from it. The registry records Proposed-In: (one \
+        commit). Once merged and deployed, gate and reapply find the patch upstream by patch-id.
+
+        Example:
+          patchkeeper propose 0003 --onto origin/main --output /tmp/0003.patch
+          git -C ~/src/app switch -c hotfix/0003 origin/main && git -C ~/src/app am /tmp/0003.patch
+        """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: ArgumentHelp("The patch id or file name.", valueName: "id"))
+    var id: String
+
+    @Option(name: .long, help: ArgumentHelp("The revision to base the change on (a branch, tag or commit).", valueName: "rev"))
+    var onto: String
+
+    @Option(name: .long, help: ArgumentHelp("Where to write the mail (default: NNNN-slug.proposed.patch here).", valueName: "file"))
+    var output: String?
+
+    func run() throws {
+        let deployment = try global.deployment()
+        let registry = try Registry(deployment: deployment)
+        let r = try Proposer.propose(id: id, onto: onto, output: output, lockWait: global.wait, deployment: deployment, registry: registry)
+        try report(action: "proposed onto \(r.onto.short) as \(r.mail)", patch: r.patch, registry: registry, output: global.output)
+    }
+}
