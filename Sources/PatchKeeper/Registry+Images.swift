@@ -109,4 +109,10 @@ extension Registry {
             withExtendedLifetime(lock) {}
         }
     }
+
+    /// Registry patch files with uncommitted changes (edited by hand, or left by a copy): reported
+    /// by scan, list and status, never silently trusted as history.
+    public func handEdits() -> [String] {
+        ((try? repository.dirtyPaths()) ?? []).filter { $0.hasSuffix(".patch") }.sorted()
+    }
 }

@@ -83,6 +83,9 @@ struct ListCommand: ParsableCommand {
         } else {
             out.line(out.dim("no scan yet: 'patchkeeper scan' fills in STATE"))
         }
+        for f in registry.handEdits() {
+            Output.diagnostic("warning: \(Text.terminalLine(registry.path + "/" + f)) has uncommitted changes (edited by hand?); list shows the file as it is now, gate and scan report it")
+        }
     }
 }
 

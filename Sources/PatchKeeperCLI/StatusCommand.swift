@@ -33,6 +33,7 @@ struct StatusCommand: ParsableCommand {
         var oldestUnregisteredSince: String?
         var lastScan: String?
         var lastScanProblems: Int?
+        var handEdited: [String]
         var findings: Bool
         var error: String?
     }
@@ -73,6 +74,7 @@ struct StatusCommand: ParsableCommand {
                 let line = cell(Output.terminalSafe(r.app), 16) + " " + cell(deployed, 18) + " " + cell(patches, 26) + " "
                     + cell(r.expired.isEmpty ? "0" : "\(r.expired.count)", 8) + " " + cell(unreg, 20) + " " + scan
                 out.line(r.findings ? out.red(line) : line)
+                for f in r.handEdited { out.line("  " + out.red("hand-edited registry file: ") + Text.terminalLine(f)) }
             }
         }
         if rows.contains(where: { $0.error != nil }) { throw ExitCode(2) }
@@ -81,7 +83,7 @@ struct StatusCommand: ParsableCommand {
 
     static func status(_ app: AppConfig, now: Date) -> AppDTO {
         var dto = AppDTO(app: app.name, registry: app.registry ?? "\(Deployment.defaultRegistryDirectory)/\(app.name)", patches: [:],
-                         expired: [], unregistered: 0, findings: false)
+                         expired: [], unregistered: 0, handEdited: [], findings: false)
         do {
             let registry = try Registry(path: Deployment.absolute(dto.registry), trusted: app.trusted,
                                         app: app.nameFromRegistryPath ? nil : app.name)
@@ -106,9 +108,10 @@ struct StatusCommand: ParsableCommand {
                 dto.lastScan = Text.isoTimestamp(last.checkedAt)
                 dto.lastScanProblems = last.problems
             }
+            dto.handEdited = registry.handEdits()
             let stale = last.map { now.timeIntervalSince($0.checkedAt) > 86_400 } ?? true
             dto.findings = dto.patches.keys.contains { $0 != "applied" } || !dto.expired.isEmpty || dto.unregistered > 0
-                || (last?.problems ?? 0) > 0 || stale
+                || (last?.problems ?? 0) > 0 || stale || !dto.handEdited.isEmpty
         } catch let e as PatchKeeperError {
             dto.error = e.message
         } catch {

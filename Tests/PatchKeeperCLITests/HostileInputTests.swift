@@ -236,6 +236,10 @@ struct HostileInputTests {
             #expect(r.status == 0, "\(r.stderr)")
         case .registry:
             app.scratch.write("registry/0001-evil.patch", Self.registryFile(diff, base: app.v1))
+            // Committed, as a registry file from a clone or a pull would be (an uncommitted one is
+            // reported as a hand edit).
+            git(["add", "0001-evil.patch"], in: app.registry)
+            git(["-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "add"], in: app.registry)
             let before = pk(["scan"] + app.flags)
             #expect(before.status == 1 && before.stdout.contains("OVERWRITTEN"), "\(before.stdout)\(before.stderr)")
             app.scratch.write("live/" + name, content)

@@ -55,3 +55,24 @@ struct StatusTests {
         try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stdout)\(r.stderr)")
     }
 }
+
+@Suite("CLI hand edits in the registry")
+struct HandEditTests {
+    @Test("a registry file edited by hand and not committed is reported by scan, list and status, and blocks gate")
+    func handEditsAreReported() throws {
+        let app = AppFixture()
+        #expect(pk(["init"] + app.flags).status == 0)
+        app.scratch.write("live/config/workers.yml", "timeout: 120\nconcurrency: 4\n")
+        #expect(pk(["record", "config/workers.yml", "--title", "Raise timeout", "--reason", "r"] + app.flags).status == 0)
+        #expect(pk(["scan"] + app.flags).status == 0)
+        let file = app.registry + "/0001-raise-timeout.patch"
+        let text = try String(contentsOfFile: file, encoding: .utf8)
+        try text.replacingOccurrences(of: "Subject: [PATCH] Raise timeout", with: "Subject: [PATCH] Raise timeout (approved)").write(toFile: file, atomically: true, encoding: .utf8)
+        let scan = pk(["scan"] + app.flags)
+        #expect(scan.status == 1 && scan.stdout.contains("uncommitted change in the registry"), "\(scan.stdout)")
+        #expect(pk(["list"] + app.flags).stderr.contains("uncommitted changes"))
+        #expect(pk(["status"] + app.flags).status == 1)
+        app.commit(["src/api/README": "v2\n"], message: "v2", tag: "v2")
+        #expect(pk(["gate", "--target", "v2", "--policy", "reapply"] + app.flags).status == 1)
+    }
+}
