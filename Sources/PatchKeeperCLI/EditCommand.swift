@@ -55,15 +55,8 @@ struct EditCommand: ParsableCommand {
         change.ticket = ticket
         change.reason = reason
         change.title = title
-        if let owner {
-            guard let p = Person.parse(owner) else { throw ValidationError("--owner '\(owner)' is not 'Name <email>'") }
-            change.owner = p
-        }
-        var who: Person?
-        if let author {
-            guard let p = Person.parse(author) else { throw ValidationError("--author '\(author)' is not 'Name <email>'") }
-            who = p
-        }
+        change.owner = try parsePerson(owner, option: "--owner")
+        let who = try parsePerson(author, option: "--author")
         let registry = try global.openRegistry()
         let patch = try Editor.edit(id: id, change: change, by: who, lockWait: global.wait, registry: registry)
         try report(action: "edited", patch: patch, registry: registry, output: global.output)

@@ -183,11 +183,7 @@ struct RetireCommand: ParsableCommand {
     var author: String?
 
     func run() throws {
-        var who: Person?
-        if let author {
-            guard let p = Person.parse(author) else { throw ValidationError("--author '\(author)' is not 'Name <email>'") }
-            who = p
-        }
+        let who = try parsePerson(author, option: "--author")
         if revert {
             let deployment = try global.deployment()
             let registry = try Registry(deployment: deployment)
@@ -228,11 +224,7 @@ struct ResolveCommand: ParsableCommand {
     var author: String?
 
     func run() throws {
-        var who: Person?
-        if let author {
-            guard let p = Person.parse(author) else { throw ValidationError("--author '\(author)' is not 'Name <email>'") }
-            who = p
-        }
+        let who = try parsePerson(author, option: "--author")
         let deployment = try global.deployment()
         let registry = try Registry(path: deployment.registryPath)
         let patch = try Resolver.resolve(id: id, by: who, lockWait: global.wait, deployment: deployment, registry: registry)

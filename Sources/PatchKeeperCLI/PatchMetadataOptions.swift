@@ -18,13 +18,7 @@ struct PatchMetadataOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Who made the change, 'Name <email>' (default: $SUDO_USER or the login user).", valueName: "person"))
     var author: String?
 
-    func person() throws -> Person? {
-        guard let author else { return nil }
-        guard let p = Person.parse(author) else {
-            throw ValidationError("--author '\(author)' is not 'Name <email>'")
-        }
-        return p
-    }
+    func person() throws -> Person? { try parsePerson(author, option: "--author") }
 
     func validate() throws {
         if let expires, Text.parseDay(expires) == nil {
@@ -32,6 +26,13 @@ struct PatchMetadataOptions: ParsableArguments {
         }
         _ = try person()
     }
+}
+
+/// A `Name <email>` option's value, or a usage error naming the option.
+func parsePerson(_ text: String?, option: String) throws -> Person? {
+    guard let text else { return nil }
+    guard let p = Person.parse(text) else { throw ValidationError("\(option) '\(text)' is not 'Name <email>'") }
+    return p
 }
 
 /// Prints what a write command did, as text or JSON.
