@@ -38,7 +38,8 @@ public enum Motd {
         var revision = String(Text.terminalLine(summary.deployedRevision).prefix(7))
         if revision.isEmpty { revision = "unknown" }
 
-        var lines = [beginMarker(app, width: width), headline(app: app, count: summary.patches.count, width: width)]
+        var lines = [beginMarker(app, width: width), headline(app: app, count: summary.patches.count,
+                                                                   expired: summary.patches.filter(\.expired).count, width: width)]
         lines.append(fit("  deployed \(revision), checked \(utcMinute(summary.checkedAt))", width))
         lines += patchRows(summary.patches, now: now, width: width, maxLines: max(maxLines, 1))
         if !summary.unregistered.isEmpty {
@@ -54,9 +55,10 @@ public enum Motd {
         return full.count <= width ? full : beginPrefix + app
     }
 
-    /// `*** MONKEY PATCHES ACTIVE on APP: N ***`, the app name cut so the count always shows.
-    static func headline(app: String, count: Int, width: Int) -> String {
-        let head = "*** \(phrase) ACTIVE on ", tail = ": \(count) ***"
+    /// `*** MONKEY PATCHES ACTIVE on APP: N ***` (`N, K EXPIRED` when some are past their date),
+    /// the app name cut so the counts always show.
+    static func headline(app: String, count: Int, expired: Int = 0, width: Int) -> String {
+        let head = "*** \(phrase) ACTIVE on ", tail = ": \(count)\(expired > 0 ? ", \(expired) EXPIRED" : "") ***"
         return fit(head + fit(app, width - head.count - tail.count) + tail, width)
     }
 

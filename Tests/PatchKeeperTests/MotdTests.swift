@@ -42,7 +42,7 @@ struct MotdBlockTests {
         ], unregistered: ["src/api/app/models/user.rb"])
         #expect(try block(s) == """
             # BEGIN patchkeeper obs-api -- managed block, do not edit
-            *** MONKEY PATCHES ACTIVE on obs-api: 2 ***
+            *** MONKEY PATCHES ACTIVE on obs-api: 2, 1 EXPIRED ***
               deployed 8c1f0e2, checked 2026-11-25 12:00 UTC
               0001  Disable the RSS feed cleanup job  jane  5d  expires 2027-07-14  applied
               0002  Raise the worker timeout          tom   1d  EXPIRED 2026-11-01  applied
