@@ -75,7 +75,9 @@ struct ScanCommand: ParsableCommand {
             }
             throw error
         }
-        try ScanRenderer(output: global.output).render(report)
+        var renderer = ScanRenderer(output: global.output)
+        renderer.firstSeen = LastScan.load(registry: registry)?.firstSeen ?? [:]
+        try renderer.render(report)
         // No registry lock: the file is ours alone (one per app) and AtomicFile replaces it whole.
         if let metricsFile { try AtomicFile.write(Metrics.render(report, now: Date()), to: metricsFile, mode: 0o644) }
         if motd || motdFile != nil {
@@ -107,6 +109,8 @@ func runScan(deployment: Deployment, registry: Registry, useCache: Bool) throws 
 
 struct ScanRenderer {
     let output: Output
+    /// When each unregistered change was first seen (drift age; from the last-scan state).
+    var firstSeen: [String: Date] = [:]
 
     struct ScanDTO: Encodable {
         struct PatchDTO: Encodable {
@@ -118,7 +122,7 @@ struct ScanRenderer {
             var expires: String?
             var files: [FileDTO]
         }
-        struct DriftDTO: Encodable { var path: String; var change: String }
+        struct DriftDTO: Encodable { var path: String; var change: String; var firstSeen: String?; var new: Bool }
         struct ProblemDTO: Encodable { var path: String; var message: String }
         struct StatsDTO: Encodable { var files: Int; var hashed: Int; var cacheHits: Int; var seconds: Double }
         var app: String
@@ -141,7 +145,11 @@ struct ScanRenderer {
                     .init(id: p.id, title: p.title, state: p.state.rawValue, expired: p.expired, expires: p.expires,
                           files: p.files.map { .init(path: $0.path, state: $0.state.rawValue) })
                 },
-                unregistered: r.unregistered.map { .init(path: $0.path, change: $0.kind.rawValue) },
+                unregistered: r.unregistered.map { d in
+                    let seen = firstSeen["drift \(d.path)"]
+                    return .init(path: d.path, change: d.kind.rawValue, firstSeen: seen.map(Text.isoTimestamp),
+                                 new: seen.map { $0 >= r.checkedAt } ?? true)
+                },
                 problems: r.problems.map { .init(path: $0.path, message: $0.message) },
                 stats: .init(files: r.stats.files, hashed: r.stats.hashed, cacheHits: r.stats.cacheHits,
                              seconds: (r.stats.seconds * 1000).rounded() / 1000)))
@@ -164,7 +172,15 @@ struct ScanRenderer {
         }
         if !r.unregistered.isEmpty {
             output.line(output.bold("UNREGISTERED CHANGES") + " (record them with 'patchkeeper record', or see 'patchkeeper diff')")
-            for d in r.unregistered { output.line("  " + cell(d.kind.rawValue, 9) + " " + Text.terminalLine(d.path)) }
+            for d in r.unregistered {
+                var line = "  " + cell(d.kind.rawValue, 9) + " " + Text.terminalLine(d.path)
+                if let seen = firstSeen["drift \(d.path)"], seen < r.checkedAt {
+                    line += output.dim("  (unregistered for \(Text.shortAge(since: seen, now: r.checkedAt)))")
+                } else {
+                    line += "  " + output.red("(new)")
+                }
+                output.line(line)
+            }
         }
         for p in r.problems { output.line("  " + output.red("problem") + "   " + Text.terminalLine("\(p.path): \(p.message)")) }
         output.line(summary(r))

@@ -183,8 +183,9 @@ struct ScanTests {
         app.scratch.write("live/config/new_flag.rb", "X = 1\n")
         let r = pk(["scan", "--format", "json"] + app.flags)
         let rev = git(["rev-parse", "v1.1"], in: app.repo)
-        // Stats vary run to run; everything else is fixed.
+        // Stats and the first-seen time vary run to run; everything else is fixed.
         let stable = r.stdout.replacingOccurrences(of: #""stats" : \{[^}]*\}"#, with: "\"stats\" : {}", options: .regularExpression)
+            .replacingOccurrences(of: #""first_seen" : "[0-9TZ:-]+""#, with: "\"first_seen\" : \"T\"", options: .regularExpression)
         #expect(stable == """
             {
               "app" : "live",
@@ -215,6 +216,8 @@ struct ScanTests {
               "unregistered" : [
                 {
                   "change" : "added",
+                  "first_seen" : "T",
+                  "new" : true,
                   "path" : "src/api/config/new_flag.rb"
                 }
               ]
