@@ -136,6 +136,9 @@ struct ScanRenderer {
         var stats: StatsDTO
     }
 
+    /// First seen by this very scan (the state file keeps times as floating-point seconds).
+    static func isNew(_ seen: Date, _ r: ScanReport) -> Bool { seen.timeIntervalSince(r.checkedAt) > -0.5 }
+
     func render(_ r: ScanReport) throws {
         if output.format == .json {
             try output.json(ScanDTO(
@@ -148,7 +151,7 @@ struct ScanRenderer {
                 unregistered: r.unregistered.map { d in
                     let seen = firstSeen["drift \(d.path)"]
                     return .init(path: d.path, change: d.kind.rawValue, firstSeen: seen.map(Text.isoTimestamp),
-                                 new: seen.map { $0 >= r.checkedAt } ?? true)
+                                 new: seen.map { Self.isNew($0, r) } ?? true)
                 },
                 problems: r.problems.map { .init(path: $0.path, message: $0.message) },
                 stats: .init(files: r.stats.files, hashed: r.stats.hashed, cacheHits: r.stats.cacheHits,
@@ -174,7 +177,7 @@ struct ScanRenderer {
             output.line(output.bold("UNREGISTERED CHANGES") + " (record them with 'patchkeeper record', or see 'patchkeeper diff')")
             for d in r.unregistered {
                 var line = "  " + cell(d.kind.rawValue, 9) + " " + Text.terminalLine(d.path)
-                if let seen = firstSeen["drift \(d.path)"], seen < r.checkedAt {
+                if let seen = firstSeen["drift \(d.path)"], !Self.isNew(seen, r) {
                     line += output.dim("  (unregistered for \(Text.shortAge(since: seen, now: r.checkedAt)))")
                 } else {
                     line += "  " + output.red("(new)")
