@@ -1,0 +1,94 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Second hostile review, after the merge of the gate/reapply rewrite, write-side and scan-side
+/// security work: each test is a concrete case where the merged result breaks one of the two laws
+/// (a deploy never silently loses a hot patch; root never writes, reads or hides anything it was
+/// not asked to). Verdict questions are cross-checked with the git CLI in a throw-away clone.
+@Suite("attacks on the merged gate, reapply, scan and registry")
+struct Attack2Tests {
+    func json(_ r: ProcessResult, _ what: String) -> [String: Any] {
+        if let j = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [String: Any] { return j }
+        Issue.record("\(what) printed no JSON object (exit \(r.status)): \(r.stdout)\(r.stderr)")
+        return [:]
+    }
+
+    func byID(_ j: [String: Any], _ key: String) -> [String: String] {
+        let patches = (j["patches"] as? [[String: Any]]) ?? []
+        return Dictionary(patches.map { ($0["id"] as? String ?? "?", $0[key] as? String ?? "?") }, uniquingKeysWith: { a, _ in a })
+    }
+
+    func reapply(_ app: AppFixture) -> (ProcessResult, [String: String]) {
+        let r = pk(["reapply", "--format", "json"] + app.flags)
+        return (r, byID(json(r, "reapply"), "action"))
+    }
+
+    @discardableResult
+    func record(_ app: AppFixture, _ paths: [String], _ title: String) -> ProcessResult {
+        let r = pk(["record"] + paths + ["--title", title, "--reason", "hot fix"] + app.flags)
+        #expect(r.status == 0, "record \(paths) exited \(r.status): \(r.stdout)\(r.stderr)")
+        return r
+    }
+
+    // MARK: attributes
+
+    @Test("a .gitattributes in the deployed subdirectory does not let the repository root's eol=crlf rules make reapply rewrite a file as CRLF")
+    func rootAttributesStayOutsideWhenTheSubdirectoryHasItsOwn() throws {
+        let app = AppFixture(deploy: false)
+        // The root's rules say CRLF for *.yml; the subdirectory's own file says nothing about it.
+        app.commit([".gitattributes": "*.yml text eol=crlf\n", "src/api/.gitattributes": "*.png binary\n"], message: "attributes", tag: "base")
+        app.deploy("base")
+        #expect(pk(["init"] + app.flags).status == 0)
+        #expect(app.scratch.readBytes("live/config/workers.yml") == Data("timeout: 30\nconcurrency: 4\n".utf8))
+        app.scratch.write("live/config/workers.yml", "timeout: 90\nconcurrency: 4\n")
+        record(app, ["config/workers.yml"], "Raise the worker timeout")
+        app.commit(["src/api/README": "v2\n"], message: "v2", tag: "v2")
+        // git: the deploy of v2 (git archive v2:src/api) writes LF; the patch on it is LF too.
+        let clone = app.clone(at: "v2")
+        let archived = run("/bin/sh", ["-c", "git archive v2:src/api config/workers.yml | tar -xO"], cwd: clone)
+        #expect(archived.stdout == "timeout: 30\nconcurrency: 4\n", "\(archived.stdout.debugDescription)")
+
+        app.deploy("v2")
+        let (r, actions) = reapply(app)
+        #expect(actions["0001"] == "reapplied", "\(r.stdout)")
+        let written = app.scratch.readBytes("live/config/workers.yml") ?? Data()
+        #expect(written == Data("timeout: 90\nconcurrency: 4\n".utf8),
+                "reapply rewrote the whole file with line endings the deploy never wrote: \(String(decoding: written, as: UTF8.self).debugDescription)")
+    }
+
+    // MARK: crash recovery
+
+    @Test("recovering an interrupted reapply after the next deploy does not write the old revision's merge result over the new deploy's file")
+    func journalRecoveryDoesNotClobberANewerDeploy() throws {
+        let app = AppFixture(deploy: false)
+        let path = "src/api/config/limits.rb"
+        let v1 = "a = 1\nb = 2\nc = 3\nd = 4\ne = 5\nf = 6\ng = 7\nh = 8\n"
+        app.commit([path: v1], message: "base", tag: "base")
+        app.deploy("base")
+        #expect(pk(["init"] + app.flags).status == 0)
+        app.scratch.write("live/config/limits.rb", v1.replacingOccurrences(of: "a = 1", with: "a = 100"))
+        record(app, ["config/limits.rb"], "Raise a")
+        app.commit([path: v1.replacingOccurrences(of: "h = 8", with: "h = 800")], message: "v2", tag: "v2")
+        app.deploy("v2")
+        // reapply dies (a power cut) with its journal written.
+        var crashed = false
+        for k in 1...12 {
+            let r = pk(["reapply"] + app.flags, env: ["PATCHKEEPER_FAULT_AFTER": String(k)])
+            if r.status == 97, app.scratch.exists("registry/.patchkeeper/journal.json") { crashed = true; break }
+            if r.status != 97 { break }
+        }
+        try #require(crashed, "no crash point left a journal")
+        // Before anyone reruns patchkeeper, the next release goes out.
+        let v3 = v1.replacingOccurrences(of: "h = 8", with: "h = 800").replacingOccurrences(of: "d = 4", with: "d = 400")
+        app.commit([path: v3], message: "v3", tag: "v3")
+        app.deploy("v3")
+        // git: the deploy of v3 wrote d = 400; the patch merges onto it cleanly.
+        let clone = app.clone(at: "v3")
+        #expect(git(["show", "v3:" + path], in: clone).contains("d = 400"))
+
+        _ = pk(["reapply"] + app.flags)
+        let live = app.scratch.read("live/config/limits.rb") ?? ""
+        #expect(live.contains("d = 400"), "recovery wrote v2's merge result over the v3 file: the v3 change is gone from the live tree:\n\(live)")
+    }
+}
