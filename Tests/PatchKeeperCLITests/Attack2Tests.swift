@@ -91,4 +91,24 @@ struct Attack2Tests {
         let live = app.scratch.read("live/config/limits.rb") ?? ""
         #expect(live.contains("d = 400"), "recovery wrote v2's merge result over the v3 file: the v3 change is gone from the live tree:\n\(live)")
     }
+
+    @Test("scan reports a live file rewritten with CRLF when only the repository root's .gitattributes, outside the deployed subdirectory, asks for CRLF")
+    func scanDoesNotHideALineEndingRewriteByAttributesTheDeployNeverSaw() throws {
+        let app = AppFixture(deploy: false)
+        app.commit([".gitattributes": "*.yml text eol=crlf\n"], message: "attributes", tag: "base")
+        app.deploy("base")
+        #expect(pk(["init"] + app.flags).status == 0)
+        #expect(pk(["scan", "--no-cache"] + app.flags).status == 0)
+        // git: the deploy (git archive base:src/api) writes LF; a CRLF file is not what it wrote.
+        let clone = app.clone(at: "base")
+        let archived = run("/bin/sh", ["-c", "git archive base:src/api config/workers.yml | tar -xO"], cwd: clone)
+        #expect(archived.stdout == "timeout: 30\nconcurrency: 4\n", "\(archived.stdout.debugDescription)")
+        // The app's user rewrites the file with CRLF line endings (a shell script would now fail).
+        app.scratch.writeBytes("live/config/workers.yml", Data("timeout: 30\r\nconcurrency: 4\r\n".utf8))
+        let scan = pk(["scan", "--no-cache"] + app.flags)
+        #expect(scan.status == 1, "scan hides the rewrite by attributes the deploy never applied: \(scan.stdout)")
+        #expect(scan.stdout.contains("config/workers.yml"), "\(scan.stdout)")
+        let gate = pk(["gate", "--target", "base", "--policy", "reapply"] + app.flags)
+        #expect(gate.status == 1, "gate lets the deploy overwrite it unreported: \(gate.stdout)")
+    }
 }
