@@ -111,4 +111,43 @@ struct Attack2Tests {
         let gate = pk(["gate", "--target", "base", "--policy", "reapply"] + app.flags)
         #expect(gate.status == 1, "gate lets the deploy overwrite it unreported: \(gate.stdout)")
     }
+
+    // MARK: upstream evidence
+
+    @Test("a fix upstream took and then reverted in two steps (line dropped, old value back later) is not 'upstreamed': gate blocks, reapply keeps the patch")
+    func aRevertSplitOverTwoCommitsIsNotUpstreamEvidence() throws {
+        let app = AppFixture(deploy: false)
+        let path = "src/api/config/limits.rb"
+        let v1 = "a = 1\nb = 2\nc = 3\nd = 4\ne = 5\nf = 6\n"
+        app.commit([path: v1], message: "base", tag: "base")
+        app.deploy("base")
+        #expect(pk(["init"] + app.flags).status == 0)
+        let fixed = v1.replacingOccurrences(of: "a = 1", with: "a = 100")
+        app.scratch.write("live/config/limits.rb", fixed)
+        record(app, ["config/limits.rb"], "Raise a")
+        // Upstream takes the same change (same patch-id), drops the line, then brings the old
+        // value back while tuning the next line: the net change since the fix is its revert.
+        app.commit([path: fixed], message: "Raise a", tag: nil)
+        app.commit([path: fixed.replacingOccurrences(of: "a = 100\n", with: "")], message: "Drop a")
+        app.commit([path: v1.replacingOccurrences(of: "b = 2", with: "b = 20")], message: "Bring a back at its default; tune b", tag: "v2")
+
+        // git: v2 does not carry the fix, and the patch conflicts with it.
+        let clone = app.clone(at: "v2")
+        #expect(!git(["show", "v2:" + path], in: clone).contains("a = 100"))
+        app.scratch.write("mf/pre", v1)
+        app.scratch.write("mf/post", fixed)
+        app.scratch.write("mf/theirs", git(["show", "v2:" + path], in: clone) + "\n")
+        let mf = run("/usr/bin/git", ["merge-file", "-p", app.scratch.file("mf/post"), app.scratch.file("mf/pre"), app.scratch.file("mf/theirs")])
+        #expect(mf.status == 1, "git merge-file: \(mf.stdout)")
+
+        let g = pk(["gate", "--target", "v2", "--policy", "reapply", "--format", "json"] + app.flags)
+        let results = byID(json(g, "gate"), "result")
+        #expect(results["0001"] == "conflicts", "gate: \(g.stdout)")
+        #expect(g.status == 1, "gate lets a deploy drop the fix: \(g.stdout)")
+        app.deploy("v2")
+        let (r, actions) = reapply(app)
+        #expect(actions["0001"] == "conflicts", "reapply: \(r.stdout)")
+        let text = (try? String(contentsOfFile: app.registry + "/" + (app.patchFiles().first ?? ""), encoding: .utf8)) ?? ""
+        #expect(text.contains("Status: active"), "the patch was marked upstreamed though v2 lacks it:\n\(text)")
+    }
 }
