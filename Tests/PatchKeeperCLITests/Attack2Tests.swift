@@ -150,4 +150,34 @@ struct Attack2Tests {
         let text = (try? String(contentsOfFile: app.registry + "/" + (app.patchFiles().first ?? ""), encoding: .utf8)) ?? ""
         #expect(text.contains("Status: active"), "the patch was marked upstreamed though v2 lacks it:\n\(text)")
     }
+
+    // MARK: audit trail
+
+    @Test("the live files and registry commit a crash recovery finishes are in the audit trail like any other write")
+    func recoveryWritesAreAudited() throws {
+        let app = AppFixture(deploy: false)
+        let path = "src/api/config/limits.rb"
+        let v1 = "a = 1\nb = 2\nc = 3\nd = 4\ne = 5\nf = 6\ng = 7\nh = 8\n"
+        app.commit([path: v1], message: "base", tag: "base")
+        app.deploy("base")
+        #expect(pk(["init"] + app.flags).status == 0)
+        app.scratch.write("live/config/limits.rb", v1.replacingOccurrences(of: "a = 1", with: "a = 100"))
+        record(app, ["config/limits.rb"], "Raise a")
+        app.commit([path: v1.replacingOccurrences(of: "h = 8", with: "h = 800")], message: "v2", tag: "v2")
+        app.deploy("v2")
+        var crashed = false
+        for k in 1...12 {
+            let r = pk(["reapply"] + app.flags, env: ["PATCHKEEPER_FAULT_AFTER": String(k)])
+            if r.status == 97, app.scratch.exists("registry/.patchkeeper/journal.json") { crashed = true; break }
+            if r.status != 97 { break }
+        }
+        try #require(crashed, "no crash point left a journal")
+        let sink = SyslogSink(app.scratch.file("log.sock"))
+        let r = pk(["reapply"] + app.flags, env: ["PATCHKEEPER_SYSLOG_SOCKET": sink.path])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        #expect(app.scratch.read("live/config/limits.rb")?.contains("a = 100") == true)
+        let lines = sink.drain()
+        #expect(lines.contains { $0.contains("0001") && $0.contains("config/limits.rb") },
+                "root wrote config/limits.rb and committed 0001 with no audit line: \(lines)")
+    }
 }
