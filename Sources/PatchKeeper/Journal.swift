@@ -145,6 +145,9 @@ extension Registry {
             try validate(journal)
             try refuseChangedSince(journal)
             try finish(journal)
+            // What recovery wrote is a write like any other: one audit line.
+            AuditLog.log(app: appName ?? "?", event: "recover \(Text.singleLine(journal.action)) \(journal.registryFile.prefix { $0.isNumber })",
+                         details: "registry=\(path) file=\(journal.registryFile)" + (journal.writes.isEmpty ? "" : " wrote=\(journal.writes.map(\.path).joined(separator: ","))"))
             let files = journal.writes.isEmpty ? "" : " (\(journal.writes.count) file\(journal.writes.count == 1 ? "" : "s"))"
             done.append("finished an interrupted \(journal.action) of \(journal.registryFile)\(files)")
         }
