@@ -180,4 +180,36 @@ struct Attack2Tests {
         #expect(lines.contains { $0.contains("0001") && $0.contains("config/limits.rb") },
                 "root wrote config/limits.rb and committed 0001 with no audit line: \(lines)")
     }
+
+    // MARK: reapply and the live tree
+
+    @Test("reapply does not mark a patch upstreamed when REVISION names a revision with the fix but the files were never deployed")
+    func upstreamedNeedsTheDeployedFiles() throws {
+        let app = AppFixture(deploy: false)
+        let path = "src/api/config/limits.rb"
+        let v1 = "a = 1\nb = 2\nc = 3\nd = 4\ne = 5\nf = 6\ng = 7\nh = 8\n"
+        app.commit([path: v1], message: "base", tag: "base")
+        app.deploy("base")
+        #expect(pk(["init"] + app.flags).status == 0)
+        let patched = v1.replacingOccurrences(of: "a = 1", with: "a = 100")
+        app.scratch.write("live/config/limits.rb", patched)
+        record(app, ["config/limits.rb"], "Raise a")
+        // v2 has the fix and another change; only REVISION says v2 (a half-finished deploy, or
+        // the app's user writing REVISION): the files are still base with the patch.
+        let v2 = patched.replacingOccurrences(of: "h = 8", with: "h = 800")
+        app.commit([path: v2], message: "Raise a; tune h", tag: "v2")
+        app.writeRevision("v2")
+        // git: the live file is not what the deploy of v2 writes.
+        let clone = app.clone(at: "v2")
+        #expect(git(["show", "v2:" + path], in: clone) + "\n" != app.scratch.read("live/config/limits.rb"))
+
+        let (r, actions) = reapply(app)
+        #expect(actions["0001"] == "refused", "reapply: \(r.stdout)")
+        let text = (try? String(contentsOfFile: app.registry + "/" + (app.patchFiles().first ?? ""), encoding: .utf8)) ?? ""
+        #expect(text.contains("Status: active"), "the patch was retired as upstreamed on the word of REVISION alone:\n\(text)")
+        // Back to base (the deploy is rolled back): the hot patch must still be known.
+        app.writeRevision("base")
+        let s = pk(["scan", "--no-cache"] + app.flags)
+        #expect(s.stdout.contains("0001"), "the rolled-back tree's hot patch is no longer tracked: \(s.stdout)")
+    }
 }
