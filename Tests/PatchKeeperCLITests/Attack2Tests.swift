@@ -212,4 +212,31 @@ struct Attack2Tests {
         let s = pk(["scan", "--no-cache"] + app.flags)
         #expect(s.stdout.contains("0001"), "the rolled-back tree's hot patch is no longer tracked: \(s.stdout)")
     }
+
+    @Test("reapply writes an ident file ($Id$) as a deploy of the merge result would: expanded with the new blob id")
+    func reappliedIdentFileIsExpandedLikeACheckout() throws {
+        let app = AppFixture(deploy: false)
+        let body = "<?php // $Id$\n$a = 1;\n$b = 2;\n$c = 3;\n$d = 4;\n$e = 5;\n"
+        app.commit(["src/api/.gitattributes": "*.php ident\n", "src/api/index.php": body], message: "base", tag: "base")
+        app.deploy("base")
+        #expect(pk(["init"] + app.flags).status == 0)
+        let live = try #require(app.scratch.read("live/index.php"))
+        #expect(live.hasPrefix("<?php // $Id: "), "the deploy expands $Id$: \(live)")
+        app.scratch.write("live/index.php", live.replacingOccurrences(of: "$a = 1;", with: "$a = 100;"))
+        record(app, ["index.php"], "Raise a")
+        let v2 = body.replacingOccurrences(of: "$e = 5;", with: "$e = 500;")
+        app.commit(["src/api/index.php": v2], message: "v2", tag: "v2")
+        app.deploy("v2")
+        let (r, actions) = reapply(app)
+        #expect(actions["0001"] == "reapplied", "\(r.stdout)")
+        // git: commit the merge result on v2 and deploy it the same way (git archive REV:src/api).
+        let clone = app.clone(at: "v2")
+        app.scratch.write(clone.replacingOccurrences(of: app.scratch.path + "/", with: "") + "/src/api/index.php",
+                          v2.replacingOccurrences(of: "$a = 1;", with: "$a = 100;"))
+        git(["commit", "-qam", "merged"], in: clone)
+        let archived = run("/bin/sh", ["-c", "git archive HEAD:src/api index.php | tar -xO"], cwd: clone)
+        #expect(app.scratch.read("live/index.php") == archived.stdout,
+                "reapply wrote \(app.scratch.read("live/index.php") ?? "-"), a deploy writes \(archived.stdout)")
+        #expect(pk(["scan", "--no-cache"] + app.flags).status == 0)
+    }
 }
