@@ -180,9 +180,11 @@ public final class Deployment {
     }
 
     /// `file` (repository form) as a checkout of the deployed revision writes it.
+    /// Written as a checkout writes a blob (so `ident` expands with the blob's id, which a
+    /// plain buffer conversion cannot know).
     public func workingTreeForm(_ file: FileVersion?) throws -> FileVersion? {
         guard var f = file, f.mode != .symlink, hasAttributes else { return file }
-        f.content = try convert(f, toRepository: false)
+        f.content = try checkoutContent(f.content, repoPath: f.path)
         return f
     }
 
