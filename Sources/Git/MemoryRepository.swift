@@ -211,3 +211,65 @@ final class DiffHandle {
         return out
     }
 }
+
+extension MemoryRepository {
+    /// Converts `content` at `path` (relative to a tree holding exactly `attributeFiles`, the
+    /// `.gitattributes` files by their paths in that tree) as git would between working-tree and
+    /// repository form, by those attributes only: a deploy of `REV:subdir` sees the
+    /// subdirectory's `.gitattributes`, never the ones above it.
+    public func convert(_ content: [UInt8], path: String, toRepository: Bool, attributeFiles: [FileVersion]) throws -> [UInt8] {
+        let tree = try makeTree(attributeFiles)
+        defer { git_tree_free(tree) }
+        var sig: UnsafeMutablePointer<git_signature>?
+        try check(git_signature_new(&sig, "patchkeeper", "patchkeeper@localhost", 0, 0), "signature")
+        defer { git_signature_free(sig) }
+        var commit = git_oid()
+        try check(git_commit_create(&commit, repo, nil, sig, sig, "UTF-8", "attributes", tree, 0, nil), "attributes commit")
+        var opts = git_filter_options()
+        opts.version = UInt32(GIT_FILTER_OPTIONS_VERSION)
+        opts.flags = GIT_FILTER_NO_SYSTEM_ATTRIBUTES.rawValue | GIT_FILTER_ATTRIBUTES_FROM_COMMIT.rawValue
+        opts.attr_commit_id = commit
+        var filters: OpaquePointer?
+        try check(git_filter_list_load_ext(&filters, repo, nil, path, toRepository ? GIT_FILTER_TO_ODB : GIT_FILTER_TO_WORKTREE, &opts),
+                  "load filters for \(path)")
+        guard let filters else { return content }
+        defer { git_filter_list_free(filters) }
+        var out = git_buf()
+        defer { git_buf_dispose(&out) }
+        let padded = content + [0]
+        try padded.withUnsafeBytes { (buf: UnsafeRawBufferPointer) in
+            let base = buf.baseAddress!.assumingMemoryBound(to: CChar.self)
+            try check(git_filter_list_apply_to_buffer(&out, filters, base, content.count), "convert \(path)")
+        }
+        guard let p = out.ptr, out.size > 0 else { return [] }
+        return Array(UnsafeRawBufferPointer(start: p, count: out.size))
+    }
+}
+
+extension MemoryRepository {
+    /// The bytes a checkout writes for `content` at `path`, by `attributeFiles` only (see
+    /// `convert`): CRLF conversion and `ident` expansion with the blob's own id; filter drivers
+    /// (LFS and the like) are not run.
+    public func checkoutContent(_ content: [UInt8], path: String, attributeFiles: [FileVersion]) throws -> [UInt8] {
+        let tree = try makeTree(attributeFiles)
+        defer { git_tree_free(tree) }
+        var sig: UnsafeMutablePointer<git_signature>?
+        try check(git_signature_new(&sig, "patchkeeper", "patchkeeper@localhost", 0, 0), "signature")
+        defer { git_signature_free(sig) }
+        var commit = git_oid()
+        try check(git_commit_create(&commit, repo, nil, sig, sig, "UTF-8", "attributes", tree, 0, nil), "attributes commit")
+        var oid = try writeBlob(content)
+        var blob: OpaquePointer?
+        try check(git_blob_lookup(&blob, repo, &oid), "read blob")
+        defer { git_blob_free(blob) }
+        var opts = git_blob_filter_options()
+        try check(git_blob_filter_options_init(&opts, UInt32(GIT_BLOB_FILTER_OPTIONS_VERSION)), "filter options")
+        opts.flags = GIT_BLOB_FILTER_NO_SYSTEM_ATTRIBUTES.rawValue | GIT_BLOB_FILTER_ATTRIBUTES_FROM_COMMIT.rawValue
+        opts.attr_commit_id = commit
+        var buf = git_buf()
+        defer { git_buf_dispose(&buf) }
+        try check(git_blob_filter(&buf, blob, path, &opts), "filter \(path)")
+        guard buf.size > 0, let p = buf.ptr else { return [] }
+        return Array(UnsafeRawBufferPointer(start: p, count: Int(buf.size)))
+    }
+}

@@ -136,27 +136,55 @@ public final class Deployment {
     /// `.gitattributes` file. Only then are live files converted: a deploy of `REV:subdir` (as
     /// Capistrano's `git archive` does it) never applies attributes from outside the subdirectory,
     /// so neither does patchkeeper.
-    public private(set) lazy var hasAttributes: Bool = {
-        guard let tree = try? repository.flatTree(commit: revision, prefix: subdir) else { return false }
-        return tree.files.contains { $0.path == ".gitattributes" || $0.path.hasSuffix("/.gitattributes") }
+    public var hasAttributes: Bool { !attributeFiles.isEmpty }
+
+    /// The deployed subdirectory's `.gitattributes` files, by their paths relative to it: the only
+    /// attributes a conversion uses (not the ones above the subdirectory, not the app
+    /// repository's `info/attributes` or its config's `core.attributesFile`).
+    private lazy var attributeFiles: [FileVersion] = {
+        guard let tree = try? repository.flatTree(commit: revision, prefix: subdir) else { return [] }
+        return tree.files.filter { ($0.path == ".gitattributes" || $0.path.hasSuffix("/.gitattributes")) && $0.mode != .symlink && $0.mode != .gitlink }
+            .compactMap { e in (try? repository.blob(e.id)).map { FileVersion(path: e.path, mode: .regular, content: $0) } }
     }()
+
+    private lazy var attributeRepository: MemoryRepository? = try? MemoryRepository()
+
+    private func convert(_ file: FileVersion, toRepository: Bool) throws -> [UInt8] {
+        guard let rel = rootRelative(forRepoPath: file.path) else { return file.content }
+        do {
+            guard let memory = attributeRepository else { throw GitError(code: -1, message: "no in-memory repository", operation: "convert") }
+            return try memory.convert(file.content, path: rel, toRepository: toRepository, attributeFiles: attributeFiles)
+        } catch let e as GitError {
+            throw PatchKeeperError("cannot convert \(file.path) by the deployed revision's .gitattributes: \(e.message)")
+        }
+    }
+
+    /// The bytes a checkout of the deployed subdirectory writes for blob `content` at `repoPath`
+    /// (CRLF, `ident` with the blob's id), by the subdirectory's `.gitattributes` only.
+    public func checkoutContent(_ content: [UInt8], repoPath path: String) throws -> [UInt8] {
+        guard hasAttributes, let rel = rootRelative(forRepoPath: path) else { return content }
+        do {
+            guard let memory = attributeRepository else { throw GitError(code: -1, message: "no in-memory repository", operation: "convert") }
+            return try memory.checkoutContent(content, path: rel, attributeFiles: attributeFiles)
+        } catch let e as GitError {
+            throw PatchKeeperError("cannot convert \(path) by the deployed revision's .gitattributes: \(e.message)")
+        }
+    }
 
     /// `file` (working-tree bytes) in repository form, by the deployed revision's attributes.
     public func repositoryForm(_ file: FileVersion) throws -> FileVersion {
         guard file.mode != .symlink, hasAttributes else { return file }
         var f = file
-        do { f.content = try repository.convert(file.content, path: file.path, toRepository: true, attributesFrom: revision) } catch let e as GitError {
-            throw PatchKeeperError("cannot convert \(file.path) by the deployed revision's .gitattributes: \(e.message)")
-        }
+        f.content = try convert(file, toRepository: true)
         return f
     }
 
     /// `file` (repository form) as a checkout of the deployed revision writes it.
+    /// Written as a checkout writes a blob (so `ident` expands with the blob's id, which a
+    /// plain buffer conversion cannot know).
     public func workingTreeForm(_ file: FileVersion?) throws -> FileVersion? {
         guard var f = file, f.mode != .symlink, hasAttributes else { return file }
-        do { f.content = try repository.convert(f.content, path: f.path, toRepository: false, attributesFrom: revision) } catch let e as GitError {
-            throw PatchKeeperError("cannot convert \(f.path) by the deployed revision's .gitattributes: \(e.message)")
-        }
+        f.content = try checkoutContent(f.content, repoPath: f.path)
         return f
     }
 

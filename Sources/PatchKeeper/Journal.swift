@@ -13,6 +13,16 @@ public struct Journal: Codable, Sendable, Equatable {
         public var mode: String?
         /// Base64 of the new content (for a symlink, its target).
         public var content: String?
+        /// What the live file held when the job started: "MODE BLOBID", or "absent" (nil in a
+        /// journal written before this field existed). Recovery writes only over that, or over
+        /// the new content itself: a file changed since (the next deploy, someone's edit) is
+        /// never overwritten with this job's stale result.
+        public var before: String?
+
+        static func describe(_ f: FileVersion?) -> String {
+            guard let f else { return "absent" }
+            return "\(f.mode.description) \((try? ObjectID.hashBlob(f.content).hex) ?? "?")"
+        }
     }
 
     public var action: String
@@ -44,7 +54,11 @@ extension Registry {
     /// Runs a journaled job: journal, live writes, registry commit, journal removal. Call with
     /// the lock held. If a step fails (full disk, permissions), the live files get their
     /// `previous` content back and the journal goes: nothing is left half-written.
-    func runJournaled(_ journal: Journal, previous: [(rel: String, before: FileVersion?)]) throws {
+    func runJournaled(_ job: Journal, previous: [(rel: String, before: FileVersion?)]) throws {
+        var journal = job
+        for i in journal.writes.indices {
+            if let p = previous.first(where: { $0.rel == journal.writes[i].path }) { journal.writes[i].before = Journal.Write.describe(p.before) }
+        }
         for w in journal.writes {
             try Self.refuseRegistryPath(w.path, root: journal.root, registry: path, source: "\(journal.action): path")
         }
@@ -129,7 +143,11 @@ extension Registry {
                 throw PatchKeeperError("journal \(journalPath) is unreadable", hint: "move it aside and check the app root and the registry by hand")
             }
             try validate(journal)
+            try refuseChangedSince(journal)
             try finish(journal)
+            // What recovery wrote is a write like any other: one audit line.
+            AuditLog.log(app: appName ?? "?", event: "recover \(Text.singleLine(journal.action)) \(journal.registryFile.prefix { $0.isNumber })",
+                         details: "registry=\(path) file=\(journal.registryFile)" + (journal.writes.isEmpty ? "" : " wrote=\(journal.writes.map(\.path).joined(separator: ","))"))
             let files = journal.writes.isEmpty ? "" : " (\(journal.writes.count) file\(journal.writes.count == 1 ? "" : "s"))"
             done.append("finished an interrupted \(journal.action) of \(journal.registryFile)\(files)")
         }
@@ -164,6 +182,25 @@ extension Registry {
         for w in journal.writes {
             let rel = try SafePath.relative(w.path, source: "journal \(file): path")
             try Self.refuseRegistryPath(rel, root: appRoot, registry: path, source: "journal \(file): path")
+        }
+    }
+
+    /// Refuses to finish a journal whose live files changed since the job started: each must still
+    /// hold what was there before, or already the new content. Otherwise a deploy (or an edit)
+    /// made after the crash would be overwritten with the interrupted job's stale result.
+    func refuseChangedSince(_ journal: Journal) throws {
+        for w in journal.writes {
+            guard let before = w.before else { continue }
+            let rel = try SafePath.checked(w.path, root: journal.root, source: "journal \(Journal.path(self))")
+            let now = Journal.Write.describe(try LiveTree.read(root: journal.root, relativePath: rel, repoPath: rel))
+            var after: FileVersion?
+            if let m = w.mode, let mode = FileMode(octal: m), let b64 = w.content, let data = Data(base64Encoded: b64) {
+                after = FileVersion(path: rel, mode: mode, content: [UInt8](data))
+            }
+            if now != before && now != Journal.Write.describe(after) {
+                throw PatchKeeperError("journal \(Journal.path(self)) holds an interrupted \(Text.singleLine(journal.action)) of \(journal.registryFile), but \(journal.root)/\(rel) changed since (a deploy or an edit after the crash); nothing was written",
+                                       hint: "move the journal aside (its registry commit was not made), check \(journal.root)/\(rel), then run the command again")
+            }
         }
     }
 

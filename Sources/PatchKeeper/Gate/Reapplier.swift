@@ -91,6 +91,21 @@ public struct Reapplier {
                 outcome.conflicts = DeployGate.result(d).files.filter { $0.result == .conflicts || $0.result == .removed }
                 return outcome
             case .upstreamed:
+                // The deployed revision carries it: so must the live files (REVISION alone, which
+                // a half-finished deploy or the app's user may have written, proves nothing).
+                for f in d.files {
+                    guard let rel = deployment.rootRelative(forRepoPath: f.path) else { continue }
+                    let steps = chain[f.path] ?? [f.input, f.output]
+                    let outIdx = position[d.patch.id + " " + f.path] ?? steps.count - 1
+                    let found = try liveImage(f.path)
+                    if case .some(let current) = found,
+                       current == f.output || (steps.lastIndex(where: { $0 == current }).map { $0 > outIdx } ?? false) { continue }
+                    outcome.action = .refused
+                    outcome.detail = "\(deployment.root)/\(rel) is not at deployed revision \(rev.short), which carries the patch "
+                        + "(a deploy not finished, REVISION naming the wrong revision, or an unregistered edit); "
+                        + "finish the deploy, or record the unregistered change first"
+                    return outcome
+                }
                 let rule = d.rule.map { r in d.commit.map { "\(r) \($0.hex)" } ?? r } ?? "content"
                 outcome.action = .upstreamed
                 outcome.rule = rule

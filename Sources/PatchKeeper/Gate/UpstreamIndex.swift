@@ -104,7 +104,8 @@ struct UpstreamIndex {
     }
 
     /// A later commit whose diff of `f`'s file removes every line the patch added and adds back
-    /// every line it removed (whitespace ignored): the fix reverted inside a bigger change.
+    /// every line it removed (whitespace ignored): the fix reverted inside a bigger change. The
+    /// net diff from the fix's commit to the target counts too (a revert in several steps).
     func revertedLater(_ f: ParsedFilePatch, after commit: ObjectID, source: BlobSource) -> Bool {
         func norm(_ b: [UInt8]) -> String { String(decoding: b, as: UTF8.self).filter { !$0.isWhitespace } }
         var added: [String: Int] = [:], removed: [String: Int] = [:]
@@ -115,12 +116,11 @@ struct UpstreamIndex {
             }
         }
         if added.isEmpty && removed.isEmpty { return false }
-        guard let changes = try? repository.fileChanges(f.path, from: commit, to: target) else { return false }
-        for (_, oldID, newID) in changes {
+        func reverts(_ oldID: ObjectID?, _ newID: ObjectID?) -> Bool {
             guard let oldID, let newID, let old = source.content(oldID), let new = source.content(newID),
                   let text = try? MemoryRepository().makePatch([FileChange(old: FileVersion(path: f.path, mode: .regular, content: old),
                                                                            new: FileVersion(path: f.path, mode: .regular, content: new))]).diff,
-                  let diff = try? PatchParser.parse(text).first else { continue }
+                  let diff = try? PatchParser.parse(text).first else { return false }
             var gone: [String: Int] = [:], back: [String: Int] = [:]
             for h in diff.hunks {
                 for l in h.lines {
@@ -128,9 +128,17 @@ struct UpstreamIndex {
                     if l.origin == .addition { back[norm(l.content), default: 0] += 1 }
                 }
             }
-            if added.allSatisfy({ gone[$0.key, default: 0] >= $0.value }) && removed.allSatisfy({ back[$0.key, default: 0] >= $0.value }) {
-                return true
-            }
+            return added.allSatisfy({ gone[$0.key, default: 0] >= $0.value }) && removed.allSatisfy({ back[$0.key, default: 0] >= $0.value })
+        }
+        // The net change from the fix to the target: a revert spread over several commits (the
+        // line dropped, the old value brought back later), or the file deleted and added again.
+        if let a = try? repository.entry(atPath: f.path, inCommit: commit), let b = try? repository.entry(atPath: f.path, inCommit: target),
+           a.id != b.id, reverts(a.id, b.id) {
+            return true
+        }
+        guard let changes = try? repository.fileChanges(f.path, from: commit, to: target) else { return false }
+        for (_, oldID, newID) in changes where reverts(oldID, newID) {
+            return true
         }
         return false
     }

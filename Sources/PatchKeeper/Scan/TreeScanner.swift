@@ -135,7 +135,7 @@ public struct TreeScanner {
         // 3. Compare with the deployed tree. Checkout filters (CRLF, ident) only apply where a
         //    deployed .gitattributes file says so (the filter reads attributes from the deployed
         //    commit only, never from the live tree).
-        let hasAttributes = try deployedHasAttributes(tree.files)
+        let hasAttributes = deployment.hasAttributes
         var checkoutFilter: CheckoutFilter?
         var live: [String: (id: ObjectID?, kind: LiveEntry.Kind)] = [:]  // only files of active patches
         var seen = [Bool](repeating: false, count: tree.files.count)
@@ -337,18 +337,6 @@ public struct TreeScanner {
 
     private func depth(_ dir: String) -> Int { dir.isEmpty ? 0 : dir.split(separator: "/").count }
 
-    /// True when the deployed revision has a `.gitattributes` that applies under the root.
-    func deployedHasAttributes(_ files: [FlatEntry]) throws -> Bool {
-        if files.contains(where: { $0.path == ".gitattributes" || $0.path.hasSuffix("/.gitattributes") }) { return true }
-        guard !deployment.subdir.isEmpty else { return false }
-        let parts = deployment.subdir.split(separator: "/").map(String.init)
-        for n in 0..<parts.count {
-            let dir = parts.prefix(n).joined(separator: "/")
-            if (try? deployment.repository.entry(atPath: dir.isEmpty ? ".gitattributes" : dir + "/.gitattributes", inCommit: deployment.revision)) != nil { return true }
-        }
-        return false
-    }
-
     /// Whether a regular live file whose blob id differs from the deployed one still holds what
     /// the deploy wrote: the deployed blob after checkout filters (CRLF, `ident`, by the deployed
     /// .gitattributes), or the object a Git LFS pointer names (sha256 and size).
@@ -356,8 +344,9 @@ public struct TreeScanner {
                      filter: inout CheckoutFilter?, emptyDirectory: String) -> Bool {
         let repo = deployment.repository
         if attributes {
-            if filter == nil { filter = try? CheckoutFilter(repositoryPath: deployment.repoPath, emptyDirectory: emptyDirectory, commit: deployment.revision) }
-            if let filter, let bytes = try? filter.checkoutContent(blob: d.id, path: deployment.repoPath(forRootRelative: rel)),
+            // By the deployed subdirectory's attributes only, as reapply writes and the deploy
+            // (`git archive REV:subdir`) wrote: never the ones above it or the repository's own.
+            if let blob = try? repo.blob(d.id), let bytes = try? deployment.checkoutContent(blob, repoPath: deployment.repoPath(forRootRelative: rel)),
                let id = try? ObjectID.hashBlob(bytes), id == liveID { return true }
         }
         if let size = repo.objectSize(d.id), size <= LFSPointer.maxSize, let bytes = try? repo.blob(d.id), let pointer = LFSPointer(bytes) {
