@@ -39,31 +39,20 @@ extension Repository {
 
     /// Commits reachable from `to` but not from `from` (`from..to`), newest first.
     public func commits(from: ObjectID, to: ObjectID) throws -> [ObjectID] {
-        var walk: OpaquePointer?
-        try check(git_revwalk_new(&walk, handle), "walk history")
-        defer { git_revwalk_free(walk) }
-        git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL.rawValue)
-        var t = to.raw, f = from.raw
-        try check(git_revwalk_push(walk, &t), "walk from \(to.short)")
-        try check(git_revwalk_hide(walk, &f), "hide \(from.short)")
-        var out: [ObjectID] = []
-        var oid = git_oid()
-        while true {
-            let rc = git_revwalk_next(&oid, walk)
-            if rc == GIT_ITEROVER.rawValue { git_error_clear(); break }
-            try check(rc, "walk history")
-            out.append(ObjectID(oid))
-        }
-        return out
+        try walk(from: from, to: to, firstParent: false)
     }
 
     /// The first-parent line of `from..to` (`git rev-list --first-parent`), newest first.
     public func firstParentChain(from: ObjectID, to: ObjectID) throws -> [ObjectID] {
+        try walk(from: from, to: to, firstParent: true)
+    }
+
+    private func walk(from: ObjectID, to: ObjectID, firstParent: Bool) throws -> [ObjectID] {
         var walk: OpaquePointer?
         try check(git_revwalk_new(&walk, handle), "walk history")
         defer { git_revwalk_free(walk) }
         git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL.rawValue)
-        try check(git_revwalk_simplify_first_parent(walk), "first-parent walk")
+        if firstParent { try check(git_revwalk_simplify_first_parent(walk), "first-parent walk") }
         var t = to.raw, f = from.raw
         try check(git_revwalk_push(walk, &t), "walk from \(to.short)")
         try check(git_revwalk_hide(walk, &f), "hide \(from.short)")
