@@ -143,12 +143,7 @@ extension Repository {
 
     /// Files renamed between two commits (old path → new path), by git's similarity rules.
     public func renames(from: ObjectID, to: ObjectID) throws -> [String: String] {
-        let a = try commitTree(from)
-        defer { git_tree_free(a) }
-        let b = try commitTree(to)
-        defer { git_tree_free(b) }
-        var diff: OpaquePointer?
-        try check(git_diff_tree_to_tree(&diff, handle, a, b, nil), "diff \(from.short)..\(to.short)")
+        let diff = try treeDiff(from: from, to: to)
         defer { git_diff_free(diff) }
         var find = git_diff_find_options()
         try check(git_diff_find_options_init(&find, UInt32(GIT_DIFF_FIND_OPTIONS_VERSION)), "rename options")

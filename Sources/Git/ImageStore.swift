@@ -87,12 +87,7 @@ public struct TreeChanges: Sendable {
 
 extension Repository {
     public func treeChanges(from: ObjectID, to: ObjectID) throws -> TreeChanges {
-        let a = try commitTree(from)
-        defer { git_tree_free(a) }
-        let b = try commitTree(to)
-        defer { git_tree_free(b) }
-        var diff: OpaquePointer?
-        try check(git_diff_tree_to_tree(&diff, handle, a, b, nil), "diff \(from.short)..\(to.short)")
+        let diff = try treeDiff(from: from, to: to)
         defer { git_diff_free(diff) }
         var out = TreeChanges()
         for i in 0..<git_diff_num_deltas(diff) {
@@ -105,27 +100,14 @@ extension Repository {
 }
 
 extension Repository {
-    /// Converts a file's bytes between working-tree and repository form (eol/`text` conversion,
-    /// `ident`) by the `.gitattributes` of `commit` only — never a live tree's — as a checkout of
-    /// that commit (`toRepository == false`) or `git add` (`true`) would.
-    public func convert(_ content: [UInt8], path: String, toRepository: Bool, attributesFrom commit: ObjectID) throws -> [UInt8] {
-        var opts = git_filter_options()
-        opts.version = UInt32(GIT_FILTER_OPTIONS_VERSION)
-        opts.flags = GIT_FILTER_NO_SYSTEM_ATTRIBUTES.rawValue | GIT_FILTER_ATTRIBUTES_FROM_COMMIT.rawValue
-        opts.attr_commit_id = commit.raw
-        var filters: OpaquePointer?
-        try check(git_filter_list_load_ext(&filters, handle, nil, path, toRepository ? GIT_FILTER_TO_ODB : GIT_FILTER_TO_WORKTREE, &opts),
-                  "load filters for \(path)")
-        guard let filters else { return content }
-        defer { git_filter_list_free(filters) }
-        var out = git_buf()
-        defer { git_buf_dispose(&out) }
-        let padded = content + [0]  // never a nil pointer, even for an empty file
-        try padded.withUnsafeBytes { (buf: UnsafeRawBufferPointer) in
-            let base = buf.baseAddress!.assumingMemoryBound(to: CChar.self)
-            try check(git_filter_list_apply_to_buffer(&out, filters, base, content.count), "convert \(path)")
-        }
-        guard let p = out.ptr, out.size > 0 else { return [] }
-        return Array(UnsafeRawBufferPointer(start: p, count: out.size))
+    /// The tree-to-tree diff of two commits (caller frees).
+    func treeDiff(from: ObjectID, to: ObjectID) throws -> OpaquePointer {
+        let a = try commitTree(from)
+        defer { git_tree_free(a) }
+        let b = try commitTree(to)
+        defer { git_tree_free(b) }
+        var diff: OpaquePointer?
+        try check(git_diff_tree_to_tree(&diff, handle, a, b, nil), "diff \(from.short)..\(to.short)")
+        return diff!
     }
 }

@@ -213,11 +213,9 @@ final class DiffHandle {
 }
 
 extension MemoryRepository {
-    /// Converts `content` at `path` (relative to a tree holding exactly `attributeFiles`, the
-    /// `.gitattributes` files by their paths in that tree) as git would between working-tree and
-    /// repository form, by those attributes only: a deploy of `REV:subdir` sees the
-    /// subdirectory's `.gitattributes`, never the ones above it.
-    public func convert(_ content: [UInt8], path: String, toRepository: Bool, attributeFiles: [FileVersion]) throws -> [UInt8] {
+    /// A commit (in memory) whose tree holds exactly `attributeFiles`: the one place attributes
+    /// are read from for conversions.
+    func attributesCommit(_ attributeFiles: [FileVersion]) throws -> git_oid {
         let tree = try makeTree(attributeFiles)
         defer { git_tree_free(tree) }
         var sig: UnsafeMutablePointer<git_signature>?
@@ -225,6 +223,15 @@ extension MemoryRepository {
         defer { git_signature_free(sig) }
         var commit = git_oid()
         try check(git_commit_create(&commit, repo, nil, sig, sig, "UTF-8", "attributes", tree, 0, nil), "attributes commit")
+        return commit
+    }
+
+    /// Converts `content` at `path` (relative to a tree holding exactly `attributeFiles`, the
+    /// `.gitattributes` files by their paths in that tree) as git would between working-tree and
+    /// repository form, by those attributes only: a deploy of `REV:subdir` sees the
+    /// subdirectory's `.gitattributes`, never the ones above it.
+    public func convert(_ content: [UInt8], path: String, toRepository: Bool, attributeFiles: [FileVersion]) throws -> [UInt8] {
+        let commit = try attributesCommit(attributeFiles)
         var opts = git_filter_options()
         opts.version = UInt32(GIT_FILTER_OPTIONS_VERSION)
         opts.flags = GIT_FILTER_NO_SYSTEM_ATTRIBUTES.rawValue | GIT_FILTER_ATTRIBUTES_FROM_COMMIT.rawValue
@@ -251,13 +258,7 @@ extension MemoryRepository {
     /// `convert`): CRLF conversion and `ident` expansion with the blob's own id; filter drivers
     /// (LFS and the like) are not run.
     public func checkoutContent(_ content: [UInt8], path: String, attributeFiles: [FileVersion]) throws -> [UInt8] {
-        let tree = try makeTree(attributeFiles)
-        defer { git_tree_free(tree) }
-        var sig: UnsafeMutablePointer<git_signature>?
-        try check(git_signature_new(&sig, "patchkeeper", "patchkeeper@localhost", 0, 0), "signature")
-        defer { git_signature_free(sig) }
-        var commit = git_oid()
-        try check(git_commit_create(&commit, repo, nil, sig, sig, "UTF-8", "attributes", tree, 0, nil), "attributes commit")
+        let commit = try attributesCommit(attributeFiles)
         var oid = try writeBlob(content)
         var blob: OpaquePointer?
         try check(git_blob_lookup(&blob, repo, &oid), "read blob")
