@@ -27,6 +27,10 @@ public final class Registry {
     /// Opens an existing registry.
     public init(path: String) throws {
         self.path = path
+        if POSIX.isDirectory(path), access(path, R_OK | X_OK) != 0 {
+            throw PatchKeeperError("registry \(path) is not readable by this user (it is private to its owner: patches hold copies of the files they change)",
+                                   hint: "run it as the registry's owner (sudo); the login banner shows the active patches to everyone")
+        }
         guard POSIX.isDirectory(path), Repository.exists(atPath: path) else {
             throw PatchKeeperError("registry \(path) does not exist or is not a git repository",
                                    hint: "create it with 'patchkeeper init' (or pass --registry DIR)")

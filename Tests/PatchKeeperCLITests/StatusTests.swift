@@ -77,3 +77,18 @@ struct HandEditTests {
         #expect(pk(["gate", "--target", "v2", "--policy", "reapply"] + app.flags).status == 1)
     }
 }
+
+@Suite("CLI private registry and other users")
+struct PrivateRegistryTests {
+    @Test("a user who cannot read the root-owned private registry is told so, not that it does not exist",
+          .enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")))
+    func privateRegistryMessage() throws {
+        let app = AppFixture()
+        #expect(pk(["init"] + app.flags).status == 0)
+        // The temp dirs on the way must be traversable for nobody to reach the registry path.
+        _ = run("/bin/chmod", ["o+x", app.scratch.path])
+        let r = run("/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", patchkeeperBinary(), "list", "--registry", app.registry])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("not readable by this user") && !r.stderr.contains("does not exist"), "\(r.stderr)")
+    }
+}
