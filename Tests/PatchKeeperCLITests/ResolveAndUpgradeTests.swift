@@ -179,4 +179,31 @@ struct ResolveAndUpgradeTests {
         #expect(app.scratch.read("live/config/clock.rb") == both)
         #expect(pk(["scan"] + app.flags).status == 0)
     }
+
+    @Test("a merge that brought the fix's commit in but resolved its conflict by dropping the fix is no upstream evidence: gate says conflicts, as git apply --3way does")
+    func mergeDroppedTheFix() throws {
+        let app = app()
+        // The fix as a commit on a branch: the same change as hot patch 0001.
+        git(["checkout", "-q", "-b", "fix", "base"], in: app.repo)
+        app.commit(["src/api/config/clock.rb": Self.patched], message: "Disable the RSS job")
+        git(["checkout", "-q", "main"], in: app.repo)
+        // Main changes the same line; the merge conflicts and is resolved by keeping main's line
+        // (dropping the fix), with one more edit to the file so the merge does touch it.
+        app.commit(["src/api/config/clock.rb": Self.clock.replacingOccurrences(of: "  RssCleanup.run", with: "  RssCleanup.run(batch: 10)")],
+                   message: "Batch the cleanup")
+        _ = run("/usr/bin/git", ["-c", "user.name=t", "-c", "user.email=t@example.org", "merge", "-q", "fix"], cwd: app.repo)
+        let resolved = Self.clock.replacingOccurrences(of: "  RssCleanup.run", with: "  RssCleanup.run(batch: 10)") + "# merged\n"
+        app.scratch.write("app/src/api/config/clock.rb", resolved)
+        git(["add", "-A"], in: app.repo)
+        git(["-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "Merge fix (kept main)"], in: app.repo)
+        git(["tag", "v2"], in: app.repo)
+        let g = pk(["gate", "--target", "v2", "--policy", "reapply", "--format", "json"] + app.flags)
+        #expect(g.status == 1, "\(g.stdout)")
+        #expect(g.stdout.contains("\"result\" : \"conflicts\""), "\(g.stdout)")
+        // git: the hot patch does not apply to v2 (in a throw-away clone).
+        let clone = app.scratch.file("clone")
+        git(["clone", "-q", app.repo, clone], in: app.scratch.path)
+        git(["checkout", "-q", "v2"], in: clone)
+        #expect(run("/usr/bin/git", ["apply", "--3way", app.registry + "/0001-disable-the-rss-cleanup-job.patch"], cwd: clone).status != 0)
+    }
 }

@@ -63,8 +63,7 @@ struct UpstreamIndex {
     mutating func evidence(_ p: PatchFile, images: [(ParsedFilePatch, PatchImages.File?)], source: BlobSource) throws -> (String, ObjectID)? {
         guard let (rule, commit) = try match(p) else { return nil }
         guard let base = p.base, repository.contains(base) else { return nil }
-        let paths = images.flatMap { [$0.0.oldPath, $0.0.newPath] }.filter { !$0.isEmpty }
-        guard integrated(commit, base: base, paths: paths) else { return nil }
+        guard integrated(commit, base: base, files: images.map(\.0), source: source) else { return nil }
         // The reverse patch: every file from post back to pre.
         var changes: [FileChange] = []
         for (f, img) in images {
@@ -86,27 +85,31 @@ struct UpstreamIndex {
     }
 
     /// Whether `commit`'s change reached the target's first-parent line.
-    func integrated(_ commit: ObjectID, base: ObjectID, paths: [String]) -> Bool {
+    func integrated(_ commit: ObjectID, base: ObjectID, files: [ParsedFilePatch], source: BlobSource) -> Bool {
         guard let chain = try? repository.firstParentChain(from: base, to: target) else { return false }
         if chain.contains(commit) { return true }
         for m in chain {
             guard let info = try? repository.commit(m), info.parents.count >= 2 else { continue }
             guard (try? repository.isAncestor(commit, of: info.parents[1])) == true,
                   (try? repository.isAncestor(commit, of: info.parents[0])) != true else { continue }
-            // This merge brought the commit in: did it take any of its change?
-            return paths.contains { path in
-                let before = try? repository.entry(atPath: path, inCommit: info.parents[0])
-                let after = try? repository.entry(atPath: path, inCommit: m)
-                return before?.id != after?.id
+            // This merge brought the commit in: did its own change (against its first parent)
+            // take the fix? Every text file's diff must carry the patch's lines (a conflict
+            // resolved by dropping the fix, or `-s ours`, takes nothing); a binary file must change.
+            return !files.isEmpty && files.allSatisfy { f in
+                let path = f.path
+                let before = (try? repository.entry(atPath: path, inCommit: info.parents[0]))?.id
+                let after = (try? repository.entry(atPath: path, inCommit: m))?.id
+                if f.hunks.isEmpty { return before != after }
+                return Self.diff(path, from: before, to: after, source: source, carries: f, reversed: false)
             }
         }
         return false
     }
 
-    /// A later commit whose diff of `f`'s file removes every line the patch added and adds back
-    /// every line it removed (whitespace ignored): the fix reverted inside a bigger change. The
-    /// net diff from the fix's commit to the target counts too (a revert in several steps).
-    func revertedLater(_ f: ParsedFilePatch, after commit: ObjectID, source: BlobSource) -> Bool {
+    /// Whether the diff of `path` from `old` to `new` carries `f`'s change (removes every line it
+    /// removed and adds every line it added, whitespace ignored), or with `reversed` undoes it.
+    static func diff(_ path: String, from oldID: ObjectID?, to newID: ObjectID?, source: BlobSource,
+                     carries f: ParsedFilePatch, reversed: Bool) -> Bool {
         func norm(_ b: [UInt8]) -> String { String(decoding: b, as: UTF8.self).filter { !$0.isWhitespace } }
         var added: [String: Int] = [:], removed: [String: Int] = [:]
         for h in f.hunks {
@@ -116,19 +119,30 @@ struct UpstreamIndex {
             }
         }
         if added.isEmpty && removed.isEmpty { return false }
-        func reverts(_ oldID: ObjectID?, _ newID: ObjectID?) -> Bool {
-            guard let oldID, let newID, let old = source.content(oldID), let new = source.content(newID),
-                  let text = try? MemoryRepository().makePatch([FileChange(old: FileVersion(path: f.path, mode: .regular, content: old),
-                                                                           new: FileVersion(path: f.path, mode: .regular, content: new))]).diff,
-                  let diff = try? PatchParser.parse(text).first else { return false }
-            var gone: [String: Int] = [:], back: [String: Int] = [:]
-            for h in diff.hunks {
-                for l in h.lines {
-                    if l.origin == .deletion { gone[norm(l.content), default: 0] += 1 }
-                    if l.origin == .addition { back[norm(l.content), default: 0] += 1 }
-                }
+        let old = oldID.flatMap { source.content($0) } ?? (oldID == nil ? [] : nil)
+        let new = newID.flatMap { source.content($0) } ?? (newID == nil ? [] : nil)
+        guard oldID != newID, let old, let new,
+              let text = try? MemoryRepository().makePatch([FileChange(old: FileVersion(path: path, mode: .regular, content: old),
+                                                                       new: FileVersion(path: path, mode: .regular, content: new))]).diff,
+              let diff = try? PatchParser.parse(text).first else { return false }
+        var gone: [String: Int] = [:], came: [String: Int] = [:]
+        for h in diff.hunks {
+            for l in h.lines {
+                if l.origin == .deletion { gone[norm(l.content), default: 0] += 1 }
+                if l.origin == .addition { came[norm(l.content), default: 0] += 1 }
             }
-            return added.allSatisfy({ gone[$0.key, default: 0] >= $0.value }) && removed.allSatisfy({ back[$0.key, default: 0] >= $0.value })
+        }
+        let (mustGo, mustCome) = reversed ? (added, removed) : (removed, added)
+        return mustGo.allSatisfy { gone[$0.key, default: 0] >= $0.value } && mustCome.allSatisfy { came[$0.key, default: 0] >= $0.value }
+    }
+
+    /// A later commit whose diff of `f`'s file removes every line the patch added and adds back
+    /// every line it removed (whitespace ignored): the fix reverted inside a bigger change. The
+    /// net diff from the fix's commit to the target counts too (a revert in several steps).
+    func revertedLater(_ f: ParsedFilePatch, after commit: ObjectID, source: BlobSource) -> Bool {
+        func reverts(_ oldID: ObjectID?, _ newID: ObjectID?) -> Bool {
+            guard oldID != nil, newID != nil else { return false }
+            return Self.diff(f.path, from: oldID, to: newID, source: source, carries: f, reversed: true)
         }
         // The net change from the fix to the target: a revert spread over several commits (the
         // line dropped, the old value brought back later), or the file deleted and added again.
