@@ -11,7 +11,8 @@ import Foundation
 public enum Metrics {
     /// The metrics for `report`; `now` is when the scan finished, written as
     /// `patchkeeper_last_scan_timestamp_seconds`. Ends in a newline.
-    public static func render(_ report: ScanReport, now: Date) -> String {
+    /// `oldestDriftSince`: when the oldest unregistered change was first seen (drift age).
+    public static func render(_ report: ScanReport, now: Date, oldestDriftSince: Date? = nil) -> String {
         let app = "app=\"\(escapeLabel(report.app))\""
         var out = ""
         func gauge(_ name: String, _ help: String, _ samples: [(labels: String, value: String)]) {
@@ -26,6 +27,8 @@ public enum Metrics {
               })
         gauge("patchkeeper_unregistered_changes", "Changes under the root that no active patch explains.",
               [(app, String(report.unregistered.count))])
+        gauge("patchkeeper_oldest_unregistered_change_seconds", "How long the oldest unregistered change has been there (0: none).",
+              [(app, String(Int64(oldestDriftSince.map { max(0, now.timeIntervalSince($0)) } ?? 0)))])
         gauge("patchkeeper_expired_patches", "Active patches past their Expires date.",
               [(app, String(report.patches.filter(\.expired).count))])
         gauge("patchkeeper_scan_problems", "Files the last scan could not check (unreadable, changed while scanned).",

@@ -79,7 +79,10 @@ struct ScanCommand: ParsableCommand {
         renderer.firstSeen = LastScan.load(registry: registry)?.firstSeen ?? [:]
         try renderer.render(report)
         // No registry lock: the file is ours alone (one per app) and AtomicFile replaces it whole.
-        if let metricsFile { try AtomicFile.write(Metrics.render(report, now: Date()), to: metricsFile, mode: 0o644) }
+        if let metricsFile {
+            let oldest = LastScan.load(registry: registry)?.oldestDrift?.since
+            try AtomicFile.write(Metrics.render(report, now: Date(), oldestDriftSince: oldest), to: metricsFile, mode: 0o644)
+        }
         if motd || motdFile != nil {
             let path = motdFile ?? deployment.app.motd ?? "/etc/motd"
             let result = try MotdUpdate.apply(report: report, app: deployment.app.name, file: path, registry: registry, wait: global.wait)

@@ -43,6 +43,9 @@ struct MetricsTests {
             # HELP patchkeeper_unregistered_changes Changes under the root that no active patch explains.
             # TYPE patchkeeper_unregistered_changes gauge
             patchkeeper_unregistered_changes{app="obs-api"} 2
+            # HELP patchkeeper_oldest_unregistered_change_seconds How long the oldest unregistered change has been there (0: none).
+            # TYPE patchkeeper_oldest_unregistered_change_seconds gauge
+            patchkeeper_oldest_unregistered_change_seconds{app="obs-api"} 0
             # HELP patchkeeper_expired_patches Active patches past their Expires date.
             # TYPE patchkeeper_expired_patches gauge
             patchkeeper_expired_patches{app="obs-api"} 2
@@ -75,6 +78,7 @@ struct MetricsTests {
             "patchkeeper_patches{app=\"obs-api\",state=\"modified\"} 0",
             "patchkeeper_patches{app=\"obs-api\",state=\"partial\"} 0",
             "patchkeeper_unregistered_changes{app=\"obs-api\"} 0",
+            "patchkeeper_oldest_unregistered_change_seconds{app=\"obs-api\"} 0",
             "patchkeeper_expired_patches{app=\"obs-api\"} 0",
             "patchkeeper_scan_problems{app=\"obs-api\"} 0",
             "patchkeeper_last_scan_timestamp_seconds{app=\"obs-api\"} 1795608000",
@@ -102,6 +106,13 @@ struct MetricsTests {
         #expect(Metrics.escapeLabel("obs-api ünïcode") == "obs-api ünïcode")
         let text = Metrics.render(report(app: "we\"ird\\app\nx"), now: now)
         #expect(text.contains(#"patchkeeper_active_patches{app="we\"ird\\app\nx"} 0"#))
-        #expect(text.split(separator: "\n").count == 30)
+        #expect(text.split(separator: "\n").count == 33)
+    }
+
+    @Test("the oldest unregistered change's age is a gauge in seconds")
+    func driftAge() {
+        let r = report(unregistered: [.init(path: "src/api/x.rb", kind: .added)])
+        let text = Metrics.render(r, now: now, oldestDriftSince: now.addingTimeInterval(-3 * 86_400))
+        #expect(text.contains("patchkeeper_oldest_unregistered_change_seconds{app=\"obs-api\"} 259200\n"))
     }
 }
