@@ -43,7 +43,7 @@ public enum Motd {
         lines.append(fit("  deployed \(revision), checked \(utcMinute(summary.checkedAt))", width))
         lines += patchRows(summary.patches, now: now, width: width, maxLines: max(maxLines, 1))
         if !summary.unregistered.isEmpty {
-            lines.append(driftLine(summary.unregistered, width: width))
+            lines.append(driftLine(summary.unregistered, since: summary.unregisteredSince, width: width))
         }
         lines.append(fit("  Details: patchkeeper status --app \(shellWord(app))", width))
         lines.append(endPrefix + app)
@@ -116,9 +116,9 @@ public enum Motd {
     }
 
     /// `!  N unregistered change(s): path, path …`, listing paths while they fit.
-    static func driftLine(_ paths: [String], width: Int) -> String {
+    static func driftLine(_ paths: [String], since: Date? = nil, width: Int) -> String {
         let n = paths.count
-        var line = "  !  \(n) unregistered change\(n == 1 ? "" : "s"): "
+        var line = "  !  \(n) unregistered change\(n == 1 ? "" : "s")\(since.map { " since " + String(Text.isoTimestamp($0).prefix(10)) } ?? ""): "
         for (i, path) in paths.enumerated() {
             line += (i == 0 ? "" : ", ") + Text.terminalLine(path)
             if line.count > width { break }

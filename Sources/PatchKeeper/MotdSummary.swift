@@ -39,6 +39,8 @@ public struct MotdSummary: Sendable, Equatable {
     public var patches: [Line]
     /// Repo-relative paths of unregistered drift.
     public var unregistered: [String]
+    /// When the oldest of them was first seen (a date on the banner: an age would be frozen).
+    public var unregisteredSince: Date?
 
     public init(app: String, deployedRevision: String, checkedAt: Date, patches: [Line], unregistered: [String]) {
         self.app = app

@@ -58,13 +58,14 @@ enum MotdUpdate {
         let now = Date()
         var block: String?
         if let report {
-            let summary = MotdSummary(
+            var summary = MotdSummary(
                 app: app, deployedRevision: report.deployedRevision.hex, checkedAt: report.checkedAt,
                 patches: report.patches.map {
                     .init(id: $0.id, title: $0.title, author: $0.author, recordedAt: $0.recordedAt, expires: $0.expires,
                           expired: $0.expired, state: $0.state.rawValue)
                 },
                 unregistered: report.unregistered.map(\.path))
+            summary.unregisteredSince = LastScan.load(registry: registry)?.oldestDrift?.since
             block = Motd.block(for: summary, now: now)
         }
         let lock = try registry.lock(wait: wait)

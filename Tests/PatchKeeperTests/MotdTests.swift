@@ -280,4 +280,13 @@ struct MotdFileTests {
         #expect(throws: PatchKeeperError.self) { try Motd.updated("Welcome\n", app: "obs-api", block: foreign) }
         #expect(throws: PatchKeeperError.self) { try Motd.updated("Welcome\n", app: "obs-api", block: "hello\n") }
     }
+
+    @Test("the drift line says since when, as a date (an age would be frozen at write time)")
+    func driftSince() throws {
+        var s = MotdSummary(app: "obs-api", deployedRevision: "8c1f0e2d", checkedAt: Date(timeIntervalSince1970: 1_795_608_000),
+                            patches: [], unregistered: ["src/api/app/models/user.rb"])
+        s.unregisteredSince = Date(timeIntervalSince1970: 1_795_608_000 - 3 * 86_400)
+        let block = try #require(Motd.block(for: s, now: Date(timeIntervalSince1970: 1_795_608_000)))
+        #expect(block.contains("  !  1 unregistered change since 2026-11-22: src/api/app/models/user.rb"), "\(block)")
+    }
 }
