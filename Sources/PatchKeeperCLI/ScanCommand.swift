@@ -224,7 +224,9 @@ struct DiffCommand: ParsableCommand {
         discussion: """
         What an admin reads before 'patchkeeper record': every change under the root that no active \
         patch explains, as a git diff with repository paths. Limit it to some files or directories \
-        with PATH arguments (relative to the root). Exit: 0 no drift, 1 drift shown, 2 trouble.
+        with PATH arguments: relative to the current directory when it is inside the root, else to \
+        the root. A path in neither the live tree nor the deployed revision is an error (exit 2). \
+        Exit: 0 no drift, 1 drift shown, 2 trouble.
         """
     )
 
@@ -242,6 +244,15 @@ struct DiffCommand: ParsableCommand {
         let deployment = try global.deployment()
         let registry = try Registry(deployment: deployment)
         let rels = try paths.map { try SafePath.fromCommandLine($0, root: deployment.root) }
+        // A typo must not read as "no drift": a path that is in neither tree is trouble.
+        for (rel, given) in zip(rels, paths) {
+            let live = (try? LiveTree.exists(root: deployment.root, relativePath: rel)) ?? false
+            let deployed = (try? deployment.repository.entry(atPath: deployment.repoPath(forRootRelative: rel), inCommit: deployment.revision)) != nil
+            if !live && !deployed {
+                throw PatchKeeperError("\(Text.terminalLine(given)) is neither in \(deployment.root) nor in deployed revision \(deployment.revision.short)",
+                                       hint: "paths are relative to the root (or to the current directory when you are inside it)")
+            }
+        }
         let report = try runScan(deployment: deployment, registry: registry, useCache: true)
         let diff = try Recorder.driftDiff(deployment: deployment, registry: registry, report: report, paths: rels)
         if global.format == .json {

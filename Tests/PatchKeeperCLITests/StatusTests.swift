@@ -92,3 +92,20 @@ struct PrivateRegistryTests {
         #expect(r.stderr.contains("not readable by this user") && !r.stderr.contains("does not exist"), "\(r.stderr)")
     }
 }
+
+@Suite("CLI diff paths")
+struct DiffPathTests {
+    @Test("diff of a path that is in neither tree is trouble (exit 2), not an empty 'no drift'")
+    func typoIsTrouble() {
+        let app = AppFixture()
+        #expect(pk(["init"] + app.flags).status == 0)
+        let r = pk(["diff", "config/wokers.yml"] + app.flags)
+        #expect(r.status == 2 && r.stderr.contains("wokers.yml"), "\(r.stderr)")
+        app.scratch.write("live/config/workers.yml", "timeout: 99\nconcurrency: 4\n")
+        let ok = pk(["diff", "config/workers.yml"] + app.flags)
+        #expect(ok.status == 1 && ok.stdout.contains("+timeout: 99"))
+        // Relative to the current directory inside the root, as the help says.
+        let inside = pk(["diff", "workers.yml"] + app.flags, cwd: app.root + "/config")
+        #expect(inside.status == 1 && inside.stdout.contains("+timeout: 99"), "\(inside.stdout)\(inside.stderr)")
+    }
+}
