@@ -24,13 +24,28 @@ public final class RegistryLock {
                 throw PatchKeeperError("cannot lock \(path): \(POSIX.errorText())")
             }
             if Self.now() >= deadline {
+                let holder = Self.holder(fd)
                 close(fd)
-                throw PatchKeeperError("the registry is locked by another patchkeeper process (\(path))",
+                throw PatchKeeperError("the registry is locked by another patchkeeper process\(holder.map { " (\($0))" } ?? "") (\(path))",
                                        hint: "wait for it to finish, or pass --wait SECONDS", kind: .locked)
             }
             usleep(50_000)
         }
         self.fd = fd
+        // Who holds it, for the next one's message: "pid 4121, patchkeeper reapply".
+        let args = CommandLine.arguments.prefix(2).map { POSIX.baseName($0) }.joined(separator: " ")
+        let text = Array("pid \(getpid()), \(Text.singleLine(args).prefix(80))\n".utf8)
+        if ftruncate(fd, 0) == 0 { _ = text.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } }
+    }
+
+    /// What the holder wrote into the lock file, when it is still running.
+    private static func holder(_ fd: Int32) -> String? {
+        var buf = [UInt8](repeating: 0, count: 128)
+        let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        guard n > 0 else { return nil }
+        let text = Text.singleLine(String(decoding: buf[0..<n], as: UTF8.self))
+        guard text.hasPrefix("pid "), let pid = Int32(text.dropFirst(4).prefix { $0.isNumber }), kill(pid, 0) == 0 || errno == EPERM else { return nil }
+        return text
     }
 
     deinit {
