@@ -7,6 +7,11 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case text, json
 }
 
+/// `--color`: auto (a terminal without NO_COLOR or TERM=dumb), always, never.
+enum ColorChoice: String, ExpressibleByArgument, CaseIterable {
+    case auto, always, never
+}
+
 /// Options every command takes: which app, where its files are, how to print.
 struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: "The app to act on (from the config file). Optional when the config has one app.")
@@ -35,6 +40,9 @@ struct GlobalOptions: ParsableArguments {
 
     @Option(name: .long, help: ArgumentHelp("Output format: text or json.", valueName: "format"))
     var format: OutputFormat = .text
+
+    @Option(name: .long, help: ArgumentHelp("Colour in text output: auto (on a terminal, unless NO_COLOR is set or TERM=dumb), always or never.", valueName: "when"))
+    var color: ColorChoice = .auto
 
     @Option(name: .long, help: ArgumentHelp("Wait up to this many seconds for the registry lock held by another patchkeeper.", valueName: "seconds"))
     var wait: Double = 0
@@ -75,7 +83,7 @@ struct GlobalOptions: ParsableArguments {
                             app: app.nameFromRegistryPath ? nil : app.name)
     }
 
-    var output: Output { Output(format: format) }
+    var output: Output { Output(format: format, color: color) }
 
     /// Runs `body` for this app, or with `all` for every app of the config file in turn (each
     /// with `--app` set to it): one app's trouble is reported on stderr and the others still run.

@@ -5,12 +5,18 @@ import PatchKeeper
 /// is made terminal-safe; colour is used only when stdout is a terminal and NO_COLOR is unset.
 struct Output {
     let format: OutputFormat
+    var color: ColorChoice = .auto
 
     static let schemaVersion = 1
 
     var useColor: Bool {
-        isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
-            && ProcessInfo.processInfo.environment["TERM"] != "dumb"
+        switch color {
+        case .always: return true
+        case .never: return false
+        case .auto:
+            return isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
+                && ProcessInfo.processInfo.environment["TERM"] != "dumb"
+        }
     }
 
     func line(_ s: String = "") {

@@ -109,3 +109,16 @@ struct DiffPathTests {
         #expect(inside.status == 1 && inside.stdout.contains("+timeout: 99"), "\(inside.stdout)\(inside.stderr)")
     }
 }
+
+@Suite("CLI colour")
+struct ColorTests {
+    @Test("--color always colours findings even into a pipe; never and the default (not a terminal) do not")
+    func colorChoice() {
+        let app = AppFixture()
+        #expect(pk(["init"] + app.flags).status == 0)
+        app.scratch.write("live/config/workers.yml", "timeout: 99\nconcurrency: 4\n")
+        #expect(pk(["gate", "--target", "v1", "--color", "always"] + app.flags).stdout.contains("\u{1B}["))
+        #expect(!pk(["gate", "--target", "v1", "--color", "never"] + app.flags).stdout.contains("\u{1B}["))
+        #expect(!pk(["gate", "--target", "v1"] + app.flags).stdout.contains("\u{1B}["))
+    }
+}
