@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -32,20 +33,27 @@ public final class RegistryLock {
             usleep(50_000)
         }
         self.fd = fd
-        // Who holds it, for the next one's message: "pid 4121, patchkeeper reapply".
-        let args = CommandLine.arguments.prefix(2).map { POSIX.baseName($0) }.joined(separator: " ")
-        let text = Array("pid \(getpid()), \(Text.singleLine(args).prefix(80))\n".utf8)
-        if ftruncate(fd, 0) == 0 { _ = text.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } }
     }
 
-    /// What the holder wrote into the lock file, when it is still running.
+    /// The process holding the lock, from the kernel's lock table (`/proc/locks`) and its command
+    /// line: "pid 4121, patchkeeper reapply". Nothing is written to find it out.
     private static func holder(_ fd: Int32) -> String? {
-        var buf = [UInt8](repeating: 0, count: 128)
-        let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
-        guard n > 0 else { return nil }
-        let text = Text.singleLine(String(decoding: buf[0..<n], as: UTF8.self))
-        guard text.hasPrefix("pid "), let pid = Int32(text.dropFirst(4).prefix { $0.isNumber }), kill(pid, 0) == 0 || errno == EPERM else { return nil }
-        return text
+        var st = stat()
+        guard fstat(fd, &st) == 0, let table = try? String(contentsOfFile: "/proc/locks", encoding: .utf8) else { return nil }
+        let inode = UInt64(st.st_ino)
+        for line in table.split(separator: "\n") {
+            let f = line.split(separator: " ", omittingEmptySubsequences: true)
+            // "1: FLOCK  ADVISORY  WRITE 566 00:2a:1234 0 EOF" (a waiter's line starts "1: ->").
+            guard f.count >= 6, f[1] == "FLOCK", let pid = Int32(f[4]) else { continue }
+            let dev = f[5].split(separator: ":")
+            guard dev.count == 3, UInt64(dev[2]) == inode, pid != getpid() else { continue }
+            var cmd = ""
+            if let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") {
+                cmd = data.split(separator: 0).prefix(3).map { POSIX.baseName(String(decoding: $0, as: UTF8.self)) }.joined(separator: " ")
+            }
+            return "pid \(pid)" + (cmd.isEmpty ? "" : ", " + Text.singleLine(cmd).prefix(80))
+        }
+        return nil
     }
 
     deinit {
