@@ -35,7 +35,13 @@ public enum Editor {
         if let e = change.expires, e != patch.expires { what.append("expires \(patch.expires ?? "never") → \(e)"); patch.setTrailer("Expires", e) }
         if change.removeExpiry, let old = patch.expires { what.append("expires \(old) → never"); patch.setTrailer("Expires", nil) }
         if let t = change.ticket.map(Text.singleLine), t != patch.ticket { what.append("ticket → \(t)"); patch.setTrailer("Ticket", t) }
-        if let r = change.reason.map(Text.sanitizedBlock), r != patch.reason {
+        // As record writes a reason: a '---' line would end the message (and cut off the trailers).
+        let reason = change.reason.map {
+            Text.sanitizedBlock($0).split(separator: "\n", omittingEmptySubsequences: false)
+                .map { $0 == "---" ? "- - -" : String($0) }.joined(separator: "\n")
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        if let r = reason, r != patch.reason {
             what.append("reason changed")
             if patch.trailer("Reason") != nil { patch.setTrailer("Reason", Text.singleLine(r)) } else { patch.body = r }
         }
