@@ -39,4 +39,51 @@ struct Attack3Tests {
         #expect(text.contains("why\n- - -\nmore"), "\(text)")
         #expect(pk(["list"] + app.flags).status == 0)
     }
+
+    @Test("[defaults] in the main config apply to the apps of conf.d files too (README: 'for every app')")
+    func defaultsReachConfD() throws {
+        let app = AppFixture()
+        let etc = app.scratch.file("etc")
+        try FileManager.default.createDirectory(atPath: etc + "/conf.d", withIntermediateDirectories: true)
+        app.scratch.write("etc/config.toml", "[defaults]\nignore = [\"tmp/\"]\n")
+        app.scratch.write("etc/conf.d/10-api.toml", """
+            [apps.api]
+            root = "\(app.root)"
+            repo = "\(app.repo)"
+            subdir = "src/api"
+            registry = "\(app.registry)"
+            """)
+        let config = etc + "/config.toml"
+        #expect(pk(["init", "--config", config, "--app", "api"]).status == 0)
+        app.scratch.write("live/tmp/cache.bin", "x")
+        let r = pk(["scan", "--config", config, "--app", "api"])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+    }
+
+    @Test("a conf.d file (or the config) writable by group or others does not steer root: it is refused")
+    func writableConfDRefused() throws {
+        let app = AppFixture()
+        let etc = app.scratch.file("etc")
+        try FileManager.default.createDirectory(atPath: etc + "/conf.d", withIntermediateDirectories: true)
+        app.scratch.write("etc/config.toml", """
+            [apps.api]
+            root = "\(app.root)"
+            repo = "\(app.repo)"
+            subdir = "src/api"
+            registry = "\(app.registry)"
+            """)
+        let config = etc + "/config.toml"
+        #expect(pk(["init", "--config", config, "--app", "api"]).status == 0)
+        // The app's user can write this drop-in: it names a root of its choosing for root to write in.
+        app.scratch.write("etc/conf.d/50-evil.toml", "[apps.evil]\nroot = \"/etc\"\nregistry = \"\(app.scratch.file("evilreg"))\"\n")
+        chmod(app.scratch.file("etc/conf.d/50-evil.toml"), 0o666)
+        let r = pk(["list", "--config", config, "--app", "api"])
+        #expect(r.status == 2 && r.stderr.contains("50-evil.toml") && r.stderr.contains("writable"), "\(r.stderr)")
+        chmod(app.scratch.file("etc/conf.d/50-evil.toml"), 0o644)
+        chmod(app.scratch.file("etc/conf.d"), 0o777)
+        let d = pk(["list", "--config", config, "--app", "api"])
+        #expect(d.status == 2 && d.stderr.contains("conf.d") && d.stderr.contains("writable"), "\(d.stderr)")
+        chmod(app.scratch.file("etc/conf.d"), 0o755)
+        #expect(pk(["list", "--config", config, "--app", "api"]).status == 0)
+    }
 }
