@@ -86,4 +86,50 @@ struct Attack3Tests {
         chmod(app.scratch.file("etc/conf.d"), 0o755)
         #expect(pk(["list", "--config", config, "--app", "api"]).status == 0)
     }
+
+    @Test("retire --revert killed at every step: files old or new, and a rerun (or any next command) finishes it")
+    func retireRevertCrashes() throws {
+        func fresh() -> AppFixture {
+            let app = AppFixture()
+            #expect(pk(["init"] + app.flags).status == 0)
+            app.scratch.write("live/config/workers.yml", "timeout: 120\nconcurrency: 4\n")
+            app.scratch.write("live/config/new.rb", "X = 1\n")
+            app.scratch.write("live/config/clock.rb", "every 2.hours do\nend\n")
+            precondition(pk(["record", "config/workers.yml", "config/new.rb", "config/clock.rb", "--title", "Three", "--reason", "r"] + app.flags).status == 0)
+            return app
+        }
+        let args = ["retire", "0001", "--revert", "--reason", "x"]
+        let ref = fresh()
+        let before = snapshot(ref.root)
+        #expect(pk(args + ref.flags).status == 0)
+        let after = snapshot(ref.root)
+        var k = 1
+        while k < 60 {
+            let app = fresh()
+            let crashed = pk(args + app.flags, env: ["PATCHKEEPER_FAULT_AFTER": String(k)])
+            if crashed.status != 97 { #expect(crashed.status == 0, "step \(k): \(crashed.stderr)"); break }
+            for (path, data) in snapshot(app.root) where !path.contains(".pk-tmp-") {
+                #expect(data == before[path] || data == after[path], "step \(k): \(path) is neither old nor new")
+            }
+            let rerun = pk(args + app.flags)
+            #expect(rerun.status == 0 || rerun.status == 2, "step \(k): \(rerun.stderr)")
+            #expect(snapshot(app.root).filter { !$0.key.contains(".pk-tmp-") } == after, "step \(k): end state differs; rerun: \(rerun.stderr)")
+            #expect(app.scratch.read("registry/0001-three.patch")?.contains("Status: retired") == true, "step \(k)")
+            #expect(git(["status", "--porcelain"], in: app.registry) == "", "step \(k)")
+            let scan = pk(["scan"] + app.flags)
+            #expect(scan.status == 0, "step \(k): \(scan.stdout)")
+            k += 1
+        }
+    }
+
+    @Test("status right after a deploy that dropped a hot patch is not 'nothing to report' on the word of the scan before the deploy")
+    func statusAfterDeployBeforeScan() throws {
+        let app = recorded()
+        #expect(pk(["scan"] + app.flags).status == 0)
+        #expect(pk(["status"] + app.flags).status == 0)
+        app.commit(["src/api/README": "v2\n"], message: "v2", tag: "v2")
+        app.deploy("v2")   // the hot patch is gone from the live tree
+        let st = pk(["status", "--format", "json"] + app.flags)
+        #expect(st.status == 1, "\(st.stdout)")
+    }
 }
