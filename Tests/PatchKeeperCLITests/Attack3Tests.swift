@@ -132,4 +132,24 @@ struct Attack3Tests {
         let st = pk(["status", "--format", "json"] + app.flags)
         #expect(st.status == 1, "\(st.stdout)")
     }
+
+    @Test("propose: a reason with lines git mailinfo takes for the start of the patch ('diff -', 'Index: ', '--- x') still makes a mail git am applies, message whole")
+    func proposeReasonWithPatchBreakLines() throws {
+        let app = AppFixture()
+        #expect(pk(["init"] + app.flags).status == 0)
+        app.scratch.write("live/config/workers.yml", "timeout: 120\nconcurrency: 4\n")
+        let reason = "Jobs time out.\nThe old fix was:\ndiff --git a/foo b/foo\nIndex: foo\n--- a/foo\nand that is all."
+        #expect(pk(["record", "config/workers.yml", "--title", "Raise timeout", "--reason", reason] + app.flags).status == 0)
+        let mail = app.scratch.file("0001.mail")
+        let r = pk(["propose", "0001", "--onto", "v1", "--output", mail] + app.flags)
+        #expect(r.status == 0, "\(r.stderr)")
+        let clone = app.scratch.file("clone")
+        _ = run("/usr/bin/git", ["clone", "-q", app.repo, clone])
+        git(["checkout", "-q", "-b", "hotfix", "v1"], in: clone)
+        let am = run("/usr/bin/git", ["-c", "user.name=dev", "-c", "user.email=dev@example.org", "am", "-q", mail], cwd: clone)
+        #expect(am.status == 0, "\(am.stderr)")
+        #expect(git(["show", "HEAD:src/api/config/workers.yml"], in: clone) == "timeout: 120\nconcurrency: 4")
+        let body = git(["log", "-1", "--format=%B"], in: clone)
+        #expect(body.contains("and that is all.") && body.contains("Hot-Patch: 0001"), "\(body)")
+    }
 }
