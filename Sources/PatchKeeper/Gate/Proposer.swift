@@ -51,7 +51,7 @@ public enum Proposer {
         do { made = try MemoryRepository().makePatch(changes.sorted { $0.path < $1.path }) } catch let e as GitError {
             throw PatchKeeperError("cannot build the proposal: \(e.message)")
         }
-        var message = patch.reason.trimmingCharacters(in: .whitespacesAndNewlines)
+        var message = Self.mailSafe(patch.reason.trimmingCharacters(in: .whitespacesAndNewlines))
         var trailers: [String] = []
         if let t = patch.ticket { trailers.append("Ticket: \(t)") }
         trailers.append("Hot-Patch: \(patch.id) (\(deployment.app.name), recorded by patchkeeper)")
@@ -72,5 +72,17 @@ public enum Proposer {
         patch.setTrailer("Proposed-In", "\(path) onto \(onto.hex)")
         try registry.save(patch, action: "propose", reason: "proposed onto \(onto.short) as \(path)", author: Person.current(), now: now)
         return Result(patch: patch, mail: path, onto: onto)
+    }
+
+    /// The message with every line that `git mailinfo` takes for the start of the patch
+    /// (`diff -`, `Index: `, `---` then a space or nothing but blanks) or `git mailsplit` for a new
+    /// mail (`From `) indented by one space: otherwise `git am` cuts the message there and feeds
+    /// the rest to `git apply`, which fails on it.
+    static func mailSafe(_ message: String) -> String {
+        message.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            let breaks = line.hasPrefix("diff -") || line.hasPrefix("Index: ") || line.hasPrefix("From ")
+                || (line.hasPrefix("---") && (line.dropFirst(3).first == " " || line.dropFirst(3).allSatisfy(\.isWhitespace)))
+            return breaks ? " " + line : String(line)
+        }.joined(separator: "\n")
     }
 }
