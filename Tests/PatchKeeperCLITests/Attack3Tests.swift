@@ -152,4 +152,14 @@ struct Attack3Tests {
         let body = git(["log", "-1", "--format=%B"], in: clone)
         #expect(body.contains("and that is all.") && body.contains("Hot-Patch: 0001"), "\(body)")
     }
+
+    @Test("edit --ticket '' is refused like an empty --title or --reason; it does not write an empty 'Ticket:' trailer")
+    func editEmptyTicket() throws {
+        let app = recorded()
+        let before = snapshot(app.registry)
+        let e = pk(["edit", "0001", "--ticket", " "] + app.flags)
+        #expect(e.status == 2, "\(e.stdout)\(e.stderr)")
+        #expect(snapshot(app.registry) == before)
+        #expect(app.scratch.read("registry/0001-raise-timeout.patch")?.contains("Ticket:") == false)
+    }
 }
