@@ -22,6 +22,9 @@ public enum Editor {
         }
         if let e = change.expires { try PatchBuilder.validate(expires: e, now: now) }
         if let t = change.title, Text.singleLine(t).isEmpty { throw PatchKeeperError("--title is empty") }
+        if let t = change.ticket, Text.singleLine(t).trimmingCharacters(in: .whitespaces).isEmpty {
+            throw PatchKeeperError("--ticket is empty", hint: "give the ticket's id, e.g. --ticket OPS-123")
+        }
         if let r = change.reason, Text.sanitizedBlock(r).trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             throw PatchKeeperError("--reason is empty")
         }
