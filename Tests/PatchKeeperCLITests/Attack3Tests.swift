@@ -162,4 +162,19 @@ struct Attack3Tests {
         #expect(snapshot(app.registry) == before)
         #expect(app.scratch.read("registry/0001-raise-timeout.patch")?.contains("Ticket:") == false)
     }
+
+    @Test("propose never writes its mail into the registry (a stray .patch breaks every command) or into the live tree (drift): run from there, it is refused")
+    func proposeOutputInsideRegistryOrRoot() throws {
+        let app = recorded()
+        let reg = snapshot(app.registry)
+        let inReg = pk(["propose", "0001", "--onto", "v1"] + app.flags, cwd: app.registry)
+        #expect(inReg.status == 2, "\(inReg.stdout)\(inReg.stderr)")
+        #expect(!app.scratch.exists("registry/0001-raise-timeout.proposed.patch"))
+        #expect(pk(["list"] + app.flags).status == 0)
+        let live = snapshot(app.root)
+        let inRoot = pk(["propose", "0001", "--onto", "v1", "--output", app.root + "/config/fix.patch"] + app.flags)
+        #expect(inRoot.status == 2, "\(inRoot.stdout)\(inRoot.stderr)")
+        #expect(snapshot(app.root) == live)
+        #expect(snapshot(app.registry).filter { !$0.key.hasPrefix(".patchkeeper/") } == reg.filter { !$0.key.hasPrefix(".patchkeeper/") })
+    }
 }
