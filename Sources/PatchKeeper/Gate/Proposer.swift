@@ -68,6 +68,16 @@ public enum Proposer {
             \(made.diff)
             """
         let path = Deployment.absolute(output ?? "\(patch.fileName.replacingOccurrences(of: ".patch", with: "")).proposed.patch")
+        // Not into the registry (a stray .patch file there stops every command) nor into the live
+        // tree (root would add a file the app's user can then change; scan calls it drift).
+        let dir = POSIX.realPath(POSIX.parentDirectory(path)) ?? POSIX.parentDirectory(path)
+        for (inside, what) in [(registry.path, "the registry"), (deployment.root, "the app's live tree")] {
+            let r = POSIX.realPath(inside) ?? Deployment.absolute(inside)
+            if dir == r || dir.hasPrefix(r == "/" ? r : r + "/") {
+                throw PatchKeeperError("\(path) lies inside \(what) (\(inside)): the mail is not written there",
+                                       hint: "pass --output FILE outside it, e.g. --output /tmp/\(POSIX.baseName(path))")
+            }
+        }
         try AtomicFile.write(Array(mail.utf8), to: path, mode: 0o644)
         patch.setTrailer("Proposed-In", "\(path) onto \(onto.hex)")
         try registry.save(patch, action: "propose", reason: "proposed onto \(onto.short) as \(path)", author: Person.current(), now: now)
