@@ -177,4 +177,24 @@ struct Attack3Tests {
         #expect(snapshot(app.root) == live)
         #expect(snapshot(app.registry).filter { !$0.key.hasPrefix(".patchkeeper/") } == reg.filter { !$0.key.hasPrefix(".patchkeeper/") })
     }
+
+    @Test("a failed scan does not hang on (or read through a symlink) a metrics file someone replaced with a FIFO or a link")
+    func metricsFailureFileIsNotFollowed() throws {
+        let app = recorded()
+        let fifo = app.scratch.file("metrics.prom")
+        #expect(mkfifo(fifo, 0o644) == 0)
+        let flags = ["--root", app.scratch.file("gone"), "--repo", app.repo, "--subdir", "src/api", "--registry", app.registry]
+        let r = run("/usr/bin/timeout", ["20", patchkeeperBinary(), "scan", "--metrics-file", fifo] + flags)
+        #expect(r.status == 2, "exit \(r.status) (124 = hung on the FIFO): \(r.stderr)")
+        // A symlink to a secret: never read as root (the rewritten file must not carry its lines).
+        try? FileManager.default.removeItem(atPath: fifo)
+        app.scratch.write("secret", "patchkeeper_last_success_timestamp_seconds{app=\"x\"} 1234567\n")
+        try FileManager.default.createSymbolicLink(atPath: fifo, withDestinationPath: app.scratch.file("secret"))
+        let s = run("/usr/bin/timeout", ["20", patchkeeperBinary(), "scan", "--metrics-file", fifo] + flags)
+        #expect(s.status == 2, "\(s.stderr)")
+        #expect(app.scratch.read("secret") == "patchkeeper_last_success_timestamp_seconds{app=\"x\"} 1234567\n")
+        if !app.scratch.isSymlink("metrics.prom") {
+            #expect(!(app.scratch.read("metrics.prom") ?? "").contains("1234567"), "\(app.scratch.read("metrics.prom") ?? "")")
+        }
+    }
 }
