@@ -313,7 +313,9 @@ public enum Retirer {
         var mine: [(ParsedFilePatch, PatchImages.File?)] = []
         var touched = Set<String>()
         let bases = BaseTrees(deployment.repository)
+        var earlier: [String: Image] = [:]  // path → the postimage of an earlier active patch (what a stacked revert restores)
         for p in active {
+            if p.id == patch.id { earlier = recorded }
             let images = try PatchImages.images(of: p, source: source, recorded: &recorded, base: p.base.flatMap { bases.tree($0) })
             let paths = Set(images.flatMap { [$0.0.oldPath, $0.0.newPath] }.filter { !$0.isEmpty })
             if p.id == patch.id { mine = images; touched = paths; continue }
@@ -340,6 +342,16 @@ public enum Retirer {
                 guard liveImage == now else {
                     throw PatchKeeperError("\(deployment.root)/\(checked) is not what patch \(patch.id) made (edited on top, or overwritten by a deploy): nothing was reverted",
                                            hint: "'patchkeeper diff \(checked)' shows the difference; revert by hand and retire without --revert")
+                }
+                // What the revert puts back must be what the live file would hold without this
+                // patch: the deployed revision's file, or an earlier patch's postimage it is
+                // stacked on. A deploy that carries the fix (or changed the file otherwise) makes
+                // the preimage stale: writing it would undo part of the deploy.
+                let deployed = try deployment.repository.entry(atPath: path, inCommit: deployment.revision)
+                    .flatMap { e in e.mode.flatMap { m in m == .tree || m == .gitlink ? nil : Image(id: e.id, mode: m) } }
+                guard back == deployed || (back != nil && back == earlier[path]) else {
+                    throw PatchKeeperError("\(path) in the deployed revision \(deployment.revision.short) is not what patch \(patch.id) started from (the deploy carries the fix, or changed the file): nothing was reverted",
+                                           hint: "retire \(patch.id) without --revert; 'patchkeeper scan' shows the live file against the deployed revision")
                 }
                 let target = try back.map { i -> FileVersion in
                     guard let bytes = source.content(i.id) else { throw PatchKeeperError("blob \(i.id.short) of \(path) is missing") }

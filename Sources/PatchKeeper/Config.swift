@@ -52,19 +52,28 @@ public struct ConfigFile: Sendable, Equatable {
     public var apps: [String: AppConfig]
     /// App names in file order.
     public var appNames: [String]
+    /// This file's `[defaults]` (with the main file's, for a conf.d file).
+    public var defaults = Defaults()
 
     public static let defaultPath = "/etc/patchkeeper/config.toml"
 
     /// Reads and validates a config file, then merges the `*.toml` files of the `conf.d`
     /// directory beside it (in name order; an app defined twice is an error naming both files).
     /// Errors name the file, line and key.
+    /// The main file's `[defaults]` apply to the apps of conf.d files too (a conf.d file's own
+    /// `[defaults]` add to them for its apps). Root acts on what these files say, so each of them,
+    /// and the conf.d directory, must be owned by root or the user running patchkeeper and not
+    /// writable by group or others.
     public static func load(path: String) throws -> ConfigFile {
         var config = try loadOne(path: path)
         let dir = POSIX.parentDirectory(Deployment.absolute(path)) + "/conf.d"
         if POSIX.isDirectory(dir) {
+            var st = stat()
+            guard stat(dir, &st) == 0 else { throw PatchKeeperError("cannot read config directory \(dir): \(POSIX.errorText())") }
+            try checkTrusted(st, path: dir, what: "config directory")
             let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".toml") && !$0.hasPrefix(".") }.sorted()
             for name in names {
-                let part = try loadOne(path: dir + "/" + name)
+                let part = try loadOne(path: dir + "/" + name, inherited: config.defaults)
                 for appName in part.appNames {
                     if let existing = config.apps[appName] {
                         throw PatchKeeperError("app '\(appName)' is defined twice: in \(existing.source ?? config.path) and in \(dir)/\(name)",
@@ -78,16 +87,43 @@ public struct ConfigFile: Sendable, Equatable {
         return config
     }
 
-    static func loadOne(path: String) throws -> ConfigFile {
+    static func loadOne(path: String, inherited: Defaults? = nil) throws -> ConfigFile {
         let bytes: [UInt8]
-        do { bytes = try POSIX.readFile(path, label: "config ") } catch var e as PatchKeeperError {
+        let st: stat
+        do {
+            let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
+            guard fd >= 0 else {
+                let code = errno
+                throw PatchKeeperError("cannot read config \(path): \(code == ELOOP ? "it is a symlink" : POSIX.errorText(code))")
+            }
+            defer { close(fd) }
+            (bytes, st) = try POSIX.readDescriptor(fd, path: "config " + path, limit: POSIX.defaultReadLimit)
+        } catch var e as PatchKeeperError {
             e.hint = "pass --config FILE or create it with 'patchkeeper init'"
             throw e
         }
-        return try parse(String(decoding: bytes, as: UTF8.self), path: path)
+        try checkTrusted(st, path: path, what: "config file")
+        return try parse(String(decoding: bytes, as: UTF8.self), path: path, inherited: inherited)
     }
 
-    public static func parse(_ text: String, path: String) throws -> ConfigFile {
+    static func checkTrusted(_ st: stat, path: String, what: String) throws {
+        if st.st_uid != 0 && st.st_uid != geteuid() {
+            throw PatchKeeperError("\(what) \(path) is owned by uid \(st.st_uid), not by root or the user running patchkeeper",
+                                   hint: "whoever can write it steers what patchkeeper does: chown it to root")
+        }
+        if st.st_mode & 0o022 != 0 {
+            throw PatchKeeperError("\(what) \(path) is writable by group or others (mode \(String(st.st_mode & 0o7777, radix: 8)))",
+                                   hint: "whoever can write it steers what patchkeeper does: chmod go-w \(path)")
+        }
+    }
+
+    /// `[defaults]` values and which keys were set.
+    public struct Defaults: Sendable, Equatable {
+        var app = AppConfig(name: "defaults")
+        var keys = Set<String>()
+    }
+
+    public static func parse(_ text: String, path: String, inherited: Defaults? = nil) throws -> ConfigFile {
         try refuseWhatTOMLKitAbortsOn(text, path: path)
         let table: TOMLTable
         do {
@@ -96,7 +132,7 @@ public struct ConfigFile: Sendable, Equatable {
             throw PatchKeeperError("\(path):\(e.source.begin.line):\(e.source.begin.column): invalid TOML: \(e.description)",
                                    hint: "fix the file and run again")
         }
-        var config = ConfigFile(path: path, apps: [:], appNames: [])
+        var config = ConfigFile(path: path, apps: [:], appNames: [], defaults: Defaults())
         for key in table.keys where key != "apps" && key != "defaults" {
             throw PatchKeeperError("\(path): unknown top-level key '\(key)'", hint: "settings go under [apps.NAME] (or [defaults])")
         }
@@ -114,6 +150,14 @@ public struct ConfigFile: Sendable, Equatable {
             defaults = try appConfig(name: "defaults", table: t, path: path, section: "[defaults]")
             defaultKeys = Set(t.keys)
         }
+        if let inherited {
+            // The main file's defaults, under this file's own.
+            if inherited.keys.contains("ignore") { defaults.ignore = inherited.app.ignore + (defaultKeys.contains("ignore") ? defaults.ignore : []) }
+            if inherited.keys.contains("motd"), !defaultKeys.contains("motd") { defaults.motd = inherited.app.motd }
+            if inherited.keys.contains("trusted"), !defaultKeys.contains("trusted") { defaults.trusted = inherited.app.trusted }
+            defaultKeys.formUnion(inherited.keys)
+        }
+        config.defaults = Defaults(app: defaults, keys: defaultKeys)
         guard let apps = table["apps"] else { return config }
         guard let appsTable = apps.table else {
             throw PatchKeeperError("\(path): 'apps' must be a table of [apps.NAME] sections")

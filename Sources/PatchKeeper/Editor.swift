@@ -22,6 +22,9 @@ public enum Editor {
         }
         if let e = change.expires { try PatchBuilder.validate(expires: e, now: now) }
         if let t = change.title, Text.singleLine(t).isEmpty { throw PatchKeeperError("--title is empty") }
+        if let t = change.ticket, Text.singleLine(t).trimmingCharacters(in: .whitespaces).isEmpty {
+            throw PatchKeeperError("--ticket is empty", hint: "give the ticket's id, e.g. --ticket OPS-123")
+        }
         if let r = change.reason, Text.sanitizedBlock(r).trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
             throw PatchKeeperError("--reason is empty")
         }
@@ -35,7 +38,13 @@ public enum Editor {
         if let e = change.expires, e != patch.expires { what.append("expires \(patch.expires ?? "never") → \(e)"); patch.setTrailer("Expires", e) }
         if change.removeExpiry, let old = patch.expires { what.append("expires \(old) → never"); patch.setTrailer("Expires", nil) }
         if let t = change.ticket.map(Text.singleLine), t != patch.ticket { what.append("ticket → \(t)"); patch.setTrailer("Ticket", t) }
-        if let r = change.reason.map(Text.sanitizedBlock), r != patch.reason {
+        // As record writes a reason: a '---' line would end the message (and cut off the trailers).
+        let reason = change.reason.map {
+            Text.sanitizedBlock($0).split(separator: "\n", omittingEmptySubsequences: false)
+                .map { $0 == "---" ? "- - -" : String($0) }.joined(separator: "\n")
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        if let r = reason, r != patch.reason {
             what.append("reason changed")
             if patch.trailer("Reason") != nil { patch.setTrailer("Reason", Text.singleLine(r)) } else { patch.body = r }
         }

@@ -164,7 +164,11 @@ struct RetireCommand: ParsableCommand {
 
         Example:
           patchkeeper retire 0001 --reason "Migration finished; job re-enabled"
-          patchkeeper retire 0002 --revert --reason "The upstream fix is deployed"
+          patchkeeper retire 0002 --revert --reason "Not needed after all; back to the deployed file"
+
+        --revert puts back what the live file held without the patch: the deployed revision's \
+        file (or the patch it is stacked on). When a deploy since has changed the file (say, it \
+        carries the fix), that is refused: retire without --revert.
         """
     )
 

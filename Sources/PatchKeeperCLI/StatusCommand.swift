@@ -15,7 +15,7 @@ struct StatusCommand: ParsableCommand {
         last state), EXPIRED, UNREGISTERED (with the age of the oldest), LAST SCAN (age and result).
 
         Exit: 0 nothing to report, 1 findings (a patch not applied, expired, unregistered changes, \
-        no scan yet, a scan older than a day), 2 trouble (an app's registry cannot be read).
+        no scan yet, a scan older than a day or older than the last deploy), 2 trouble (an app's registry cannot be read).
         """
     )
 
@@ -34,6 +34,8 @@ struct StatusCommand: ParsableCommand {
         var lastScan: String?
         var lastScanProblems: Int?
         var handEdited: [String]
+        /// REVISION was written after the last scan: what the scan saw may be gone.
+        var deployedSinceLastScan: Bool
         var findings: Bool
         var error: String?
     }
@@ -70,7 +72,8 @@ struct StatusCommand: ParsableCommand {
                 let patches = r.patches.isEmpty ? "none" : r.patches.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
                 var unreg = "\(r.unregistered)"
                 if let since = r.oldestUnregisteredSince.flatMap(Text.parseISO) { unreg += " (oldest \(Self.age(now.timeIntervalSince(since))))" }
-                let scan = r.lastScan.flatMap(Text.parseISO).map { Self.age(now.timeIntervalSince($0)) + " ago" } ?? "never"
+                let scan = (r.lastScan.flatMap(Text.parseISO).map { Self.age(now.timeIntervalSince($0)) + " ago" } ?? "never")
+                    + (r.deployedSinceLastScan ? " (deployed since: run 'patchkeeper scan')" : "")
                 let line = cell(Output.terminalSafe(r.app), 16) + " " + cell(deployed, 18) + " " + cell(patches, 26) + " "
                     + cell(r.expired.isEmpty ? "0" : "\(r.expired.count)", 8) + " " + cell(unreg, 20) + " " + scan
                 out.line(r.findings ? out.red(line) : line)
@@ -83,7 +86,7 @@ struct StatusCommand: ParsableCommand {
 
     static func status(_ app: AppConfig, now: Date) -> AppDTO {
         var dto = AppDTO(app: app.name, registry: app.registry ?? "\(Deployment.defaultRegistryDirectory)/\(app.name)", patches: [:],
-                         expired: [], unregistered: 0, handEdited: [], findings: false)
+                         expired: [], unregistered: 0, handEdited: [], deployedSinceLastScan: false, findings: false)
         do {
             let registry = try Registry(path: Deployment.absolute(dto.registry), trusted: app.trusted,
                                         app: app.nameFromRegistryPath ? nil : app.name)
@@ -92,10 +95,12 @@ struct StatusCommand: ParsableCommand {
             let last = LastScan.load(registry: registry)
             for p in active { dto.patches[last?.states[p.id] ?? "unscanned", default: 0] += 1 }
             dto.expired = active.filter { $0.isExpired(now: now) }.map(\.id)
+            var revisionWritten: Date?
             if let root = app.root {
                 let revision = Deployment.absolute(root) + "/REVISION"
                 if let attrs = try? FileManager.default.attributesOfItem(atPath: revision), let m = attrs[.modificationDate] as? Date {
                     dto.deployedAt = Text.isoTimestamp(m)
+                    revisionWritten = m
                 }
             }
             if let last {
@@ -109,7 +114,8 @@ struct StatusCommand: ParsableCommand {
                 dto.lastScanProblems = last.problems
             }
             dto.handEdited = registry.handEdits()
-            let stale = last.map { now.timeIntervalSince($0.checkedAt) > 86_400 } ?? true
+            if let last, let at = revisionWritten, at > last.checkedAt { dto.deployedSinceLastScan = true }
+            let stale = last.map { now.timeIntervalSince($0.checkedAt) > 86_400 } ?? true || dto.deployedSinceLastScan
             dto.findings = dto.patches.keys.contains { $0 != "applied" } || !dto.expired.isEmpty || dto.unregistered > 0
                 || (last?.problems ?? 0) > 0 || stale || !dto.handEdited.isEmpty
         } catch let e as PatchKeeperError {

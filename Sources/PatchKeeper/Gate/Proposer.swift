@@ -51,7 +51,7 @@ public enum Proposer {
         do { made = try MemoryRepository().makePatch(changes.sorted { $0.path < $1.path }) } catch let e as GitError {
             throw PatchKeeperError("cannot build the proposal: \(e.message)")
         }
-        var message = patch.reason.trimmingCharacters(in: .whitespacesAndNewlines)
+        var message = Self.mailSafe(patch.reason.trimmingCharacters(in: .whitespacesAndNewlines))
         var trailers: [String] = []
         if let t = patch.ticket { trailers.append("Ticket: \(t)") }
         trailers.append("Hot-Patch: \(patch.id) (\(deployment.app.name), recorded by patchkeeper)")
@@ -68,9 +68,31 @@ public enum Proposer {
             \(made.diff)
             """
         let path = Deployment.absolute(output ?? "\(patch.fileName.replacingOccurrences(of: ".patch", with: "")).proposed.patch")
+        // Not into the registry (a stray .patch file there stops every command) nor into the live
+        // tree (root would add a file the app's user can then change; scan calls it drift).
+        let dir = POSIX.realPath(POSIX.parentDirectory(path)) ?? POSIX.parentDirectory(path)
+        for (inside, what) in [(registry.path, "the registry"), (deployment.root, "the app's live tree")] {
+            let r = POSIX.realPath(inside) ?? Deployment.absolute(inside)
+            if dir == r || dir.hasPrefix(r == "/" ? r : r + "/") {
+                throw PatchKeeperError("\(path) lies inside \(what) (\(inside)): the mail is not written there",
+                                       hint: "pass --output FILE outside it, e.g. --output /tmp/\(POSIX.baseName(path))")
+            }
+        }
         try AtomicFile.write(Array(mail.utf8), to: path, mode: 0o644)
         patch.setTrailer("Proposed-In", "\(path) onto \(onto.hex)")
         try registry.save(patch, action: "propose", reason: "proposed onto \(onto.short) as \(path)", author: Person.current(), now: now)
         return Result(patch: patch, mail: path, onto: onto)
+    }
+
+    /// The message with every line that `git mailinfo` takes for the start of the patch
+    /// (`diff -`, `Index: `, `---` then a space or nothing but blanks) or `git mailsplit` for a new
+    /// mail (`From `) indented by one space: otherwise `git am` cuts the message there and feeds
+    /// the rest to `git apply`, which fails on it.
+    static func mailSafe(_ message: String) -> String {
+        message.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            let breaks = line.hasPrefix("diff -") || line.hasPrefix("Index: ") || line.hasPrefix("From ")
+                || (line.hasPrefix("---") && (line.dropFirst(3).first == " " || line.dropFirst(3).allSatisfy(\.isWhitespace)))
+            return breaks ? " " + line : String(line)
+        }.joined(separator: "\n")
     }
 }
