@@ -197,4 +197,22 @@ struct Attack3Tests {
             #expect(!(app.scratch.read("metrics.prom") ?? "").contains("1234567"), "\(app.scratch.read("metrics.prom") ?? "")")
         }
     }
+
+    @Test("--all-apps refuses every per-app flag (--repo, --registry, --subdir, --deployed), not only --app/--root: one value would steer every app")
+    func allAppsRefusesPerAppFlags() throws {
+        let app = AppFixture()
+        app.scratch.write("all.toml", """
+            [apps.alpha]
+            root = "\(app.root)"
+            repo = "\(app.repo)"
+            subdir = "src/api"
+            registry = "\(app.registry)"
+            """)
+        let config = app.scratch.file("all.toml")
+        #expect(pk(["init", "--config", config, "--app", "alpha"]).status == 0)
+        for extra in [["--deployed", "v1"], ["--subdir", "docs"], ["--repo", app.repo], ["--registry", app.registry]] {
+            let r = pk(["scan", "--all-apps", "--config", config] + extra)
+            #expect(r.status == 64, "\(extra): \(r.status) \(r.stderr)")
+        }
+    }
 }
