@@ -82,7 +82,11 @@ struct GlobalOptions: ParsableArguments {
     /// The exit code summarises: 2 if any app had trouble, else 1 if any had findings.
     func forEachApp(_ all: Bool, _ body: (GlobalOptions) throws -> Void) throws {
         guard all else { return try body(self) }
-        if app != nil || root != nil { throw ValidationError("--all-apps takes the apps from the config file: drop --app/--root") }
+        let perApp = [("--app", app), ("--root", root), ("--repo", repo), ("--registry", registry), ("--subdir", subdir), ("--deployed", deployed)]
+            .filter { $0.1 != nil }.map(\.0)
+        if !perApp.isEmpty {
+            throw ValidationError("--all-apps takes the apps from the config file: drop \(perApp.joined(separator: ", ")) (one value would apply to every app)")
+        }
         guard let loc = appOptions.configLocation(environment: environment) else {
             throw PatchKeeperError("--all-apps needs a config file (tried --config, $PATCHKEEPER_CONFIG, \(ConfigFile.defaultPath))")
         }
