@@ -215,4 +215,29 @@ struct Attack3Tests {
             #expect(r.status == 64, "\(extra): \(r.status) \(r.stderr)")
         }
     }
+
+    @Test("scan --all-apps --format json is one JSON document, and an app that failed is in it (not only on stderr)")
+    func allAppsJSONIsOneDocument() throws {
+        let a = AppFixture()
+        a.scratch.write("all.toml", """
+            [apps.alpha]
+            root = "\(a.root)"
+            repo = "\(a.repo)"
+            subdir = "src/api"
+            registry = "\(a.registry)"
+
+            [apps.broken]
+            root = "\(a.scratch.file("gone"))"
+            repo = "\(a.repo)"
+            registry = "\(a.scratch.file("reg2"))"
+            """)
+        let config = a.scratch.file("all.toml")
+        #expect(pk(["init", "--config", config, "--app", "alpha"]).status == 0)
+        let r = pk(["scan", "--all-apps", "--config", config, "--format", "json"])
+        #expect(r.status == 2, "\(r.stderr)")
+        let doc = try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))
+        let list = doc as? [[String: Any]]
+        #expect(list?.count == 2, "\(r.stdout)")
+        #expect(list?.contains { ($0["app"] as? String) == "broken" && $0["error"] != nil } == true, "\(r.stdout)")
+    }
 }
