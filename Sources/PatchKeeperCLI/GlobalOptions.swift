@@ -93,6 +93,19 @@ struct GlobalOptions: ParsableArguments {
         let config = try ConfigFile.load(path: loc.path)
         if config.appNames.isEmpty { throw PatchKeeperError("\(loc.path) defines no apps", hint: "add one with 'patchkeeper init'") }
         var worst: Int32 = 0
+        // JSON: one array of every app's document; an app that failed is {app, error} in it.
+        struct AppError: Encodable { var app: String; var error: String }
+        let json = format == .json
+        if json {
+            Output.arrayDocuments = 0
+            FileHandle.standardOutput.write(Data("[\n".utf8))
+        }
+        defer {
+            if json {
+                FileHandle.standardOutput.write(Data("]\n".utf8))
+                Output.arrayDocuments = nil
+            }
+        }
         for name in config.appNames {
             var one = self
             one.app = name
@@ -102,6 +115,7 @@ struct GlobalOptions: ParsableArguments {
                 worst = max(worst, e.rawValue)
             } catch let e as PatchKeeperError {
                 Output.diagnostic("error: app \(name): \(e.description)")
+                if json { try? output.json(AppError(app: name, error: e.description)) }
                 worst = 2
             }
         }
