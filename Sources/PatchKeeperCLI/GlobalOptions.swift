@@ -90,13 +90,30 @@ struct GlobalOptions: ParsableArguments {
     /// The exit code summarises: 2 if any app had trouble, else 1 if any had findings.
     func forEachApp(_ all: Bool, _ body: (GlobalOptions) throws -> Void) throws {
         guard all else { return try body(self) }
-        if app != nil || root != nil { throw ValidationError("--all-apps takes the apps from the config file: drop --app/--root") }
+        let perApp = [("--app", app), ("--root", root), ("--repo", repo), ("--registry", registry), ("--subdir", subdir), ("--deployed", deployed)]
+            .filter { $0.1 != nil }.map(\.0)
+        if !perApp.isEmpty {
+            throw ValidationError("--all-apps takes the apps from the config file: drop \(perApp.joined(separator: ", ")) (one value would apply to every app)")
+        }
         guard let loc = appOptions.configLocation(environment: environment) else {
             throw PatchKeeperError("--all-apps needs a config file (tried --config, $PATCHKEEPER_CONFIG, \(ConfigFile.defaultPath))")
         }
         let config = try ConfigFile.load(path: loc.path)
         if config.appNames.isEmpty { throw PatchKeeperError("\(loc.path) defines no apps", hint: "add one with 'patchkeeper init'") }
         var worst: Int32 = 0
+        // JSON: one array of every app's document; an app that failed is {app, error} in it.
+        struct AppError: Encodable { var app: String; var error: String }
+        let json = format == .json
+        if json {
+            Output.arrayDocuments = 0
+            FileHandle.standardOutput.write(Data("[\n".utf8))
+        }
+        defer {
+            if json {
+                FileHandle.standardOutput.write(Data("]\n".utf8))
+                Output.arrayDocuments = nil
+            }
+        }
         for name in config.appNames {
             var one = self
             one.app = name
@@ -106,6 +123,7 @@ struct GlobalOptions: ParsableArguments {
                 worst = max(worst, e.rawValue)
             } catch let e as PatchKeeperError {
                 Output.diagnostic("error: app \(name): \(e.description)")
+                if json { try? output.json(AppError(app: name, error: e.description)) }
                 worst = 2
             }
         }

@@ -9,6 +9,10 @@ struct Output {
 
     static let schemaVersion = 1
 
+    /// Inside `--all-apps --format json`: the documents written so far to the one JSON array
+    /// (nil otherwise). One process, one thread: commands run one app after another.
+    nonisolated(unsafe) static var arrayDocuments: Int?
+
     var useColor: Bool {
         switch color {
         case .always: return true
@@ -37,6 +41,10 @@ struct Output {
             try c.encode(Text.isoTimestamp(date))
         }
         let data = try encoder.encode(Versioned(value: value))
+        if let n = Output.arrayDocuments {
+            if n > 0 { FileHandle.standardOutput.write(Data(",\n".utf8)) }
+            Output.arrayDocuments = n + 1
+        }
         FileHandle.standardOutput.write(data)
         FileHandle.standardOutput.write(Data("\n".utf8))
     }

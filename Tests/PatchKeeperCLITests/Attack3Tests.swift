@@ -197,4 +197,47 @@ struct Attack3Tests {
             #expect(!(app.scratch.read("metrics.prom") ?? "").contains("1234567"), "\(app.scratch.read("metrics.prom") ?? "")")
         }
     }
+
+    @Test("--all-apps refuses every per-app flag (--repo, --registry, --subdir, --deployed), not only --app/--root: one value would steer every app")
+    func allAppsRefusesPerAppFlags() throws {
+        let app = AppFixture()
+        app.scratch.write("all.toml", """
+            [apps.alpha]
+            root = "\(app.root)"
+            repo = "\(app.repo)"
+            subdir = "src/api"
+            registry = "\(app.registry)"
+            """)
+        let config = app.scratch.file("all.toml")
+        #expect(pk(["init", "--config", config, "--app", "alpha"]).status == 0)
+        for extra in [["--deployed", "v1"], ["--subdir", "docs"], ["--repo", app.repo], ["--registry", app.registry]] {
+            let r = pk(["scan", "--all-apps", "--config", config] + extra)
+            #expect(r.status == 64, "\(extra): \(r.status) \(r.stderr)")
+        }
+    }
+
+    @Test("scan --all-apps --format json is one JSON document, and an app that failed is in it (not only on stderr)")
+    func allAppsJSONIsOneDocument() throws {
+        let a = AppFixture()
+        a.scratch.write("all.toml", """
+            [apps.alpha]
+            root = "\(a.root)"
+            repo = "\(a.repo)"
+            subdir = "src/api"
+            registry = "\(a.registry)"
+
+            [apps.broken]
+            root = "\(a.scratch.file("gone"))"
+            repo = "\(a.repo)"
+            registry = "\(a.scratch.file("reg2"))"
+            """)
+        let config = a.scratch.file("all.toml")
+        #expect(pk(["init", "--config", config, "--app", "alpha"]).status == 0)
+        let r = pk(["scan", "--all-apps", "--config", config, "--format", "json"])
+        #expect(r.status == 2, "\(r.stderr)")
+        let doc = try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))
+        let list = doc as? [[String: Any]]
+        #expect(list?.count == 2, "\(r.stdout)")
+        #expect(list?.contains { ($0["app"] as? String) == "broken" && $0["error"] != nil } == true, "\(r.stdout)")
+    }
 }
