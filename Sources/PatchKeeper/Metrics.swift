@@ -51,6 +51,11 @@ public enum Metrics {
         return out
     }
 
+    /// The metrics file as it is, read without following a link or blocking on a FIFO (1 MiB at most).
+    public static func readPrevious(_ path: String) -> String? {
+        (try? POSIX.readFile(path, limit: 1 << 20)).map { String(decoding: $0, as: UTF8.self) }
+    }
+
     /// The metrics file for a scan that failed (no repository, unreadable registry …): the success
     /// flag 0 and the last success carried over from `previous` (the file as it was), so a timer
     /// that keeps failing is an alert, not silence.

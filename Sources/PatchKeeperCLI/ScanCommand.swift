@@ -58,7 +58,9 @@ struct ScanCommand: ParsableCommand {
     }
 
     func runOne(_ global: GlobalOptions) throws {
-        let metricsFile = self.metricsFile.map { $0.replacingOccurrences(of: "{app}", with: global.app ?? "app") }
+        // {app}: the app's name as the config or flags give it.
+        let appName = (try? global.resolveApp().name) ?? global.app ?? "app"
+        let metricsFile = self.metricsFile.map { $0.replacingOccurrences(of: "{app}", with: appName) }
         let deployment: Deployment
         let registry: Registry
         let report: ScanReport
@@ -69,9 +71,9 @@ struct ScanCommand: ParsableCommand {
         } catch {
             // A failed scan still says so in the metrics file (success 0, last success kept).
             if let metricsFile {
-                let app = (try? global.resolveApp().name) ?? global.app ?? "unknown"
-                let previous = (try? String(contentsOfFile: metricsFile, encoding: .utf8))
-                try? AtomicFile.write(Metrics.renderFailure(app: app, previous: previous, now: Date()), to: metricsFile, mode: 0o644)
+                // Read without following a link or blocking on a FIFO, and only up to 1 MiB.
+                let previous = Metrics.readPrevious(metricsFile)
+                try? AtomicFile.write(Metrics.renderFailure(app: appName, previous: previous, now: Date()), to: metricsFile, mode: 0o644)
             }
             throw error
         }
