@@ -181,7 +181,7 @@ if [ "$(stat -c %a "$MOTD" 2>/dev/null)" = 644 ]; then pass "the motd drop-in is
 echo "  # changed by hand" >>"$F/live/app/models/user.rb"
 run_unit "an unregistered change (scan exits 1: SuccessExitStatus=1)" success
 expect "the metrics count the unregistered change" "$PROM" '^patchkeeper_unregistered_changes\{app="obs-api"\} 1$'
-expect "the motd names it" "$MOTD" 'unregistered change: src/api/app/models/user.rb'
+expect "the motd names it" "$MOTD" 'unregistered change( since [0-9-]+)?: src/api/app/models/user.rb'
 git -C "$F/app" show v1:src/api/app/models/user.rb >"$F/live/app/models/user.rb"
 
 mv "$F/textfile" "$F/textfile.away"
