@@ -14,22 +14,6 @@ extension Repository {
         return ObjectID(oid)
     }
 
-    /// The blob ids named by the tree of the commit `ref` points at (empty when the ref is absent).
-    public func imageIDs(ref: String) throws -> Set<ObjectID> {
-        var head = git_oid()
-        let rc = git_reference_name_to_id(&head, handle, ref)
-        if rc == GIT_ENOTFOUND.rawValue { git_error_clear(); return [] }
-        try check(rc, "read \(ref)")
-        let tree = try commitTree(ObjectID(head))
-        defer { git_tree_free(tree) }
-        var out = Set<ObjectID>()
-        for i in 0..<git_tree_entrycount(tree) {
-            guard let e = git_tree_entry_byindex(tree, i) else { continue }
-            out.insert(ObjectID(git_tree_entry_id(e).pointee))
-        }
-        return out
-    }
-
     /// Keeps the blobs `ids` reachable: commits a tree that names every blob the ref already keeps
     /// plus these (one entry per blob, named by its id) on top of `ref`. Nothing happens when the
     /// ref already keeps them all. The blobs must exist in this repository.

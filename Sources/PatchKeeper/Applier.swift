@@ -353,10 +353,7 @@ public enum Retirer {
                     throw PatchKeeperError("\(path) in the deployed revision \(deployment.revision.short) is not what patch \(patch.id) started from (the deploy carries the fix, or changed the file): nothing was reverted",
                                            hint: "retire \(patch.id) without --revert; 'patchkeeper scan' shows the live file against the deployed revision")
                 }
-                let target = try back.map { i -> FileVersion in
-                    guard let bytes = source.content(i.id) else { throw PatchKeeperError("blob \(i.id.short) of \(path) is missing") }
-                    return FileVersion(path: path, mode: i.mode, content: bytes)
-                }
+                let target = try source.version(path, back)
                 writes.append((checked, raw, try deployment.workingTreeForm(target)))
             }
         }

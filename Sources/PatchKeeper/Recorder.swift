@@ -135,15 +135,10 @@ public struct PatchStack {
         self.deployment = deployment
         source = BlobSource([registry.repository, deployment.repository])
         var recorded: [String: Image] = [:]
-        var bases: [ObjectID: Tree?] = [:]
+        let bases = BaseTrees(deployment.repository)
         for p in active {
             if let paths, !paths.contains(where: p.mayTouch) { continue }
-            let base = p.base.flatMap { id in
-                if let t = bases[id] { return t }
-                let t = deployment.repository.contains(id) ? try? deployment.repository.tree(of: id) : nil
-                bases[id] = t
-                return t
-            }
+            let base = p.base.flatMap { bases.tree($0) }
             for (f, img) in try PatchImages.images(of: p, source: source, recorded: &recorded, base: base) {
                 tops[f.newPath] = Top(patch: p, images: img)
                 if f.oldPath != f.newPath { tops[f.oldPath] = Top(patch: p, images: img) }
@@ -163,13 +158,7 @@ public struct PatchStack {
         return try version(repoPath, images.post)
     }
 
-    func version(_ path: String, _ image: Image?) throws -> FileVersion? {
-        guard let image else { return nil }
-        guard let bytes = source.content(image.id) else {
-            throw PatchKeeperError("blob \(image.id.short) of \(path) is missing from the registry and the app repository")
-        }
-        return FileVersion(path: path, mode: image.mode, content: bytes)
-    }
+    func version(_ path: String, _ image: Image?) throws -> FileVersion? { try source.version(path, image) }
 
     /// Why `live` does not carry the top patch on `repoPath` (nil when it does, or none is there):
     /// the top patch's change, 3-way merged onto the live file, applies cleanly and changes it —

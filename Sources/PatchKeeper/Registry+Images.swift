@@ -40,14 +40,9 @@ extension Registry {
         var recorded: [String: Image] = [:]
         var missing: [(PatchFile, String)] = []
         var kept: [[UInt8]] = []
-        var bases: [ObjectID: Tree?] = [:]
+        let bases = BaseTrees(app)
         for p in patches {
-            let base = p.base.flatMap { id in
-                if let t = bases[id] { return t }
-                let t = app.contains(id) ? try? app.tree(of: id) : nil
-                bases[id] = t
-                return t
-            }
+            let base = p.base.flatMap { bases.tree($0) }
             guard let images = try? PatchImages.images(of: p, source: source, recorded: &recorded, base: base) else { continue }
             for (f, img) in images {
                 if img != nil { continue }

@@ -38,6 +38,15 @@ final class BlobSource {
         return id
     }
 
+    /// The file `path` as `image` says (nil: absent), or an error naming the missing blob.
+    func version(_ path: String, _ image: Image?) throws -> FileVersion? {
+        guard let image else { return nil }
+        guard let bytes = content(image.id) else {
+            throw PatchKeeperError("blob \(image.id.short) of \(path) is missing from the registry and the app repository")
+        }
+        return FileVersion(path: path, mode: image.mode, content: bytes)
+    }
+
     /// Content `add`ed this run (to be kept in the registry when a rebase writes them).
     func computedContent(_ id: ObjectID) -> [UInt8]? { computed[id] }
 }
@@ -149,10 +158,7 @@ enum Similarity {
         let minSize = min(a.count, b.count)
         // git skips pairs whose sizes differ too much to reach its minimum score (50%).
         if (maxSize - minSize) * 2 > maxSize { return 0 }
-        let ca = chunks(a), cb = chunks(b)
-        var copied = 0
-        for (h, n) in ca { if let m = cb[h] { copied += min(n, m) } }
-        return copied * 100 / maxSize
+        return overlap(a, b)
     }
 
     /// Like `score` without git's size cut-off: for "most similar file" hints.

@@ -40,12 +40,7 @@ public enum Proposer {
         }
         var changes: [FileChange] = []
         for f in d.files where f.input != f.output || f.renamedFrom != nil {
-            func version(_ i: Image?) throws -> FileVersion? {
-                guard let i else { return nil }
-                guard let bytes = decider.source.content(i.id) else { throw PatchKeeperError("blob \(i.id.short) of \(f.path) is missing") }
-                return FileVersion(path: f.path, mode: i.mode, content: bytes)
-            }
-            changes.append(FileChange(old: try version(f.input), new: try version(f.output)))
+            changes.append(FileChange(old: try decider.source.version(f.path, f.input), new: try decider.source.version(f.path, f.output)))
         }
         let made: (diff: String, stat: String)
         do { made = try MemoryRepository().makePatch(changes.sorted { $0.path < $1.path }) } catch let e as GitError {

@@ -146,7 +146,7 @@ public struct Reapplier {
                 } else if current == f.input {
                     // Written in working-tree form; rolled back to the bytes that were there.
                     let before = try deployment.rawLiveFile(rootRelative: checked)
-                    let after = try deployment.workingTreeForm(try contentVersion(f.path, f.output, source))
+                    let after = try deployment.workingTreeForm(try source.version(f.path, f.output))
                     writes.append((checked, before, after))
                 } else if steps.lastIndex(where: { $0 == current }).map({ $0 > outIdx }) ?? false {
                     // Already carries it and later patches on that path.
@@ -158,8 +158,8 @@ public struct Reapplier {
                 }
                 // The rebased patch: the target's content (the chain so far) → the merge result.
                 if f.renamedFrom != nil || f.input != f.output {
-                    changes.append(FileChange(old: try contentVersion(f.path, f.input, source),
-                                              new: try contentVersion(f.path, f.output, source)))
+                    changes.append(FileChange(old: try source.version(f.path, f.input),
+                                              new: try source.version(f.path, f.output)))
                 }
             }
             if let refusal {
@@ -209,14 +209,6 @@ public struct Reapplier {
             }
         }
         return outcomes
-    }
-
-    private func contentVersion(_ path: String, _ image: Image?, _ source: BlobSource) throws -> FileVersion? {
-        guard let image else { return nil }
-        guard let bytes = source.content(image.id) else {
-            throw PatchKeeperError("blob \(image.id.short) of \(path) is missing from the registry and the app repository")
-        }
-        return FileVersion(path: path, mode: image.mode, content: bytes)
     }
 
     /// The same patch (metadata, trailers) with a new Base and a diff regenerated against it.

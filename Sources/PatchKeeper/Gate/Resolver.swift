@@ -44,15 +44,7 @@ public enum Resolver {
             if let blocker = f.detail.flatMap({ $0.hasPrefix("stacked on patch ") ? $0 : nil }) {
                 throw PatchKeeperError("\(f.path): \(blocker)", hint: "resolve or retire the earlier patch first")
             }
-            let pre: FileVersion?
-            if let input = f.input {
-                guard let bytes = decider.source.content(input.id) else {
-                    throw PatchKeeperError("blob \(input.id.short) of \(f.path) is missing from the registry and the app repository")
-                }
-                pre = FileVersion(path: f.path, mode: input.mode, content: bytes)
-            } else {
-                pre = nil
-            }
+            let pre = try decider.source.version(f.path, f.input)
             guard let rel = deployment.rootRelative(forRepoPath: f.path) else {
                 throw PatchKeeperError("\(f.path) lies outside the root's subdirectory \(deployment.subdir)")
             }
