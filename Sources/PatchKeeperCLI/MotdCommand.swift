@@ -6,6 +6,7 @@ struct MotdCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "motd",
         abstract: "Write the login banner: a managed block listing the active patches in /etc/motd.",
+        usage: "patchkeeper motd [--file PATH] [--remove] [--all-apps] [<options>]",
         discussion: """
         Scans the app, then writes a block between '# BEGIN patchkeeper APP' and '# END patchkeeper APP' \
         markers in the motd file (--file, else 'motd' in the config, else /etc/motd; a /etc/motd.d/ \
@@ -15,13 +16,17 @@ struct MotdCommand: ParsableCommand {
         patches is stripped of control characters and escape sequences, and lines fit 80 columns. \
         The block always contains the phrase MONKEY PATCHES, for scripts that grep for it.
 
-        Run it from a timer (see contrib/systemd) or after a deploy: 'patchkeeper scan --motd' does both.
+        Run it from a timer (see contrib/systemd) or after a deploy: 'patchkeeper scan --motd' \
+        does both.
+
+        Examples:
+          patchkeeper motd
+          patchkeeper motd --all-apps
+          patchkeeper motd --remove --file /etc/motd
         """
     )
 
-    @OptionGroup var global: GlobalOptions
-
-    @Option(name: .long, help: ArgumentHelp("The motd file (default: 'motd' in the config, else /etc/motd).", valueName: "path"))
+    @Option(name: .long, help: ArgumentHelp("The motd file (default: 'motd' in the config, else /etc/motd).", valueName: "path"), completion: .file())
     var file: String?
 
     @Flag(name: .long, help: "Remove this app's block.")
@@ -29,6 +34,9 @@ struct MotdCommand: ParsableCommand {
 
     @Flag(name: .long, help: "Refresh the block of every app of the config file in turn.")
     var allApps = false
+
+    /// The shared options, last: `help COMMAND` lists the command's own first.
+    @OptionGroup var global: GlobalOptions
 
     func run() throws {
         try global.forEachApp(allApps) { try runOne($0) }

@@ -6,6 +6,7 @@ struct ReapplyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reapply",
         abstract: "After a deploy: put the active patches back onto the new tree and rebase them.",
+        usage: "patchkeeper reapply [--dry-run] [<options>]",
         discussion: """
         Run it once the root holds the new revision (and REVISION names it). For each active patch:
           reapplied    3-way merged onto the live files (all of the patch's files or none), then \
@@ -23,13 +24,18 @@ struct ReapplyCommand: ParsableCommand {
         rename detection agrees. --dry-run writes nothing and prints each rebased diff.
 
         Exit: 0 all done, 1 some patches conflict or are removed, 2 a patch was refused, or trouble.
+
+        Examples:
+          patchkeeper reapply --dry-run
+          patchkeeper reapply && patchkeeper motd
         """
     )
 
-    @OptionGroup var global: GlobalOptions
-
     @Flag(name: .long, help: "Write nothing; show what would be written.")
     var dryRun = false
+
+    /// The shared options, last: `help COMMAND` lists the command's own first.
+    @OptionGroup var global: GlobalOptions
 
     struct ReapplyDTO: Encodable {
         struct PatchDTO: Encodable {
@@ -38,11 +44,11 @@ struct ReapplyCommand: ParsableCommand {
             var action: String
             var rule: String?
             var written: [String]
-            var conflicts: [ConflictDTO]
+            /// The files that kept the patch from applying (conflicts, removed), as gate shows them.
+            var files: [FileVerdictDTO]
             var diff: String?
             var detail: String?
         }
-        struct ConflictDTO: Encodable { var path: String; var newPath: String?; var result: String; var detail: String?; var conflicts: [String] }
         var app: String
         var deployedRevision: String
         var dryRun: Bool
@@ -60,7 +66,7 @@ struct ReapplyCommand: ParsableCommand {
                 app: deployment.app.name, deployedRevision: deployment.revision.hex, dryRun: dryRun,
                 patches: outcomes.map { o in
                     .init(id: o.id, title: o.title, action: o.action.rawValue, rule: o.rule, written: o.written,
-                          conflicts: o.conflicts.map { .init(path: $0.path, newPath: $0.newPath, result: $0.result.rawValue, detail: $0.detail, conflicts: $0.conflicts) },
+                          files: o.conflicts.map(FileVerdictDTO.init),
                           diff: dryRun ? o.diff : nil, detail: o.detail)
                 }))
         } else {

@@ -6,6 +6,7 @@ struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "One line per configured app: deployed revision, patches by state, expired, unregistered changes, last scan.",
+        usage: "patchkeeper status [--app NAME] [<options>]",
         discussion: """
         Reads what the last scan of each app saw (the hourly timer keeps it fresh); it scans nothing \
         and needs no root privileges on a readable registry. With a config file every app in it is \
@@ -15,10 +16,16 @@ struct StatusCommand: ParsableCommand {
         last state), EXPIRED, UNREGISTERED (with the age of the oldest), LAST SCAN (age and result).
 
         Exit: 0 nothing to report, 1 findings (a patch not applied, expired, unregistered changes, \
-        no scan yet, a scan older than a day or older than the last deploy), 2 trouble (an app's registry cannot be read).
+        no scan yet, a scan older than a day or older than the last deploy), 2 trouble (an app's \
+        registry cannot be read).
+
+        Examples:
+          patchkeeper status
+          patchkeeper status --app obs-api --format json
         """
     )
 
+    /// The shared options, last: `help COMMAND` lists the command's own first.
     @OptionGroup var global: GlobalOptions
 
     struct AppDTO: Encodable {
