@@ -116,44 +116,14 @@ struct GateCommand: ParsableCommand {
         let scan = try runScan(deployment: deployment, registry: registry, useCache: true)
         let report = try DeployGate(deployment: deployment, registry: registry).run(target: target, policy: policy, scan: scan,
                                                                                    allowExpired: allowExpired)
-        let out = global.output
-        let summary = Self.summary(report)
         AuditLog.log(app: report.app, event: "gate \(report.isBlocked ? "BLOCKED" : "safe")",
                      details: "target=\(report.targetRevision.hex) policy=\(report.policy.rawValue) "
                          + report.patches.map { "\($0.id):\($0.result.rawValue)\($0.expired ? ":expired" : "")" }.joined(separator: ",")
                          + (report.lost.isEmpty ? "" : " lost=\(report.lost.count)"))
         if global.format == .json {
-            try out.json(GateDTO(report, scan: scan))
+            try global.output.json(GateDTO(report, scan: scan))
         } else {
-            out.line("gate \(Text.terminalLine(report.app)): deployed \(report.deployedRevision.short) -> \(Text.terminalLine(report.target)) (\(report.targetRevision.short)), policy \(report.policy.rawValue)")
-            if !report.patches.isEmpty {
-                out.line(out.bold(cell("ID", 6) + " " + cell("VERDICT", 19) + " TITLE"))
-                for p in report.patches {
-                    let result = report.blocks(p) ? out.red(cell(p.result.rawValue, 19)) : cell(p.result.rawValue, 19)
-                    var line = cell(p.id, 6) + " " + result + " " + fitTitle(p.title, after: 27)
-                    if let rule = p.rule {
-                        line += "  (" + Text.terminalLine(p.commit.map { "\(rule) matches \($0.short)" } ?? "\(rule) already in target") + ")"
-                    }
-                    if p.expired && p.result != .upstreamed {
-                        line += "  " + (report.allowExpired ? "EXPIRED \(p.expires ?? "")" : out.red("EXPIRED \(p.expires ?? "")"))
-                    }
-                    out.line(line)
-                    for f in p.files where f.result != .upstreamed || p.result != .upstreamed {
-                        guard f.result != .reapplies || p.result != .reapplies else { continue }
-                        var fl = "         " + Text.terminalLine(f.path) + ": " + f.result.rawValue
-                        if let n = f.newPath { fl += " → " + Text.terminalLine(n) }
-                        if let d = f.detail { fl += " (" + Text.terminalLine(d) + ")" }
-                        out.line(fl)
-                        for c in f.conflicts { for l in c.split(separator: "\n", omittingEmptySubsequences: false) { out.line("           " + Output.terminalSafe(String(l))) } }
-                    }
-                }
-            }
-            if !report.lost.isEmpty {
-                out.line(out.bold("LOST") + " (unregistered changes the deploy would overwrite; record them first)")
-                for d in report.lost { out.line("  " + cell(d.kind.rawValue, 9) + " " + Text.terminalLine(d.path)) }
-            }
-            for p in report.problems { out.line("  " + out.red("problem") + "   " + Text.terminalLine("\(p.path): \(p.message)")) }
-            out.line(report.isBlocked ? out.red(summary) : summary)
+            GateView(report: report).text(global.output)
         }
         if report.isBlocked { throw ExitCode(1) }
     }
@@ -174,5 +144,45 @@ struct GateCommand: ParsableCommand {
         if !r.problems.isEmpty { parts.append(count(r.problems.count, "problem")) }
         if parts.isEmpty { parts.append("no active patches, no unregistered changes") }
         return "gate: " + (r.isBlocked ? "BLOCKED" : "safe") + " — " + parts.joined(separator: ", ")
+    }
+}
+
+/// gate's text report: a header, one row a patch with its files' verdicts, the lost changes,
+/// problems, and the summary line a deploy log shows.
+struct GateView {
+    let report: GateReport
+
+    func text(_ out: Output) {
+        let r = report
+        out.line("gate \(Text.terminalLine(r.app)): deployed \(r.deployedRevision.short) -> \(Text.terminalLine(r.target)) "
+                 + "(\(r.targetRevision.short)), policy \(r.policy.rawValue)")
+        if !r.patches.isEmpty {
+            out.line(out.bold(cell("ID", 6) + " " + cell("VERDICT", 19) + " TITLE"))
+            for p in r.patches { patchLines(p, out) }
+        }
+        if !r.lost.isEmpty {
+            out.line(out.bold("LOST") + " (unregistered changes the deploy would overwrite; record them first)")
+            for d in r.lost { out.line("  " + cell(d.kind.rawValue, 9) + " " + Text.terminalLine(d.path)) }
+        }
+        for p in r.problems { out.line("  " + out.red("problem") + "   " + Text.terminalLine("\(p.path): \(p.message)")) }
+        let summary = GateCommand.summary(r)
+        out.line(r.isBlocked ? out.red(summary) : summary)
+    }
+
+    func patchLines(_ p: GateReport.PatchResult, _ out: Output) {
+        let verdict = report.blocks(p) ? out.red(cell(p.result.rawValue, 19)) : cell(p.result.rawValue, 19)
+        var line = cell(p.id, 6) + " " + verdict + " " + fitTitle(p.title, after: 27)
+        if let rule = p.rule {
+            line += "  (" + Text.terminalLine(p.commit.map { "\(rule) matches \($0.short)" } ?? "\(rule) already in target") + ")"
+        }
+        if p.expired && p.result != .upstreamed {
+            let e = "EXPIRED \(p.expires ?? "")"
+            line += "  " + (report.allowExpired ? e : out.red(e))
+        }
+        out.line(line)
+        for f in p.files where f.result != .upstreamed || p.result != .upstreamed {
+            guard f.result != .reapplies || p.result != .reapplies else { continue }
+            fileVerdictLines(f, out)
+        }
     }
 }

@@ -63,32 +63,37 @@ struct StatusCommand: ParsableCommand {
         if apps.isEmpty { apps = [try opts.resolve(environment: global.environment, needsRoot: false).app] }
         var rows: [AppDTO] = []
         for app in apps { rows.append(Self.status(app, now: now)) }
-        let out = global.output
         if global.format == .json {
-            try out.json(StatusDTO(apps: rows))
+            try global.output.json(StatusDTO(apps: rows))
         } else {
-            out.line(out.bold(cell("APP", 16) + " " + cell("DEPLOYED", 18) + " " + cell("PATCHES", 26) + " " + cell("EXPIRED", 8) + " "
-                              + cell("UNREGISTERED", 20) + " LAST SCAN"))
-            for r in rows {
-                if let e = r.error {
-                    out.line(cell(Output.terminalSafe(r.app), 16) + " " + out.red("error: " + Output.terminalSafe(e)))
-                    continue
-                }
-                let deployed = (r.deployedRevision.map { String($0.prefix(7)) } ?? "-")
-                    + (r.deployedAt.flatMap(Text.parseISO).map { " " + Self.age(now.timeIntervalSince($0)) } ?? "")
-                let patches = r.patches.isEmpty ? "none" : r.patches.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
-                var unreg = "\(r.unregistered)"
-                if let since = r.oldestUnregisteredSince.flatMap(Text.parseISO) { unreg += " (oldest \(Self.age(now.timeIntervalSince(since))))" }
-                let scan = (r.lastScan.flatMap(Text.parseISO).map { Self.age(now.timeIntervalSince($0)) + " ago" } ?? "never")
-                    + (r.deployedSinceLastScan ? " (deployed since: run 'patchkeeper scan')" : "")
-                let line = cell(Output.terminalSafe(r.app), 16) + " " + cell(deployed, 18) + " " + cell(patches, 26) + " "
-                    + cell(r.expired.isEmpty ? "0" : "\(r.expired.count)", 8) + " " + cell(unreg, 20) + " " + scan
-                out.line(r.findings ? out.red(line) : line)
-                for f in r.handEdited { out.line("  " + out.red("hand-edited registry file: ") + Text.terminalLine(f)) }
-            }
+            Self.text(rows, now: now, global.output)
         }
         if rows.contains(where: { $0.error != nil }) { throw ExitCode(2) }
         if rows.contains(where: \.findings) { throw ExitCode(1) }
+    }
+
+    /// The text table: one line per app, red when it has findings.
+    static func text(_ rows: [AppDTO], now: Date, _ out: Output) {
+        out.line(out.bold(cell("APP", 16) + " " + cell("DEPLOYED", 18) + " " + cell("PATCHES", 26) + " " + cell("EXPIRED", 8) + " "
+                          + cell("UNREGISTERED", 20) + " LAST SCAN"))
+        for r in rows {
+            if let e = r.error {
+                out.line(cell(Output.terminalSafe(r.app), 16) + " " + out.red("error: " + Output.terminalSafe(e)))
+                continue
+            }
+            let deployed = (r.deployedRevision.map { String($0.prefix(7)) } ?? "-")
+                + (r.deployedAt.flatMap(Text.parseISO).map { " " + age(now.timeIntervalSince($0)) } ?? "")
+            let patches = r.patches.isEmpty ? "none"
+                : r.patches.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+            var unreg = "\(r.unregistered)"
+            if let since = r.oldestUnregisteredSince.flatMap(Text.parseISO) { unreg += " (oldest \(age(now.timeIntervalSince(since))))" }
+            let scan = (r.lastScan.flatMap(Text.parseISO).map { age(now.timeIntervalSince($0)) + " ago" } ?? "never")
+                + (r.deployedSinceLastScan ? " (deployed since: run 'patchkeeper scan')" : "")
+            let line = cell(Output.terminalSafe(r.app), 16) + " " + cell(deployed, 18) + " " + cell(patches, 26) + " "
+                + cell(r.expired.isEmpty ? "0" : "\(r.expired.count)", 8) + " " + cell(unreg, 20) + " " + scan
+            out.line(r.findings ? out.red(line) : line)
+            for f in r.handEdited { out.line("  " + out.red("hand-edited registry file: ") + Text.terminalLine(f)) }
+        }
     }
 
     static func status(_ app: AppConfig, now: Date) -> AppDTO {
