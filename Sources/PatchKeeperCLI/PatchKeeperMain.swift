@@ -89,6 +89,7 @@ struct PatchKeeperCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "patchkeeper",
         abstract: "Keep track of hot patches on a deployed app, so a deploy never silently wipes them out.",
+        usage: "patchkeeper <command> [<options>]\npatchkeeper help <command>",
         discussion: """
         A hot patch is a change made by hand to a deployed app's files. patchkeeper records each one \
         (who, why, ticket, expiry) as a git-format patch in a registry that is itself a git repository.
@@ -104,6 +105,9 @@ struct PatchKeeperCommand: ParsableCommand {
 
         Exit codes: 0 nothing to report, 1 findings (drift, a patch not applied, a blocked deploy, \
         conflicts), 2 trouble (bad input, missing repository or revision, lock held), 64 usage.
+
+        Shell completion (file names, app names, patch ids, git refs):
+          patchkeeper --generate-completion-script bash > patchkeeper.bash
         """,
         version: "0.1.0",
         subcommands: [
