@@ -15,6 +15,9 @@ public final class Registry {
     /// The app's live root: the only root a journal in this registry may name. nil for
     /// registry-only commands, which then refuse a journal with live writes.
     public private(set) var appRoot: String?
+    /// Writes keep `PublicSummary` up to date (config `public_summary`, on by default); off for
+    /// a registry opened without its app's settings.
+    public var publishesSummary = false
 
     public var stateDirectory: String { path + "/.patchkeeper" }
     public var lockPath: String { stateDirectory + "/lock" }
@@ -59,16 +62,18 @@ public final class Registry {
         try self.init(path: deployment.registryPath)
         appName = deployment.app.name
         appRoot = deployment.root
+        publishesSummary = deployment.app.publicSummary
         try checkApp()
         try Self.verifiedStateDirectory(registry: path, create: false, requireOwner: false)
     }
 
     /// Opens an existing registry for a command that knows only the registry (list, show, log,
     /// retire); `app` (nil when the command did not name one) is checked like `init(deployment:)`.
-    public convenience init(path: String, trusted: Bool, app: String?) throws {
+    public convenience init(path: String, trusted: Bool, app: String?, publishesSummary: Bool = false) throws {
         GitSettings.setOwnerValidation(!trusted)
         try self.init(path: path)
         appName = app
+        self.publishesSummary = publishesSummary
         try checkApp()
         try Self.verifiedStateDirectory(registry: path, create: false, requireOwner: false)
     }
@@ -364,9 +369,13 @@ public final class Registry {
 
     /// The patch with this id (`1`, `0001`) or file name.
     public func find(_ idOrName: String, in patches: [PatchFile]) throws -> PatchFile {
+        try Self.find(idOrName, in: patches, registry: path)
+    }
+
+    public static func find(_ idOrName: String, in patches: [PatchFile], registry: String) throws -> PatchFile {
         let wanted = idOrName.hasSuffix(".patch") ? nil : Int(idOrName)
         if let p = patches.first(where: { $0.fileName == idOrName || (wanted != nil && Int($0.id) == wanted) }) { return p }
-        throw PatchKeeperError("no patch '\(Text.singleLine(idOrName))' in registry \(path)", hint: "'patchkeeper list --all' shows the ids")
+        throw PatchKeeperError("no patch '\(Text.singleLine(idOrName))' in registry \(registry)", hint: "'patchkeeper list --all' shows the ids")
     }
 
     /// The next free id, zero-padded to four digits.
@@ -395,8 +404,9 @@ public final class Registry {
         let time = Int64(now.timeIntervalSince1970)
         FaultInjector.step("before commit \(patch.fileName)")
         defer { FaultInjector.step("after commit \(patch.fileName)") }
+        let commit: ObjectID
         do {
-            return try repository.commitWorkdirChanges(
+            commit = try repository.commitWorkdirChanges(
                 paths: [patch.fileName], message: message,
                 author: Signature(name: author.name, email: author.email, time: time),
                 committer: Signature(name: committer.name, email: committer.email, time: time))
@@ -404,7 +414,19 @@ public final class Registry {
             throw PatchKeeperError("cannot commit \(full) to the registry: \(e.message)",
                                    hint: "check free space and the registry repository with 'git -C \(path) status'")
         }
+        if publishesSummary {
+            // The registry write stands; a summary that could not be written is only late (the
+            // next write or scan rewrites it).
+            let entry = Entry(commit: commit, author: author, date: now, subject: message.prefix { $0 != "\n" }.description,
+                              message: message, files: [patch.fileName])
+            summaryProblem = (try? PublicSummary.noteWrite(self, patch: patch, commit: entry, now: now)) == nil
+                ? "could not update \(PublicSummary.path(registry: path))" : nil
+        }
+        return commit
     }
+
+    /// Why the last write could not update the public summary (nil when it did).
+    public private(set) var summaryProblem: String?
 
     /// One registry commit.
     public struct Entry: Sendable, Equatable {
