@@ -75,6 +75,9 @@ public final class Registry {
         appName = app
         self.publishesSummary = publishesSummary
         try checkApp()
+        // A reader who is not the owner may be unable to enter a private state directory; it
+        // then uses nothing in it (no lock, journal or cache), so there is nothing to verify.
+        if geteuid() != 0, POSIX.lstat(stateDirectory) != nil, access(stateDirectory, X_OK) != 0 { return }
         try Self.verifiedStateDirectory(registry: path, create: false, requireOwner: false)
     }
 

@@ -15,7 +15,11 @@ enum RegistrySource {
             throw PatchKeeperError("registry \(path) is private to its owner and has no public summary (\(PublicSummary.path(registry: path)))",
                                    hint: "run as the registry's owner (sudo); the summary is written by every scan and registry write unless public_summary = false")
         }
-        return .registry(try Registry(path: path, trusted: app.trusted, app: app.nameFromRegistryPath ? nil : app.name,
+        // Reading needs no ownership trust for a user who is not root: a registry root owns is
+        // what such a reader is meant to look at, and these commands write nothing. Root keeps
+        // libgit2's owner check (a registry another user owns is theirs to plant).
+        let trusted = app.trusted || geteuid() != 0
+        return .registry(try Registry(path: path, trusted: trusted, app: app.nameFromRegistryPath ? nil : app.name,
                                       publishesSummary: app.publicSummary))
     }
 
@@ -35,7 +39,10 @@ enum RegistrySource {
 
     var lastScan: LastScan? {
         switch self {
-        case .registry(let r): LastScan.load(registry: r)
+        case .registry(let r):
+            // A reader who may enter the registry but not its private state directory: the
+            // last scan from the public summary.
+            LastScan.load(registry: r) ?? (try? PublicSummary.load(registryPath: r.path))??.lastScan
         case .summary(let s, _): s.lastScan
         }
     }

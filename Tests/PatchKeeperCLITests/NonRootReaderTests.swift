@@ -85,6 +85,13 @@ struct NonRootReaderTests {
         #expect(r.stdout.contains("Rotate DB password") && r.stdout.contains("retired"), "\(r.stdout)")
         #expect(asNobody(bin, ["log"] + cfg, cwd: cwd).stdout.contains("retire 0001"))
 
+        // A registry the admin opened to everyone (chmod 755) is read directly, with no ownership trust asked.
+        chmod(app.registry, 0o755)
+        r = asNobody(bin, ["show", "2"] + cfg, cwd: cwd)
+        #expect(r.status == 0 && r.stdout.contains("+timeout: 120") && !r.stdout.contains("public summary"), "\(r.stdout)\(r.stderr)")
+        #expect(asNobody(bin, ["log"] + cfg, cwd: cwd).stdout.contains("retire 0001"))
+        chmod(app.registry, 0o700)
+
         // A summary someone else wrote is not believed.
         chown(summaryPath, 65534, 65534)
         r = asNobody(bin, ["list"] + cfg, cwd: cwd)
