@@ -35,15 +35,17 @@ public enum Initializer {
             created = try Registry.create(path: deployment.registryPath, app: app.name, committer: Person.current(), now: now)
         }
         var warnings: [String] = []
-        if app.publicSummary {
-            // Non-root users read the patches' metadata from the first day (DESIGN §9, "Readers who are not root").
-            let registry = try Registry(deployment: deployment)
-            let lock = try registry.lock(wait: 0, recover: false)
-            defer { withExtendedLifetime(lock) {} }
+        if app.publicSummary && (created || !POSIX.exists(PublicSummary.path(registry: deployment.registryPath))) {
+            // Non-root users read the patches' metadata from the first day (DESIGN §9, "Readers
+            // who are not root"). Never a reason for init to fail: the next scan writes it too.
             do {
+                let registry = try Registry(deployment: deployment)
+                let lock = try registry.lock(wait: 0, recover: false)
+                defer { withExtendedLifetime(lock) {} }
                 try PublicSummary.refresh(registry, now: now)
-            } catch let e as PatchKeeperError {
-                warnings.append(e.message)
+            } catch {
+                let why = (error as? PatchKeeperError)?.message ?? "\(error)"
+                warnings.append("the public summary was not written now (the next scan writes it): \(why)")
             }
         }
 

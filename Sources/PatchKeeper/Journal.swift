@@ -90,7 +90,7 @@ extension Registry {
             // Each live file goes back only while it holds what this job wrote: a file the job
             // never reached is left alone, and so is one someone changed in the meantime (the
             // app's own user, a deploy) — their change is never overwritten by a rollback.
-            var leftAlone: [String] = []
+            var leftAlone: [String] = [], notRestored: [String] = []
             for p in previous.reversed() {
                 guard let rel = try? SafePath.checked(p.rel, root: journal.root, source: "rollback") else { continue }
                 let current = try? LiveTree.read(root: journal.root, relativePath: rel, repoPath: rel)
@@ -99,14 +99,24 @@ extension Registry {
                     leftAlone.append(p.rel)
                     continue
                 }
-                if let before = p.before { try? LiveTree.write(before, root: journal.root, relativePath: rel) }
-                else { try? LiveTree.remove(root: journal.root, relativePath: rel) }
+                do {
+                    if let before = p.before { try LiveTree.write(before, root: journal.root, relativePath: rel) }
+                    else { try LiveTree.remove(root: journal.root, relativePath: rel) }
+                } catch {
+                    notRestored.append(p.rel)
+                }
             }
             try? AtomicFile.remove(Journal.path(self))
-            if !leftAlone.isEmpty {
-                let described = (error as? PatchKeeperError)?.message ?? "\(error)"
-                throw PatchKeeperError("\(described); while rolling back, \(leftAlone.map { journal.root + "/" + $0 }.joined(separator: ", ")) had been changed by someone else and \(leftAlone.count == 1 ? "was" : "were") left as found",
-                                       hint: "check \(leftAlone.count == 1 ? "that file" : "those files") by hand ('patchkeeper diff' shows them against the deployed revision)")
+            if !leftAlone.isEmpty || !notRestored.isEmpty {
+                var message = (error as? PatchKeeperError)?.message ?? "\(error)"
+                func list(_ rels: [String]) -> String { rels.map { journal.root + "/" + $0 }.joined(separator: ", ") }
+                if !leftAlone.isEmpty {
+                    message += "; while rolling back, \(list(leftAlone)) had been changed by someone else and \(leftAlone.count == 1 ? "was" : "were") left as found"
+                }
+                if !notRestored.isEmpty {
+                    message += "; \(list(notRestored)) could not be put back and still \(notRestored.count == 1 ? "holds" : "hold") this \(journal.action)'s content"
+                }
+                throw PatchKeeperError(message, hint: "check those files by hand ('patchkeeper diff' shows them against the deployed revision)")
             }
             throw error
         }

@@ -92,7 +92,29 @@ public struct PublicSummary: Codable, Sendable, Equatable {
         PublicSummary(version: currentVersion, app: registry.appName ?? (try? registry.recordedApp()) ?? nil, registry: registry.path,
                       writtenAt: now, patches: try registry.load().map(Patch.init),
                       log: Array(try registry.history().prefix(logLimit)).map(LogEntry.init),
-                      lastScan: LastScan.load(registry: registry))
+                      lastScan: LastScan.load(registry: registry).map(redacted))
+    }
+
+    /// The last scan as every user may see it: the names of unregistered live files stay with
+    /// root (a file name can say too much); their number and the oldest one's age are kept.
+    static func redacted(_ scan: LastScan) -> LastScan {
+        var out = scan
+        var seen: [String: Date] = [:]
+        for (key, date) in scan.firstSeen ?? [:] where !key.hasPrefix("drift ") { seen[key] = date }
+        let byAge = scan.unregistered.sorted { (scan.firstSeen?["drift \($0)"] ?? .distantFuture) < (scan.firstSeen?["drift \($1)"] ?? .distantFuture) }
+        out.unregistered = byAge.indices.map { "(unregistered file \($0 + 1): its name is shown to root only)" }
+        for (i, path) in byAge.enumerated() {
+            if let d = scan.firstSeen?["drift \(path)"] { seen["drift \(out.unregistered[i])"] = d }
+        }
+        out.firstSeen = seen
+        return out
+    }
+
+    /// The summary's log must end at the registry's HEAD before the latest write: otherwise a
+    /// write or a scan went by without it (a crash after a commit, `public_summary` off for a
+    /// while, an adopt commit) and patching one entry would keep that gap for ever.
+    func isCurrent(parent: ObjectID?) -> Bool {
+        version == Self.currentVersion && log.first?.commit == parent?.hex
     }
 
     /// Rewrites the summary from the registry. Call with the lock held.
@@ -103,8 +125,8 @@ public struct PublicSummary: Codable, Sendable, Equatable {
     /// After one patch file was written and committed: replace that patch's entry and add the
     /// commit to the log, without reading the other patch files (a write in a big registry stays
     /// cheap). Builds the whole summary when there is none yet or it does not read back.
-    static func noteWrite(_ registry: Registry, patch: PatchFile, commit: Registry.Entry, now: Date) throws {
-        guard var summary = try? load(registryPath: registry.path, requireOwner: false), summary.version == currentVersion else {
+    static func noteWrite(_ registry: Registry, patch: PatchFile, commit: Registry.Entry, parent: ObjectID?, now: Date) throws {
+        guard var summary = try? load(registryPath: registry.path, requireOwner: false), summary.isCurrent(parent: parent) else {
             return try refresh(registry, now: now)
         }
         let entry = Patch(patch)
@@ -122,22 +144,42 @@ public struct PublicSummary: Codable, Sendable, Equatable {
 
     /// After a scan: the new last scan in the summary.
     static func noteScan(_ registry: Registry, _ scan: LastScan, now: Date) throws {
-        guard var summary = try? load(registryPath: registry.path, requireOwner: false), summary.version == currentVersion else {
+        guard var summary = try? load(registryPath: registry.path, requireOwner: false),
+              summary.isCurrent(parent: try? registry.repository.resolveCommit("HEAD")) else {
             return try refresh(registry, now: now)
         }
-        summary.lastScan = scan
+        summary.lastScan = redacted(scan)
         summary.writtenAt = now
         try write(summary, registry: registry)
+    }
+
+    /// Removes the summary (`public_summary = false`): readers then see nothing rather than
+    /// metadata frozen when it was switched off.
+    static func withdraw(_ registry: Registry) throws {
+        let path = path(registry: registry.path)
+        if POSIX.lstat(path) != nil { try AtomicFile.remove(path) }
+    }
+
+    /// Readers believe this file and its registry only where nobody but their owner (or root)
+    /// could have put them: the directory holding both is owned by root or that owner and
+    /// writable by nobody else. A sticky world-writable directory does not qualify: anyone may
+    /// plant the file before it is first written, and keep it.
+    static func refuseUntrustedParent(_ dir: DirectoryHandle, path: String, owner: uid_t) throws {
+        guard let st = dir.ownStatus() else { throw PatchKeeperError("cannot check the directory of \(path)") }
+        if st.st_uid != 0 && st.st_uid != owner {
+            throw PatchKeeperError("\(POSIX.parentDirectory(path)) is owned by uid \(st.st_uid): a public summary of this registry there is not trusted",
+                                   hint: "keep the registry in a directory owned by root (or set public_summary = false)")
+        }
+        if st.st_mode & 0o022 != 0 {
+            throw PatchKeeperError("\(POSIX.parentDirectory(path)) is writable by group or others: a public summary of this registry there is not trusted",
+                                   hint: "keep the registry in a directory only root can write (or set public_summary = false)")
+        }
     }
 
     static func write(_ summary: PublicSummary, registry: Registry) throws {
         let path = path(registry: registry.path)
         let dir = try AtomicFile.openParent(path)
-        // Readers believe this file: it is not written where anyone may replace it.
-        if let st = dir.ownStatus(), st.st_mode & 0o002 != 0, st.st_mode & S_ISVTX == 0 {
-            throw PatchKeeperError("not writing \(path): \(POSIX.parentDirectory(path)) is writable by everyone",
-                                   hint: "keep the registry in a directory only root can write (or set public_summary = false)")
-        }
+        try refuseUntrustedParent(dir, path: path, owner: geteuid())
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         encoder.dateEncodingStrategy = .secondsSince1970
@@ -159,15 +201,23 @@ public struct PublicSummary: Codable, Sendable, Equatable {
         guard dir.status(POSIX.baseName(path)) != nil else { return nil }
         let (bytes, st) = try dir.readFile(POSIX.baseName(path), limit: readLimit)
         if requireOwner {
-            guard let reg = POSIX.lstat(registryPath), st.st_uid == reg.st_uid else {
+            guard let reg = dir.status(POSIX.baseName(String(path.dropLast(".summary.json".count)))), st.st_uid == reg.st_uid else {
                 throw PatchKeeperError("\(path) is not owned by the registry's owner; not trusting it",
                                        hint: "remove it; the next scan as the registry's owner writes it again")
             }
+            try refuseUntrustedParent(dir, path: path, owner: st.st_uid)
         }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .secondsSince1970
         do {
-            return try decoder.decode(PublicSummary.self, from: Data(bytes))
+            var summary = try decoder.decode(PublicSummary.self, from: Data(bytes))
+            // Only states and revisions this program writes; anything else is shown as unknown.
+            if var scan = summary.lastScan {
+                scan.states = scan.states.mapValues { ScanReport.PatchState(rawValue: $0) == nil ? "unknown" : $0 }
+                if ObjectID(hex: scan.deployedRevision) == nil { scan.deployedRevision = "unknown" }
+                summary.lastScan = scan
+            }
+            return summary
         } catch {
             throw PatchKeeperError("\(path) does not read back as a patchkeeper summary",
                                    hint: "the next scan as the registry's owner writes it again")

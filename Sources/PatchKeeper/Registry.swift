@@ -15,9 +15,10 @@ public final class Registry {
     /// The app's live root: the only root a journal in this registry may name. nil for
     /// registry-only commands, which then refuse a journal with live writes.
     public private(set) var appRoot: String?
-    /// Writes keep `PublicSummary` up to date (config `public_summary`, on by default); off for
-    /// a registry opened without its app's settings.
-    public var publishesSummary = false
+    /// `PublicSummary` (config `public_summary`, on by default): true keeps it up to date with
+    /// every write, false withdraws it, nil (a registry opened without its app's settings) leaves
+    /// it alone.
+    public var publishesSummary: Bool?
 
     public var stateDirectory: String { path + "/.patchkeeper" }
     public var lockPath: String { stateDirectory + "/lock" }
@@ -69,7 +70,7 @@ public final class Registry {
 
     /// Opens an existing registry for a command that knows only the registry (list, show, log,
     /// retire); `app` (nil when the command did not name one) is checked like `init(deployment:)`.
-    public convenience init(path: String, trusted: Bool, app: String?, publishesSummary: Bool = false) throws {
+    public convenience init(path: String, trusted: Bool, app: String?, publishesSummary: Bool? = nil) throws {
         GitSettings.setOwnerValidation(!trusted)
         try self.init(path: path)
         appName = app
@@ -408,6 +409,7 @@ public final class Registry {
         FaultInjector.step("before commit \(patch.fileName)")
         defer { FaultInjector.step("after commit \(patch.fileName)") }
         let commit: ObjectID
+        let parent = try? repository.resolveCommit("HEAD")
         do {
             commit = try repository.commitWorkdirChanges(
                 paths: [patch.fileName], message: message,
@@ -417,19 +419,30 @@ public final class Registry {
             throw PatchKeeperError("cannot commit \(full) to the registry: \(e.message)",
                                    hint: "check free space and the registry repository with 'git -C \(path) status'")
         }
-        if publishesSummary {
-            // The registry write stands; a summary that could not be written is only late (the
-            // next write or scan rewrites it).
-            let entry = Entry(commit: commit, author: author, date: now, subject: message.prefix { $0 != "\n" }.description,
-                              message: message, files: [patch.fileName])
-            summaryProblem = (try? PublicSummary.noteWrite(self, patch: patch, commit: entry, now: now)) == nil
-                ? "could not update \(PublicSummary.path(registry: path))" : nil
-        }
+        // The registry write stands whatever happens to the summary: one that could not be
+        // written is rebuilt in full by the next write or scan (its log does not end at HEAD).
+        let entry = Entry(commit: commit, author: author, date: now, subject: message.prefix { $0 != "\n" }.description,
+                          message: message, files: [patch.fileName])
+        updateSummary { try PublicSummary.noteWrite(self, patch: patch, commit: entry, parent: parent, now: now) }
         return commit
     }
 
-    /// Why the last write could not update the public summary (nil when it did).
-    public private(set) var summaryProblem: String?
+    /// Why the public summary could not be updated (nil when it was, or was not asked for).
+    public internal(set) var summaryProblem: String?
+
+    /// Runs `publish` when the summary is on, withdraws the summary when it is off; records a
+    /// failure in `summaryProblem` instead of failing the write or scan it follows.
+    func updateSummary(_ publish: () throws -> Void) {
+        guard let on = publishesSummary else { return }
+        do {
+            if on { try publish() } else { try PublicSummary.withdraw(self) }
+            summaryProblem = nil
+        } catch let e as PatchKeeperError {
+            summaryProblem = "the public summary \(PublicSummary.path(registry: path)) was not updated: \(e.message)" + (e.hint.map { " (\($0))" } ?? "")
+        } catch {
+            summaryProblem = "the public summary \(PublicSummary.path(registry: path)) was not updated: \(error)"
+        }
+    }
 
     /// One registry commit.
     public struct Entry: Sendable, Equatable {

@@ -248,7 +248,7 @@ struct ResolveCommand: ParsableCommand {
     func run() throws {
         let who = try parsePerson(author, option: "--author")
         let deployment = try global.deployment()
-        let registry = try Registry(path: deployment.registryPath)
+        let registry = try Registry(deployment: deployment)
         let patch = try Resolver.resolve(id: id, by: who, lockWait: global.wait, deployment: deployment, registry: registry)
         try report(action: "resolved", patch: patch, registry: registry, output: global.output)
     }

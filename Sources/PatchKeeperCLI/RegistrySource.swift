@@ -11,14 +11,20 @@ enum RegistrySource {
         let path = GlobalOptions.registryPath(app)
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue, access(path, R_OK | X_OK) != 0 {
+            if !app.publicSummary {
+                throw PatchKeeperError("registry \(path) is private to its owner, and public_summary = false keeps its summary private too",
+                                       hint: "run as the registry's owner (sudo)")
+            }
             if let summary = try PublicSummary.load(registryPath: path) { return .summary(summary, path: path) }
             throw PatchKeeperError("registry \(path) is private to its owner and has no public summary (\(PublicSummary.path(registry: path)))",
-                                   hint: "run as the registry's owner (sudo); the summary is written by every scan and registry write unless public_summary = false")
+                                   hint: "run as the registry's owner (sudo); every scan and registry write updates the summary")
         }
-        // Reading needs no ownership trust for a user who is not root: a registry root owns is
-        // what such a reader is meant to look at, and these commands write nothing. Root keeps
-        // libgit2's owner check (a registry another user owns is theirs to plant).
-        let trusted = app.trusted || geteuid() != 0
+        // Reading needs no ownership trust for a user who is not root when root owns the
+        // registry: that is the registry such a reader is meant to look at, and these commands
+        // write nothing. A registry another user owns still needs --trust-repo (it may be
+        // planted), and root keeps libgit2's owner check.
+        var st = stat()
+        let trusted = app.trusted || (geteuid() != 0 && lstat(path, &st) == 0 && st.st_uid == 0)
         return .registry(try Registry(path: path, trusted: trusted, app: app.nameFromRegistryPath ? nil : app.name,
                                       publishesSummary: app.publicSummary))
     }
@@ -42,7 +48,7 @@ enum RegistrySource {
         case .registry(let r):
             // A reader who may enter the registry but not its private state directory: the
             // last scan from the public summary.
-            LastScan.load(registry: r) ?? (try? PublicSummary.load(registryPath: r.path))??.lastScan
+            LastScan.load(registry: r) ?? (r.publishesSummary == false ? nil : (try? PublicSummary.load(registryPath: r.path))??.lastScan)
         case .summary(let s, _): s.lastScan
         }
     }

@@ -75,6 +75,38 @@ struct NonRootReaderTests {
         }
         #expect(!(try String(contentsOfFile: summaryPath, encoding: .utf8)).contains("hunter2"))
 
+        // The names of unregistered live files stay with root; their number does not.
+        app.scratch.write("live/config/backdoor_key.pem", "key\n")
+        #expect(pk(["scan"] + cfg).status == 1)
+        #expect(!(try String(contentsOfFile: summaryPath, encoding: .utf8)).contains("backdoor_key"))
+        r = asNobody(bin, ["status", "--format", "json"] + cfg, cwd: cwd)
+        #expect(!r.stdout.contains("backdoor_key"), "\(r.stdout)")
+        let status = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stdout)\(r.stderr)")
+        #expect((status["apps"] as? [[String: Any]])?.first?["unregistered"] as? Int == 1, "\(r.stdout)")
+        try FileManager.default.removeItem(atPath: app.root + "/config/backdoor_key.pem")
+        #expect(pk(["scan"] + cfg).status == 0)
+
+        // A summary that could not be written is said so, and the next write rebuilds it whole.
+        // (Its directory is group-writable for one record: the summary stays as it was.)
+        chmod(app.scratch.path, 0o775)
+        app.scratch.write("live/README", "The patched API.\n")
+        r = pk(["record", "README", "--title", "Readme note", "--reason", "r"] + cfg)
+        #expect(r.status == 0 && r.stderr.contains("public summary") && r.stderr.contains("was not updated"), "\(r.stderr)")
+        chmod(app.scratch.path, 0o755)
+        #expect(!(try String(contentsOfFile: summaryPath, encoding: .utf8)).contains("Readme note"))
+        #expect(pk(["edit", "1", "--ticket", "OPS-77"] + cfg).status == 0)
+        r = asNobody(bin, ["list"] + cfg, cwd: cwd)
+        #expect(r.stdout.contains("Readme note") && r.stdout.contains("Rotate DB password"), "\(r.stdout)\(r.stderr)")
+        // A gap in the log (the record above went by without the summary) is not patched over.
+        app.scratch.write("live/bin/setup", "#!/bin/sh\necho patched\n")
+        #expect(pk(["record", "bin/setup", "--title", "Setup echo", "--reason", "r"] + cfg).status == 0)
+        let log = asNobody(bin, ["log"] + cfg, cwd: cwd).stdout
+        #expect(log.contains("Readme note") && log.contains("Setup echo") && log.contains("OPS-77") == false, "\(log)")
+        #expect(pk(["retire", "2", "--reason", "done"] + cfg).status == 0)
+        #expect(pk(["retire", "3", "--reason", "done"] + cfg).status == 0)
+        app.scratch.write("live/README", "The API.\n")
+        app.scratch.write("live/bin/setup", "#!/bin/sh\necho setup\n")
+
         // A registry write updates it at once (no scan in between): a new patch, then a retire.
         app.scratch.write("live/config/workers.yml", "timeout: 120\nconcurrency: 4\n")
         #expect(pk(["record", "config/workers.yml", "--title", "Raise timeout", "--reason", "slow"] + cfg).status == 0)
@@ -87,7 +119,7 @@ struct NonRootReaderTests {
 
         // A registry the admin opened to everyone (chmod 755) is read directly, with no ownership trust asked.
         chmod(app.registry, 0o755)
-        r = asNobody(bin, ["show", "2"] + cfg, cwd: cwd)
+        r = asNobody(bin, ["show", "4"] + cfg, cwd: cwd)
         #expect(r.status == 0 && r.stdout.contains("+timeout: 120") && !r.stdout.contains("public summary"), "\(r.stdout)\(r.stderr)")
         #expect(asNobody(bin, ["log"] + cfg, cwd: cwd).stdout.contains("retire 0001"))
         chmod(app.registry, 0o700)
@@ -97,15 +129,43 @@ struct NonRootReaderTests {
         r = asNobody(bin, ["list"] + cfg, cwd: cwd)
         #expect(r.status == 2 && r.stderr.contains("not owned by the registry's owner"), "\(r.stdout)\(r.stderr)")
 
-        // public_summary = false: no summary is written, and the reader is told why nothing shows.
-        try FileManager.default.removeItem(atPath: summaryPath)
+        // public_summary = false: the summary is withdrawn, and the reader is told why nothing shows.
         app.scratch.write("config.toml", (app.scratch.read("config.toml") ?? "") + "\npublic_summary = false\n")
         chmod(app.config, 0o644)
         #expect(pk(["scan"] + cfg).status == 1, "the retired change is still live: drift")
-        #expect(pk(["edit", "2", "--ticket", "OPS-8"] + cfg).status == 0)
+        #expect(pk(["edit", "4", "--ticket", "OPS-8"] + cfg).status == 0)
         #expect(!FileManager.default.fileExists(atPath: summaryPath))
         r = asNobody(bin, ["list"] + cfg, cwd: cwd)
-        #expect(r.status == 2 && r.stderr.contains("no public summary"), "\(r.stderr)")
+        #expect(r.status == 2 && r.stderr.contains("public_summary = false"), "\(r.stderr)")
+    }
+
+    @Test("a registry another user owns is not read without --trust-repo, and no summary is trusted beside it",
+          .enabled(if: canDropPrivileges, "needs root and setpriv to run commands as an unprivileged user"))
+    func plantedRegistryIsNotTrusted() throws {
+        let app = AppFixture()
+        let cfg = ["--config", app.config]
+        app.scratch.write("config.toml", "[apps.live]\nroot = \"\(app.root)\"\nrepo = \"\(app.repo)\"\nsubdir = \"src/api\"\nregistry = \"\(app.registry)\"\n")
+        #expect(pk(["init"] + cfg).status == 0)
+        let bin = app.scratch.file("bin/patchkeeper")
+        try FileManager.default.createDirectory(atPath: app.scratch.file("bin"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: patchkeeperBinary(), toPath: bin)
+        chmod(bin, 0o755)
+        chmod(app.scratch.path, 0o755)
+        chmod(app.config, 0o644)
+        // Someone else's registry, readable to all: the owner check stays for it.
+        #expect(run("/bin/chown", ["-R", "1234:1234", app.registry]).status == 0)
+        chmod(app.registry, 0o755)
+        var r = asNobody(bin, ["list"] + cfg, cwd: app.scratch.path)
+        #expect(r.status == 2 && r.stderr.contains("--trust-repo"), "\(r.stdout)\(r.stderr)")
+        // A summary in a directory its group may write is not believed (nor written).
+        #expect(run("/bin/chown", ["-R", "0:0", app.registry]).status == 0)
+        chmod(app.registry, 0o700)
+        chmod(app.scratch.path, 0o775)
+        r = asNobody(bin, ["list"] + cfg, cwd: app.scratch.path)
+        #expect(r.status == 2 && r.stderr.contains("writable by group or others"), "\(r.stdout)\(r.stderr)")
+        app.scratch.write("live/README", "changed\n")
+        r = pk(["scan"] + cfg)
+        #expect(r.stderr.contains("was not updated"), "\(r.stderr)")
     }
 
     @Test("the summary is not written into a directory everyone may write (readers would believe a planted one)")
@@ -117,7 +177,7 @@ struct NonRootReaderTests {
         let flags = ["--root", app.root, "--repo", app.repo, "--subdir", "src/api", "--registry", shared + "/registry"]
         let r = pk(["init"] + flags)
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stderr.contains("writable by everyone"), "\(r.stderr)")
+        #expect(r.stderr.contains("writable by group or others"), "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: shared + "/registry.summary.json"))
     }
 }
