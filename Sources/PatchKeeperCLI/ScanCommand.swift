@@ -38,7 +38,7 @@ struct ScanCommand: ParsableCommand {
     @Flag(name: .long, help: "Also refresh the login banner block (see 'patchkeeper motd').")
     var motd = false
 
-    @Option(name: .long, help: ArgumentHelp("The motd file for --motd (default: 'motd' in the config, else /etc/motd).", valueName: "path"))
+    @Option(name: .long, help: ArgumentHelp("The motd file for --motd (default: 'motd' in the config, else /run/motd.d/50-patchkeeper-APP).", valueName: "path"))
     var motdFile: String?
 
     @Option(name: .long, help: ArgumentHelp("Also write Prometheus metrics for node_exporter's textfile collector to this file (replaced atomically; one file per app: with --all-apps, put {app} in the name).", valueName: "path"))
@@ -86,7 +86,7 @@ struct ScanCommand: ParsableCommand {
             try AtomicFile.write(Metrics.render(report, now: Date(), oldestDriftSince: oldest), to: metricsFile, mode: 0o644)
         }
         if motd || motdFile != nil {
-            let path = motdFile ?? deployment.app.motd ?? "/etc/motd"
+            let path = motdFile ?? deployment.app.motd ?? Motd.defaultFile(app: deployment.app.name)
             let result = try MotdUpdate.apply(report: report, app: deployment.app.name, file: path, registry: registry, wait: global.wait)
             if global.format == .text { try MotdUpdate.render(result, output: global.output) }
         }
