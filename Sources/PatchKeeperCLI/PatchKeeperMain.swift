@@ -8,7 +8,10 @@ public enum PatchKeeperMain {
     public static func main(arguments: [String]? = nil) -> Never {
         do {
             var command = try PatchKeeperCommand.parseAsRoot(arguments)
-            try command.run()
+            // A writer publishes to the fleet remote whatever its outcome (a conflict still wrote).
+            let outcome = Result { try command.run() }
+            if let writer = command as? PublishesToFleet { writer.global.publishToFleet() }
+            try outcome.get()
             exit(0)
         } catch let error as PatchKeeperError {
             Output.diagnostic("error: \(error.description)")

@@ -80,10 +80,11 @@ struct ScanCommand: ParsableCommand {
         var renderer = ScanRenderer(output: global.output)
         renderer.firstSeen = LastScan.load(registry: registry)?.firstSeen ?? [:]
         try renderer.render(report)
+        global.publishToFleet(registry: registry)
         // No registry lock: the file is ours alone (one per app) and AtomicFile replaces it whole.
         if let metricsFile {
             let oldest = LastScan.load(registry: registry)?.oldestDrift?.since
-            try AtomicFile.write(Metrics.render(report, now: Date(), oldestDriftSince: oldest), to: metricsFile, mode: 0o644)
+            try AtomicFile.write(Metrics.render(report, now: Date(), oldestDriftSince: oldest, fleetPush: FleetPushState.load(registry: registry)), to: metricsFile, mode: 0o644)
         }
         if motd || motdFile != nil {
             let path = motdFile ?? deployment.app.motd ?? "/etc/motd"

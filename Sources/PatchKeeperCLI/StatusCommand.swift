@@ -38,6 +38,18 @@ struct StatusCommand: ParsableCommand {
         var deployedSinceLastScan: Bool
         var findings: Bool
         var error: String?
+        /// The last push to the fleet remote (absent when the app was never published).
+        var fleetPush: FleetPushDTO?
+    }
+
+    struct FleetPushDTO: Encodable {
+        var remote: String
+        var host: String
+        var ok: Bool
+        var lastAttempt: String
+        var lastSuccess: String?
+        var pendingSince: String?
+        var error: String?
     }
 
     struct StatusDTO: Encodable {
@@ -78,6 +90,16 @@ struct StatusCommand: ParsableCommand {
                     + cell(r.expired.isEmpty ? "0" : "\(r.expired.count)", 8) + " " + cell(unreg, 20) + " " + scan
                 out.line(r.findings ? out.red(line) : line)
                 for f in r.handEdited { out.line("  " + out.red("hand-edited registry file: ") + Text.terminalLine(f)) }
+                if let p = r.fleetPush {
+                    if p.ok {
+                        out.line("  fleet: pushed to " + Text.terminalLine(p.remote) + " as " + Text.terminalLine(p.host)
+                                 + (p.lastSuccess.flatMap(Text.parseISO).map { " " + Self.age(now.timeIntervalSince($0)) + " ago" } ?? ""))
+                    } else {
+                        out.line("  " + out.red("fleet push PENDING") + " to " + Text.terminalLine(p.remote)
+                                 + (p.pendingSince.flatMap(Text.parseISO).map { " since " + Self.age(now.timeIntervalSince($0)) } ?? "")
+                                 + ": " + Text.terminalLine(p.error ?? "unknown error") + " (retried on the next write or scan)")
+                    }
+                }
             }
         }
         if rows.contains(where: { $0.error != nil }) { throw ExitCode(2) }
@@ -114,10 +136,15 @@ struct StatusCommand: ParsableCommand {
                 dto.lastScanProblems = last.problems
             }
             dto.handEdited = registry.handEdits()
+            if let p = FleetPushState.load(registry: registry) {
+                dto.fleetPush = FleetPushDTO(remote: p.remote, host: p.host, ok: p.ok, lastAttempt: Text.isoTimestamp(p.lastAttempt),
+                                             lastSuccess: p.lastSuccess.map(Text.isoTimestamp), pendingSince: p.pendingSince.map(Text.isoTimestamp),
+                                             error: p.error)
+            }
             if let last, let at = revisionWritten, at > last.checkedAt { dto.deployedSinceLastScan = true }
             let stale = last.map { now.timeIntervalSince($0.checkedAt) > 86_400 } ?? true || dto.deployedSinceLastScan
             dto.findings = dto.patches.keys.contains { $0 != "applied" } || !dto.expired.isEmpty || dto.unregistered > 0
-                || (last?.problems ?? 0) > 0 || stale || !dto.handEdited.isEmpty
+                || (last?.problems ?? 0) > 0 || stale || !dto.handEdited.isEmpty || dto.fleetPush?.ok == false
         } catch let e as PatchKeeperError {
             dto.error = e.message
         } catch {

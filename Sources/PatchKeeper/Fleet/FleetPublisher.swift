@@ -70,6 +70,7 @@ public struct FleetPublisher {
         do {
             if let gate { try saveGate(gate) }
             try buildRefs(now: now)
+            try Self.checkLocal(remote)
             try registry.repository.push(url: remote, refspecs: Self.kinds.map { "+\(Self.localPrefix)\($0):\(namespace)\($0)" })
             state.ok = true
             state.lastSuccess = now
@@ -78,10 +79,20 @@ public struct FleetPublisher {
         } catch {
             state.ok = false
             if state.pendingSince == nil { state.pendingSince = now }
-            state.error = Text.singleLine((error as? GitError)?.description ?? "\(error)")
+            state.error = Text.singleLine((error as? GitError)?.description ?? (error as? PatchKeeperError)?.message ?? "\(error)")
         }
         try? state.save(registry)
         return state
+    }
+
+    /// libgit2 calls a local path that does not exist an "unsupported URL protocol": say what it is.
+    static func checkLocal(_ remote: String) throws {
+        let path = remote.hasPrefix("file://") ? String(remote.dropFirst(7)) : remote
+        guard path.hasPrefix("/") else { return }
+        if !POSIX.isDirectory(path) {
+            throw PatchKeeperError("the fleet remote \(path) does not exist (or is not a directory)",
+                                   hint: "create it with 'git init --bare \(path)' or fix [fleet] remote")
+        }
     }
 
     var gatePath: String { registry.stateDirectory + "/fleet-gate.json" }
