@@ -48,7 +48,7 @@ struct PatchKeeperCommand: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             InitCommand.self, RecordCommand.self, ApplyCommand.self, ListCommand.self,
-            ShowCommand.self, EditCommand.self, RetireCommand.self, ResolveCommand.self, ProposeCommand.self, LogCommand.self, StatusCommand.self, ScanCommand.self, DiffCommand.self, GateCommand.self, ReapplyCommand.self, MotdCommand.self,
+            ShowCommand.self, EditCommand.self, RetireCommand.self, ResolveCommand.self, ProposeCommand.self, LogCommand.self, StatusCommand.self, ScanCommand.self, DiffCommand.self, GateCommand.self, ReapplyCommand.self, MotdCommand.self, FleetCommand.self,
         ]
     )
 }
