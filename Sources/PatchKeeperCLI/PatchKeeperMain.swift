@@ -37,7 +37,8 @@ struct PatchKeeperCommand: ParsableCommand {
         editing a file by hand, and 'patchkeeper list' to see what is active. 'patchkeeper scan' \
         finds changes nobody recorded; before a deploy, 'patchkeeper gate --target REV' says what \
         the deploy would do to each patch; after it, 'patchkeeper reapply' puts them back; \
-        'patchkeeper motd' keeps a login banner listing them.
+        'patchkeeper motd' keeps a login banner listing them. With a [fleet] table in the config, \
+        every host publishes its registries to one git remote and 'patchkeeper fleet' shows them all.
 
         The app is chosen by --app from the config file (--config, $PATCHKEEPER_CONFIG, \
         /etc/patchkeeper/config.toml), or given directly with --root, --repo and --registry.

@@ -26,6 +26,9 @@ struct ScanCommand: ParsableCommand {
 
         A stat cache in the registry's .patchkeeper/ makes a rescan of an unchanged tree cheap.
 
+        With [fleet] remote in the config, the result is published to the fleet remote afterwards \
+        (docs/FLEET.md); a failed push is a warning on stderr and does not change the exit code.
+
         Exit: 0 when every active patch is applied and nothing else differs, 1 on findings, 2 on trouble.
         """
     )

@@ -12,10 +12,12 @@ struct StatusCommand: ParsableCommand {
         shown (--app picks one); with --root/--registry flags, that one app.
 
         Columns: APP, DEPLOYED (revision, and how long ago REVISION was written), PATCHES (count by \
-        last state), EXPIRED, UNREGISTERED (with the age of the oldest), LAST SCAN (age and result).
+        last state), EXPIRED, UNREGISTERED (with the age of the oldest), LAST SCAN (age and result). \
+        An app published to a [fleet] remote gets a line saying when the last push worked, or that \
+        it is PENDING since when and why.
 
         Exit: 0 nothing to report, 1 findings (a patch not applied, expired, unregistered changes, \
-        no scan yet, a scan older than a day or older than the last deploy), 2 trouble (an app's registry cannot be read).
+        no scan yet, a scan older than a day or older than the last deploy, a pending fleet push), 2 trouble (an app's registry cannot be read).
         """
     )
 

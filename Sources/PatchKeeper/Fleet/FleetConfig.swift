@@ -81,8 +81,8 @@ public struct FleetConfig: Sendable, Equatable {
         }
     }
 
-    /// A remote is a path, a file:// or ssh:// URL, or scp-like `user@host:path`. No other scheme:
-    /// libgit2 would follow http redirects and ask for credentials on the terminal of a timer job.
+    /// A remote is a path, a file://, ssh:// or https:// URL, or scp-like `user@host:path`. Plain
+    /// http (unencrypted) and other schemes are refused.
     public static func validate(remote: String, source: String) throws {
         if remote.contains("\0") || remote.contains("\n") || remote.hasPrefix("-") {
             throw PatchKeeperError("\(source): \(SafePath.quoted(remote)) is not a usable remote")
