@@ -116,6 +116,7 @@ struct GateCommand: ParsableCommand {
         let scan = try runScan(deployment: deployment, registry: registry, useCache: true)
         let report = try DeployGate(deployment: deployment, registry: registry).run(target: target, policy: policy, scan: scan,
                                                                                    allowExpired: allowExpired)
+        global.publishToFleet(registry: registry, gate: FleetSummary.Gate(report: report, now: Date()))
         AuditLog.log(app: report.app, event: "gate \(report.isBlocked ? "BLOCKED" : "safe")",
                      details: "target=\(report.targetRevision.hex) policy=\(report.policy.rawValue) "
                          + report.patches.map { "\($0.id):\($0.result.rawValue)\($0.expired ? ":expired" : "")" }.joined(separator: ",")

@@ -34,19 +34,19 @@ struct ListCommand: ParsableCommand {
     }
 
     func run() throws {
-        let registry = try global.openRegistry()
+        let registry = try global.readRegistry()
         let now = Date()
         let horizon = expiring.map { now.addingTimeInterval(Double($0) * 86_400) }
-        let patches = try registry.load().filter { p in
+        let patches = try registry.patches().filter { p in
             if let horizon { return p.status == .active && p.expires != nil && p.isExpired(now: horizon) }
             return all || p.status == .active
         }
-        let view = ListView(registry: registry, patches: patches, last: LastScan.load(registry: registry), all: all, now: now)
+        let view = ListView(registry: registry, patches: patches, last: registry.lastScan, all: all, now: now)
         let out = global.output
         if global.format == .json { return try out.json(view.document()) }
         view.text(out)
-        for f in registry.handEdits() {
-            Output.diagnostic("warning: \(Text.terminalLine(registry.path + "/" + f)) has uncommitted changes (edited by hand?); "
+        for f in registry.handEdits {
+            Output.diagnostic("warning: \(Text.terminalLine(registry.registryPath + "/" + f)) has uncommitted changes (edited by hand?); "
                               + "list shows the file as it is now, gate and scan report it")
         }
     }
@@ -57,29 +57,32 @@ struct ListCommand: ParsableCommand {
 struct ListView {
     struct Document: Encodable {
         var registry: String
+        /// "public-summary" when read by a user who may not read the registry itself.
+        var source: String?
         /// When the last scan ran (absent before the first); each patch's `state` is from it.
         var lastScan: String?
         var patches: [PatchDTO]
     }
 
-    let registry: Registry
+    let registry: RegistrySource
     let patches: [PatchFile]
     let last: LastScan?
     let all: Bool
     let now: Date
 
     func document() throws -> Document {
-        Document(registry: registry.path, lastScan: last.map { Text.isoTimestamp($0.checkedAt) },
+        Document(registry: registry.registryPath, source: registry.sourceName, lastScan: last.map { Text.isoTimestamp($0.checkedAt) },
                  patches: try patches.map { p in
-                     var dto = try PatchDTO(p, now: now)
+                     var dto = try registry.dto(p, now: now)
                      dto.state = p.status == .active ? last?.states[p.id] : nil
                      return dto
                  })
     }
 
     func text(_ out: Output) {
+        defer { if let note = registry.note { out.line(out.dim(note)) } }
         if patches.isEmpty {
-            out.line(all ? "no patches in \(registry.path)" : "no active patches in \(registry.path)")
+            out.line(all ? "no patches in \(registry.registryPath)" : "no active patches in \(registry.registryPath)")
             return
         }
         let expiries = patches.map(expiry)
@@ -91,7 +94,7 @@ struct ListView {
         out.line(out.bold(cell("ID", 5) + " " + cell("STATE", 11) + " " + cell("TITLE", titleW) + " " + cell("FILES", 5) + " "
                           + cell("AUTHOR", 10) + " " + cell("AGE", 4) + " EXPIRES"))
         for (i, p) in patches.enumerated() {
-            let files = (try? p.files().count).map(String.init) ?? "?"
+            let files = registry.fileCount(p).map(String.init) ?? "?"
             var state = p.status == .active ? (last?.states[p.id] ?? "-") : p.status.rawValue
             if p.status == .active && state != "applied" && state != "-" { state = state.uppercased() }
             let stateCell = state == state.uppercased() && state != "-" ? out.red(cell(state, 11)) : cell(state, 11)
@@ -141,24 +144,28 @@ struct ShowCommand: ParsableCommand {
     struct ShowDTO: Encodable {
         var patch: PatchDTO
         var registryFile: String
-        var diff: String
+        /// "public-summary" (and no diff) for a user who may not read the registry itself.
+        var source: String?
+        var diff: String?
         var history: [HistoryDTO]
     }
 
     func run() throws {
-        let registry = try global.openRegistry()
-        let patch = try registry.find(id, in: try registry.load())
+        let registry = try global.readRegistry()
+        let patch = try registry.find(id, in: try registry.patches())
         let history = try registry.history(fileName: patch.fileName)
         let now = Date()
         let out = global.output
+        let fromSummary = registry.sourceName != nil
         if global.format == .json {
-            try out.json(ShowDTO(patch: try PatchDTO(patch, now: now), registryFile: registry.path + "/" + patch.fileName,
-                                 diff: patch.diffText, history: history.map(HistoryDTO.init)))
+            try out.json(ShowDTO(patch: try registry.dto(patch, now: now), registryFile: registry.registryPath + "/" + patch.fileName,
+                                 source: registry.sourceName, diff: fromSummary ? nil : patch.diffText,
+                                 history: history.map(HistoryDTO.init)))
             return
         }
         func field(_ name: String, _ value: String) { out.line(cell(name + ":", 10) + Text.terminalLine(value)) }
         out.line(out.bold(Text.terminalLine("Patch \(patch.id): \(patch.subject)")))
-        field("File", registry.path + "/" + patch.fileName)
+        field("File", registry.registryPath + "/" + patch.fileName)
         field("Status", patch.status.rawValue)
         field("Author", patch.author.formatted)
         field("Date", (patch.date.map(Text.isoTimestamp) ?? patch.dateText) + " (\(Age.short(from: patch.date, now: now)) ago)")
@@ -174,7 +181,12 @@ struct ShowCommand: ParsableCommand {
         for t in patch.trailers where !PatchDTO.knownTrailers.contains(t.key.lowercased()) && !t.key.hasPrefix("Retired-") && t.key != "Upstreamed-In" {
             field(t.key, t.value)
         }
-        let files = filesSummary(patch)
+        let files: [String]
+        if case .summary(let s, _) = registry {
+            files = s.patches.first { $0.fileName == patch.fileName }?.files ?? []
+        } else {
+            files = filesSummary(patch)
+        }
         for (i, f) in files.enumerated() { out.line(cell(i == 0 ? "Files:" : "", 10) + Text.terminalLine(f)) }
         out.line()
         out.line("Reason:")
@@ -185,7 +197,12 @@ struct ShowCommand: ParsableCommand {
             out.line("  " + Text.terminalLine("\(Text.isoTimestamp(e.date))  \(e.commit.short)  \(e.subject)  (\(e.author.name))"))
         }
         out.line()
-        out.diff(patch.diffText)
+        if let note = registry.note {
+            out.line(out.dim(note))
+            out.line(out.dim("the diff: sudo patchkeeper show \(patch.id)"))
+        } else {
+            out.diff(patch.diffText)
+        }
     }
 }
 
@@ -271,7 +288,7 @@ struct ResolveCommand: ParsableCommand {
     func run() throws {
         let who = try parsePerson(author, option: "--author")
         let deployment = try global.deployment()
-        let registry = try Registry(path: deployment.registryPath)
+        let registry = try Registry(deployment: deployment)
         let patch = try Resolver.resolve(id: id, by: who, lockWait: global.wait, deployment: deployment, registry: registry)
         try report(action: "resolved", patch: patch, registry: registry, output: global.output)
     }
@@ -299,19 +316,22 @@ struct LogCommand: ParsableCommand {
 
     struct LogDTO: Encodable {
         var registry: String
+        /// "public-summary" (the latest 200 commits) for a user who may not read the registry itself.
+        var source: String?
         var entries: [HistoryDTO]
     }
 
     func run() throws {
-        let registry = try global.openRegistry()
+        let registry = try global.readRegistry()
         var fileName: String?
-        if let id { fileName = try registry.find(id, in: try registry.load()).fileName }
+        if let id { fileName = try registry.find(id, in: try registry.patches()).fileName }
         let entries = try registry.history(fileName: fileName)
         let out = global.output
         if global.format == .json {
-            try out.json(LogDTO(registry: registry.path, entries: entries.map(HistoryDTO.init)))
+            try out.json(LogDTO(registry: registry.registryPath, source: registry.sourceName, entries: entries.map(HistoryDTO.init)))
             return
         }
+        defer { if let note = registry.note { out.line(out.dim(note)) } }
         for e in entries {
             out.line(out.dim(e.commit.short) + "  " + Text.terminalLine("\(Text.isoTimestamp(e.date))  \(cell(e.author.name, 10))  \(e.subject)"))
         }

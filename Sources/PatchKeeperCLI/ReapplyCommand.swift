@@ -43,6 +43,7 @@ struct ReapplyCommand: ParsableCommand {
         let registry = try Registry(deployment: deployment)
         let outcomes = try Reapplier(deployment: deployment, registry: registry).run(dryRun: dryRun, lockWait: global.wait)
         Output.recoveryNotes(registry)
+        Output.summaryNote(registry)
         let view = ReapplyView(app: deployment.app.name, revision: deployment.revision, dryRun: dryRun, outcomes: outcomes)
         if global.format == .json { try global.output.json(view.document) } else { view.text(global.output) }
         if outcomes.contains(where: { $0.action == .refused }) { throw ExitCode(2) }

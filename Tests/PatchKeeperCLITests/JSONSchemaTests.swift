@@ -113,7 +113,7 @@ struct JSONSchemaTests {
     @Test("the validator itself: a renamed, a missing, a mistyped and an extra key each fail")
     func validatorCatchesDrift() throws {
         var v = SchemaValidator(directory: Self.schemaDir)
-        let good = JSONValue.object(["file": .string("/etc/motd"), "action": .string("written"), "active_patches": .int(1),
+        let good = JSONValue.object(["app": .string("obs-api"), "file": .string("/etc/motd"), "action": .string("written"), "active_patches": .int(1),
                                      "unregistered": .int(0), "schema_version": .int(2)])
         #expect(try v.errors(good, file: "motd.json").isEmpty)
         func without(_ key: String, _ extra: [String: JSONValue] = [:]) -> JSONValue {
@@ -124,6 +124,7 @@ struct JSONSchemaTests {
         }
         #expect(try !v.errors(without("action", ["verdict": .string("written")]), file: "motd.json").isEmpty)  // renamed
         #expect(try !v.errors(without("file"), file: "motd.json").isEmpty)                                     // missing
+        #expect(try v.errors(without("active_patches"), file: "motd.json").isEmpty)                           // optional
         #expect(try !v.errors(without("active_patches", ["active_patches": .bool(true)]), file: "motd.json").isEmpty)  // mistyped
         #expect(try !v.errors(without("zzz", ["zzz": .null]), file: "motd.json").isEmpty)                      // extra
         #expect(try !v.errors(without("action", ["action": .string("exploded")]), file: "motd.json").isEmpty)  // not in the enum
