@@ -335,8 +335,11 @@ public struct ConfigFile: Sendable, Equatable {
         add("registry", app.registry)
         add("deployed", app.deployed)
         add("motd", app.motd)
+        add("target", app.target)
         if !app.ignore.isEmpty { lines.append("ignore = [\(app.ignore.map(tomlString).joined(separator: ", "))]") }
         if app.trusted { lines.append("trusted = true") }
+        // Every setting `==` compares: the fuzz target checks the section reads back the same.
+        if !app.publicSummary { lines.append("public_summary = false") }
         return lines.joined(separator: "\n") + "\n"
     }
 
