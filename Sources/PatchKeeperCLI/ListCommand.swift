@@ -178,7 +178,8 @@ struct ShowCommand: ParsableCommand {
         for key in ["Retired-By", "Retired-At", "Retired-Reason", "Upstreamed-In"] {
             if let v = patch.trailer(key) { field(key, v) }
         }
-        for t in patch.trailers where !PatchDTO.knownTrailers.contains(t.key.lowercased()) && !t.key.hasPrefix("Retired-") && t.key != "Upstreamed-In" {
+        for t in patch.trailers
+        where !PatchDTO.knownTrailers.contains(t.key.lowercased()) && !t.key.hasPrefix("Retired-") && t.key != "Upstreamed-In" {
             field(t.key, t.value)
         }
         let files: [String]
@@ -333,7 +334,8 @@ struct LogCommand: ParsableCommand {
         }
         defer { if let note = registry.note { out.line(out.dim(note)) } }
         for e in entries {
-            out.line(out.dim(e.commit.short) + "  " + Text.terminalLine("\(Text.isoTimestamp(e.date))  \(cell(e.author.name, 10))  \(e.subject)"))
+            let text = "\(Text.isoTimestamp(e.date))  \(cell(e.author.name, 10))  \(e.subject)"
+            out.line(out.dim(e.commit.short) + "  " + Text.terminalLine(text))
         }
     }
 }
