@@ -24,6 +24,7 @@ struct InitCommand: ParsableCommand {
 
     func run() throws {
         let r = try Initializer.run(options: global.appOptions, environment: global.environment)
+        for w in r.warnings { Output.diagnostic("warning: " + Text.terminalLine(w)) }
         if global.format == .json { return try global.output.json(InitView.Document(r)) }
         InitView.text(r, global.output)
     }
