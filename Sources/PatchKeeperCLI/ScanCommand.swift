@@ -109,6 +109,7 @@ func runScan(deployment: Deployment, registry: Registry, useCache: Bool) throws 
     let report = try TreeScanner(deployment: deployment, registry: registry, options: options, progress: progress).scan()
     if progress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
     try? LastScan.save(report, registry: registry)
+    Output.summaryNote(registry)
     return report
 }
 

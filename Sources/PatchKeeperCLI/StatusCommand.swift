@@ -24,6 +24,8 @@ struct StatusCommand: ParsableCommand {
     struct AppDTO: Encodable {
         var app: String
         var registry: String
+        /// "public-summary" when read by a user who may not read the registry itself.
+        var source: String?
         var deployedRevision: String?
         var deployedAt: String?
         var patches: [String: Int]
@@ -78,6 +80,7 @@ struct StatusCommand: ParsableCommand {
                     + cell(r.expired.isEmpty ? "0" : "\(r.expired.count)", 8) + " " + cell(unreg, 20) + " " + scan
                 out.line(r.findings ? out.red(line) : line)
                 for f in r.handEdited { out.line("  " + out.red("hand-edited registry file: ") + Text.terminalLine(f)) }
+                if r.source != nil { out.line(out.dim("  (from the public summary: the registry is readable by its owner only)")) }
             }
         }
         if rows.contains(where: { $0.error != nil }) { throw ExitCode(2) }
@@ -88,11 +91,11 @@ struct StatusCommand: ParsableCommand {
         var dto = AppDTO(app: app.name, registry: app.registry ?? "\(Deployment.defaultRegistryDirectory)/\(app.name)", patches: [:],
                          expired: [], unregistered: 0, handEdited: [], deployedSinceLastScan: false, findings: false)
         do {
-            let registry = try Registry(path: Deployment.absolute(dto.registry), trusted: app.trusted,
-                                        app: app.nameFromRegistryPath ? nil : app.name)
-            dto.registry = registry.path
-            let active = try registry.load().filter { $0.status == .active }
-            let last = LastScan.load(registry: registry)
+            let registry = try RegistrySource.open(app)
+            dto.registry = registry.registryPath
+            dto.source = registry.sourceName
+            let active = try registry.patches().filter { $0.status == .active }
+            let last = registry.lastScan
             for p in active { dto.patches[last?.states[p.id] ?? "unscanned", default: 0] += 1 }
             dto.expired = active.filter { $0.isExpired(now: now) }.map(\.id)
             var revisionWritten: Date?
@@ -113,7 +116,7 @@ struct StatusCommand: ParsableCommand {
                 dto.lastScan = Text.isoTimestamp(last.checkedAt)
                 dto.lastScanProblems = last.problems
             }
-            dto.handEdited = registry.handEdits()
+            dto.handEdited = registry.handEdits
             if let last, let at = revisionWritten, at > last.checkedAt { dto.deployedSinceLastScan = true }
             let stale = last.map { now.timeIntervalSince($0.checkedAt) > 86_400 } ?? true || dto.deployedSinceLastScan
             dto.findings = dto.patches.keys.contains { $0 != "applied" } || !dto.expired.isEmpty || dto.unregistered > 0
