@@ -57,6 +57,8 @@ public struct ConfigFile: Sendable, Equatable {
     public var appNames: [String]
     /// This file's `[defaults]` (with the main file's, for a conf.d file).
     public var defaults = Defaults()
+    /// The `[fleet]` table (main file only): where the registries are published.
+    public var fleet: FleetConfig?
 
     public static let defaultPath = "/etc/patchkeeper/config.toml"
 
@@ -77,6 +79,10 @@ public struct ConfigFile: Sendable, Equatable {
             let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".toml") && !$0.hasPrefix(".") }.sorted()
             for name in names {
                 let part = try loadOne(path: dir + "/" + name, inherited: config.defaults)
+                if part.fleet != nil {
+                    throw PatchKeeperError("\(dir)/\(name): [fleet] belongs in the main config file \(path)",
+                                           hint: "one host publishes under one name: move the [fleet] table to \(path)")
+                }
                 for appName in part.appNames {
                     if let existing = config.apps[appName] {
                         throw PatchKeeperError("app '\(appName)' is defined twice: in \(existing.source ?? config.path) and in \(dir)/\(name)",
@@ -136,8 +142,12 @@ public struct ConfigFile: Sendable, Equatable {
                                    hint: "fix the file and run again")
         }
         var config = ConfigFile(path: path, apps: [:], appNames: [], defaults: Defaults())
-        for key in table.keys where key != "apps" && key != "defaults" {
-            throw PatchKeeperError("\(path): unknown top-level key '\(key)'", hint: "settings go under [apps.NAME] (or [defaults])")
+        for key in table.keys where key != "apps" && key != "defaults" && key != "fleet" {
+            throw PatchKeeperError("\(path): unknown top-level key '\(key)'", hint: "settings go under [apps.NAME] (or [defaults], [fleet])")
+        }
+        if let f = table["fleet"] {
+            guard let t = f.table else { throw PatchKeeperError("\(path): [fleet] must be a table") }
+            config.fleet = try FleetConfig.parse(t, path: path)
         }
         // [defaults]: ignore (added to every app's own), motd, trusted (when an app leaves them out).
         var defaults = AppConfig(name: "defaults")

@@ -26,6 +26,9 @@ struct ScanCommand: ParsableCommand {
 
         A stat cache in the registry's .patchkeeper/ makes a rescan of an unchanged tree cheap.
 
+        With [fleet] remote in the config, the result is published to the fleet remote afterwards \
+        (docs/FLEET.md); a failed push is a warning on stderr and does not change the exit code.
+
         Exit: 0 when every active patch is applied and nothing else differs, 1 on findings, 2 on trouble.
         """
     )
@@ -80,10 +83,11 @@ struct ScanCommand: ParsableCommand {
         var renderer = ScanRenderer(output: global.output)
         renderer.firstSeen = LastScan.load(registry: registry)?.firstSeen ?? [:]
         try renderer.render(report)
+        global.publishToFleet(registry: registry)
         // No registry lock: the file is ours alone (one per app) and AtomicFile replaces it whole.
         if let metricsFile {
             let oldest = LastScan.load(registry: registry)?.oldestDrift?.since
-            try AtomicFile.write(Metrics.render(report, now: Date(), oldestDriftSince: oldest), to: metricsFile, mode: 0o644)
+            try AtomicFile.write(Metrics.render(report, now: Date(), oldestDriftSince: oldest, fleetPush: FleetPushState.load(registry: registry)), to: metricsFile, mode: 0o644)
         }
         if motd || motdFile != nil {
             let path = motdFile ?? deployment.app.motd ?? Motd.defaultFile(app: deployment.app.name)
