@@ -107,7 +107,9 @@ install:
 	install -m 0644 contrib/systemd/patchkeeper.tmpfiles $(DESTDIR)$(TMPFILESDIR)/patchkeeper.conf
 	install -m 0755 contrib/hooks/pre-deploy.sh contrib/hooks/post-deploy.sh $(DESTDIR)$(DATADIR)/hooks/
 	install -m 0644 contrib/config.toml.example $(DESTDIR)$(SYSCONFDIR)/patchkeeper/config.toml.example
-	install -m 0644 README.md docs/OPERATIONS.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 README.md docs/OPERATIONS.md docs/FLEET.md $(DESTDIR)$(DOCDIR)/
+	install -d $(DESTDIR)$(DOCDIR)/examples/fleet
+	install -m 0644 contrib/fleet/update-hook $(DESTDIR)$(DOCDIR)/examples/fleet/update-hook
 	install -m 0644 contrib/capistrano/patchkeeper.rake $(DESTDIR)$(DOCDIR)/examples/capistrano/
 	install -m 0644 contrib/ansible/deploy-example.yml $(DESTDIR)$(DOCDIR)/examples/ansible/
 	$(foreach d,$(ROLE_DIRS),install -m 0644 $(wildcard $(ANSIBLE_ROLE)/$(d)/*) $(DESTDIR)$(ANSIBLEDIR)/patchkeeper/$(d)/;)
