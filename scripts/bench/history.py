@@ -13,9 +13,10 @@ Then it times, alternating runs, medians quoted:
   git-paths   the same pass limited to the patches' paths
   gate-cold   patchkeeper gate --target TARGET, patch-id cache removed before each run
   gate-warm   patchkeeper gate --target TARGET, cache from the previous run
-and prints each as a ratio of git-full. Usage:
+and prints each as a ratio of git-full. With --baseline OTHER, OTHER's gate runs are timed in the
+same rounds (before/after side by side). Usage:
   python3 scripts/bench/history.py --patchkeeper .build/release/patchkeeper [--commits 2000]
-      [--files 400] [--runs 5] [--dir DIR] [--quick]
+      [--files 400] [--runs 5] [--dir DIR] [--baseline OTHER-BINARY] [--quick]
 """
 import argparse
 import os
@@ -133,6 +134,7 @@ def main():
     ap.add_argument("--files", type=int, default=2000)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--dir")
+    ap.add_argument("--baseline", help="a second patchkeeper binary, timed in the same rounds")
     ap.add_argument("--quick", action="store_true", help="1 run each, no ratios claimed (CI smoke run)")
     a = ap.parse_args()
     runs = 1 if a.quick else a.runs
@@ -156,12 +158,21 @@ def main():
     full = f"git -C {repo} log -p --no-merges base..target | git patch-id --stable"
     limited = f"git -C {repo} log -p --no-merges base..target -- {' '.join(patched)} | git patch-id --stable"
     rows = {"git-full": [], "git-paths": [], "gate-cold": [], "gate-warm": []}
+    base_gate = None
+    if a.baseline:
+        base_gate = [os.path.abspath(a.baseline)] + gate[1:]
+        rows.update({"base-cold": [], "base-warm": []})
+    drop = lambda: os.path.exists(cache) and os.remove(cache)
     for _ in range(runs):
         rows["git-full"].append(timed(full)[0])
         rows["git-paths"].append(timed(limited)[0])
-        rows["gate-cold"].append(timed(gate, before=lambda: os.path.exists(cache) and os.remove(cache))[0])
+        rows["gate-cold"].append(timed(gate, before=drop)[0])
         rows["gate-warm"].append(timed(gate)[0])
+        if base_gate:
+            rows["base-cold"].append(timed(base_gate, before=drop)[0])
+            rows["base-warm"].append(timed(base_gate)[0])
     ref = statistics.median(rows["git-full"])
+    print(f"load average {' '.join(open('/proc/loadavg').read().split()[:3])}")
     print(f"{'command':<10} {'median s':>9} {'min s':>8} {'max s':>8} {'÷ git-full':>10}")
     for k, v in rows.items():
         m = statistics.median(v)
