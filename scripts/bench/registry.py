@@ -14,6 +14,7 @@ side; each round retires the lowest active ids). Usage:
 """
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -32,10 +33,20 @@ def run(cmd, cwd=None):
     return r
 
 
-def timed(cmd):
+CPU = {}
+
+
+def timed(cmd, row=None):
+    """Wall time of the whole command; its CPU time (user+system) is kept per row: on a loaded
+    machine the steadier figure."""
+    u0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     run(cmd)
-    return time.perf_counter() - t
+    wall = time.perf_counter() - t
+    u1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if row:
+        CPU.setdefault(row, []).append(u1.ru_utime - u0.ru_utime + u1.ru_stime - u0.ru_stime)
+    return wall
 
 
 def main():
@@ -51,7 +62,7 @@ def main():
     d = a.dir or tempfile.mkdtemp(prefix="patchkeeper-registry.")
     pk = os.path.abspath(a.patchkeeper)
     app, live, reg = f"{d}/app", f"{d}/live", f"{d}/registry"
-    extra = 300  # fresh files for later rounds (record and apply each take one)
+    extra = 600  # fresh files for later rounds (record and apply each take one)
     if not os.path.exists(f"{reg}/.git"):
         shutil.rmtree(d, ignore_errors=True)
         os.makedirs(f"{app}/src")
@@ -84,20 +95,20 @@ def main():
     for r in range(runs):
         for tag, b in bins:
             open(f"{live}/f{k}.txt", "w").write("line1\nvalue = recorded\nline3\n")
-            rows[f"{tag}record"].append(timed([b, "record", f"f{k}.txt", "--title", "bench record", "--reason", "bench"] + flags))
+            rows[f"{tag}record"].append(timed(row=f"{tag}record", cmd=[b, "record", f"f{k}.txt", "--title", "bench record", "--reason", "bench"] + flags))
             k += 1
             patch = f"{d}/apply-{k}.patch"
             open(patch, "w").write(f"diff --git a/src/f{k}.txt b/src/f{k}.txt\n--- a/src/f{k}.txt\n+++ b/src/f{k}.txt\n"
                                    f"@@ -1,3 +1,3 @@\n line1\n-value = {k}\n+value = applied\n line3\n")
-            rows[f"{tag}apply"].append(timed([b, "apply", patch, "--title", "bench apply", "--reason", "bench"] + flags))
+            rows[f"{tag}apply"].append(timed(row=f"{tag}apply", cmd=[b, "apply", patch, "--title", "bench apply", "--reason", "bench"] + flags))
             k += 1
-            rows[f"{tag}retire"].append(timed([b, "retire", str(active.pop(0)), "--reason", "bench"] + flags))
-            rows[f"{tag}version"].append(timed([b, "--version"]))
-        rows["git --version"].append(timed(["git", "--version"]))
+            rows[f"{tag}retire"].append(timed(row=f"{tag}retire", cmd=[b, "retire", str(active.pop(0)), "--reason", "bench"] + flags))
+            rows[f"{tag}version"].append(timed(row=f"{tag}version", cmd=[b, "--version"]))
+        rows["git --version"].append(timed(["git", "--version"], row="git --version"))
     print(f"{count} patches in the registry; medians of {runs} runs; load average {' '.join(open('/proc/loadavg').read().split()[:3])}")
-    print(f"{'command':<14} {'median ms':>10} {'min ms':>8} {'max ms':>8}")
+    print(f"{'command':<14} {'median ms':>10} {'min ms':>8} {'max ms':>8} {'CPU ms':>8}")
     for key, v in rows.items():
-        print(f"{key:<14} {statistics.median(v) * 1000:10.1f} {min(v) * 1000:8.1f} {max(v) * 1000:8.1f}")
+        print(f"{key:<14} {statistics.median(v) * 1000:10.1f} {min(v) * 1000:8.1f} {max(v) * 1000:8.1f} {statistics.median(CPU[key]) * 1000:8.1f}")
     print(f"version ÷ git --version: {statistics.median(rows['version']) / statistics.median(rows['git --version']):.2f}")
     if a.quick:
         print("(quick run: no timing claims)")
