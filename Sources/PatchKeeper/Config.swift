@@ -14,6 +14,8 @@ public struct AppConfig: Sendable, Equatable {
     public var trusted: Bool = false
     /// The revision `gate` checks when no `--target` is given (e.g. "origin/main").
     public var target: String?
+    /// Publish the metadata-only `PublicSummary` beside the registry for non-root readers.
+    public var publicSummary = true
     /// The config file that defines the app (for messages).
     public var source: String?
     /// The name was only guessed from the registry's directory name (a registry-only command
@@ -26,6 +28,7 @@ public struct AppConfig: Sendable, Equatable {
     public static func == (a: AppConfig, b: AppConfig) -> Bool {
         a.name == b.name && a.root == b.root && a.repo == b.repo && a.subdir == b.subdir && a.registry == b.registry
             && a.deployed == b.deployed && a.target == b.target && a.ignore == b.ignore && a.motd == b.motd && a.trusted == b.trusted
+            && a.publicSummary == b.publicSummary
             && a.nameFromRegistryPath == b.nameFromRegistryPath
     }
 
@@ -42,8 +45,8 @@ public struct AppConfig: Sendable, Equatable {
         }
     }
 
-    static let knownKeys: Set<String> = ["root", "repo", "subdir", "registry", "deployed", "ignore", "motd", "trusted", "target"]
-    static let defaultableKeys: Set<String> = ["ignore", "motd", "trusted"]
+    static let knownKeys: Set<String> = ["root", "repo", "subdir", "registry", "deployed", "ignore", "motd", "trusted", "target", "public_summary"]
+    static let defaultableKeys: Set<String> = ["ignore", "motd", "trusted", "public_summary"]
 }
 
 /// The TOML configuration file (DESIGN §3): `[apps.NAME]` tables.
@@ -54,6 +57,8 @@ public struct ConfigFile: Sendable, Equatable {
     public var appNames: [String]
     /// This file's `[defaults]` (with the main file's, for a conf.d file).
     public var defaults = Defaults()
+    /// The `[fleet]` table (main file only): where the registries are published.
+    public var fleet: FleetConfig?
 
     public static let defaultPath = "/etc/patchkeeper/config.toml"
 
@@ -74,6 +79,10 @@ public struct ConfigFile: Sendable, Equatable {
             let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".toml") && !$0.hasPrefix(".") }.sorted()
             for name in names {
                 let part = try loadOne(path: dir + "/" + name, inherited: config.defaults)
+                if part.fleet != nil {
+                    throw PatchKeeperError("\(dir)/\(name): [fleet] belongs in the main config file \(path)",
+                                           hint: "one host publishes under one name: move the [fleet] table to \(path)")
+                }
                 for appName in part.appNames {
                     if let existing = config.apps[appName] {
                         throw PatchKeeperError("app '\(appName)' is defined twice: in \(existing.source ?? config.path) and in \(dir)/\(name)",
@@ -133,8 +142,12 @@ public struct ConfigFile: Sendable, Equatable {
                                    hint: "fix the file and run again")
         }
         var config = ConfigFile(path: path, apps: [:], appNames: [], defaults: Defaults())
-        for key in table.keys where key != "apps" && key != "defaults" {
-            throw PatchKeeperError("\(path): unknown top-level key '\(key)'", hint: "settings go under [apps.NAME] (or [defaults])")
+        for key in table.keys where key != "apps" && key != "defaults" && key != "fleet" {
+            throw PatchKeeperError("\(path): unknown top-level key '\(key)'", hint: "settings go under [apps.NAME] (or [defaults], [fleet])")
+        }
+        if let f = table["fleet"] {
+            guard let t = f.table else { throw PatchKeeperError("\(path): [fleet] must be a table") }
+            config.fleet = try FleetConfig.parse(t, path: path)
         }
         // [defaults]: ignore (added to every app's own), motd, trusted (when an app leaves them out).
         var defaults = AppConfig(name: "defaults")
@@ -155,6 +168,7 @@ public struct ConfigFile: Sendable, Equatable {
             if inherited.keys.contains("ignore") { defaults.ignore = inherited.app.ignore + (defaultKeys.contains("ignore") ? defaults.ignore : []) }
             if inherited.keys.contains("motd"), !defaultKeys.contains("motd") { defaults.motd = inherited.app.motd }
             if inherited.keys.contains("trusted"), !defaultKeys.contains("trusted") { defaults.trusted = inherited.app.trusted }
+            if inherited.keys.contains("public_summary"), !defaultKeys.contains("public_summary") { defaults.publicSummary = inherited.app.publicSummary }
             defaultKeys.formUnion(inherited.keys)
         }
         config.defaults = Defaults(app: defaults, keys: defaultKeys)
@@ -177,6 +191,7 @@ public struct ConfigFile: Sendable, Equatable {
             if defaultKeys.contains("ignore") { app.ignore = defaults.ignore + app.ignore }
             if defaultKeys.contains("motd"), t["motd"] == nil { app.motd = defaults.motd }
             if defaultKeys.contains("trusted"), t["trusted"] == nil { app.trusted = defaults.trusted }
+            if defaultKeys.contains("public_summary"), t["public_summary"] == nil { app.publicSummary = defaults.publicSummary }
             config.apps[name] = app
             config.appNames.append(name)
         }
@@ -208,6 +223,10 @@ public struct ConfigFile: Sendable, Equatable {
         if let v = t["trusted"] {
             guard let b = v.bool else { throw PatchKeeperError("\(path): \(section) trusted must be true or false") }
             app.trusted = b
+        }
+        if let v = t["public_summary"] {
+            guard let b = v.bool else { throw PatchKeeperError("\(path): \(section) public_summary must be true or false") }
+            app.publicSummary = b
         }
         if let v = t["ignore"] {
             guard let arr = v.array else { throw PatchKeeperError("\(path): \(section) ignore must be an array of strings") }

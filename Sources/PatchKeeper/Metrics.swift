@@ -12,7 +12,8 @@ public enum Metrics {
     /// The metrics for `report`; `now` is when the scan finished, written as
     /// `patchkeeper_last_scan_timestamp_seconds`. Ends in a newline.
     /// `oldestDriftSince`: when the oldest unregistered change was first seen (drift age).
-    public static func render(_ report: ScanReport, now: Date, oldestDriftSince: Date? = nil) -> String {
+    /// `fleetPush`: the state of the last push to the fleet remote (gauges only when there is one).
+    public static func render(_ report: ScanReport, now: Date, oldestDriftSince: Date? = nil, fleetPush: FleetPushState? = nil) -> String {
         let app = "app=\"\(escapeLabel(report.app))\""
         var out = ""
         func gauge(_ name: String, _ help: String, _ samples: [(labels: String, value: String)]) {
@@ -38,6 +39,12 @@ public enum Metrics {
         gauge("patchkeeper_scan_duration_seconds", "How long the last scan took.",
               [(app, String(format: "%.3f", max(0, report.stats.seconds)))])
         out += successGauges(app: report.app, success: true, lastSuccess: now)
+        if let fleetPush {
+            gauge("patchkeeper_fleet_push_success", "Whether the last push to the fleet remote worked (1) or is pending (0).",
+                  [(app, fleetPush.ok ? "1" : "0")])
+            gauge("patchkeeper_fleet_last_push_success_timestamp_seconds", "Unix time of the last push to the fleet remote that worked (0: none yet).",
+                  [(app, String(Int64(fleetPush.lastSuccess.map { $0.timeIntervalSince1970.rounded(.down) } ?? 0)))])
+        }
         return out
     }
 

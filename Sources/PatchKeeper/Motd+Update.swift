@@ -14,11 +14,37 @@ extension Motd {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// Puts `block` for `app` into `file` (nil removes it) and returns whether the file changed. The
-    /// file is replaced atomically keeping its mode and owner; a missing file counts as empty and is
-    /// created only to hold a block. Refuses symbolic links and anything but a regular file.
+    /// What `update(file:app:block:)` did.
+    public enum Change: String, Sendable, Equatable {
+        /// The banner was written (created or changed).
+        case written
+        /// The banner was taken out (its block, or the drop-in file it filled).
+        case removed
+        /// The file already held this very banner.
+        case unchanged
+        /// Nothing to remove: the file holds no banner for the app.
+        case noBanner = "no-banner"
+        /// Nothing to remove: the file does not exist.
+        case noFile = "no-file"
+    }
+
+    /// Puts `block` for `app` into `file` (nil removes it) and returns whether the file changed.
     public static func write(file: String, app: String, block: String?) throws -> Bool {
-        var old: [UInt8] = []
+        let change = try update(file: file, app: app, block: block)
+        return change == .written || change == .removed
+    }
+
+    /// Puts `block` for `app` into `file` (nil removes it). The file is replaced atomically keeping
+    /// its mode and owner; a missing file counts as empty and is created (mode 0644) only to hold a
+    /// banner. Refuses symbolic links and anything but a regular file.
+    ///
+    /// A file in a `motd.d` directory is a drop-in: when it is missing, empty, or holds nothing but
+    /// this app's banner (bare, or one marked block), the banner is written bare, without the marker
+    /// lines, and removing it removes the file. A drop-in that holds other text too is treated like
+    /// /etc/motd: the banner goes between markers and the rest is kept. The default directory
+    /// (/run/motd.d, a tmpfs emptied at boot) is created when missing.
+    public static func update(file: String, app: String, block: String?) throws -> Change {
+        var old: [UInt8]?
         if let st = POSIX.lstat(file) {
             let type = st.st_mode & S_IFMT
             if type == S_IFLNK {
@@ -27,12 +53,72 @@ extension Motd {
             guard type == S_IFREG else { throw PatchKeeperError("cannot update \(file): it is not a regular file") }
             old = try POSIX.readFile(file)
         } else if block == nil {
-            return false
+            return .noFile
         }
-        let new = try updated(old, app: app, block: block, source: file)
-        guard new != old else { return false }
+        if isDropIn(file), let bare = try dropInContent(old ?? [], app: app) {
+            guard let block else {
+                if bare.isEmpty { return .noBanner }
+                guard unlink(file) == 0 || errno == ENOENT else {
+                    throw PatchKeeperError("cannot remove \(file): \(POSIX.errorText())")
+                }
+                return .removed
+            }
+            let new = try Array(bareBanner(block, app: app).utf8)
+            if new == old { return .unchanged }
+            try makeDefaultDirectory(for: file)
+            try AtomicFile.write(new, to: file)
+            return .written
+        }
+        let current = old ?? []
+        let new = try updated(current, app: app, block: block, source: file)
+        if new == current { return block == nil ? .noBanner : .unchanged }
+        try makeDefaultDirectory(for: file)
         try AtomicFile.write(new, to: file)
-        return true
+        return block == nil ? .removed : .written
+    }
+
+    /// The block without its BEGIN and END lines: what a drop-in of its own shows.
+    public static func bareBanner(_ block: String, app: String) throws -> String {
+        let bytes = try Markers(app: Text.terminalLine(app)).checked(block: block)
+        let lines = Line.split(bytes)
+        return String(decoding: bytes[lines[1].full.lowerBound..<lines[lines.count - 2].full.upperBound], as: UTF8.self)
+    }
+
+    /// A path whose directory is called `motd.d` (pam_motd's /run/motd.d, /etc/motd.d, /usr/lib/motd.d).
+    static func isDropIn(_ file: String) -> Bool {
+        POSIX.baseName(POSIX.parentDirectory(file)) == "motd.d"
+    }
+
+    /// The banner a drop-in holds when the whole file is this app's banner: the bytes (empty for an
+    /// empty file), or nil when the file holds anything else (then markers keep the rest apart).
+    static func dropInContent(_ bytes: [UInt8], app rawApp: String) throws -> [UInt8]? {
+        if bytes.allSatisfy({ $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: " ") }) { return [] }
+        let app = Text.terminalLine(rawApp)
+        let lines = Line.split(bytes)
+        let text = lines.map { String(decoding: bytes[$0.content], as: UTF8.self) }
+        // A bare banner of ours: the headline first, this app's "Details" line last.
+        let details = "  Details: patchkeeper status --app \(shellWord(app))"
+        if let first = text.first, let last = text.last, first.hasPrefix("*** \(phrase) ACTIVE on "),
+           last == details || last == fit(details, 80), !lines.contains(where: { Markers.isMarker(bytes[$0.content]) }) {
+            return bytes
+        }
+        // One marked block of this app and nothing else (written by an older patchkeeper).
+        if let range = try? Markers(app: app).blockRange(in: bytes, source: "the drop-in"),
+           range == 0..<bytes.count {
+            return bytes
+        }
+        return nil
+    }
+
+    /// Creates /run/motd.d (mode 0755) when `file` is in it and it is missing (a tmpfs after boot
+    /// without the tmpfiles.d entry); any other missing directory stays an error.
+    static func makeDefaultDirectory(for file: String) throws {
+        let dir = POSIX.parentDirectory(file)
+        guard dir == defaultDirectory, POSIX.lstat(dir) == nil else { return }
+        if mkdir(dir, 0o755) != 0 && errno != EEXIST {
+            throw PatchKeeperError("cannot create \(dir): \(POSIX.errorText())")
+        }
+        _ = chmod(dir, 0o755)  // against the umask (the unit runs with UMask=0077)
     }
 
     /// The byte-level update behind `updated` and `write`; `source` names the text in errors.

@@ -7,8 +7,8 @@ import Foundation
 /// # BEGIN patchkeeper obs-api -- managed block, do not edit
 /// *** MONKEY PATCHES ACTIVE on obs-api: 2 ***
 ///   deployed 8c1f0e2, checked 2026-11-25 12:00 UTC
-///   0001  Disable the RSS feed cleanup job  jane  5d  expires 2027-07-14  applied
-///   0002  Raise the worker timeout          tom   1d  EXPIRED 2026-11-01  applied
+///   0001  Disable the RSS cleanup   jane  2026-11-20  expires 2027-07-14  applied
+///   0002  Raise the worker timeout  tom   2026-11-24  EXPIRED 2026-11-01  applied
 ///   !  1 unregistered change: src/api/app/models/user.rb
 ///   Details: patchkeeper status --app obs-api
 /// # END patchkeeper obs-api
@@ -16,12 +16,26 @@ import Foundation
 /// The headline reads `MONKEY PATCHES ACTIVE on APP: N` for every N (deploy scripts grep for the
 /// phrase, and "1 MONKEY PATCHES" would read badly); the deployed revision and check time sit on the
 /// line below it because the one-line form of the design is 91 columns for a 7-letter app name.
+/// Every time on the banner is a date or a time of day, never an age: the banner is read long after
+/// it was written, and "5d" would be frozen at write time.
+///
+/// In a drop-in file of its own (a file in a `motd.d` directory, like the default
+/// `/run/motd.d/50-patchkeeper-APP`) the banner is written without the marker lines, which every
+/// user would otherwise see at login; see `Motd.update(file:app:block:)`.
 public enum Motd {
     /// The phrase deploy scripts grep /etc/motd for; every headline contains it.
     public static let phrase = "MONKEY PATCHES"
 
     /// The narrowest block rendered; a smaller `width` is raised to this so the headline keeps `phrase`.
     public static let minimumWidth = 40
+
+    /// The directory of the default banner: pam_motd on Debian 12 shows the files of /run/motd.d,
+    /// /etc/motd.d and /usr/lib/motd.d after /etc/motd, and the shipped unit may write here while
+    /// it sees /etc read-only. contrib/systemd/patchkeeper.tmpfiles creates it at boot.
+    public static let defaultDirectory = "/run/motd.d"
+
+    /// The banner file when neither --file nor the config's `motd` names one: a drop-in of its own.
+    public static func defaultFile(app: String) -> String { "\(defaultDirectory)/50-patchkeeper-\(app)" }
 
     static let beginPrefix = "# BEGIN patchkeeper "
     static let endPrefix = "# END patchkeeper "
@@ -68,7 +82,7 @@ public enum Motd {
         return "\(iso.prefix(10)) \(iso.dropFirst(11).prefix(5)) UTC"
     }
 
-    /// One row a patch in aligned columns: id, title, author, age, expiry, state. The title takes
+    /// One row a patch in aligned columns: id, title, author, the day it was recorded, expiry, state. The title takes
     /// the room the other columns leave; when the longest title does not fit, the gaps after the
     /// author narrow to one space before any title is cut.
     static func patchRows(_ patches: [MotdSummary.Line], now: Date, width: Int, maxLines: Int) -> [String] {
@@ -77,7 +91,7 @@ public enum Motd {
             (id: fit(Text.terminalLine(p.id), 8),
              title: Text.terminalLine(p.title),
              author: fit(Text.terminalLine(p.author), 10),
-             age: Text.shortAge(since: p.recordedAt, now: now),
+             age: p.recordedAt.map { String(Text.isoTimestamp($0).prefix(10)) } ?? "?",
              expiry: expiry(p),
              state: stateLabel(p.state))
         }

@@ -97,6 +97,7 @@ struct GateCommand: ParsableCommand {
         let scan = try runScan(deployment: deployment, registry: registry, useCache: true)
         let report = try DeployGate(deployment: deployment, registry: registry).run(target: target, policy: policy, scan: scan,
                                                                                    allowExpired: allowExpired)
+        global.publishToFleet(registry: registry, gate: FleetSummary.Gate(report: report, now: Date()))
         let out = global.output
         let summary = Self.summary(report)
         AuditLog.log(app: report.app, event: "gate \(report.isBlocked ? "BLOCKED" : "safe")",

@@ -83,8 +83,19 @@ struct GlobalOptions: ParsableArguments {
     /// The registry, without needing the app's root or repository.
     func openRegistry() throws -> Registry {
         let app = try appOptions.resolve(environment: environment, needsRoot: false).app
-        return try Registry(path: Deployment.absolute(app.registry ?? "\(Deployment.defaultRegistryDirectory)/\(app.name)"), trusted: app.trusted,
-                            app: app.nameFromRegistryPath ? nil : app.name)
+        return try Registry(path: Self.registryPath(app), trusted: app.trusted,
+                            app: app.nameFromRegistryPath ? nil : app.name, publishesSummary: app.publicSummary)
+    }
+
+    static func registryPath(_ app: AppConfig) -> String {
+        Deployment.absolute(app.registry ?? "\(Deployment.defaultRegistryDirectory)/\(app.name)")
+    }
+
+    /// For the commands that only read (list, show, log, status): the registry, or — for a user
+    /// who may not read the private registry — its public summary (DESIGN §9, "Readers who are not root").
+    func readRegistry() throws -> RegistrySource {
+        let app = try appOptions.resolve(environment: environment, needsRoot: false).app
+        return try RegistrySource.open(app)
     }
 
     var output: Output { Output(format: format, color: color) }

@@ -36,6 +36,7 @@ struct InitCommand: ParsableCommand {
     func run() throws {
         let r = try Initializer.run(options: global.appOptions, environment: global.environment)
         let out = global.output
+        for w in r.warnings { Output.diagnostic("warning: " + Text.terminalLine(w)) }
         if global.format == .json {
             try out.json(InitDTO(app: r.app, root: r.root, repo: r.repo, subdir: r.subdir, deployedRevision: r.revision.hex,
                                  revisionSource: r.revisionSource, registry: r.registry, registryCreated: r.registryCreated,

@@ -28,37 +28,41 @@ struct ListCommand: ParsableCommand {
 
     struct ListDTO: Encodable {
         var registry: String
+        /// "public-summary" when read by a user who may not read the registry itself.
+        var source: String?
         var lastScan: String?
         var patches: [PatchDTO]
     }
 
     func run() throws {
-        let registry = try global.openRegistry()
+        let registry = try global.readRegistry()
         let now = Date()
         let horizon = expiring.map { now.addingTimeInterval(Double($0) * 86_400) }
-        let patches = try registry.load().filter { p in
+        let patches = try registry.patches().filter { p in
             if let horizon { return p.status == .active && p.expires != nil && p.isExpired(now: horizon) }
             return all || p.status == .active
         }
-        let last = LastScan.load(registry: registry)
+        let last = registry.lastScan
         let out = global.output
         if global.format == .json {
-            try out.json(ListDTO(registry: registry.path, lastScan: last.map { Text.isoTimestamp($0.checkedAt) },
+            try out.json(ListDTO(registry: registry.registryPath, source: registry.sourceName,
+                                 lastScan: last.map { Text.isoTimestamp($0.checkedAt) },
                                  patches: try patches.map { p in
-                                     var dto = try PatchDTO(p, now: now)
+                                     var dto = try registry.dto(p, now: now)
                                      dto.lastState = last?.states[p.id]
                                      return dto
                                  }))
             return
         }
+        defer { if let note = registry.note { out.line(out.dim(note)) } }
         if patches.isEmpty {
-            out.line(all ? "no patches in \(registry.path)" : "no active patches in \(registry.path)")
+            out.line(all ? "no patches in \(registry.registryPath)" : "no active patches in \(registry.registryPath)")
             return
         }
         out.line(out.bold(cell("ID", 5) + " " + cell("STATE", 11) + " " + cell("TITLE", 30) + " " + cell("FILES", 5) + " "
                           + cell("AUTHOR", 10) + " " + cell("AGE", 4) + " EXPIRES"))
         for p in patches {
-            let files = (try? p.files().count).map(String.init) ?? "?"
+            let files = registry.fileCount(p).map(String.init) ?? "?"
             var state = p.status == .active ? (last?.states[p.id] ?? "-") : p.status.rawValue
             if p.status == .active && state != "applied" && state != "-" { state = state.uppercased() }
             let stateCell = state == state.uppercased() && state != "-" ? out.red(cell(state, 11)) : cell(state, 11)
@@ -83,8 +87,8 @@ struct ListCommand: ParsableCommand {
         } else {
             out.line(out.dim("no scan yet: 'patchkeeper scan' fills in STATE"))
         }
-        for f in registry.handEdits() {
-            Output.diagnostic("warning: \(Text.terminalLine(registry.path + "/" + f)) has uncommitted changes (edited by hand?); list shows the file as it is now, gate and scan report it")
+        for f in registry.handEdits {
+            Output.diagnostic("warning: \(Text.terminalLine(registry.registryPath + "/" + f)) has uncommitted changes (edited by hand?); list shows the file as it is now, gate and scan report it")
         }
     }
 }
@@ -104,24 +108,28 @@ struct ShowCommand: ParsableCommand {
     struct ShowDTO: Encodable {
         var patch: PatchDTO
         var registryFile: String
-        var diff: String
+        /// "public-summary" (and no diff) for a user who may not read the registry itself.
+        var source: String?
+        var diff: String?
         var history: [HistoryDTO]
     }
 
     func run() throws {
-        let registry = try global.openRegistry()
-        let patch = try registry.find(id, in: try registry.load())
+        let registry = try global.readRegistry()
+        let patch = try registry.find(id, in: try registry.patches())
         let history = try registry.history(fileName: patch.fileName)
         let now = Date()
         let out = global.output
+        let fromSummary = registry.sourceName != nil
         if global.format == .json {
-            try out.json(ShowDTO(patch: try PatchDTO(patch, now: now), registryFile: registry.path + "/" + patch.fileName,
-                                 diff: patch.diffText, history: history.map(HistoryDTO.init)))
+            try out.json(ShowDTO(patch: try registry.dto(patch, now: now), registryFile: registry.registryPath + "/" + patch.fileName,
+                                 source: registry.sourceName, diff: fromSummary ? nil : patch.diffText,
+                                 history: history.map(HistoryDTO.init)))
             return
         }
         func field(_ name: String, _ value: String) { out.line(cell(name + ":", 10) + Text.terminalLine(value)) }
         out.line(out.bold(Text.terminalLine("Patch \(patch.id): \(patch.subject)")))
-        field("File", registry.path + "/" + patch.fileName)
+        field("File", registry.registryPath + "/" + patch.fileName)
         field("Status", patch.status.rawValue)
         field("Author", patch.author.formatted)
         field("Date", (patch.date.map(Text.isoTimestamp) ?? patch.dateText) + " (\(Age.short(from: patch.date, now: now)) ago)")
@@ -137,7 +145,12 @@ struct ShowCommand: ParsableCommand {
         for t in patch.trailers where !PatchDTO.knownTrailers.contains(t.key.lowercased()) && !t.key.hasPrefix("Retired-") && t.key != "Upstreamed-In" {
             field(t.key, t.value)
         }
-        let files = filesSummary(patch)
+        let files: [String]
+        if case .summary(let s, _) = registry {
+            files = s.patches.first { $0.fileName == patch.fileName }?.files ?? []
+        } else {
+            files = filesSummary(patch)
+        }
         for (i, f) in files.enumerated() { out.line(cell(i == 0 ? "Files:" : "", 10) + Text.terminalLine(f)) }
         out.line()
         out.line("Reason:")
@@ -148,7 +161,12 @@ struct ShowCommand: ParsableCommand {
             out.line("  " + Text.terminalLine("\(Text.isoTimestamp(e.date))  \(e.commit.short)  \(e.subject)  (\(e.author.name))"))
         }
         out.line()
-        out.verbatim(patch.diffText)
+        if let note = registry.note {
+            out.line(out.dim(note))
+            out.line(out.dim("the diff: sudo patchkeeper show \(patch.id)"))
+        } else {
+            out.verbatim(patch.diffText)
+        }
     }
 }
 
@@ -230,7 +248,7 @@ struct ResolveCommand: ParsableCommand {
     func run() throws {
         let who = try parsePerson(author, option: "--author")
         let deployment = try global.deployment()
-        let registry = try Registry(path: deployment.registryPath)
+        let registry = try Registry(deployment: deployment)
         let patch = try Resolver.resolve(id: id, by: who, lockWait: global.wait, deployment: deployment, registry: registry)
         try report(action: "resolved", patch: patch, registry: registry, output: global.output)
     }
@@ -250,19 +268,22 @@ struct LogCommand: ParsableCommand {
 
     struct LogDTO: Encodable {
         var registry: String
+        /// "public-summary" (the latest 200 commits) for a user who may not read the registry itself.
+        var source: String?
         var entries: [HistoryDTO]
     }
 
     func run() throws {
-        let registry = try global.openRegistry()
+        let registry = try global.readRegistry()
         var fileName: String?
-        if let id { fileName = try registry.find(id, in: try registry.load()).fileName }
+        if let id { fileName = try registry.find(id, in: try registry.patches()).fileName }
         let entries = try registry.history(fileName: fileName)
         let out = global.output
         if global.format == .json {
-            try out.json(LogDTO(registry: registry.path, entries: entries.map(HistoryDTO.init)))
+            try out.json(LogDTO(registry: registry.registryPath, source: registry.sourceName, entries: entries.map(HistoryDTO.init)))
             return
         }
+        defer { if let note = registry.note { out.line(out.dim(note)) } }
         for e in entries {
             out.line(out.dim(e.commit.short) + "  " + Text.terminalLine("\(Text.isoTimestamp(e.date))  \(cell(e.author.name, 10))  \(e.subject)"))
         }

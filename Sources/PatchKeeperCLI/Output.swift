@@ -58,6 +58,11 @@ struct Output {
         for note in registry.recovered { diagnostic("note: \(note)") }
     }
 
+    /// A public summary that could not be updated (the write or scan itself stands).
+    static func summaryNote(_ registry: Registry) {
+        if let problem = registry.summaryProblem { diagnostic("warning: " + problem) }
+    }
+
     /// One line on stderr, always: a newline in a file name or a patch's text shows as `\n`.
     static func diagnostic(_ s: String) {
         let line = terminalSafe(s).replacingOccurrences(of: "\n", with: "\\n")

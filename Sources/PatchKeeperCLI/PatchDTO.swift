@@ -7,14 +7,16 @@ struct PatchDTO: Encodable {
     struct FileDTO: Encodable {
         var path: String
         var oldPath: String?
-        var change: String
+        /// The rest is nil (left out) only for a patch read from the public summary, which
+        /// carries the paths and nothing of the diff.
+        var change: String?
         var oldMode: String?
         var newMode: String?
-        var oldBlob: String
-        var newBlob: String
-        var binary: Bool
-        var additions: Int
-        var deletions: Int
+        var oldBlob: String?
+        var newBlob: String?
+        var binary: Bool?
+        var additions: Int?
+        var deletions: Int?
     }
 
     var id: String
@@ -34,6 +36,12 @@ struct PatchDTO: Encodable {
     var lastState: String?
 
     static let knownTrailers: Set<String> = ["patch-id", "base", "status", "ticket", "expires", "reason"]
+
+    /// A patch from the public summary (a reader without access to the registry): metadata and paths.
+    init(summary entry: PublicSummary.Patch, now: Date) throws {
+        try self.init(entry.patchFile, now: now)
+        files = entry.files.map { FileDTO(path: $0) }
+    }
 
     init(_ p: PatchFile, now: Date) throws {
         id = p.id

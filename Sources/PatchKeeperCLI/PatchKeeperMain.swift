@@ -14,7 +14,10 @@ public enum PatchKeeperMain {
         }
         do {
             var command = try PatchKeeperCommand.parseAsRoot(arguments)
-            try command.run()
+            // A writer publishes to the fleet remote whatever its outcome (a conflict still wrote).
+            let outcome = Result { try command.run() }
+            if let writer = command as? PublishesToFleet { writer.global.publishToFleet() }
+            try outcome.get()
             exit(0)
         } catch let error as PatchKeeperError {
             Output.diagnostic("error: \(error.description)")
@@ -42,7 +45,8 @@ struct PatchKeeperCommand: ParsableCommand {
         editing a file by hand, and 'patchkeeper list' to see what is active. 'patchkeeper scan' \
         finds changes nobody recorded; before a deploy, 'patchkeeper gate --target REV' says what \
         the deploy would do to each patch; after it, 'patchkeeper reapply' puts them back; \
-        'patchkeeper motd' keeps a login banner listing them.
+        'patchkeeper motd' keeps a login banner listing them. With a [fleet] table in the config, \
+        every host publishes its registries to one git remote and 'patchkeeper fleet' shows them all.
 
         The app is chosen by --app from the config file (--config, $PATCHKEEPER_CONFIG, \
         /etc/patchkeeper/config.toml), or given directly with --root, --repo and --registry.
@@ -53,7 +57,7 @@ struct PatchKeeperCommand: ParsableCommand {
         version: version,
         subcommands: [
             InitCommand.self, RecordCommand.self, ApplyCommand.self, ListCommand.self,
-            ShowCommand.self, EditCommand.self, RetireCommand.self, ResolveCommand.self, ProposeCommand.self, LogCommand.self, StatusCommand.self, ScanCommand.self, DiffCommand.self, GateCommand.self, ReapplyCommand.self, MotdCommand.self,
+            ShowCommand.self, EditCommand.self, RetireCommand.self, ResolveCommand.self, ProposeCommand.self, LogCommand.self, StatusCommand.self, ScanCommand.self, DiffCommand.self, GateCommand.self, ReapplyCommand.self, MotdCommand.self, FleetCommand.self,
         ]
     )
 }

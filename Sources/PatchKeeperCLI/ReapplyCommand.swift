@@ -54,6 +54,7 @@ struct ReapplyCommand: ParsableCommand {
         let registry = try Registry(deployment: deployment)
         let outcomes = try Reapplier(deployment: deployment, registry: registry).run(dryRun: dryRun, lockWait: global.wait)
         Output.recoveryNotes(registry)
+        Output.summaryNote(registry)
         let out = global.output
         if global.format == .json {
             try out.json(ReapplyDTO(

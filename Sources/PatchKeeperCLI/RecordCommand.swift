@@ -68,6 +68,7 @@ struct RecordCommand: ParsableCommand {
 func report(action: String, patch: PatchFile, registry: Registry, output: Output,
             written: [String]? = nil, deleted: [String]? = nil, dryRun: Bool? = nil) throws {
     Output.recoveryNotes(registry)
+    Output.summaryNote(registry)
     let path = registry.path + "/" + patch.fileName
     if output.format == .json {
         try output.json(ActionDTO(action: action, patch: try PatchDTO(patch, now: Date()), registryFile: path,

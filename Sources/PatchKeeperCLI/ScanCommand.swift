@@ -26,6 +26,9 @@ struct ScanCommand: ParsableCommand {
 
         A stat cache in the registry's .patchkeeper/ makes a rescan of an unchanged tree cheap.
 
+        With [fleet] remote in the config, the result is published to the fleet remote afterwards \
+        (docs/FLEET.md); a failed push is a warning on stderr and does not change the exit code.
+
         Exit: 0 when every active patch is applied and nothing else differs, 1 on findings, 2 on trouble.
         """
     )
@@ -38,7 +41,7 @@ struct ScanCommand: ParsableCommand {
     @Flag(name: .long, help: "Also refresh the login banner block (see 'patchkeeper motd').")
     var motd = false
 
-    @Option(name: .long, help: ArgumentHelp("The motd file for --motd (default: 'motd' in the config, else /etc/motd).", valueName: "path"))
+    @Option(name: .long, help: ArgumentHelp("The motd file for --motd (default: 'motd' in the config, else /run/motd.d/50-patchkeeper-APP).", valueName: "path"))
     var motdFile: String?
 
     @Option(name: .long, help: ArgumentHelp("Also write Prometheus metrics for node_exporter's textfile collector to this file (replaced atomically; one file per app: with --all-apps, put {app} in the name).", valueName: "path"))
@@ -80,13 +83,14 @@ struct ScanCommand: ParsableCommand {
         var renderer = ScanRenderer(output: global.output)
         renderer.firstSeen = LastScan.load(registry: registry)?.firstSeen ?? [:]
         try renderer.render(report)
+        global.publishToFleet(registry: registry)
         // No registry lock: the file is ours alone (one per app) and AtomicFile replaces it whole.
         if let metricsFile {
             let oldest = LastScan.load(registry: registry)?.oldestDrift?.since
-            try AtomicFile.write(Metrics.render(report, now: Date(), oldestDriftSince: oldest), to: metricsFile, mode: 0o644)
+            try AtomicFile.write(Metrics.render(report, now: Date(), oldestDriftSince: oldest, fleetPush: FleetPushState.load(registry: registry)), to: metricsFile, mode: 0o644)
         }
         if motd || motdFile != nil {
-            let path = motdFile ?? deployment.app.motd ?? "/etc/motd"
+            let path = motdFile ?? deployment.app.motd ?? Motd.defaultFile(app: deployment.app.name)
             let result = try MotdUpdate.apply(report: report, app: deployment.app.name, file: path, registry: registry, wait: global.wait)
             if global.format == .text { try MotdUpdate.render(result, output: global.output) }
         }
@@ -109,6 +113,7 @@ func runScan(deployment: Deployment, registry: Registry, useCache: Bool) throws 
     let report = try TreeScanner(deployment: deployment, registry: registry, options: options, progress: progress).scan()
     if progress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
     try? LastScan.save(report, registry: registry)
+    Output.summaryNote(registry)
     return report
 }
 

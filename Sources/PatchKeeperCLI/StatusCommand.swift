@@ -12,10 +12,12 @@ struct StatusCommand: ParsableCommand {
         shown (--app picks one); with --root/--registry flags, that one app.
 
         Columns: APP, DEPLOYED (revision, and how long ago REVISION was written), PATCHES (count by \
-        last state), EXPIRED, UNREGISTERED (with the age of the oldest), LAST SCAN (age and result).
+        last state), EXPIRED, UNREGISTERED (with the age of the oldest), LAST SCAN (age and result). \
+        An app published to a [fleet] remote gets a line saying when the last push worked, or that \
+        it is PENDING since when and why.
 
         Exit: 0 nothing to report, 1 findings (a patch not applied, expired, unregistered changes, \
-        no scan yet, a scan older than a day or older than the last deploy), 2 trouble (an app's registry cannot be read).
+        no scan yet, a scan older than a day or older than the last deploy, a pending fleet push), 2 trouble (an app's registry cannot be read).
         """
     )
 
@@ -24,6 +26,8 @@ struct StatusCommand: ParsableCommand {
     struct AppDTO: Encodable {
         var app: String
         var registry: String
+        /// "public-summary" when read by a user who may not read the registry itself.
+        var source: String?
         var deployedRevision: String?
         var deployedAt: String?
         var patches: [String: Int]
@@ -37,6 +41,18 @@ struct StatusCommand: ParsableCommand {
         /// REVISION was written after the last scan: what the scan saw may be gone.
         var deployedSinceLastScan: Bool
         var findings: Bool
+        var error: String?
+        /// The last push to the fleet remote (absent when the app was never published).
+        var fleetPush: FleetPushDTO?
+    }
+
+    struct FleetPushDTO: Encodable {
+        var remote: String
+        var host: String
+        var ok: Bool
+        var lastAttempt: String
+        var lastSuccess: String?
+        var pendingSince: String?
         var error: String?
     }
 
@@ -78,6 +94,17 @@ struct StatusCommand: ParsableCommand {
                     + cell(r.expired.isEmpty ? "0" : "\(r.expired.count)", 8) + " " + cell(unreg, 20) + " " + scan
                 out.line(r.findings ? out.red(line) : line)
                 for f in r.handEdited { out.line("  " + out.red("hand-edited registry file: ") + Text.terminalLine(f)) }
+                if r.source != nil { out.line(out.dim("  (from the public summary: the registry is readable by its owner only)")) }
+                if let p = r.fleetPush {
+                    if p.ok {
+                        out.line("  fleet: pushed to " + Text.terminalLine(p.remote) + " as " + Text.terminalLine(p.host)
+                                 + (p.lastSuccess.flatMap(Text.parseISO).map { " " + Self.age(now.timeIntervalSince($0)) + " ago" } ?? ""))
+                    } else {
+                        out.line("  " + out.red("fleet push PENDING") + " to " + Text.terminalLine(p.remote)
+                                 + (p.pendingSince.flatMap(Text.parseISO).map { " since " + Self.age(now.timeIntervalSince($0)) } ?? "")
+                                 + ": " + Text.terminalLine(p.error ?? "unknown error") + " (retried on the next write or scan)")
+                    }
+                }
             }
         }
         if rows.contains(where: { $0.error != nil }) { throw ExitCode(2) }
@@ -88,11 +115,11 @@ struct StatusCommand: ParsableCommand {
         var dto = AppDTO(app: app.name, registry: app.registry ?? "\(Deployment.defaultRegistryDirectory)/\(app.name)", patches: [:],
                          expired: [], unregistered: 0, handEdited: [], deployedSinceLastScan: false, findings: false)
         do {
-            let registry = try Registry(path: Deployment.absolute(dto.registry), trusted: app.trusted,
-                                        app: app.nameFromRegistryPath ? nil : app.name)
-            dto.registry = registry.path
-            let active = try registry.load().filter { $0.status == .active }
-            let last = LastScan.load(registry: registry)
+            let registry = try RegistrySource.open(app)
+            dto.registry = registry.registryPath
+            dto.source = registry.sourceName
+            let active = try registry.patches().filter { $0.status == .active }
+            let last = registry.lastScan
             for p in active { dto.patches[last?.states[p.id] ?? "unscanned", default: 0] += 1 }
             dto.expired = active.filter { $0.isExpired(now: now) }.map(\.id)
             var revisionWritten: Date?
@@ -113,11 +140,16 @@ struct StatusCommand: ParsableCommand {
                 dto.lastScan = Text.isoTimestamp(last.checkedAt)
                 dto.lastScanProblems = last.problems
             }
-            dto.handEdited = registry.handEdits()
+            dto.handEdited = registry.handEdits
+            if case .registry(let r) = registry, let p = FleetPushState.load(registry: r) {
+                dto.fleetPush = FleetPushDTO(remote: p.remote, host: p.host, ok: p.ok, lastAttempt: Text.isoTimestamp(p.lastAttempt),
+                                             lastSuccess: p.lastSuccess.map(Text.isoTimestamp), pendingSince: p.pendingSince.map(Text.isoTimestamp),
+                                             error: p.error)
+            }
             if let last, let at = revisionWritten, at > last.checkedAt { dto.deployedSinceLastScan = true }
             let stale = last.map { now.timeIntervalSince($0.checkedAt) > 86_400 } ?? true || dto.deployedSinceLastScan
             dto.findings = dto.patches.keys.contains { $0 != "applied" } || !dto.expired.isEmpty || dto.unregistered > 0
-                || (last?.problems ?? 0) > 0 || stale || !dto.handEdited.isEmpty
+                || (last?.problems ?? 0) > 0 || stale || !dto.handEdited.isEmpty || dto.fleetPush?.ok == false
         } catch let e as PatchKeeperError {
             dto.error = e.message
         } catch {

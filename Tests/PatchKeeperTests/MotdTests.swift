@@ -37,15 +37,15 @@ struct MotdBlockTests {
     @Test("the block shows the headline, one row a patch, the drift line and where to look")
     func rendersLayout() throws {
         let s = summary([
-            patch("0001", "Disable the RSS feed cleanup job", by: "jane", daysAgo: 5, expires: "2027-07-14"),
+            patch("0001", "Disable the RSS cleanup", by: "jane", daysAgo: 5, expires: "2027-07-14"),
             patch("0002", "Raise the worker timeout", by: "tom", daysAgo: 1, expires: "2026-11-01", expired: true),
         ], unregistered: ["src/api/app/models/user.rb"])
         #expect(try block(s) == """
             # BEGIN patchkeeper obs-api -- managed block, do not edit
             *** MONKEY PATCHES ACTIVE on obs-api: 2, 1 EXPIRED ***
               deployed 8c1f0e2, checked 2026-11-25 12:00 UTC
-              0001  Disable the RSS feed cleanup job  jane  5d  expires 2027-07-14  applied
-              0002  Raise the worker timeout          tom   1d  EXPIRED 2026-11-01  applied
+              0001  Disable the RSS cleanup   jane  2026-11-20  expires 2027-07-14  applied
+              0002  Raise the worker timeout  tom   2026-11-24  EXPIRED 2026-11-01  applied
               !  1 unregistered change: src/api/app/models/user.rb
               Details: patchkeeper status --app obs-api
             # END patchkeeper obs-api
@@ -62,9 +62,9 @@ struct MotdBlockTests {
         ])
         let rows = try block(s).split(separator: "\n").filter { $0.hasPrefix("  000") }
         #expect(rows == [
-            "  0001  Disable the RSS feed cleanup job  jane 5d expires 2027-07-14 applied",
-            "  0002  Raise the worker timeout          tom  1d no expiry          OVERWRITTEN",
-            "  0003  Log slow queries                  tom  9d no expiry          PARTIAL",
+            "  0001  Disable the RSS feed cl…  jane 2026-11-20 expires 2027-07-14 applied",
+            "  0002  Raise the worker timeout  tom  2026-11-24 no expiry          OVERWRITTEN",
+            "  0003  Log slow queries          tom  2026-11-16 no expiry          PARTIAL",
         ])
         #expect(rows.allSatisfy { $0.count <= 80 })
     }
@@ -95,7 +95,7 @@ struct MotdBlockTests {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         #expect(lines.count == 8)  // 7 lines and the empty string after the final newline
         #expect(lines[0] == "# BEGIN patchkeeper obs-api -- managed block, do not edit")
-        #expect(lines[3] == "  0001  Fix red rm -rf /  evil mall…  5d  no expiry  applied")
+        #expect(lines[3] == "  0001  Fix red rm -rf /  evil mall…  2026-11-20  no expiry  applied")
         #expect(lines[4] == "  !  1 unregistered change: src/evil name.rb")
         #expect(lines[6] == "# END patchkeeper obs-api")
     }
@@ -288,5 +288,82 @@ struct MotdFileTests {
         s.unregisteredSince = Date(timeIntervalSince1970: 1_795_608_000 - 3 * 86_400)
         let block = try #require(Motd.block(for: s, now: Date(timeIntervalSince1970: 1_795_608_000)))
         #expect(block.contains("  !  1 unregistered change since 2026-11-22: src/api/app/models/user.rb"), "\(block)")
+    }
+
+    @Test("rows show the day a patch was recorded, never an age: the same summary renders the same a month later")
+    func datesNotAges() throws {
+        let s = summary([patch("0001", "Fix", daysAgo: 0), patch("0002", "Other", daysAgo: 400)])
+        let today = try block(s)
+        let later = try #require(Motd.block(for: s, now: now.addingTimeInterval(30 * 86_400)))
+        #expect(today == later)
+        #expect(today.contains("  0001  Fix    jane  2026-11-25  no expiry  applied"), "\(today)")
+        #expect(today.contains("  0002  Other  jane  2025-10-21  no expiry  applied"), "\(today)")
+        #expect(!today.contains("0s") && !today.contains("400d"))
+    }
+}
+
+@Suite("Motd drop-in")
+struct MotdDropInTests {
+    let one = summary([patch("0001", "Disable the RSS cleanup", expires: "2027-07-14")])
+
+    /// A scratch with an empty `motd.d` directory.
+    func dropInDir() -> (Scratch, String) {
+        let s = Scratch()
+        try! FileManager.default.createDirectory(atPath: s.file("motd.d"), withIntermediateDirectories: true)
+        return (s, s.file("motd.d/50-patchkeeper-obs-api"))
+    }
+
+    @Test("a drop-in of its own gets the banner without the BEGIN/END lines, mode 0644; removing the banner removes the file")
+    func bareBanner() throws {
+        let (s, file) = dropInDir()
+        let full = try block(one)
+        #expect(try Motd.update(file: file, app: "obs-api", block: full) == .written)
+        let text = try #require(s.read("motd.d/50-patchkeeper-obs-api"))
+        #expect(!text.contains("# BEGIN") && !text.contains("# END") && !text.contains("do not edit"))
+        #expect(text.hasPrefix("*** MONKEY PATCHES ACTIVE on obs-api: 1 ***\n"))
+        #expect(text.hasSuffix("  Details: patchkeeper status --app obs-api\n"))
+        #expect(text == full.split(separator: "\n").dropFirst().dropLast().joined(separator: "\n") + "\n")
+        var st = stat()
+        #expect(lstat(file, &st) == 0 && st.st_mode & 0o777 == 0o644)
+        #expect(try Motd.update(file: file, app: "obs-api", block: full) == .unchanged)
+        #expect(try Motd.update(file: file, app: "obs-api", block: nil) == .removed)
+        #expect(!s.exists("motd.d/50-patchkeeper-obs-api"))
+        #expect(try Motd.update(file: file, app: "obs-api", block: nil) == .noFile)
+    }
+
+    @Test("a drop-in holding one marked block (an older patchkeeper's) is rewritten bare")
+    func convertsMarkedDropIn() throws {
+        let (s, file) = dropInDir()
+        s.write("motd.d/50-patchkeeper-obs-api", try block(one))
+        #expect(try Motd.update(file: file, app: "obs-api", block: block(one)) == .written)
+        #expect(s.read("motd.d/50-patchkeeper-obs-api") == (try Motd.bareBanner(block(one), app: "obs-api")))
+    }
+
+    @Test("a drop-in with text of someone else's keeps it: the banner goes between markers")
+    func sharedDropInKeepsText() throws {
+        let (s, file) = dropInDir()
+        s.write("motd.d/50-patchkeeper-obs-api", "Maintenance on Friday.\n")
+        #expect(try Motd.update(file: file, app: "obs-api", block: block(one)) == .written)
+        #expect(s.read("motd.d/50-patchkeeper-obs-api") == "Maintenance on Friday.\n" + (try block(one)))
+        #expect(try Motd.update(file: file, app: "obs-api", block: nil) == .removed)
+        #expect(s.read("motd.d/50-patchkeeper-obs-api") == "Maintenance on Friday.\n")
+    }
+
+    @Test("another app's bare banner is not taken for this app's")
+    func otherAppsBanner() throws {
+        let (s, file) = dropInDir()
+        let web = try Motd.bareBanner(block(summary(app: "web", [patch("0001", "A")])), app: "web")
+        s.write("motd.d/50-patchkeeper-obs-api", web)
+        #expect(try Motd.update(file: file, app: "obs-api", block: nil) == .noBanner)
+        #expect(s.read("motd.d/50-patchkeeper-obs-api") == web)
+    }
+
+    @Test("removing reports no-file for a missing file and no-banner for a file without the block")
+    func removeReports() throws {
+        let s = scratchWithMotd(bytes("Welcome\n"))
+        #expect(try Motd.update(file: s.file("missing"), app: "obs-api", block: nil) == .noFile)
+        #expect(try Motd.update(file: s.file("motd"), app: "obs-api", block: nil) == .noBanner)
+        #expect(s.read("motd") == "Welcome\n")
+        #expect(!s.exists("missing"))
     }
 }

@@ -351,5 +351,61 @@ EOF
         play -e release=v3 -e patchkeeper_skip_gate=true -e patchkeeper_fail_on_conflict=true
 fi
 
+section "make install / uninstall (DESTDIR), without building"
+if command -v make >/dev/null; then
+    M="$TMP/make"
+    mkdir -p "$M/dist/man" "$M/dist/completions"
+    run "make install with an empty dist/ stops and says to run 'make' first" 2 \
+        make -s -C "$REPO_DIR" install DIST="$M/dist" DESTDIR="$M/root"
+    expect_output "  ... naming the missing files" "missing .*/dist/patchkeeper"
+    expect_output "  ... and what to do" "run 'make' first"
+    if [ -e "$M/root" ]; then fail "make install wrote into DESTDIR before failing"; else pass "nothing was installed"; fi
+    cp "$BIN" "$M/dist/patchkeeper"
+    cp "$REPO_DIR/docs/man/patchkeeper.1" "$REPO_DIR/docs/man/patchkeeper.toml.5" "$M/dist/man/"
+    "$BIN" --generate-completion-script bash | sed '1{/^#!/d}' >"$M/dist/completions/patchkeeper"
+    "$BIN" --generate-completion-script zsh >"$M/dist/completions/_patchkeeper"
+    "$BIN" --generate-completion-script fish >"$M/dist/completions/patchkeeper.fish"
+    run "make install DESTDIR PREFIX=/usr" 0 make -s -C "$REPO_DIR" install DIST="$M/dist" DESTDIR="$M/root" PREFIX=/usr
+    for f in usr/bin/patchkeeper usr/share/man/man1/patchkeeper.1 usr/share/man/man5/patchkeeper.toml.5 \
+             usr/share/bash-completion/completions/patchkeeper usr/lib/systemd/system/patchkeeper-scan@.service \
+             usr/lib/tmpfiles.d/patchkeeper.conf etc/patchkeeper/config.toml.example \
+             usr/share/patchkeeper/hooks/pre-deploy.sh usr/share/doc/patchkeeper/examples/ansible/roles/patchkeeper/tasks/main.yml; do
+        if [ -f "$M/root/$f" ]; then pass "installed /$f"; else fail "/$f was not installed"; fi
+    done
+    if [ -d "$M/root/etc/patchkeeper/conf.d" ]; then pass "installed /etc/patchkeeper/conf.d/"; else fail "no /etc/patchkeeper/conf.d/"; fi
+    if head -n 1 "$M/root/usr/share/bash-completion/completions/patchkeeper" | grep -q '^#!'; then
+        fail "the bash completion starts with a #! line"
+    else
+        pass "the bash completion has no #! line"
+    fi
+    expect "the unit runs the installed binary" "$M/root/usr/lib/systemd/system/patchkeeper-scan@.service" '^ExecStart=/usr/bin/patchkeeper '
+    expect "the unit may write /run/motd.d" "$M/root/usr/lib/systemd/system/patchkeeper-scan@.service" '^ReadWritePaths=.*-/run/motd.d'
+    run "make uninstall DESTDIR PREFIX=/usr" 0 make -s -C "$REPO_DIR" uninstall DIST="$M/dist" DESTDIR="$M/root" PREFIX=/usr
+    left="$(find "$M/root" -type f)"
+    if [ -z "$left" ]; then pass "make uninstall removed every installed file"; else fail "files left after make uninstall" "$left"; fi
+else
+    skip "make install / uninstall: make is not installed"
+fi
+
+section "debian/postrm purge: the banners patchkeeper wrote go, nothing else"
+P="$TMP/purge"
+mkdir -p "$P/etc/motd.d" "$P/run/motd.d" "$P/etc/patchkeeper" "$P/srv" "$P/var/lib/patchkeeper/obs-api"
+printf 'Welcome\n# BEGIN patchkeeper a -- managed block, do not edit\n*** MONKEY PATCHES ACTIVE on a: 1 ***\n# END patchkeeper a\nBye\n' >"$P/etc/motd"
+chmod 0640 "$P/etc/motd"
+printf '*** MONKEY PATCHES ACTIVE on b: 1 ***\n  Details: patchkeeper status --app b\n' >"$P/run/motd.d/50-patchkeeper-b"
+printf 'Maintenance on Friday.\n' >"$P/etc/motd.d/50-patchkeeper-notes"
+printf 'Keep\n# BEGIN patchkeeper d\nno end\n' >"$P/srv/motd-broken"
+printf '# BEGIN patchkeeper e\nx\n# END patchkeeper e\n' >"$P/srv/motd-e"
+printf '[apps.d]\nroot = "/x"\nmotd = "/srv/motd-broken"\n[apps.e]\nroot = "/y"\nmotd = "/srv/motd-e"\n' >"$P/etc/patchkeeper/config.toml"
+run "postrm purge (DPKG_ROOT)" 0 env DPKG_ROOT="$P" sh "$REPO_DIR/debian/postrm" purge
+if [ "$(cat "$P/etc/motd")" = "$(printf 'Welcome\nBye')" ]; then pass "/etc/motd lost the block and kept the rest"; else fail "/etc/motd is wrong" "$(cat "$P/etc/motd")"; fi
+if [ "$(stat -c %a "$P/etc/motd")" = 640 ]; then pass "/etc/motd kept its mode"; else fail "/etc/motd mode changed"; fi
+if [ -e "$P/run/motd.d/50-patchkeeper-b" ]; then fail "the /run/motd.d banner is still there"; else pass "the /run/motd.d banner was removed"; fi
+if [ -e "$P/etc/motd.d/50-patchkeeper-notes" ]; then pass "a motd.d file that is not a banner was kept"; else fail "a motd.d file that is not a banner was removed"; fi
+if [ "$(cat "$P/srv/motd-broken")" = "$(printf 'Keep\n# BEGIN patchkeeper d\nno end')" ]; then pass "a block without its END line was left alone"; else fail "a broken block was changed"; fi
+expect_output "  ... and postrm said so" 'left .*/srv/motd-broken alone'
+if [ -s "$P/srv/motd-e" ]; then fail "the config's motd file still has its block"; else pass "the config's motd file lost its block"; fi
+if [ -d "$P/var/lib/patchkeeper/obs-api" ]; then pass "the registries were kept"; else fail "the registries were removed"; fi
+
 printf '\nrun-hooks: %d passed, %d failed, %d skipped\n' "$passed" "$failed" "$skipped"
 [ "$failed" -eq 0 ]

@@ -65,8 +65,21 @@ struct PatchDecider {
         self.lockHeld = lockHeld
     }
 
-    private let registry: Registry
+    /// nil for `fleet gate`, which reads images from the fleet cache and keeps no patch-id cache.
+    private let registry: Registry?
     private let lockHeld: Bool
+
+    /// For `fleet gate`: images come from `images` (the fleet cache) and the app repository.
+    init(repository: Repository, images: Repository, target: ObjectID, targetLabel: String) throws {
+        self.repository = repository
+        self.source = BlobSource([images, repository])
+        self.target = target
+        self.targetTree = try repository.tree(of: target)
+        self.upstream = UpstreamIndex(repository: repository, target: target, cache: PatchIDCache())
+        self.targetLabel = targetLabel
+        self.registry = nil
+        self.lockHeld = false
+    }
 
     private enum Slot {
         case absent
@@ -78,7 +91,7 @@ struct PatchDecider {
 
     /// Decides every patch, in registry order.
     mutating func decide(_ patches: [PatchFile]) throws -> [Decision] {
-        defer { registry.savePatchIDCache(upstream.cache, lockHeld: lockHeld) }
+        defer { registry?.savePatchIDCache(upstream.cache, lockHeld: lockHeld) }
         upstream.paths = Set(try patches.flatMap { try $0.touchedPaths() })
         var chain: [String: Slot] = [:]        // path → the chain's current content
         var blockedBy: [String: String] = [:]  // path → the id of a patch that does not reapply

@@ -1,0 +1,213 @@
+import CLibgit2
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a fetch transferred (libgit2's indexer statistics).
+public struct FetchStats: Sendable, Equatable {
+    public var receivedObjects: Int
+    public var receivedBytes: Int
+    /// Local references deleted because the remote no longer has them.
+    public var pruned: Int
+}
+
+/// A reference and the object it points at.
+public struct ReferenceTarget: Sendable, Equatable {
+    public var name: String
+    public var id: ObjectID
+}
+
+/// Collects per-reference rejections during a push (libgit2 reports them through a callback).
+private final class PushStatus {
+    var rejected: [(String, String)] = []
+}
+
+extension Repository {
+    /// Pushes `refspecs` (`+src:dst`) to the remote at `url` (a path, `file://`, or `ssh://`):
+    /// an anonymous remote, so the repository's config is neither read for remotes nor written.
+    /// Throws when the transport fails or the remote rejects any reference (a server-side hook
+    /// refusing a namespace, a non-fast-forward without `+`).
+    public func push(url: String, refspecs: [String]) throws {
+        Libgit2.ensure()
+        var remote: OpaquePointer?
+        try check(git_remote_create_anonymous(&remote, handle, url), "open remote \(url)")
+        defer { git_remote_free(remote) }
+        var opts = git_push_options()
+        try check(git_push_options_init(&opts, UInt32(GIT_PUSH_OPTIONS_VERSION)), "push options")
+        let status = PushStatus()
+        let payload = Unmanaged.passUnretained(status).toOpaque()
+        opts.callbacks.payload = payload
+        opts.callbacks.push_update_reference = { refname, message, payload in
+            guard let refname, let message, let payload else { return 0 }
+            let s = Unmanaged<PushStatus>.fromOpaque(payload).takeUnretainedValue()
+            s.rejected.append((String(cString: refname), String(cString: message)))
+            return 0
+        }
+        _ = try withStrArray(refspecs) { arr in
+            try check(git_remote_push(remote, &arr, &opts), "push to \(url)")
+        }
+        withExtendedLifetime(status) {}
+        if let (ref, why) = status.rejected.first {
+            throw GitError(code: -1, message: "the remote refused \(ref): \(why)" + (status.rejected.count > 1 ? " (and \(status.rejected.count - 1) more)" : ""),
+                           operation: "push to \(url)")
+        }
+    }
+
+    /// Fetches `refspecs` from the remote at `url` into this repository (an anonymous remote: no
+    /// config is written). With `prunePrefix`, local references under it that the remote no
+    /// longer advertises are deleted afterwards (a decommissioned host disappears).
+    @discardableResult
+    public func fetch(url: String, refspecs: [String], prunePrefix: String? = nil) throws -> FetchStats {
+        Libgit2.ensure()
+        var remote: OpaquePointer?
+        try check(git_remote_create_anonymous(&remote, handle, url), "open remote \(url)")
+        defer { git_remote_free(remote) }
+        var opts = git_fetch_options()
+        try check(git_fetch_options_init(&opts, UInt32(GIT_FETCH_OPTIONS_VERSION)), "fetch options")
+        opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE
+        opts.update_fetchhead = 0
+        _ = try withStrArray(refspecs) { arr in
+            try check(git_remote_fetch(remote, &arr, &opts, nil), "fetch from \(url)")
+        }
+        var stats = FetchStats(receivedObjects: 0, receivedBytes: 0, pruned: 0)
+        if let p = git_remote_stats(remote)?.pointee {
+            stats.receivedObjects = Int(p.received_objects)
+            stats.receivedBytes = Int(p.received_bytes)
+        }
+        if let prunePrefix {
+            var heads: UnsafeMutablePointer<UnsafePointer<git_remote_head>?>?
+            var count = 0
+            try check(git_remote_ls(&heads, &count, remote), "list \(url)")
+            var advertised = Set<String>()
+            for i in 0..<count { if let h = heads?[i] { advertised.insert(String(cString: h.pointee.name)) } }
+            for r in try references(prefix: prunePrefix) where !advertised.contains(r.name) {
+                try deleteReference(r.name)
+                stats.pruned += 1
+            }
+        }
+        return stats
+    }
+
+    /// Every reference whose name starts with `prefix` (e.g. "refs/patchkeeper/"), sorted by name.
+    /// Symbolic references are skipped.
+    public func references(prefix: String) throws -> [ReferenceTarget] {
+        var iter: OpaquePointer?
+        try check(git_reference_iterator_glob_new(&iter, handle, prefix + "*"), "list references")
+        defer { git_reference_iterator_free(iter) }
+        var out: [ReferenceTarget] = []
+        var ref: OpaquePointer?
+        while true {
+            let rc = git_reference_next(&ref, iter)
+            if rc == GIT_ITEROVER.rawValue { git_error_clear(); break }
+            try check(rc, "list references")
+            defer { git_reference_free(ref) }
+            guard git_reference_type(ref) == GIT_REFERENCE_DIRECT, let oid = git_reference_target(ref) else { continue }
+            out.append(ReferenceTarget(name: String(cString: git_reference_name(ref)), id: ObjectID(oid.pointee)))
+        }
+        return out.sorted { $0.name < $1.name }
+    }
+
+    /// The object a reference points at, nil when there is no such reference.
+    public func reference(_ name: String) throws -> ObjectID? {
+        var oid = git_oid()
+        let rc = git_reference_name_to_id(&oid, handle, name)
+        if rc == GIT_ENOTFOUND.rawValue { git_error_clear(); return nil }
+        try check(rc, "read \(name)")
+        return ObjectID(oid)
+    }
+
+    /// Points `name` at `id` (created or moved).
+    public func setReference(_ name: String, to id: ObjectID) throws {
+        var ref: OpaquePointer?
+        var oid = id.raw
+        try check(git_reference_create(&ref, handle, name, &oid, 1, nil), "update \(name)")
+        git_reference_free(ref)
+    }
+
+    public func deleteReference(_ name: String) throws {
+        var ref: OpaquePointer?
+        let rc = git_reference_lookup(&ref, handle, name)
+        if rc == GIT_ENOTFOUND.rawValue { git_error_clear(); return }
+        try check(rc, "read \(name)")
+        defer { git_reference_free(ref) }
+        try check(git_reference_delete(ref), "delete \(name)")
+    }
+
+    /// Writes a tree of blob entries (one level; names must not contain '/').
+    public func writeTree(_ entries: [(name: String, id: ObjectID, mode: UInt32)]) throws -> ObjectID {
+        var builder: OpaquePointer?
+        try check(git_treebuilder_new(&builder, handle, nil), "build tree")
+        defer { git_treebuilder_free(builder) }
+        for e in entries {
+            var oid = e.id.raw
+            try check(git_treebuilder_insert(nil, builder, e.name, &oid, git_filemode_t(rawValue: e.mode)), "add \(e.name) to a tree")
+        }
+        var out = git_oid()
+        try check(git_treebuilder_write(&out, builder), "write tree")
+        return ObjectID(out)
+    }
+
+    /// Top-level entries of a tree: name, id, raw mode.
+    public func treeEntries(tree id: ObjectID) throws -> [(name: String, id: ObjectID, mode: UInt32)] {
+        var tree: OpaquePointer?
+        var oid = id.raw
+        try check(git_tree_lookup(&tree, handle, &oid), "read tree \(id.short)")
+        defer { git_tree_free(tree) }
+        var out: [(name: String, id: ObjectID, mode: UInt32)] = []
+        for i in 0..<git_tree_entrycount(tree) {
+            guard let e = git_tree_entry_byindex(tree, i) else { continue }
+            out.append((String(cString: git_tree_entry_name(e)), ObjectID(git_tree_entry_id(e).pointee), git_tree_entry_filemode(e).rawValue))
+        }
+        return out
+    }
+
+    /// The tree of a commit.
+    public func treeID(ofCommit id: ObjectID) throws -> ObjectID {
+        var c: OpaquePointer?
+        var oid = id.raw
+        try check(git_commit_lookup(&c, handle, &oid), "look up commit \(id.short)")
+        defer { git_commit_free(c) }
+        return ObjectID(git_commit_tree_id(c).pointee)
+    }
+
+    /// Writes a commit of `tree` with `parents`, updating no reference.
+    public func writeCommit(tree: ObjectID, parents: [ObjectID], message: String, author: Signature, committer: Signature) throws -> ObjectID {
+        var t: OpaquePointer?
+        var toid = tree.raw
+        try check(git_tree_lookup(&t, handle, &toid), "read tree \(tree.short)")
+        defer { git_tree_free(t) }
+        var ps: [OpaquePointer?] = []
+        defer { for p in ps { git_commit_free(p) } }
+        for p in parents {
+            var c: OpaquePointer?
+            var oid = p.raw
+            try check(git_commit_lookup(&c, handle, &oid), "look up commit \(p.short)")
+            ps.append(c)
+        }
+        let a = try makeSignature(author)
+        defer { git_signature_free(a) }
+        let c = try makeSignature(committer)
+        defer { git_signature_free(c) }
+        var out = git_oid()
+        _ = try ps.withUnsafeMutableBufferPointer { buf in
+            try check(git_commit_create(&out, handle, nil, a, c, "UTF-8", message, t, buf.count, buf.baseAddress), "write commit")
+        }
+        return ObjectID(out)
+    }
+
+    /// The object's type is a blob and its size at most `limit`: its bytes; else nil.
+    public func boundedBlob(_ id: ObjectID, limit: Int) -> [UInt8]? {
+        guard let size = objectSize(id), size <= limit else { return nil }
+        return try? blob(id)
+    }
+}
+
+/// Runs `body` with a `git_strarray` of `strings` (valid only inside).
+func withStrArray<T>(_ strings: [String], _ body: (inout git_strarray) throws -> T) rethrows -> T {
+    var cStrings: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+    defer { for p in cStrings { free(p) } }
+    return try cStrings.withUnsafeMutableBufferPointer { buf in
+        var arr = git_strarray(strings: buf.baseAddress, count: buf.count)
+        return try body(&arr)
+    }
+}

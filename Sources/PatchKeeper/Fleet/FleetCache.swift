@@ -1,0 +1,163 @@
+import Foundation
+import Git
+
+/// What the fleet remote holds, read from the local cache: one `Member` per host and app.
+/// Everything here came from other machines: names are checked against the host/app rules,
+/// sizes are bounded, and nothing is ever executed. Text is sanitised when it is shown.
+public struct Fleet {
+    public struct Patch {
+        public var host: String
+        public var app: String
+        public var file: PatchFile
+        /// The content's patch-id (`git patch-id --stable`), computed here from the diff; for a
+        /// redacted patch, the host's `Fleet-Patch-Id:` (it could not be computed here).
+        public var key: String
+        /// Secret paths whose hunks the host left out.
+        public var redacted: [String]
+        public var id: String { file.id }
+        public var title: String { file.subject }
+    }
+
+    public struct Member {
+        public var host: String
+        public var app: String
+        public var registryTip: ObjectID?
+        public var summary: FleetSummary?
+        /// Active patches, in registry order.
+        public var patches: [Patch] = []
+        public var problems: [String] = []
+    }
+
+    public var members: [Member]
+    /// References under refs/patchkeeper/ that do not follow the layout (ignored).
+    public var ignoredRefs: [String]
+}
+
+/// The local copy of the fleet remote: a bare repository (`--cache DIR`) that `update` fetches
+/// `refs/patchkeeper/*` into, incrementally (nothing changed, nothing transferred) and pruned
+/// (a host removed from the remote disappears here too).
+public final class FleetCache {
+    public let path: String
+    let repository: Repository
+
+    /// Limits on what one host may make `fleet` read.
+    public static let maxPatchFileBytes = 1 << 20
+    public static let maxSummaryBytes = 1 << 20
+    public static let maxPatchesPerApp = 10_000
+
+    /// Opens the cache, creating it (mode 0700) when missing. Refuses a directory that is not a
+    /// bare repository, and one others can write (root reads it).
+    public init(path: String) throws {
+        self.path = path
+        if !POSIX.exists(path) {
+            try POSIX.makeDirectories(POSIX.parentDirectory(path))
+            if mkdir(path, 0o700) != 0 && errno != EEXIST { throw PatchKeeperError("cannot create the fleet cache \(path): \(POSIX.errorText())") }
+        }
+        guard let st = POSIX.lstat(path), st.st_mode & S_IFMT == S_IFDIR else {
+            throw PatchKeeperError("fleet cache \(path) is not a directory", hint: "pass --cache DIR with a directory of its own")
+        }
+        if st.st_uid != geteuid() || st.st_mode & 0o022 != 0 {
+            throw PatchKeeperError("fleet cache \(path) must be owned by the user running patchkeeper and not writable by group or others",
+                                   hint: "chown and chmod go-w it, or pass --cache DIR")
+        }
+        do {
+            if Repository.exists(atPath: path) {
+                repository = try Repository.open(atPath: path)
+                guard repository.isBare else { throw PatchKeeperError("fleet cache \(path) is not a bare repository", hint: "pass --cache DIR with a directory of its own") }
+            } else {
+                let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+                if !names.isEmpty { throw PatchKeeperError("fleet cache \(path) is not empty and not a git repository", hint: "pass --cache DIR with an empty or new directory") }
+                repository = try Repository.create(atPath: path, bare: true)
+            }
+        } catch let e as GitError {
+            throw PatchKeeperError("cannot open the fleet cache \(path): \(e.message)")
+        }
+    }
+
+    /// Fetches every host's refs from `remote`.
+    @discardableResult
+    public func update(remote: String) throws -> FetchStats {
+        try FleetPublisher.checkLocal(remote)
+        do {
+            return try repository.fetch(url: remote, refspecs: ["+\(FleetPublisher.remotePrefix)*:\(FleetPublisher.remotePrefix)*"],
+                                        prunePrefix: FleetPublisher.remotePrefix)
+        } catch let e as GitError {
+            throw PatchKeeperError("cannot fetch the fleet from \(Text.singleLine(remote)): \(e.message)",
+                                   hint: "check [fleet] remote (or --remote) and that this user may read it")
+        }
+    }
+
+    /// Reads what the cache holds. `now` decides expiry.
+    public func load() throws -> Fleet {
+        let refs: [ReferenceTarget]
+        do { refs = try repository.references(prefix: FleetPublisher.remotePrefix) } catch let e as GitError {
+            throw PatchKeeperError("cannot list the fleet cache \(path): \(e.message)")
+        }
+        var members: [String: Fleet.Member] = [:]
+        var ignored: [String] = []
+        var keys: [String: String] = [:]      // diff text → patch-id (the same fix on many hosts)
+        var parsed: [ObjectID: PatchFile?] = [:]
+        for ref in refs {
+            let parts = ref.name.dropFirst(FleetPublisher.remotePrefix.count).split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 3, FleetPublisher.kinds.contains(parts[2]),
+                  (try? FleetConfig.validate(host: parts[0], source: "ref")) != nil, (try? AppConfig.validate(name: parts[1], source: "ref")) != nil else {
+                ignored.append(Text.singleLine(ref.name))
+                continue
+            }
+            let key = parts[0] + "/" + parts[1]
+            var m = members[key] ?? Fleet.Member(host: parts[0], app: parts[1])
+            switch parts[2] {
+            case "registry":
+                m.registryTip = ref.id
+                readPatches(&m, commit: ref.id, keys: &keys, parsed: &parsed)
+            case "summary":
+                if let tree = try? repository.treeID(ofCommit: ref.id),
+                   let entry = (try? repository.treeEntries(tree: tree))?.first(where: { $0.name == "summary.json" }),
+                   let bytes = repository.boundedBlob(entry.id, limit: Self.maxSummaryBytes), let s = FleetSummary.decode(bytes) {
+                    m.summary = s
+                } else {
+                    m.problems.append("its summary does not read back")
+                }
+            default: break
+            }
+            members[key] = m
+        }
+        return Fleet(members: members.keys.sorted().compactMap { members[$0] }, ignoredRefs: ignored)
+    }
+
+    private func readPatches(_ m: inout Fleet.Member, commit: ObjectID, keys: inout [String: String], parsed: inout [ObjectID: PatchFile?]) {
+        guard let tree = try? repository.treeID(ofCommit: commit), let entries = try? repository.treeEntries(tree: tree) else {
+            m.problems.append("its registry ref is not a readable commit")
+            return
+        }
+        let files = entries.filter { $0.name.hasSuffix(".patch") && $0.mode & 0o170000 == 0o100000 }
+        if files.count > Self.maxPatchesPerApp { m.problems.append("more than \(Self.maxPatchesPerApp) patch files; only the first are read") }
+        for e in files.prefix(Self.maxPatchesPerApp) {
+            let patch: PatchFile?
+            if let known = parsed[e.id] {
+                patch = known
+            } else {
+                patch = repository.boundedBlob(e.id, limit: Self.maxPatchFileBytes).flatMap { String(validating: $0, as: UTF8.self) }
+                    .flatMap { try? PatchFile.parse($0, fileName: e.name, validateDiff: false) }
+                parsed[e.id] = patch
+            }
+            guard let patch else {
+                m.problems.append("\(Text.singleLine(e.name)) does not parse")
+                continue
+            }
+            guard patch.status == .active else { continue }
+            let redacted = patch.trailer("Redacted").map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? []
+            var key: String
+            if !redacted.isEmpty {
+                key = patch.trailer("Fleet-Patch-Id").flatMap(ObjectID.init(hex:))?.hex ?? "redacted:\(m.host)/\(m.app)/\(patch.id)"
+            } else {
+                let diff = patch.diffText
+                if let k = keys[diff] { key = k } else {
+                    key = (try? PatchParser.patchID(diff))?.hex ?? "unparsed:\(m.host)/\(m.app)/\(patch.id)"
+                    keys[diff] = key
+                }
+            }
+            m.patches.append(Fleet.Patch(host: m.host, app: m.app, file: patch, key: key, redacted: redacted))
+        }
+    }
+}

@@ -1,0 +1,126 @@
+import Foundation
+import TOMLKit
+
+/// The config's `[fleet]` table: where this host publishes its registries, under which name, and
+/// which paths never leave the host with their content.
+///
+/// ```toml
+/// [fleet]
+/// remote = "ssh://git@git.example.org/patchkeeper-fleet.git"   # or a path, file://
+/// host = "web1"                          # default: this machine's host name (up to the first '.')
+/// secret_paths = ["config/smtp.yml"]     # added to the built-in list (defaultSecretPaths)
+/// cache = "/var/cache/patchkeeper/fleet" # where 'patchkeeper fleet' keeps its copy
+/// ```
+public struct FleetConfig: Sendable, Equatable {
+    /// The central git remote (nil: nothing is published; `fleet` then needs `--remote`).
+    public var remote: String?
+    /// This host's name in the ref namespace (`refs/patchkeeper/HOST/APP/...`).
+    public var host: String
+    /// Patterns of repository paths whose patch bodies are redacted and whose images stay home.
+    public var secretPaths: [String]
+    /// The local cache repository of `patchkeeper fleet`.
+    public var cache: String?
+
+    /// Files that usually hold passwords or keys. A pattern without '/' matches a file name at any
+    /// depth; one with '/' matches the whole path or its end (`config/database.yml` matches
+    /// `src/api/config/database.yml`). fnmatch(3) syntax.
+    public static let defaultSecretPaths = [
+        "config/database.yml", "config/secrets*.yml", "config/master.key", "config/credentials/*",
+        "credentials*", ".env", ".env.*", "*.pem", "*.key", "*.p12", "*.pfx", "id_rsa*", "id_ed25519*", "id_ecdsa*",
+        ".htpasswd", ".netrc", ".pgpass", "wp-config.php", "settings.local.php",
+    ]
+
+    public static let defaultCache = "/var/cache/patchkeeper/fleet"
+
+    static let knownKeys: Set<String> = ["remote", "host", "secret_paths", "cache"]
+
+    public init(remote: String?, host: String? = nil, secretPaths: [String] = [], cache: String? = nil) throws {
+        self.remote = remote
+        self.host = try host ?? Self.defaultHost()
+        self.secretPaths = Self.defaultSecretPaths + secretPaths
+        self.cache = cache
+    }
+
+    static func parse(_ t: TOMLTable, path: String) throws -> FleetConfig {
+        for key in t.keys where !knownKeys.contains(key) {
+            throw PatchKeeperError("\(path): unknown key '\(key)' in [fleet]", hint: "[fleet] takes: \(knownKeys.sorted().joined(separator: ", "))")
+        }
+        func string(_ key: String) throws -> String? {
+            guard let v = t[key] else { return nil }
+            guard let s = v.string, !s.isEmpty else { throw PatchKeeperError("\(path): [fleet] \(key) must be a non-empty string") }
+            return s
+        }
+        var patterns: [String] = []
+        if let v = t["secret_paths"] {
+            guard let arr = v.array else { throw PatchKeeperError("\(path): [fleet] secret_paths must be an array of strings") }
+            patterns = try arr.map { item in
+                guard let s = item.string, !s.isEmpty, !s.contains("\0") else {
+                    throw PatchKeeperError("\(path): [fleet] secret_paths must be an array of non-empty strings")
+                }
+                return s.hasPrefix("/") ? String(s.dropFirst()) : s
+            }
+        }
+        let host = try string("host")
+        if let host { try validate(host: host, source: "\(path) [fleet] host") }
+        var cache = try string("cache")
+        if let c = cache, !c.hasPrefix("/") { cache = Deployment.absolute(POSIX.parentDirectory(Deployment.absolute(path)) + "/" + c) }
+        let remote = try string("remote")
+        if let remote { try validate(remote: remote, source: "\(path) [fleet] remote") }
+        return try FleetConfig(remote: remote, host: host, secretPaths: patterns, cache: cache)
+    }
+
+    /// Host names become ref path components: the app-name rules (letters, digits, '.', '_', '-',
+    /// starting with a letter or digit, at most 64), and not ending in ".lock".
+    public static func validate(host: String, source: String) throws {
+        do { try AppConfig.validate(name: host, source: source) } catch {
+            throw PatchKeeperError("host name \(SafePath.quoted(host)) (\(source)) is not valid",
+                                   hint: "set [fleet] host to 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+        }
+        if host.hasSuffix(".lock") || host.contains("..") {
+            throw PatchKeeperError("host name \(SafePath.quoted(host)) (\(source)) is not valid in a git ref name", hint: "pick another [fleet] host")
+        }
+    }
+
+    /// A remote is a path, a file://, ssh:// or https:// URL, or scp-like `user@host:path`. Plain
+    /// http (unencrypted) and other schemes are refused.
+    public static func validate(remote: String, source: String) throws {
+        if remote.contains("\0") || remote.contains("\n") || remote.hasPrefix("-") {
+            throw PatchKeeperError("\(source): \(SafePath.quoted(remote)) is not a usable remote")
+        }
+        if let r = remote.range(of: "://") {
+            let scheme = remote[..<r.lowerBound].lowercased()
+            guard ["file", "ssh", "https"].contains(scheme) else {
+                throw PatchKeeperError("\(source): remote scheme '\(scheme)' is not supported", hint: "use a path, file://, ssh:// or https://")
+            }
+        }
+    }
+
+    /// This machine's host name up to the first '.', as a valid ref component.
+    static func defaultHost() throws -> String {
+        var buf = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buf, buf.count - 1) == 0 else { throw PatchKeeperError("cannot read the host name: \(POSIX.errorText())", hint: "set [fleet] host") }
+        let full = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let short = String(full.split(separator: ".").first ?? "")
+        try validate(host: short, source: "the host name")
+        return short
+    }
+
+    /// Whether a repository path matches a secret pattern.
+    public func isSecret(_ path: String) -> Bool { Self.matches(path, patterns: secretPaths) }
+
+    static func matches(_ path: String, patterns: [String]) -> Bool {
+        let parts = path.split(separator: "/").map(String.init)
+        guard let name = parts.last else { return false }
+        for p in patterns {
+            if !p.contains("/") {
+                if fnmatch(p, name, 0) == 0 { return true }
+                continue
+            }
+            // The whole path or any tail of it that starts at a component.
+            for k in 0..<parts.count {
+                if fnmatch(p, parts[k...].joined(separator: "/"), FNM_PATHNAME) == 0 { return true }
+            }
+        }
+        return false
+    }
+}
