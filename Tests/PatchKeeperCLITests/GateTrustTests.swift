@@ -76,7 +76,7 @@ struct GateTrustTests {
 
     /// id → gate result.
     func results(_ j: [String: Any]) -> [String: String] {
-        Dictionary(uniqueKeysWithValues: patches(j).map { ($0["id"] as? String ?? "?", $0["result"] as? String ?? "?") })
+        Dictionary(uniqueKeysWithValues: patches(j).map { ($0["id"] as? String ?? "?", $0["verdict"] as? String ?? "?") })
     }
 
     /// id → reapply action.
