@@ -7,6 +7,12 @@ import PatchKeeper
 public enum PatchKeeperMain {
     public static func main(arguments: [String]? = nil) -> Never {
         let args = arguments ?? Array(CommandLine.arguments.dropFirst())
+        // `--version` alone answers before the argument parser builds every command's metadata
+        // (its first parse is most of the process's own start-up work).
+        if args == ["--version"] {
+            print(PatchKeeperCommand.version)
+            exit(0)
+        }
         let json = wantsJSON(args)
         if let script = CompletionScripts.script(arguments: args) {
             FileHandle.standardOutput.write(Data(script.utf8))
@@ -92,6 +98,8 @@ public enum PatchKeeperMain {
 }
 
 struct PatchKeeperCommand: ParsableCommand {
+    static let version = "0.1.0"
+
     static let configuration = CommandConfiguration(
         commandName: "patchkeeper",
         abstract: "Keep track of hot patches on a deployed app, so a deploy never silently wipes them out.",
@@ -116,7 +124,7 @@ struct PatchKeeperCommand: ParsableCommand {
         Shell completion (file names, app names, patch ids, git refs):
           patchkeeper --generate-completion-script bash > patchkeeper.bash
         """,
-        version: "0.1.0",
+        version: version,
         subcommands: [
             InitCommand.self, RecordCommand.self, ApplyCommand.self, ListCommand.self,
             ShowCommand.self, EditCommand.self, RetireCommand.self, ResolveCommand.self, ProposeCommand.self, LogCommand.self,

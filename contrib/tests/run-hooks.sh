@@ -369,7 +369,7 @@ if command -v make >/dev/null; then
     for f in usr/bin/patchkeeper usr/share/man/man1/patchkeeper.1 usr/share/man/man5/patchkeeper.toml.5 \
              usr/share/bash-completion/completions/patchkeeper usr/lib/systemd/system/patchkeeper-scan@.service \
              usr/lib/tmpfiles.d/patchkeeper.conf etc/patchkeeper/config.toml.example \
-             usr/share/patchkeeper/hooks/pre-deploy.sh usr/share/doc/patchkeeper/examples/ansible/roles/patchkeeper/tasks/main.yml; do
+             usr/share/patchkeeper/hooks/pre-deploy.sh usr/share/ansible/roles/patchkeeper/tasks/main.yml; do
         if [ -f "$M/root/$f" ]; then pass "installed /$f"; else fail "/$f was not installed"; fi
     done
     if [ -d "$M/root/etc/patchkeeper/conf.d" ]; then pass "installed /etc/patchkeeper/conf.d/"; else fail "no /etc/patchkeeper/conf.d/"; fi
