@@ -263,15 +263,11 @@ public struct CommitInfo: Sendable, Equatable {
 extension Repository {
     /// Work-tree paths that differ from HEAD (modified, new, deleted), ignoring ignored files.
     /// Only for repositories this program owns (the registry): it reads `$GIT_DIR/index`.
-    /// With `refreshIndex`, files whose content matches the index but whose stat data does not
-    /// (a copied or restored repository: new inodes and ctimes) get their stat data written to
-    /// the index, as `git status` does; otherwise every later status hashes them all again.
-    public func dirtyPaths(refreshIndex: Bool = false) throws -> [String] {
+    public func dirtyPaths() throws -> [String] {
         var opts = git_status_options()
         try check(git_status_options_init(&opts, UInt32(GIT_STATUS_OPTIONS_VERSION)), "status options")
         opts.show = GIT_STATUS_SHOW_INDEX_AND_WORKDIR
         opts.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED.rawValue | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS.rawValue
-        if refreshIndex { opts.flags |= GIT_STATUS_OPT_UPDATE_INDEX.rawValue }
         var list: OpaquePointer?
         try check(git_status_list_new(&list, handle, &opts), "read status")
         defer { git_status_list_free(list) }

@@ -187,9 +187,7 @@ extension Registry {
             let files = journal.writes.isEmpty ? "" : " (\(journal.writes.count) file\(journal.writes.count == 1 ? "" : "s"))"
             done.append("finished an interrupted \(journal.action) of \(journal.registryFile)\(files)")
         }
-        // Under the lock: refresh the index's stat data, so a registry copied with `cp -a` or
-        // restored from a backup is not re-hashed whole by every later command.
-        let stray = try repository.dirtyPaths(refreshIndex: true).filter { $0.hasSuffix(".patch") }
+        let stray = try repository.dirtyPaths().filter { $0.hasSuffix(".patch") }
         if !stray.isEmpty {
             done.append("left \(stray.map(Text.singleLine).joined(separator: ", ")) uncommitted in \(path): no journal names it; commit it by hand if you wrote it, or remove it")
         }

@@ -10,32 +10,6 @@ struct WorkflowTests {
         return try #require(obj as? [String: Any], "not a JSON object: \(r.stdout)")
     }
 
-    @Test("a writer refreshes the registry index's stat data of a patch file copied in place (same bytes, new inode), so later commands do not hash it again")
-    func writerRefreshesRegistryIndex() throws {
-        let app = AppFixture()
-        #expect(pk(["init"] + app.flags).status == 0)
-        app.scratch.write("live/config/clock.rb", "every 1.hour do\n  # off\nend\n")
-        let r = pk(["record", "config/clock.rb", "--title", "t", "--reason", "r"] + app.flags)
-        #expect(r.status == 0, "\(r.stderr)")
-        let name = try #require(app.patchFiles().first)
-        let file = app.registry + "/" + name
-        // A copy in place, as a restore from backup leaves it: same bytes and mtime, new inode.
-        #expect(run("/bin/cp", ["-p", file, file + ".copy"]).status == 0)
-        #expect(rename(file + ".copy", file) == 0)
-        var st = stat()
-        #expect(lstat(file, &st) == 0)
-        func indexedInode() -> String? {
-            let out = git(["ls-files", "--debug", name], in: app.registry)
-            return out.firstMatch(of: /ino: (\d+)/).map { String($0.1) }
-        }
-        #expect(indexedInode() != String(st.st_ino), "the copy must leave the index stale for this test to mean anything")
-        app.scratch.write("live/config/workers.yml", "timeout: 60\nconcurrency: 4\n")
-        let w = pk(["record", "config/workers.yml", "--title", "t2", "--reason", "r"] + app.flags)
-        #expect(w.status == 0, "\(w.stderr)")
-        #expect(indexedInode() == String(st.st_ino))
-        #expect(git(["status", "--porcelain"], in: app.registry).isEmpty)
-    }
-
     @Test("init, record a modified, a new and a deleted file, list, show, retire, log")
     func fullWorkflow() throws {
         let app = AppFixture()
