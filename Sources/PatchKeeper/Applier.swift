@@ -108,7 +108,9 @@ public enum Applier {
             let v = try LiveTree.read(root: deployment.root, relativePath: rootRel[f.path]!, repoPath: f.path).map(deployment.repositoryForm)
             live[deployment.repoPath(forRootRelative: rootRel[f.path]!)] = .some(v)  // .some: nil would drop the key
         }
-        for p in patches.reversed() where p.status == .active {
+        // A patch that matches has every file at one of these paths: one whose text names none
+        // of them is not parsed (1,000 diffs in a big registry).
+        for p in patches.reversed() where p.status == .active && live.keys.contains(where: { p.mayTouch($0) }) {
             guard let pf = try? p.files(), pf.count == files.count else { continue }
             let same = zip(pf.sorted { $0.path < $1.path }, files.sorted { $0.path < $1.path }).allSatisfy { (registered, input) in
                 guard case .some(let l) = live[registered.path] else { return false }

@@ -73,7 +73,11 @@ struct GlobalOptions: ParsableArguments {
 
     /// Root, repository and deployed revision, verified.
     func deployment() throws -> Deployment {
-        try Deployment(app: resolveApp())
+        let d = try Deployment(app: resolveApp())
+        // The last app's repository, registry and caches go away with the process: freeing them
+        // one by one before `exit` is work nobody needs (5% of a gate over a long history).
+        lastDeployment = d
+        return d
     }
 
     /// The registry, without needing the app's root or repository.
@@ -141,3 +145,6 @@ struct GlobalOptions: ParsableArguments {
         if worst != 0 { throw ExitCode(worst) }
     }
 }
+
+/// See `GlobalOptions.deployment()`.
+nonisolated(unsafe) private var lastDeployment: Deployment?

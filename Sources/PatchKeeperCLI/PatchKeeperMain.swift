@@ -6,6 +6,12 @@ import PatchKeeper
 /// (0 nothing to report, 1 findings, 2 trouble, 64 usage).
 public enum PatchKeeperMain {
     public static func main(arguments: [String]? = nil) -> Never {
+        // `--version` alone answers before the argument parser builds every command's metadata
+        // (its first parse is most of the process's own start-up work).
+        if (arguments ?? Array(CommandLine.arguments.dropFirst())) == ["--version"] {
+            print(PatchKeeperCommand.version)
+            exit(0)
+        }
         do {
             var command = try PatchKeeperCommand.parseAsRoot(arguments)
             // A writer publishes to the fleet remote whatever its outcome (a conflict still wrote).
@@ -26,6 +32,8 @@ public enum PatchKeeperMain {
 }
 
 struct PatchKeeperCommand: ParsableCommand {
+    static let version = "0.1.0"
+
     static let configuration = CommandConfiguration(
         commandName: "patchkeeper",
         abstract: "Keep track of hot patches on a deployed app, so a deploy never silently wipes them out.",
@@ -46,7 +54,7 @@ struct PatchKeeperCommand: ParsableCommand {
         Exit codes: 0 nothing to report, 1 findings (drift, a patch not applied, a blocked deploy, \
         conflicts), 2 trouble (bad input, missing repository or revision, lock held), 64 usage.
         """,
-        version: "0.1.0",
+        version: version,
         subcommands: [
             InitCommand.self, RecordCommand.self, ApplyCommand.self, ListCommand.self,
             ShowCommand.self, EditCommand.self, RetireCommand.self, ResolveCommand.self, ProposeCommand.self, LogCommand.self, StatusCommand.self, ScanCommand.self, DiffCommand.self, GateCommand.self, ReapplyCommand.self, MotdCommand.self, FleetCommand.self,
