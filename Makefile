@@ -25,6 +25,8 @@ SYSTEMDDIR ?= $(PREFIX)/lib/systemd/system
 TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 DOCDIR     ?= $(PREFIX)/share/doc/patchkeeper
 DATADIR    ?= $(PREFIX)/share/patchkeeper
+# The Ansible role; /usr/share/ansible/roles is on Debian's default roles_path.
+ANSIBLEDIR ?= $(PREFIX)/share/ansible/roles
 # patchkeeper reads /etc/patchkeeper/config.toml whatever the PREFIX.
 SYSCONFDIR ?= /etc
 
@@ -90,7 +92,8 @@ install:
 	    $(DESTDIR)$(ZSHDIR) $(DESTDIR)$(FISHDIR) $(DESTDIR)$(SYSTEMDDIR) $(DESTDIR)$(TMPFILESDIR) \
 	    $(DESTDIR)$(DOCDIR)/examples/capistrano $(DESTDIR)$(DATADIR)/hooks \
 	    $(DESTDIR)$(SYSCONFDIR)/patchkeeper/conf.d
-	$(foreach d,$(ROLE_DIRS),install -d $(DESTDIR)$(DOCDIR)/examples/ansible/roles/patchkeeper/$(d);)
+	install -d $(DESTDIR)$(DOCDIR)/examples/ansible
+	$(foreach d,$(ROLE_DIRS),install -d $(DESTDIR)$(ANSIBLEDIR)/patchkeeper/$(d);)
 	install -m 0755 $(DIST)/patchkeeper $(DESTDIR)$(BINDIR)/patchkeeper
 	install -m 0644 $(DIST)/man/patchkeeper.1 $(DESTDIR)$(MANDIR)/man1/patchkeeper.1
 	install -m 0644 $(DIST)/man/patchkeeper.toml.5 $(DESTDIR)$(MANDIR)/man5/patchkeeper.toml.5
@@ -104,10 +107,12 @@ install:
 	install -m 0644 contrib/systemd/patchkeeper.tmpfiles $(DESTDIR)$(TMPFILESDIR)/patchkeeper.conf
 	install -m 0755 contrib/hooks/pre-deploy.sh contrib/hooks/post-deploy.sh $(DESTDIR)$(DATADIR)/hooks/
 	install -m 0644 contrib/config.toml.example $(DESTDIR)$(SYSCONFDIR)/patchkeeper/config.toml.example
-	install -m 0644 README.md docs/OPERATIONS.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 README.md docs/OPERATIONS.md docs/FLEET.md $(DESTDIR)$(DOCDIR)/
+	install -d $(DESTDIR)$(DOCDIR)/examples/fleet
+	install -m 0644 contrib/fleet/update-hook $(DESTDIR)$(DOCDIR)/examples/fleet/update-hook
 	install -m 0644 contrib/capistrano/patchkeeper.rake $(DESTDIR)$(DOCDIR)/examples/capistrano/
 	install -m 0644 contrib/ansible/deploy-example.yml $(DESTDIR)$(DOCDIR)/examples/ansible/
-	$(foreach d,$(ROLE_DIRS),install -m 0644 $(wildcard $(ANSIBLE_ROLE)/$(d)/*) $(DESTDIR)$(DOCDIR)/examples/ansible/roles/patchkeeper/$(d)/;)
+	$(foreach d,$(ROLE_DIRS),install -m 0644 $(wildcard $(ANSIBLE_ROLE)/$(d)/*) $(DESTDIR)$(ANSIBLEDIR)/patchkeeper/$(d)/;)
 
 # Removes the files 'make install' put in place (not the config, the registries or a banner).
 uninstall:
@@ -117,7 +122,7 @@ uninstall:
 	    $(DESTDIR)$(SYSTEMDDIR)/patchkeeper-scan@.service $(DESTDIR)$(SYSTEMDDIR)/patchkeeper-scan@.timer \
 	    $(DESTDIR)$(TMPFILESDIR)/patchkeeper.conf \
 	    $(DESTDIR)$(SYSCONFDIR)/patchkeeper/config.toml.example
-	rm -rf $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR)
+	rm -rf $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(ANSIBLEDIR)/patchkeeper
 	-rmdir $(DESTDIR)$(SYSCONFDIR)/patchkeeper/conf.d $(DESTDIR)$(SYSCONFDIR)/patchkeeper 2>/dev/null
 
 # The package: the install above under /usr, binary stripped, man pages and changelog gzipped,

@@ -164,8 +164,12 @@ public enum Applier {
         if let pr = req.pullRequest.map(Text.singleLine), !pr.isEmpty { extraTrailers.append(.init("Pull-Request", pr)) }
         let title = req.title ?? input.subject ?? ""
         let reason = req.reason ?? input.body ?? ""
-        if title.isEmpty { throw PatchKeeperError("--title is required (the patch has no Subject)", hint: "say in a few words what the patch does") }
-        if reason.isEmpty { throw PatchKeeperError("--reason is required (the patch has no message)", hint: "say why the hot patch is needed") }
+        if title.isEmpty {
+            throw PatchKeeperError("--title is required (the patch has no Subject)", hint: "say in a few words what the patch does", kind: .usage)
+        }
+        if reason.isEmpty {
+            throw PatchKeeperError("--reason is required (the patch has no message)", hint: "say why the hot patch is needed", kind: .usage)
+        }
         try PatchBuilder.validate(title: title, reason: reason, expires: req.expires, now: req.now)
 
         let files: [ParsedFilePatch]

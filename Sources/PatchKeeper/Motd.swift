@@ -66,7 +66,7 @@ public enum Motd {
 
     static func beginMarker(_ app: String, width: Int) -> String {
         let full = beginPrefix + app + beginNote
-        return full.count <= width ? full : beginPrefix + app
+        return Text.displayWidth(full) <= width ? full : beginPrefix + app
     }
 
     /// `*** MONKEY PATCHES ACTIVE on APP: N ***` (`N, K EXPIRED` when some are past their date),
@@ -95,17 +95,17 @@ public enum Motd {
              expiry: expiry(p),
              state: stateLabel(p.state))
         }
-        let idW = cells.map(\.id.count).max() ?? 0
-        let authorW = cells.map(\.author.count).max() ?? 0
-        let ageW = cells.map(\.age.count).max() ?? 0
-        let expiryW = cells.map(\.expiry.count).max() ?? 0
-        let stateW = cells.map(\.state.count).max() ?? 0
-        let longestTitle = cells.map(\.title.count).max() ?? 0
+        let idW = cells.map { Text.displayWidth($0.id) }.max() ?? 0
+        let authorW = cells.map { Text.displayWidth($0.author) }.max() ?? 0
+        let ageW = cells.map { Text.displayWidth($0.age) }.max() ?? 0
+        let expiryW = cells.map { Text.displayWidth($0.expiry) }.max() ?? 0
+        let stateW = cells.map { Text.displayWidth($0.state) }.max() ?? 0
+        let longestTitle = cells.map { Text.displayWidth($0.title) }.max() ?? 0
         let fixed = 2 + idW + 2 + 2 + authorW + ageW + expiryW + stateW
         let gap = fixed + 6 + longestTitle <= width ? "  " : " "
         let titleW = max(min(longestTitle, width - fixed - 3 * gap.count), 1)
         var rows = cells.map { c in
-            let age = String(repeating: " ", count: ageW - c.age.count) + c.age
+            let age = String(repeating: " ", count: ageW - Text.displayWidth(c.age)) + c.age
             let row = "  " + pad(c.id, idW) + "  " + pad(fit(c.title, titleW), titleW) + "  " + pad(c.author, authorW)
                 + gap + age + gap + pad(c.expiry, expiryW) + gap + c.state
             return fit(row, width)
@@ -135,7 +135,7 @@ public enum Motd {
         var line = "  !  \(n) unregistered change\(n == 1 ? "" : "s")\(since.map { " since " + String(Text.isoTimestamp($0).prefix(10)) } ?? ""): "
         for (i, path) in paths.enumerated() {
             line += (i == 0 ? "" : ", ") + Text.terminalLine(path)
-            if line.count > width { break }
+            if Text.displayWidth(line) > width { break }
         }
         return fit(line, width)
     }
@@ -148,16 +148,16 @@ public enum Motd {
         return plain ? s : "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 
-    /// `s` cut to `width` characters, ending in "…" when cut.
+    /// `s` cut to `width` terminal columns (a CJK character takes two), ending in "…" when cut.
     static func fit(_ s: String, _ width: Int) -> String {
-        guard s.count > width else { return s }
-        guard width > 1 else { return String(s.prefix(max(width, 0))) }
-        var cut = String(s.prefix(width - 1))
+        guard Text.displayWidth(s) > width else { return s }
+        guard width > 1 else { return s.first.map { width == 1 && Text.columns($0) == 1 ? String($0) : "" } ?? "" }
+        var cut = String(Text.fitting(s, columns: width).dropLast())
         while cut.hasSuffix(" ") { cut.removeLast() }
         return cut + "…"
     }
 
     static func pad(_ s: String, _ width: Int) -> String {
-        s + String(repeating: " ", count: max(0, width - s.count))
+        s + String(repeating: " ", count: max(0, width - Text.displayWidth(s)))
     }
 }

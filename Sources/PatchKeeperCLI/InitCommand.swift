@@ -6,18 +6,20 @@ struct InitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "init",
         abstract: "Set up an app: verify root, repository and deployed revision; create the registry.",
+        usage: "patchkeeper init --app NAME --root DIR [--repo DIR] [--config FILE]",
         discussion: """
         Checks that the root exists, the repository opens and the deployed revision is a commit in it, \
         then creates the registry (a git repository of patch files). When a config file is named \
         (--config or $PATCHKEEPER_CONFIG) and has no entry for the app, the entry is appended; the rest \
         of the file is kept as it is. Running it again only verifies.
 
-        Example:
+        Examples:
           patchkeeper init --config /etc/patchkeeper/config.toml --app obs-api \\
             --root /srv/www/obs/api --repo /srv/www/obs/repo.git --subdir src/api
         """
     )
 
+    /// The shared options, last: `help COMMAND` lists the command's own first.
     @OptionGroup var global: GlobalOptions
 
     struct InitDTO: Encodable {

@@ -6,6 +6,7 @@ struct MotdCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "motd",
         abstract: "Write the login banner listing the active patches (/run/motd.d/50-patchkeeper-APP).",
+        usage: "patchkeeper motd [--file PATH] [--remove] [--all-apps] [<options>]",
         discussion: """
         Scans the app, then writes its banner to the motd file: --file, else 'motd' in the config, \
         else /run/motd.d/50-patchkeeper-APP, a drop-in that pam_motd shows at login and that the \
@@ -19,13 +20,18 @@ struct MotdCommand: ParsableCommand {
         and the banner shows dates, not ages. It always contains the phrase MONKEY PATCHES, for \
         scripts that grep for it.
 
-        Run it from a timer (see contrib/systemd) or after a deploy: 'patchkeeper scan --motd' does both.
+        Run it from a timer (see contrib/systemd) or after a deploy: 'patchkeeper scan --motd' \
+        does both.
+
+        Examples:
+          patchkeeper motd
+          patchkeeper motd --all-apps
+          patchkeeper motd --remove --file /etc/motd
         """
     )
 
-    @OptionGroup var global: GlobalOptions
-
-    @Option(name: .long, help: ArgumentHelp("The motd file (default: 'motd' in the config, else /run/motd.d/50-patchkeeper-APP).", valueName: "path"))
+    @Option(name: .long, help: ArgumentHelp("The motd file (default: 'motd' in the config, else /run/motd.d/50-patchkeeper-APP).",
+                                            valueName: "path"), completion: .file())
     var file: String?
 
     @Flag(name: .long, help: "Remove this app's block.")
@@ -33,6 +39,9 @@ struct MotdCommand: ParsableCommand {
 
     @Flag(name: .long, help: "Refresh the block of every app of the config file in turn.")
     var allApps = false
+
+    /// The shared options, last: `help COMMAND` lists the command's own first.
+    @OptionGroup var global: GlobalOptions
 
     func run() throws {
         try global.forEachApp(allApps) { try runOne($0) }

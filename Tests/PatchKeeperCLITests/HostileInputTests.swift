@@ -388,7 +388,7 @@ struct HostileInputTests {
         let again = pk(["apply", patch, "--title", "again", "--reason", "r"] + app.flags)
         #expect(again.status == 2 && again.stderr.contains("reapply or retire 0001 first"), "\(again.stderr)")
         let gate = pk(["gate", "--target", "v2", "--format", "json"] + app.flags)
-        #expect(gate.stdout.contains("\"result\" : \"reapplies\""), "\(gate.stdout)")
+        #expect(gate.stdout.contains("\"verdict\" : \"reapplies\""), "\(gate.stdout)")
         let ap = pk(["reapply"] + app.flags)
         #expect(ap.status == 0, "\(ap.stdout)\(ap.stderr)")
         #expect(FileManager.default.contents(atPath: app.root + "/" + name) == Data(edited))

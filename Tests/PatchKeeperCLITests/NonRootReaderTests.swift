@@ -57,7 +57,7 @@ struct NonRootReaderTests {
         let list = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stdout)\(r.stderr)")
         #expect(list["source"] as? String == "public-summary")
         let patch = try #require((list["patches"] as? [[String: Any]])?.first)
-        #expect(patch["ticket"] as? String == "OPS-7" && patch["last_state"] as? String == "applied")
+        #expect(patch["ticket"] as? String == "OPS-7" && patch["state"] as? String == "applied")
         #expect((patch["files"] as? [[String: Any]])?.first?["path"] as? String == "src/api/config/database.yml")
 
         r = asNobody(bin, ["show", "1"] + cfg, cwd: cwd)

@@ -26,9 +26,14 @@ commands="$("$BIN" --help | sed -n '/^SUBCOMMANDS:/,/^$/p' | sed -n 's/^  \([a-z
 [ -n "$commands" ] || { fail "no subcommands found in 'patchkeeper --help'"; exit 1; }
 for cmd in $commands; do
     if grep -Eq "^\.SS $cmd( |$)" "$MAN1"; then pass "patchkeeper.1 has a section for '$cmd'"; else fail "patchkeeper.1 has no '.SS $cmd' section"; fi
-    for opt in $("$BIN" help "$cmd" | sed -n '/^OPTIONS:/,$p' | grep -oE '^  (-[a-zA-Z], )?--[a-z][a-z-]*' | grep -oE -- '--[a-z][a-z-]*'); do
-        escaped="$(printf '%s' "$opt" | sed 's/-/\\-/g')"
-        grep -Fq -- "$escaped" "$MAN1" || fail "patchkeeper.1 does not mention $opt (of '$cmd')"
+    # The command's own options, and those of its subcommands (fleet report, fleet gate).
+    subs="$("$BIN" help "$cmd" | sed -n '/^SUBCOMMANDS:/,/^$/p' | sed -n 's/^  \([a-z][a-z-]*\)[ (].*/\1/p; s/^  \([a-z][a-z-]*\)$/\1/p')"
+    for sub in "" $subs; do
+        for opt in $("$BIN" help $cmd $sub | sed -n '/^OPTIONS:/,$p' | grep -oE '^  (-[a-zA-Z], )?--[a-z][a-z-]*' | grep -oE -- '--[a-z][a-z-]*'); do
+            escaped="$(printf '%s' "$opt" | sed 's/-/\\-/g')"
+            grep -Fq -- "$escaped" "$MAN1" || fail "patchkeeper.1 does not mention $opt (of '$cmd${sub:+ $sub}')"
+        done
+        [ -z "$sub" ] || grep -Eq "\\fB$sub\\fR|^\.B.* $sub|\"fleet $sub" "$MAN1" || fail "patchkeeper.1 does not name '$cmd $sub'"
     done
 done
 
