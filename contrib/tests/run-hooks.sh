@@ -349,6 +349,29 @@ EOF
     expect_output "  ... with the warning" 'some hot patches did not reapply cleanly'
     run "the same with patchkeeper_fail_on_conflict=true fails the play" 2 \
         play -e release=v3 -e patchkeeper_skip_gate=true -e patchkeeper_fail_on_conflict=true
+
+    # tasks/main.yml writes the config from patchkeeper_apps with templates/config.toml.j2: render
+    # it (the apt and systemd tasks are not run here) and let patchkeeper read the result.
+    cat >"$A/render.yml" <<YAML
+- hosts: localhost
+  gather_facts: false
+  vars:
+    patchkeeper_apps:
+      obs-api: {root: "$A/live", repo: "$A/app", subdir: src/api, registry: "$A/registry", ignore: ["tmp/", "log/"], trusted: false}
+      web.v2: {root: "$A/web \\"quoted\\"", motd: /etc/motd}
+  tasks:
+    - name: Render the role's config template
+      ansible.builtin.template:
+        src: "$CONTRIB/ansible/roles/patchkeeper/templates/config.toml.j2"
+        dest: "$A/rendered.toml"
+        mode: "0644"
+YAML
+    run "the role's config template renders" 0 env ANSIBLE_HOME="$A/home" ANSIBLE_LOCAL_TEMP="$A/home/tmp" \
+        ANSIBLE_NOCOLOR=1 ANSIBLE_LOCALHOST_WARNING=0 ANSIBLE_PYTHON_INTERPRETER=auto_silent \
+        ansible-playbook -i localhost, -c local "$A/render.yml"
+    run "patchkeeper reads the rendered config (list --app obs-api)" 0 "$BIN" list --config "$A/rendered.toml" --app obs-api
+    expect "  ... an app name with a dot is one quoted table" "$A/rendered.toml" '^\[apps\."web\.v2"\]$'
+    expect "  ... a quote in a path is escaped" "$A/rendered.toml" '^root = ".*web \\"quoted\\""$'
 fi
 
 section "make install / uninstall (DESTDIR), without building"
