@@ -35,9 +35,12 @@ public enum PatchKeeperMain {
             fail("error: \(error.description)", json: json ? ErrorDTO(kind: "trouble", message: error.description, exitCode: 2) : nil,
                  code: 2)
         } catch {
-            let code = PatchKeeperCommand.exitCode(for: error).rawValue
+            var code = PatchKeeperCommand.exitCode(for: error).rawValue
             // ExitCode(1) after findings, --help, --version: the command said what it had to.
             if error is ExitCode || code == 0 { PatchKeeperCommand.exit(withError: error) }
+            // Any other error is trouble: exit 1 means findings, and a gate must never read an
+            // unexpected failure as "findings reported" (argument-parser maps unknown errors to 1).
+            if code == 1 { code = 2 }
             var text = PatchKeeperCommand.fullMessage(for: error)
             if let hint = suggestion(for: args, message: text), let eol = text.range(of: "\n") {
                 text.replaceSubrange(eol, with: " (\(hint))\n")
