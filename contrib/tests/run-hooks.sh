@@ -403,9 +403,27 @@ if command -v make >/dev/null; then
     fi
     expect "the unit runs the installed binary" "$M/root/usr/lib/systemd/system/patchkeeper-scan@.service" '^ExecStart=/usr/bin/patchkeeper '
     expect "the unit may write /run/motd.d" "$M/root/usr/lib/systemd/system/patchkeeper-scan@.service" '^ReadWritePaths=.*-/run/motd.d'
+    # Files an admin added beside the installed ones, and a neighbour of an overridden DOCDIR.
+    printf 'mine\n' >"$M/root/usr/share/doc/patchkeeper/my-notes"
+    printf 'mine\n' >"$M/root/usr/share/patchkeeper/hooks/local.sh"
+    printf 'mine\n' >"$M/root/usr/share/ansible/roles/patchkeeper/tasks/local.yml"
+    mkdir -p "$M/root/usr/share/doc/other"
+    printf 'theirs\n' >"$M/root/usr/share/doc/other/README"
+    run "make uninstall with DOCDIR overridden to its parent removes no directory" 0 \
+        make -s -C "$REPO_DIR" uninstall DIST="$M/dist" DESTDIR="$M/root" PREFIX=/usr DOCDIR=/usr/share/doc DATADIR=/usr/share
+    if [ -f "$M/root/usr/share/doc/other/README" ]; then pass "  ... a neighbour of DOCDIR was kept"; else fail "  ... a neighbour of DOCDIR was removed"; fi
     run "make uninstall DESTDIR PREFIX=/usr" 0 make -s -C "$REPO_DIR" uninstall DIST="$M/dist" DESTDIR="$M/root" PREFIX=/usr
-    left="$(find "$M/root" -type f)"
-    if [ -z "$left" ]; then pass "make uninstall removed every installed file"; else fail "files left after make uninstall" "$left"; fi
+    left="$(cd "$M/root" && find . -type f | sort | tr '\n' ' ')"
+    want="./usr/share/ansible/roles/patchkeeper/tasks/local.yml ./usr/share/doc/other/README ./usr/share/doc/patchkeeper/my-notes ./usr/share/patchkeeper/hooks/local.sh "
+    if [ "$left" = "$want" ]; then pass "make uninstall removed every installed file and kept the ones added beside them"; else fail "make uninstall left the wrong files" "$left"; fi
+    rm -f "$M/root/usr/share/ansible/roles/patchkeeper/tasks/local.yml"
+    run "make uninstall again once the added file is gone" 0 make -s -C "$REPO_DIR" uninstall DIST="$M/dist" DESTDIR="$M/root" PREFIX=/usr
+    if [ -d "$M/root/usr/share/doc/patchkeeper/examples" ] || [ -d "$M/root/usr/share/ansible/roles/patchkeeper" ] ||
+       [ -d "$M/root/etc/patchkeeper" ]; then
+        fail "make uninstall left empty directories it made" "$(cd "$M/root" && find . -type d)"
+    else
+        pass "make uninstall removed the directories it emptied"
+    fi
 else
     skip "make install / uninstall: make is not installed"
 fi
