@@ -220,6 +220,10 @@ public struct ConfigFile: Sendable, Equatable {
         app.deployed = try string("deployed")
         app.target = try string("target")
         app.motd = try pathValue("motd")
+        if app.motd?.isEmpty == true {
+            throw PatchKeeperError("\(path): \(section) motd is empty",
+                                   hint: "give the banner file's path, or leave 'motd' out for /run/motd.d/50-patchkeeper-APP")
+        }
         if let v = t["trusted"] {
             guard let b = v.bool else { throw PatchKeeperError("\(path): \(section) trusted must be true or false") }
             app.trusted = b
