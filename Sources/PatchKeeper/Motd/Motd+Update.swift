@@ -236,10 +236,13 @@ extension Motd {
     static func makeDefaultDirectory(for file: String) throws {
         let dir = POSIX.parentDirectory(normalisedPath(file))
         guard dir == defaultDirectory, POSIX.lstat(dir) == nil else { return }
-        if mkdir(dir, 0o755) != 0 && errno != EEXIST {
-            throw PatchKeeperError("cannot create \(dir): \(POSIX.errorText())")
+        // Created and given its mode through descriptors (never chmod by path): 0755 against the
+        // umask (the unit runs with UMask=0077).
+        let parent = try DirectoryHandle.open(POSIX.parentDirectory(dir))
+        guard let created = try parent.subdirectory(POSIX.baseName(dir), create: true, mode: 0o755) else {
+            throw PatchKeeperError("cannot create \(dir)")
         }
-        _ = chmod(dir, 0o755)  // against the umask (the unit runs with UMask=0077)
+        try created.setMode(0o755)
     }
 
     /// The byte-level update behind `updated` and `write`; `source` names the text in errors.
