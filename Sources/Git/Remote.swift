@@ -107,6 +107,15 @@ extension Repository {
         return out.sorted { $0.name < $1.name }
     }
 
+    /// Packs loose references into `packed-refs` (libgit2's `git_refdb_compress`): thousands of
+    /// fetched refs are then one file to read instead of thousands.
+    public func packReferences() throws {
+        var refdb: OpaquePointer?
+        try check(git_repository_refdb(&refdb, handle), "open reference database")
+        defer { git_refdb_free(refdb) }
+        try check(git_refdb_compress(refdb), "pack references")
+    }
+
     /// The object a reference points at, nil when there is no such reference.
     public func reference(_ name: String) throws -> ObjectID? {
         var oid = git_oid()

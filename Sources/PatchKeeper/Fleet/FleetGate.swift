@@ -111,7 +111,7 @@ public enum FleetGate {
                     result = FleetGateReport.decideOnHost
                     detail = "its diff does not parse"
                 }
-                let expired = p.file.isExpired(now: now)
+                let expired = p.isExpired(now: now)
                 let blocks: Bool
                 switch result {
                 case FleetGateReport.decideOnHost: blocks = true
