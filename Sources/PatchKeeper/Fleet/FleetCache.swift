@@ -96,11 +96,13 @@ public final class FleetCache {
 
     /// Fetches every host's refs from `remote`.
     @discardableResult
-    public func update(remote: String) throws -> FetchStats {
+    /// `sshKey`, `sshHostKey`: see `FleetConfig`.
+    public func update(remote: String, sshKey: String? = nil, sshHostKey: String? = nil) throws -> FetchStats {
+        let auth = RemoteAuth(privateKey: sshKey, hostKeySHA256: sshHostKey)
         try FleetPublisher.checkLocal(remote)
         do {
             let stats = try repository.fetch(url: remote, refspecs: ["+\(FleetPublisher.remotePrefix)*:\(FleetPublisher.remotePrefix)*"],
-                                             prunePrefix: FleetPublisher.remotePrefix)
+                                             prunePrefix: FleetPublisher.remotePrefix, auth: auth)
             // A thousand hosts are three thousand loose ref files after a fetch: pack them.
             if stats.receivedObjects > 0 || stats.pruned > 0 { try repository.packReferences() }
             return stats
