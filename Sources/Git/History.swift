@@ -1,4 +1,9 @@
 import CLibgit2
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// An open tree of one commit, for many path look-ups without re-reading the commit.
 public final class Tree {
@@ -82,7 +87,8 @@ extension Repository {
     private func walkPatchIDs(from: ObjectID, to: ObjectID, touching paths: Set<String>?, cache: PatchIDCache?) throws -> [ObjectID: ObjectID] {
         var out: [ObjectID: ObjectID] = [:]
         let lookup = PathLookup(repository: self)
-        let split = paths.map { $0.map { $0.split(separator: "/").map(String.init) } }
+        let split = paths.map { $0.map(PathLookup.split) }
+        let trie = paths.map(PathTrie.init)
         for c in try commits(from: from, to: to) {
             if let known = cache?.lookup(c) {
                 if let id = known { out[id] = out[id] ?? c }
@@ -90,12 +96,103 @@ extension Repository {
             }
             guard let (tree, parents) = lookup.commit(c) else { continue }
             guard parents.count == 1, let parentTree = lookup.commit(parents[0])?.tree else { cache?.store(c, nil); continue }
+            // (id and mode: a patch can be a mode change alone)
             if let split, !split.contains(where: { lookup.entry(parentTree, $0) != lookup.entry(tree, $0) }) { continue }
-            let id = try diffPatchID(parentTree, tree, c)
+            let id: ObjectID?
+            switch trie.map({ changes(parentTree, tree, within: $0) }) {
+            case .outside?:
+                // The commit changes a file outside every patch's paths: its diff has a file
+                // header no patch has, so its patch-id is no patch's (nor a reverse patch's).
+                // Not computed, so not cached.
+                continue
+            case .only(let changed)?:
+                // Every change is at one of the paths: the diff limited to them is the whole diff.
+                id = try diffPatchID(parentTree, tree, c, paths: changed)
+            case .unknown?, nil:
+                id = try diffPatchID(parentTree, tree, c)
+            }
             cache?.store(c, id)
             if let id { out[id] = out[id] ?? c }
         }
         return out
+    }
+
+    /// What changed between two trees, relative to a set of paths.
+    enum PathChanges: Equatable {
+        /// Some file outside the paths differs (the full diff has a delta there).
+        case outside
+        /// Only these paths differ, each a file, link or absence on both sides.
+        case only([String])
+        /// Neither could be shown cheaply (a path that is a directory on one side, a submodule,
+        /// a mode-only change of an entry, a differing tree holding no file): diff it all.
+        case unknown
+    }
+
+    /// Compares two trees entry by entry, reading only the trees on the way to `trie`'s paths and,
+    /// outside them, as far as the first differing file.
+    func changes(_ a: ObjectID, _ b: ObjectID, within trie: PathTrie) -> PathChanges {
+        var changed: [String] = []
+        var unknown = false
+        if compare(a, b, trie, prefix: [], changed: &changed, unknown: &unknown) { return .outside }
+        return unknown ? .unknown : .only(changed)
+    }
+
+    private struct Entry { var id: ObjectID; var mode: UInt32 }
+
+    /// A tree's entries by name, as bytes (no Unicode equivalence between names).
+    private func entries(_ tree: ObjectID?) -> [[UInt8]: Entry]? {
+        guard let tree else { return [:] }
+        var t: OpaquePointer?
+        var oid = tree.raw
+        guard git_tree_lookup(&t, handle, &oid) == 0, let t else { git_error_clear(); return nil }
+        defer { git_tree_free(t) }
+        var out: [[UInt8]: Entry] = [:]
+        for i in 0..<git_tree_entrycount(t) {
+            guard let e = git_tree_entry_byindex(t, i), let name = git_tree_entry_name(e) else { return nil }
+            let bytes = Array(UnsafeBufferPointer(start: UnsafeRawPointer(name).assumingMemoryBound(to: UInt8.self), count: strlen(name)))
+            guard out.updateValue(Entry(id: ObjectID(git_tree_entry_id(e).pointee), mode: git_tree_entry_filemode(e).rawValue), forKey: bytes) == nil
+            else { return nil }  // a name twice: a malformed tree
+        }
+        return out
+    }
+
+    private enum Kind { case tree, file, other }
+
+    /// Trees and files (regular, executable, symlink) by their standard modes; anything else
+    /// (a submodule, a mode git would normalise) is `other`.
+    private static func kind(_ e: Entry?) -> Kind? {
+        guard let e else { return nil }
+        switch e.mode {
+        case 0o040000: return .tree
+        case 0o100644, 0o100755, 0o120000: return .file
+        default: return .other
+        }
+    }
+
+    /// True when a change outside the trie's paths is certain; otherwise collects changed paths
+    /// and sets `unknown` when a change could not be placed.
+    private func compare(_ a: ObjectID?, _ b: ObjectID?, _ node: PathTrie?, prefix: [UInt8],
+                         changed: inout [String], unknown: inout Bool) -> Bool {
+        guard let ea = entries(a), let eb = entries(b) else { unknown = true; return false }
+        for name in Set(ea.keys).union(eb.keys) {
+            let x = ea[name], y = eb[name]
+            if let x, let y, x.id == y.id, x.mode == y.mode { continue }
+            let kx = Self.kind(x), ky = Self.kind(y)
+            if kx == .other || ky == .other { unknown = true; continue }  // do not guess
+            let child = node?.children[name]
+            if let child, child.isPath {
+                // One of the paths: a file (or nothing) on both sides is a change there.
+                guard kx != .tree, ky != .tree, let path = String(validating: prefix + name, as: UTF8.self) else { unknown = true; continue }
+                changed.append(path)
+                continue
+            }
+            // A file that differs at a name no path ends at: the diff has a delta outside.
+            if kx == .file || ky == .file { return true }
+            // Trees (or a tree and nothing): look inside, along the paths or outside them.
+            if compare(kx == .tree ? x!.id : nil, ky == .tree ? y!.id : nil, child, prefix: prefix + name + [0x2F],
+                       changed: &changed, unknown: &unknown) { return true }
+        }
+        return false
     }
 
     /// The commits in `from..to` (oldest first) whose blob at `path` differs from their first
@@ -105,11 +202,11 @@ extension Repository {
         Libgit2.enableObjectCache(32 << 20)
         return try Libgit2.withoutHashVerification {
             let lookup = PathLookup(repository: self)
-            let split = path.split(separator: "/").map(String.init)
+            let split = PathLookup.split(path)
             var out: [(commit: ObjectID, old: ObjectID?, new: ObjectID?)] = []
             for c in try commits(from: from, to: to).reversed() {
                 guard let (tree, parents) = lookup.commit(c), let p = parents.first, let parentTree = lookup.commit(p)?.tree else { continue }
-                let old = lookup.entry(parentTree, split), new = lookup.entry(tree, split)
+                let old = lookup.entry(parentTree, split)?.id, new = lookup.entry(tree, split)?.id
                 if old != new { out.append((c, old, new)) }
             }
             return out
@@ -117,7 +214,7 @@ extension Repository {
     }
 
     /// The patch-id of the diff between two trees (nil when it has none).
-    func diffPatchID(_ a: ObjectID, _ b: ObjectID, _ c: ObjectID) throws -> ObjectID? {
+    func diffPatchID(_ a: ObjectID, _ b: ObjectID, _ c: ObjectID, paths: [String]? = nil) throws -> ObjectID? {
         var ta: OpaquePointer?, tb: OpaquePointer?
         var oa = a.raw, ob = b.raw
         try check(git_tree_lookup(&ta, handle, &oa), "read tree of \(c.short)^")
@@ -128,7 +225,19 @@ extension Repository {
         try check(git_diff_options_init(&opts, UInt32(GIT_DIFF_OPTIONS_VERSION)), "diff options")
         opts.flags |= GIT_DIFF_INDENT_HEURISTIC.rawValue
         var diff: OpaquePointer?
-        try check(git_diff_tree_to_tree(&diff, handle, ta, tb, &opts), "diff \(c.short)")
+        if let paths {
+            // Exact paths, not patterns.
+            opts.flags |= GIT_DIFF_DISABLE_PATHSPEC_MATCH.rawValue
+            let strings = paths.map { strdup($0) }
+            defer { strings.forEach { free($0) } }
+            var pointers: [UnsafeMutablePointer<CChar>?] = strings
+            try pointers.withUnsafeMutableBufferPointer { buf in
+                opts.pathspec = git_strarray(strings: buf.baseAddress, count: buf.count)
+                try check(git_diff_tree_to_tree(&diff, handle, ta, tb, &opts), "diff \(c.short)")
+            }
+        } else {
+            try check(git_diff_tree_to_tree(&diff, handle, ta, tb, &opts), "diff \(c.short)")
+        }
         defer { git_diff_free(diff) }
         return try? Self.patchID(diff!)
     }
@@ -254,14 +363,36 @@ public final class PatchIDCache {
     }
 }
 
+/// Repo-relative paths as a tree of names (bytes).
+final class PathTrie {
+    var children: [[UInt8]: PathTrie] = [:]
+    /// A path ends here.
+    var isPath = false
+
+    init() {}
+
+    init(_ paths: Set<String>) {
+        for p in paths {
+            var node = self
+            for name in Array(p.utf8).split(separator: 0x2F) {
+                let key = Array(name)
+                if let next = node.children[key] { node = next } else { let next = PathTrie(); node.children[key] = next; node = next }
+            }
+            node.isPath = true
+        }
+    }
+}
+
 /// Commit trees and tree entries looked up by id with memos, for walking long histories: a tree
 /// is read about once however many commits share it (libgit2's object cache is off to keep scans
 /// flat).
 final class PathLookup {
     private let repository: Repository
     private var commits: [ObjectID: (tree: ObjectID, parents: [ObjectID])] = [:]
-    private struct Key: Hashable { var tree: ObjectID; var name: String }
-    private var entries: [Key: ObjectID?] = [:]
+    /// Names as NUL-terminated bytes: two names equal only under Unicode equivalence are two names.
+    private struct Key: Hashable { var tree: ObjectID; var name: [UInt8] }
+    struct Found: Equatable { var id: ObjectID; var mode: UInt32 }
+    private var entries: [Key: Found?] = [:]
     private var trees: [ObjectID: OpaquePointer] = [:]
 
     init(repository: Repository) { self.repository = repository }
@@ -278,17 +409,22 @@ final class PathLookup {
         return (tree, parents)
     }
 
-    /// The id at `path` (split) below `tree`, nil when absent.
-    func entry(_ tree: ObjectID, _ path: [String]) -> ObjectID? {
-        var current = tree
+    /// A path split into NUL-terminated names, for `entry`.
+    static func split(_ path: String) -> [[UInt8]] {
+        Array(path.utf8).split(separator: 0x2F).map { Array($0) + [0] }
+    }
+
+    /// The id and mode at `path` (`split`) below `tree`, nil when absent.
+    func entry(_ tree: ObjectID, _ path: [[UInt8]]) -> Found? {
+        var current = Found(id: tree, mode: 0o040000)
         for name in path {
-            let key = Key(tree: current, name: name)
+            let key = Key(tree: current.id, name: name)
             if let known = entries[key] {
                 guard let next = known else { return nil }
                 current = next
                 continue
             }
-            let next = lookup(current, name)
+            let next = lookup(current.id, name)
             entries[key] = .some(next)
             guard let next else { return nil }
             current = next
@@ -297,7 +433,7 @@ final class PathLookup {
     }
 
     /// One name in a tree; the last few trees read stay open.
-    private func lookup(_ tree: ObjectID, _ name: String) -> ObjectID? {
+    private func lookup(_ tree: ObjectID, _ name: [UInt8]) -> Found? {
         let t: OpaquePointer
         if let open = trees[tree] {
             t = open
@@ -309,8 +445,11 @@ final class PathLookup {
             trees[tree] = out
             t = out
         }
-        guard let e = git_tree_entry_byname(t, name) else { return nil }
-        return ObjectID(git_tree_entry_id(e).pointee)
+        let e = name.withUnsafeBufferPointer { b in
+            b.baseAddress!.withMemoryRebound(to: CChar.self, capacity: b.count) { git_tree_entry_byname(t, $0) }
+        }
+        guard let e else { return nil }
+        return Found(id: ObjectID(git_tree_entry_id(e).pointee), mode: git_tree_entry_filemode(e).rawValue)
     }
 
     deinit { for (_, t) in trees { git_tree_free(t) } }

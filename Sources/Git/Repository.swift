@@ -39,6 +39,14 @@ public final class Repository {
 
     public var isBare: Bool { git_repository_is_bare(handle) == 1 }
 
+    /// Every reference's full name (`refs/heads/main`, `refs/tags/v1`, …); reads only.
+    public func referenceNames() throws -> [String] {
+        var list = git_strarray()
+        _ = try check(git_reference_list(&list, handle), "list references")
+        defer { git_strarray_dispose(&list) }
+        return (0..<list.count).compactMap { i in list.strings[i].map { String(cString: $0) } }
+    }
+
     /// The work tree directory (with a trailing slash), nil for a bare repository.
     public var workdir: String? { git_repository_workdir(handle).map { String(cString: $0) } }
 

@@ -6,6 +6,7 @@ struct EditCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "edit",
         abstract: "Change a patch's expiry, ticket, reason, owner or title (one registry commit).",
+        usage: "patchkeeper edit ID [--expires DATE | --no-expires] [<options>]",
         discussion: """
         The diff, the id and the history are kept; the commit message says what changed, and \
         Edited-By / Edited-At are added. 'patchkeeper log ID' shows every edit. An expiry in the \
@@ -13,13 +14,12 @@ struct EditCommand: ParsableCommand {
 
         Examples:
           patchkeeper edit 0003 --expires 2027-01-31
-          patchkeeper edit 0003 --ticket OPS-1234 --owner 'Jane Admin <jane@example.org>'
+          patchkeeper edit 0003 --ticket OPS-1234 \\
+            --owner 'Jane Admin <jane@example.org>'
         """
     )
 
-    @OptionGroup var global: GlobalOptions
-
-    @Argument(help: ArgumentHelp("The patch id or file name.", valueName: "id"))
+    @Argument(help: ArgumentHelp("The patch id or file name.", valueName: "id"), completion: Completions.patches)
     var id: String
 
     @Option(name: .long, help: ArgumentHelp("New expiry date (YYYY-MM-DD, valid through that day, UTC).", valueName: "date"))
@@ -42,6 +42,9 @@ struct EditCommand: ParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("Who edits it, 'Name <email>' (default: $SUDO_USER or the login user).", valueName: "person"))
     var author: String?
+
+    /// The shared options, last: `help COMMAND` lists the command's own first.
+    @OptionGroup var global: GlobalOptions
 
     func validate() throws {
         if expires != nil && noExpires { throw ValidationError("give --expires or --no-expires, not both") }

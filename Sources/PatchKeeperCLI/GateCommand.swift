@@ -8,6 +8,7 @@ struct GateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gate",
         abstract: "Before a deploy: what would deploying REV do to each patch and to unregistered changes?",
+        usage: "patchkeeper gate --target REV [--policy strict|reapply] [<options>]",
         discussion: """
         gate is reapply's dry run against REV: the same code decides both. Each active patch is \
         rebuilt from the registry alone (its pre- and postimages are kept there; no live file is \
@@ -32,14 +33,14 @@ struct GateCommand: ParsableCommand {
 
         Exit: 0 safe, 1 blocked, 2 trouble. The last line of text output is one a deploy log can show.
 
-        Example (Capistrano, before deploy:updating):
+        Examples:
+          patchkeeper gate --target v2.4.0
           patchkeeper gate --app obs-api --target origin/main --policy reapply
+          patchkeeper gate --all-apps --format json
         """
     )
 
-    @OptionGroup var global: GlobalOptions
-
-    @Option(name: .long, help: ArgumentHelp("The revision about to be deployed (a tag, branch or commit in the repository); default: the app's 'target' in the config.", valueName: "rev"))
+    @Option(name: .long, help: ArgumentHelp("The revision about to be deployed (a tag, branch or commit in the repository); default: the app's 'target' in the config.", valueName: "rev"), completion: Completions.refs)
     var target: String?
 
     @Flag(name: .long, help: "Gate every app of the config file in turn, each against --target or its own 'target' setting.")
@@ -51,26 +52,26 @@ struct GateCommand: ParsableCommand {
     @Flag(name: .long, help: "Let patches past their Expires: date through (they block by default, under either policy).")
     var allowExpired = false
 
+    /// The shared options, last: `help COMMAND` lists the command's own first.
+    @OptionGroup var global: GlobalOptions
+
+    /// The JSON document (docs/JSON.md, docs/schema/gate.json).
     struct GateDTO: Encodable {
-        struct FileDTO: Encodable {
-            var path: String
-            var newPath: String?
-            var result: String
-            var detail: String?
-            var conflicts: [String]
-        }
         struct PatchDTO: Encodable {
             var id: String
             var title: String
-            var result: String
+            /// The live state the scan before the decision saw (as in scan).
+            var state: String?
+            var verdict: String
             var rule: String?
             var commit: String?
             var blocks: Bool
             var expired: Bool
             var expires: String?
-            var files: [FileDTO]
+            var files: [FileVerdictDTO]
         }
         struct LostDTO: Encodable { var path: String; var change: String }
+        struct ProblemDTO: Encodable { var path: String; var message: String }
         var app: String
         var deployedRevision: String
         var target: String
@@ -79,8 +80,26 @@ struct GateCommand: ParsableCommand {
         var blocked: Bool
         var patches: [PatchDTO]
         var lost: [LostDTO]
-        var problems: [String]
+        var problems: [ProblemDTO]
         var summary: String
+
+        init(_ report: GateReport, scan: ScanReport) {
+            let states = Dictionary(scan.patches.map { ($0.id, $0.state.rawValue) }, uniquingKeysWith: { a, _ in a })
+            app = report.app
+            deployedRevision = report.deployedRevision.hex
+            target = report.target
+            targetRevision = report.targetRevision.hex
+            policy = report.policy.rawValue
+            blocked = report.isBlocked
+            patches = report.patches.map { p in
+                PatchDTO(id: p.id, title: p.title, state: states[p.id], verdict: p.result.rawValue, rule: p.rule,
+                         commit: p.commit?.hex, blocks: report.blocks(p), expired: p.expired, expires: p.expires,
+                         files: p.files.map(FileVerdictDTO.init))
+            }
+            lost = report.lost.map { LostDTO(path: $0.path, change: $0.kind.rawValue) }
+            problems = report.problems.map { ProblemDTO(path: $0.path, message: $0.message) }
+            summary = GateCommand.summary(report)
+        }
     }
 
     func run() throws {
@@ -98,54 +117,14 @@ struct GateCommand: ParsableCommand {
         let report = try DeployGate(deployment: deployment, registry: registry).run(target: target, policy: policy, scan: scan,
                                                                                    allowExpired: allowExpired)
         global.publishToFleet(registry: registry, gate: FleetSummary.Gate(report: report, now: Date()))
-        let out = global.output
-        let summary = Self.summary(report)
         AuditLog.log(app: report.app, event: "gate \(report.isBlocked ? "BLOCKED" : "safe")",
                      details: "target=\(report.targetRevision.hex) policy=\(report.policy.rawValue) "
                          + report.patches.map { "\($0.id):\($0.result.rawValue)\($0.expired ? ":expired" : "")" }.joined(separator: ",")
                          + (report.lost.isEmpty ? "" : " lost=\(report.lost.count)"))
         if global.format == .json {
-            try out.json(GateDTO(
-                app: report.app, deployedRevision: report.deployedRevision.hex, target: report.target,
-                targetRevision: report.targetRevision.hex, policy: report.policy.rawValue, blocked: report.isBlocked,
-                patches: report.patches.map { p in
-                    .init(id: p.id, title: p.title, result: p.result.rawValue, rule: p.rule, commit: p.commit?.hex, blocks: report.blocks(p),
-                          expired: p.expired, expires: p.expires,
-                          files: p.files.map { .init(path: $0.path, newPath: $0.newPath, result: $0.result.rawValue, detail: $0.detail, conflicts: $0.conflicts) })
-                },
-                lost: report.lost.map { .init(path: $0.path, change: $0.kind.rawValue) },
-                problems: report.problems.map { "\($0.path): \($0.message)" },
-                summary: summary))
+            try global.output.json(GateDTO(report, scan: scan))
         } else {
-            out.line("gate \(Text.terminalLine(report.app)): deployed \(report.deployedRevision.short) -> \(Text.terminalLine(report.target)) (\(report.targetRevision.short)), policy \(report.policy.rawValue)")
-            if !report.patches.isEmpty {
-                out.line(out.bold(cell("PATCH", 6) + " " + cell("RESULT", 19) + " TITLE"))
-                for p in report.patches {
-                    let result = report.blocks(p) ? out.red(cell(p.result.rawValue, 19)) : cell(p.result.rawValue, 19)
-                    var line = cell(p.id, 6) + " " + result + " " + Text.terminalLine(p.title)
-                    if let rule = p.rule {
-                        line += "  (" + Text.terminalLine(p.commit.map { "\(rule) matches \($0.short)" } ?? "\(rule) already in target") + ")"
-                    }
-                    if p.expired && p.result != .upstreamed {
-                        line += "  " + (report.allowExpired ? "EXPIRED \(p.expires ?? "")" : out.red("EXPIRED \(p.expires ?? "")"))
-                    }
-                    out.line(line)
-                    for f in p.files where f.result != .upstreamed || p.result != .upstreamed {
-                        guard f.result != .reapplies || p.result != .reapplies else { continue }
-                        var fl = "         " + Text.terminalLine(f.path) + ": " + f.result.rawValue
-                        if let n = f.newPath { fl += " → " + Text.terminalLine(n) }
-                        if let d = f.detail { fl += " (" + Text.terminalLine(d) + ")" }
-                        out.line(fl)
-                        for c in f.conflicts { for l in c.split(separator: "\n", omittingEmptySubsequences: false) { out.line("           " + Output.terminalSafe(String(l))) } }
-                    }
-                }
-            }
-            if !report.lost.isEmpty {
-                out.line(out.bold("LOST") + " (unregistered changes the deploy would overwrite; record them first)")
-                for d in report.lost { out.line("  " + cell(d.kind.rawValue, 9) + " " + Text.terminalLine(d.path)) }
-            }
-            for p in report.problems { out.line("  " + out.red("problem") + "   " + Text.terminalLine("\(p.path): \(p.message)")) }
-            out.line(report.isBlocked ? out.red(summary) : summary)
+            GateView(report: report).text(global.output)
         }
         if report.isBlocked { throw ExitCode(1) }
     }
@@ -166,5 +145,45 @@ struct GateCommand: ParsableCommand {
         if !r.problems.isEmpty { parts.append(count(r.problems.count, "problem")) }
         if parts.isEmpty { parts.append("no active patches, no unregistered changes") }
         return "gate: " + (r.isBlocked ? "BLOCKED" : "safe") + " — " + parts.joined(separator: ", ")
+    }
+}
+
+/// gate's text report: a header, one row a patch with its files' verdicts, the lost changes,
+/// problems, and the summary line a deploy log shows.
+struct GateView {
+    let report: GateReport
+
+    func text(_ out: Output) {
+        let r = report
+        out.line("gate \(Text.terminalLine(r.app)): deployed \(r.deployedRevision.short) -> \(Text.terminalLine(r.target)) "
+                 + "(\(r.targetRevision.short)), policy \(r.policy.rawValue)")
+        if !r.patches.isEmpty {
+            out.line(out.bold(cell("ID", 6) + " " + cell("VERDICT", 19) + " TITLE"))
+            for p in r.patches { patchLines(p, out) }
+        }
+        if !r.lost.isEmpty {
+            out.line(out.bold("LOST") + " (unregistered changes the deploy would overwrite; record them first)")
+            for d in r.lost { out.line("  " + cell(d.kind.rawValue, 9) + " " + Text.terminalLine(d.path)) }
+        }
+        for p in r.problems { out.line("  " + out.red("problem") + "   " + Text.terminalLine("\(p.path): \(p.message)")) }
+        let summary = GateCommand.summary(r)
+        out.line(r.isBlocked ? out.red(summary) : summary)
+    }
+
+    func patchLines(_ p: GateReport.PatchResult, _ out: Output) {
+        let verdict = report.blocks(p) ? out.red(cell(p.result.rawValue, 19)) : cell(p.result.rawValue, 19)
+        var line = cell(p.id, 6) + " " + verdict + " " + fitTitle(p.title, after: 27)
+        if let rule = p.rule {
+            line += "  (" + Text.terminalLine(p.commit.map { "\(rule) matches \($0.short)" } ?? "\(rule) already in target") + ")"
+        }
+        if p.expired && p.result != .upstreamed {
+            let e = "EXPIRED \(p.expires ?? "")"
+            line += "  " + (report.allowExpired ? e : out.red(e))
+        }
+        out.line(line)
+        for f in p.files where f.result != .upstreamed || p.result != .upstreamed {
+            guard f.result != .reapplies || p.result != .reapplies else { continue }
+            fileVerdictLines(f, out)
+        }
     }
 }

@@ -14,25 +14,26 @@ enum ColorChoice: String, ExpressibleByArgument, CaseIterable {
 
 /// Options every command takes: which app, where its files are, how to print.
 struct GlobalOptions: ParsableArguments {
-    @Option(name: .long, help: "The app to act on (from the config file). Optional when the config has one app.")
+    @Option(name: .long, help: "The app to act on (from the config file). Optional when the config has one app.",
+            completion: Completions.apps)
     var app: String?
 
-    @Option(name: .long, help: ArgumentHelp("Config file (default: $PATCHKEEPER_CONFIG, then /etc/patchkeeper/config.toml).", valueName: "file"))
+    @Option(name: .long, help: ArgumentHelp("Config file (default: $PATCHKEEPER_CONFIG, then /etc/patchkeeper/config.toml).", valueName: "file"), completion: .file())
     var config: String?
 
-    @Option(name: .long, help: ArgumentHelp("The live directory the app runs from (overrides the config).", valueName: "dir"))
+    @Option(name: .long, help: ArgumentHelp("The live directory the app runs from (overrides the config).", valueName: "dir"), completion: .directory)
     var root: String?
 
-    @Option(name: .long, help: ArgumentHelp("The app's git repository: a clone or bare mirror (default: the root's own .git).", valueName: "dir"))
+    @Option(name: .long, help: ArgumentHelp("The app's git repository: a clone or bare mirror (default: the root's own .git).", valueName: "dir"), completion: .directory)
     var repo: String?
 
-    @Option(name: .long, help: ArgumentHelp("The patch registry directory (default: /var/lib/patchkeeper/APP).", valueName: "dir"))
+    @Option(name: .long, help: ArgumentHelp("The patch registry directory (default: /var/lib/patchkeeper/APP).", valueName: "dir"), completion: .directory)
     var registry: String?
 
     @Option(name: .long, help: ArgumentHelp("The repository path the root corresponds to, e.g. src/api.", valueName: "path"))
     var subdir: String?
 
-    @Option(name: .long, help: ArgumentHelp("The deployed revision (default: config 'deployed', ROOT/REVISION, or the root's HEAD).", valueName: "rev"))
+    @Option(name: .long, help: ArgumentHelp("The deployed revision (default: config 'deployed', ROOT/REVISION, or the root's HEAD).", valueName: "rev"), completion: Completions.refs)
     var deployed: String?
 
     @Flag(name: .long, help: "Accept a repository owned by another user (libgit2's safe.directory check).")
@@ -47,8 +48,17 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Wait up to this many seconds for the registry lock held by another patchkeeper.", valueName: "seconds"))
     var wait: Double = 0
 
+    @Flag(name: [.customShort("q"), .long], help: "Print nothing on stdout in text mode and no progress: the exit code says it (errors still go to stderr; JSON is unchanged).")
+    var quiet = false
+
+    @Flag(name: [.customShort("v"), .long], help: "Say on stderr what is used: app, root, repository, deployed revision and where it came from, registry, scan timings.")
+    var verbose = false
+
     func validate() throws {
         if wait < 0 { throw ValidationError("--wait must be 0 or more seconds") }
+        if quiet && verbose { throw ValidationError("give --quiet or --verbose, not both") }
+        Output.quiet = quiet
+        Output.verbose = verbose
     }
 
     var appOptions: AppOptions {
@@ -73,14 +83,35 @@ struct GlobalOptions: ParsableArguments {
 
     /// Root, repository and deployed revision, verified.
     func deployment() throws -> Deployment {
-        try Deployment(app: resolveApp())
+        let d = try Deployment(app: resolveApp())
+        Output.info("app \(d.app.name): root \(d.root), repository \(d.repoPath)"
+                    + "\(d.subdir.isEmpty ? "" : " (subdir \(d.subdir))"), deployed \(d.revision.hex) (from \(d.revisionSource)), "
+                    + "registry \(d.registryPath)")
+        // The last app's repository, registry and caches go away with the process: freeing them
+        // one by one before `exit` is work nobody needs (5% of a gate over a long history).
+        lastDeployment = d
+        return d
     }
 
     /// The registry, without needing the app's root or repository.
     func openRegistry() throws -> Registry {
         let app = try appOptions.resolve(environment: environment, needsRoot: false).app
-        return try Registry(path: Deployment.absolute(app.registry ?? "\(Deployment.defaultRegistryDirectory)/\(app.name)"), trusted: app.trusted,
-                            app: app.nameFromRegistryPath ? nil : app.name)
+        return try Registry(path: Self.registryPath(app), trusted: app.trusted,
+                            app: app.nameFromRegistryPath ? nil : app.name, publishesSummary: app.publicSummary)
+    }
+
+    static func registryPath(_ app: AppConfig) -> String {
+        Deployment.absolute(app.registry ?? "\(Deployment.defaultRegistryDirectory)/\(app.name)")
+    }
+
+    /// For the commands that only read (list, show, log, status): the registry, or — for a user
+    /// who may not read the private registry — its public summary (DESIGN §9, "Readers who are not root").
+    func readRegistry() throws -> RegistrySource {
+        let app = try appOptions.resolve(environment: environment, needsRoot: false).app
+        let source = try RegistrySource.open(app)
+        Output.info("app \(app.name): registry \(source.registryPath)"
+                    + (source.sourceName.map { " (read from the \($0))" } ?? "") + (app.source.map { ", config \($0)" } ?? ""))
+        return source
     }
 
     var output: Output { Output(format: format, color: color) }
@@ -102,7 +133,7 @@ struct GlobalOptions: ParsableArguments {
         if config.appNames.isEmpty { throw PatchKeeperError("\(loc.path) defines no apps", hint: "add one with 'patchkeeper init'") }
         var worst: Int32 = 0
         // JSON: one array of every app's document; an app that failed is {app, error} in it.
-        struct AppError: Encodable { var app: String; var error: String }
+        struct AppError: Encodable { var app: String; var error: ErrorDTO.Detail }
         let json = format == .json
         if json {
             Output.arrayDocuments = 0
@@ -123,10 +154,13 @@ struct GlobalOptions: ParsableArguments {
                 worst = max(worst, e.rawValue)
             } catch let e as PatchKeeperError {
                 Output.diagnostic("error: app \(name): \(e.description)")
-                if json { try? output.json(AppError(app: name, error: e.description)) }
+                if json { try? output.json(AppError(app: name, error: ErrorDTO(e).error)) }
                 worst = 2
             }
         }
         if worst != 0 { throw ExitCode(worst) }
     }
 }
+
+/// See `GlobalOptions.deployment()`.
+nonisolated(unsafe) private var lastDeployment: Deployment?

@@ -5,23 +5,33 @@ import PatchKeeper
 struct MotdCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "motd",
-        abstract: "Write the login banner: a managed block listing the active patches in /etc/motd.",
+        abstract: "Write the login banner listing the active patches (/run/motd.d/50-patchkeeper-APP).",
+        usage: "patchkeeper motd [--file PATH] [--remove] [--all-apps] [<options>]",
         discussion: """
-        Scans the app, then writes a block between '# BEGIN patchkeeper APP' and '# END patchkeeper APP' \
-        markers in the motd file (--file, else 'motd' in the config, else /etc/motd; a /etc/motd.d/ \
-        drop-in works too). Everything outside the markers is kept byte for byte, and each app keeps \
-        its own block. The block is removed when no patch is active and nothing unregistered differs, \
-        or with --remove. The file is replaced atomically, keeping its mode and owner; text from \
-        patches is stripped of control characters and escape sequences, and lines fit 80 columns. \
-        The block always contains the phrase MONKEY PATCHES, for scripts that grep for it.
+        Scans the app, then writes its banner to the motd file: --file, else 'motd' in the config, \
+        else /run/motd.d/50-patchkeeper-APP, a drop-in that pam_motd shows at login and that the \
+        shipped systemd unit may write (it sees /etc read-only). A file in a motd.d directory that \
+        holds nothing else is written whole, without marker lines, and removed with the banner. In \
+        any other file (/etc/motd) the banner is a block between '# BEGIN patchkeeper APP' and \
+        '# END patchkeeper APP' lines; everything outside them is kept byte for byte, and each app \
+        keeps its own block. The banner goes when no patch is active and nothing unregistered \
+        differs, or with --remove. The file is replaced atomically, keeping its mode and owner; text \
+        from patches is stripped of control characters and escape sequences, lines fit 80 columns, \
+        and the banner shows dates, not ages. It always contains the phrase MONKEY PATCHES, for \
+        scripts that grep for it.
 
-        Run it from a timer (see contrib/systemd) or after a deploy: 'patchkeeper scan --motd' does both.
+        Run it from a timer (see contrib/systemd) or after a deploy: 'patchkeeper scan --motd' \
+        does both.
+
+        Examples:
+          patchkeeper motd
+          patchkeeper motd --all-apps
+          patchkeeper motd --remove --file /etc/motd
         """
     )
 
-    @OptionGroup var global: GlobalOptions
-
-    @Option(name: .long, help: ArgumentHelp("The motd file (default: 'motd' in the config, else /etc/motd).", valueName: "path"))
+    @Option(name: .long, help: ArgumentHelp("The motd file (default: 'motd' in the config, else /run/motd.d/50-patchkeeper-APP).",
+                                            valueName: "path"), completion: .file())
     var file: String?
 
     @Flag(name: .long, help: "Remove this app's block.")
@@ -30,6 +40,9 @@ struct MotdCommand: ParsableCommand {
     @Flag(name: .long, help: "Refresh the block of every app of the config file in turn.")
     var allApps = false
 
+    /// The shared options, last: `help COMMAND` lists the command's own first.
+    @OptionGroup var global: GlobalOptions
+
     func run() throws {
         try global.forEachApp(allApps) { try runOne($0) }
     }
@@ -37,7 +50,7 @@ struct MotdCommand: ParsableCommand {
     func runOne(_ global: GlobalOptions) throws {
         let deployment = try global.deployment()
         let registry = try Registry(deployment: deployment)
-        let path = file ?? deployment.app.motd ?? "/etc/motd"
+        let path = file ?? deployment.app.motd ?? Motd.defaultFile(app: deployment.app.name)
         var report: ScanReport?
         if !remove { report = try runScan(deployment: deployment, registry: registry, useCache: true) }
         let result = try MotdUpdate.apply(report: report, app: deployment.app.name, file: path, registry: registry, wait: global.wait)
@@ -48,10 +61,13 @@ struct MotdCommand: ParsableCommand {
 /// Writes the motd block for a scan (nil: remove it) under the registry lock.
 enum MotdUpdate {
     struct Result: Encodable {
+        var app: String
         var file: String
-        var action: String       // written, removed, unchanged
-        var activePatches: Int
-        var unregistered: Int
+        /// written, removed, unchanged, no-banner, no-file (see `Motd.Change`).
+        var action: String
+        /// The scan's counts; left out with --remove, which does not scan.
+        var activePatches: Int?
+        var unregistered: Int?
     }
 
     static func apply(report: ScanReport?, app: String, file: String, registry: Registry, wait: Double) throws -> Result {
@@ -70,17 +86,31 @@ enum MotdUpdate {
         }
         let lock = try registry.lock(wait: wait)
         defer { withExtendedLifetime(lock) {} }
-        let changed = try Motd.write(file: file, app: app, block: block)
+        let change = try Motd.update(file: file, app: app, block: block)
         Output.recoveryNotes(registry)
-        return Result(file: file, action: !changed ? "unchanged" : block == nil ? "removed" : "written",
-                      activePatches: report?.patches.count ?? 0, unregistered: report?.unregistered.count ?? 0)
+        return Result(app: app, file: file, action: change.rawValue,
+                      activePatches: report?.patches.count, unregistered: report?.unregistered.count)
     }
 
     static func render(_ r: Result, output: Output) throws {
         if output.format == .json {
             try output.json(r)
         } else {
-            output.line("motd: \(r.action) block in \(r.file) (\(r.activePatches) active patch\(r.activePatches == 1 ? "" : "es"), \(r.unregistered) unregistered change\(r.unregistered == 1 ? "" : "s"))")
+            output.line(text(r))
+        }
+    }
+
+    /// `motd: written block in FILE (N active patches, M unregistered changes)`; the counts only
+    /// when there was a scan (not with --remove).
+    static func text(_ r: Result) -> String {
+        var counts = ""
+        if let n = r.activePatches, let u = r.unregistered {
+            counts = " (\(n) active patch\(n == 1 ? "" : "es"), \(u) unregistered change\(u == 1 ? "" : "s"))"
+        }
+        switch Motd.Change(rawValue: r.action) {
+        case .noBanner?: return "motd: no block for \(r.app) in \(r.file), nothing to remove\(counts)"
+        case .noFile?: return "motd: no block for \(r.app): \(r.file) does not exist\(counts)"
+        default: return "motd: \(r.action) block in \(r.file)\(counts)"
         }
     }
 }

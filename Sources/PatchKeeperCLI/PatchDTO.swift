@@ -7,14 +7,18 @@ struct PatchDTO: Encodable {
     struct FileDTO: Encodable {
         var path: String
         var oldPath: String?
-        var change: String
+        /// The rest is nil (left out) only for a patch read from the public summary, which
+        /// carries the paths and nothing of the diff.
+        var change: String?
         var oldMode: String?
         var newMode: String?
-        var oldBlob: String
-        var newBlob: String
-        var binary: Bool
-        var additions: Int
-        var deletions: Int
+        /// Absent when the patch carries no blob id for that side: an added file has no old
+        /// blob, a deleted file no new one, a mode-only change neither (git writes no index line).
+        var oldBlob: String?
+        var newBlob: String?
+        var binary: Bool?
+        var additions: Int?
+        var deletions: Int?
     }
 
     var id: String
@@ -22,7 +26,7 @@ struct PatchDTO: Encodable {
     var file: String
     var author: Person
     var date: String?
-    var base: String
+    var base: String?
     var status: String
     var reason: String
     var ticket: String?
@@ -30,10 +34,17 @@ struct PatchDTO: Encodable {
     var expired: Bool
     var files: [FileDTO]
     var trailers: [String: String]
-    /// The state the last scan saw (list only).
-    var lastState: String?
+    /// The live state the last scan saw (list only; absent before the first scan and for a
+    /// patch that is not active): applied, overwritten, modified or partial, as in scan.
+    var state: String?
 
     static let knownTrailers: Set<String> = ["patch-id", "base", "status", "ticket", "expires", "reason"]
+
+    /// A patch from the public summary (a reader without access to the registry): metadata and paths.
+    init(summary entry: PublicSummary.Patch, now: Date) throws {
+        try self.init(entry.patchFile, now: now)
+        files = entry.files.map { FileDTO(path: $0) }
+    }
 
     init(_ p: PatchFile, now: Date) throws {
         id = p.id
@@ -41,7 +52,7 @@ struct PatchDTO: Encodable {
         file = p.fileName
         author = p.author
         date = p.date.map(Text.isoTimestamp)
-        base = p.base?.hex ?? ""
+        base = p.base?.hex
         status = p.status.rawValue
         reason = p.reason
         ticket = p.ticket
@@ -50,7 +61,8 @@ struct PatchDTO: Encodable {
         files = try p.files().map { f in
             FileDTO(path: f.path, oldPath: f.status == .renamed ? f.oldPath : nil, change: f.status.rawValue,
                     oldMode: f.oldMode?.description, newMode: f.newMode?.description,
-                    oldBlob: f.oldID.hex, newBlob: f.newID.hex, binary: f.isBinary,
+                    oldBlob: f.oldID.isZero ? nil : f.oldID.hex,
+                    newBlob: f.newID.isZero ? nil : f.newID.hex, binary: f.isBinary,
                     additions: f.additions, deletions: f.deletions)
         }
         var extra: [String: String] = [:]
@@ -67,14 +79,17 @@ struct HistoryDTO: Encodable {
     var author: Person
     var date: String
     var subject: String
-    var files: [String]
+    /// The registry files the commit changed.
+    var files: [FileDTO]
+
+    struct FileDTO: Encodable { var path: String }
 
     init(_ e: Registry.Entry) {
         commit = e.commit.hex
         author = e.author
         date = Text.isoTimestamp(e.date)
         subject = e.subject
-        files = e.files
+        files = e.files.map { FileDTO(path: $0) }
     }
 }
 
@@ -93,5 +108,23 @@ func filesSummary(_ p: PatchFile) -> [String] {
         }
         let counts = f.isBinary ? "binary" : "+\(f.additions) -\(f.deletions)"
         return "\(f.path) (\(what), \(counts))"
+    }
+}
+
+/// One file of a patch as gate and reapply judge it: the verdict for that file, the path in the
+/// target when it moved, why, and the conflicting regions.
+struct FileVerdictDTO: Encodable {
+    var path: String
+    var newPath: String?
+    var verdict: String
+    var detail: String?
+    var conflicts: [String]
+
+    init(_ f: GateReport.FileResult) {
+        path = f.path
+        newPath = f.newPath
+        verdict = f.result.rawValue
+        detail = f.detail
+        conflicts = f.conflicts
     }
 }

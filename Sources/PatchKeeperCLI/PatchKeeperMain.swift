@@ -6,29 +6,107 @@ import PatchKeeper
 /// (0 nothing to report, 1 findings, 2 trouble, 64 usage).
 public enum PatchKeeperMain {
     public static func main(arguments: [String]? = nil) -> Never {
+        let args = arguments ?? Array(CommandLine.arguments.dropFirst())
+        // `--version` alone answers before the argument parser builds every command's metadata
+        // (its first parse is most of the process's own start-up work).
+        if args == ["--version"] {
+            print(PatchKeeperCommand.version)
+            exit(0)
+        }
+        let json = wantsJSON(args)
+        if let script = CompletionScripts.script(arguments: args) {
+            FileHandle.standardOutput.write(Data(script.utf8))
+            exit(0)
+        }
         do {
-            var command = try PatchKeeperCommand.parseAsRoot(arguments)
+            var command = try PatchKeeperCommand.parseAsRoot(args)
             // A writer publishes to the fleet remote whatever its outcome (a conflict still wrote).
             let outcome = Result { try command.run() }
             if let writer = command as? PublishesToFleet { writer.global.publishToFleet() }
             try outcome.get()
             exit(0)
         } catch let error as PatchKeeperError {
-            Output.diagnostic("error: \(error.description)")
-            exit(error.kind == .conflict ? 1 : 2)
+            fail("error: \(error.description)", json: json ? ErrorDTO(error) : nil, code: error.exitCode)
+        } catch let error as UsageError {
+            if json { try? Output(format: .json).json(ErrorDTO(kind: "usage", message: error.message, exitCode: 64)) }
+            FileHandle.standardError.write(Data(error.fullMessage.utf8))
+            exit(64)
         } catch let error as PatchFile.ParseError {
-            Output.diagnostic("error: \(error.description)")
-            exit(2)
+            fail("error: \(error.description)", json: json ? ErrorDTO(kind: "trouble", message: error.description, exitCode: 2) : nil,
+                 code: 2)
         } catch {
-            PatchKeeperCommand.exit(withError: error)
+            var code = PatchKeeperCommand.exitCode(for: error).rawValue
+            // ExitCode(1) after findings, --help, --version: the command said what it had to.
+            if error is ExitCode || code == 0 { PatchKeeperCommand.exit(withError: error) }
+            // Any other error is trouble: exit 1 means findings, and a gate must never read an
+            // unexpected failure as "findings reported" (argument-parser maps unknown errors to 1).
+            if code == 1 { code = 2 }
+            var text = PatchKeeperCommand.fullMessage(for: error)
+            if let hint = suggestion(for: args, message: text), let eol = text.range(of: "\n") {
+                text.replaceSubrange(eol, with: " (\(hint))\n")
+            }
+            if json {
+                try? Output(format: .json).json(ErrorDTO(kind: code == 64 ? "usage" : "trouble",
+                                                         message: PatchKeeperCommand.message(for: error), exitCode: code))
+            }
+            FileHandle.standardError.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
+            exit(code)
         }
+    }
+
+    /// One line on stderr, the JSON object on stdout in JSON mode, and the exit code.
+    static func fail(_ line: String, json: ErrorDTO?, code: Int32) -> Never {
+        Output.diagnostic(line)
+        if let json { try? Output(format: .json).json(json) }
+        exit(code)
+    }
+
+    /// `--format json` (or `--format=json`) before any `--`: errors, usage errors included, are
+    /// then a JSON object on stdout too.
+    static func wantsJSON(_ args: [String]) -> Bool {
+        for (i, a) in args.enumerated() {
+            if a == "--" { return false }
+            if a == "--format=json" { return true }
+            if a == "--format", i + 1 < args.count, args[i + 1] == "json" { return true }
+        }
+        return false
+    }
+
+    /// "did you mean 'scan'?" for an unknown first word close to a command name.
+    static func suggestion(for args: [String], message: String) -> String? {
+        guard let word = args.first(where: { !$0.hasPrefix("-") }), message.contains("'\(word)'") else { return nil }
+        let names = PatchKeeperCommand.configuration.subcommands.compactMap { $0.configuration.commandName } + ["help"]
+        guard !names.contains(word) else { return nil }
+        let best = names.map { ($0, editDistance(word.lowercased(), $0)) }.min { $0.1 < $1.1 }
+        guard let (name, d) = best, d <= max(1, min(2, name.count / 3)) else { return nil }
+        return "did you mean '\(name)'?"
+    }
+
+    /// Levenshtein distance, a transposition counting as one edit ("scna" → "scan").
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        if a.isEmpty || b.isEmpty { return max(a.count, b.count) }
+        var d = [[Int]](repeating: [Int](repeating: 0, count: b.count + 1), count: a.count + 1)
+        for i in 0...a.count { d[i][0] = i }
+        for j in 0...b.count { d[0][j] = j }
+        for i in 1...a.count {
+            for j in 1...b.count {
+                let cost = a[i - 1] == b[j - 1] ? 0 : 1
+                d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+                if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] { d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1) }
+            }
+        }
+        return d[a.count][b.count]
     }
 }
 
 struct PatchKeeperCommand: ParsableCommand {
+    static let version = "0.1.0"
+
     static let configuration = CommandConfiguration(
         commandName: "patchkeeper",
         abstract: "Keep track of hot patches on a deployed app, so a deploy never silently wipes them out.",
+        usage: "patchkeeper <command> [<options>]\npatchkeeper help <command>",
         discussion: """
         A hot patch is a change made by hand to a deployed app's files. patchkeeper records each one \
         (who, why, ticket, expiry) as a git-format patch in a registry that is itself a git repository.
@@ -45,11 +123,16 @@ struct PatchKeeperCommand: ParsableCommand {
 
         Exit codes: 0 nothing to report, 1 findings (drift, a patch not applied, a blocked deploy, \
         conflicts), 2 trouble (bad input, missing repository or revision, lock held), 64 usage.
+
+        Shell completion (file names, app names, patch ids, git refs):
+          patchkeeper --generate-completion-script bash > patchkeeper.bash
         """,
-        version: "0.1.0",
+        version: version,
         subcommands: [
             InitCommand.self, RecordCommand.self, ApplyCommand.self, ListCommand.self,
-            ShowCommand.self, EditCommand.self, RetireCommand.self, ResolveCommand.self, ProposeCommand.self, LogCommand.self, StatusCommand.self, ScanCommand.self, DiffCommand.self, GateCommand.self, ReapplyCommand.self, MotdCommand.self, FleetCommand.self,
+            ShowCommand.self, EditCommand.self, RetireCommand.self, ResolveCommand.self, ProposeCommand.self, LogCommand.self,
+            StatusCommand.self, ScanCommand.self, DiffCommand.self, GateCommand.self, ReapplyCommand.self, MotdCommand.self,
+            FleetCommand.self,
         ]
     )
 }

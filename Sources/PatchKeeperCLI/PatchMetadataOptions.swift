@@ -28,10 +28,14 @@ struct PatchMetadataOptions: ParsableArguments {
     }
 }
 
-/// A `Name <email>` option's value, or a usage error naming the option.
+/// A `Name <email>` option's value, or a usage error naming the option. A bare word (`bob`)
+/// is refused: the registry's history would otherwise name a made-up `bob@HOST`.
 func parsePerson(_ text: String?, option: String) throws -> Person? {
     guard let text else { return nil }
-    guard let p = Person.parse(text) else { throw ValidationError("\(option) '\(text)' is not 'Name <email>'") }
+    let t = text.trimmingCharacters(in: .whitespaces)
+    guard t.hasSuffix(">"), let lt = t.lastIndex(of: "<"), t[lt...].contains("@"), let p = Person.parse(t) else {
+        throw ValidationError("\(option) '\(text)' is not 'Name <email>', e.g. 'Jane Admin <jane@example.org>'")
+    }
     return p
 }
 
@@ -43,4 +47,23 @@ struct ActionDTO: Encodable {
     var written: [String]?
     var deleted: [String]?
     var dryRun: Bool?
+}
+
+/// A usage error found in `run()` (exit 64, with the command's usage line), for checks that
+/// must wait until argument-parser has reported unknown options.
+struct UsageError: Error {
+    var message: String
+    var command: ParsableCommand.Type
+
+    init(_ message: String, command: ParsableCommand.Type) {
+        self.message = message
+        self.command = command
+    }
+
+    /// What argument-parser prints for its own usage errors.
+    var fullMessage: String {
+        let name = command.configuration.commandName ?? ""
+        return "Error: \(message)\nUsage: \(PatchKeeperCommand.usageString(for: command))\n"
+            + "  See 'patchkeeper \(name) --help' for more information.\n"
+    }
 }

@@ -6,6 +6,7 @@ struct ProposeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "propose",
         abstract: "Turn a hot patch into a git format-patch mail for a pull request, based on a given revision.",
+        usage: "patchkeeper propose ID --onto REV [--output FILE] [<options>]",
         discussion: """
         The patch is merged onto REV as gate would (refused when it conflicts or REV already has it), \
         and written as a 'git format-patch' mail whose message carries the reason, the ticket and a \
@@ -13,22 +14,24 @@ struct ProposeCommand: ParsableCommand {
         'git am FILE' and open the pull request from it. The registry records Proposed-In: (one \
         commit). Once merged and deployed, gate and reapply find the patch upstream by patch-id.
 
-        Example:
+        Examples:
           patchkeeper propose 0003 --onto origin/main --output /tmp/0003.patch
-          git -C ~/src/app switch -c hotfix/0003 origin/main && git -C ~/src/app am /tmp/0003.patch
+          cd ~/src/app && git switch -c hotfix/0003 origin/main
+          git am /tmp/0003.patch
         """
     )
 
-    @OptionGroup var global: GlobalOptions
-
-    @Argument(help: ArgumentHelp("The patch id or file name.", valueName: "id"))
+    @Argument(help: ArgumentHelp("The patch id or file name.", valueName: "id"), completion: Completions.patches)
     var id: String
 
-    @Option(name: .long, help: ArgumentHelp("The revision to base the change on (a branch, tag or commit).", valueName: "rev"))
+    @Option(name: .long, help: ArgumentHelp("The revision to base the change on (a branch, tag or commit).", valueName: "rev"), completion: Completions.refs)
     var onto: String
 
-    @Option(name: .long, help: ArgumentHelp("Where to write the mail (default: NNNN-slug.proposed.patch here).", valueName: "file"))
+    @Option(name: .long, help: ArgumentHelp("Where to write the mail (default: NNNN-slug.proposed.patch here).", valueName: "file"), completion: .file())
     var output: String?
+
+    /// The shared options, last: `help COMMAND` lists the command's own first.
+    @OptionGroup var global: GlobalOptions
 
     func run() throws {
         let deployment = try global.deployment()

@@ -6,6 +6,7 @@ struct ScanCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "scan",
         abstract: "Compare the live tree with the deployed revision: patch states and unregistered drift.",
+        usage: "patchkeeper scan [--motd] [--metrics-file PATH] [--all-apps] [<options>]",
         discussion: """
         Hashes every file under the root as git does and compares it with the deployed revision's tree. \
         Each active patch is reported as:
@@ -30,10 +31,14 @@ struct ScanCommand: ParsableCommand {
         (docs/FLEET.md); a failed push is a warning on stderr and does not change the exit code.
 
         Exit: 0 when every active patch is applied and nothing else differs, 1 on findings, 2 on trouble.
+
+        Examples:
+          patchkeeper scan
+          patchkeeper scan --quiet || patchkeeper diff
+          patchkeeper scan --all-apps --motd \\
+            --metrics-file /var/lib/node_exporter/patchkeeper-{app}.prom
         """
     )
-
-    @OptionGroup var global: GlobalOptions
 
     @Flag(name: .long, help: "Hash every file; neither read nor write the stat cache.")
     var noCache = false
@@ -41,14 +46,18 @@ struct ScanCommand: ParsableCommand {
     @Flag(name: .long, help: "Also refresh the login banner block (see 'patchkeeper motd').")
     var motd = false
 
-    @Option(name: .long, help: ArgumentHelp("The motd file for --motd (default: 'motd' in the config, else /etc/motd).", valueName: "path"))
+    @Option(name: .long, help: ArgumentHelp("The motd file for --motd (default: 'motd' in the config, else /run/motd.d/50-patchkeeper-APP).",
+                                            valueName: "path"), completion: .file())
     var motdFile: String?
 
-    @Option(name: .long, help: ArgumentHelp("Also write Prometheus metrics for node_exporter's textfile collector to this file (replaced atomically; one file per app: with --all-apps, put {app} in the name).", valueName: "path"))
+    @Option(name: .long, help: ArgumentHelp("Also write Prometheus metrics for node_exporter's textfile collector to this file (replaced atomically; one file per app: with --all-apps, put {app} in the name).", valueName: "path"), completion: .file())
     var metricsFile: String?
 
     @Flag(name: .long, help: "Scan every app of the config file in turn (JSON: one document per app, one per line).")
     var allApps = false
+
+    /// The shared options, last: `help COMMAND` lists the command's own first.
+    @OptionGroup var global: GlobalOptions
 
     func validate() throws {
         if allApps, let metricsFile, !metricsFile.contains("{app}") {
@@ -90,7 +99,7 @@ struct ScanCommand: ParsableCommand {
             try AtomicFile.write(Metrics.render(report, now: Date(), oldestDriftSince: oldest, fleetPush: FleetPushState.load(registry: registry)), to: metricsFile, mode: 0o644)
         }
         if motd || motdFile != nil {
-            let path = motdFile ?? deployment.app.motd ?? "/etc/motd"
+            let path = motdFile ?? deployment.app.motd ?? Motd.defaultFile(app: deployment.app.name)
             let result = try MotdUpdate.apply(report: report, app: deployment.app.name, file: path, registry: registry, wait: global.wait)
             if global.format == .text { try MotdUpdate.render(result, output: global.output) }
         }
@@ -104,7 +113,7 @@ func runScan(deployment: Deployment, registry: Registry, useCache: Bool) throws 
     options.useCache = useCache
     options.writeCache = useCache
     var progress: TreeScanner.Progress?
-    if isatty(STDERR_FILENO) == 1 {
+    if isatty(STDERR_FILENO) == 1, !Output.quiet, ProcessInfo.processInfo.environment["TERM"] != "dumb" {
         progress = { (phase: String, done: Int, total: Int) in
             let text = total > 0 ? "\(phase) \(done)/\(total)" : "\(phase) \(done) files"
             FileHandle.standardError.write(Data("\r\u{1B}[K\(text)".utf8))
@@ -112,7 +121,10 @@ func runScan(deployment: Deployment, registry: Registry, useCache: Bool) throws 
     }
     let report = try TreeScanner(deployment: deployment, registry: registry, options: options, progress: progress).scan()
     if progress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    Output.info(String(format: "scan: %d files, %d hashed, %d from the stat cache, %.3f s",
+                       report.stats.files, report.stats.hashed, report.stats.cacheHits, report.stats.seconds))
     try? LastScan.save(report, registry: registry)
+    Output.summaryNote(registry)
     return report
 }
 
@@ -167,12 +179,13 @@ struct ScanRenderer {
                              seconds: (r.stats.seconds * 1000).rounded() / 1000)))
             return
         }
-        output.line("scan \(Text.terminalLine(r.app)): \(Text.terminalLine(r.root)) vs \(r.deployedRevision.short) (from \(Text.terminalLine(r.revisionSource)))")
+        output.line("scan \(Text.terminalLine(r.app)): \(Text.terminalLine(r.root)) vs \(r.deployedRevision.short) "
+                    + "(from \(Text.terminalLine(r.revisionSource)))")
         if !r.patches.isEmpty {
-            output.line(output.bold(cell("PATCH", 6) + " " + cell("STATE", 12) + " TITLE"))
+            output.line(output.bold(cell("ID", 6) + " " + cell("STATE", 12) + " TITLE"))
             for p in r.patches {
                 let state = p.state == .applied ? cell("applied", 12) : output.red(cell(p.state.rawValue.uppercased(), 12))
-                var line = cell(p.id, 6) + " " + state + " " + Text.terminalLine(p.title)
+                var line = cell(p.id, 6) + " " + state + " " + fitTitle(p.title, after: 20)
                 if p.expired, let e = p.expires { line += "  " + output.red("EXPIRED \(e)") }
                 output.line(line)
                 if p.state != .applied {
@@ -218,7 +231,8 @@ struct ScanRenderer {
         if !r.unregistered.isEmpty { parts.append("\(r.unregistered.count) unregistered change\(r.unregistered.count == 1 ? "" : "s")") }
         if !r.problems.isEmpty { parts.append("\(r.problems.count) problem\(r.problems.count == 1 ? "" : "s")") }
         let applied = r.patches.filter { $0.state == .applied }.count
-        let head = parts.isEmpty ? "scan: clean — \(applied) active patch\(applied == 1 ? "" : "es") applied" : "scan: " + parts.joined(separator: ", ")
+        let head = parts.isEmpty ? "scan: clean — \(applied) active patch\(applied == 1 ? "" : "es") applied"
+            : "scan: " + parts.joined(separator: ", ")
         return head + String(format: " (%d files, %d hashed, %.2f s)", r.stats.files, r.stats.hashed, r.stats.seconds)
     }
 }
@@ -227,22 +241,31 @@ struct DiffCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "diff",
         abstract: "Print the unregistered drift as a patch (deployed revision -> live tree).",
+        usage: "patchkeeper diff [PATH...] [<options>]",
         discussion: """
         What an admin reads before 'patchkeeper record': every change under the root that no active \
         patch explains, as a git diff with repository paths. Limit it to some files or directories \
         with PATH arguments: relative to the current directory when it is inside the root, else to \
         the root. A path in neither the live tree nor the deployed revision is an error (exit 2). \
-        Exit: 0 no drift, 1 drift shown, 2 trouble.
+        Exit: 0 no drift, 1 drift shown, 2 trouble. On a terminal the diff is coloured.
+
+        Examples:
+          patchkeeper diff
+          cd /srv/app/current/config && patchkeeper diff clock.rb
+          patchkeeper diff --color never > /tmp/drift.patch
         """
     )
 
-    @OptionGroup var global: GlobalOptions
-
-    @Argument(help: ArgumentHelp("Only these files or directories (relative to the root).", valueName: "path"))
+    @Argument(help: ArgumentHelp("Only these files or directories: relative to the current directory when it is inside the root, else to the root.", valueName: "path"), completion: .file())
     var paths: [String] = []
 
+    /// The shared options, last: `help COMMAND` lists the command's own first.
+    @OptionGroup var global: GlobalOptions
+
+    /// The JSON document (docs/JSON.md, docs/schema/diff.json).
     struct DiffDTO: Encodable {
-        var files: [String]
+        struct FileDTO: Encodable { var path: String; var change: String }
+        var files: [FileDTO]
         var diff: String
     }
 
@@ -253,21 +276,27 @@ struct DiffCommand: ParsableCommand {
         // A typo must not read as "no drift": a path that is in neither tree is trouble.
         for (rel, given) in zip(rels, paths) {
             let live = (try? LiveTree.exists(root: deployment.root, relativePath: rel)) ?? false
-            let deployed = (try? deployment.repository.entry(atPath: deployment.repoPath(forRootRelative: rel), inCommit: deployment.revision)) != nil
+            let repoPath = deployment.repoPath(forRootRelative: rel)
+            let deployed = (try? deployment.repository.entry(atPath: repoPath, inCommit: deployment.revision)) != nil
             if !live && !deployed {
-                throw PatchKeeperError("\(Text.terminalLine(given)) is neither in \(deployment.root) nor in deployed revision \(deployment.revision.short)",
+                throw PatchKeeperError("\(Text.terminalLine(given)) is neither in \(deployment.root) "
+                                       + "nor in deployed revision \(deployment.revision.short)",
                                        hint: "paths are relative to the root (or to the current directory when you are inside it)")
             }
         }
         let report = try runScan(deployment: deployment, registry: registry, useCache: true)
         let diff = try Recorder.driftDiff(deployment: deployment, registry: registry, report: report, paths: rels)
         if global.format == .json {
-            let files = report.unregistered.map(\.path).filter { p in
-                rels.isEmpty || rels.contains { deployment.repoPath(forRootRelative: $0) == p || p.hasPrefix(deployment.repoPath(forRootRelative: $0) + "/") }
+            let prefixes = rels.map { rel in
+                let p = deployment.repoPath(forRootRelative: rel)
+                return p.hasSuffix("/") ? String(p.dropLast()) : p
             }
+            let files = report.unregistered.filter { d in
+                prefixes.isEmpty || prefixes.contains { d.path == $0 || $0.isEmpty || d.path.hasPrefix($0 + "/") }
+            }.map { DiffDTO.FileDTO(path: $0.path, change: $0.kind.rawValue) }
             try global.output.json(DiffDTO(files: files, diff: diff))
         } else {
-            global.output.verbatim(diff)
+            global.output.diff(diff)
         }
         if !diff.isEmpty { throw ExitCode(1) }
     }

@@ -6,6 +6,7 @@ struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "One line per configured app: deployed revision, patches by state, expired, unregistered changes, last scan.",
+        usage: "patchkeeper status [--app NAME] [<options>]",
         discussion: """
         Reads what the last scan of each app saw (the hourly timer keeps it fresh); it scans nothing \
         and needs no root privileges on a readable registry. With a config file every app in it is \
@@ -17,15 +18,23 @@ struct StatusCommand: ParsableCommand {
         it is PENDING since when and why.
 
         Exit: 0 nothing to report, 1 findings (a patch not applied, expired, unregistered changes, \
-        no scan yet, a scan older than a day or older than the last deploy, a pending fleet push), 2 trouble (an app's registry cannot be read).
+        no scan yet, a scan older than a day or older than the last deploy, a pending fleet push), \
+        2 trouble (an app's registry cannot be read).
+
+        Examples:
+          patchkeeper status
+          patchkeeper status --app obs-api --format json
         """
     )
 
+    /// The shared options, last: `help COMMAND` lists the command's own first.
     @OptionGroup var global: GlobalOptions
 
     struct AppDTO: Encodable {
         var app: String
         var registry: String
+        /// "public-summary" when read by a user who may not read the registry itself.
+        var source: String?
         var deployedRevision: String?
         var deployedAt: String?
         var patches: [String: Int]
@@ -70,53 +79,59 @@ struct StatusCommand: ParsableCommand {
         if apps.isEmpty { apps = [try opts.resolve(environment: global.environment, needsRoot: false).app] }
         var rows: [AppDTO] = []
         for app in apps { rows.append(Self.status(app, now: now)) }
-        let out = global.output
         if global.format == .json {
-            try out.json(StatusDTO(apps: rows))
+            try global.output.json(StatusDTO(apps: rows))
         } else {
-            out.line(out.bold(cell("APP", 16) + " " + cell("DEPLOYED", 18) + " " + cell("PATCHES", 26) + " " + cell("EXPIRED", 8) + " "
-                              + cell("UNREGISTERED", 20) + " LAST SCAN"))
-            for r in rows {
-                if let e = r.error {
-                    out.line(cell(Output.terminalSafe(r.app), 16) + " " + out.red("error: " + Output.terminalSafe(e)))
-                    continue
-                }
-                let deployed = (r.deployedRevision.map { String($0.prefix(7)) } ?? "-")
-                    + (r.deployedAt.flatMap(Text.parseISO).map { " " + Self.age(now.timeIntervalSince($0)) } ?? "")
-                let patches = r.patches.isEmpty ? "none" : r.patches.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
-                var unreg = "\(r.unregistered)"
-                if let since = r.oldestUnregisteredSince.flatMap(Text.parseISO) { unreg += " (oldest \(Self.age(now.timeIntervalSince(since))))" }
-                let scan = (r.lastScan.flatMap(Text.parseISO).map { Self.age(now.timeIntervalSince($0)) + " ago" } ?? "never")
-                    + (r.deployedSinceLastScan ? " (deployed since: run 'patchkeeper scan')" : "")
-                let line = cell(Output.terminalSafe(r.app), 16) + " " + cell(deployed, 18) + " " + cell(patches, 26) + " "
-                    + cell(r.expired.isEmpty ? "0" : "\(r.expired.count)", 8) + " " + cell(unreg, 20) + " " + scan
-                out.line(r.findings ? out.red(line) : line)
-                for f in r.handEdited { out.line("  " + out.red("hand-edited registry file: ") + Text.terminalLine(f)) }
-                if let p = r.fleetPush {
-                    if p.ok {
-                        out.line("  fleet: pushed to " + Text.terminalLine(p.remote) + " as " + Text.terminalLine(p.host)
-                                 + (p.lastSuccess.flatMap(Text.parseISO).map { " " + Self.age(now.timeIntervalSince($0)) + " ago" } ?? ""))
-                    } else {
-                        out.line("  " + out.red("fleet push PENDING") + " to " + Text.terminalLine(p.remote)
-                                 + (p.pendingSince.flatMap(Text.parseISO).map { " since " + Self.age(now.timeIntervalSince($0)) } ?? "")
-                                 + ": " + Text.terminalLine(p.error ?? "unknown error") + " (retried on the next write or scan)")
-                    }
-                }
-            }
+            Self.text(rows, now: now, global.output)
         }
         if rows.contains(where: { $0.error != nil }) { throw ExitCode(2) }
         if rows.contains(where: \.findings) { throw ExitCode(1) }
+    }
+
+    /// The text table: one line per app, red when it has findings.
+    static func text(_ rows: [AppDTO], now: Date, _ out: Output) {
+        out.line(out.bold(cell("APP", 16) + " " + cell("DEPLOYED", 18) + " " + cell("PATCHES", 26) + " " + cell("EXPIRED", 8) + " "
+                          + cell("UNREGISTERED", 20) + " LAST SCAN"))
+        for r in rows {
+            if let e = r.error {
+                out.line(cell(Output.terminalSafe(r.app), 16) + " " + out.red("error: " + Output.terminalSafe(e)))
+                continue
+            }
+            let deployed = (r.deployedRevision.map { String($0.prefix(7)) } ?? "-")
+                + (r.deployedAt.flatMap(Text.parseISO).map { " " + age(now.timeIntervalSince($0)) } ?? "")
+            let patches = r.patches.isEmpty ? "none"
+                : r.patches.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+            var unreg = "\(r.unregistered)"
+            if let since = r.oldestUnregisteredSince.flatMap(Text.parseISO) { unreg += " (oldest \(age(now.timeIntervalSince(since))))" }
+            let scan = (r.lastScan.flatMap(Text.parseISO).map { age(now.timeIntervalSince($0)) + " ago" } ?? "never")
+                + (r.deployedSinceLastScan ? " (deployed since: run 'patchkeeper scan')" : "")
+            let line = cell(Output.terminalSafe(r.app), 16) + " " + cell(deployed, 18) + " " + cell(patches, 26) + " "
+                + cell(r.expired.isEmpty ? "0" : "\(r.expired.count)", 8) + " " + cell(unreg, 20) + " " + scan
+            out.line(r.findings ? out.red(line) : line)
+            for f in r.handEdited { out.line("  " + out.red("hand-edited registry file: ") + Text.terminalLine(f)) }
+            if r.source != nil { out.line(out.dim("  (from the public summary: the registry is readable by its owner only)")) }
+            if let p = r.fleetPush {
+                if p.ok {
+                    out.line("  fleet: pushed to " + Text.terminalLine(p.remote) + " as " + Text.terminalLine(p.host)
+                             + (p.lastSuccess.flatMap(Text.parseISO).map { " " + age(now.timeIntervalSince($0)) + " ago" } ?? ""))
+                } else {
+                    out.line("  " + out.red("fleet push PENDING") + " to " + Text.terminalLine(p.remote)
+                             + (p.pendingSince.flatMap(Text.parseISO).map { " since " + age(now.timeIntervalSince($0)) } ?? "")
+                             + ": " + Text.terminalLine(p.error ?? "unknown error") + " (retried on the next write or scan)")
+                }
+            }
+        }
     }
 
     static func status(_ app: AppConfig, now: Date) -> AppDTO {
         var dto = AppDTO(app: app.name, registry: app.registry ?? "\(Deployment.defaultRegistryDirectory)/\(app.name)", patches: [:],
                          expired: [], unregistered: 0, handEdited: [], deployedSinceLastScan: false, findings: false)
         do {
-            let registry = try Registry(path: Deployment.absolute(dto.registry), trusted: app.trusted,
-                                        app: app.nameFromRegistryPath ? nil : app.name)
-            dto.registry = registry.path
-            let active = try registry.load().filter { $0.status == .active }
-            let last = LastScan.load(registry: registry)
+            let registry = try RegistrySource.open(app)
+            dto.registry = registry.registryPath
+            dto.source = registry.sourceName
+            let active = try registry.patches().filter { $0.status == .active }
+            let last = registry.lastScan
             for p in active { dto.patches[last?.states[p.id] ?? "unscanned", default: 0] += 1 }
             dto.expired = active.filter { $0.isExpired(now: now) }.map(\.id)
             var revisionWritten: Date?
@@ -137,8 +152,8 @@ struct StatusCommand: ParsableCommand {
                 dto.lastScan = Text.isoTimestamp(last.checkedAt)
                 dto.lastScanProblems = last.problems
             }
-            dto.handEdited = registry.handEdits()
-            if let p = FleetPushState.load(registry: registry) {
+            dto.handEdited = registry.handEdits
+            if case .registry(let r) = registry, let p = FleetPushState.load(registry: r) {
                 dto.fleetPush = FleetPushDTO(remote: p.remote, host: p.host, ok: p.ok, lastAttempt: Text.isoTimestamp(p.lastAttempt),
                                              lastSuccess: p.lastSuccess.map(Text.isoTimestamp), pendingSince: p.pendingSince.map(Text.isoTimestamp),
                                              error: p.error)

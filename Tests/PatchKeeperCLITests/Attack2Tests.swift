@@ -141,7 +141,7 @@ struct Attack2Tests {
         #expect(mf.status == 1, "git merge-file: \(mf.stdout)")
 
         let g = pk(["gate", "--target", "v2", "--policy", "reapply", "--format", "json"] + app.flags)
-        let results = byID(json(g, "gate"), "result")
+        let results = byID(json(g, "gate"), "verdict")
         #expect(results["0001"] == "conflicts", "gate: \(g.stdout)")
         #expect(g.status == 1, "gate lets a deploy drop the fix: \(g.stdout)")
         app.deploy("v2")

@@ -41,7 +41,7 @@ struct AttackTests {
 
     func gate(_ app: AppFixture, _ target: String) -> (ProcessResult, [String: String]) {
         let r = pk(["gate", "--target", target, "--policy", "reapply", "--format", "json"] + app.flags)
-        return (r, byID(json(r, "gate"), "result"))
+        return (r, byID(json(r, "gate"), "verdict"))
     }
 
     func reapply(_ app: AppFixture) -> (ProcessResult, [String: String]) {

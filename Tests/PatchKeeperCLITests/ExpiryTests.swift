@@ -139,7 +139,7 @@ struct ProposeTests {
         git(["tag", "v2"], in: app.repo)
         let g = pk(["gate", "--target", "v2", "--format", "json"] + app.flags)
         #expect(g.status == 0, "\(g.stdout)")
-        #expect(g.stdout.contains("\"result\" : \"upstreamed\""), "\(g.stdout)")
+        #expect(g.stdout.contains("\"verdict\" : \"upstreamed\""), "\(g.stdout)")
         // Proposing onto a revision that has it already is refused.
         #expect(pk(["propose", "0001", "--onto", "v2", "--output", mail] + app.flags).status == 2)
     }

@@ -25,7 +25,7 @@ struct GateTests {
 
     func results(_ j: [String: Any]) -> [String: String] {
         var out: [String: String] = [:]
-        for p in (j["patches"] as? [[String: Any]]) ?? [] { out[p["id"] as! String] = p["result"] as? String }
+        for p in (j["patches"] as? [[String: Any]]) ?? [] { out[p["id"] as! String] = p["verdict"] as? String }
         return out
     }
 
@@ -105,7 +105,7 @@ struct GateTests {
         var (r, j) = try gate(app, "later")
         #expect(r.status == 0)
         let p = try #require((j["patches"] as? [[String: Any]])?.first)
-        #expect(p["result"] as? String == "upstreamed")
+        #expect(p["verdict"] as? String == "upstreamed")
         #expect(p["rule"] as? String == "patch-id")
         #expect(p["commit"] as? String == git(["rev-parse", "fixed"], in: app.repo))
         (r, j) = try gate(app, "fixed")
@@ -122,7 +122,7 @@ struct GateTests {
         app.commit(["src/api/config/clock.rb": Self.patchedClock, "src/api/README": "Changed.\n"], message: "fix and docs", tag: "v2")
         let (_, j) = try gate(app, "v2")
         let p = try #require((j["patches"] as? [[String: Any]])?.first)
-        #expect(p["result"] as? String == "upstreamed")
+        #expect(p["verdict"] as? String == "upstreamed")
         #expect(p["rule"] as? String == "content")
         app.deploy("v2")
         let re = pk(["reapply"] + app.flags)
@@ -149,7 +149,7 @@ struct GateTests {
         let (r, j) = try gate(app, "s2", policy: "reapply")
         #expect(r.status == 0)
         let p = try #require((j["patches"] as? [[String: Any]])?.first)
-        #expect(p["result"] as? String == "reapplies-renamed")
+        #expect(p["verdict"] as? String == "reapplies-renamed")
         #expect((p["files"] as? [[String: Any]])?.first?["new_path"] as? String == "src/api/config/app_settings.rb")
         app.deploy("s2")
         let re = pk(["reapply"] + app.flags)
@@ -170,7 +170,7 @@ struct GateTests {
         let (r, j) = try gate(app, "v2", policy: "reapply")
         #expect(r.status == 1)
         let file = try #require(((j["patches"] as? [[String: Any]])?.first?["files"] as? [[String: Any]])?.first)
-        #expect(file["result"] as? String == "conflicts")
+        #expect(file["verdict"] as? String == "conflicts")
         let hunks = try #require(file["conflicts"] as? [String])
         #expect(hunks.first?.contains("<<<<<<<") == true && hunks.first?.contains("RssCleanup.run(batch: 100)") == true)
         let text = pk(["gate", "--target", "v2", "--policy", "reapply"] + app.flags)
@@ -237,7 +237,7 @@ struct ApplyCommitTests {
         // main moves on without the fix: the patch must be kept.
         app.commit(["src/api/README": "v2\n"], message: "v2", tag: "v2")
         let before = pk(["gate", "--target", "v2", "--format", "json"] + app.flags)
-        #expect(before.stdout.contains("\"result\" : \"reapplies\""))
+        #expect(before.stdout.contains("\"verdict\" : \"reapplies\""))
         // The PR is merged (a merge commit, so no patch-id match on main's first-parent line is needed).
         git(["merge", "-q", "--no-ff", "-m", "Merge pull request #42", "pr-42"], in: app.repo)
         git(["tag", "v3"], in: app.repo)
@@ -245,7 +245,7 @@ struct ApplyCommitTests {
         #expect(after.status == 0, "\(after.stdout)")
         let j = try #require(try JSONSerialization.jsonObject(with: Data(after.stdout.utf8)) as? [String: Any])
         let p = try #require((j["patches"] as? [[String: Any]])?.first)
-        #expect(p["result"] as? String == "upstreamed")
+        #expect(p["verdict"] as? String == "upstreamed")
         #expect(p["rule"] as? String == "commit")  // the commit also changed a spec file: no patch-id match
     }
 }

@@ -76,7 +76,7 @@ struct GateTrustTests {
 
     /// id → gate result.
     func results(_ j: [String: Any]) -> [String: String] {
-        Dictionary(uniqueKeysWithValues: patches(j).map { ($0["id"] as? String ?? "?", $0["result"] as? String ?? "?") })
+        Dictionary(uniqueKeysWithValues: patches(j).map { ($0["id"] as? String ?? "?", $0["verdict"] as? String ?? "?") })
     }
 
     /// id → reapply action.
@@ -710,5 +710,57 @@ struct GateTrustTests {
         #expect(actions(rj2) == ["0001": "reapplied"], "\(r2.stdout)\(r2.stderr)")
         #expect(app2.scratch.read("live/config/app_settings.rb") == merged.stdout)
         #expect(!app2.scratch.exists("live/config/settings.rb"))
+    }
+
+    // MARK: 14
+
+    @Test("14. no upstreamed when a fix taken upstream was undone after a rename, in part, or reworded; still upstreamed when upstream only reworked it")
+    func noFalseUpstreamedAfterPartialRevert() throws {
+        let long = (1...30).map { "line \($0)\n" }.joined()
+        func fixed(_ text: String, _ pairs: [(String, String)]) -> String {
+            var lines = text.components(separatedBy: "\n")
+            for (from, to) in pairs { if let i = lines.firstIndex(of: from) { lines[i] = to } }
+            return lines.joined(separator: "\n")
+        }
+        let path = "src/api/config/long.txt"
+        // Each case: the upstream history after the fix commit, and the verdict gate must give.
+        struct Case { var name: String; var after: (AppFixture, String) -> Void; var want: String }
+        let cases: [Case] = [
+            Case(name: "renamed, then the fix reverted", after: { app, fix in
+                git(["mv", path, "src/api/config/long2.txt"], in: app.repo)
+                git(["commit", "-qm", "rename"], in: app.repo)
+                app.commit(["src/api/config/long2.txt": fixed(fix, [("line 15 FIXED", "line 15"), ("line 16", "line 16 changed"), ("line 14", "line 14 changed")])],
+                           message: "revert the fix and touch its neighbours")
+            }, want: "conflicts"),
+            Case(name: "half of a two-line fix reverted", after: { app, fix in
+                app.commit([path: fixed(fix, [("line 15 FIXED", "line 15"), ("line 16", "line 16 changed")])], message: "partial revert")
+            }, want: "conflicts"),
+            Case(name: "reverted with a comment", after: { app, fix in
+                app.commit([path: fixed(fix, [("line 5 FIXED", "line 5 # back to default"), ("line 15 FIXED", "line 15 # back to default"), ("line 16", "line 16 changed")])],
+                           message: "back to defaults")
+            }, want: "conflicts"),
+            Case(name: "the fix reworked upstream (control)", after: { app, fix in
+                app.commit([path: fixed(fix, [("line 5 FIXED", "line 5 FIXED twice"), ("line 15 FIXED", "line 15 FIXED twice"), ("line 16", "line 16 changed")])],
+                           message: "rework the fix")
+            }, want: "upstreamed"),
+        ]
+        for c in cases {
+            let app = makeApp(["src/api/config/long.txt": long])
+            let fix = fixed(long, [("line 5", "line 5 FIXED"), ("line 15", "line 15 FIXED")])
+            app.scratch.write("live/config/long.txt", fix)
+            record(app, ["config/long.txt"], "Fix lines 5 and 15")
+            app.commit([path: fix], message: "the same fix upstream")
+            c.after(app, fix)
+            git(["tag", "v2"], in: app.repo)
+            let (g, gj) = try gate(app, "v2", policy: "strict")
+            #expect(results(gj) == ["0001": c.want], "\(c.name): \(g.stdout)")
+            if c.want == "conflicts" {
+                #expect(g.status == 1, "\(c.name): a conflict blocks")
+                app.deploy("v2")
+                let (r, rj) = try reapply(app)
+                #expect(actions(rj)["0001"] == "conflicts", "\(c.name): \(r.stdout)\(r.stderr)")
+                #expect(pk(["list", "--format", "json"] + app.flags).stdout.contains("\"active\""), "\(c.name): the patch stays active")
+            }
+        }
     }
 }

@@ -116,7 +116,7 @@ struct ResolveAndUpgradeTests {
         app.commit(["src/api/README": "v2\n"], message: "v2", tag: "v2")
         let g = pk(["gate", "--target", "v2", "--policy", "reapply", "--format", "json"] + app.flags)
         var results: [String: String] = [:]
-        for p in ((try json(g))["patches"] as? [[String: Any]]) ?? [] { results[p["id"] as! String] = p["result"] as? String }
+        for p in ((try json(g))["patches"] as? [[String: Any]]) ?? [] { results[p["id"] as! String] = p["verdict"] as? String }
         #expect(results == ["0001": "reapplies", "0002": "reapplies", "0003": "reapplies"], "\(g.stdout)")
 
         // After that the registry alone is enough, even with the live files gone.
@@ -161,7 +161,7 @@ struct ResolveAndUpgradeTests {
         let flags = ["--root", app.root, "--repo", app.repo, "--subdir", "src/api", "--registry", clone]
         let g = pk(["gate", "--target", "v2", "--policy", "reapply", "--format", "json"] + flags)
         let patches = try #require((try json(g))["patches"] as? [[String: Any]])
-        #expect(patches.map { $0["result"] as? String } == ["reapplies", "reapplies"], "\(g.stdout)\(g.stderr)")
+        #expect(patches.map { $0["verdict"] as? String } == ["reapplies", "reapplies"], "\(g.stdout)\(g.stderr)")
     }
 
     @Test("a patch stacked right next to the first one's lines leaves both applied in scan, and both come back after a deploy")
@@ -199,7 +199,7 @@ struct ResolveAndUpgradeTests {
         git(["tag", "v2"], in: app.repo)
         let g = pk(["gate", "--target", "v2", "--policy", "reapply", "--format", "json"] + app.flags)
         #expect(g.status == 1, "\(g.stdout)")
-        #expect(g.stdout.contains("\"result\" : \"conflicts\""), "\(g.stdout)")
+        #expect(g.stdout.contains("\"verdict\" : \"conflicts\""), "\(g.stdout)")
         // git: the hot patch does not apply to v2 (in a throw-away clone).
         let clone = app.scratch.file("clone")
         git(["clone", "-q", app.repo, clone], in: app.scratch.path)

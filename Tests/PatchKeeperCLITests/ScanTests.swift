@@ -175,7 +175,7 @@ struct ScanTests {
         #expect(r.stdout.contains("EXPIRED 2001-01-01"))
     }
 
-    @Test("the JSON report is pinned: sorted snake_case keys and schema_version 1")
+    @Test("the JSON report is pinned: sorted snake_case keys and schema_version 2")
     func pinnedJSON() throws {
         let app = richApp()
         app.scratch.write("live/config/clock.rb", "every 1.hour do\nend\n")
@@ -211,7 +211,7 @@ struct ScanTests {
               ],
               "revision_source" : "\(app.root)/REVISION",
               "root" : "\(app.root)",
-              "schema_version" : 1,
+              "schema_version" : 2,
               "stats" : {},
               "unregistered" : [
                 {

@@ -54,7 +54,7 @@ struct WorkflowTests {
         #expect(list.stdout.contains("Jane Admin"))
         #expect(list.stdout.contains("2099-01-31 ("))  // with the time left
         let lj = try json(pk(["list", "--format", "json"] + cfg))
-        #expect(lj["schema_version"] as? Int == 1)
+        #expect(lj["schema_version"] as? Int == 2)
         let patches = try #require(lj["patches"] as? [[String: Any]])
         #expect(patches.count == 1)
         #expect(patches[0]["id"] as? String == "0001")

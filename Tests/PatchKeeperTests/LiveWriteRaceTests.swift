@@ -146,6 +146,65 @@ struct LiveWriteRaceTests {
         #expect(try registry.load().isEmpty)
     }
 
+    /// The rollback after a failed write puts a file back only while it holds what the job wrote:
+    /// the app's user edits the first file between its write and the rollback, and keeps the edit.
+    @Test("a file changed by someone else between the write and the rollback is left as found, and the error says so")
+    func rollbackKeepsAConcurrentEdit() throws {
+        let (app, deployment, registry) = try setUp()
+        let root = app.root
+        let calls = Mutex(0)
+        LiveIO.beforeWrite.withLock { hook in
+            hook = { hookRoot, rel in
+                guard hookRoot == root else { return }
+                let n = calls.withLock { c -> Int in
+                    c += 1
+                    return c
+                }
+                if n == 2 {
+                    // README was written; the app's user edits it, then the second write fails.
+                    try? "edited by the app user\n".write(toFile: root + "/README", atomically: false, encoding: .utf8)
+                    throw PatchKeeperError("injected failure writing \(rel)")
+                }
+            }
+        }
+        defer { LiveIO.beforeWrite.withLock { $0 = nil } }
+        app.scratch.write("in.patch", Self.twoFilePatch)
+        let req = Applier.Request(patchPath: app.scratch.file("in.patch"), title: "t", reason: "r")
+        do {
+            _ = try Applier.apply(req, deployment: deployment, registry: registry)
+            Issue.record("apply succeeded despite the injected failure")
+        } catch let e as PatchKeeperError {
+            #expect(e.message.contains("left as found") && e.message.contains(root + "/README"), "\(e.message)")
+        }
+        #expect(app.scratch.read("live/README") == "edited by the app user\n", "the rollback overwrote the app user's edit")
+        #expect(app.scratch.read("live/config/workers.yml") == "timeout: 30\nconcurrency: 4\n")
+        #expect(try registry.load().isEmpty)
+    }
+
+    /// Without a concurrent change the rollback does put the first file back.
+    @Test("a failed second write rolls the first file back")
+    func rollbackRestores() throws {
+        let (app, deployment, registry) = try setUp()
+        let root = app.root
+        let calls = Mutex(0)
+        LiveIO.beforeWrite.withLock { hook in
+            hook = { hookRoot, rel in
+                guard hookRoot == root else { return }
+                let n = calls.withLock { c -> Int in
+                    c += 1
+                    return c
+                }
+                if n == 2 { throw PatchKeeperError("injected failure writing \(rel)") }
+            }
+        }
+        defer { LiveIO.beforeWrite.withLock { $0 = nil } }
+        app.scratch.write("in.patch", Self.twoFilePatch)
+        let req = Applier.Request(patchPath: app.scratch.file("in.patch"), title: "t", reason: "r")
+        #expect(throws: PatchKeeperError.self) { try Applier.apply(req, deployment: deployment, registry: registry) }
+        #expect(app.scratch.read("live/README") == "The API.\n")
+        #expect(try registry.load().isEmpty)
+    }
+
     /// Issue item 2 with a real racing process: a Python loop exchanges `config/` and a symlink to
     /// a directory outside the root (renameat2 RENAME_EXCHANGE, so `config` never goes missing)
     /// while the file in it is written and read 1,000 times each.

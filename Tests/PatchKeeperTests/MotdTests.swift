@@ -37,15 +37,15 @@ struct MotdBlockTests {
     @Test("the block shows the headline, one row a patch, the drift line and where to look")
     func rendersLayout() throws {
         let s = summary([
-            patch("0001", "Disable the RSS feed cleanup job", by: "jane", daysAgo: 5, expires: "2027-07-14"),
+            patch("0001", "Disable the RSS cleanup", by: "jane", daysAgo: 5, expires: "2027-07-14"),
             patch("0002", "Raise the worker timeout", by: "tom", daysAgo: 1, expires: "2026-11-01", expired: true),
         ], unregistered: ["src/api/app/models/user.rb"])
         #expect(try block(s) == """
             # BEGIN patchkeeper obs-api -- managed block, do not edit
             *** MONKEY PATCHES ACTIVE on obs-api: 2, 1 EXPIRED ***
               deployed 8c1f0e2, checked 2026-11-25 12:00 UTC
-              0001  Disable the RSS feed cleanup job  jane  5d  expires 2027-07-14  applied
-              0002  Raise the worker timeout          tom   1d  EXPIRED 2026-11-01  applied
+              0001  Disable the RSS cleanup   jane  2026-11-20  expires 2027-07-14  applied
+              0002  Raise the worker timeout  tom   2026-11-24  EXPIRED 2026-11-01  applied
               !  1 unregistered change: src/api/app/models/user.rb
               Details: patchkeeper status --app obs-api
             # END patchkeeper obs-api
@@ -62,9 +62,9 @@ struct MotdBlockTests {
         ])
         let rows = try block(s).split(separator: "\n").filter { $0.hasPrefix("  000") }
         #expect(rows == [
-            "  0001  Disable the RSS feed cleanup job  jane 5d expires 2027-07-14 applied",
-            "  0002  Raise the worker timeout          tom  1d no expiry          OVERWRITTEN",
-            "  0003  Log slow queries                  tom  9d no expiry          PARTIAL",
+            "  0001  Disable the RSS feed cl…  jane 2026-11-20 expires 2027-07-14 applied",
+            "  0002  Raise the worker timeout  tom  2026-11-24 no expiry          OVERWRITTEN",
+            "  0003  Log slow queries          tom  2026-11-16 no expiry          PARTIAL",
         ])
         #expect(rows.allSatisfy { $0.count <= 80 })
     }
@@ -95,7 +95,7 @@ struct MotdBlockTests {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         #expect(lines.count == 8)  // 7 lines and the empty string after the final newline
         #expect(lines[0] == "# BEGIN patchkeeper obs-api -- managed block, do not edit")
-        #expect(lines[3] == "  0001  Fix red rm -rf /  evil mall…  5d  no expiry  applied")
+        #expect(lines[3] == "  0001  Fix red rm -rf /  evil mall…  2026-11-20  no expiry  applied")
         #expect(lines[4] == "  !  1 unregistered change: src/evil name.rb")
         #expect(lines[6] == "# END patchkeeper obs-api")
     }
@@ -288,5 +288,192 @@ struct MotdFileTests {
         s.unregisteredSince = Date(timeIntervalSince1970: 1_795_608_000 - 3 * 86_400)
         let block = try #require(Motd.block(for: s, now: Date(timeIntervalSince1970: 1_795_608_000)))
         #expect(block.contains("  !  1 unregistered change since 2026-11-22: src/api/app/models/user.rb"), "\(block)")
+    }
+
+    @Test("rows show the day a patch was recorded, never an age: the same summary renders the same a month later")
+    func datesNotAges() throws {
+        let s = summary([patch("0001", "Fix", daysAgo: 0), patch("0002", "Other", daysAgo: 400)])
+        let today = try block(s)
+        let later = try #require(Motd.block(for: s, now: now.addingTimeInterval(30 * 86_400)))
+        #expect(today == later)
+        #expect(today.contains("  0001  Fix    jane  2026-11-25  no expiry  applied"), "\(today)")
+        #expect(today.contains("  0002  Other  jane  2025-10-21  no expiry  applied"), "\(today)")
+        #expect(!today.contains("0s") && !today.contains("400d"))
+    }
+}
+
+@Suite("Motd drop-in")
+struct MotdDropInTests {
+    let one = summary([patch("0001", "Disable the RSS cleanup", expires: "2027-07-14")])
+
+    /// A scratch with an empty `motd.d` directory.
+    func dropInDir() -> (Scratch, String) {
+        let s = Scratch()
+        try! FileManager.default.createDirectory(atPath: s.file("motd.d"), withIntermediateDirectories: true)
+        return (s, s.file("motd.d/50-patchkeeper-obs-api"))
+    }
+
+    @Test("a drop-in of its own gets the banner without the BEGIN/END lines, mode 0644; removing the banner removes the file")
+    func bareBanner() throws {
+        let (s, file) = dropInDir()
+        let full = try block(one)
+        #expect(try Motd.update(file: file, app: "obs-api", block: full) == .written)
+        let text = try #require(s.read("motd.d/50-patchkeeper-obs-api"))
+        #expect(!text.contains("# BEGIN") && !text.contains("# END") && !text.contains("do not edit"))
+        #expect(text.hasPrefix("*** MONKEY PATCHES ACTIVE on obs-api: 1 ***\n"))
+        #expect(text.hasSuffix("  Details: patchkeeper status --app obs-api\n"))
+        #expect(text == full.split(separator: "\n").dropFirst().dropLast().joined(separator: "\n") + "\n")
+        var st = stat()
+        #expect(lstat(file, &st) == 0 && st.st_mode & 0o777 == 0o644)
+        #expect(try Motd.update(file: file, app: "obs-api", block: full) == .unchanged)
+        #expect(try Motd.update(file: file, app: "obs-api", block: nil) == .removed)
+        #expect(!s.exists("motd.d/50-patchkeeper-obs-api"))
+        #expect(try Motd.update(file: file, app: "obs-api", block: nil) == .noFile)
+    }
+
+    @Test("a drop-in holding one marked block (an older patchkeeper's) is rewritten bare")
+    func convertsMarkedDropIn() throws {
+        let (s, file) = dropInDir()
+        s.write("motd.d/50-patchkeeper-obs-api", try block(one))
+        #expect(try Motd.update(file: file, app: "obs-api", block: block(one)) == .written)
+        #expect(s.read("motd.d/50-patchkeeper-obs-api") == (try Motd.bareBanner(block(one), app: "obs-api")))
+    }
+
+    @Test("a drop-in with text of someone else's keeps it: the banner goes between markers")
+    func sharedDropInKeepsText() throws {
+        let (s, file) = dropInDir()
+        s.write("motd.d/50-patchkeeper-obs-api", "Maintenance on Friday.\n")
+        #expect(try Motd.update(file: file, app: "obs-api", block: block(one)) == .written)
+        #expect(s.read("motd.d/50-patchkeeper-obs-api") == "Maintenance on Friday.\n" + (try block(one)))
+        #expect(try Motd.update(file: file, app: "obs-api", block: nil) == .removed)
+        #expect(s.read("motd.d/50-patchkeeper-obs-api") == "Maintenance on Friday.\n")
+    }
+
+    @Test("another app's bare banner is not taken for this app's")
+    func otherAppsBanner() throws {
+        let (s, file) = dropInDir()
+        let web = try Motd.bareBanner(block(summary(app: "web", [patch("0001", "A")])), app: "web")
+        s.write("motd.d/50-patchkeeper-obs-api", web)
+        #expect(try Motd.update(file: file, app: "obs-api", block: nil) == .noBanner)
+        #expect(s.read("motd.d/50-patchkeeper-obs-api") == web)
+    }
+
+    @Test("two apps sharing one drop-in: each keeps one banner, no stale bare copy is left, and the last removal removes the file")
+    func sharedDropInTwoApps() throws {
+        let (s, file) = dropInDir()
+        let web = summary(app: "web", [patch("0001", "A")])
+        #expect(try Motd.update(file: file, app: "obs-api", block: block(one)) == .written)   // bare: the file is its own
+        #expect(try Motd.update(file: file, app: "web", block: block(web)) == .written)       // web's block joins it
+        let two = summary([patch("0001", "Disable the RSS cleanup"), patch("0002", "Second")])
+        #expect(try Motd.update(file: file, app: "obs-api", block: block(two)) == .written)
+        let text = try #require(s.read("motd.d/50-patchkeeper-obs-api"))
+        #expect(text.components(separatedBy: "MONKEY PATCHES ACTIVE on obs-api").count == 2, "\(text)")
+        #expect(text.contains("ACTIVE on obs-api: 2 ***") && !text.contains("ACTIVE on obs-api: 1 ***"), "\(text)")
+        #expect(text.contains("# BEGIN patchkeeper web") && text.contains("# BEGIN patchkeeper obs-api"), "\(text)")
+        #expect(try Motd.update(file: file, app: "web", block: nil) == .removed)
+        #expect(try Motd.update(file: file, app: "obs-api", block: nil) == .removed)
+        #expect(!s.exists("motd.d/50-patchkeeper-obs-api"))
+    }
+
+    @Test("apps whose long names share their first 60 characters never take each other's banner")
+    func longNamesSharingAPrefix() throws {
+        let (s, file) = dropInDir()
+        let a = String(repeating: "a", count: 60) + "-one", b = String(repeating: "a", count: 60) + "-two"
+        let ba = try block(summary(app: a, [patch("0001", "A")]))
+        #expect(try Motd.update(file: file, app: a, block: ba) == .written)
+        let written = try #require(s.read("motd.d/50-patchkeeper-obs-api"))
+        #expect(written == ba, "a name cut on the banner is kept between markers")
+        #expect(try Motd.update(file: file, app: b, block: nil) == .noBanner)
+        #expect(s.read("motd.d/50-patchkeeper-obs-api") == written)
+        let bb = try block(summary(app: b, [patch("0001", "B")]))
+        #expect(try Motd.update(file: file, app: b, block: bb) == .written)
+        #expect(s.read("motd.d/50-patchkeeper-obs-api") == ba + bb)
+        #expect(try Motd.update(file: file, app: a, block: nil) == .removed)
+        #expect(s.read("motd.d/50-patchkeeper-obs-api") == bb)
+    }
+
+    @Test("a hand-kept drop-in that only starts and ends like a banner is not removed")
+    func handKeptLookalike() throws {
+        let (s, file) = dropInDir()
+        let kept = "*** MONKEY PATCHES ACTIVE on obs-api: 1 ***\nRemember the Friday freeze.\n  Details: patchkeeper status --app obs-api\n"
+        s.write("motd.d/50-patchkeeper-obs-api", kept)
+        #expect(try Motd.update(file: file, app: "obs-api", block: nil) == .noBanner)
+        #expect(s.read("motd.d/50-patchkeeper-obs-api") == kept)
+    }
+
+    @Test("a motd.d path written with doubled slashes is still a drop-in")
+    func doubledSlashes() throws {
+        let (s, _) = dropInDir()
+        #expect(Motd.isDropIn("/x//motd.d//f") && Motd.isDropIn("/x/motd.d/./f") && !Motd.isDropIn("/x/motd.d/sub/f"))
+        let file = s.file("motd.d") + "//50-patchkeeper-obs-api"
+        #expect(try Motd.update(file: file, app: "obs-api", block: block(one)) == .written)
+        #expect(s.read("motd.d/50-patchkeeper-obs-api") == (try Motd.bareBanner(block(one), app: "obs-api")))
+        #expect(throws: PatchKeeperError.self) { try Motd.update(file: "", app: "obs-api", block: nil) }
+    }
+
+    @Test("a banner directory that is a symlink, or writable by group or others, is refused")
+    func refusesUnsafeDirectory() throws {
+        let (s, _) = dropInDir()
+        try FileManager.default.createSymbolicLink(atPath: s.file("link.d"), withDestinationPath: s.file("motd.d"))
+        #expect(throws: PatchKeeperError.self) { try Motd.update(file: s.file("link.d/f"), app: "obs-api", block: block(one)) }
+        #expect(!s.exists("motd.d/f"))
+        try FileManager.default.createDirectory(atPath: s.file("open"), withIntermediateDirectories: true)
+        for mode: mode_t in [0o775, 0o757, 0o1777] {
+            chmod(s.file("open"), mode)
+            #expect(throws: PatchKeeperError.self) { try Motd.update(file: s.file("open/motd"), app: "obs-api", block: block(one)) }
+        }
+        #expect(!s.exists("open/motd"))
+        chmod(s.file("open"), 0o755)
+        #expect(try Motd.update(file: s.file("open/motd"), app: "obs-api", block: block(one)) == .written)
+    }
+
+    @Test("removing the banner also removes a temp file a crashed writer left beside it")
+    func removeCleansStaleTemps() throws {
+        let (s, file) = dropInDir()
+        #expect(try Motd.update(file: file, app: "obs-api", block: block(one)) == .written)
+        // A PID that is not running: the largest a Linux PID can be, plus one.
+        let stale = "motd.d/.50-patchkeeper-obs-api.pk-tmp-4194305-abc"
+        s.write(stale, "torn")
+        #expect(try Motd.update(file: file, app: "obs-api", block: nil) == .removed)
+        #expect(!s.exists(stale))
+        s.write(stale, "torn")
+        #expect(try Motd.update(file: file, app: "obs-api", block: nil) == .noFile)
+        #expect(!s.exists(stale))
+    }
+
+    @Test("four apps writing one shared file at the same time all keep their block (50 rounds)")
+    func concurrentWriters() throws {
+        let s = Scratch()
+        let file = s.file("motd")
+        let apps = ["alpha", "beta", "gamma", "delta"]
+        let blocks = try apps.map { try block(summary(app: $0, [patch("0001", "T")])) }
+        var lost = 0
+        for _ in 0..<50 {
+            s.write("motd", "Welcome\n")
+            // One thread an app, released together (the test pool may be busy with other tests).
+            let go = DispatchSemaphore(value: 0), done = DispatchGroup()
+            for i in apps.indices {
+                done.enter()
+                Thread.detachNewThread {
+                    go.wait()
+                    _ = try? Motd.update(file: file, app: apps[i], block: blocks[i])
+                    done.leave()
+                }
+            }
+            for _ in apps { go.signal() }
+            done.wait()
+            let text = s.read("motd") ?? ""
+            lost += apps.filter { !text.contains("# BEGIN patchkeeper \($0)") }.count
+        }
+        #expect(lost == 0)
+    }
+
+    @Test("removing reports no-file for a missing file and no-banner for a file without the block")
+    func removeReports() throws {
+        let s = scratchWithMotd(bytes("Welcome\n"))
+        #expect(try Motd.update(file: s.file("missing"), app: "obs-api", block: nil) == .noFile)
+        #expect(try Motd.update(file: s.file("motd"), app: "obs-api", block: nil) == .noBanner)
+        #expect(s.read("motd") == "Welcome\n")
+        #expect(!s.exists("missing"))
     }
 }

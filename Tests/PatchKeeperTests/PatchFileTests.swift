@@ -36,6 +36,56 @@ struct PatchFileTests {
         #expect(try parsed.files().first?.oldID.hex == "36658bbda4b13ec3d0b6ab7fdb22ac53f542f2be")
     }
 
+    @Test("splitting only the head finds the lines, tail and diff line the whole file's split gives, CR LF and combining marks included")
+    func headSplitEqualsWholeSplit() {
+        let pieces = ["From x", "From: A <a@b>", "Subject: s", "", "---", "--", "----", "\r", "\r\n", "\n", "\n\n",
+                      "diff --git a/x b/x", "diff --git \u{301}a", "diff --gi", "x", "-", "\u{301}", " ", "é"]
+        var state: UInt64 = 0x13
+        func next(_ n: Int) -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int((state >> 33) % UInt64(n))
+        }
+        var found = 0
+        for _ in 0..<20_000 {
+            var text = ""
+            for _ in 0..<(1 + next(14)) {
+                text += pieces[next(pieces.count)]
+                if next(2) == 0 { text += "\n" }
+            }
+            let whole = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            let blank = whole.indices.first { $0 >= 1 && whole[$0].isEmpty }
+            let sep = blank.flatMap { b in whole.indices.first { $0 > b && whole[$0] == "---" } }
+            let head = PatchFile.headSplit(text)
+            guard let sep else {
+                #expect(head == nil, "\(text.debugDescription)")
+                continue
+            }
+            found += 1
+            guard let head else { Issue.record("no head for \(text.debugDescription)"); continue }
+            #expect(head.lines == Array(whole[...sep]), "\(text.debugDescription)")
+            #expect(head.tail == whole[(sep + 1)...].joined(separator: "\n"), "\(text.debugDescription)")
+            #expect(head.diffLine == whole[(sep + 1)...].firstIndex { $0.hasPrefix("diff --git ") }, "\(text.debugDescription)")
+        }
+        #expect(found > 500)
+    }
+
+    @Test("the trims and key comparisons a load uses equal Foundation's")
+    func trimsAndKeysEqualFoundation() {
+        let pieces = [" ", "\t", "\u{A0}", "\u{3000}", "\u{2028}", "\n", "a", "Z", "@", "[", "`", "{", "-", "ß", "SS", "İ", "i", "\u{301}", "k", "K", "\u{212A}"]
+        var state: UInt64 = 0x2A
+        func next(_ n: Int) -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int((state >> 33) % UInt64(n))
+        }
+        func word() -> String { (0..<next(6)).map { _ in pieces[next(pieces.count)] }.joined() }
+        for _ in 0..<20_000 {
+            let a = word(), b = word()
+            #expect(Text.trimmedSpaces(a) == a.trimmingCharacters(in: .whitespaces), "\(a.debugDescription)")
+            #expect(Text.sameIgnoringCase(a, b) == (a.caseInsensitiveCompare(b) == .orderedSame), "\(a.debugDescription) \(b.debugDescription)")
+            #expect(Text.sameIgnoringCase(a, a.uppercased()) == (a.caseInsensitiveCompare(a.uppercased()) == .orderedSame), "\(a.debugDescription)")
+        }
+    }
+
     @Test("unknown headers and trailers survive a rewrite")
     func unknownFieldsKept() throws {
         var text = try makePatch().render()

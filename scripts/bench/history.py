@@ -13,13 +13,15 @@ Then it times, alternating runs, medians quoted:
   git-paths   the same pass limited to the patches' paths
   gate-cold   patchkeeper gate --target TARGET, patch-id cache removed before each run
   gate-warm   patchkeeper gate --target TARGET, cache from the previous run
-and prints each as a ratio of git-full. Usage:
+and prints each as a ratio of git-full. With --baseline OTHER, OTHER's gate runs are timed in the
+same rounds (before/after side by side). Usage:
   python3 scripts/bench/history.py --patchkeeper .build/release/patchkeeper [--commits 2000]
-      [--files 400] [--runs 5] [--dir DIR] [--quick]
+      [--files 400] [--runs 5] [--dir DIR] [--baseline OTHER-BINARY] [--quick]
 """
 import argparse
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -118,12 +120,22 @@ def setup(d, pk, files, commits):
     return repo, reg, flags, patched
 
 
-def timed(cmd, before=None):
+CPU = {}
+
+
+def timed(cmd, before=None, row=None):
+    """Wall time of the whole command (and its CPU time, user+system of all its processes, kept
+    per row: on a loaded machine the CPU time is the steadier figure)."""
     if before:
         before()
+    u0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     r = subprocess.run(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, shell=isinstance(cmd, str))
-    return time.perf_counter() - t, r
+    wall = time.perf_counter() - t
+    u1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if row:
+        CPU.setdefault(row, []).append(u1.ru_utime - u0.ru_utime + u1.ru_stime - u0.ru_stime)
+    return wall, r
 
 
 def main():
@@ -133,6 +145,7 @@ def main():
     ap.add_argument("--files", type=int, default=2000)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--dir")
+    ap.add_argument("--baseline", help="a second patchkeeper binary, timed in the same rounds")
     ap.add_argument("--quick", action="store_true", help="1 run each, no ratios claimed (CI smoke run)")
     a = ap.parse_args()
     runs = 1 if a.quick else a.runs
@@ -156,16 +169,26 @@ def main():
     full = f"git -C {repo} log -p --no-merges base..target | git patch-id --stable"
     limited = f"git -C {repo} log -p --no-merges base..target -- {' '.join(patched)} | git patch-id --stable"
     rows = {"git-full": [], "git-paths": [], "gate-cold": [], "gate-warm": []}
+    base_gate = None
+    if a.baseline:
+        base_gate = [os.path.abspath(a.baseline)] + gate[1:]
+        rows.update({"base-cold": [], "base-warm": []})
+    drop = lambda: os.path.exists(cache) and os.remove(cache)
     for _ in range(runs):
-        rows["git-full"].append(timed(full)[0])
-        rows["git-paths"].append(timed(limited)[0])
-        rows["gate-cold"].append(timed(gate, before=lambda: os.path.exists(cache) and os.remove(cache))[0])
-        rows["gate-warm"].append(timed(gate)[0])
+        rows["git-full"].append(timed(full, row="git-full")[0])
+        rows["git-paths"].append(timed(limited, row="git-paths")[0])
+        rows["gate-cold"].append(timed(gate, before=drop, row="gate-cold")[0])
+        rows["gate-warm"].append(timed(gate, row="gate-warm")[0])
+        if base_gate:
+            rows["base-cold"].append(timed(base_gate, before=drop, row="base-cold")[0])
+            rows["base-warm"].append(timed(base_gate, row="base-warm")[0])
     ref = statistics.median(rows["git-full"])
-    print(f"{'command':<10} {'median s':>9} {'min s':>8} {'max s':>8} {'÷ git-full':>10}")
+    print(f"load average {' '.join(open('/proc/loadavg').read().split()[:3])}")
+    cref = statistics.median(CPU["git-full"])
+    print(f"{'command':<10} {'median s':>9} {'min s':>8} {'max s':>8} {'÷ git-full':>10} {'CPU s':>8} {'CPU ÷ git':>9}")
     for k, v in rows.items():
-        m = statistics.median(v)
-        print(f"{k:<10} {m:9.3f} {min(v):8.3f} {max(v):8.3f} {m / ref:10.3f}")
+        m, c = statistics.median(v), statistics.median(CPU[k])
+        print(f"{k:<10} {m:9.3f} {min(v):8.3f} {max(v):8.3f} {m / ref:10.3f} {c:8.3f} {c / cref:9.3f}")
     if a.quick:
         print("(quick run: one run each, no timing claims)")
     if not a.dir:

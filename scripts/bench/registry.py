@@ -7,11 +7,14 @@ with the real binary (one file each), then times, each --runs times on a fresh f
   apply     patchkeeper apply X.patch     (a git diff of another file)
   retire    patchkeeper retire ID
   version   patchkeeper --version  vs  git --version (process start)
-Usage: python3 scripts/bench/registry.py --patchkeeper .build/release/patchkeeper
-           [--patches 1000] [--runs 7] [--dir DIR] [--quick]
+With --baseline OTHER, OTHER runs the same commands in the same rounds (before/after side by
+side; each round retires the lowest active ids). Usage:
+  python3 scripts/bench/registry.py --patchkeeper .build/release/patchkeeper
+           [--patches 1000] [--runs 7] [--dir DIR] [--baseline OTHER-BINARY] [--quick]
 """
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -30,10 +33,20 @@ def run(cmd, cwd=None):
     return r
 
 
-def timed(cmd):
+CPU = {}
+
+
+def timed(cmd, row=None):
+    """Wall time of the whole command; its CPU time (user+system) is kept per row: on a loaded
+    machine the steadier figure."""
+    u0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     run(cmd)
-    return time.perf_counter() - t
+    wall = time.perf_counter() - t
+    u1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if row:
+        CPU.setdefault(row, []).append(u1.ru_utime - u0.ru_utime + u1.ru_stime - u0.ru_stime)
+    return wall
 
 
 def main():
@@ -42,13 +55,14 @@ def main():
     ap.add_argument("--patches", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--dir")
+    ap.add_argument("--baseline", help="a second patchkeeper binary, timed in the same rounds")
     ap.add_argument("--quick", action="store_true", help="50 patches, 1 run each: a smoke run, no claims")
     a = ap.parse_args()
     n, runs = (50, 1) if a.quick else (a.patches, a.runs)
     d = a.dir or tempfile.mkdtemp(prefix="patchkeeper-registry.")
     pk = os.path.abspath(a.patchkeeper)
     app, live, reg = f"{d}/app", f"{d}/live", f"{d}/registry"
-    extra = 3 * runs + 5
+    extra = 600  # fresh files for later rounds (record and apply each take one)
     if not os.path.exists(f"{reg}/.git"):
         shutil.rmtree(d, ignore_errors=True)
         os.makedirs(f"{app}/src")
@@ -69,24 +83,32 @@ def main():
         print(f"registry: {n} patches recorded one by one in {time.perf_counter() - t0:.1f} s")
     flags = ["--root", live, "--repo", app, "--subdir", "src", "--registry", reg]
     count = len([f for f in os.listdir(reg) if f.endswith(".patch")])
-    rows = {"record": [], "apply": [], "retire": [], "version": [], "git --version": []}
-    k = n
+    bins = [("", pk)] + ([("base ", os.path.abspath(a.baseline))] if a.baseline else [])
+    rows = {}
+    for tag, _ in bins:
+        rows.update({f"{tag}record": [], f"{tag}apply": [], f"{tag}retire": [], f"{tag}version": []})
+    rows["git --version"] = []
+    # Live files not yet recorded, and patches still active (lowest ids first).
+    k = max([int(f[1:-4]) for f in os.listdir(live) if f.startswith("f") and f.endswith(".txt")
+             and open(f"{live}/{f}").read() != f"line1\nvalue = {f[1:-4]}\nline3\n"] + [n - 1]) + 1
+    active = sorted(int(f[:4]) for f in os.listdir(reg) if f.endswith(".patch") and "Status: retired" not in open(f"{reg}/{f}").read())
     for r in range(runs):
-        open(f"{live}/f{k}.txt", "w").write("line1\nvalue = recorded\nline3\n")
-        rows["record"].append(timed([pk, "record", f"f{k}.txt", "--title", "bench record", "--reason", "bench"] + flags))
-        k += 1
-        patch = f"{d}/apply-{k}.patch"
-        open(patch, "w").write(f"diff --git a/src/f{k}.txt b/src/f{k}.txt\n--- a/src/f{k}.txt\n+++ b/src/f{k}.txt\n"
-                               f"@@ -1,3 +1,3 @@\n line1\n-value = {k}\n+value = applied\n line3\n")
-        rows["apply"].append(timed([pk, "apply", patch, "--title", "bench apply", "--reason", "bench"] + flags))
-        k += 1
-        rows["retire"].append(timed([pk, "retire", f"{r + 1}", "--reason", "bench"] + flags))
-        rows["version"].append(timed([pk, "--version"]))
-        rows["git --version"].append(timed(["git", "--version"]))
-    print(f"{count} patches in the registry; medians of {runs} runs")
-    print(f"{'command':<14} {'median ms':>10} {'min ms':>8} {'max ms':>8}")
+        for tag, b in bins:
+            open(f"{live}/f{k}.txt", "w").write("line1\nvalue = recorded\nline3\n")
+            rows[f"{tag}record"].append(timed(row=f"{tag}record", cmd=[b, "record", f"f{k}.txt", "--title", "bench record", "--reason", "bench"] + flags))
+            k += 1
+            patch = f"{d}/apply-{k}.patch"
+            open(patch, "w").write(f"diff --git a/src/f{k}.txt b/src/f{k}.txt\n--- a/src/f{k}.txt\n+++ b/src/f{k}.txt\n"
+                                   f"@@ -1,3 +1,3 @@\n line1\n-value = {k}\n+value = applied\n line3\n")
+            rows[f"{tag}apply"].append(timed(row=f"{tag}apply", cmd=[b, "apply", patch, "--title", "bench apply", "--reason", "bench"] + flags))
+            k += 1
+            rows[f"{tag}retire"].append(timed(row=f"{tag}retire", cmd=[b, "retire", str(active.pop(0)), "--reason", "bench"] + flags))
+            rows[f"{tag}version"].append(timed(row=f"{tag}version", cmd=[b, "--version"]))
+        rows["git --version"].append(timed(["git", "--version"], row="git --version"))
+    print(f"{count} patches in the registry; medians of {runs} runs; load average {' '.join(open('/proc/loadavg').read().split()[:3])}")
+    print(f"{'command':<14} {'median ms':>10} {'min ms':>8} {'max ms':>8} {'CPU ms':>8}")
     for key, v in rows.items():
-        print(f"{key:<14} {statistics.median(v) * 1000:10.1f} {min(v) * 1000:8.1f} {max(v) * 1000:8.1f}")
+        print(f"{key:<14} {statistics.median(v) * 1000:10.1f} {min(v) * 1000:8.1f} {max(v) * 1000:8.1f} {statistics.median(CPU[key]) * 1000:8.1f}")
     print(f"version ÷ git --version: {statistics.median(rows['version']) / statistics.median(rows['git --version']):.2f}")
     if a.quick:
         print("(quick run: no timing claims)")

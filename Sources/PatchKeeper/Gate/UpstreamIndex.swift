@@ -146,8 +146,19 @@ struct UpstreamIndex {
         }
         // The net change from the fix to the target: a revert spread over several commits (the
         // line dropped, the old value brought back later), or the file deleted and added again.
-        if let a = try? repository.entry(atPath: f.path, inCommit: commit), let b = try? repository.entry(atPath: f.path, inCommit: target),
-           a.id != b.id, reverts(a.id, b.id) {
+        let atFix = try? repository.entry(atPath: f.path, inCommit: commit)
+        let atTarget = try? repository.entry(atPath: f.path, inCommit: target)
+        if let a = atFix, let b = atTarget, a.id != b.id, reverts(a.id, b.id) {
+            return true
+        }
+        // The file left that path after the fix (renamed, moved, deleted): what happened to the
+        // fix's lines there is not followed, so it is no evidence (a revert after a rename read
+        // as "upstream").
+        if atFix != nil && atTarget == nil { return true }
+        // Some of the fix undone: a line the patch removed is back in the target (or a line that
+        // starts with it: "timeout: 30 # back to default"). Whether the rest is a revert or a
+        // rework cannot be told; a conflict then stays a conflict.
+        if let a = atFix, let b = atTarget, a.id != b.id, restoresRemovedLine(f, fix: a.id, target: b.id, source: source) {
             return true
         }
         guard let changes = try? repository.fileChanges(f.path, from: commit, to: target) else { return false }
@@ -155,6 +166,37 @@ struct UpstreamIndex {
             return true
         }
         return false
+    }
+
+    /// Whether `target` holds more lines equal to (or starting with) a line the patch removed
+    /// than the fix's version does, whitespace ignored. Only lines of four or more characters
+    /// that the patch did not also add count (a lone `end` or `}` comes and goes).
+    func restoresRemovedLine(_ f: ParsedFilePatch, fix: ObjectID, target: ObjectID, source: BlobSource) -> Bool {
+        func norm<S: Sequence>(_ b: S) -> String where S.Element == UInt8 { String(decoding: Array(b), as: UTF8.self).filter { !$0.isWhitespace } }
+        var added = Set<String>(), removed = Set<String>()
+        for h in f.hunks {
+            for l in h.lines {
+                if l.origin == .addition { added.insert(norm(l.content)) }
+                if l.origin == .deletion { removed.insert(norm(l.content)) }
+            }
+        }
+        let candidates = removed.subtracting(added).filter { $0.count >= 4 }
+        guard !candidates.isEmpty, let before = source.content(fix), let after = source.content(target) else { return false }
+        // A line that starts with one the patch added is the fix (or a rework of it), not the old
+        // line back: "line 15 FIXED twice" after "line 15" -> "line 15 FIXED".
+        let fixes = added.filter { !$0.isEmpty }
+        func count(_ bytes: [UInt8]) -> [String: Int] {
+            var out: [String: Int] = [:]
+            for line in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true) {
+                let n = norm(line)
+                for c in candidates where n.hasPrefix(c) && !fixes.contains(where: { $0.hasPrefix(c) && n.hasPrefix($0) }) {
+                    out[c, default: 0] += 1
+                }
+            }
+            return out
+        }
+        let was = count(before), now = count(after)
+        return candidates.contains { now[$0, default: 0] > was[$0, default: 0] }
     }
 
     private mutating func treeChanges(from base: ObjectID) -> TreeChanges {

@@ -2,6 +2,29 @@ import Foundation
 
 /// Small text helpers shared by the patch format and renderers.
 public enum Text {
+    /// `trimmingCharacters(in: .whitespaces)` (tab and the Unicode space separators) by Unicode
+    /// scalar, without going through NSString (a registry load trims thousands of header values).
+    public static func trimmedSpaces<S: StringProtocol>(_ s: S) -> String {
+        let scalars = s.unicodeScalars
+        func isSpace(_ c: Unicode.Scalar) -> Bool { c == " " || c == "\t" || (c.value > 0x7f && c.properties.generalCategory == .spaceSeparator) }
+        guard let first = scalars.firstIndex(where: { !isSpace($0) }) else { return "" }
+        let last = scalars.lastIndex(where: { !isSpace($0) })!
+        return String(String.UnicodeScalarView(scalars[first...last]))
+    }
+
+    /// `a.caseInsensitiveCompare(b) == .orderedSame`, without Foundation when both are ASCII
+    /// (trailer keys always are).
+    public static func sameIgnoringCase(_ a: String, _ b: String) -> Bool {
+        let x = a.utf8, y = b.utf8
+        if x.allSatisfy({ $0 < 0x80 }) && y.allSatisfy({ $0 < 0x80 }) {
+            guard x.count == y.count else { return false }
+            return zip(x, y).allSatisfy { l, r in
+                l == r || (l | 0x20 == r | 0x20 && (0x61...0x7a).contains(l | 0x20))
+            }
+        }
+        return a.caseInsensitiveCompare(b) == .orderedSame
+    }
+
     /// Folds a value onto one line: newlines and tabs become spaces, escape sequences are removed
     /// whole, other control characters dropped, runs of spaces collapse.
     public static func singleLine(_ s: String) -> String {

@@ -7,8 +7,8 @@ import Foundation
 /// # BEGIN patchkeeper obs-api -- managed block, do not edit
 /// *** MONKEY PATCHES ACTIVE on obs-api: 2 ***
 ///   deployed 8c1f0e2, checked 2026-11-25 12:00 UTC
-///   0001  Disable the RSS feed cleanup job  jane  5d  expires 2027-07-14  applied
-///   0002  Raise the worker timeout          tom   1d  EXPIRED 2026-11-01  applied
+///   0001  Disable the RSS cleanup   jane  2026-11-20  expires 2027-07-14  applied
+///   0002  Raise the worker timeout  tom   2026-11-24  EXPIRED 2026-11-01  applied
 ///   !  1 unregistered change: src/api/app/models/user.rb
 ///   Details: patchkeeper status --app obs-api
 /// # END patchkeeper obs-api
@@ -16,12 +16,26 @@ import Foundation
 /// The headline reads `MONKEY PATCHES ACTIVE on APP: N` for every N (deploy scripts grep for the
 /// phrase, and "1 MONKEY PATCHES" would read badly); the deployed revision and check time sit on the
 /// line below it because the one-line form of the design is 91 columns for a 7-letter app name.
+/// Every time on the banner is a date or a time of day, never an age: the banner is read long after
+/// it was written, and "5d" would be frozen at write time.
+///
+/// In a drop-in file of its own (a file in a `motd.d` directory, like the default
+/// `/run/motd.d/50-patchkeeper-APP`) the banner is written without the marker lines, which every
+/// user would otherwise see at login; see `Motd.update(file:app:block:)`.
 public enum Motd {
     /// The phrase deploy scripts grep /etc/motd for; every headline contains it.
     public static let phrase = "MONKEY PATCHES"
 
     /// The narrowest block rendered; a smaller `width` is raised to this so the headline keeps `phrase`.
     public static let minimumWidth = 40
+
+    /// The directory of the default banner: pam_motd on Debian 12 shows the files of /run/motd.d,
+    /// /etc/motd.d and /usr/lib/motd.d after /etc/motd, and the shipped unit may write here while
+    /// it sees /etc read-only. contrib/systemd/patchkeeper.tmpfiles creates it at boot.
+    public static let defaultDirectory = "/run/motd.d"
+
+    /// The banner file when neither --file nor the config's `motd` names one: a drop-in of its own.
+    public static func defaultFile(app: String) -> String { "\(defaultDirectory)/50-patchkeeper-\(app)" }
 
     static let beginPrefix = "# BEGIN patchkeeper "
     static let endPrefix = "# END patchkeeper "
@@ -52,7 +66,7 @@ public enum Motd {
 
     static func beginMarker(_ app: String, width: Int) -> String {
         let full = beginPrefix + app + beginNote
-        return full.count <= width ? full : beginPrefix + app
+        return Text.displayWidth(full) <= width ? full : beginPrefix + app
     }
 
     /// `*** MONKEY PATCHES ACTIVE on APP: N ***` (`N, K EXPIRED` when some are past their date),
@@ -68,7 +82,7 @@ public enum Motd {
         return "\(iso.prefix(10)) \(iso.dropFirst(11).prefix(5)) UTC"
     }
 
-    /// One row a patch in aligned columns: id, title, author, age, expiry, state. The title takes
+    /// One row a patch in aligned columns: id, title, author, the day it was recorded, expiry, state. The title takes
     /// the room the other columns leave; when the longest title does not fit, the gaps after the
     /// author narrow to one space before any title is cut.
     static func patchRows(_ patches: [MotdSummary.Line], now: Date, width: Int, maxLines: Int) -> [String] {
@@ -77,21 +91,21 @@ public enum Motd {
             (id: fit(Text.terminalLine(p.id), 8),
              title: Text.terminalLine(p.title),
              author: fit(Text.terminalLine(p.author), 10),
-             age: Text.shortAge(since: p.recordedAt, now: now),
+             age: p.recordedAt.map { String(Text.isoTimestamp($0).prefix(10)) } ?? "?",
              expiry: expiry(p),
              state: stateLabel(p.state))
         }
-        let idW = cells.map(\.id.count).max() ?? 0
-        let authorW = cells.map(\.author.count).max() ?? 0
-        let ageW = cells.map(\.age.count).max() ?? 0
-        let expiryW = cells.map(\.expiry.count).max() ?? 0
-        let stateW = cells.map(\.state.count).max() ?? 0
-        let longestTitle = cells.map(\.title.count).max() ?? 0
+        let idW = cells.map { Text.displayWidth($0.id) }.max() ?? 0
+        let authorW = cells.map { Text.displayWidth($0.author) }.max() ?? 0
+        let ageW = cells.map { Text.displayWidth($0.age) }.max() ?? 0
+        let expiryW = cells.map { Text.displayWidth($0.expiry) }.max() ?? 0
+        let stateW = cells.map { Text.displayWidth($0.state) }.max() ?? 0
+        let longestTitle = cells.map { Text.displayWidth($0.title) }.max() ?? 0
         let fixed = 2 + idW + 2 + 2 + authorW + ageW + expiryW + stateW
         let gap = fixed + 6 + longestTitle <= width ? "  " : " "
         let titleW = max(min(longestTitle, width - fixed - 3 * gap.count), 1)
         var rows = cells.map { c in
-            let age = String(repeating: " ", count: ageW - c.age.count) + c.age
+            let age = String(repeating: " ", count: ageW - Text.displayWidth(c.age)) + c.age
             let row = "  " + pad(c.id, idW) + "  " + pad(fit(c.title, titleW), titleW) + "  " + pad(c.author, authorW)
                 + gap + age + gap + pad(c.expiry, expiryW) + gap + c.state
             return fit(row, width)
@@ -121,7 +135,7 @@ public enum Motd {
         var line = "  !  \(n) unregistered change\(n == 1 ? "" : "s")\(since.map { " since " + String(Text.isoTimestamp($0).prefix(10)) } ?? ""): "
         for (i, path) in paths.enumerated() {
             line += (i == 0 ? "" : ", ") + Text.terminalLine(path)
-            if line.count > width { break }
+            if Text.displayWidth(line) > width { break }
         }
         return fit(line, width)
     }
@@ -134,16 +148,16 @@ public enum Motd {
         return plain ? s : "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 
-    /// `s` cut to `width` characters, ending in "…" when cut.
+    /// `s` cut to `width` terminal columns (a CJK character takes two), ending in "…" when cut.
     static func fit(_ s: String, _ width: Int) -> String {
-        guard s.count > width else { return s }
-        guard width > 1 else { return String(s.prefix(max(width, 0))) }
-        var cut = String(s.prefix(width - 1))
+        guard Text.displayWidth(s) > width else { return s }
+        guard width > 1 else { return s.first.map { width == 1 && Text.columns($0) == 1 ? String($0) : "" } ?? "" }
+        var cut = String(Text.fitting(s, columns: width).dropLast())
         while cut.hasSuffix(" ") { cut.removeLast() }
         return cut + "…"
     }
 
     static func pad(_ s: String, _ width: Int) -> String {
-        s + String(repeating: " ", count: max(0, width - s.count))
+        s + String(repeating: " ", count: max(0, width - Text.displayWidth(s)))
     }
 }

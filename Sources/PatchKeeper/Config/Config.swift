@@ -14,6 +14,8 @@ public struct AppConfig: Sendable, Equatable {
     public var trusted: Bool = false
     /// The revision `gate` checks when no `--target` is given (e.g. "origin/main").
     public var target: String?
+    /// Publish the metadata-only `PublicSummary` beside the registry for non-root readers.
+    public var publicSummary = true
     /// The config file that defines the app (for messages).
     public var source: String?
     /// The name was only guessed from the registry's directory name (a registry-only command
@@ -26,6 +28,7 @@ public struct AppConfig: Sendable, Equatable {
     public static func == (a: AppConfig, b: AppConfig) -> Bool {
         a.name == b.name && a.root == b.root && a.repo == b.repo && a.subdir == b.subdir && a.registry == b.registry
             && a.deployed == b.deployed && a.target == b.target && a.ignore == b.ignore && a.motd == b.motd && a.trusted == b.trusted
+            && a.publicSummary == b.publicSummary
             && a.nameFromRegistryPath == b.nameFromRegistryPath
     }
 
@@ -42,8 +45,8 @@ public struct AppConfig: Sendable, Equatable {
         }
     }
 
-    static let knownKeys: Set<String> = ["root", "repo", "subdir", "registry", "deployed", "ignore", "motd", "trusted", "target"]
-    static let defaultableKeys: Set<String> = ["ignore", "motd", "trusted"]
+    static let knownKeys: Set<String> = ["root", "repo", "subdir", "registry", "deployed", "ignore", "motd", "trusted", "target", "public_summary"]
+    static let defaultableKeys: Set<String> = ["ignore", "motd", "trusted", "public_summary"]
 }
 
 /// The TOML configuration file (DESIGN §3): `[apps.NAME]` tables.
@@ -165,6 +168,7 @@ public struct ConfigFile: Sendable, Equatable {
             if inherited.keys.contains("ignore") { defaults.ignore = inherited.app.ignore + (defaultKeys.contains("ignore") ? defaults.ignore : []) }
             if inherited.keys.contains("motd"), !defaultKeys.contains("motd") { defaults.motd = inherited.app.motd }
             if inherited.keys.contains("trusted"), !defaultKeys.contains("trusted") { defaults.trusted = inherited.app.trusted }
+            if inherited.keys.contains("public_summary"), !defaultKeys.contains("public_summary") { defaults.publicSummary = inherited.app.publicSummary }
             defaultKeys.formUnion(inherited.keys)
         }
         config.defaults = Defaults(app: defaults, keys: defaultKeys)
@@ -187,6 +191,7 @@ public struct ConfigFile: Sendable, Equatable {
             if defaultKeys.contains("ignore") { app.ignore = defaults.ignore + app.ignore }
             if defaultKeys.contains("motd"), t["motd"] == nil { app.motd = defaults.motd }
             if defaultKeys.contains("trusted"), t["trusted"] == nil { app.trusted = defaults.trusted }
+            if defaultKeys.contains("public_summary"), t["public_summary"] == nil { app.publicSummary = defaults.publicSummary }
             config.apps[name] = app
             config.appNames.append(name)
         }
@@ -215,9 +220,17 @@ public struct ConfigFile: Sendable, Equatable {
         app.deployed = try string("deployed")
         app.target = try string("target")
         app.motd = try pathValue("motd")
+        if app.motd?.isEmpty == true {
+            throw PatchKeeperError("\(path): \(section) motd is empty",
+                                   hint: "give the banner file's path, or leave 'motd' out for /run/motd.d/50-patchkeeper-APP")
+        }
         if let v = t["trusted"] {
             guard let b = v.bool else { throw PatchKeeperError("\(path): \(section) trusted must be true or false") }
             app.trusted = b
+        }
+        if let v = t["public_summary"] {
+            guard let b = v.bool else { throw PatchKeeperError("\(path): \(section) public_summary must be true or false") }
+            app.publicSummary = b
         }
         if let v = t["ignore"] {
             guard let arr = v.array else { throw PatchKeeperError("\(path): \(section) ignore must be an array of strings") }
@@ -326,8 +339,11 @@ public struct ConfigFile: Sendable, Equatable {
         add("registry", app.registry)
         add("deployed", app.deployed)
         add("motd", app.motd)
+        add("target", app.target)
         if !app.ignore.isEmpty { lines.append("ignore = [\(app.ignore.map(tomlString).joined(separator: ", "))]") }
         if app.trusted { lines.append("trusted = true") }
+        // Every setting `==` compares: the fuzz target checks the section reads back the same.
+        if !app.publicSummary { lines.append("public_summary = false") }
         return lines.joined(separator: "\n") + "\n"
     }
 

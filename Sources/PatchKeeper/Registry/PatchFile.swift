@@ -55,15 +55,15 @@ public struct PatchFile: Sendable, Equatable {
     // MARK: trailers
 
     public func trailer(_ key: String) -> String? {
-        trailers.last { $0.key.caseInsensitiveCompare(key) == .orderedSame }?.value
+        trailers.last { Text.sameIgnoringCase($0.key, key) }?.value
     }
 
     /// Sets (replacing every occurrence) or appends a trailer; nil removes it.
     public mutating func setTrailer(_ key: String, _ value: String?) {
-        let matches = trailers.indices.filter { trailers[$0].key.caseInsensitiveCompare(key) == .orderedSame }
+        let matches = trailers.indices.filter { Text.sameIgnoringCase(trailers[$0].key, key) }
         for i in matches.dropFirst().reversed() { trailers.remove(at: i) }
         let clean = value.map(Text.singleLine)
-        if let i = trailers.firstIndex(where: { $0.key.caseInsensitiveCompare(key) == .orderedSame }) {
+        if let i = trailers.firstIndex(where: { Text.sameIgnoringCase($0.key, key) }) {
             if let clean { trailers[i].value = clean } else { trailers.remove(at: i) }
         } else if let clean {
             trailers.append(Trailer(key, clean))
@@ -147,7 +147,10 @@ public struct PatchFile: Sendable, Equatable {
                              validateDiff: Bool = true) throws(ParseError) -> PatchFile {
         func fail(_ line: Int, _ message: String) -> ParseError { ParseError(file: fileName, line: line, message: message) }
         if text.utf8.contains(0) { throw fail(1, "contains NUL bytes; not a text patch file") }
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        // Only the head is split into lines when it can be: up to the first '---' line after the
+        // first empty one (the diff after it can be long and is kept whole as `tail`).
+        let head = headSplit(text)
+        let lines = head?.lines ?? text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         guard let first = lines.first, first.hasPrefix("From ") else {
             throw fail(1, "not a patch file: the first line must be 'From <commit> ...' as git format-patch writes it")
         }
@@ -155,7 +158,7 @@ public struct PatchFile: Sendable, Equatable {
         var headers: [(String, Int)] = []
         while i < lines.count, !lines[i].isEmpty {
             if (lines[i].hasPrefix(" ") || lines[i].hasPrefix("\t")), !headers.isEmpty {
-                headers[headers.count - 1].0 += " " + lines[i].trimmingCharacters(in: .whitespaces)
+                headers[headers.count - 1].0 += " " + Text.trimmedSpaces(lines[i])
             } else {
                 headers.append((lines[i], i + 1))
             }
@@ -175,9 +178,9 @@ public struct PatchFile: Sendable, Equatable {
             } else if h.hasPrefix("Subject: ") {
                 var s = String(h.dropFirst(9))
                 if s.hasPrefix("["), let close = s.firstIndex(of: "]"), s[s.startIndex...close].uppercased().contains("PATCH") {
-                    s = String(s[s.index(after: close)...]).trimmingCharacters(in: .whitespaces)
+                    s = Text.trimmedSpaces(s[s.index(after: close)...])
                 }
-                subject = s.trimmingCharacters(in: .whitespaces)  // as the rewrite reads it back
+                subject = Text.trimmedSpaces(s)  // as the rewrite reads it back
             } else if h.contains(":"), h.first != " ", h.first != "\t" {
                 // (A folded line with no header before it would fold into Subject when rewritten.)
                 extra.append(h)
@@ -209,12 +212,12 @@ public struct PatchFile: Sendable, Equatable {
             while message.last?.isEmpty == true { message.removeLast() }
         }
         let body = message.joined(separator: "\n")
-        let tail = lines[(sep + 1)...].joined(separator: "\n")
+        let tail = head.map { $0.tail } ?? lines[(sep + 1)...].joined(separator: "\n")
         var patch = PatchFile(fileName: fileName, fromLine: first, author: author, dateText: dateText, subject: subject,
                               extraHeaders: extra, body: body, trailers: trailers, tail: tail)
 
         func lineOf(_ key: String) -> Int {
-            if let k = trailers.lastIndex(where: { $0.key.caseInsensitiveCompare(key) == .orderedSame }) { return trailerLines[k] }
+            if let k = trailers.lastIndex(where: { Text.sameIgnoringCase($0.key, key) }) { return trailerLines[k] }
             return sep + 1
         }
         if requireRegistryFields {
@@ -229,7 +232,8 @@ public struct PatchFile: Sendable, Equatable {
         if let e = patch.expires, Text.parseDay(e) == nil {
             throw fail(lineOf("Expires"), "bad 'Expires: \(Text.singleLine(e))' (expected a date like 2026-12-31)")
         }
-        guard let diffStart = lines[(sep + 1)...].firstIndex(where: { $0.hasPrefix("diff --git ") }) else {
+        let diffLine = head.map { $0.diffLine } ?? lines[(sep + 1)...].firstIndex(where: { $0.hasPrefix("diff --git ") })
+        guard let diffStart = diffLine else {
             throw fail(sep + 2, "no 'diff --git' section after the '---' line")
         }
         if !validateDiff {
@@ -278,6 +282,61 @@ public struct PatchFile: Sendable, Equatable {
     static func offset(in message: String) -> Int {
         guard let m = message.firstMatch(of: /line (\d+)/), let n = Int(m.1) else { return 0 }
         return max(0, n - 1)
+    }
+
+    /// The file's lines up to and including the first `---` line after the first empty line
+    /// (index 1 or later), the text after that line, and the index of the first line after it
+    /// that starts with `diff --git ` (nil when none). Lines as `split(separator: "\n")` of the
+    /// whole text has them: a "\n" after "\r" is no line break there (CR LF is one Character).
+    /// nil when there is no such `---` line (then `parse` splits the whole file, for the error).
+    static func headSplit(_ text: String) -> (lines: [String], tail: String, diffLine: Int?)? {
+        let u = text.utf8
+        let diff = Array("diff --git ".utf8)
+        var lineStart = u.startIndex, line = 0
+        var blankSeen = false
+        // The separator line: its start, and where the text after it starts (nil: at the end).
+        var sep: (start: String.Index, next: String.Index?)?
+        func result(_ diffLine: Int?) -> (lines: [String], tail: String, diffLine: Int?) {
+            // The separator starts a line after a "\n" break: the head is the text before that "\n".
+            let head = text[..<u.index(before: sep!.start)]
+            var lines = head.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            lines.append("---")
+            return (lines, sep!.next.map { String(text[$0...]) } ?? "", diffLine)
+        }
+        // As `hasPrefix("diff --git ")` of the line (Characters: a combining mark after the space
+        // makes it another Character), the bytes first.
+        func startsDiff(_ from: String.Index, _ to: String.Index) -> Bool {
+            u[from..<to].starts(with: diff) && text[from..<to].hasPrefix("diff --git ")
+        }
+        func isSeparator(_ from: String.Index, _ to: String.Index) -> Bool {
+            u.distance(from: from, to: to) == 3 && u[from..<to].allSatisfy { $0 == 0x2D }
+        }
+        var prev: UInt8 = 0
+        var i = u.startIndex
+        while i < u.endIndex {
+            let c = u[i]
+            if c == 10 && prev != 13 {
+                if sep != nil {
+                    // A line after the separator: does it start the diff?
+                    if startsDiff(lineStart, i) { return result(line) }
+                } else if !blankSeen {
+                    if line >= 1 && lineStart == i { blankSeen = true }
+                } else if isSeparator(lineStart, i) {
+                    sep = (lineStart, u.index(after: i))
+                }
+                line += 1
+                lineStart = u.index(after: i)
+            }
+            prev = c
+            i = u.index(after: i)
+        }
+        // The last line, with no line break after it.
+        if sep != nil { return result(startsDiff(lineStart, u.endIndex) ? line : nil) }
+        if blankSeen, isSeparator(lineStart, u.endIndex) {
+            sep = (lineStart, nil)
+            return result(nil)
+        }
+        return nil
     }
 
     /// From the first `diff --git` line of `text` to its end, minus a `-- ` signature block.

@@ -19,6 +19,17 @@ public struct Journal: Codable, Sendable, Equatable {
         /// never overwritten with this job's stale result.
         public var before: String?
 
+        /// The file this write leaves (nil: it removes the file).
+        func version(path rel: String) -> FileVersion? {
+            guard let modeText = mode, let m = FileMode(octal: modeText), let b64 = content, let data = Data(base64Encoded: b64) else { return nil }
+            return FileVersion(path: rel, mode: m, content: [UInt8](data))
+        }
+
+        /// Same content and mode (whatever path each was read under); nil is an absent file.
+        static func same(_ a: FileVersion?, _ b: FileVersion?) -> Bool {
+            a?.mode == b?.mode && a?.content == b?.content
+        }
+
         static func describe(_ f: FileVersion?) -> String {
             guard let f else { return "absent" }
             return "\(f.mode.description) \((try? ObjectID.hashBlob(f.content).hex) ?? "?")"
@@ -76,11 +87,37 @@ extension Registry {
             if !committed {
                 if let registryBefore { try? AtomicFile.write(registryBefore, to: registryFile) } else { try? AtomicFile.remove(registryFile) }
             }
+            // Each live file goes back only while it holds what this job wrote: a file the job
+            // never reached is left alone, and so is one someone changed in the meantime (the
+            // app's own user, a deploy) — their change is never overwritten by a rollback.
+            var leftAlone: [String] = [], notRestored: [String] = []
             for p in previous.reversed() {
-                if let before = p.before { try? LiveTree.write(before, root: journal.root, relativePath: p.rel) }
-                else { try? LiveTree.remove(root: journal.root, relativePath: p.rel) }
+                guard let rel = try? SafePath.checked(p.rel, root: journal.root, source: "rollback") else { continue }
+                let current = try? LiveTree.read(root: journal.root, relativePath: rel, repoPath: rel)
+                if Journal.Write.same(current, p.before) { continue }
+                guard let w = journal.writes.first(where: { $0.path == p.rel }), Journal.Write.same(current, w.version(path: rel)) else {
+                    leftAlone.append(p.rel)
+                    continue
+                }
+                do {
+                    if let before = p.before { try LiveTree.write(before, root: journal.root, relativePath: rel) }
+                    else { try LiveTree.remove(root: journal.root, relativePath: rel) }
+                } catch {
+                    notRestored.append(p.rel)
+                }
             }
             try? AtomicFile.remove(Journal.path(self))
+            if !leftAlone.isEmpty || !notRestored.isEmpty {
+                var message = (error as? PatchKeeperError)?.message ?? "\(error)"
+                func list(_ rels: [String]) -> String { rels.map { journal.root + "/" + $0 }.joined(separator: ", ") }
+                if !leftAlone.isEmpty {
+                    message += "; while rolling back, \(list(leftAlone)) had been changed by someone else and \(leftAlone.count == 1 ? "was" : "were") left as found"
+                }
+                if !notRestored.isEmpty {
+                    message += "; \(list(notRestored)) could not be put back and still \(notRestored.count == 1 ? "holds" : "hold") this \(journal.action)'s content"
+                }
+                throw PatchKeeperError(message, hint: "check those files by hand ('patchkeeper diff' shows them against the deployed revision)")
+            }
             throw error
         }
         let id = journal.registryFile.prefix { $0.isNumber }
@@ -93,8 +130,7 @@ extension Registry {
         for w in journal.writes {
             let rel = try SafePath.checked(w.path, root: journal.root, source: "journal \(Journal.path(self))")
             LiveTree.removeStaleTemps(root: journal.root, relativePath: rel)
-            if let modeText = w.mode, let mode = FileMode(octal: modeText), let b64 = w.content, let data = Data(base64Encoded: b64) {
-                let file = FileVersion(path: rel, mode: mode, content: [UInt8](data))
+            if let file = w.version(path: rel) {
                 if (try? LiveTree.read(root: journal.root, relativePath: rel, repoPath: rel)) != .some(file) {
                     try LiveTree.write(file, root: journal.root, relativePath: rel)
                 }

@@ -108,7 +108,9 @@ public enum Applier {
             let v = try LiveTree.read(root: deployment.root, relativePath: rootRel[f.path]!, repoPath: f.path).map(deployment.repositoryForm)
             live[deployment.repoPath(forRootRelative: rootRel[f.path]!)] = .some(v)  // .some: nil would drop the key
         }
-        for p in patches.reversed() where p.status == .active {
+        // A patch that matches has every file at one of these paths: one whose text names none
+        // of them is not parsed (1,000 diffs in a big registry).
+        for p in patches.reversed() where p.status == .active && live.keys.contains(where: { p.mayTouch($0) }) {
             guard let pf = try? p.files(), pf.count == files.count else { continue }
             let same = zip(pf.sorted { $0.path < $1.path }, files.sorted { $0.path < $1.path }).allSatisfy { (registered, input) in
                 guard case .some(let l) = live[registered.path] else { return false }
@@ -162,8 +164,12 @@ public enum Applier {
         if let pr = req.pullRequest.map(Text.singleLine), !pr.isEmpty { extraTrailers.append(.init("Pull-Request", pr)) }
         let title = req.title ?? input.subject ?? ""
         let reason = req.reason ?? input.body ?? ""
-        if title.isEmpty { throw PatchKeeperError("--title is required (the patch has no Subject)", hint: "say in a few words what the patch does") }
-        if reason.isEmpty { throw PatchKeeperError("--reason is required (the patch has no message)", hint: "say why the hot patch is needed") }
+        if title.isEmpty {
+            throw PatchKeeperError("--title is required (the patch has no Subject)", hint: "say in a few words what the patch does", kind: .usage)
+        }
+        if reason.isEmpty {
+            throw PatchKeeperError("--reason is required (the patch has no message)", hint: "say why the hot patch is needed", kind: .usage)
+        }
         try PatchBuilder.validate(title: title, reason: reason, expires: req.expires, now: req.now)
 
         let files: [ParsedFilePatch]

@@ -15,6 +15,8 @@ public enum Initializer {
         public var registryCreated: Bool
         public var configPath: String?
         public var configWritten: Bool
+        /// What went wrong that does not undo the init (the public summary could not be written).
+        public var warnings: [String] = []
     }
 
     public static func run(options: AppOptions, environment: [String: String], now: Date = Date()) throws -> Result {
@@ -31,6 +33,20 @@ public enum Initializer {
             created = false
         } else {
             created = try Registry.create(path: deployment.registryPath, app: app.name, committer: Person.current(), now: now)
+        }
+        var warnings: [String] = []
+        if app.publicSummary && (created || !POSIX.exists(PublicSummary.path(registry: deployment.registryPath))) {
+            // Non-root users read the patches' metadata from the first day (DESIGN §9, "Readers
+            // who are not root"). Never a reason for init to fail: the next scan writes it too.
+            do {
+                let registry = try Registry(deployment: deployment)
+                let lock = try registry.lock(wait: 0, recover: false)
+                defer { withExtendedLifetime(lock) {} }
+                try PublicSummary.refresh(registry, now: now)
+            } catch {
+                let why = (error as? PatchKeeperError)?.message ?? "\(error)"
+                warnings.append("the public summary was not written now (the next scan writes it): \(why)")
+            }
         }
 
         // Config entry: only into a file the user named (--config or $PATCHKEEPER_CONFIG), or the
@@ -61,6 +77,6 @@ public enum Initializer {
         }
         return Result(app: app.name, root: deployment.root, repo: deployment.repoPath, subdir: deployment.subdir,
                       revision: deployment.revision, revisionSource: deployment.revisionSource.description,
-                      registry: deployment.registryPath, registryCreated: created, configPath: configPath, configWritten: written)
+                      registry: deployment.registryPath, registryCreated: created, configPath: configPath, configWritten: written, warnings: warnings)
     }
 }

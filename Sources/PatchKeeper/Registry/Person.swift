@@ -11,19 +11,20 @@ public struct Person: Sendable, Equatable, Codable {
 
     /// Parses `Name <email>`; a bare word becomes a name with `name@host`.
     public static func parse(_ text: String, host: String? = nil) -> Person? {
-        let host = host ?? POSIX.hostName()
-        let t = Text.singleLine(text).trimmingCharacters(in: .whitespaces)
+        // (Scalar searches and trims: what Foundation's `contains` and `trimmingCharacters` did,
+        // without bridging, for the thousands of authors a registry load reads.)
+        let t = Text.trimmedSpaces(Text.singleLine(text))
         guard !t.isEmpty else { return nil }
         if let lt = t.lastIndex(of: "<"), t.hasSuffix(">") {
-            let name = t[..<lt].trimmingCharacters(in: .whitespaces)
+            let name = Text.trimmedSpaces(t[..<lt])
             // Trimmed like the name: `< r>` would come back from `formatted` as name "r".
-            let email = t[t.index(after: lt)..<t.index(before: t.endIndex)].trimmingCharacters(in: .whitespaces)
-            guard !email.isEmpty, !email.contains("<"), !email.contains(">") else { return nil }
+            let email = Text.trimmedSpaces(t[t.index(after: lt)..<t.index(before: t.endIndex)])
+            guard !email.isEmpty, !email.unicodeScalars.contains("<"), !email.unicodeScalars.contains(">") else { return nil }
             return Person(name: name.isEmpty ? email : name, email: email)
         }
-        if t.contains("<") || t.contains(">") { return nil }
-        if t.contains("@") && !t.contains(" ") { return Person(name: t, email: t) }
-        return Person(name: t, email: "\(t.replacingOccurrences(of: " ", with: "."))@\(host)")
+        if t.unicodeScalars.contains("<") || t.unicodeScalars.contains(">") { return nil }
+        if t.unicodeScalars.contains("@") && !t.unicodeScalars.contains(" ") { return Person(name: t, email: t) }
+        return Person(name: t, email: "\(t.replacingOccurrences(of: " ", with: "."))@\(host ?? POSIX.hostName())")
     }
 
     /// Whoever runs the command: `$SUDO_USER` when run through sudo, else the login name.

@@ -8,6 +8,18 @@ public struct PatchKeeperError: Error, Sendable, CustomStringConvertible, Equata
         case locked
         /// A patch does not apply: exit 1 (a finding, nothing written).
         case conflict
+        /// Something the command line must say and did not (`apply` of a patch without a
+        /// Subject and no --title): exit 64, like argument-parser's usage errors.
+        case usage
+    }
+
+    /// The exit code the CLI gives this error.
+    public var exitCode: Int32 {
+        switch kind {
+        case .trouble, .locked: return 2
+        case .conflict: return 1
+        case .usage: return 64
+        }
     }
 
     public var kind: Kind

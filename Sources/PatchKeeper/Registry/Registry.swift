@@ -15,6 +15,10 @@ public final class Registry {
     /// The app's live root: the only root a journal in this registry may name. nil for
     /// registry-only commands, which then refuse a journal with live writes.
     public private(set) var appRoot: String?
+    /// `PublicSummary` (config `public_summary`, on by default): true keeps it up to date with
+    /// every write, false withdraws it, nil (a registry opened without its app's settings) leaves
+    /// it alone.
+    public var publishesSummary: Bool?
 
     public var stateDirectory: String { path + "/.patchkeeper" }
     public var lockPath: String { stateDirectory + "/lock" }
@@ -59,17 +63,22 @@ public final class Registry {
         try self.init(path: deployment.registryPath)
         appName = deployment.app.name
         appRoot = deployment.root
+        publishesSummary = deployment.app.publicSummary
         try checkApp()
         try Self.verifiedStateDirectory(registry: path, create: false, requireOwner: false)
     }
 
     /// Opens an existing registry for a command that knows only the registry (list, show, log,
     /// retire); `app` (nil when the command did not name one) is checked like `init(deployment:)`.
-    public convenience init(path: String, trusted: Bool, app: String?) throws {
+    public convenience init(path: String, trusted: Bool, app: String?, publishesSummary: Bool? = nil) throws {
         GitSettings.setOwnerValidation(!trusted)
         try self.init(path: path)
         appName = app
+        self.publishesSummary = publishesSummary
         try checkApp()
+        // A reader who is not the owner may be unable to enter a private state directory; it
+        // then uses nothing in it (no lock, journal or cache), so there is nothing to verify.
+        if geteuid() != 0, POSIX.lstat(stateDirectory) != nil, access(stateDirectory, X_OK) != 0 { return }
         try Self.verifiedStateDirectory(registry: path, create: false, requireOwner: false)
     }
 
@@ -364,9 +373,13 @@ public final class Registry {
 
     /// The patch with this id (`1`, `0001`) or file name.
     public func find(_ idOrName: String, in patches: [PatchFile]) throws -> PatchFile {
+        try Self.find(idOrName, in: patches, registry: path)
+    }
+
+    public static func find(_ idOrName: String, in patches: [PatchFile], registry: String) throws -> PatchFile {
         let wanted = idOrName.hasSuffix(".patch") ? nil : Int(idOrName)
         if let p = patches.first(where: { $0.fileName == idOrName || (wanted != nil && Int($0.id) == wanted) }) { return p }
-        throw PatchKeeperError("no patch '\(Text.singleLine(idOrName))' in registry \(path)", hint: "'patchkeeper list --all' shows the ids")
+        throw PatchKeeperError("no patch '\(Text.singleLine(idOrName))' in registry \(registry)", hint: "'patchkeeper list --all' shows the ids")
     }
 
     /// The next free id, zero-padded to four digits.
@@ -395,14 +408,39 @@ public final class Registry {
         let time = Int64(now.timeIntervalSince1970)
         FaultInjector.step("before commit \(patch.fileName)")
         defer { FaultInjector.step("after commit \(patch.fileName)") }
+        let commit: ObjectID
+        let parent = try? repository.resolveCommit("HEAD")
         do {
-            return try repository.commitWorkdirChanges(
+            commit = try repository.commitWorkdirChanges(
                 paths: [patch.fileName], message: message,
                 author: Signature(name: author.name, email: author.email, time: time),
                 committer: Signature(name: committer.name, email: committer.email, time: time))
         } catch let e as GitError {
             throw PatchKeeperError("cannot commit \(full) to the registry: \(e.message)",
                                    hint: "check free space and the registry repository with 'git -C \(path) status'")
+        }
+        // The registry write stands whatever happens to the summary: one that could not be
+        // written is rebuilt in full by the next write or scan (its log does not end at HEAD).
+        let entry = Entry(commit: commit, author: author, date: now, subject: message.prefix { $0 != "\n" }.description,
+                          message: message, files: [patch.fileName])
+        updateSummary { try PublicSummary.noteWrite(self, patch: patch, commit: entry, parent: parent, now: now) }
+        return commit
+    }
+
+    /// Why the public summary could not be updated (nil when it was, or was not asked for).
+    public internal(set) var summaryProblem: String?
+
+    /// Runs `publish` when the summary is on, withdraws the summary when it is off; records a
+    /// failure in `summaryProblem` instead of failing the write or scan it follows.
+    func updateSummary(_ publish: () throws -> Void) {
+        guard let on = publishesSummary else { return }
+        do {
+            if on { try publish() } else { try PublicSummary.withdraw(self) }
+            summaryProblem = nil
+        } catch let e as PatchKeeperError {
+            summaryProblem = "the public summary \(PublicSummary.path(registry: path)) was not updated: \(e.message)" + (e.hint.map { " (\($0))" } ?? "")
+        } catch {
+            summaryProblem = "the public summary \(PublicSummary.path(registry: path)) was not updated: \(error)"
         }
     }
 
