@@ -120,6 +120,9 @@ public struct FleetConfig: Sendable, Equatable {
         return short
     }
 
+    /// Whether `remote` goes over ssh (the host key must then be pinned).
+    public static func isSSH(_ remote: String) -> Bool { RemoteAuth.isSSH(remote) }
+
     /// Whether a repository path matches a secret pattern.
     public func isSecret(_ path: String) -> Bool { Self.matches(path, patterns: secretPaths) }
 
