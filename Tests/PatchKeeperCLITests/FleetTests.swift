@@ -218,6 +218,51 @@ struct FleetTests {
         #expect(published.contains("diff --git a/src/api/config/database.yml"))
     }
 
+    /// Review F1: a pattern added after the first publish must reach the history already published.
+    @Test("adding a secret pattern rebuilds the published chain from its root: no reachable object keeps the old content")
+    func secretPatternAddedLater() throws {
+        let f = Fleet()
+        let smtp = "smtp-Passw0rd-published-before-the-pattern"
+        f.edit("web1", "config/smtp.yml", "password: \(smtp)\n")
+        f.record("web1", "config/smtp.yml", "SMTP password")
+        f.edit("web1", "config/clock.rb", FleetTests.patchedClock)
+        f.record("web1", "config/clock.rb", "Disable the RSS cleanup job")
+        #expect(f.remoteObjects().contains(smtp), "the recipe: unredacted before the pattern is added")
+        let before = git(["rev-parse", "refs/patchkeeper/web1/api/registry"], in: f.remote)
+        // The admin adds the pattern; the next scan publishes.
+        let text = try String(contentsOfFile: f.config("web1"), encoding: .utf8)
+        f.app.scratch.write("config-web1.toml", text.replacingOccurrences(of: "host = \"web1\"\n", with: "host = \"web1\"\nsecret_paths = [\"config/smtp.yml\"]\n"))
+        chmod(f.config("web1"), 0o644)
+        #expect(f.pkOn("web1", ["scan"]).status == 0)
+        let after = git(["rev-parse", "refs/patchkeeper/web1/api/registry"], in: f.remote)
+        #expect(after != before)
+        // Not a descendant: the old chain is gone from every ref (the push was forced).
+        let merged = run("/usr/bin/git", ["-C", f.remote, "merge-base", "--is-ancestor", before, after])
+        #expect(merged.status == 1, "the new chain still contains the old one")
+        let log = git(["log", "--format=%s", "refs/patchkeeper/web1/api/registry"], in: f.remote)
+        #expect(log.contains("SMTP password"), "\(log)")
+        let published = git(["show", "refs/patchkeeper/web1/api/registry:0001-smtp-password.patch"], in: f.remote)
+        #expect(published.contains("Redacted: src/api/config/smtp.yml"), "\(published)")
+        // The server keeps unreachable objects until it collects them (docs/FLEET.md); after gc,
+        // nothing reachable holds the secret.
+        git(["gc", "-q", "--prune=now"], in: f.remote)
+        let objects = f.remoteObjects()
+        #expect(objects.contains("# RssCleanup.run  # takes table locks"))
+        #expect(!objects.contains(smtp), "an object reachable from the new chain holds the old content")
+        // The documented delete-and-republish: the same.
+        for kind in ["registry", "images", "summary"] { git(["update-ref", "-d", "refs/patchkeeper/web1/api/\(kind)"], in: f.remote) }
+        git(["gc", "-q", "--prune=now"], in: f.remote)
+        #expect(f.pkOn("web1", ["scan"]).status == 0)
+        let again = f.remoteObjects()
+        #expect(again.contains("SMTP password"))
+        #expect(!again.contains(smtp))
+        // An unchanged pattern list does not rebuild: the chain only grows.
+        f.edit("web1", "config/workers.yml", "timeout: 90\n")
+        f.record("web1", "config/workers.yml", "Raise the worker timeout")
+        let tip = git(["rev-parse", "refs/patchkeeper/web1/api/registry"], in: f.remote)
+        #expect(run("/usr/bin/git", ["-C", f.remote, "merge-base", "--is-ancestor", after, tip]).status == 0)
+    }
+
     @Test("fleet gate decides once per distinct patch and base and maps the verdicts to hosts")
     func fleetGate() throws {
         let f = Fleet()

@@ -115,6 +115,11 @@ public struct FleetPublisher {
         // 1. The redacted chain: one published commit per registry commit not yet published.
         let tipRef = Self.localPrefix + "registry"
         var tip = try repo.reference(tipRef)
+        // The chain was redacted with other secret patterns (or before they were recorded):
+        // rebuild it from the root, so no published commit keeps content the current patterns
+        // would cut (the push is forced; the old chain becomes unreachable on the server).
+        let secrets = try Self.secretsHash(config)
+        if let t = tip, (try? repo.commit(t)).flatMap({ Self.trailer("Fleet-Secrets", of: $0.message) }) != secrets.hex { tip = nil }
         let lastSource = tip.flatMap { try? repo.commit($0) }.flatMap { Self.sourceCommit(of: $0.message) }
         var todo: [ObjectID] = []
         var c: ObjectID? = head
@@ -142,7 +147,7 @@ public struct FleetPublisher {
                 }
             }
             let tree = try repo.writeTree(entries)
-            let message = info.message + (info.message.hasSuffix("\n") ? "" : "\n") + "\nSource-Commit: \(id.hex)\n"
+            let message = info.message + (info.message.hasSuffix("\n") ? "" : "\n") + "\nSource-Commit: \(id.hex)\nFleet-Secrets: \(secrets.hex)\n"
             tip = try repo.writeCommit(tree: tree, parents: tip.map { [$0] } ?? [], message: message, author: info.author, committer: info.author)
         }
         if let tip { try repo.setReference(tipRef, to: tip) }
@@ -178,9 +183,19 @@ public struct FleetPublisher {
     }
 
     static func sourceCommit(of message: String) -> ObjectID? {
-        for line in message.split(separator: "\n").reversed() where line.hasPrefix("Source-Commit: ") {
-            return ObjectID(hex: String(line.dropFirst("Source-Commit: ".count)))
+        trailer("Source-Commit", of: message).flatMap { ObjectID(hex: $0) }
+    }
+
+    static func trailer(_ key: String, of message: String) -> String? {
+        for line in message.split(separator: "\n").reversed() where line.hasPrefix(key + ": ") {
+            return String(line.dropFirst(key.count + 2))
         }
         return nil
+    }
+
+    /// Identifies the effective secret pattern list (order and duplicates do not matter), kept
+    /// as the `Fleet-Secrets:` trailer of every published chain commit.
+    static func secretsHash(_ config: FleetConfig) throws -> ObjectID {
+        try ObjectID.hashBlob(Array(("patchkeeper fleet secret paths v1\n" + Set(config.secretPaths).sorted().joined(separator: "\0")).utf8))
     }
 }
