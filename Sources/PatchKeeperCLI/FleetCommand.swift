@@ -277,7 +277,7 @@ struct FleetGateCommand: ParsableCommand {
     struct GateDTO: Encodable {
         struct PatchDTO: Encodable { var patchId: String; var titles: [String]; var results: [String: [String]]; var notes: [String] }
         struct HostPatchDTO: Encodable { var id: String; var title: String; var patchId: String; var result: String; var blocks: Bool; var expired: Bool; var detail: String? }
-        struct HostDTO: Encodable { var host: String; var app: String; var blocked: Bool; var reasons: [String]; var unregistered: Int?; var patches: [HostPatchDTO] }
+        struct HostDTO: Encodable { var host: String; var app: String; var blocked: Bool; var reasons: [String]; var scanAgeSeconds: Int?; var unregistered: Int?; var patches: [HostPatchDTO] }
         var target: String
         var targetRevision: String
         var policy: String
@@ -302,7 +302,7 @@ struct FleetGateCommand: ParsableCommand {
                 blockedHosts: blockedHosts,
                 patches: r.patches.map { .init(patchId: $0.key, titles: $0.titles, results: $0.results, notes: $0.notes) },
                 hosts: r.hosts.map { h in
-                    .init(host: h.host, app: h.app, blocked: h.blocked, reasons: h.reasons, unregistered: h.unregistered,
+                    .init(host: h.host, app: h.app, blocked: h.blocked, reasons: h.reasons, scanAgeSeconds: h.scanAge.map { Int($0) }, unregistered: h.unregistered,
                           patches: h.patches.map { .init(id: $0.id, title: $0.title, patchId: $0.key, result: $0.result, blocks: $0.blocks, expired: $0.expired, detail: $0.detail) })
                 }))
         } else {
@@ -318,9 +318,11 @@ struct FleetGateCommand: ParsableCommand {
                 }
             }
             for h in r.hosts where h.blocked {
-                out.line(out.red("BLOCKED") + " " + Text.terminalLine(h.host) + "/" + Text.terminalLine(h.app) + ": " + Text.terminalLine(h.reasons.joined(separator: "; ")))
+                out.line(out.red("BLOCKED") + " " + Text.terminalLine(h.host) + "/" + Text.terminalLine(h.app) + ": " + Text.terminalLine(h.reasons.joined(separator: "; ")) + " (\(h.asOf))")
             }
-            let summary = "fleet gate: " + (r.isBlocked ? "BLOCKED on \(blockedHosts) of \(r.hosts.count)" : "safe on all \(r.hosts.count)") + " host/app\(r.hosts.count == 1 ? "" : "s")"
+            // A verdict holds as of each host's last scan (fresh up to --stale-after).
+            let oldest = r.hosts.compactMap(\.scanAge).max().map { " (oldest scan \(Text.shortAge(since: Date(timeIntervalSince1970: 0), now: Date(timeIntervalSince1970: max(0, $0)))) ago)" } ?? ""
+            let summary = "fleet gate: " + (r.isBlocked ? "BLOCKED on \(blockedHosts) of \(r.hosts.count)" : "safe on all \(r.hosts.count)") + " host/app\(r.hosts.count == 1 ? "" : "s")" + oldest
             out.line(r.isBlocked ? out.red(summary) : summary)
         }
         if r.isBlocked { throw ExitCode(1) }

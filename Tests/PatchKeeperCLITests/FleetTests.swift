@@ -294,12 +294,33 @@ struct FleetTests {
         #expect(t.stdout.contains("conflicts on 2 hosts"), "\(t.stdout)")
         #expect(t.stdout.contains("decide on the host on 1 host"), "\(t.stdout)")
         #expect(t.stdout.contains("BLOCKED web2/api: 0001 conflicts, 0002 reapplies"), "\(t.stdout)")
-        #expect(t.stdout.hasSuffix("fleet gate: BLOCKED on 3 of 3 host/apps\n"), "\(t.stdout)")
+        // web3's scan was aged by 5 hours: the verdicts hold as of each host's scan.
+        #expect(t.stdout.contains("fleet gate: BLOCKED on 3 of 3 host/apps (oldest scan 5h ago)\n"), "\(t.stdout)")
+        #expect(t.stdout.contains(" (as of scan 5h ago)\n"), "\(t.stdout)")
 
         // With the reapply policy, a host whose only patch reapplies cleanly is safe.
         let g = try f.json(f.fleet(["gate", "--target", "v2", "--repo", f.app.repo, "--no-fetch", "--policy", "reapply", "--format", "json"]))
         let byHost = Dictionary(uniqueKeysWithValues: ((g["hosts"] as? [[String: Any]]) ?? []).map { ($0["host"] as! String, $0) })
         #expect(byHost["web2"]?["blocked"] as? Bool == true)   // the shared patch conflicts, and 0002 is expired
+    }
+
+    /// Review F2: the host's own gate blocks on scan problems; fleet gate must too.
+    @Test("fleet gate blocks a host whose last scan had problems (a FIFO in the tree)")
+    func scanProblemsBlock() throws {
+        let f = Fleet()
+        #expect(mkfifo(f.root("web1") + "/config/pipe", 0o644) == 0)
+        f.pkOn("web1", ["scan"])
+        f.pkOn("web2", ["scan"])
+        let own = f.pkOn("web1", ["gate", "--target", "base"])
+        #expect(own.status != 0, "the recipe: the host's own gate blocks\n\(own.stdout)\(own.stderr)")
+        let j = try f.json(f.fleet(["gate", "--target", "base", "--repo", f.app.repo, "--app", "api", "--format", "json"]))
+        let byHost = Dictionary(uniqueKeysWithValues: ((j["hosts"] as? [[String: Any]]) ?? []).map { ($0["host"] as! String, $0) })
+        let web1 = try #require(byHost["web1"])
+        #expect(web1["blocked"] as? Bool == true, "\(web1)")
+        #expect((web1["reasons"] as? [String])?.contains { $0.hasPrefix("decide on the host (1 problem") } == true, "\(web1)")
+        #expect((web1["reasons"] as? [String])?.count == 1, "the problem is the only reason (without it, web1 is safe): \(web1)")
+        #expect(byHost["web2"]?["blocked"] as? Bool == false, "\(byHost["web2"] ?? [:])")
+        #expect((byHost["web2"]?["scan_age_seconds"] ?? byHost["web2"]?["scanAgeSeconds"]) as? Int != nil, "\(byHost["web2"] ?? [:])")
     }
 
     /// contrib/fleet/update-hook in a plain bare repository, pushed to by the git CLI over

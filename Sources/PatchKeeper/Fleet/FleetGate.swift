@@ -37,7 +37,14 @@ public struct FleetGateReport: Sendable {
         public var unregistered: Int?
         /// Reasons this host's deploy is blocked (empty: safe).
         public var reasons: [String]
+        /// How old the host's last published scan is (nil: none): the verdict holds as of then.
+        public var scanAge: TimeInterval?
         public var blocked: Bool { !reasons.isEmpty }
+        /// "as of scan 12m ago" (or "no scan").
+        public var asOf: String {
+            guard let scanAge else { return "no scan" }
+            return "as of scan \(Text.shortAge(since: Date(timeIntervalSince1970: 0), now: Date(timeIntervalSince1970: max(0, scanAge)))) ago"
+        }
     }
 
     public var app: String?
@@ -143,6 +150,9 @@ public enum FleetGate {
                 hv.reasons.append(blocking.map { "\($0.id) \($0.result)" }.joined(separator: ", "))
             }
             if let scan = m.summary?.scan, let at = Text.parseISO(scan.checkedAt) {
+                hv.scanAge = now.timeIntervalSince(at)
+                // The host's own gate blocks on these (a FIFO, an unreadable file): so does this one.
+                if scan.problems > 0 { hv.reasons.append("decide on the host (\(scan.problems) problem\(scan.problems == 1 ? "" : "s") in its last scan)") }
                 if scan.unregistered > 0 { hv.reasons.append("\(scan.unregistered) unregistered change\(scan.unregistered == 1 ? "" : "s") would be lost") }
                 if now.timeIntervalSince(at) > staleAfter { hv.reasons.append("last scan \(Text.shortAge(since: at, now: now)) ago is stale: decide on the host") }
             } else {
