@@ -11,6 +11,7 @@ struct FleetTests {
     static let patchedClock = "every 1.hour do\n  # RssCleanup.run  # takes table locks\nend\n\nevery 1.day do\n  Report.run\nend\n"
     static let otherClock = "every 1.hour do\n  RssCleanup.run\nend\n\nevery 1.day do\n  Report.run(:quiet)\nend\n"
     static let secret = "S3cr3tPassw0rd-never-leaves"
+    static let database = "production:\n  password: changeme\n  pool: 5\n  timeout: 5000\n  encoding: utf8\n  host: db1\n"
 
     final class Fleet: @unchecked Sendable {
         let app = AppFixture(deploy: false)
@@ -18,7 +19,9 @@ struct FleetTests {
         var cache: String { app.scratch.file("cache") }
 
         init() {
-            app.commit(["src/api/config/clock.rb": FleetTests.clock, "src/api/config/database.yml": "production:\n  password: changeme\n"],
+            // database.sample: a non-secret file with the secret file's content (review F3).
+            app.commit(["src/api/config/clock.rb": FleetTests.clock, "src/api/config/database.yml": FleetTests.database,
+                        "src/api/config/database.sample": FleetTests.database],
                        message: "base", tag: "base")
             git(["init", "-q", "--bare", remote], in: app.scratch.path)
             for host in ["web1", "web2", "web3"] { deploy(host) }
@@ -216,6 +219,36 @@ struct FleetTests {
         let published = git(["show", "refs/patchkeeper/web1/api/registry:0001-rotate-the-database-password.patch"], in: f.remote)
         #expect(published.contains("Redacted: src/api/config/database.yml"), "\(published)")
         #expect(published.contains("diff --git a/src/api/config/database.yml"))
+    }
+
+    /// Review F3: the images allow-list is by blob id; a secret file's blob must not be published
+    /// because a non-secret file happens to have the same content.
+    @Test("a blob that is an image of a secret path is never published, even as a non-secret file's image")
+    func secretImageDenied() throws {
+        let f = Fleet()
+        f.edit("web1", "config/database.yml", FleetTests.database.replacingOccurrences(of: "changeme", with: FleetTests.secret))
+        f.record("web1", "config/database.yml", "Rotate the database password")
+        // The sample's hunk is its last lines: the password line is outside it, but in its preimage.
+        f.edit("web1", "config/database.sample", FleetTests.database.replacingOccurrences(of: "db1", with: "db2"))
+        f.record("web1", "config/database.sample", "Sample points at db2")
+        let objects = f.remoteObjects()
+        #expect(objects.contains("+  host: db2"), "the sample's patch is published")
+        #expect(!objects.contains(FleetTests.secret))
+        // The sample's preimage is database.yml's preimage: never published (its postimage, which
+        // no secret file has, is).
+        let preimage = git(["rev-parse", "base:src/api/config/database.yml"], in: f.app.repo)
+        #expect(git(["rev-parse", "base:src/api/config/database.sample"], in: f.app.repo) == preimage)
+        #expect(!objects.contains(preimage + " blob"), "the secret file's preimage left the host as the sample's image")
+        // fleet gate still decides the sample's patch: its preimage is in the app repository.
+        f.pkOn("web1", ["scan"])
+        let g = f.fleet(["gate", "--target", "base", "--repo", f.app.repo, "--format", "json"])
+        let web1 = try #require(((try f.json(g))["hosts"] as? [[String: Any]])?.first { $0["host"] as? String == "web1" })
+        let sample = try #require((web1["patches"] as? [[String: Any]])?.first { $0["title"] as? String == "Sample points at db2" }, "\(web1)")
+        #expect(sample["result"] as? String == "reapplies", "\(sample)")
+        // The sample's postimage (no secret file has it) is still there for fleet gate.
+        let postimage = git(["hash-object", f.root("web1") + "/config/database.sample"], in: f.app.scratch.path)
+        let images = git(["ls-tree", "--name-only", "refs/patchkeeper/web1/api/images"], in: f.remote)
+        #expect(images.contains(postimage), "\(images)")
     }
 
     /// Review F1: a pattern added after the first publish must reach the history already published.

@@ -151,12 +151,15 @@ public struct FleetPublisher {
             tip = try repo.writeCommit(tree: tree, parents: tip.map { [$0] } ?? [], message: message, author: info.author, committer: info.author)
         }
         if let tip { try repo.setReference(tipRef, to: tip) }
-        // 2. Images: exactly the pre/post images of the non-secret files of the current patches.
+        // 2. Images: exactly the pre/post images of the non-secret files of the current patches,
+        // less every blob that is an image of a secret path in any version of any patch file
+        // (a non-secret file with a secret file's content must not publish it: deny beats allow).
         for e in try repo.treeEntries(tree: try repo.treeID(ofCommit: head)) where e.name.hasSuffix(".patch") {
             guard let bytes = repo.boundedBlob(e.id, limit: 64 << 20), let text = String(validating: bytes, as: UTF8.self),
                   let r = FleetRedactor.redact(text, fileName: e.name, config: config) else { continue }
             for id in r.publicImages where repo.contains(id) { publicImages.insert(id) }
         }
+        if !publicImages.isEmpty { publicImages.subtract(try secretImages(head: head)) }
         let imagesTree = try repo.writeTree(publicImages.sorted().map { ($0.hex, $0, 0o100644) })
         let sig = Signature(name: "patchkeeper", email: "patchkeeper@\(config.host)", time: Int64(now.timeIntervalSince1970))
         if try repo.reference(Self.localPrefix + "images").map({ try repo.treeID(ofCommit: $0) }) != imagesTree {
@@ -171,6 +174,25 @@ public struct FleetPublisher {
         let summaryTree = try repo.writeTree([("summary.json", blob, 0o100644)])
         let commit = try repo.writeCommit(tree: summaryTree, parents: [], message: "Summary of \(app) on \(config.host)\n", author: sig, committer: sig)
         try repo.setReference(Self.localPrefix + "summary", to: commit)
+    }
+
+    /// The images of secret paths in every version of every patch file in the registry's history
+    /// (each distinct patch blob parsed once).
+    func secretImages(head: ObjectID) throws -> Set<ObjectID> {
+        let repo = registry.repository
+        var seenBlobs = Set<ObjectID>()
+        var denied = Set<ObjectID>()
+        var c: ObjectID? = head
+        while let id = c {
+            let info = try repo.commit(id)
+            for e in try repo.treeEntries(tree: try repo.treeID(ofCommit: id)) where e.name.hasSuffix(".patch") && seenBlobs.insert(e.id).inserted {
+                guard let bytes = repo.boundedBlob(e.id, limit: 64 << 20), let text = String(validating: bytes, as: UTF8.self),
+                      let r = FleetRedactor.redact(text, fileName: e.name, config: config) else { continue }
+                denied.formUnion(r.secretImages)
+            }
+            c = info.parents.first
+        }
+        return denied
     }
 
     /// The published blob for a registry patch file: itself, or its redacted copy; nil when it

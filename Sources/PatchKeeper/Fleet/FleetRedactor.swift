@@ -13,6 +13,9 @@ enum FleetRedactor {
         var redacted: [String]
         /// Blob ids of the non-secret files (the images the fleet may see).
         var publicImages: [ObjectID]
+        /// Blob ids of the secret files: never published, even when a non-secret file has the
+        /// same content (deny beats allow).
+        var secretImages: [ObjectID]
     }
 
     static func redact(_ text: String, fileName: String, config: FleetConfig) -> Result? {
@@ -20,10 +23,13 @@ enum FleetRedactor {
               let files = try? patch.files() else { return nil }
         let secret = files.map { config.isSecret($0.oldPath) || config.isSecret($0.newPath) }
         var images: [ObjectID] = []
-        for (f, s) in zip(files, secret) where !s {
-            for id in [f.oldID, f.newID] where !id.isZero { images.append(id) }
+        var secretImages: [ObjectID] = []
+        for (f, s) in zip(files, secret) {
+            for id in [f.oldID, f.newID] where !id.isZero {
+                if s { secretImages.append(id) } else { images.append(id) }
+            }
         }
-        guard secret.contains(true) else { return Result(text: text, redacted: [], publicImages: images) }
+        guard secret.contains(true) else { return Result(text: text, redacted: [], publicImages: images, secretImages: []) }
         // One section per "diff --git" line, in the order libgit2 parsed them.
         guard let diff = PatchFile.diffSection(of: patch.tail), let start = patch.tail.range(of: diff) else { return nil }
         let lines = diff.split(separator: "\n", omittingEmptySubsequences: false)
@@ -44,9 +50,9 @@ enum FleetRedactor {
         var redactedPatch = patch
         redactedPatch.tail = String(patch.tail[..<start.lowerBound]) + out.joined(separator: "\n") + (diff.hasSuffix("\n") && out.last != "" ? "\n" : "")
         let paths = zip(files, secret).filter { $0.1 || cutAll }.map { $0.0.path }
-        if cutAll { images = [] }
+        if cutAll { secretImages += images; images = [] }
         redactedPatch.setTrailer("Redacted", paths.map { Text.singleLine($0) }.joined(separator: ", "))
         if let id = try? PatchParser.patchID(patch.diffText) { redactedPatch.setTrailer("Fleet-Patch-Id", id.hex) }
-        return Result(text: redactedPatch.render(), redacted: paths, publicImages: images)
+        return Result(text: redactedPatch.render(), redacted: paths, publicImages: images, secretImages: secretImages)
     }
 }
