@@ -54,6 +54,24 @@ struct FleetConfigTests {
         }
     }
 
+    /// Review F4: yaml twins, backups and editor copies of secret files, more well-known names, any case.
+    @Test("secret patterns: yaml twins, backup and swap copies, more credential files, case-insensitive")
+    func moreSecrets() throws {
+        let f = try FleetConfig(remote: nil, host: "web1", secretPaths: ["config/smtp.yml"])
+        for p in ["config/database.yaml", "config/secrets.production.yaml", "config/database.yml.bak", "config/database.yml.orig",
+                  "config/database.yml~", "config/.database.yml.swp", "config/database.yml.bak.orig", "config/smtp.yml.bak",
+                  "production.env", ".npmrc", "home/.pypirc", ".git-credentials", ".my.cnf", "keys/id_dsa", "keys/id_dsa.pub",
+                  "android/release.jks", "app.keystore", "vault.kdbx", "config/application.yml", "app/config/parameters.yml",
+                  "mysite/local_settings.py", "w/LocalSettings.php", "joomla/configuration.php", "src/appsettings.Production.json",
+                  "appsettings.json", "CONFIG/DATABASE.YML", "Keys/Server.PEM", "wp-config.php.bak", ".ENV"] {
+            #expect(f.isSecret(p), "\(p)")
+        }
+        for p in ["config/database.yml.example", "config/clock.rb.bak", "docs/env.md", "config/application.rb", "src/settings.py",
+                  "package.json", ".bak", "~"] {
+            #expect(!f.isSecret(p), "\(p)")
+        }
+    }
+
     @Test("an ssh remote is recognised in URL and scp form; a path is not")
     func sshRemotes() {
         #expect(FleetConfig.isSSH("ssh://git@host/fleet.git"))

@@ -32,12 +32,21 @@ public struct FleetConfig: Sendable, Equatable {
 
     /// Files that usually hold passwords or keys. A pattern without '/' matches a file name at any
     /// depth; one with '/' matches the whole path or its end (`config/database.yml` matches
-    /// `src/api/config/database.yml`). fnmatch(3) syntax.
+    /// `src/api/config/database.yml`). fnmatch(3) syntax, case-insensitive; a backup or editor
+    /// copy of a matching file (`.bak`, `.orig`, `~`, vim's `.NAME.swp`, ...) matches too.
     public static let defaultSecretPaths = [
-        "config/database.yml", "config/secrets*.yml", "config/master.key", "config/credentials/*",
-        "credentials*", ".env", ".env.*", "*.pem", "*.key", "*.p12", "*.pfx", "id_rsa*", "id_ed25519*", "id_ecdsa*",
-        ".htpasswd", ".netrc", ".pgpass", "wp-config.php", "settings.local.php",
+        "config/database.yml", "config/database.yaml", "config/secrets*.yml", "config/secrets*.yaml",
+        "config/master.key", "config/credentials/*", "config/application.yml", "config/application.yaml",
+        "credentials*", ".env", ".env.*", "*.env", "*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore", "*.kdbx",
+        "id_rsa*", "id_dsa*", "id_ed25519*", "id_ecdsa*",
+        ".htpasswd", ".netrc", ".pgpass", ".npmrc", ".pypirc", ".git-credentials", ".my.cnf",
+        "wp-config.php", "settings.local.php", "local_settings.py", "LocalSettings.php", "configuration.php",
+        "parameters.yml", "parameters.yaml", "appsettings*.json",
     ]
+
+    /// Suffixes of backup and editor copies: a name that matches a secret pattern once they are
+    /// stripped is secret too.
+    static let backupSuffixes = [".bak", ".orig", ".old", ".save", ".backup", ".swp", ".swo", ".tmp", "~"]
 
     public static let defaultCache = "/var/cache/patchkeeper/fleet"
 
@@ -127,7 +136,21 @@ public struct FleetConfig: Sendable, Equatable {
     public func isSecret(_ path: String) -> Bool { Self.matches(path, patterns: secretPaths) }
 
     static func matches(_ path: String, patterns: [String]) -> Bool {
-        let parts = path.split(separator: "/").map(String.init)
+        let patterns = patterns.map { $0.lowercased() }
+        var parts = path.lowercased().split(separator: "/").map(String.init)
+        guard var name = parts.last else { return false }
+        if matchesExactly(parts, patterns: patterns) { return true }
+        // Strip backup suffixes one at a time (db.yml.bak.orig), and vim's leading '.' of a swap file.
+        while let suffix = backupSuffixes.first(where: { name.hasSuffix($0) && name.count > $0.count }) {
+            name = String(name.dropLast(suffix.count))
+            if suffix == ".swp" || suffix == ".swo", name.hasPrefix("."), name.count > 1 { name.removeFirst() }
+            parts[parts.count - 1] = name
+            if matchesExactly(parts, patterns: patterns) { return true }
+        }
+        return false
+    }
+
+    static func matchesExactly(_ parts: [String], patterns: [String]) -> Bool {
         guard let name = parts.last else { return false }
         for p in patterns {
             if !p.contains("/") {
