@@ -390,6 +390,22 @@ struct FleetTests {
         #expect(push("refs/patchkeeper/web1/api/images", as: "../web2").status != 0)
         #expect(push("refs/patchkeeper/web2/api/registry", as: "web2").status == 0)
         #expect(push("refs/patchkeeper/web2/api/registry", as: "web1", delete: true).status != 0)
+        // Review F5: a host deleting its own refs would drop out of fleet gate ("safe on N of N").
+        let ownDelete = push("refs/patchkeeper/web1/api/summary", as: "web1", delete: true)
+        #expect(ownDelete.status != 0)
+        #expect(ownDelete.stderr.contains("only PATCHKEEPER_FLEET_ADMINS may delete refs"), "\(ownDelete.stderr)")
+        // App names as fleet reads them.
+        #expect(push("refs/patchkeeper/web1/-x/registry", as: "web1").status != 0)
+        #expect(push("refs/patchkeeper/web1/a..b/registry", as: "web1").status != 0)
+        #expect(push("refs/patchkeeper/web1/api.lock/registry", as: "web1").status != 0)
+        #expect(push("refs/patchkeeper/web1/\(String(repeating: "a", count: 65))/registry", as: "web1").status != 0)
+        #expect(push("refs/patchkeeper/web1/shop_2.v-1/registry", as: "web1").status == 0)
+        // An admin may delete any host's refs (a decommissioned host).
+        func adminDelete(_ ref: String) -> ProcessResult {
+            run("/usr/bin/git", ["-C", s.file("src"), "push", "file://" + s.file("fleet.git"), ":" + ref],
+                env: ["GIT_CONFIG_NOSYSTEM": "1", "HOME": s.path, "PATCHKEEPER_HOST": "admin", "PATCHKEEPER_FLEET_ADMINS": "ops admin"])
+        }
+        #expect(adminDelete("refs/patchkeeper/web1/shop_2.v-1/registry").status == 0)
         let refs = git(["for-each-ref", "--format=%(refname)"], in: s.file("fleet.git")).split(separator: "\n").map(String.init).sorted()
         #expect(refs == ["refs/patchkeeper/web1/api/registry", "refs/patchkeeper/web1/api/summary", "refs/patchkeeper/web2/api/registry"])
     }
