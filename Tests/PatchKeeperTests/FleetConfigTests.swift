@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 @testable import PatchKeeper
+import Git
+import TestSupport
 
 @Suite("Fleet config and secret paths")
 struct FleetConfigTests {
@@ -79,5 +81,28 @@ struct FleetConfigTests {
         #expect(!FleetConfig.isSSH("/srv/git/fleet.git"))
         #expect(!FleetConfig.isSSH("file:///srv/git/fleet.git"))
         #expect(!FleetConfig.isSSH("./dir:with/colon"))
+    }
+
+    /// Review F8: a publish that cannot take the registry lock said "see status" while status
+    /// still showed the last success.
+    @Test("a publish that cannot take the registry lock is recorded as pending")
+    func lockedPublishIsPending() throws {
+        let app = AppFixture()
+        try Registry.create(path: app.registry, app: "api", committer: Person(name: "t", email: "t@t"), now: Date())
+        let registry = try Registry(path: app.registry)
+        git(["init", "-q", "--bare", app.scratch.file("remote.git")], in: app.scratch.path)
+        let config = try FleetConfig(remote: app.scratch.file("remote.git"), host: "web1")
+        let publisher = FleetPublisher(registry: registry, app: "api", config: config)
+        let first = try #require(publisher.publish(lockWait: 0))
+        #expect(first.ok, "\(first)")
+        let held = try registry.lock(wait: 0, recover: false)
+        let later = Date().addingTimeInterval(60)
+        let locked = try #require(publisher.publish(lockWait: 0, now: later))
+        withExtendedLifetime(held) {}
+        #expect(!locked.ok)
+        let saved = try #require(FleetPushState.load(registry: registry))
+        #expect(!saved.ok, "\(saved)")
+        #expect(saved.pendingSince != nil)
+        #expect(saved.error?.contains("locked") == true, "\(saved)")
     }
 }

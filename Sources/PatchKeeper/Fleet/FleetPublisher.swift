@@ -53,8 +53,8 @@ public struct FleetPublisher {
     public var namespace: String { Self.remotePrefix + config.host + "/" + app + "/" }
 
     /// Builds the refs and pushes them; `gate` (from `gate`) replaces the summary's gate part.
-    /// Never throws: the outcome (saved in the state dir when the lock could be taken) says what
-    /// went wrong. nil when no remote is configured.
+    /// Never throws: the outcome (saved in the state dir, also when the lock could not be taken)
+    /// says what went wrong. nil when no remote is configured.
     public func publish(gate: FleetSummary.Gate? = nil, lockWait: Double, now: Date = Date()) -> FleetPushState? {
         guard let remote = config.remote else { return nil }
         var state = FleetPushState.load(registry: registry) ?? FleetPushState(remote: remote, host: config.host, ok: false, lastAttempt: now)
@@ -62,8 +62,12 @@ public struct FleetPublisher {
         state.lastAttempt = now
         let lock: RegistryLock
         do { lock = try registry.lock(wait: lockWait, recover: false) } catch {
+            // Recorded all the same (an atomic write of the publisher's own file), so status and
+            // metrics say pending; the next write or scan retries.
             state.ok = false
-            state.error = "the registry is locked by another patchkeeper; it publishes when it is done (\(error))"
+            if state.pendingSince == nil { state.pendingSince = now }
+            state.error = Text.singleLine("the registry is locked by another patchkeeper; the next write or scan publishes (\((error as? PatchKeeperError)?.message ?? "\(error)"))")
+            try? state.save(registry)
             return state
         }
         defer { withExtendedLifetime(lock) {} }
