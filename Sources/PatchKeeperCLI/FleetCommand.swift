@@ -42,6 +42,9 @@ struct FleetOptions: ParsableArguments {
     @Flag(name: .long, help: "Do not fetch: report what the cache holds.")
     var noFetch = false
 
+    @Option(name: .long, help: ArgumentHelp("Stop reporting a host/app whose refs disappeared from the remote (a decommissioned host); repeatable.", valueName: "host/app"))
+    var forget: [String] = []
+
     @Option(name: .long, help: ArgumentHelp("A host whose last published scan is older than this is stale (e.g. 90m, 2h, 1d).", valueName: "duration"))
     var staleAfter: String = "2h"
 
@@ -86,7 +89,7 @@ struct FleetOptions: ParsableArguments {
             fetched = FetchSummary(remote: url, receivedObjects: stats.receivedObjects, receivedBytes: stats.receivedBytes,
                                    prunedRefs: stats.pruned, seconds: Date().timeIntervalSince(start))
         }
-        return (try store.load(), store, fetched)
+        return (try store.load(forget: Set(forget)), store, fetched)
     }
 }
 

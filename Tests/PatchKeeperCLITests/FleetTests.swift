@@ -182,7 +182,7 @@ struct FleetTests {
         #expect(metrics.contains("patchkeeper_fleet_distinct_patches 5"))
     }
 
-    @Test("a second fetch with nothing changed transfers nothing; a host removed from the remote disappears")
+    @Test("a second fetch with nothing changed transfers nothing; a host removed from the remote is a finding until forgotten")
     func incrementalFetch() throws {
         let f = Fleet()
         f.edit("web1", "config/clock.rb", FleetTests.patchedClock)
@@ -193,11 +193,24 @@ struct FleetTests {
         let again = try f.json(f.fleet(["--format", "json"]))
         #expect((again["fetch"] as? [String: Any])?["received_objects"] as? Int == 0, "\(again)")
         #expect((again["hosts"] as? [[String: Any]])?.count == 3)
-        // Decommission web2: delete its refs on the server; the next fleet forgets it.
+        // web2's refs are deleted on the server. Review F5: a host that vanishes is a finding (and
+        // blocks fleet gate) until an admin forgets it (a decommission).
         for kind in ["registry", "images", "summary"] { git(["update-ref", "-d", "refs/patchkeeper/web2/api/\(kind)"], in: f.remote) }
-        let after = try f.json(f.fleet(["--format", "json"]))
-        #expect((after["hosts"] as? [[String: Any]])?.map { $0["host"] as? String } == ["web1", "web3"])
+        let vanished = f.fleet(["--format", "json"])
+        #expect(vanished.status == 1, "\(vanished.stdout)")
+        let after = try f.json(vanished)
         #expect((after["fetch"] as? [String: Any])?["pruned_refs"] as? Int == 3)
+        let rows = try #require(after["hosts"] as? [[String: Any]])
+        #expect(rows.map { $0["host"] as? String } == ["web1", "web2", "web3"])
+        #expect((rows[1]["problems"] as? [String])?.first?.contains("its refs disappeared from the remote") == true, "\(rows[1])")
+        let gate = try f.json(f.fleet(["gate", "--target", "base", "--repo", f.app.repo, "--no-fetch", "--format", "json"]))
+        let web2 = try #require((gate["hosts"] as? [[String: Any]])?.first { $0["host"] as? String == "web2" }, "\(gate)")
+        #expect(web2["blocked"] as? Bool == true)
+        #expect((web2["reasons"] as? [String])?.first?.contains("disappeared") == true, "\(web2)")
+        let forgotten = try f.json(f.fleet(["--format", "json", "--forget", "web2/api"]))
+        #expect((forgotten["hosts"] as? [[String: Any]])?.map { $0["host"] as? String } == ["web1", "web3"])
+        let later = try f.json(f.fleet(["--format", "json"]))
+        #expect((later["hosts"] as? [[String: Any]])?.map { $0["host"] as? String } == ["web1", "web3"])
     }
 
     @Test("a secret path's content never reaches the remote: the patch body is redacted and its images stay home")

@@ -46,6 +46,9 @@ public struct Fleet {
         /// Active patches, in registry order.
         public var patches: [Patch] = []
         public var problems: [String] = []
+        /// Seen in an earlier read of the cache and gone now (its refs were deleted on the
+        /// remote): when it was last seen. Reported until forgotten (`forget`).
+        public var missingSince: String?
     }
 
     public var members: [Member]
@@ -112,8 +115,46 @@ public final class FleetCache {
         }
     }
 
-    /// Reads what the cache holds. `now` decides expiry.
-    public func load() throws -> Fleet {
+    /// The host/apps seen so far, with when they were last seen: `HOST/APP<TAB>ISO-TIME` lines.
+    var knownMembersPath: String { path + "/patchkeeper-members" }
+
+    func loadKnownMembers() -> [String: String] {
+        guard let bytes = try? POSIX.readFile(knownMembersPath, limit: 64 << 20) else { return [:] }
+        var known: [String: String] = [:]
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+            let f = line.split(separator: "\t", maxSplits: 1).map(String.init)
+            if f.count == 2 { known[f[0]] = f[1] }
+        }
+        return known
+    }
+
+    /// Reads what the cache holds. A host/app seen by an earlier read and gone now is a member
+    /// with `missingSince` set (a host that deleted its refs is not a safe one), until it is in
+    /// `forget` ("HOST/APP", after a decommission).
+    public func load(forget: Set<String> = [], now: Date = Date()) throws -> Fleet {
+        var fleet = try loadRefs()
+        var known = loadKnownMembers()
+        let present = Set(fleet.members.map { $0.host + "/" + $0.app })
+        for key in present { known[key] = Text.isoTimestamp(now) }
+        for key in forget { known[key] = nil }
+        for (key, seen) in known.sorted(by: { $0.key < $1.key }) where !present.contains(key) {
+            let parts = key.split(separator: "/").map(String.init)
+            guard parts.count == 2 else { known[key] = nil; continue }
+            var m = Fleet.Member(host: parts[0], app: parts[1])
+            m.missingSince = Text.singleLine(seen)
+            m.problems.append("its refs disappeared from the remote (last seen \(m.missingSince!)): deleted by the host or an admin; "
+                              + "check the host, or run 'patchkeeper fleet --forget \(key)' once it is decommissioned")
+            fleet.members.append(m)
+        }
+        fleet.members.sort { ($0.host, $0.app) < ($1.host, $1.app) }
+        let text = known.sorted { $0.key < $1.key }.map { "\($0.key)\t\($0.value)\n" }.joined()
+        do { try AtomicFile.write(Array(text.utf8), to: knownMembersPath, mode: 0o600) } catch {
+            throw PatchKeeperError("cannot write \(knownMembersPath): \((error as? PatchKeeperError)?.message ?? "\(error)")")
+        }
+        return fleet
+    }
+
+    func loadRefs() throws -> Fleet {
         let refs: [ReferenceTarget]
         do { refs = try repository.references(prefix: FleetPublisher.remotePrefix) } catch let e as GitError {
             throw PatchKeeperError("cannot list the fleet cache \(path): \(e.message)")

@@ -149,7 +149,9 @@ public enum FleetGate {
             if !blocking.isEmpty {
                 hv.reasons.append(blocking.map { "\($0.id) \($0.result)" }.joined(separator: ", "))
             }
-            if let scan = m.summary?.scan, let at = Text.parseISO(scan.checkedAt) {
+            if let seen = m.missingSince {
+                hv.reasons.append("its refs disappeared from the remote (last seen \(seen)): decide on the host")
+            } else if let scan = m.summary?.scan, let at = Text.parseISO(scan.checkedAt) {
                 hv.scanAge = now.timeIntervalSince(at)
                 // The host's own gate blocks on these (a FIFO, an unreadable file): so does this one.
                 if scan.problems > 0 { hv.reasons.append("decide on the host (\(scan.problems) problem\(scan.problems == 1 ? "" : "s") in its last scan)") }

@@ -59,7 +59,7 @@ public struct FleetReport: Sendable {
                               patches: m.patches.count, states: [:], expired: 0, unregistered: scan?.unregistered,
                               conflicts: m.summary?.gate.map { _ in m.summary!.conflicts }, gateTarget: m.summary?.gate.map { Text.singleLine($0.target) },
                               problems: m.problems)
-            if m.registryTip == nil { row.problems.append("no registry published") }
+            if m.registryTip == nil && m.missingSince == nil { row.problems.append("no registry published") }
             for p in m.patches {
                 let state = scan?.states[p.id].flatMap { Self.states.contains($0) ? $0 : nil } ?? "unscanned"
                 stateOf["\(m.host)/\(m.app)/\(p.id)"] = state
