@@ -49,8 +49,13 @@ extension Repository {
     /// Fetches `refspecs` from the remote at `url` into this repository (an anonymous remote: no
     /// config is written). With `prunePrefix`, local references under it that the remote no
     /// longer advertises are deleted afterwards (a decommissioned host disappears).
+    ///
+    /// `checkAdvertised`, when given, sees the names of the references the remote advertises
+    /// after connecting and before anything is downloaded, and may throw to refuse the fetch (a
+    /// hostile remote with 300,000 refs).
     @discardableResult
-    public func fetch(url: String, refspecs: [String], prunePrefix: String? = nil, auth: RemoteAuth = RemoteAuth()) throws -> FetchStats {
+    public func fetch(url: String, refspecs: [String], prunePrefix: String? = nil, auth: RemoteAuth = RemoteAuth(),
+                      checkAdvertised: ((_ names: [String]) throws -> Void)? = nil) throws -> FetchStats {
         Libgit2.ensure()
         try Self.refuseUnpinnedSSH(url, auth)
         var remote: OpaquePointer?
@@ -67,6 +72,20 @@ extension Repository {
         // id of everything it writes here.
         Libgit2.enableObjectCache(64 << 20)
         do {
+            if let checkAdvertised {
+                // Connected here, git_remote_fetch below reuses the connection.
+                try check(git_remote_connect(remote, GIT_DIRECTION_FETCH, &opts.callbacks, nil, nil), "connect to \(url)")
+                var heads: UnsafeMutablePointer<UnsafePointer<git_remote_head>?>?
+                var count = 0
+                try check(git_remote_ls(&heads, &count, remote), "list \(url)")
+                var names: [String] = []
+                names.reserveCapacity(count)
+                for i in 0..<count { if let h = heads?[i] { names.append(String(cString: h.pointee.name)) } }
+                do { try checkAdvertised(names) } catch {
+                    git_remote_disconnect(remote)
+                    throw error
+                }
+            }
             _ = try Libgit2.withoutHashVerification {
                 try withStrArray(refspecs) { arr in
                     try check(git_remote_fetch(remote, &arr, &opts, nil), "fetch from \(url)")

@@ -42,6 +42,12 @@ struct FleetOptions: ParsableArguments {
     @Flag(name: .long, help: "Do not fetch: report what the cache holds.")
     var noFetch = false
 
+    @Option(name: .long, help: ArgumentHelp("Refuse to fetch from a remote advertising more refs than this for one host (3 per app).", valueName: "n"))
+    var maxRefsPerHost: Int = FleetCache.defaultMaxRefsPerHost
+
+    @Option(name: .long, help: ArgumentHelp("Refuse to fetch from a remote advertising more fleet refs than this in all.", valueName: "n"))
+    var maxRefs: Int = FleetCache.defaultMaxRefs
+
     @Option(name: .long, help: ArgumentHelp("Stop reporting a host/app whose refs disappeared from the remote (a decommissioned host); repeatable.", valueName: "host/app"))
     var forget: [String] = []
 
@@ -55,6 +61,7 @@ struct FleetOptions: ParsableArguments {
     var color: ColorChoice = .auto
 
     func validate() throws {
+        if maxRefsPerHost < 3 || maxRefs < 3 { throw ValidationError("--max-refs-per-host and --max-refs take a number of at least 3") }
         if Self.seconds(staleAfter) == nil { throw ValidationError("--stale-after takes a duration such as 90m, 2h or 1d") }
     }
 
@@ -85,7 +92,8 @@ struct FleetOptions: ParsableArguments {
             }
             try FleetConfig.validate(remote: url, source: "--remote")
             let start = Date()
-            let stats = try store.update(remote: url, sshKey: sshKey ?? fleet?.sshKey, sshHostKey: sshHostKey ?? fleet?.sshHostKey)
+            let stats = try store.update(remote: url, sshKey: sshKey ?? fleet?.sshKey, sshHostKey: sshHostKey ?? fleet?.sshHostKey,
+                                         maxRefsPerHost: maxRefsPerHost, maxRefs: maxRefs)
             fetched = FetchSummary(remote: url, receivedObjects: stats.receivedObjects, receivedBytes: stats.receivedBytes,
                                    prunedRefs: stats.pruned, seconds: Date().timeIntervalSince(start))
         }

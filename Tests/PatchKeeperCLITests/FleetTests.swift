@@ -234,6 +234,27 @@ struct FleetTests {
         #expect(published.contains("diff --git a/src/api/config/database.yml"))
     }
 
+    /// Review F6: a hostile remote with 300,000 refs made fleet run for minutes and write GBs.
+    @Test("a remote advertising too many refs for one host, or in all, is refused before anything is fetched")
+    func refCaps() throws {
+        let f = Fleet()
+        let tip = git(["rev-parse", "refs/patchkeeper/web1/api/registry"], in: f.remote)
+        let lines = (0..<60).map { "create refs/patchkeeper/evil/app\($0)/registry \(tip)\n" }.joined()
+        f.app.scratch.write("refs.txt", lines)
+        let r0 = run("/bin/sh", ["-c", "git -C '\(f.remote)' update-ref --stdin < '\(f.app.scratch.file("refs.txt"))'"])
+        #expect(r0.status == 0, "\(r0.stderr)")
+        let refused = f.fleet(["--format", "json"])
+        #expect(refused.status == 2, "\(refused.stdout)\(refused.stderr)")
+        #expect(refused.stderr.contains("advertises more than 50 refs for 1 host: evil (60): nothing fetched"), "\(refused.stderr)")
+        #expect(git(["for-each-ref", "refs/patchkeeper/"], in: f.cache).isEmpty, "refs were fetched")
+        let total = f.fleet(["--format", "json", "--max-refs-per-host", "60", "--max-refs", "40"])
+        #expect(total.status == 2)
+        #expect(total.stderr.contains("advertises 69 refs under refs/patchkeeper/, over the limit of 40"), "\(total.stderr)")
+        let raised = f.fleet(["--format", "json", "--max-refs-per-host", "60"])
+        #expect(raised.status != 2, "\(raised.stderr)")
+        #expect(git(["for-each-ref", "refs/patchkeeper/evil/"], in: f.cache).split(separator: "\n").count == 60)
+    }
+
     /// Review F3: the images allow-list is by blob id; a secret file's blob must not be published
     /// because a non-secret file happens to have the same content.
     @Test("a blob that is an image of a secret path is never published, even as a non-secret file's image")

@@ -100,16 +100,27 @@ public final class FleetCache {
     /// Fetches every host's refs from `remote`.
     @discardableResult
     /// `sshKey`, `sshHostKey`: see `FleetConfig`.
-    public func update(remote: String, sshKey: String? = nil, sshHostKey: String? = nil) throws -> FetchStats {
+    /// `maxRefsPerHost`, `maxRefs`: the remote's advertised `refs/patchkeeper/` list is checked
+    /// before anything is fetched, and a remote over either cap is refused (every ref is a
+    /// loose file until packed, and every ref is read).
+    public func update(remote: String, sshKey: String? = nil, sshHostKey: String? = nil,
+                       maxRefsPerHost: Int = FleetCache.defaultMaxRefsPerHost, maxRefs: Int = FleetCache.defaultMaxRefs) throws -> FetchStats {
         let auth = RemoteAuth(privateKey: sshKey, hostKeySHA256: sshHostKey)
         try FleetPublisher.checkLocal(remote)
+        var tooMany: PatchKeeperError?
         do {
             let stats = try repository.fetch(url: remote, refspecs: ["+\(FleetPublisher.remotePrefix)*:\(FleetPublisher.remotePrefix)*"],
-                                             prunePrefix: FleetPublisher.remotePrefix, auth: auth)
+                                             prunePrefix: FleetPublisher.remotePrefix, auth: auth) { names in
+                if let e = Self.checkRefCounts(names, maxRefsPerHost: maxRefsPerHost, maxRefs: maxRefs, remote: remote) {
+                    tooMany = e
+                    throw e
+                }
+            }
             // A thousand hosts are three thousand loose ref files after a fetch: pack them.
             if stats.receivedObjects > 0 || stats.pruned > 0 { try repository.packReferences() }
             return stats
         } catch let e as GitError {
+            if let tooMany { throw tooMany }
             throw PatchKeeperError("cannot fetch the fleet from \(Text.singleLine(remote)): \(e.message)",
                                    hint: "check [fleet] remote (or --remote) and that this user may read it")
         }
@@ -126,6 +137,31 @@ public final class FleetCache {
             if f.count == 2 { known[f[0]] = f[1] }
         }
         return known
+    }
+
+    public static let defaultMaxRefsPerHost = 50
+    public static let defaultMaxRefs = 200_000
+
+    /// nil when the advertised refs are within the caps; else the refusal, naming the worst hosts.
+    static func checkRefCounts(_ names: [String], maxRefsPerHost: Int, maxRefs: Int, remote: String) -> PatchKeeperError? {
+        var perHost: [Substring: Int] = [:]
+        var total = 0
+        for n in names where n.hasPrefix(FleetPublisher.remotePrefix) {
+            total += 1
+            let rest = n.dropFirst(FleetPublisher.remotePrefix.count)
+            perHost[rest.prefix { $0 != "/" }, default: 0] += 1
+        }
+        if total > maxRefs {
+            return PatchKeeperError("the fleet remote \(Text.singleLine(remote)) advertises \(total) refs under \(FleetPublisher.remotePrefix), over the limit of \(maxRefs): nothing fetched",
+                                    hint: "raise --max-refs if the fleet really is that large, or remove the refs that should not be there on the server")
+        }
+        let over = perHost.filter { $0.value > maxRefsPerHost }.sorted { ($0.value, $1.key) > ($1.value, $0.key) }
+        if let worst = over.first {
+            let names = over.prefix(5).map { "\(Text.singleLine(String($0.key))) (\($0.value))" }.joined(separator: ", ")
+            return PatchKeeperError("the fleet remote \(Text.singleLine(remote)) advertises more than \(maxRefsPerHost) refs for \(over.count) host\(over.count == 1 ? "" : "s"): \(names)\(over.count > 5 ? ", ..." : ""): nothing fetched",
+                                    hint: "a host publishes 3 refs per app: delete the extra refs of \(Text.singleLine(String(worst.key))) on the server (docs/FLEET.md, Removing a host), or raise --max-refs-per-host")
+        }
+        return nil
     }
 
     /// Reads what the cache holds. A host/app seen by an earlier read and gone now is a member
