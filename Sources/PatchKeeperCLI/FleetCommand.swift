@@ -143,6 +143,7 @@ struct FleetReportCommand: ParsableCommand {
             var expired: Int
             var oldest: String?
             var variants: [String]
+            var textVariants: [[String]]
             var redacted: Bool
         }
         struct HostDTO: Encodable {
@@ -178,7 +179,7 @@ struct FleetReportCommand: ParsableCommand {
                 fetch: fetched, staleAfterSeconds: Int(report.staleAfter),
                 patches: report.patches.map { p in
                     .init(patchId: p.key, titles: p.titles, tickets: p.tickets, ids: p.ids, hosts: p.hosts, hostCount: p.hosts.count,
-                          states: p.states, expired: p.expired, oldest: p.oldest.map(Text.isoTimestamp), variants: p.variants, redacted: p.redacted)
+                          states: p.states, expired: p.expired, oldest: p.oldest.map(Text.isoTimestamp), variants: p.variants, textVariants: p.textVariants, redacted: p.redacted)
                 },
                 hosts: report.hosts.map { h in
                     .init(host: h.host, app: h.app, deployedRevision: h.deployedRevision, lastScan: h.lastScan.map(Text.isoTimestamp), stale: h.stale,
@@ -217,6 +218,10 @@ struct FleetReportCommand: ParsableCommand {
                 out.line("          on: " + Self.list(p.hosts.map(Text.terminalLine), max: 8) + " (ids " + Self.list(p.ids.map(Text.terminalLine), max: 5) + ")")
                 if !p.variants.isEmpty {
                     out.line("          " + out.red("variants") + " (same title or ticket, different content): " + Self.list(p.variants.map { String($0.prefix(8)) }, max: 5))
+                }
+                if !p.textVariants.isEmpty {
+                    out.line("          " + out.red("variants") + " (same patch-id, different whitespace): "
+                             + p.textVariants.prefix(4).map { Self.list($0.map(Text.terminalLine), max: 4) }.joined(separator: " | "))
                 }
             }
         }

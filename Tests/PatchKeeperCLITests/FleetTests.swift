@@ -234,6 +234,25 @@ struct FleetTests {
         #expect(published.contains("diff --git a/src/api/config/database.yml"))
     }
 
+    /// Review F7: patch-id ignores whitespace, so two fixes differing only in indentation (YAML!)
+    /// group as one patch: the row says they differ.
+    @Test("fixes with one patch-id but different whitespace are reported as variants")
+    func whitespaceVariants() throws {
+        let f = Fleet()
+        f.edit("web1", "config/clock.rb", FleetTests.patchedClock)
+        f.record("web1", "config/clock.rb", "Disable the RSS cleanup job")
+        f.edit("web2", "config/clock.rb", FleetTests.patchedClock.replacingOccurrences(of: "  # RssCleanup", with: "    # RssCleanup"))
+        f.record("web2", "config/clock.rb", "Disable the RSS cleanup job")
+        f.edit("web3", "config/clock.rb", FleetTests.patchedClock)
+        f.record("web3", "config/clock.rb", "Disable the RSS cleanup job")
+        let j = try f.json(f.fleet(["--format", "json"]))
+        let rows = try #require(j["patches"] as? [[String: Any]])
+        #expect(rows.count == 1, "one patch-id: \(rows)")
+        #expect(rows.first?["text_variants"] as? [[String]] == [["web1/api", "web3/api"], ["web2/api"]], "\(rows)")
+        let t = f.fleet(["--no-fetch"])
+        #expect(t.stdout.contains("variants (same patch-id, different whitespace): web1/api web3/api | web2/api"), "\(t.stdout)")
+    }
+
     /// Review F6: a hostile remote with 300,000 refs made fleet run for minutes and write GBs.
     @Test("a remote advertising too many refs for one host, or in all, is refused before anything is fetched")
     func refCaps() throws {

@@ -19,6 +19,10 @@ public struct FleetReport: Sendable {
         public var oldest: Date?
         /// Other keys with one of these titles or tickets: the same fix with different content.
         public var variants: [String]
+        /// The patch-id ignores whitespace: when the hosts' diffs of this row differ (an indent in
+        /// YAML is a different fix), the hosts of each distinct text ("host/app", sorted), largest
+        /// first; empty when they all have the same text.
+        public var textVariants: [[String]]
         public var redacted: Bool
     }
 
@@ -87,9 +91,14 @@ public struct FleetReport: Sendable {
             for t in titles { variants.formUnion(byTitle[t] ?? []) }
             for t in tickets { variants.formUnion(byTicket[t] ?? []) }
             variants.remove(key)
+            // Redacted patches carry no text to compare (their diff was cut).
+            var byText: [String: Set<String>] = [:]
+            for p in ps where p.redacted.isEmpty { byText[FleetCache.diffPart(p.file), default: []].insert("\(p.host)/\(p.app)") }
+            let textVariants = byText.count > 1 ? byText.values.map { $0.sorted() }.sorted { ($0.count, $1.first ?? "") > ($1.count, $0.first ?? "") } : []
             return PatchRow(key: key, titles: titles, tickets: tickets, hosts: Set(ps.map { "\($0.host)/\($0.app)" }).sorted(),
                             ids: Set(ps.map(\.id)).sorted(), states: states, expired: ps.filter { $0.isExpired(now: now) }.count,
-                            oldest: ps.compactMap(\.date).min(), variants: variants.sorted(), redacted: ps.contains { !$0.redacted.isEmpty })
+                            oldest: ps.compactMap(\.date).min(), variants: variants.sorted(), textVariants: textVariants,
+                            redacted: ps.contains { !$0.redacted.isEmpty })
         }.sorted { ($0.hosts.count, $1.key) > ($1.hosts.count, $0.key) }
     }
 
