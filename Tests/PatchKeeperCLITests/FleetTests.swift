@@ -407,6 +407,10 @@ struct FleetTests {
         #expect((web1["reasons"] as? [String])?.count == 1, "the problem is the only reason (without it, web1 is safe): \(web1)")
         #expect(byHost["web2"]?["blocked"] as? Bool == false, "\(byHost["web2"] ?? [:])")
         #expect((byHost["web2"]?["scan_age_seconds"] ?? byHost["web2"]?["scanAgeSeconds"]) as? Int != nil, "\(byHost["web2"] ?? [:])")
+        // fleet (the report) flags it too.
+        let report = try f.json(f.fleet(["--no-fetch", "--format", "json"]))
+        let row = try #require((report["hosts"] as? [[String: Any]])?.first { $0["host"] as? String == "web1" })
+        #expect((row["problems"] as? [String])?.contains { $0.contains("its last scan had 1 problem") } == true, "\(row)")
     }
 
     /// contrib/fleet/update-hook in a plain bare repository, pushed to by the git CLI over
@@ -459,6 +463,17 @@ struct FleetTests {
                 env: ["GIT_CONFIG_NOSYSTEM": "1", "HOME": s.path, "PATCHKEEPER_HOST": "admin", "PATCHKEEPER_FLEET_ADMINS": "ops admin"])
         }
         #expect(adminDelete("refs/patchkeeper/web1/shop_2.v-1/registry").status == 0)
+        // A host creating refs without end (fleet refuses a remote with more than 50 for one host).
+        func pushCapped(_ ref: String) -> ProcessResult {
+            run("/usr/bin/git", ["-C", s.file("src"), "push", "file://" + s.file("fleet.git"), "HEAD:" + ref],
+                env: ["GIT_CONFIG_NOSYSTEM": "1", "HOME": s.path, "PATCHKEEPER_HOST": "web3", "PATCHKEEPER_FLEET_MAX_REFS": "2"])
+        }
+        #expect(pushCapped("refs/patchkeeper/web3/a/registry").status == 0)
+        #expect(pushCapped("refs/patchkeeper/web3/a/summary").status == 0)
+        let third = pushCapped("refs/patchkeeper/web3/b/registry")
+        #expect(third.status != 0)
+        #expect(third.stderr.contains("host already has 2 refs"), "\(third.stderr)")
+        for kind in ["registry", "summary"] { git(["update-ref", "-d", "refs/patchkeeper/web3/a/\(kind)"], in: s.file("fleet.git")) }
         let refs = git(["for-each-ref", "--format=%(refname)"], in: s.file("fleet.git")).split(separator: "\n").map(String.init).sorted()
         #expect(refs == ["refs/patchkeeper/web1/api/registry", "refs/patchkeeper/web1/api/summary", "refs/patchkeeper/web2/api/registry"])
     }

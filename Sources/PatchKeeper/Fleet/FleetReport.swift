@@ -64,6 +64,7 @@ public struct FleetReport: Sendable {
                               conflicts: m.summary?.gate.map { _ in m.summary!.conflicts }, gateTarget: m.summary?.gate.map { Text.singleLine($0.target) },
                               problems: m.problems)
             if m.registryTip == nil && m.missingSince == nil { row.problems.append("no registry published") }
+            if let n = scan?.problems, n > 0 { row.problems.append("its last scan had \(n) problem\(n == 1 ? "" : "s") (run 'patchkeeper scan' on the host)") }
             for p in m.patches {
                 let state = scan?.states[p.id].flatMap { Self.states.contains($0) ? $0 : nil } ?? "unscanned"
                 stateOf["\(m.host)/\(m.app)/\(p.id)"] = state
