@@ -140,6 +140,12 @@ struct JSONSchemaTests {
         #expect(gate["app"] == nil)
         let verdicts = gate["hosts"]?.array?.flatMap { $0["patches"]?.array ?? [] }.compactMap { $0["verdict"]?.string } ?? []
         #expect(Set(verdicts) == ["conflicts", "reapplies", "decide-on-host"], "\(gate)")
+        // The version 1 names fail against the schema (no stale schema that accepts anything).
+        let v1 = f.fleet(["gate", "--target", "v2", "--repo", f.app.repo, "--no-fetch", "--format", "json"]).stdout
+        for (new, old) in [("\"verdicts\" :", "\"results\" :"), ("\"verdict\" :", "\"result\" :")] {
+            #expect(v1.contains(new))
+            #expect(try !v.errors(try JSONValue.parse(v1.replacingOccurrences(of: new, with: old)), file: "fleet-gate.json").isEmpty, "\(old)")
+        }
         let one = try check(["gate", "--target", "v2", "--repo", f.app.repo, "--no-fetch", "--app", "api", "--policy", "reapply"],
                             "fleet-gate", status: 1)
         #expect(one["app"] == .string("api") && one["policy"] == .string("reapply"))
