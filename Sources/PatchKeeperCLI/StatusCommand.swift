@@ -110,6 +110,8 @@ struct StatusCommand: ParsableCommand {
         for row in body.compactMap({ $0 }) {
             for (i, c) in row.cells.enumerated() { widths[i] = max(widths[i], min(40, Text.displayWidth(c))) }
         }
+        // An app whose line is an error keeps its whole name too.
+        for r in rows where r.error != nil { widths[0] = max(widths[0], min(40, Text.displayWidth(Output.terminalSafe(r.app)))) }
         func render(_ row: Row) -> String {
             let lead = zip(row.cells, widths).map { cell($0, $1) }.joined(separator: " ") + " "
             return lead + fitTitle(row.last, after: Text.displayWidth(lead))
