@@ -152,7 +152,7 @@ struct FleetTests {
         #expect(variant["hosts"] as? [String] == ["web3/api"])
         #expect((shared["variants"] as? [String]) == [variant["patch_id"] as! String])
         let expired = try #require(row("Raise the worker timeout", hosts: 1))
-        #expect(expired["expired"] as? Int == 1)
+        #expect(expired["expired_hosts"] as? [String] == ["web2/api"], "\(expired)")
         let secretRow = try #require(row("Rotate the database password", hosts: 1))
         #expect(secretRow["redacted"] as? Bool == true)
         #expect(row("Disable the RSS cleanup job", hosts: 2)?["redacted"] as? Bool == false)
@@ -160,8 +160,9 @@ struct FleetTests {
         let hosts = try #require(j["hosts"] as? [[String: Any]])
         #expect(hosts.map { $0["host"] as? String } == ["web1", "web2", "web3"])
         #expect(hosts.map { $0["stale"] as? Bool } == [false, false, true])
-        #expect(hosts.map { $0["expired"] as? Int } == [0, 1, 0])
-        #expect((hosts[2]["states"] as? [String: Int])?["unscanned"] == 1, "\(hosts[2])")
+        #expect(hosts.map { $0["expired"] as? [String] } == [[], ["0002"], []])
+        #expect((hosts[2]["patches"] as? [String: Int])?["unscanned"] == 1, "\(hosts[2])")
+        #expect(hosts.allSatisfy { $0["publish_problems"] as? [String] == [] && $0["states"] == nil }, "\(hosts)")
 
         // Text: one row per distinct patch, the stale host flagged.
         let t = f.fleet(["--no-fetch"])
@@ -202,7 +203,7 @@ struct FleetTests {
         #expect((after["fetch"] as? [String: Any])?["pruned_refs"] as? Int == 3)
         let rows = try #require(after["hosts"] as? [[String: Any]])
         #expect(rows.map { $0["host"] as? String } == ["web1", "web2", "web3"])
-        #expect((rows[1]["problems"] as? [String])?.first?.contains("its refs disappeared from the remote") == true, "\(rows[1])")
+        #expect((rows[1]["publish_problems"] as? [String])?.first?.contains("its refs disappeared from the remote") == true, "\(rows[1])")
         let gate = try f.json(f.fleet(["gate", "--target", "base", "--repo", f.app.repo, "--no-fetch", "--format", "json"]))
         let web2 = try #require((gate["hosts"] as? [[String: Any]])?.first { $0["host"] as? String == "web2" }, "\(gate)")
         #expect(web2["blocked"] as? Bool == true)
@@ -297,7 +298,7 @@ struct FleetTests {
         let g = f.fleet(["gate", "--target", "base", "--repo", f.app.repo, "--format", "json"])
         let web1 = try #require(((try f.json(g))["hosts"] as? [[String: Any]])?.first { $0["host"] as? String == "web1" })
         let sample = try #require((web1["patches"] as? [[String: Any]])?.first { $0["title"] as? String == "Sample points at db2" }, "\(web1)")
-        #expect(sample["result"] as? String == "reapplies", "\(sample)")
+        #expect(sample["verdict"] as? String == "reapplies", "\(sample)")
         // The sample's postimage (no secret file has it) is still there for fleet gate.
         let postimage = git(["hash-object", f.root("web1") + "/config/database.sample"], in: f.app.scratch.path)
         let images = git(["ls-tree", "--name-only", "refs/patchkeeper/web1/api/images"], in: f.remote)
@@ -362,7 +363,7 @@ struct FleetTests {
         let patches = try #require(j["patches"] as? [[String: Any]])
         func results(_ title: String, hostCount: Int) -> [String: [String]]? {
             patches.first { ($0["titles"] as? [String])?.contains(title) == true
-                && (($0["results"] as? [String: [String]])?.values.reduce(0) { $0 + $1.count }) == hostCount }?["results"] as? [String: [String]]
+                && (($0["verdicts"] as? [String: [String]])?.values.reduce(0) { $0 + $1.count }) == hostCount }?["verdicts"] as? [String: [String]]
         }
         #expect(results("Disable the RSS cleanup job", hostCount: 2) == ["conflicts": ["web1/api", "web2/api"]], "\(patches)")
         #expect(results("Disable the RSS cleanup job", hostCount: 1) == ["reapplies": ["web3/api"]])
@@ -406,11 +407,13 @@ struct FleetTests {
         #expect((web1["reasons"] as? [String])?.contains { $0.hasPrefix("decide on the host (1 problem") } == true, "\(web1)")
         #expect((web1["reasons"] as? [String])?.count == 1, "the problem is the only reason (without it, web1 is safe): \(web1)")
         #expect(byHost["web2"]?["blocked"] as? Bool == false, "\(byHost["web2"] ?? [:])")
-        #expect((byHost["web2"]?["scan_age_seconds"] ?? byHost["web2"]?["scanAgeSeconds"]) as? Int != nil, "\(byHost["web2"] ?? [:])")
+        #expect(byHost["web2"]?["scan_age_seconds"] as? Int != nil, "\(byHost["web2"] ?? [:])")
         // fleet (the report) flags it too.
         let report = try f.json(f.fleet(["--no-fetch", "--format", "json"]))
         let row = try #require((report["hosts"] as? [[String: Any]])?.first { $0["host"] as? String == "web1" })
-        #expect((row["problems"] as? [String])?.contains { $0.contains("its last scan had 1 problem") } == true, "\(row)")
+        #expect(row["scan_problems"] as? Int == 1, "\(row)")
+        let text = f.fleet(["--no-fetch"])
+        #expect(text.stdout.contains("  problem: its last scan had 1 problem"), "\(text.stdout)")
     }
 
     /// contrib/fleet/update-hook in a plain bare repository, pushed to by the git CLI over

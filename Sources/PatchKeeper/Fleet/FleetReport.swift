@@ -14,7 +14,9 @@ public struct FleetReport: Sendable {
         public var ids: [String]
         /// applied / overwritten / modified / partial / unscanned → number of hosts.
         public var states: [String: Int]
-        public var expired: Int
+        public var expired: Int { expiredHosts.count }
+        /// The hosts ("host/app", sorted) on which it is past its expiry.
+        public var expiredHosts: [String]
         /// The earliest recording date.
         public var oldest: Date?
         /// Other keys with one of these titles or tickets: the same fix with different content.
@@ -34,12 +36,16 @@ public struct FleetReport: Sendable {
         public var stale: Bool
         public var patches: Int
         public var states: [String: Int]
-        public var expired: Int
+        public var expired: Int { expiredIDs.count }
+        /// Ids of the active patches past their Expires date.
+        public var expiredIDs: [String]
         public var unregistered: Int?
         /// Patches the last gate found conflicting or removed (nil: no gate published).
         public var conflicts: Int?
         public var gateTarget: String?
         public var problems: [String]
+        /// Problems the host's last published scan had (its own gate blocks on them); nil without one.
+        public var scanProblems: Int? = nil
     }
 
     public var patches: [PatchRow]
@@ -60,16 +66,16 @@ public struct FleetReport: Sendable {
             let checked = scan.flatMap { Text.parseISO($0.checkedAt) }
             var row = HostRow(host: m.host, app: m.app, deployedRevision: scan.map { Text.singleLine(String($0.deployedRevision.prefix(40))) },
                               lastScan: checked, stale: checked.map { now.timeIntervalSince($0) > staleAfter } ?? true,
-                              patches: m.patches.count, states: [:], expired: 0, unregistered: scan?.unregistered,
+                              patches: m.patches.count, states: [:], expiredIDs: [], unregistered: scan?.unregistered,
                               conflicts: m.summary?.gate.map { _ in m.summary!.conflicts }, gateTarget: m.summary?.gate.map { Text.singleLine($0.target) },
                               problems: m.problems)
             if m.registryTip == nil && m.missingSince == nil { row.problems.append("no registry published") }
-            if let n = scan?.problems, n > 0 { row.problems.append("its last scan had \(n) problem\(n == 1 ? "" : "s") (run 'patchkeeper scan' on the host)") }
+            row.scanProblems = scan?.problems
             for p in m.patches {
                 let state = scan?.states[p.id].flatMap { Self.states.contains($0) ? $0 : nil } ?? "unscanned"
                 stateOf["\(m.host)/\(m.app)/\(p.id)"] = state
                 row.states[state, default: 0] += 1
-                if p.isExpired(now: now) { row.expired += 1 }
+                if p.isExpired(now: now) { row.expiredIDs.append(p.id) }
                 groups[p.key, default: []].append(p)
             }
             hostRows.append(row)
@@ -97,7 +103,8 @@ public struct FleetReport: Sendable {
             for p in ps where p.redacted.isEmpty { byText[FleetCache.diffPart(p.file), default: []].insert("\(p.host)/\(p.app)") }
             let textVariants = byText.count > 1 ? byText.values.map { $0.sorted() }.sorted { ($0.count, $1.first ?? "") > ($1.count, $0.first ?? "") } : []
             return PatchRow(key: key, titles: titles, tickets: tickets, hosts: Set(ps.map { "\($0.host)/\($0.app)" }).sorted(),
-                            ids: Set(ps.map(\.id)).sorted(), states: states, expired: ps.filter { $0.isExpired(now: now) }.count,
+                            ids: Set(ps.map(\.id)).sorted(), states: states,
+                            expiredHosts: Set(ps.filter { $0.isExpired(now: now) }.map { "\($0.host)/\($0.app)" }).sorted(),
                             oldest: ps.compactMap(\.date).min(), variants: variants.sorted(), textVariants: textVariants,
                             redacted: ps.contains { !$0.redacted.isEmpty })
         }.sorted { ($0.hosts.count, $1.key) > ($1.hosts.count, $0.key) }
@@ -106,7 +113,7 @@ public struct FleetReport: Sendable {
     /// Findings: a patch not applied somewhere, an expired one, a stale or drifting host, a conflict.
     public var hasFindings: Bool {
         hosts.contains { $0.stale || ($0.unregistered ?? 0) > 0 || ($0.conflicts ?? 0) > 0 || $0.expired > 0 || !$0.problems.isEmpty
-            || $0.states.keys.contains { $0 != "applied" } }
+            || ($0.scanProblems ?? 0) > 0 || $0.states.keys.contains { $0 != "applied" } }
     }
 }
 
