@@ -22,13 +22,24 @@ struct LiveEntry: Sendable {
 struct LiveWalker: Sendable {
     var root: String
     /// Root-relative paths never looked at (the registry inside root, REVISION, ...).
-    var skip: Set<String>
+    var skip: Set<String> { didSet { skipLengths = Set(skip.map(\.utf8.count)) } }
+    /// The lengths of the `skip` paths: most paths are not hashed to learn they are not in it.
+    private var skipLengths: Set<Int>
     var threads: Int
     /// Directories deeper than this (path components below the root) are not entered; the first
     /// such directory on each branch is a problem. Keeps the walk's cost, open descriptors and
     /// the per-directory ignore look-ups (each proportional to the depth) bounded.
     var maxDepth: Int = 256
     var descend: @Sendable (String) -> Bool
+
+    init(root: String, skip: Set<String>, threads: Int, maxDepth: Int = 256, descend: @escaping @Sendable (String) -> Bool) {
+        self.root = root
+        self.skip = skip
+        self.skipLengths = Set(skip.map(\.utf8.count))
+        self.threads = threads
+        self.maxDepth = maxDepth
+        self.descend = descend
+    }
 
     struct Problem: Sendable, Equatable {
         var path: String
@@ -88,20 +99,20 @@ struct LiveWalker: Sendable {
         }
         defer { closedir(dir) }
         var subdirs: [String] = []
+        let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
         while let ent = readdir(dir) {
-            let nameBytes = withUnsafeBytes(of: ent.pointee.d_name) { raw -> [UInt8] in
-                Array(raw.prefix { $0 != 0 })
-            }
-            if nameBytes == [46] || nameBytes == [46, 46] { continue }
-            guard let name = String(validating: nameBytes, as: UTF8.self) else {
-                let shown = String(decoding: nameBytes, as: UTF8.self)
+            // The name in place (no copy into an array), NUL-terminated within d_name.
+            let cname = (UnsafeRawPointer(ent) + nameOffset).assumingMemoryBound(to: CChar.self)
+            if cname[0] == 46 && (cname[1] == 0 || (cname[1] == 46 && cname[2] == 0)) { continue }  // "." and ".."
+            guard let name = String(validatingCString: cname) else {
+                let shown = String(decoding: UnsafeRawBufferPointer(start: cname, count: strlen(cname)), as: UTF8.self)
                 r.problems.append(Problem(path: rel.isEmpty ? shown : rel + "/" + shown, message: "file name is not UTF-8; not compared"))
                 continue
             }
             let path = rel.isEmpty ? name : rel + "/" + name
-            if skip.contains(path) { continue }
+            if skipLengths.contains(path.utf8.count) && skip.contains(path) { continue }
             var st = stat()
-            if fstatat(dirfd(dir), name, &st, AT_SYMLINK_NOFOLLOW) != 0 {
+            if fstatat(dirfd(dir), cname, &st, AT_SYMLINK_NOFOLLOW) != 0 {
                 if errno != ENOENT { r.problems.append(Problem(path: path, message: "cannot stat: \(POSIX.errorText())")) }
                 continue
             }
