@@ -104,12 +104,14 @@ struct LiveWalker: Sendable {
             // The name in place (no copy into an array), NUL-terminated within d_name.
             let cname = (UnsafeRawPointer(ent) + nameOffset).assumingMemoryBound(to: CChar.self)
             if cname[0] == 46 && (cname[1] == 0 || (cname[1] == 46 && cname[2] == 0)) { continue }  // "." and ".."
-            guard let name = String(validatingCString: cname) else {
-                let shown = String(decoding: UnsafeRawBufferPointer(start: cname, count: strlen(cname)), as: UTF8.self)
+            let nameBytes = UnsafeRawBufferPointer(start: cname, count: strlen(cname))
+            // ASCII (nearly every name) is valid UTF-8 without asking String to check it.
+            guard !nameBytes.contains(where: { $0 >= 0x80 }) || String(validatingCString: cname) != nil else {
+                let shown = String(decoding: nameBytes, as: UTF8.self)
                 r.problems.append(Problem(path: rel.isEmpty ? shown : rel + "/" + shown, message: "file name is not UTF-8; not compared"))
                 continue
             }
-            let path = rel.isEmpty ? name : rel + "/" + name
+            let path = joinedPath(rel, nameBytes)
             if skipLengths.contains(path.utf8.count) && skip.contains(path) { continue }
             var st = stat()
             if fstatat(dirfd(dir), cname, &st, AT_SYMLINK_NOFOLLOW) != 0 {
@@ -118,7 +120,7 @@ struct LiveWalker: Sendable {
             }
             let type = st.st_mode & S_IFMT
             if type == S_IFDIR {
-                subdirs.append(name)
+                subdirs.append(String(decoding: nameBytes, as: UTF8.self))
                 continue
             }
             let kind: LiveEntry.Kind
@@ -149,6 +151,27 @@ struct LiveWalker: Sendable {
                 continue
             }
             walkDirectory(fd: sub, rel: path, depth: depth + 1, depthLeft: depthLeft - 1, into: &r)
+        }
+    }
+}
+
+/// `base + "/" + name` (just `name` when `base` is empty) in one allocation: `+` twice cost
+/// about a tenth of a warm scan's instructions. `name` must be valid UTF-8.
+func joinedPath(_ base: String, _ name: UnsafeRawBufferPointer) -> String {
+    var base = base
+    return base.withUTF8 { b in
+        let n = b.isEmpty ? name.count : b.count + 1 + name.count
+        return String(unsafeUninitializedCapacity: n) { out in
+            var i = 0
+            if let src = b.baseAddress, !b.isEmpty {
+                UnsafeMutableRawPointer(out.baseAddress!).copyMemory(from: src, byteCount: b.count)
+                out[b.count] = UInt8(ascii: "/")
+                i = b.count + 1
+            }
+            if let src = name.baseAddress, !name.isEmpty {
+                UnsafeMutableRawPointer(out.baseAddress! + i).copyMemory(from: src, byteCount: name.count)
+            }
+            return n
         }
     }
 }
