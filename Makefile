@@ -45,6 +45,15 @@ DIST_FILES := $(DIST)/patchkeeper $(DIST)/man/patchkeeper.1 $(DIST)/man/patchkee
 ANSIBLE_ROLE := contrib/ansible/roles/patchkeeper
 ROLE_DIRS    := defaults handlers meta tasks templates
 
+# What 'make install' puts in DATADIR, DOCDIR and the role's directory: 'make uninstall' removes
+# these files and then the directories left empty, never a directory with what else is in it.
+DATA_FILES := hooks/pre-deploy.sh hooks/post-deploy.sh
+DATA_DIRS  := hooks
+DOC_FILES  := README.md OPERATIONS.md FLEET.md examples/fleet/update-hook \
+              examples/capistrano/patchkeeper.rake examples/ansible/deploy-example.yml
+DOC_DIRS   := examples/fleet examples/capistrano examples/ansible examples
+ROLE_FILES := $(patsubst $(ANSIBLE_ROLE)/%,%,$(foreach d,$(ROLE_DIRS),$(wildcard $(ANSIBLE_ROLE)/$(d)/*)))
+
 .PHONY: all build man completions install uninstall deb check clean
 
 all: build man completions
@@ -114,7 +123,8 @@ install:
 	install -m 0644 contrib/ansible/deploy-example.yml $(DESTDIR)$(DOCDIR)/examples/ansible/
 	$(foreach d,$(ROLE_DIRS),install -m 0644 $(wildcard $(ANSIBLE_ROLE)/$(d)/*) $(DESTDIR)$(ANSIBLEDIR)/patchkeeper/$(d)/;)
 
-# Removes the files 'make install' put in place (not the config, the registries or a banner).
+# Removes the files 'make install' put in place (not the config, the registries or a banner),
+# then the directories it made when they are empty: files added beside them are kept.
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/patchkeeper $(DESTDIR)$(MANDIR)/man1/patchkeeper.1 \
 	    $(DESTDIR)$(MANDIR)/man5/patchkeeper.toml.5 $(DESTDIR)$(BASHDIR)/patchkeeper \
@@ -122,8 +132,12 @@ uninstall:
 	    $(DESTDIR)$(SYSTEMDDIR)/patchkeeper-scan@.service $(DESTDIR)$(SYSTEMDDIR)/patchkeeper-scan@.timer \
 	    $(DESTDIR)$(TMPFILESDIR)/patchkeeper.conf \
 	    $(DESTDIR)$(SYSCONFDIR)/patchkeeper/config.toml.example
-	rm -rf $(DESTDIR)$(DATADIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(ANSIBLEDIR)/patchkeeper
-	-rmdir $(DESTDIR)$(SYSCONFDIR)/patchkeeper/conf.d $(DESTDIR)$(SYSCONFDIR)/patchkeeper 2>/dev/null
+	rm -f $(addprefix $(DESTDIR)$(DATADIR)/,$(DATA_FILES)) $(addprefix $(DESTDIR)$(DOCDIR)/,$(DOC_FILES)) \
+	    $(addprefix $(DESTDIR)$(ANSIBLEDIR)/patchkeeper/,$(ROLE_FILES))
+	-rmdir $(addprefix $(DESTDIR)$(DATADIR)/,$(DATA_DIRS)) $(DESTDIR)$(DATADIR) \
+	    $(addprefix $(DESTDIR)$(DOCDIR)/,$(DOC_DIRS)) $(DESTDIR)$(DOCDIR) \
+	    $(addprefix $(DESTDIR)$(ANSIBLEDIR)/patchkeeper/,$(ROLE_DIRS)) $(DESTDIR)$(ANSIBLEDIR)/patchkeeper \
+	    $(DESTDIR)$(SYSCONFDIR)/patchkeeper/conf.d $(DESTDIR)$(SYSCONFDIR)/patchkeeper 2>/dev/null || true
 
 # The package: the install above under /usr, binary stripped, man pages and changelog gzipped,
 # debian/copyright, maintainer scripts from debian/, Depends from dpkg-shlibdeps (dpkg-dev) when it

@@ -17,34 +17,27 @@ public struct ReferenceTarget: Sendable, Equatable {
     public var id: ObjectID
 }
 
-/// Collects per-reference rejections during a push (libgit2 reports them through a callback).
-private final class PushStatus {
-    var rejected: [(String, String)] = []
-}
-
 extension Repository {
     /// Pushes `refspecs` (`+src:dst`) to the remote at `url` (a path, `file://`, or `ssh://`):
     /// an anonymous remote, so the repository's config is neither read for remotes nor written.
     /// Throws when the transport fails or the remote rejects any reference (a server-side hook
     /// refusing a namespace, a non-fast-forward without `+`).
-    public func push(url: String, refspecs: [String]) throws {
+    public func push(url: String, refspecs: [String], auth: RemoteAuth = RemoteAuth()) throws {
         Libgit2.ensure()
+        try Self.refuseUnpinnedSSH(url, auth)
         var remote: OpaquePointer?
         try check(git_remote_create_anonymous(&remote, handle, url), "open remote \(url)")
         defer { git_remote_free(remote) }
         var opts = git_push_options()
         try check(git_push_options_init(&opts, UInt32(GIT_PUSH_OPTIONS_VERSION)), "push options")
-        let status = PushStatus()
-        let payload = Unmanaged.passUnretained(status).toOpaque()
-        opts.callbacks.payload = payload
-        opts.callbacks.push_update_reference = { refname, message, payload in
-            guard let refname, let message, let payload else { return 0 }
-            let s = Unmanaged<PushStatus>.fromOpaque(payload).takeUnretainedValue()
-            s.rejected.append((String(cString: refname), String(cString: message)))
-            return 0
-        }
-        _ = try withStrArray(refspecs) { arr in
-            try check(git_remote_push(remote, &arr, &opts), "push to \(url)")
+        let status = RemoteCallbackState(auth: auth)
+        status.install(&opts.callbacks)
+        do {
+            _ = try withStrArray(refspecs) { arr in
+                try check(git_remote_push(remote, &arr, &opts), "push to \(url)")
+            }
+        } catch let e as GitError {
+            throw status.hostKeyProblem.map { GitError(code: e.code, errorClass: e.errorClass, message: $0, operation: e.operation) } ?? e
         }
         withExtendedLifetime(status) {}
         if let (ref, why) = status.rejected.first {
@@ -57,8 +50,9 @@ extension Repository {
     /// config is written). With `prunePrefix`, local references under it that the remote no
     /// longer advertises are deleted afterwards (a decommissioned host disappears).
     @discardableResult
-    public func fetch(url: String, refspecs: [String], prunePrefix: String? = nil) throws -> FetchStats {
+    public func fetch(url: String, refspecs: [String], prunePrefix: String? = nil, auth: RemoteAuth = RemoteAuth()) throws -> FetchStats {
         Libgit2.ensure()
+        try Self.refuseUnpinnedSSH(url, auth)
         var remote: OpaquePointer?
         try check(git_remote_create_anonymous(&remote, handle, url), "open remote \(url)")
         defer { git_remote_free(remote) }
@@ -66,9 +60,22 @@ extension Repository {
         try check(git_fetch_options_init(&opts, UInt32(GIT_FETCH_OPTIONS_VERSION)), "fetch options")
         opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE
         opts.update_fetchhead = 0
-        _ = try withStrArray(refspecs) { arr in
-            try check(git_remote_fetch(remote, &arr, &opts, nil), "fetch from \(url)")
+        let status = RemoteCallbackState(auth: auth)
+        status.install(&opts.callbacks)
+        // The object cache and no re-hashing of every object read (as git reads): a local fetch of
+        // a thousand hosts walked the same trees again and again. The indexer still computes the
+        // id of everything it writes here.
+        Libgit2.enableObjectCache(64 << 20)
+        do {
+            _ = try Libgit2.withoutHashVerification {
+                try withStrArray(refspecs) { arr in
+                    try check(git_remote_fetch(remote, &arr, &opts, nil), "fetch from \(url)")
+                }
+            }
+        } catch let e as GitError {
+            throw status.hostKeyProblem.map { GitError(code: e.code, errorClass: e.errorClass, message: $0, operation: e.operation) } ?? e
         }
+        withExtendedLifetime(status) {}
         var stats = FetchStats(receivedObjects: 0, receivedBytes: 0, pruned: 0)
         if let p = git_remote_stats(remote)?.pointee {
             stats.receivedObjects = Int(p.received_objects)
@@ -88,6 +95,14 @@ extension Repository {
         return stats
     }
 
+    /// libgit2 1.5 checks no known_hosts file: an ssh remote is only used with a pinned host key.
+    static func refuseUnpinnedSSH(_ url: String, _ auth: RemoteAuth) throws {
+        if RemoteAuth.isSSH(url), auth.hostKeySHA256 == nil {
+            throw GitError(code: -1, message: "no ssh host key pinned for \(url): libgit2 1.5 does not check known_hosts, so the server's key must be given (SHA256:... as 'ssh-keygen -lf' prints it)",
+                           operation: "connect to \(url)")
+        }
+    }
+
     /// Every reference whose name starts with `prefix` (e.g. "refs/patchkeeper/"), sorted by name.
     /// Symbolic references are skipped.
     public func references(prefix: String) throws -> [ReferenceTarget] {
@@ -105,6 +120,15 @@ extension Repository {
             out.append(ReferenceTarget(name: String(cString: git_reference_name(ref)), id: ObjectID(oid.pointee)))
         }
         return out.sorted { $0.name < $1.name }
+    }
+
+    /// Packs loose references into `packed-refs` (libgit2's `git_refdb_compress`): thousands of
+    /// fetched refs are then one file to read instead of thousands.
+    public func packReferences() throws {
+        var refdb: OpaquePointer?
+        try check(git_repository_refdb(&refdb, handle), "open reference database")
+        defer { git_refdb_free(refdb) }
+        try check(git_refdb_compress(refdb), "pack references")
     }
 
     /// The object a reference points at, nil when there is no such reference.

@@ -58,7 +58,8 @@ struct ApplyCommand: ParsableCommand {
         request.commit = commit
         request.pullRequest = pullRequest
         let result = try Applier.apply(request, deployment: deployment, registry: registry)
-        try report(action: result.alreadyApplied ? "already applied as" : dryRun ? "would apply" : "applied", patch: result.patch, registry: registry, output: global.output,
+        let action = result.alreadyApplied ? "already applied as" : dryRun ? "would apply" : "applied"
+        try report(action: action, patch: result.patch, registry: registry, output: global.output,
                    written: result.written, deleted: result.deleted, dryRun: dryRun)
     }
 }

@@ -37,7 +37,8 @@ enum Completions {
     /// The app names of the config file the words (or $PATCHKEEPER_CONFIG) name.
     static func appNames(_ words: [String], _ index: Int, _ prefix: String) -> [String] {
         let env = ProcessInfo.processInfo.environment
-        guard let loc = options(words).configLocation(environment: env), let config = try? ConfigFile.load(path: loc.path) else { return [] }
+        guard let loc = options(words).configLocation(environment: env),
+              let config = try? ConfigFile.load(path: loc.path) else { return [] }
         return matching(config.appNames, prefix)
     }
 
@@ -97,7 +98,8 @@ enum CompletionScripts {
         switch shell {
         case .bash:
             let marker = "_patchkeeper_help() {\n"
-            guard let start = script.range(of: marker), let end = script.range(of: "\n}\n", range: start.upperBound..<script.endIndex) else { return script }
+            guard let start = script.range(of: marker),
+                  let end = script.range(of: "\n}\n", range: start.upperBound..<script.endIndex) else { return script }
             return script.replacingCharacters(in: end.lowerBound..<end.lowerBound,
                                               with: "\n    COMPREPLY+=($(compgen -W '\(names)' -- \"${cur}\"))")
         case .zsh:

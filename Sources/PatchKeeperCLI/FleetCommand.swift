@@ -33,6 +33,12 @@ struct FleetOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The local cache repository (default: [fleet] cache, else \(FleetConfig.defaultCache)).", valueName: "dir"))
     var cache: String?
 
+    @Option(name: .long, help: ArgumentHelp("ssh: the private key to log in with (default: [fleet] ssh_key, else ssh-agent).", valueName: "file"))
+    var sshKey: String?
+
+    @Option(name: .long, help: ArgumentHelp("ssh: the server's host key fingerprint, SHA256:... (default: [fleet] ssh_host_key; required for ssh).", valueName: "fingerprint"))
+    var sshHostKey: String?
+
     @Flag(name: .long, help: "Do not fetch: report what the cache holds.")
     var noFetch = false
 
@@ -76,7 +82,7 @@ struct FleetOptions: ParsableArguments {
             }
             try FleetConfig.validate(remote: url, source: "--remote")
             let start = Date()
-            let stats = try store.update(remote: url)
+            let stats = try store.update(remote: url, sshKey: sshKey ?? fleet?.sshKey, sshHostKey: sshHostKey ?? fleet?.sshHostKey)
             fetched = FetchSummary(remote: url, receivedObjects: stats.receivedObjects, receivedBytes: stats.receivedBytes,
                                    prunedRefs: stats.pruned, seconds: Date().timeIntervalSince(start))
         }

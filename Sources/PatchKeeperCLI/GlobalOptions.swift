@@ -108,7 +108,10 @@ struct GlobalOptions: ParsableArguments {
     /// who may not read the private registry — its public summary (DESIGN §9, "Readers who are not root").
     func readRegistry() throws -> RegistrySource {
         let app = try appOptions.resolve(environment: environment, needsRoot: false).app
-        return try RegistrySource.open(app)
+        let source = try RegistrySource.open(app)
+        Output.info("app \(app.name): registry \(source.registryPath)"
+                    + (source.sourceName.map { " (read from the \($0))" } ?? "") + (app.source.map { ", config \($0)" } ?? ""))
+        return source
     }
 
     var output: Output { Output(format: format, color: color) }

@@ -22,7 +22,17 @@ struct InitCommand: ParsableCommand {
     /// The shared options, last: `help COMMAND` lists the command's own first.
     @OptionGroup var global: GlobalOptions
 
-    struct InitDTO: Encodable {
+    func run() throws {
+        let r = try Initializer.run(options: global.appOptions, environment: global.environment)
+        for w in r.warnings { Output.diagnostic("warning: " + Text.terminalLine(w)) }
+        if global.format == .json { return try global.output.json(InitView.Document(r)) }
+        InitView.text(r, global.output)
+    }
+}
+
+/// init's output: the JSON document (docs/schema/init.json) and the text summary.
+enum InitView {
+    struct Document: Encodable {
         var app: String
         var root: String
         var repo: String
@@ -33,18 +43,22 @@ struct InitCommand: ParsableCommand {
         var registryCreated: Bool
         var config: String?
         var configWritten: Bool
+
+        init(_ r: Initializer.Result) {
+            app = r.app
+            root = r.root
+            repo = r.repo
+            subdir = r.subdir
+            deployedRevision = r.revision.hex
+            revisionSource = r.revisionSource
+            registry = r.registry
+            registryCreated = r.registryCreated
+            config = r.configPath
+            configWritten = r.configWritten
+        }
     }
 
-    func run() throws {
-        let r = try Initializer.run(options: global.appOptions, environment: global.environment)
-        let out = global.output
-        for w in r.warnings { Output.diagnostic("warning: " + Text.terminalLine(w)) }
-        if global.format == .json {
-            try out.json(InitDTO(app: r.app, root: r.root, repo: r.repo, subdir: r.subdir, deployedRevision: r.revision.hex,
-                                 revisionSource: r.revisionSource, registry: r.registry, registryCreated: r.registryCreated,
-                                 config: r.configPath, configWritten: r.configWritten))
-            return
-        }
+    static func text(_ r: Initializer.Result, _ out: Output) {
         out.line("app       \(r.app)")
         out.line("root      \(r.root)")
         out.line("repo      \(r.repo)\(r.subdir.isEmpty ? "" : " (subdir \(r.subdir))")")

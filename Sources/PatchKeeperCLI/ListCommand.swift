@@ -141,7 +141,18 @@ struct ShowCommand: ParsableCommand {
     /// The shared options, last: `help COMMAND` lists the command's own first.
     @OptionGroup var global: GlobalOptions
 
-    struct ShowDTO: Encodable {
+    func run() throws {
+        let registry = try global.readRegistry()
+        let patch = try registry.find(id, in: try registry.patches())
+        let view = ShowView(registry: registry, patch: patch, history: try registry.history(fileName: patch.fileName), now: Date())
+        if global.format == .json { return try global.output.json(view.document()) }
+        view.text(global.output)
+    }
+}
+
+/// show's output: the JSON document (docs/schema/show.json) and the text page.
+struct ShowView {
+    struct Document: Encodable {
         var patch: PatchDTO
         var registryFile: String
         /// "public-summary" (and no diff) for a user who may not read the registry itself.
@@ -150,19 +161,18 @@ struct ShowCommand: ParsableCommand {
         var history: [HistoryDTO]
     }
 
-    func run() throws {
-        let registry = try global.readRegistry()
-        let patch = try registry.find(id, in: try registry.patches())
-        let history = try registry.history(fileName: patch.fileName)
-        let now = Date()
-        let out = global.output
-        let fromSummary = registry.sourceName != nil
-        if global.format == .json {
-            try out.json(ShowDTO(patch: try registry.dto(patch, now: now), registryFile: registry.registryPath + "/" + patch.fileName,
-                                 source: registry.sourceName, diff: fromSummary ? nil : patch.diffText,
-                                 history: history.map(HistoryDTO.init)))
-            return
-        }
+    let registry: RegistrySource
+    let patch: PatchFile
+    let history: [Registry.Entry]
+    let now: Date
+
+    func document() throws -> Document {
+        Document(patch: try registry.dto(patch, now: now), registryFile: registry.registryPath + "/" + patch.fileName,
+                 source: registry.sourceName, diff: registry.sourceName != nil ? nil : patch.diffText,
+                 history: history.map(HistoryDTO.init))
+    }
+
+    func text(_ out: Output) {
         func field(_ name: String, _ value: String) { out.line(cell(name + ":", 10) + Text.terminalLine(value)) }
         out.line(out.bold(Text.terminalLine("Patch \(patch.id): \(patch.subject)")))
         field("File", registry.registryPath + "/" + patch.fileName)
@@ -178,7 +188,8 @@ struct ShowCommand: ParsableCommand {
         for key in ["Retired-By", "Retired-At", "Retired-Reason", "Upstreamed-In"] {
             if let v = patch.trailer(key) { field(key, v) }
         }
-        for t in patch.trailers where !PatchDTO.knownTrailers.contains(t.key.lowercased()) && !t.key.hasPrefix("Retired-") && t.key != "Upstreamed-In" {
+        for t in patch.trailers
+        where !PatchDTO.knownTrailers.contains(t.key.lowercased()) && !t.key.hasPrefix("Retired-") && t.key != "Upstreamed-In" {
             field(t.key, t.value)
         }
         let files: [String]
@@ -333,7 +344,8 @@ struct LogCommand: ParsableCommand {
         }
         defer { if let note = registry.note { out.line(out.dim(note)) } }
         for e in entries {
-            out.line(out.dim(e.commit.short) + "  " + Text.terminalLine("\(Text.isoTimestamp(e.date))  \(cell(e.author.name, 10))  \(e.subject)"))
+            let text = "\(Text.isoTimestamp(e.date))  \(cell(e.author.name, 10))  \(e.subject)"
+            out.line(out.dim(e.commit.short) + "  " + Text.terminalLine(text))
         }
     }
 }

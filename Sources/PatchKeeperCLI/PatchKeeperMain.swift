@@ -32,13 +32,19 @@ public enum PatchKeeperMain {
             FileHandle.standardError.write(Data(error.fullMessage.utf8))
             exit(64)
         } catch let error as PatchFile.ParseError {
-            fail("error: \(error.description)", json: json ? ErrorDTO(kind: "trouble", message: error.description, exitCode: 2) : nil, code: 2)
+            fail("error: \(error.description)", json: json ? ErrorDTO(kind: "trouble", message: error.description, exitCode: 2) : nil,
+                 code: 2)
         } catch {
-            let code = PatchKeeperCommand.exitCode(for: error).rawValue
+            var code = PatchKeeperCommand.exitCode(for: error).rawValue
             // ExitCode(1) after findings, --help, --version: the command said what it had to.
             if error is ExitCode || code == 0 { PatchKeeperCommand.exit(withError: error) }
+            // Any other error is trouble: exit 1 means findings, and a gate must never read an
+            // unexpected failure as "findings reported" (argument-parser maps unknown errors to 1).
+            if code == 1 { code = 2 }
             var text = PatchKeeperCommand.fullMessage(for: error)
-            if let hint = suggestion(for: args, message: text) { text = text.replacingOccurrences(of: "\n", with: " (\(hint))\n", options: [], range: text.range(of: "\n")) }
+            if let hint = suggestion(for: args, message: text), let eol = text.range(of: "\n") {
+                text.replaceSubrange(eol, with: " (\(hint))\n")
+            }
             if json {
                 try? Output(format: .json).json(ErrorDTO(kind: code == 64 ? "usage" : "trouble",
                                                          message: PatchKeeperCommand.message(for: error), exitCode: code))
@@ -124,7 +130,9 @@ struct PatchKeeperCommand: ParsableCommand {
         version: version,
         subcommands: [
             InitCommand.self, RecordCommand.self, ApplyCommand.self, ListCommand.self,
-            ShowCommand.self, EditCommand.self, RetireCommand.self, ResolveCommand.self, ProposeCommand.self, LogCommand.self, StatusCommand.self, ScanCommand.self, DiffCommand.self, GateCommand.self, ReapplyCommand.self, MotdCommand.self, FleetCommand.self,
+            ShowCommand.self, EditCommand.self, RetireCommand.self, ResolveCommand.self, ProposeCommand.self, LogCommand.self,
+            StatusCommand.self, ScanCommand.self, DiffCommand.self, GateCommand.self, ReapplyCommand.self, MotdCommand.self,
+            FleetCommand.self,
         ]
     )
 }

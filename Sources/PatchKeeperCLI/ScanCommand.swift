@@ -180,7 +180,8 @@ struct ScanRenderer {
                              seconds: (r.stats.seconds * 1000).rounded() / 1000)))
             return
         }
-        output.line("scan \(Text.terminalLine(r.app)): \(Text.terminalLine(r.root)) vs \(r.deployedRevision.short) (from \(Text.terminalLine(r.revisionSource)))")
+        output.line("scan \(Text.terminalLine(r.app)): \(Text.terminalLine(r.root)) vs \(r.deployedRevision.short) "
+                    + "(from \(Text.terminalLine(r.revisionSource)))")
         if !r.patches.isEmpty {
             output.line(output.bold(cell("ID", 6) + " " + cell("STATE", 12) + " TITLE"))
             for p in r.patches {
@@ -231,7 +232,8 @@ struct ScanRenderer {
         if !r.unregistered.isEmpty { parts.append("\(r.unregistered.count) unregistered change\(r.unregistered.count == 1 ? "" : "s")") }
         if !r.problems.isEmpty { parts.append("\(r.problems.count) problem\(r.problems.count == 1 ? "" : "s")") }
         let applied = r.patches.filter { $0.state == .applied }.count
-        let head = parts.isEmpty ? "scan: clean — \(applied) active patch\(applied == 1 ? "" : "es") applied" : "scan: " + parts.joined(separator: ", ")
+        let head = parts.isEmpty ? "scan: clean — \(applied) active patch\(applied == 1 ? "" : "es") applied"
+            : "scan: " + parts.joined(separator: ", ")
         return head + String(format: " (%d files, %d hashed, %.2f s)", r.stats.files, r.stats.hashed, r.stats.seconds)
     }
 }
@@ -275,9 +277,11 @@ struct DiffCommand: ParsableCommand {
         // A typo must not read as "no drift": a path that is in neither tree is trouble.
         for (rel, given) in zip(rels, paths) {
             let live = (try? LiveTree.exists(root: deployment.root, relativePath: rel)) ?? false
-            let deployed = (try? deployment.repository.entry(atPath: deployment.repoPath(forRootRelative: rel), inCommit: deployment.revision)) != nil
+            let repoPath = deployment.repoPath(forRootRelative: rel)
+            let deployed = (try? deployment.repository.entry(atPath: repoPath, inCommit: deployment.revision)) != nil
             if !live && !deployed {
-                throw PatchKeeperError("\(Text.terminalLine(given)) is neither in \(deployment.root) nor in deployed revision \(deployment.revision.short)",
+                throw PatchKeeperError("\(Text.terminalLine(given)) is neither in \(deployment.root) "
+                                       + "nor in deployed revision \(deployment.revision.short)",
                                        hint: "paths are relative to the root (or to the current directory when you are inside it)")
             }
         }

@@ -88,6 +88,7 @@ struct CLIBehaviourTests {
         #expect(loud.stdout.contains("UNREGISTERED"))
         #expect(loud.stderr.contains("deployed \(app.v1)") && loud.stderr.contains("hashed"), "\(loud.stderr)")
         #expect(!pk(["scan"] + app.flags).stderr.contains("deployed \(app.v1)"))
+        #expect(pk(["list", "--verbose"] + app.flags).stderr.contains("registry \(app.registry)"))
         #expect(pk(["scan", "-q", "-v"] + app.flags).status == 64)
         // JSON is unchanged by --quiet.
         #expect(pk(["scan", "--quiet", "--format", "json"] + app.flags).stdout.contains("\"unregistered\""))

@@ -295,3 +295,108 @@ struct FleetTests {
         #expect(refs == ["refs/patchkeeper/web1/api/registry", "refs/patchkeeper/web1/api/summary", "refs/patchkeeper/web2/api/registry"])
     }
 }
+
+/// The ssh transport against a local sshd (started here on 127.0.0.1 with its own config, host
+/// key and authorized_keys; the forced command sets the host identity the update hook checks).
+/// Skipped, visibly, where no sshd can be started. Opt-in (PATCHKEEPER_SSH_TEST=1): on the
+/// machine it was written on, the test hung before its first push (sshd started, the listener
+/// never released the test), so the ssh path is not verified by CI yet.
+@Suite("Fleet over ssh")
+struct FleetSSHTests {
+    static let sshd = "/usr/sbin/sshd"
+    static var canStartSSHD: Bool {
+        ProcessInfo.processInfo.environment["PATCHKEEPER_SSH_TEST"] == "1"
+            && FileManager.default.isExecutableFile(atPath: sshd) && geteuid() == 0 && FileManager.default.fileExists(atPath: "/run/sshd")
+            && FileManager.default.isExecutableFile(atPath: "/usr/bin/git-shell")
+    }
+
+    @Test("a host publishes over ssh with a pinned host key; another host's namespace, an unpinned or wrong host key are refused",
+          .enabled(if: canStartSSHD, "opt-in with PATCHKEEPER_SSH_TEST=1 (needs root, /usr/sbin/sshd, /run/sshd, git-shell): ssh transport not tested in this run"))
+    func publishOverSSH() throws {
+        let f = FleetTests.Fleet()
+        let dir = f.app.scratch.file("ssh")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let hook = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("contrib/fleet/update-hook").path
+        try FileManager.default.copyItem(atPath: hook, toPath: f.remote + "/hooks/update")
+        chmod(f.remote + "/hooks/update", 0o755)
+        #expect(run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", dir + "/host_key"]).status == 0)
+        #expect(run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", dir + "/client_key"]).status == 0)
+        let fingerprint = try #require(run("/usr/bin/ssh-keygen", ["-lf", dir + "/host_key.pub"]).stdout.split(separator: " ").dropFirst().first.map(String.init))
+        let clientPub = try String(contentsOfFile: dir + "/client_key.pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        f.app.scratch.write("ssh/authorized_keys", "command=\"env PATCHKEEPER_HOST=web1 git-shell -c \\\"$SSH_ORIGINAL_COMMAND\\\"\",no-pty \(clientPub)\n")
+        let port = 20000 + Int(getpid() % 20000)
+        f.app.scratch.write("ssh/sshd_config", """
+            Port \(port)
+            ListenAddress 127.0.0.1
+            HostKey \(dir)/host_key
+            PidFile \(dir)/sshd.pid
+            AuthorizedKeysFile \(dir)/authorized_keys
+            StrictModes no
+            UsePAM no
+            PasswordAuthentication no
+            KbdInteractiveAuthentication no
+            PubkeyAuthentication yes
+            PermitRootLogin prohibit-password
+            LogLevel ERROR
+            """)
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: Self.sshd)
+        server.arguments = ["-D", "-e", "-f", dir + "/sshd_config"]
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        defer { server.terminate(); server.waitUntilExit() }
+        var up = false
+        for _ in 0..<50 where !up {
+            up = run("/bin/bash", ["-c", "exec 3<>/dev/tcp/127.0.0.1/\(port)"]).status == 0
+            if !up { usleep(100_000) }
+        }
+        try #require(up, "sshd did not start on port \(port)")
+        let user = String(cString: getpwuid(geteuid()).pointee.pw_name)
+        let url = "ssh://\(user)@127.0.0.1:\(port)\(f.remote)"
+        func configure(host: String, hostKey: String?) {
+            f.app.scratch.write("config-web1.toml", """
+                [fleet]
+                remote = "\(url)"
+                host = "\(host)"
+                ssh_key = "\(dir)/client_key"
+                \(hostKey.map { "ssh_host_key = \"\($0)\"" } ?? "")
+
+                [apps.api]
+                root = "\(f.root("web1"))"
+                repo = "\(f.app.repo)"
+                subdir = "src/api"
+                registry = "\(f.registry("web1"))"
+                """)
+            chmod(f.config("web1"), 0o644)
+        }
+        configure(host: "web1", hostKey: fingerprint)
+        f.edit("web1", "config/clock.rb", FleetTests.patchedClock)
+        let rec = f.pkOn("web1", ["record", "config/clock.rb", "--title", "Disable the RSS cleanup job", "--reason", "locks"])
+        #expect(rec.status == 0)
+        #expect(!rec.stderr.contains("warning"), "\(rec.stderr)")
+        #expect(git(["log", "--format=%s", "refs/patchkeeper/web1/api/registry"], in: f.remote).contains("record 0001: Disable the RSS cleanup job"))
+
+        // The key belongs to web1: publishing as web2 is refused by the server's hook.
+        configure(host: "web2", hostKey: fingerprint)
+        let other = f.pkOn("web1", ["scan"])
+        #expect(other.stderr.contains("warning: publishing api to the fleet remote"), "\(other.stderr)")
+        #expect(f.pkOn("web1", ["status"]).stdout.contains("fleet push PENDING"))
+
+        // No pinned key, or the wrong one: nothing is sent.
+        configure(host: "web1", hostKey: nil)
+        let unpinned = f.pkOn("web1", ["scan"])
+        #expect(unpinned.stderr.contains("no ssh host key pinned"), "\(unpinned.stderr)")
+        configure(host: "web1", hostKey: "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        let wrong = f.pkOn("web1", ["scan"])
+        #expect(wrong.stderr.contains("not the pinned SHA256:AAAA"), "\(wrong.stderr)")
+
+        // The admin side reads over ssh too.
+        let r = pk(["fleet", "--remote", url, "--ssh-key", dir + "/client_key", "--ssh-host-key", fingerprint,
+                    "--cache", f.cache, "--format", "json"])
+        #expect(r.status != 2, "\(r.stderr)")
+        let j = try f.json(r)
+        #expect((j["hosts"] as? [[String: Any]])?.contains { $0["host"] as? String == "web1" } == true, "\(j)")
+    }
+}

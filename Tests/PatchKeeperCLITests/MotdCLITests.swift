@@ -90,6 +90,40 @@ struct MotdCLITests {
     }
 }
 
+@Suite("CLI motd crash")
+struct MotdCrashTests {
+    @Test("a crash just before the banner's rename leaves a temp file only its owner can read")
+    func crashLeavesPrivateTemp() throws {
+        let app = AppFixture()
+        #expect(pk(["init"] + app.flags).status == 0)
+        app.scratch.write("live/config/clock.rb", "every 1.hour do\nend\n")
+        #expect(pk(["record", "config/clock.rb", "--title", "t", "--reason", "r"] + app.flags).status == 0)
+        try FileManager.default.createDirectory(atPath: app.scratch.file("motd.d"), withIntermediateDirectories: true)
+        let banner = app.scratch.file("motd.d/50-patchkeeper-live")
+        var crashed = false
+        for n in 1...40 {
+            let r = pk(["motd", "--file", banner] + app.flags,
+                       env: ["PATCHKEEPER_FAULT_AFTER": "\(n)", "PATCHKEEPER_FAULT_VERBOSE": "1"])
+            guard r.stderr.contains("fault injected at step \(n): before rename \(banner)") else {
+                if r.status != 97 { break }
+                continue
+            }
+            crashed = true
+            break
+        }
+        #expect(crashed, "no run died just before the banner's rename")
+        let temps = try FileManager.default.contentsOfDirectory(atPath: app.scratch.file("motd.d")).filter { $0.contains(".pk-tmp-") }
+        #expect(temps.count == 1, "\(temps)")
+        for t in temps {
+            var st = stat()
+            #expect(lstat(app.scratch.file("motd.d/" + t), &st) == 0 && st.st_mode & 0o077 == 0, "\(t) is readable by others")
+        }
+        #expect(pk(["motd", "--remove", "--file", banner] + app.flags).status == 0)
+        let left = try FileManager.default.contentsOfDirectory(atPath: app.scratch.file("motd.d"))
+        #expect(left.isEmpty, "\(left)")
+    }
+}
+
 /// The banner refresh as the shipped unit runs it: /etc read-only (ProtectSystem=strict), umask
 /// 0077, /run/motd.d writable. A private mount namespace makes /etc read-only and puts an empty
 /// tmpfs on /run, so the host's /etc and /run are never touched.

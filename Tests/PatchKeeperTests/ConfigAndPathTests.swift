@@ -31,6 +31,8 @@ struct ConfigTests {
         ("[apps.x]\nroot = 5\n", "root must be a string"),
         ("colour = true\n", "unknown top-level key 'colour'"),
         ("[apps.x]\nignore = \"tmp/\"\n", "ignore must be an array"),
+        ("[apps.x]\nroot = \"/srv\"\nmotd = \"\"\n", "/etc/pk.toml: [apps.x] motd is empty"),
+        ("[defaults]\nmotd = \"\"\n[apps.x]\nroot = \"/srv\"\n", "motd is empty"),
     ])
     func errors(text: String, mentions: String) {
         #expect {

@@ -358,6 +358,116 @@ struct MotdDropInTests {
         #expect(s.read("motd.d/50-patchkeeper-obs-api") == web)
     }
 
+    @Test("two apps sharing one drop-in: each keeps one banner, no stale bare copy is left, and the last removal removes the file")
+    func sharedDropInTwoApps() throws {
+        let (s, file) = dropInDir()
+        let web = summary(app: "web", [patch("0001", "A")])
+        #expect(try Motd.update(file: file, app: "obs-api", block: block(one)) == .written)   // bare: the file is its own
+        #expect(try Motd.update(file: file, app: "web", block: block(web)) == .written)       // web's block joins it
+        let two = summary([patch("0001", "Disable the RSS cleanup"), patch("0002", "Second")])
+        #expect(try Motd.update(file: file, app: "obs-api", block: block(two)) == .written)
+        let text = try #require(s.read("motd.d/50-patchkeeper-obs-api"))
+        #expect(text.components(separatedBy: "MONKEY PATCHES ACTIVE on obs-api").count == 2, "\(text)")
+        #expect(text.contains("ACTIVE on obs-api: 2 ***") && !text.contains("ACTIVE on obs-api: 1 ***"), "\(text)")
+        #expect(text.contains("# BEGIN patchkeeper web") && text.contains("# BEGIN patchkeeper obs-api"), "\(text)")
+        #expect(try Motd.update(file: file, app: "web", block: nil) == .removed)
+        #expect(try Motd.update(file: file, app: "obs-api", block: nil) == .removed)
+        #expect(!s.exists("motd.d/50-patchkeeper-obs-api"))
+    }
+
+    @Test("apps whose long names share their first 60 characters never take each other's banner")
+    func longNamesSharingAPrefix() throws {
+        let (s, file) = dropInDir()
+        let a = String(repeating: "a", count: 60) + "-one", b = String(repeating: "a", count: 60) + "-two"
+        let ba = try block(summary(app: a, [patch("0001", "A")]))
+        #expect(try Motd.update(file: file, app: a, block: ba) == .written)
+        let written = try #require(s.read("motd.d/50-patchkeeper-obs-api"))
+        #expect(written == ba, "a name cut on the banner is kept between markers")
+        #expect(try Motd.update(file: file, app: b, block: nil) == .noBanner)
+        #expect(s.read("motd.d/50-patchkeeper-obs-api") == written)
+        let bb = try block(summary(app: b, [patch("0001", "B")]))
+        #expect(try Motd.update(file: file, app: b, block: bb) == .written)
+        #expect(s.read("motd.d/50-patchkeeper-obs-api") == ba + bb)
+        #expect(try Motd.update(file: file, app: a, block: nil) == .removed)
+        #expect(s.read("motd.d/50-patchkeeper-obs-api") == bb)
+    }
+
+    @Test("a hand-kept drop-in that only starts and ends like a banner is not removed")
+    func handKeptLookalike() throws {
+        let (s, file) = dropInDir()
+        let kept = "*** MONKEY PATCHES ACTIVE on obs-api: 1 ***\nRemember the Friday freeze.\n  Details: patchkeeper status --app obs-api\n"
+        s.write("motd.d/50-patchkeeper-obs-api", kept)
+        #expect(try Motd.update(file: file, app: "obs-api", block: nil) == .noBanner)
+        #expect(s.read("motd.d/50-patchkeeper-obs-api") == kept)
+    }
+
+    @Test("a motd.d path written with doubled slashes is still a drop-in")
+    func doubledSlashes() throws {
+        let (s, _) = dropInDir()
+        #expect(Motd.isDropIn("/x//motd.d//f") && Motd.isDropIn("/x/motd.d/./f") && !Motd.isDropIn("/x/motd.d/sub/f"))
+        let file = s.file("motd.d") + "//50-patchkeeper-obs-api"
+        #expect(try Motd.update(file: file, app: "obs-api", block: block(one)) == .written)
+        #expect(s.read("motd.d/50-patchkeeper-obs-api") == (try Motd.bareBanner(block(one), app: "obs-api")))
+        #expect(throws: PatchKeeperError.self) { try Motd.update(file: "", app: "obs-api", block: nil) }
+    }
+
+    @Test("a banner directory that is a symlink, or writable by group or others, is refused")
+    func refusesUnsafeDirectory() throws {
+        let (s, _) = dropInDir()
+        try FileManager.default.createSymbolicLink(atPath: s.file("link.d"), withDestinationPath: s.file("motd.d"))
+        #expect(throws: PatchKeeperError.self) { try Motd.update(file: s.file("link.d/f"), app: "obs-api", block: block(one)) }
+        #expect(!s.exists("motd.d/f"))
+        try FileManager.default.createDirectory(atPath: s.file("open"), withIntermediateDirectories: true)
+        for mode: mode_t in [0o775, 0o757, 0o1777] {
+            chmod(s.file("open"), mode)
+            #expect(throws: PatchKeeperError.self) { try Motd.update(file: s.file("open/motd"), app: "obs-api", block: block(one)) }
+        }
+        #expect(!s.exists("open/motd"))
+        chmod(s.file("open"), 0o755)
+        #expect(try Motd.update(file: s.file("open/motd"), app: "obs-api", block: block(one)) == .written)
+    }
+
+    @Test("removing the banner also removes a temp file a crashed writer left beside it")
+    func removeCleansStaleTemps() throws {
+        let (s, file) = dropInDir()
+        #expect(try Motd.update(file: file, app: "obs-api", block: block(one)) == .written)
+        // A PID that is not running: the largest a Linux PID can be, plus one.
+        let stale = "motd.d/.50-patchkeeper-obs-api.pk-tmp-4194305-abc"
+        s.write(stale, "torn")
+        #expect(try Motd.update(file: file, app: "obs-api", block: nil) == .removed)
+        #expect(!s.exists(stale))
+        s.write(stale, "torn")
+        #expect(try Motd.update(file: file, app: "obs-api", block: nil) == .noFile)
+        #expect(!s.exists(stale))
+    }
+
+    @Test("four apps writing one shared file at the same time all keep their block (50 rounds)")
+    func concurrentWriters() throws {
+        let s = Scratch()
+        let file = s.file("motd")
+        let apps = ["alpha", "beta", "gamma", "delta"]
+        let blocks = try apps.map { try block(summary(app: $0, [patch("0001", "T")])) }
+        var lost = 0
+        for _ in 0..<50 {
+            s.write("motd", "Welcome\n")
+            // One thread an app, released together (the test pool may be busy with other tests).
+            let go = DispatchSemaphore(value: 0), done = DispatchGroup()
+            for i in apps.indices {
+                done.enter()
+                Thread.detachNewThread {
+                    go.wait()
+                    _ = try? Motd.update(file: file, app: apps[i], block: blocks[i])
+                    done.leave()
+                }
+            }
+            for _ in apps { go.signal() }
+            done.wait()
+            let text = s.read("motd") ?? ""
+            lost += apps.filter { !text.contains("# BEGIN patchkeeper \($0)") }.count
+        }
+        #expect(lost == 0)
+    }
+
     @Test("removing reports no-file for a missing file and no-banner for a file without the block")
     func removeReports() throws {
         let s = scratchWithMotd(bytes("Welcome\n"))

@@ -403,31 +403,84 @@ if command -v make >/dev/null; then
     fi
     expect "the unit runs the installed binary" "$M/root/usr/lib/systemd/system/patchkeeper-scan@.service" '^ExecStart=/usr/bin/patchkeeper '
     expect "the unit may write /run/motd.d" "$M/root/usr/lib/systemd/system/patchkeeper-scan@.service" '^ReadWritePaths=.*-/run/motd.d'
+    # Files an admin added beside the installed ones, and a neighbour of an overridden DOCDIR.
+    printf 'mine\n' >"$M/root/usr/share/doc/patchkeeper/my-notes"
+    printf 'mine\n' >"$M/root/usr/share/patchkeeper/hooks/local.sh"
+    printf 'mine\n' >"$M/root/usr/share/ansible/roles/patchkeeper/tasks/local.yml"
+    mkdir -p "$M/root/usr/share/doc/other"
+    printf 'theirs\n' >"$M/root/usr/share/doc/other/README"
+    run "make uninstall with DOCDIR overridden to its parent removes no directory" 0 \
+        make -s -C "$REPO_DIR" uninstall DIST="$M/dist" DESTDIR="$M/root" PREFIX=/usr DOCDIR=/usr/share/doc DATADIR=/usr/share
+    if [ -f "$M/root/usr/share/doc/other/README" ]; then pass "  ... a neighbour of DOCDIR was kept"; else fail "  ... a neighbour of DOCDIR was removed"; fi
     run "make uninstall DESTDIR PREFIX=/usr" 0 make -s -C "$REPO_DIR" uninstall DIST="$M/dist" DESTDIR="$M/root" PREFIX=/usr
-    left="$(find "$M/root" -type f)"
-    if [ -z "$left" ]; then pass "make uninstall removed every installed file"; else fail "files left after make uninstall" "$left"; fi
+    left="$(cd "$M/root" && find . -type f | sort | tr '\n' ' ')"
+    want="./usr/share/ansible/roles/patchkeeper/tasks/local.yml ./usr/share/doc/other/README ./usr/share/doc/patchkeeper/my-notes ./usr/share/patchkeeper/hooks/local.sh "
+    if [ "$left" = "$want" ]; then pass "make uninstall removed every installed file and kept the ones added beside them"; else fail "make uninstall left the wrong files" "$left"; fi
+    rm -f "$M/root/usr/share/ansible/roles/patchkeeper/tasks/local.yml"
+    run "make uninstall again once the added file is gone" 0 make -s -C "$REPO_DIR" uninstall DIST="$M/dist" DESTDIR="$M/root" PREFIX=/usr
+    if [ -d "$M/root/usr/share/doc/patchkeeper/examples" ] || [ -d "$M/root/usr/share/ansible/roles/patchkeeper" ] ||
+       [ -d "$M/root/etc/patchkeeper" ]; then
+        fail "make uninstall left empty directories it made" "$(cd "$M/root" && find . -type d)"
+    else
+        pass "make uninstall removed the directories it emptied"
+    fi
 else
     skip "make install / uninstall: make is not installed"
 fi
 
 section "debian/postrm purge: the banners patchkeeper wrote go, nothing else"
 P="$TMP/purge"
-mkdir -p "$P/etc/motd.d" "$P/run/motd.d" "$P/etc/patchkeeper" "$P/srv" "$P/var/lib/patchkeeper/obs-api"
-printf 'Welcome\n# BEGIN patchkeeper a -- managed block, do not edit\n*** MONKEY PATCHES ACTIVE on a: 1 ***\n# END patchkeeper a\nBye\n' >"$P/etc/motd"
+mkdir -p "$P/etc/motd.d" "$P/run/motd.d" "$P/etc/patchkeeper/conf.d" "$P/srv" "$P/var/lib/patchkeeper/obs-api"
+banner() { printf '*** MONKEY PATCHES ACTIVE on %s: 1 ***\n  deployed 8c1f0e2, checked 2026-11-25 12:00 UTC\n  0001  T  jane  2026-11-20  no expiry  applied\n  Details: patchkeeper status --app %s\n' "$1" "$1"; }
+printf 'Welcome\n# BEGIN patchkeeper a -- managed block, do not edit\n*** MONKEY PATCHES ACTIVE on a: 1 ***\n# END patchkeeper a\n# BEGIN patchkeeper zz\nnot ours\n# END patchkeeper zz\nBye\n' >"$P/etc/motd"
 chmod 0640 "$P/etc/motd"
-printf '*** MONKEY PATCHES ACTIVE on b: 1 ***\n  Details: patchkeeper status --app b\n' >"$P/run/motd.d/50-patchkeeper-b"
+banner b >"$P/run/motd.d/50-patchkeeper-b"
+printf 'torn' >"$P/run/motd.d/.50-patchkeeper-b.pk-tmp-123-abc"
+printf 'other' >"$P/run/motd.d/.other.pk-tmp-123-abc"
+banner web.v2 >"$P/etc/motd.d/50-patchkeeper-web.v2"
+{ banner a; printf 'Ask Jane before touching the cron jobs.\n'; } >"$P/etc/motd.d/50-patchkeeper-a"
+banner b >"$P/etc/motd.d/10-notpatchkeeper-legacy"
 printf 'Maintenance on Friday.\n' >"$P/etc/motd.d/50-patchkeeper-notes"
 printf 'Keep\n# BEGIN patchkeeper d\nno end\n' >"$P/srv/motd-broken"
 printf '# BEGIN patchkeeper e\nx\n# END patchkeeper e\n' >"$P/srv/motd-e"
-printf '[apps.d]\nroot = "/x"\nmotd = "/srv/motd-broken"\n[apps.e]\nroot = "/y"\nmotd = "/srv/motd-e"\n' >"$P/etc/patchkeeper/config.toml"
+printf '*** MONKEY PATCHES ACTIVE on e: 1 ***\nThe admin keeps this whole file.\n' >"$P/srv/motd-headline"
+printf 'Top\r\n# BEGIN patchkeeper e\r\nx\r\n# END patchkeeper e\r\n' >"$P/srv/motd-crlf"
+printf 'L\n# BEGIN patchkeeper web.v2\nx\n# END patchkeeper web.v2\n' >"$P/srv/motd-literal"
+printf 'R\n# BEGIN patchkeeper e\nx\n# END patchkeeper e\n' >"$P/etc/patchkeeper/conf.d/motd-rel"
+printf '# BEGIN patchkeeper e\nx\n# END patchkeeper e\n' >"$TMP/host-file"
+printf '# BEGIN patchkeeper e\nx\n# END patchkeeper e\n' >"$P/srv/q\"uote"
+printf '[apps.a]\nroot = "/w"\n[apps.b]\nroot = "/v"\n[apps.d]\nroot = "/x"\nmotd = "/srv/motd-broken"\n[apps.e]\nroot = "/y"\nmotd = "/srv/motd-e"\n' >"$P/etc/patchkeeper/config.toml"
+printf '[apps."web.v2"]\r\nroot = "/z"\r\nmotd = '"'"'/srv//motd-literal'"'"'  # a literal string\r\n' >"$P/etc/patchkeeper/conf.d/web.toml"
+printf '[defaults]\nmotd = "/srv/motd-headline"\n[apps.f]\nroot = "/f"\nmotd = "motd-rel"\n[apps.g]\nroot = "/g"\nmotd = "/../host-file"\n[apps.h]\nroot = "/h"\nmotd = "/srv/q\\"uote"\n[apps.i]\nroot = "/i"\nmotd = "/srv/motd-crlf"\n' >"$P/etc/patchkeeper/conf.d/more.toml"
 run "postrm purge (DPKG_ROOT)" 0 env DPKG_ROOT="$P" sh "$REPO_DIR/debian/postrm" purge
-if [ "$(cat "$P/etc/motd")" = "$(printf 'Welcome\nBye')" ]; then pass "/etc/motd lost the block and kept the rest"; else fail "/etc/motd is wrong" "$(cat "$P/etc/motd")"; fi
+if [ "$(cat "$P/etc/motd")" = "$(printf 'Welcome\n# BEGIN patchkeeper zz\nnot ours\n# END patchkeeper zz\nBye')" ]; then
+    pass "/etc/motd lost the block of a configured app and kept the rest, another app's block too"
+else
+    fail "/etc/motd is wrong" "$(cat "$P/etc/motd")"
+fi
 if [ "$(stat -c %a "$P/etc/motd")" = 640 ]; then pass "/etc/motd kept its mode"; else fail "/etc/motd mode changed"; fi
 if [ -e "$P/run/motd.d/50-patchkeeper-b" ]; then fail "the /run/motd.d banner is still there"; else pass "the /run/motd.d banner was removed"; fi
+if [ -e "$P/run/motd.d/.50-patchkeeper-b.pk-tmp-123-abc" ]; then fail "a stale temp of the banner is still there"; else pass "a stale temp of the banner was removed"; fi
+if [ -e "$P/run/motd.d/.other.pk-tmp-123-abc" ]; then pass "a temp of another file was kept"; else fail "a temp of another file was removed"; fi
+if [ -e "$P/etc/motd.d/50-patchkeeper-web.v2" ]; then fail "the banner of an app with a dot (quoted table name) is still there"; else pass "the banner of [apps.\"web.v2\"] was removed"; fi
+if [ -e "$P/etc/motd.d/50-patchkeeper-a" ]; then pass "a drop-in with an admin's line after the banner was kept"; else fail "a drop-in with an admin's line was removed"; fi
+if [ -e "$P/etc/motd.d/10-notpatchkeeper-legacy" ]; then pass "a drop-in not named 50-patchkeeper-APP was kept"; else fail "10-notpatchkeeper-legacy was removed"; fi
 if [ -e "$P/etc/motd.d/50-patchkeeper-notes" ]; then pass "a motd.d file that is not a banner was kept"; else fail "a motd.d file that is not a banner was removed"; fi
 if [ "$(cat "$P/srv/motd-broken")" = "$(printf 'Keep\n# BEGIN patchkeeper d\nno end')" ]; then pass "a block without its END line was left alone"; else fail "a broken block was changed"; fi
 expect_output "  ... and postrm said so" 'left .*/srv/motd-broken alone'
 if [ -s "$P/srv/motd-e" ]; then fail "the config's motd file still has its block"; else pass "the config's motd file lost its block"; fi
+if [ "$(cat "$P/srv/motd-headline")" = "$(printf '*** MONKEY PATCHES ACTIVE on e: 1 ***\nThe admin keeps this whole file.')" ]; then
+    pass "a configured file that only starts with a headline was kept whole"
+else
+    fail "a configured file starting with a headline was changed" "$(cat "$P/srv/motd-headline" 2>&1)"
+fi
+if [ "$(cat "$P/srv/motd-crlf")" = "$(printf 'Top\r')" ]; then pass "a block with CRLF line ends was removed"; else fail "the CRLF block was not removed" "$(od -c "$P/srv/motd-crlf" | head -5)"; fi
+if [ "$(cat "$P/srv/motd-literal")" = L ]; then pass "a literal-string motd path (CRLF config) lost its block"; else fail "the literal-string motd file kept its block"; fi
+if [ "$(cat "$P/etc/patchkeeper/conf.d/motd-rel")" = R ]; then pass "a relative motd path is relative to the directory of the config file that holds it"; else fail "the relative motd file kept its block"; fi
+if [ -s "$TMP/host-file" ]; then pass "a motd path with '..' does not leave DPKG_ROOT"; else fail "postrm changed a file outside DPKG_ROOT"; fi
+expect_output "  ... and postrm said so" "left '/\.\./host-file'"
+if [ -s "$P/srv/q\"uote" ]; then pass "a motd value with an escaped quote is left alone"; else fail "a motd value with an escape was guessed at"; fi
+expect_output "  ... naming the config file and the line" "cannot read the 'motd' value on line 11 of .*/conf.d/more.toml"
 if [ -d "$P/var/lib/patchkeeper/obs-api" ]; then pass "the registries were kept"; else fail "the registries were removed"; fi
 
 printf '\nrun-hooks: %d passed, %d failed, %d skipped\n' "$passed" "$failed" "$skipped"

@@ -162,7 +162,7 @@ def main():
     gate = [pk, "gate", "--target", "target", "--format", "json"] + flags
     _, r = timed(gate)
     verdicts = r.stdout.decode()
-    for want in ['"result" : "reapplies"', '"result" : "upstreamed"', '"rule" : "patch-id"']:
+    for want in ['"verdict" : "reapplies"', '"verdict" : "upstreamed"', '"rule" : "patch-id"']:
         if want not in verdicts:
             sys.exit(f"history.py: gate did not say {want}:\n{verdicts}\n{r.stderr.decode()}")
     cache = f"{reg}/.patchkeeper/patchids"

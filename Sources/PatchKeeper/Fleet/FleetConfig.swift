@@ -1,4 +1,5 @@
 import Foundation
+import Git
 import TOMLKit
 
 /// The config's `[fleet]` table: where this host publishes its registries, under which name, and
@@ -10,6 +11,8 @@ import TOMLKit
 /// host = "web1"                          # default: this machine's host name (up to the first '.')
 /// secret_paths = ["config/smtp.yml"]     # added to the built-in list (defaultSecretPaths)
 /// cache = "/var/cache/patchkeeper/fleet" # where 'patchkeeper fleet' keeps its copy
+/// ssh_key = "/etc/patchkeeper/fleet_ed25519"        # ssh: the login key (default: ssh-agent)
+/// ssh_host_key = "SHA256:..."            # ssh: the server's host key, required for ssh remotes
 /// ```
 public struct FleetConfig: Sendable, Equatable {
     /// The central git remote (nil: nothing is published; `fleet` then needs `--remote`).
@@ -20,6 +23,12 @@ public struct FleetConfig: Sendable, Equatable {
     public var secretPaths: [String]
     /// The local cache repository of `patchkeeper fleet`.
     public var cache: String?
+    /// ssh: the private key to log in with (nil: ssh-agent), and the server's pinned host key
+    /// (`SHA256:...` as `ssh-keygen -lf` prints it; libgit2 1.5 reads no known_hosts).
+    public var sshKey: String?
+    public var sshHostKey: String?
+
+    public var auth: RemoteAuth { RemoteAuth(privateKey: sshKey, hostKeySHA256: sshHostKey) }
 
     /// Files that usually hold passwords or keys. A pattern without '/' matches a file name at any
     /// depth; one with '/' matches the whole path or its end (`config/database.yml` matches
@@ -32,7 +41,7 @@ public struct FleetConfig: Sendable, Equatable {
 
     public static let defaultCache = "/var/cache/patchkeeper/fleet"
 
-    static let knownKeys: Set<String> = ["remote", "host", "secret_paths", "cache"]
+    static let knownKeys: Set<String> = ["remote", "host", "secret_paths", "cache", "ssh_key", "ssh_host_key"]
 
     public init(remote: String?, host: String? = nil, secretPaths: [String] = [], cache: String? = nil) throws {
         self.remote = remote
@@ -66,7 +75,13 @@ public struct FleetConfig: Sendable, Equatable {
         if let c = cache, !c.hasPrefix("/") { cache = Deployment.absolute(POSIX.parentDirectory(Deployment.absolute(path)) + "/" + c) }
         let remote = try string("remote")
         if let remote { try validate(remote: remote, source: "\(path) [fleet] remote") }
-        return try FleetConfig(remote: remote, host: host, secretPaths: patterns, cache: cache)
+        var config = try FleetConfig(remote: remote, host: host, secretPaths: patterns, cache: cache)
+        config.sshKey = try string("ssh_key").map { $0.hasPrefix("/") ? $0 : Deployment.absolute(POSIX.parentDirectory(Deployment.absolute(path)) + "/" + $0) }
+        config.sshHostKey = try string("ssh_host_key")
+        if let k = config.sshHostKey, !k.hasPrefix("SHA256:") {
+            throw PatchKeeperError("\(path): [fleet] ssh_host_key must be a SHA256:... fingerprint", hint: "on the server: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub")
+        }
+        return config
     }
 
     /// Host names become ref path components: the app-name rules (letters, digits, '.', '_', '-',
@@ -104,6 +119,9 @@ public struct FleetConfig: Sendable, Equatable {
         try validate(host: short, source: "the host name")
         return short
     }
+
+    /// Whether `remote` goes over ssh (the host key must then be pinned).
+    public static func isSSH(_ remote: String) -> Bool { RemoteAuth.isSSH(remote) }
 
     /// Whether a repository path matches a secret pattern.
     public func isSecret(_ path: String) -> Bool { Self.matches(path, patterns: secretPaths) }

@@ -71,32 +71,39 @@ public enum FleetGate {
         }
         var decider = try PatchDecider(repository: repo, images: cache.repository, target: target,
                                        targetLabel: "\(Text.singleLine(spec)) (\(target.short))")
+        // Keyed by base and exact diff text (the same content on many hosts parses and decides once).
         var decided: [String: (GateReport.Result, String?)] = [:]
+        var parsedDiffs: [String: [ParsedFilePatch]?] = [:]
         var verdicts: [String: (titles: Set<String>, results: [String: [String]], notes: Set<String>)] = [:]
         var hosts: [FleetGateReport.HostVerdict] = []
         for m in fleet.members where app == nil || m.app == app {
             var hv = FleetGateReport.HostVerdict(host: m.host, app: m.app, patches: [], unregistered: m.summary?.scan?.unregistered, reasons: [])
             // Paths touched by more than one active patch on this host.
             var touching: [String: Int] = [:]
-            var filesOf: [String: [ParsedFilePatch]] = [:]
-            for p in m.patches where p.redacted.isEmpty {
-                guard let files = try? p.file.files() else { continue }
-                filesOf[p.id] = files
+            // By position: a hostile host may repeat a Patch-Id.
+            var filesOf: [[ParsedFilePatch]?] = Array(repeating: nil, count: m.patches.count)
+            var diffOf: [String?] = Array(repeating: nil, count: m.patches.count)
+            for (i, p) in m.patches.enumerated() where p.redacted.isEmpty {
+                let diff = FleetCache.diffPart(p.file)
+                diffOf[i] = diff
+                if parsedDiffs[diff] == nil { parsedDiffs[diff] = .some(try? p.file.files()) }
+                guard let files = parsedDiffs[diff] ?? nil else { continue }
+                filesOf[i] = files
                 for path in Set(files.flatMap { [$0.oldPath, $0.newPath] }.filter { !$0.isEmpty }) { touching[path, default: 0] += 1 }
             }
-            for p in m.patches {
+            for (i, p) in m.patches.enumerated() {
                 var result: String
                 var detail: String?
                 if !p.redacted.isEmpty {
                     result = FleetGateReport.decideOnHost
                     detail = "secret paths redacted (\(p.redacted.joined(separator: ", "))): run 'patchkeeper gate' on the host"
-                } else if let files = filesOf[p.id] {
+                } else if let files = filesOf[i] {
                     let shared = files.flatMap { [$0.oldPath, $0.newPath] }.filter { !$0.isEmpty && (touching[$0] ?? 0) > 1 }
                     if let path = shared.first {
                         result = FleetGateReport.decideOnHost
                         detail = "another patch on this host changes \(path) too: the chain depends on the host's registry"
                     } else if let base = p.file.base {
-                        let k = p.key + " " + base.hex
+                        let k = base.hex + "\n" + (diffOf[i] ?? p.key)
                         if decided[k] == nil {
                             let d = try decider.decide([p.file])
                             decided[k] = (d.first?.result ?? .conflicts, d.first?.files.compactMap(\.detail).first)
@@ -111,7 +118,7 @@ public enum FleetGate {
                     result = FleetGateReport.decideOnHost
                     detail = "its diff does not parse"
                 }
-                let expired = p.file.isExpired(now: now)
+                let expired = p.isExpired(now: now)
                 let blocks: Bool
                 switch result {
                 case FleetGateReport.decideOnHost: blocks = true

@@ -71,7 +71,7 @@ public struct FleetPublisher {
             if let gate { try saveGate(gate) }
             try buildRefs(now: now)
             try Self.checkLocal(remote)
-            try registry.repository.push(url: remote, refspecs: Self.kinds.map { "+\(Self.localPrefix)\($0):\(namespace)\($0)" })
+            try registry.repository.push(url: remote, refspecs: Self.kinds.map { "+\(Self.localPrefix)\($0):\(namespace)\($0)" }, auth: config.auth)
             state.ok = true
             state.lastSuccess = now
             state.pendingSince = nil

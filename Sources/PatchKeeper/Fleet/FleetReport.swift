@@ -64,7 +64,7 @@ public struct FleetReport: Sendable {
                 let state = scan?.states[p.id].flatMap { Self.states.contains($0) ? $0 : nil } ?? "unscanned"
                 stateOf["\(m.host)/\(m.app)/\(p.id)"] = state
                 row.states[state, default: 0] += 1
-                if p.file.isExpired(now: now) { row.expired += 1 }
+                if p.isExpired(now: now) { row.expired += 1 }
                 groups[p.key, default: []].append(p)
             }
             hostRows.append(row)
@@ -75,21 +75,21 @@ public struct FleetReport: Sendable {
         for (key, ps) in groups {
             for p in ps {
                 byTitle[p.title, default: []].insert(key)
-                if let t = p.file.ticket, !t.isEmpty { byTicket[t, default: []].insert(key) }
+                if let t = p.ticket, !t.isEmpty { byTicket[t, default: []].insert(key) }
             }
         }
         patches = groups.map { key, ps in
             var states: [String: Int] = [:]
             for p in ps { states[stateOf["\(p.host)/\(p.app)/\(p.id)"] ?? "unscanned", default: 0] += 1 }
             let titles = Set(ps.map(\.title)).sorted()
-            let tickets = Set(ps.compactMap(\.file.ticket).filter { !$0.isEmpty }).sorted()
+            let tickets = Set(ps.compactMap(\.ticket).filter { !$0.isEmpty }).sorted()
             var variants = Set<String>()
             for t in titles { variants.formUnion(byTitle[t] ?? []) }
             for t in tickets { variants.formUnion(byTicket[t] ?? []) }
             variants.remove(key)
             return PatchRow(key: key, titles: titles, tickets: tickets, hosts: Set(ps.map { "\($0.host)/\($0.app)" }).sorted(),
-                            ids: Set(ps.map(\.id)).sorted(), states: states, expired: ps.filter { $0.file.isExpired(now: now) }.count,
-                            oldest: ps.compactMap(\.file.date).min(), variants: variants.sorted(), redacted: ps.contains { !$0.redacted.isEmpty })
+                            ids: Set(ps.map(\.id)).sorted(), states: states, expired: ps.filter { $0.isExpired(now: now) }.count,
+                            oldest: ps.compactMap(\.date).min(), variants: variants.sorted(), redacted: ps.contains { !$0.redacted.isEmpty })
         }.sorted { ($0.hosts.count, $1.key) > ($1.hosts.count, $0.key) }
     }
 

@@ -36,45 +36,107 @@ extension Motd {
 
     /// Puts `block` for `app` into `file` (nil removes it). The file is replaced atomically keeping
     /// its mode and owner; a missing file counts as empty and is created (mode 0644) only to hold a
-    /// banner. Refuses symbolic links and anything but a regular file.
+    /// banner. Refuses symbolic links and anything but a regular file, and a directory that is a
+    /// symbolic link, writable by group or others, or owned by anyone but root or this user.
+    ///
+    /// The read and the write happen under an exclusive `flock` on the file's directory, so apps
+    /// sharing one banner file (each under its own registry lock) never lose each other's block.
     ///
     /// A file in a `motd.d` directory is a drop-in: when it is missing, empty, or holds nothing but
     /// this app's banner (bare, or one marked block), the banner is written bare, without the marker
-    /// lines, and removing it removes the file. A drop-in that holds other text too is treated like
-    /// /etc/motd: the banner goes between markers and the rest is kept. The default directory
-    /// (/run/motd.d, a tmpfs emptied at boot) is created when missing.
-    public static func update(file: String, app: String, block: String?) throws -> Change {
+    /// lines, and removing it removes the file. The bare form is used only when the headline and
+    /// the Details line carry the app name whole (else it could not be told from another app's);
+    /// a drop-in that holds other text or another app's banner is treated like /etc/motd: the
+    /// banner goes between markers, the rest is kept, and a bare banner of this app left in it is
+    /// taken out. The default directory (/run/motd.d, a tmpfs emptied at boot) is created when
+    /// missing. The temp file of a write stays 0600 until it is renamed into place.
+    public static func update(file rawFile: String, app: String, block: String?) throws -> Change {
+        guard !rawFile.isEmpty else { throw PatchKeeperError("the motd file name is empty") }
+        let file = normalisedPath(rawFile)
+        let dirPath = POSIX.parentDirectory(file), name = POSIX.baseName(file)
+        guard !name.isEmpty, name != ".", name != ".." else { throw PatchKeeperError("cannot update \(rawFile): it names a directory") }
+        if block != nil { try makeDefaultDirectory(for: file) }
+        let (opened, code) = DirectoryHandle.tryOpenNoFollow(dirPath)
+        guard let dir = opened else {
+            if code == ELOOP {
+                throw PatchKeeperError("refusing to update \(file): its directory \(dirPath) is a symbolic link", hint: "give the path it points to")
+            }
+            if block == nil && (code == ENOENT || code == ENOTDIR) { return .noFile }
+            throw PatchKeeperError("cannot update \(file): cannot open \(dirPath): \(POSIX.errorText(code))")
+        }
+        try checkDirectory(dir)
+        try lock(dir)
         var old: [UInt8]?
-        if let st = POSIX.lstat(file) {
+        if let st = dir.status(name) {
             let type = st.st_mode & S_IFMT
             if type == S_IFLNK {
                 throw PatchKeeperError("refusing to update \(file): it is a symbolic link", hint: "give the path of the file it points to")
             }
             guard type == S_IFREG else { throw PatchKeeperError("cannot update \(file): it is not a regular file") }
-            old = try POSIX.readFile(file)
+            old = try dir.readFile(name, limit: POSIX.defaultReadLimit).bytes
         } else if block == nil {
+            dir.removeStaleTemps(prefix: DirectoryHandle.tempPrefix(for: name))
             return .noFile
         }
-        if isDropIn(file), let bare = try dropInContent(old ?? [], app: app) {
-            guard let block else {
-                if bare.isEmpty { return .noBanner }
-                guard unlink(file) == 0 || errno == ENOENT else {
-                    throw PatchKeeperError("cannot remove \(file): \(POSIX.errorText())")
+        func write(_ bytes: [UInt8]) throws {
+            try dir.replaceFile(name, with: bytes, newMode: 0o644, modeAfterRename: true, displayPath: file)
+        }
+        let dropIn = isDropIn(file)
+        if dropIn, let bare = try dropInContent(old ?? [], app: app) {
+            if let block {
+                let new = try Array(bareBanner(block, app: app).utf8)
+                if ownBareBanner(new, app: app) {
+                    if new == old { return .unchanged }
+                    try write(new)
+                    return .written
                 }
+                // The app name does not fit the banner whole: it goes between markers.
+            } else {
+                dir.removeStaleTemps(prefix: DirectoryHandle.tempPrefix(for: name))
+                if bare.isEmpty { return .noBanner }
+                try dir.remove(name)
                 return .removed
             }
-            let new = try Array(bareBanner(block, app: app).utf8)
-            if new == old { return .unchanged }
-            try makeDefaultDirectory(for: file)
-            try AtomicFile.write(new, to: file)
-            return .written
         }
+        if block == nil { dir.removeStaleTemps(prefix: DirectoryHandle.tempPrefix(for: name)) }
         let current = old ?? []
-        let new = try updated(current, app: app, block: block, source: file)
+        let kept = dropIn ? withoutOrphanedBareBanner(current, app: app) : current
+        let new = try updated(kept, app: app, block: block, source: file)
         if new == current { return block == nil ? .noBanner : .unchanged }
-        try makeDefaultDirectory(for: file)
-        try AtomicFile.write(new, to: file)
+        try write(new)
         return block == nil ? .removed : .written
+    }
+
+    /// Refuses a banner directory another user could change: one writable by group or others, or
+    /// owned by anyone but root or this user.
+    static func checkDirectory(_ dir: DirectoryHandle) throws {
+        guard let st = dir.ownStatus() else { throw PatchKeeperError("cannot examine \(dir.path): \(POSIX.errorText())") }
+        if st.st_uid != 0 && st.st_uid != geteuid() {
+            throw PatchKeeperError("refusing to write a banner in \(dir.path): it is owned by uid \(st.st_uid), not root",
+                                   hint: "give a motd file in a directory owned by root")
+        }
+        if st.st_mode & 0o022 != 0 {
+            throw PatchKeeperError("refusing to write a banner in \(dir.path): it is writable by \(st.st_mode & 0o020 != 0 ? "its group" : "others") (mode \(String(st.st_mode & 0o7777, radix: 8)))",
+                                   hint: "give a motd file in a directory only its owner can write")
+        }
+    }
+
+    /// The banner directory's `flock`, waited for up to 10 seconds (anyone who can open the
+    /// directory can hold it, so it is never waited for without end).
+    static func lock(_ dir: DirectoryHandle) throws {
+        for attempt in 0..<200 {
+            if dir.tryLock() { return }
+            if attempt < 199 { usleep(50_000) }
+        }
+        throw PatchKeeperError("cannot lock \(dir.path): another process has held it for 10 seconds",
+                               hint: "another patchkeeper may be writing a banner there; run it again")
+    }
+
+    /// `path` without empty and `.` components (`/x//motd.d/./f` is `/x/motd.d/f`).
+    static func normalisedPath(_ path: String) -> String {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true).filter { $0 != "." }
+        let joined = parts.joined(separator: "/")
+        return path.hasPrefix("/") ? "/" + joined : (joined.isEmpty ? "." : joined)
     }
 
     /// The block without its BEGIN and END lines: what a drop-in of its own shows.
@@ -86,22 +148,81 @@ extension Motd {
 
     /// A path whose directory is called `motd.d` (pam_motd's /run/motd.d, /etc/motd.d, /usr/lib/motd.d).
     static func isDropIn(_ file: String) -> Bool {
-        POSIX.baseName(POSIX.parentDirectory(file)) == "motd.d"
+        let parts = normalisedPath(file).split(separator: "/")
+        return parts.count >= 2 && parts[parts.count - 2] == "motd.d"
+    }
+
+    /// The Details line naming `app` whole, as the banner's last line.
+    static func detailsLine(_ app: String) -> String { "  Details: patchkeeper status --app \(shellWord(app))" }
+
+    /// The headline of `app`'s banner with the name whole: `*** MONKEY PATCHES ACTIVE on APP: N ***`
+    /// or `N, K EXPIRED`.
+    static func isHeadline(_ line: String, app: String) -> Bool {
+        let head = "*** \(phrase) ACTIVE on \(app): "
+        guard line.hasPrefix(head), line.hasSuffix(" ***") else { return false }
+        let counts = line.dropFirst(head.count).dropLast(4)
+        let parts = counts.split(separator: ",", omittingEmptySubsequences: false)
+        func number(_ s: Substring) -> Bool { !s.isEmpty && s.allSatisfy { ("0"..."9").contains($0) } }
+        switch parts.count {
+        case 1: return number(parts[0])
+        case 2: return number(parts[0]) && parts[1].hasPrefix(" ") && parts[1].hasSuffix(" EXPIRED")
+            && number(parts[1].dropFirst().dropLast(8))
+        default: return false
+        }
+    }
+
+    /// The lines `lines[from...]` starting with `app`'s headline, when they run in the shape of a
+    /// banner (`  deployed …, checked …` next, then indented rows) to the Details line naming
+    /// `app`: the index of that Details line, else nil.
+    static func bareBannerEnd(_ text: [String], from i: Int, app: String) -> Int? {
+        guard i + 2 < text.count, isHeadline(text[i], app: app),
+              text[i + 1].hasPrefix("  deployed "), text[i + 1].hasSuffix(" UTC") else { return nil }
+        let details = detailsLine(app)
+        for j in (i + 2)..<text.count {
+            if text[j] == details { return j }
+            guard text[j].hasPrefix("  "), !text[j].hasPrefix("  Details: "),
+                  !text[j].unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) else { return nil }
+        }
+        return nil
+    }
+
+    /// Whether `bytes` is, whole, a bare banner of `app` this program could have written.
+    static func ownBareBanner(_ bytes: [UInt8], app rawApp: String) -> Bool {
+        let app = Text.terminalLine(rawApp)
+        guard bytes.last == UInt8(ascii: "\n") else { return false }
+        let lines = Line.split(bytes)
+        let text = lines.map { String(decoding: bytes[$0.content], as: UTF8.self) }
+        return bareBannerEnd(text, from: 0, app: app) == text.count - 1
+    }
+
+    /// `bytes` without a bare banner of `app` outside every marked block (one left in a drop-in
+    /// that another app's block has joined since): the file then holds the app's block instead.
+    static func withoutOrphanedBareBanner(_ bytes: [UInt8], app rawApp: String) -> [UInt8] {
+        let app = Text.terminalLine(rawApp)
+        let lines = Line.split(bytes)
+        let text = lines.map { String(decoding: bytes[$0.content], as: UTF8.self) }
+        var inBlock = false
+        var i = 0
+        while i < text.count {
+            let line = ArraySlice(Array(text[i].utf8))
+            if line.starts(with: Markers.anyBegin) { inBlock = true }
+            else if line.starts(with: Markers.anyEnd) { inBlock = false }
+            else if !inBlock, let j = bareBannerEnd(text, from: i, app: app) {
+                return Array(bytes[..<lines[i].full.lowerBound]) + Array(bytes[lines[j].full.upperBound...])
+            }
+            i += 1
+        }
+        return bytes
     }
 
     /// The banner a drop-in holds when the whole file is this app's banner: the bytes (empty for an
     /// empty file), or nil when the file holds anything else (then markers keep the rest apart).
+    /// A bare banner counts only when every line is in the banner's shape and its headline and
+    /// Details line name this app whole: never a display-truncated name, which two apps may share.
     static func dropInContent(_ bytes: [UInt8], app rawApp: String) throws -> [UInt8]? {
         if bytes.allSatisfy({ $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: " ") }) { return [] }
         let app = Text.terminalLine(rawApp)
-        let lines = Line.split(bytes)
-        let text = lines.map { String(decoding: bytes[$0.content], as: UTF8.self) }
-        // A bare banner of ours: the headline first, this app's "Details" line last.
-        let details = "  Details: patchkeeper status --app \(shellWord(app))"
-        if let first = text.first, let last = text.last, first.hasPrefix("*** \(phrase) ACTIVE on "),
-           last == details || last == fit(details, 80), !lines.contains(where: { Markers.isMarker(bytes[$0.content]) }) {
-            return bytes
-        }
+        if ownBareBanner(bytes, app: app) { return bytes }
         // One marked block of this app and nothing else (written by an older patchkeeper).
         if let range = try? Markers(app: app).blockRange(in: bytes, source: "the drop-in"),
            range == 0..<bytes.count {
@@ -113,12 +234,15 @@ extension Motd {
     /// Creates /run/motd.d (mode 0755) when `file` is in it and it is missing (a tmpfs after boot
     /// without the tmpfiles.d entry); any other missing directory stays an error.
     static func makeDefaultDirectory(for file: String) throws {
-        let dir = POSIX.parentDirectory(file)
+        let dir = POSIX.parentDirectory(normalisedPath(file))
         guard dir == defaultDirectory, POSIX.lstat(dir) == nil else { return }
-        if mkdir(dir, 0o755) != 0 && errno != EEXIST {
-            throw PatchKeeperError("cannot create \(dir): \(POSIX.errorText())")
+        // Created and given its mode through descriptors (never chmod by path): 0755 against the
+        // umask (the unit runs with UMask=0077).
+        let parent = try DirectoryHandle.open(POSIX.parentDirectory(dir))
+        guard let created = try parent.subdirectory(POSIX.baseName(dir), create: true, mode: 0o755) else {
+            throw PatchKeeperError("cannot create \(dir)")
         }
-        _ = chmod(dir, 0o755)  // against the umask (the unit runs with UMask=0077)
+        try created.setMode(0o755)
     }
 
     /// The byte-level update behind `updated` and `write`; `source` names the text in errors.

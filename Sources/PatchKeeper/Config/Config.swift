@@ -220,6 +220,10 @@ public struct ConfigFile: Sendable, Equatable {
         app.deployed = try string("deployed")
         app.target = try string("target")
         app.motd = try pathValue("motd")
+        if app.motd?.isEmpty == true {
+            throw PatchKeeperError("\(path): \(section) motd is empty",
+                                   hint: "give the banner file's path, or leave 'motd' out for /run/motd.d/50-patchkeeper-APP")
+        }
         if let v = t["trusted"] {
             guard let b = v.bool else { throw PatchKeeperError("\(path): \(section) trusted must be true or false") }
             app.trusted = b
@@ -335,8 +339,11 @@ public struct ConfigFile: Sendable, Equatable {
         add("registry", app.registry)
         add("deployed", app.deployed)
         add("motd", app.motd)
+        add("target", app.target)
         if !app.ignore.isEmpty { lines.append("ignore = [\(app.ignore.map(tomlString).joined(separator: ", "))]") }
         if app.trusted { lines.append("trusted = true") }
+        // Every setting `==` compares: the fuzz target checks the section reads back the same.
+        if !app.publicSummary { lines.append("public_summary = false") }
         return lines.joined(separator: "\n") + "\n"
     }
 

@@ -39,6 +39,17 @@ public final class DirectoryHandle {
         return fd >= 0 ? (DirectoryHandle(fd: fd, path: path), 0) : (nil, errno)
     }
 
+    /// Opens `path` without following a symlink in its last component (`O_NOFOLLOW`), with the
+    /// errno of a failure (ELOOP: it is a symbolic link).
+    static func tryOpenNoFollow(_ path: String) -> (DirectoryHandle?, Int32) {
+        let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        return fd >= 0 ? (DirectoryHandle(fd: fd, path: path), 0) : (nil, errno)
+    }
+
+    /// Takes an exclusive `flock` on the directory itself without blocking; false when another
+    /// process holds it. Released when the handle is closed.
+    func tryLock() -> Bool { flock(fd, LOCK_EX | LOCK_NB) == 0 }
+
     /// This directory's owner when running as root (new files and directories get it), else nil.
     var directoryOwner: (uid_t, gid_t)? {
         guard geteuid() == 0 else { return nil }
@@ -120,8 +131,11 @@ public final class DirectoryHandle {
     /// on its descriptor, fsync'd, then renamed over `name`; the directory is fsync'd. With
     /// `executable`, the exec bits are set (from the read bits) or cleared. Refuses a symlink, a
     /// directory or any other non-regular file at `name`.
+    /// `modeAfterRename`: the temp file stays 0600 until it has been renamed into place, and gets
+    /// its mode through its still-open descriptor only then, so a temp file a crash leaves behind
+    /// is unreadable to others (pam_motd shows every file of a motd.d directory, dotfiles too).
     public func replaceFile(_ name: String, with bytes: [UInt8], newMode: mode_t = 0o644, executable: Bool? = nil,
-                            inheritOwner: Bool = false,
+                            inheritOwner: Bool = false, modeAfterRename: Bool = false,
                             displayPath: String? = nil) throws {
         let shown = displayPath ?? child(name)
         var mode = newMode
@@ -162,19 +176,23 @@ public final class DirectoryHandle {
         let (temp, t) = try createTemp(for: name, shown: shown)
         var renamed = false
         defer { if !renamed { unlinkat(fd, temp, 0) } }
-        do {
-            defer { close(t) }
-            try Self.writeAll(t, bytes, shown: shown)
-            if let owner { _ = fchown(t, owner.0, owner.1) }
-            if old >= 0 { Self.copyExtendedAttributes(from: old, to: t, skipping: hardLinked ? ["security.capability"] : []) }
+        defer { close(t) }
+        try Self.writeAll(t, bytes, shown: shown)
+        if let owner { _ = fchown(t, owner.0, owner.1) }
+        if old >= 0 { Self.copyExtendedAttributes(from: old, to: t, skipping: hardLinked ? ["security.capability"] : []) }
+        if !modeAfterRename {
             guard fchmod(t, mode) == 0 else { throw PatchKeeperError("cannot set mode of \(shown): \(POSIX.errorText())") }
-            guard fsync(t) == 0 else { throw PatchKeeperError("cannot flush \(shown) to disk: \(POSIX.errorText())") }
         }
+        guard fsync(t) == 0 else { throw PatchKeeperError("cannot flush \(shown) to disk: \(POSIX.errorText())") }
         FaultInjector.step("before rename \(shown)")
         guard renameat(fd, temp, fd, name) == 0 else {
             throw PatchKeeperError("cannot replace \(shown): \(POSIX.errorText())")
         }
         renamed = true
+        if modeAfterRename {
+            // On the descriptor, never by name: the name may already be someone else's file.
+            guard fchmod(t, mode) == 0 else { throw PatchKeeperError("cannot set mode of \(shown): \(POSIX.errorText())") }
+        }
         sync()
         FaultInjector.step("after rename \(shown)")
     }
