@@ -11,6 +11,13 @@ public struct FlatEntry: Sendable, Equatable {
     public var id: ObjectID
     public var mode: FileMode?
     public var rawMode: UInt32
+
+    public init(path: String, id: ObjectID, rawMode: UInt32) {
+        self.path = path
+        self.id = id
+        self.mode = FileMode(rawValue: rawMode)
+        self.rawMode = rawMode
+    }
 }
 
 extension Repository {
@@ -56,7 +63,7 @@ extension Repository {
                     dirs.insert(path)
                     stack.append((sub!, path))
                 } else {
-                    files.append(FlatEntry(path: path, id: ObjectID(git_tree_entry_id(e).pointee), mode: FileMode(rawValue: raw), rawMode: raw))
+                    files.append(FlatEntry(path: path, id: ObjectID(git_tree_entry_id(e).pointee), rawMode: raw))
                 }
             }
         }

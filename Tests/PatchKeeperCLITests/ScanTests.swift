@@ -254,7 +254,7 @@ struct ScanTests {
         #expect(drift(again) == ["src/api/config/clock.rb": "modified"])
     }
 
-    @Test("the stat cache's remembered tree positions are not trusted across revisions, nor its rows when the walk parts ways; a FIFO as the cache is not read")
+    @Test("the stat cache's remembered tree positions and the kept deployed listing are not trusted across revisions, nor the cache rows when the walk parts ways; garbage or a FIFO in their place is not read")
     func statCacheAcrossRevisionsAndWalks() throws {
         let app = richApp()
         app.scratch.write("live/config/new_flag.rb", "X = 1\n")   // untracked in v1.1
@@ -297,6 +297,17 @@ struct ScanTests {
         #expect(mkfifo(cache, 0o600) == 0)
         let (_, fifo) = try scanJSON(app)
         #expect(drift(fifo) == drift(fresh))
+
+        // The deployed listing kept beside it: garbage or a FIFO there is read from the repository again.
+        let listing = app.registry + "/.patchkeeper/deployed-listing"
+        #expect(FileManager.default.fileExists(atPath: listing))
+        app.scratch.write("registry/.patchkeeper/deployed-listing", "PKTREE1\ngarbage")
+        let (_, garbage) = try scanJSON(app)
+        #expect(drift(garbage) == drift(fresh))
+        try FileManager.default.removeItem(atPath: listing)
+        #expect(mkfifo(listing, 0o600) == 0)
+        let (_, fifoListing) = try scanJSON(app)
+        #expect(drift(fifoListing) == drift(fresh))
     }
 
     @Test("diff prints the unregistered drift as a patch git accepts, and record --all registers it")

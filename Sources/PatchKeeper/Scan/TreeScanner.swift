@@ -42,10 +42,18 @@ public struct TreeScanner {
         let root = deployment.root
         let repo = deployment.repository
         let tree: (files: [FlatEntry], directories: Set<String>)
-        do {
-            tree = try repo.flatTree(commit: deployment.revision, prefix: deployment.subdir)
-        } catch let e as GitError {
-            throw PatchKeeperError("cannot read the deployed tree \(deployment.revision.short):\(deployment.subdir): \(e.message)")
+        let treeKey = StatCache.treeKey(revision: deployment.revision, subdir: deployment.subdir)
+        let listingPath = registry.stateDirectory + "/deployed-listing"
+        var listingRead = false
+        if options.useCache, let kept = DeployedListing.load(path: listingPath, key: treeKey) {
+            tree = kept
+        } else {
+            do {
+                tree = try repo.flatTree(commit: deployment.revision, prefix: deployment.subdir)
+                listingRead = true
+            } catch let e as GitError {
+                throw PatchKeeperError("cannot read the deployed tree \(deployment.revision.short):\(deployment.subdir): \(e.message)")
+            }
         }
         deployment.useDeployedListing(tree.files)
         // path -> index into tree.files, built only when the stat cache cannot tell (a cold scan,
@@ -101,7 +109,6 @@ public struct TreeScanner {
         }
         let patchFilter = PathFilter(patchPaths)
         let cachePath = registry.stateDirectory + "/statcache"
-        let treeKey = StatCache.treeKey(revision: deployment.revision, subdir: deployment.subdir)
         // Destructured so that `cache` holds the only reference: emptying it below frees it.
         var (cache, cacheDiscarded) = options.useCache ? StatCache.load(path: cachePath, root: root) : (StatCache(root: root), false)
         let loadedCount = cache.count
@@ -305,6 +312,11 @@ public struct TreeScanner {
         // (Every walked entry met its own row in order, under the same deployed tree, and every
         // id it needed was a hit: the rows, their ids and tree indexes are what a write would give.)
         let unchanged = toHash.isEmpty && !cacheDiscarded && sameTree && loadedCount == entries.count && cacheInOrder == entries.count
+        if options.writeCache, listingRead, let bytes = DeployedListing.serialized(key: treeKey, files: tree.files, directories: tree.directories),
+           let lock = try? registry.lock(wait: 0, recover: false) {
+            try? AtomicFile.write(bytes, to: listingPath, mode: 0o600)
+            withExtendedLifetime(lock) {}
+        }
         if options.writeCache, !unchanged, let lock = try? registry.lock(wait: 0, recover: false) {
             let now = Int64(Date().timeIntervalSince1970 * 1e9)
             try? AtomicFile.write(StatCache.serialized(root: root, treeKey: treeKey, now: now, entries: entries, ids: ids, treeIndex: treeIndex),
