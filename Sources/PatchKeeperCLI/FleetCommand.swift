@@ -6,6 +6,7 @@ struct FleetCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fleet",
         abstract: "One view of every host's hot patches, from the central fleet remote.",
+        usage: "patchkeeper fleet [report] [--remote URL] [--cache DIR] [<options>]\npatchkeeper fleet gate --target REV [--repo DIR] [<options>]",
         discussion: """
         Every host whose config has a [fleet] table publishes each app's registry (patch files, with \
         the bodies of secret paths redacted), the pre/post images and its latest scan and gate \
@@ -16,6 +17,11 @@ struct FleetCommand: ParsableCommand {
         'fleet gate --target REV --repo DIR' gives the deploy verdict for every host.
 
         Nothing fetched is ever executed; everything shown is sanitised.
+
+        Examples:
+          patchkeeper fleet
+          patchkeeper fleet --no-fetch --format json
+          patchkeeper fleet gate --target v2.4.0 --repo /srv/obs-api.git
         """,
         subcommands: [FleetReportCommand.self, FleetGateCommand.self],
         defaultSubcommand: FleetReportCommand.self
@@ -102,6 +108,7 @@ struct FleetReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
         abstract: "Every distinct hot patch and every host and app of the fleet (the default).",
+        usage: "patchkeeper fleet [report] [--prometheus-file PATH] [<options>]",
         discussion: """
         PATCHES: one row per distinct change (grouped by patch-id across hosts): how many hosts carry \
         it and in which state their last scan found it (applied, overwritten, modified, partial, \
@@ -112,14 +119,24 @@ struct FleetReportCommand: ParsableCommand {
 
         Exit: 0 nothing to report, 1 findings (a patch not applied, expired, drift, a stale host, a \
         conflict), 2 trouble.
+
+        Examples:
+          patchkeeper fleet
+          patchkeeper fleet --stale-after 1d --format json
+          patchkeeper fleet --no-fetch \\
+            --prometheus-file /var/lib/node_exporter/patchkeeper-fleet.prom
         """
     )
 
-    @OptionGroup var fleet: FleetOptions
-
-    @Option(name: .long, help: ArgumentHelp("Also write Prometheus gauges with host and app labels to this file (replaced atomically).", valueName: "path"))
+    @Option(name: .long, help: ArgumentHelp("Also write Prometheus gauges with host and app labels to this file (replaced atomically).", valueName: "path"), completion: .file())
     var prometheusFile: String?
 
+    /// The shared fleet options, last: `help fleet report` lists the command's own first.
+    @OptionGroup var fleet: FleetOptions
+
+    /// `fleet --format json` (docs/schema/fleet.json): names as in `status` where the concept is
+    /// the same (`deployed_revision`, `last_scan`, `patches` counted per `state`, `expired` ids,
+    /// `unregistered`, `findings`).
     struct ReportDTO: Encodable {
         struct PatchDTO: Encodable {
             var patchId: String
@@ -128,8 +145,9 @@ struct FleetReportCommand: ParsableCommand {
             var ids: [String]
             var hosts: [String]
             var hostCount: Int
+            /// state → hosts.
             var states: [String: Int]
-            var expired: Int
+            var expiredHosts: [String]
             var oldest: String?
             var variants: [String]
             var redacted: Bool
@@ -140,13 +158,14 @@ struct FleetReportCommand: ParsableCommand {
             var deployedRevision: String?
             var lastScan: String?
             var stale: Bool
-            var patches: Int
-            var states: [String: Int]
-            var expired: Int
+            /// state → patches, as status's per-app `patches`.
+            var patches: [String: Int]
+            var expired: [String]
             var unregistered: Int?
             var conflicts: Int?
             var gateTarget: String?
-            var problems: [String]
+            /// What could not be read of what the host published (not scan problems: no path).
+            var publishProblems: [String]
         }
         var fetch: FetchSummary?
         var staleAfterSeconds: Int
@@ -167,12 +186,12 @@ struct FleetReportCommand: ParsableCommand {
                 fetch: fetched, staleAfterSeconds: Int(report.staleAfter),
                 patches: report.patches.map { p in
                     .init(patchId: p.key, titles: p.titles, tickets: p.tickets, ids: p.ids, hosts: p.hosts, hostCount: p.hosts.count,
-                          states: p.states, expired: p.expired, oldest: p.oldest.map(Text.isoTimestamp), variants: p.variants, redacted: p.redacted)
+                          states: p.states, expiredHosts: p.expiredHosts, oldest: p.oldest.map(Text.isoTimestamp), variants: p.variants, redacted: p.redacted)
                 },
                 hosts: report.hosts.map { h in
                     .init(host: h.host, app: h.app, deployedRevision: h.deployedRevision, lastScan: h.lastScan.map(Text.isoTimestamp), stale: h.stale,
-                          patches: h.patches, states: h.states, expired: h.expired, unregistered: h.unregistered, conflicts: h.conflicts,
-                          gateTarget: h.gateTarget, problems: h.problems)
+                          patches: h.states, expired: h.expiredIDs, unregistered: h.unregistered, conflicts: h.conflicts,
+                          gateTarget: h.gateTarget, publishProblems: h.problems)
                 },
                 ignoredRefs: report.ignoredRefs, findings: report.hasFindings))
         } else {
@@ -237,20 +256,24 @@ struct FleetGateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gate",
         abstract: "The deploy verdict of REV for every host, decided once per distinct patch and base.",
+        usage: "patchkeeper fleet gate --target REV [--repo DIR] [--app APP] [<options>]",
         discussion: """
         Runs gate's decision procedure (the one 'gate' and 'reapply' use) for each distinct patch and \
         base in the fleet, against REV in the app repository given with --repo, using the images \
-        the hosts published; then maps the results to the hosts: "conflicts on 312 hosts, reapplies \
+        the hosts published; then maps the verdicts to the hosts: "conflicts on 312 hosts, reapplies \
         on 5". A host is blocked by a blocking patch (per --policy, and expiry), by unregistered \
         changes in its last scan, and whenever the verdict would be a guess: a patch whose secret \
         paths were redacted, two patches on one file, no scan or a stale one ("decide on the host": \
         run 'patchkeeper gate' there).
 
         Exit: 0 every host is safe, 1 any host would lose something or must decide itself, 2 trouble.
+
+        Examples:
+          patchkeeper fleet gate --target v2.4.0 --repo /srv/obs-api.git
+          patchkeeper fleet gate --target origin/main --app api \\
+            --policy reapply --format json
         """
     )
-
-    @OptionGroup var fleet: FleetOptions
 
     @Option(name: .long, help: ArgumentHelp("The revision about to be deployed.", valueName: "rev"))
     var target: String
@@ -270,14 +293,20 @@ struct FleetGateCommand: ParsableCommand {
     @Flag(name: .long, help: "Accept a repository owned by another user.")
     var trustRepo = false
 
+    /// The shared fleet options, last: `help fleet gate` lists the command's own first.
+    @OptionGroup var fleet: FleetOptions
+
     func validate() throws {
         if GateReport.Policy(rawValue: policy) == nil { throw ValidationError("--policy is strict or reapply") }
     }
 
+    /// `fleet gate --format json` (docs/schema/fleet-gate.json): `verdict` per host and patch as
+    /// in `gate`, plus `decide-on-host`; per distinct patch, `verdicts` maps each to its hosts.
     struct GateDTO: Encodable {
-        struct PatchDTO: Encodable { var patchId: String; var titles: [String]; var results: [String: [String]]; var notes: [String] }
-        struct HostPatchDTO: Encodable { var id: String; var title: String; var patchId: String; var result: String; var blocks: Bool; var expired: Bool; var detail: String? }
+        struct PatchDTO: Encodable { var patchId: String; var titles: [String]; var verdicts: [String: [String]]; var notes: [String] }
+        struct HostPatchDTO: Encodable { var id: String; var title: String; var patchId: String; var verdict: String; var blocks: Bool; var expired: Bool; var detail: String? }
         struct HostDTO: Encodable { var host: String; var app: String; var blocked: Bool; var reasons: [String]; var unregistered: Int?; var patches: [HostPatchDTO] }
+        var app: String?
         var target: String
         var targetRevision: String
         var policy: String
@@ -298,12 +327,12 @@ struct FleetGateCommand: ParsableCommand {
         let blockedHosts = r.hosts.filter(\.blocked).count
         if fleet.format == .json {
             try out.json(GateDTO(
-                target: r.target, targetRevision: r.targetRevision.hex, policy: r.policy.rawValue, decisions: r.decisions, blocked: r.isBlocked,
+                app: r.app, target: r.target, targetRevision: r.targetRevision.hex, policy: r.policy.rawValue, decisions: r.decisions, blocked: r.isBlocked,
                 blockedHosts: blockedHosts,
-                patches: r.patches.map { .init(patchId: $0.key, titles: $0.titles, results: $0.results, notes: $0.notes) },
+                patches: r.patches.map { .init(patchId: $0.key, titles: $0.titles, verdicts: $0.verdicts, notes: $0.notes) },
                 hosts: r.hosts.map { h in
                     .init(host: h.host, app: h.app, blocked: h.blocked, reasons: h.reasons, unregistered: h.unregistered,
-                          patches: h.patches.map { .init(id: $0.id, title: $0.title, patchId: $0.key, result: $0.result, blocks: $0.blocks, expired: $0.expired, detail: $0.detail) })
+                          patches: h.patches.map { .init(id: $0.id, title: $0.title, patchId: $0.key, verdict: $0.verdict, blocks: $0.blocks, expired: $0.expired, detail: $0.detail) })
                 }))
         } else {
             out.line("fleet gate: \(Text.terminalLine(r.target)) (\(r.targetRevision.short)), policy \(r.policy.rawValue), \(r.hosts.count) host/app\(r.hosts.count == 1 ? "" : "s"), \(r.decisions) distinct decision\(r.decisions == 1 ? "" : "s")")
@@ -311,7 +340,7 @@ struct FleetGateCommand: ParsableCommand {
                 out.line(out.bold(cell("PATCH-ID", 9) + " " + cell("TITLE", 34) + " VERDICT"))
                 for p in r.patches {
                     let order = ["conflicts", "removed", FleetGateReport.decideOnHost, "reapplies-renamed", "reapplies", "upstreamed"]
-                    let parts = p.results.sorted { (order.firstIndex(of: $0.key) ?? 99, $0.key) < (order.firstIndex(of: $1.key) ?? 99, $1.key) }
+                    let parts = p.verdicts.sorted { (order.firstIndex(of: $0.key) ?? 99, $0.key) < (order.firstIndex(of: $1.key) ?? 99, $1.key) }
                         .map { "\($0.key == FleetGateReport.decideOnHost ? "decide on the host" : $0.key) on \($0.value.count) host\($0.value.count == 1 ? "" : "s")" }
                     out.line(cell(String(p.key.prefix(8)), 9) + " " + cell(Text.terminalLine(p.titles.first ?? ""), 34) + " " + parts.joined(separator: ", "))
                     for n in p.notes.prefix(3) { out.line("          " + Text.terminalLine(n)) }

@@ -90,13 +90,12 @@ struct StatusCommand: ParsableCommand {
 
     /// The text table: one line per app, red when it has findings.
     static func text(_ rows: [AppDTO], now: Date, _ out: Output) {
-        out.line(out.bold(cell("APP", 16) + " " + cell("DEPLOYED", 18) + " " + cell("PATCHES", 26) + " " + cell("EXPIRED", 8) + " "
-                          + cell("UNREGISTERED", 20) + " LAST SCAN"))
-        for r in rows {
-            if let e = r.error {
-                out.line(cell(Output.terminalSafe(r.app), 16) + " " + out.red("error: " + Output.terminalSafe(e)))
-                continue
-            }
+        // Columns as wide as their widest cell (display width: a CJK app name counts two), the
+        // last one cut to the terminal.
+        struct Row { var cells: [String]; var last: String }
+        let header = Row(cells: ["APP", "DEPLOYED", "PATCHES", "EXPIRED", "UNREGISTERED"], last: "LAST SCAN")
+        let body: [Row?] = rows.map { r in
+            guard r.error == nil else { return nil }
             let deployed = (r.deployedRevision.map { String($0.prefix(7)) } ?? "-")
                 + (r.deployedAt.flatMap(Text.parseISO).map { " " + age(now.timeIntervalSince($0)) } ?? "")
             let patches = r.patches.isEmpty ? "none"
@@ -105,8 +104,25 @@ struct StatusCommand: ParsableCommand {
             if let since = r.oldestUnregisteredSince.flatMap(Text.parseISO) { unreg += " (oldest \(age(now.timeIntervalSince(since))))" }
             let scan = (r.lastScan.flatMap(Text.parseISO).map { age(now.timeIntervalSince($0)) + " ago" } ?? "never")
                 + (r.deployedSinceLastScan ? " (deployed since: run 'patchkeeper scan')" : "")
-            let line = cell(Output.terminalSafe(r.app), 16) + " " + cell(deployed, 18) + " " + cell(patches, 26) + " "
-                + cell(r.expired.isEmpty ? "0" : "\(r.expired.count)", 8) + " " + cell(unreg, 20) + " " + scan
+            return Row(cells: [Output.terminalSafe(r.app), deployed, patches, r.expired.isEmpty ? "0" : "\(r.expired.count)", unreg], last: scan)
+        }
+        var widths = header.cells.map(Text.displayWidth)
+        for row in body.compactMap({ $0 }) {
+            for (i, c) in row.cells.enumerated() { widths[i] = max(widths[i], min(40, Text.displayWidth(c))) }
+        }
+        // An app whose line is an error keeps its whole name too.
+        for r in rows where r.error != nil { widths[0] = max(widths[0], min(40, Text.displayWidth(Output.terminalSafe(r.app)))) }
+        func render(_ row: Row) -> String {
+            let lead = zip(row.cells, widths).map { cell($0, $1) }.joined(separator: " ") + " "
+            return lead + fitTitle(row.last, after: Text.displayWidth(lead))
+        }
+        out.line(out.bold(render(header)))
+        for (r, row) in zip(rows, body) {
+            guard let row else {
+                out.line(cell(Output.terminalSafe(r.app), widths[0]) + " " + out.red("error: " + Output.terminalSafe(r.error ?? "")))
+                continue
+            }
+            let line = render(row)
             out.line(r.findings ? out.red(line) : line)
             for f in r.handEdited { out.line("  " + out.red("hand-edited registry file: ") + Text.terminalLine(f)) }
             if r.source != nil { out.line(out.dim("  (from the public summary: the registry is readable by its owner only)")) }

@@ -162,17 +162,7 @@ struct CLIBehaviourTests {
             // Usage: more than "<options>".
             let usage = try #require(lines.first { $0.hasPrefix("USAGE: ") }, "\(name)")
             #expect(usage != "USAGE: patchkeeper \(name) <options>" && usage.count <= 80, "\(usage)")
-            // Examples, each line a whole command or the continuation of one ending in a backslash.
-            let start = try #require(lines.firstIndex { $0 == "Examples:" }, "\(name) has no examples")
-            let block = lines[(start + 1)...].prefix { !$0.isEmpty }
-            #expect(!block.isEmpty)
-            var continued = false
-            for l in block {
-                #expect(l.count <= 80 && l.hasPrefix("  "), "\(name): \(l)")
-                let word = l.trimmingCharacters(in: .whitespaces).split(separator: " ").first.map(String.init) ?? ""
-                #expect(continued || ["patchkeeper", "cd", "git", "vi"].contains(word), "\(name): a wrapped example line: \(l)")
-                continued = l.hasSuffix("\\")
-            }
+            try Self.checkExamples(name, lines)
             // Own options first: --app (shared) comes after every option the command declares.
             if let app = lines.firstIndex(where: { $0.hasPrefix("  --app ") }) {
                 let own = lines.indices.filter { i in
@@ -186,6 +176,43 @@ struct CLIBehaviourTests {
         let scan = pk(["help", "scan"]).stdout
         #expect(scan.contains("USAGE: patchkeeper scan [--motd]"))
         #expect(scan.firstRange(of: "--no-cache")!.lowerBound < scan.firstRange(of: "--app")!.lowerBound)
+    }
+
+    /// Examples, each line a whole command or the continuation of one ending in a backslash.
+    static func checkExamples(_ name: String, _ lines: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let start = try #require(lines.firstIndex { $0 == "Examples:" }, "\(name) has no examples", sourceLocation: sourceLocation)
+        let block = lines[(start + 1)...].prefix { !$0.isEmpty }
+        #expect(!block.isEmpty, sourceLocation: sourceLocation)
+        var continued = false
+        for l in block {
+            #expect(l.count <= 80 && l.hasPrefix("  "), "\(name): \(l)", sourceLocation: sourceLocation)
+            let word = l.trimmingCharacters(in: .whitespaces).split(separator: " ").first.map(String.init) ?? ""
+            #expect(continued || ["patchkeeper", "cd", "git", "vi"].contains(word), "\(name): a wrapped example line: \(l)", sourceLocation: sourceLocation)
+            continued = l.hasSuffix("\\")
+        }
+    }
+
+    @Test("help fleet, fleet report, fleet gate: a real usage line, examples that copy-paste, own options before the fleet ones")
+    func helpFleet() throws {
+        let shared = ["--config", "--remote", "--cache", "--ssh-key", "--ssh-host-key", "--no-fetch", "--stale-after", "--format", "--color"]
+        let own = ["fleet": [], "fleet report": ["--prometheus-file"],
+                   "fleet gate": ["--target", "--repo", "--app", "--policy", "--allow-expired", "--trust-repo"]]
+        for (name, mine) in own {
+            let help = pk(["help"] + name.split(separator: " ").map(String.init), env: ["COLUMNS": "80"])
+            #expect(help.status == 0, "\(name): \(help.stderr)")
+            let lines = help.stdout.components(separatedBy: "\n")
+            let usage = try #require(lines.first { $0.hasPrefix("USAGE: ") }, "\(name)")
+            #expect(!usage.hasSuffix("<options>") && !usage.hasSuffix("<subcommand>") && usage.count <= 80, "\(usage)")
+            try Self.checkExamples(name, lines)
+            if mine.isEmpty { continue }
+            func index(_ option: String) -> Int? { lines.firstIndex { $0.hasPrefix("  \(option) ") } }
+            let first = try #require(shared.compactMap(index).min(), "\(name): \(help.stdout)")
+            for o in mine {
+                let i = try #require(index(o), "\(name) lists no \(o): \(help.stdout)")
+                #expect(i < first, "\(name): \(o) after the shared options:\n\(help.stdout)")
+            }
+        }
+        #expect(pk(["help", "fleet", "gate"]).stdout.contains("USAGE: patchkeeper fleet gate --target REV"))
     }
 
     enum GlobalOptionNames {

@@ -149,7 +149,7 @@ struct FleetTests {
         #expect(variant["hosts"] as? [String] == ["web3/api"])
         #expect((shared["variants"] as? [String]) == [variant["patch_id"] as! String])
         let expired = try #require(row("Raise the worker timeout", hosts: 1))
-        #expect(expired["expired"] as? Int == 1)
+        #expect(expired["expired_hosts"] as? [String] == ["web2/api"], "\(expired)")
         let secretRow = try #require(row("Rotate the database password", hosts: 1))
         #expect(secretRow["redacted"] as? Bool == true)
         #expect(row("Disable the RSS cleanup job", hosts: 2)?["redacted"] as? Bool == false)
@@ -157,8 +157,9 @@ struct FleetTests {
         let hosts = try #require(j["hosts"] as? [[String: Any]])
         #expect(hosts.map { $0["host"] as? String } == ["web1", "web2", "web3"])
         #expect(hosts.map { $0["stale"] as? Bool } == [false, false, true])
-        #expect(hosts.map { $0["expired"] as? Int } == [0, 1, 0])
-        #expect((hosts[2]["states"] as? [String: Int])?["unscanned"] == 1, "\(hosts[2])")
+        #expect(hosts.map { $0["expired"] as? [String] } == [[], ["0002"], []])
+        #expect((hosts[2]["patches"] as? [String: Int])?["unscanned"] == 1, "\(hosts[2])")
+        #expect(hosts.allSatisfy { $0["publish_problems"] as? [String] == [] && $0["states"] == nil }, "\(hosts)")
 
         // Text: one row per distinct patch, the stale host flagged.
         let t = f.fleet(["--no-fetch"])
@@ -231,7 +232,7 @@ struct FleetTests {
         let patches = try #require(j["patches"] as? [[String: Any]])
         func results(_ title: String, hostCount: Int) -> [String: [String]]? {
             patches.first { ($0["titles"] as? [String])?.contains(title) == true
-                && (($0["results"] as? [String: [String]])?.values.reduce(0) { $0 + $1.count }) == hostCount }?["results"] as? [String: [String]]
+                && (($0["verdicts"] as? [String: [String]])?.values.reduce(0) { $0 + $1.count }) == hostCount }?["verdicts"] as? [String: [String]]
         }
         #expect(results("Disable the RSS cleanup job", hostCount: 2) == ["conflicts": ["web1/api", "web2/api"]], "\(patches)")
         #expect(results("Disable the RSS cleanup job", hostCount: 1) == ["reapplies": ["web3/api"]])

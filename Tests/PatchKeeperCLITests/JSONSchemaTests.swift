@@ -110,6 +110,51 @@ struct JSONSchemaTests {
         #expect(errors.isEmpty, "\(errors)")
     }
 
+    @Test("fleet and fleet gate: the report and the per-host verdicts of a three-host fleet, fetched and from the cache")
+    func fleet() throws {
+        let f = FleetTests.Fleet()
+        _ = try f.populate()
+        // web1 publishes a gate too (the report's conflicts and gate_target); v2 conflicts with the clock fix.
+        f.app.commit(["src/api/config/clock.rb": FleetTests.clock.replacingOccurrences(of: "RssCleanup.run", with: "RssCleanup.run(:fast)")],
+                     message: "v2", tag: "v2")
+        #expect(f.pkOn("web1", ["gate", "--target", "v2"]).status == 1)
+        var v = SchemaValidator(directory: Self.schemaDir)
+        func check(_ args: [String], _ schema: String, status: Int32, sourceLocation: SourceLocation = #_sourceLocation) throws -> JSONValue {
+            let r = f.fleet(args + ["--format", "json"])
+            #expect(r.status == status, "\(args): \(r.stdout)\(r.stderr)", sourceLocation: sourceLocation)
+            let value = try JSONValue.parse(r.stdout)
+            let errors = try v.errors(value, file: schema + ".json")
+            #expect(errors.isEmpty, "\(args) against \(schema).json:\n\(errors.joined(separator: "\n"))\n\(r.stdout)", sourceLocation: sourceLocation)
+            return value
+        }
+        let report = try check([], "fleet", status: 1)
+        #expect(report["fetch"]?["received_objects"] != nil, "\(report)")
+        let hosts = try #require(report["hosts"]?.array)
+        #expect(hosts.first?["gate_target"] == .string("v2") && hosts.first?["conflicts"] == .int(1), "\(hosts)")
+        #expect(hosts.dropFirst().allSatisfy { $0["gate_target"] == nil && $0["conflicts"] == nil }, "\(hosts)")
+        #expect(hosts.last?["patches"]?["unscanned"] == .int(1), "\(hosts)")
+        let cached = try check(["--no-fetch"], "fleet", status: 1)
+        #expect(cached["fetch"] == nil)
+
+        let gate = try check(["gate", "--target", "v2", "--repo", f.app.repo, "--no-fetch"], "fleet-gate", status: 1)
+        #expect(gate["app"] == nil)
+        let verdicts = gate["hosts"]?.array?.flatMap { $0["patches"]?.array ?? [] }.compactMap { $0["verdict"]?.string } ?? []
+        #expect(Set(verdicts) == ["conflicts", "reapplies", "decide-on-host"], "\(gate)")
+        // The version 1 names fail against the schema (no stale schema that accepts anything).
+        let v1 = f.fleet(["gate", "--target", "v2", "--repo", f.app.repo, "--no-fetch", "--format", "json"]).stdout
+        for (new, old) in [("\"verdicts\" :", "\"results\" :"), ("\"verdict\" :", "\"result\" :")] {
+            #expect(v1.contains(new))
+            #expect(try !v.errors(try JSONValue.parse(v1.replacingOccurrences(of: new, with: old)), file: "fleet-gate.json").isEmpty, "\(old)")
+        }
+        let one = try check(["gate", "--target", "v2", "--repo", f.app.repo, "--no-fetch", "--app", "api", "--policy", "reapply"],
+                            "fleet-gate", status: 1)
+        #expect(one["app"] == .string("api") && one["policy"] == .string("reapply"))
+        // A fleet remote that does not exist: the error object, as for every command.
+        let r = pk(["fleet", "--remote", f.app.scratch.file("nowhere.git"), "--cache", f.cache, "--format", "json"])
+        #expect(r.status == 2, "\(r.stdout)\(r.stderr)")
+        #expect(try v.errors(try JSONValue.parse(r.stdout), file: "error.json").isEmpty, "\(r.stdout)")
+    }
+
     @Test("the validator itself: a renamed, a missing, a mistyped and an extra key each fail")
     func validatorCatchesDrift() throws {
         var v = SchemaValidator(directory: Self.schemaDir)

@@ -7,6 +7,17 @@ private let canDropPrivileges = getuid() == 0 && FileManager.default.isExecutabl
 
 @Suite("CLI readers who are not root")
 struct NonRootReaderTests {
+    /// Copies the binary where `nobody` can execute it, and lets nobody reach the config.
+    func openToNobody(_ app: AppFixture) throws -> String {
+        let bin = app.scratch.file("bin/patchkeeper")
+        try FileManager.default.createDirectory(atPath: app.scratch.file("bin"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: patchkeeperBinary(), toPath: bin)
+        chmod(bin, 0o755)
+        chmod(app.scratch.path, 0o755)
+        chmod(app.config, 0o644)
+        return bin
+    }
+
     /// Runs the binary (copied where `nobody` can execute it) as uid/gid 65534.
     func asNobody(_ bin: String, _ args: [String], cwd: String) -> ProcessResult {
         run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", bin] + args, cwd: cwd,
@@ -37,12 +48,7 @@ struct NonRootReaderTests {
         #expect(pk(["scan"] + cfg).status == 0)
 
         // Where nobody can run the binary from.
-        let bin = app.scratch.file("bin/patchkeeper")
-        try FileManager.default.createDirectory(atPath: app.scratch.file("bin"), withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: patchkeeperBinary(), toPath: bin)
-        chmod(bin, 0o755)
-        chmod(app.scratch.path, 0o755)
-        chmod(app.config, 0o644)
+        let bin = try openToNobody(app)
         let cwd = app.scratch.path
 
         // The registry itself stays private: nobody cannot read a patch file.
@@ -146,12 +152,7 @@ struct NonRootReaderTests {
         let cfg = ["--config", app.config]
         app.scratch.write("config.toml", "[apps.live]\nroot = \"\(app.root)\"\nrepo = \"\(app.repo)\"\nsubdir = \"src/api\"\nregistry = \"\(app.registry)\"\n")
         #expect(pk(["init"] + cfg).status == 0)
-        let bin = app.scratch.file("bin/patchkeeper")
-        try FileManager.default.createDirectory(atPath: app.scratch.file("bin"), withIntermediateDirectories: true)
-        try FileManager.default.copyItem(atPath: patchkeeperBinary(), toPath: bin)
-        chmod(bin, 0o755)
-        chmod(app.scratch.path, 0o755)
-        chmod(app.config, 0o644)
+        let bin = try openToNobody(app)
         // Someone else's registry, readable to all: the owner check stays for it.
         #expect(run("/bin/chown", ["-R", "1234:1234", app.registry]).status == 0)
         chmod(app.registry, 0o755)

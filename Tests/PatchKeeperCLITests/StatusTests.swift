@@ -57,6 +57,39 @@ struct StatusTests {
     }
 }
 
+@Suite("CLI status table")
+struct StatusTableTests {
+    @Test("status sizes its columns to the widest cell and cuts the last one to the terminal ($COLUMNS)")
+    func columnsFit() throws {
+        let app = AppFixture()
+        let name = "a-rather-long-application-name-x"
+        app.scratch.write("config.toml", """
+            [apps.\(name)]
+            root = "\(app.root)"
+            repo = "\(app.repo)"
+            subdir = "src/api"
+            registry = "\(app.registry)"
+            """)
+        #expect(pk(["init", "--config", app.config]).status == 0)
+        #expect(pk(["scan", "--config", app.config]).status == 0)
+        // A deploy after the scan makes the last column long ("deployed since: run ...").
+        let later = Date().addingTimeInterval(60)
+        try FileManager.default.setAttributes([.modificationDate: later], ofItemAtPath: app.root + "/REVISION")
+        let r = pk(["status", "--config", app.config], env: ["COLUMNS": "90"])
+        let lines = r.stdout.split(separator: "\n").map(String.init).filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+        #expect(lines.count >= 2, "\(r.stdout)")
+        #expect(lines.allSatisfy { $0.count <= 90 }, "\(r.stdout)")
+        #expect(lines.contains { $0.hasSuffix("…") }, "the last column is cut, not wrapped: \(r.stdout)")
+        #expect(pk(["status", "--config", app.config], env: ["COLUMNS": "200"]).stdout.contains("run 'patchkeeper scan')"))
+        // DEPLOYED starts where the row's revision does: the name did not push the row out of line.
+        let header = try #require(lines.first)
+        let row = try #require(lines.first { $0.hasPrefix(name) })
+        let col = try #require(header.range(of: "DEPLOYED")).lowerBound.utf16Offset(in: header)
+        #expect(Array(row)[col - 1] == " " && Array(row)[col] != " ", "\(r.stdout)")
+        #expect(col == name.count + 1, "\(r.stdout)")
+    }
+}
+
 @Suite("CLI hand edits in the registry")
 struct HandEditTests {
     @Test("a registry file edited by hand and not committed is reported by scan, list and status, and blocks gate")

@@ -146,12 +146,9 @@ struct LiveWriteRaceTests {
         #expect(try registry.load().isEmpty)
     }
 
-    /// The rollback after a failed write puts a file back only while it holds what the job wrote:
-    /// the app's user edits the first file between its write and the rollback, and keeps the edit.
-    @Test("a file changed by someone else between the write and the rollback is left as found, and the error says so")
-    func rollbackKeepsAConcurrentEdit() throws {
-        let (app, deployment, registry) = try setUp()
-        let root = app.root
+    /// Makes the second live write under `root` fail, after running `before` (e.g. an edit by the
+    /// app's user between the first write and the rollback). Reset the hook when done.
+    func failSecondWrite(root: String, before: @escaping @Sendable () -> Void) {
         let calls = Mutex(0)
         LiveIO.beforeWrite.withLock { hook in
             hook = { hookRoot, rel in
@@ -161,11 +158,22 @@ struct LiveWriteRaceTests {
                     return c
                 }
                 if n == 2 {
-                    // README was written; the app's user edits it, then the second write fails.
-                    try? "edited by the app user\n".write(toFile: root + "/README", atomically: false, encoding: .utf8)
+                    before()
                     throw PatchKeeperError("injected failure writing \(rel)")
                 }
             }
+        }
+    }
+
+    /// The rollback after a failed write puts a file back only while it holds what the job wrote:
+    /// the app's user edits the first file between its write and the rollback, and keeps the edit.
+    @Test("a file changed by someone else between the write and the rollback is left as found, and the error says so")
+    func rollbackKeepsAConcurrentEdit() throws {
+        let (app, deployment, registry) = try setUp()
+        let root = app.root
+        failSecondWrite(root: root) {
+            // README was written; the app's user edits it, then the second write fails.
+            try? "edited by the app user\n".write(toFile: root + "/README", atomically: false, encoding: .utf8)
         }
         defer { LiveIO.beforeWrite.withLock { $0 = nil } }
         app.scratch.write("in.patch", Self.twoFilePatch)
@@ -185,18 +193,7 @@ struct LiveWriteRaceTests {
     @Test("a failed second write rolls the first file back")
     func rollbackRestores() throws {
         let (app, deployment, registry) = try setUp()
-        let root = app.root
-        let calls = Mutex(0)
-        LiveIO.beforeWrite.withLock { hook in
-            hook = { hookRoot, rel in
-                guard hookRoot == root else { return }
-                let n = calls.withLock { c -> Int in
-                    c += 1
-                    return c
-                }
-                if n == 2 { throw PatchKeeperError("injected failure writing \(rel)") }
-            }
-        }
+        failSecondWrite(root: app.root) {}
         defer { LiveIO.beforeWrite.withLock { $0 = nil } }
         app.scratch.write("in.patch", Self.twoFilePatch)
         let req = Applier.Request(patchPath: app.scratch.file("in.patch"), title: "t", reason: "r")

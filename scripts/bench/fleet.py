@@ -243,11 +243,11 @@ def main():
     assert len(j["patches"]) == len(used) <= a.distinct, (len(j["patches"]), len(used))
     assert sum(p["host_count"] for p in j["patches"]) == hosts * a.per_host
     assert sum(h["stale"] for h in j["hosts"]) == expected["stale"], sum(h["stale"] for h in j["hosts"])
-    assert sum(1 for h in j["hosts"] if h["expired"]) == expected["expired_hosts"]
+    assert sum(1 for h in j["hosts"] if h["expired"]) == expected["expired_hosts"]  # expired: the ids
     for p in g["patches"]:
         k = int(p["titles"][0].split()[-1])
         want = {0: "conflicts", 1: "reapplies", 2: "reapplies", 3: "reapplies"}[k % 4]
-        assert list(p["results"]) == [want], (k, p["results"])
+        assert list(p["verdicts"]) == [want], (k, p["verdicts"])
     assert g["decisions"] == len(g["patches"]), (g["decisions"], len(g["patches"]))
 
     rss_cold = rss_warm = rss_gate = None

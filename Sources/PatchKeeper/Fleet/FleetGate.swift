@@ -14,8 +14,8 @@ public struct FleetGateReport: Sendable {
     public struct PatchVerdict: Sendable {
         public var key: String
         public var titles: [String]
-        /// result (a `GateReport.Result` or `decide-on-host`) → "host/app", sorted.
-        public var results: [String: [String]]
+        /// verdict (a `GateReport.Result` or `decide-on-host`) → "host/app", sorted.
+        public var verdicts: [String: [String]]
         /// Why some hosts must decide themselves.
         public var notes: [String]
     }
@@ -24,7 +24,7 @@ public struct FleetGateReport: Sendable {
         public var id: String
         public var title: String
         public var key: String
-        public var result: String
+        public var verdict: String
         public var blocks: Bool
         public var expired: Bool
         public var detail: String?
@@ -74,7 +74,7 @@ public enum FleetGate {
         // Keyed by base and exact diff text (the same content on many hosts parses and decides once).
         var decided: [String: (GateReport.Result, String?)] = [:]
         var parsedDiffs: [String: [ParsedFilePatch]?] = [:]
-        var verdicts: [String: (titles: Set<String>, results: [String: [String]], notes: Set<String>)] = [:]
+        var verdicts: [String: (titles: Set<String>, verdicts: [String: [String]], notes: Set<String>)] = [:]
         var hosts: [FleetGateReport.HostVerdict] = []
         for m in fleet.members where app == nil || m.app == app {
             var hv = FleetGateReport.HostVerdict(host: m.host, app: m.app, patches: [], unregistered: m.summary?.scan?.unregistered, reasons: [])
@@ -131,16 +131,16 @@ public enum FleetGate {
                         }
                     }
                 }
-                hv.patches.append(.init(id: p.id, title: p.title, key: p.key, result: result, blocks: blocks, expired: expired, detail: detail.map(Text.singleLine)))
+                hv.patches.append(.init(id: p.id, title: p.title, key: p.key, verdict: result, blocks: blocks, expired: expired, detail: detail.map(Text.singleLine)))
                 var v = verdicts[p.key] ?? ([], [:], [])
                 v.titles.insert(p.title)
-                v.results[result, default: []].append("\(m.host)/\(m.app)")
+                v.verdicts[result, default: []].append("\(m.host)/\(m.app)")
                 if result == FleetGateReport.decideOnHost, let detail { v.notes.insert(Text.singleLine(detail)) }
                 verdicts[p.key] = v
             }
             let blocking = hv.patches.filter(\.blocks)
             if !blocking.isEmpty {
-                hv.reasons.append(blocking.map { "\($0.id) \($0.result)" }.joined(separator: ", "))
+                hv.reasons.append(blocking.map { "\($0.id) \($0.verdict)" }.joined(separator: ", "))
             }
             if let scan = m.summary?.scan, let at = Text.parseISO(scan.checkedAt) {
                 if scan.unregistered > 0 { hv.reasons.append("\(scan.unregistered) unregistered change\(scan.unregistered == 1 ? "" : "s") would be lost") }
@@ -151,8 +151,8 @@ public enum FleetGate {
             hosts.append(hv)
         }
         let patches = verdicts.map { key, v in
-            FleetGateReport.PatchVerdict(key: key, titles: v.titles.sorted(), results: v.results.mapValues { $0.sorted() }, notes: v.notes.sorted())
-        }.sorted { ($0.results.values.reduce(0) { $0 + $1.count }, $1.key) > ($1.results.values.reduce(0) { $0 + $1.count }, $0.key) }
+            FleetGateReport.PatchVerdict(key: key, titles: v.titles.sorted(), verdicts: v.verdicts.mapValues { $0.sorted() }, notes: v.notes.sorted())
+        }.sorted { ($0.verdicts.values.reduce(0) { $0 + $1.count }, $1.key) > ($1.verdicts.values.reduce(0) { $0 + $1.count }, $0.key) }
         return FleetGateReport(app: app, target: spec, targetRevision: target, policy: policy, patches: patches, hosts: hosts, decisions: decided.count)
     }
 }

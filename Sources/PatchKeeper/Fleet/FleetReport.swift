@@ -14,7 +14,9 @@ public struct FleetReport: Sendable {
         public var ids: [String]
         /// applied / overwritten / modified / partial / unscanned → number of hosts.
         public var states: [String: Int]
-        public var expired: Int
+        public var expired: Int { expiredHosts.count }
+        /// The hosts ("host/app", sorted) on which it is past its expiry.
+        public var expiredHosts: [String]
         /// The earliest recording date.
         public var oldest: Date?
         /// Other keys with one of these titles or tickets: the same fix with different content.
@@ -30,7 +32,9 @@ public struct FleetReport: Sendable {
         public var stale: Bool
         public var patches: Int
         public var states: [String: Int]
-        public var expired: Int
+        public var expired: Int { expiredIDs.count }
+        /// Ids of the active patches past their Expires date.
+        public var expiredIDs: [String]
         public var unregistered: Int?
         /// Patches the last gate found conflicting or removed (nil: no gate published).
         public var conflicts: Int?
@@ -56,7 +60,7 @@ public struct FleetReport: Sendable {
             let checked = scan.flatMap { Text.parseISO($0.checkedAt) }
             var row = HostRow(host: m.host, app: m.app, deployedRevision: scan.map { Text.singleLine(String($0.deployedRevision.prefix(40))) },
                               lastScan: checked, stale: checked.map { now.timeIntervalSince($0) > staleAfter } ?? true,
-                              patches: m.patches.count, states: [:], expired: 0, unregistered: scan?.unregistered,
+                              patches: m.patches.count, states: [:], expiredIDs: [], unregistered: scan?.unregistered,
                               conflicts: m.summary?.gate.map { _ in m.summary!.conflicts }, gateTarget: m.summary?.gate.map { Text.singleLine($0.target) },
                               problems: m.problems)
             if m.registryTip == nil { row.problems.append("no registry published") }
@@ -64,7 +68,7 @@ public struct FleetReport: Sendable {
                 let state = scan?.states[p.id].flatMap { Self.states.contains($0) ? $0 : nil } ?? "unscanned"
                 stateOf["\(m.host)/\(m.app)/\(p.id)"] = state
                 row.states[state, default: 0] += 1
-                if p.isExpired(now: now) { row.expired += 1 }
+                if p.isExpired(now: now) { row.expiredIDs.append(p.id) }
                 groups[p.key, default: []].append(p)
             }
             hostRows.append(row)
@@ -88,7 +92,8 @@ public struct FleetReport: Sendable {
             for t in tickets { variants.formUnion(byTicket[t] ?? []) }
             variants.remove(key)
             return PatchRow(key: key, titles: titles, tickets: tickets, hosts: Set(ps.map { "\($0.host)/\($0.app)" }).sorted(),
-                            ids: Set(ps.map(\.id)).sorted(), states: states, expired: ps.filter { $0.isExpired(now: now) }.count,
+                            ids: Set(ps.map(\.id)).sorted(), states: states,
+                            expiredHosts: Set(ps.filter { $0.isExpired(now: now) }.map { "\($0.host)/\($0.app)" }).sorted(),
                             oldest: ps.compactMap(\.date).min(), variants: variants.sorted(), redacted: ps.contains { !$0.redacted.isEmpty })
         }.sorted { ($0.hosts.count, $1.key) > ($1.hosts.count, $0.key) }
     }
