@@ -1,4 +1,9 @@
 import CLibgit2
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// One blob (or link/submodule) entry of a flattened tree.
 public struct FlatEntry: Sendable, Equatable {
@@ -6,6 +11,13 @@ public struct FlatEntry: Sendable, Equatable {
     public var id: ObjectID
     public var mode: FileMode?
     public var rawMode: UInt32
+
+    public init(path: String, id: ObjectID, rawMode: UInt32) {
+        self.path = path
+        self.id = id
+        self.mode = FileMode(rawValue: rawMode)
+        self.rawMode = rawMode
+    }
 }
 
 extension Repository {
@@ -42,8 +54,8 @@ extension Repository {
             let count = git_tree_entrycount(tree)
             for i in 0..<count {
                 guard let e = git_tree_entry_byindex(tree, i) else { continue }
-                let name = String(cString: git_tree_entry_name(e))
-                let path = base.isEmpty ? name : base + "/" + name
+                let cname = git_tree_entry_name(e)!
+                let path = joinedPath(base, UnsafeRawBufferPointer(start: cname, count: strlen(cname)))
                 let raw = git_tree_entry_filemode(e).rawValue
                 if git_tree_entry_type(e) == GIT_OBJECT_TREE {
                     var sub: OpaquePointer?
@@ -51,7 +63,7 @@ extension Repository {
                     dirs.insert(path)
                     stack.append((sub!, path))
                 } else {
-                    files.append(FlatEntry(path: path, id: ObjectID(git_tree_entry_id(e).pointee), mode: FileMode(rawValue: raw), rawMode: raw))
+                    files.append(FlatEntry(path: path, id: ObjectID(git_tree_entry_id(e).pointee), rawMode: raw))
                 }
             }
         }
@@ -207,5 +219,27 @@ public final class CheckoutFilter {
         try check(git_blob_filter(&buf, blob, path, &opts), "filter \(path)")
         guard buf.size > 0, let p = buf.ptr else { return [] }
         return Array(UnsafeRawBufferPointer(start: p, count: Int(buf.size)))
+    }
+}
+
+/// `base + "/" + name` (just `name` when `base` is empty) in one allocation: two `+` per entry were
+/// a twentieth of a warm scan's instructions. Invalid UTF-8 in `name` is repaired, as
+/// `String(cString:)` repairs it.
+func joinedPath(_ base: String, _ name: UnsafeRawBufferPointer) -> String {
+    var base = base
+    return base.withUTF8 { b in
+        let n = b.isEmpty ? name.count : b.count + 1 + name.count
+        return String(unsafeUninitializedCapacity: n) { out in
+            var i = 0
+            if let src = b.baseAddress, !b.isEmpty {
+                UnsafeMutableRawPointer(out.baseAddress!).copyMemory(from: src, byteCount: b.count)
+                out[b.count] = UInt8(ascii: "/")
+                i = b.count + 1
+            }
+            if let src = name.baseAddress, !name.isEmpty {
+                UnsafeMutableRawPointer(out.baseAddress! + i).copyMemory(from: src, byteCount: name.count)
+            }
+            return n
+        }
     }
 }

@@ -112,6 +112,7 @@ func runScan(deployment: Deployment, registry: Registry, useCache: Bool) throws 
     var options = TreeScanner.Options()
     options.useCache = useCache
     options.writeCache = useCache
+    options.keepLargeStructures = true  // the process ends soon after: freeing them is wasted time
     var progress: TreeScanner.Progress?
     if isatty(STDERR_FILENO) == 1, !Output.quiet, ProcessInfo.processInfo.environment["TERM"] != "dumb" {
         progress = { (phase: String, done: Int, total: Int) in

@@ -254,6 +254,62 @@ struct ScanTests {
         #expect(drift(again) == ["src/api/config/clock.rb": "modified"])
     }
 
+    @Test("the stat cache's remembered tree positions and the kept deployed listing are not trusted across revisions, nor the cache rows when the walk parts ways; garbage or a FIFO in their place is not read")
+    func statCacheAcrossRevisionsAndWalks() throws {
+        let app = richApp()
+        app.scratch.write("live/config/new_flag.rb", "X = 1\n")   // untracked in v1.1
+        app.scratch.write("live/lib/extra.rb", "module Extra; end\n")
+        run("/bin/sh", ["-c", "find '\(app.root)' -exec touch -h -d '1 hour ago' {} +"])
+        let (_, cold) = try scanJSON(app)
+        #expect(drift(cold) == ["src/api/config/new_flag.rb": "added", "src/api/lib/extra.rb": "added"])
+        let (_, warm) = try scanJSON(app)
+        #expect((warm["stats"] as? [String: Any])?["hashed"] as? Int == 0)
+        #expect(drift(warm) == drift(cold))
+
+        // v1.2 tracks new_flag.rb with the live content, adds a file that sorts first (every
+        // position in the listing moves) and deletes README; only REVISION moves to it, so the
+        // walk meets every cached row in order while the tree they were cached for is another.
+        app.commit(["src/api/config/new_flag.rb": "X = 1\n", "src/api/aaa.rb": "A = 1\n", "src/api/README": nil], message: "v1.2", tag: "v1.2")
+        app.writeRevision("v1.2")
+        run("/usr/bin/touch", ["-h", "-d", "1 hour ago", app.root + "/REVISION"])
+        let expected = ["src/api/aaa.rb": "deleted", "src/api/README": "added", "src/api/lib/extra.rb": "added"]
+        let (_, nocache) = try scanJSON(app, ["--no-cache"])
+        #expect(drift(nocache) == expected)
+        let (_, moved) = try scanJSON(app)
+        #expect(drift(moved) == expected)
+        let (_, again) = try scanJSON(app)
+        #expect(drift(again) == expected)
+        #expect((again["stats"] as? [String: Any])?["hashed"] as? Int == 0)
+
+        // The walk parts ways with the cached rows: files added, removed, a directory renamed.
+        try FileManager.default.removeItem(atPath: app.root + "/lib/extra.rb")
+        app.scratch.write("live/lib/zz/new.rb", "Z = 1\n")
+        app.scratch.write("live/aaa.rb", "A = 1\n")
+        try FileManager.default.moveItem(atPath: app.root + "/config", toPath: app.root + "/config2")
+        let (_, fresh) = try scanJSON(app, ["--no-cache"])
+        let (_, cached) = try scanJSON(app)
+        #expect(drift(cached) == drift(fresh))
+        #expect(drift(cached)["src/api/lib/zz/new.rb"] == "added" && drift(cached)["src/api/config/new_flag.rb"] == "deleted")
+
+        // A FIFO in the cache's place is neither waited on nor fatal; the scan replaces it.
+        let cache = app.registry + "/.patchkeeper/statcache"
+        try FileManager.default.removeItem(atPath: cache)
+        #expect(mkfifo(cache, 0o600) == 0)
+        let (_, fifo) = try scanJSON(app)
+        #expect(drift(fifo) == drift(fresh))
+
+        // The deployed listing kept beside it: garbage or a FIFO there is read from the repository again.
+        let listing = app.registry + "/.patchkeeper/deployed-listing"
+        #expect(FileManager.default.fileExists(atPath: listing))
+        app.scratch.write("registry/.patchkeeper/deployed-listing", "PKTREE1\ngarbage")
+        let (_, garbage) = try scanJSON(app)
+        #expect(drift(garbage) == drift(fresh))
+        try FileManager.default.removeItem(atPath: listing)
+        #expect(mkfifo(listing, 0o600) == 0)
+        let (_, fifoListing) = try scanJSON(app)
+        #expect(drift(fifoListing) == drift(fresh))
+    }
+
     @Test("diff prints the unregistered drift as a patch git accepts, and record --all registers it")
     func diffAndRecordAll() throws {
         let app = richApp()

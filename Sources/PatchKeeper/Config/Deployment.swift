@@ -143,9 +143,20 @@ public final class Deployment {
     /// repository's `info/attributes` or its config's `core.attributesFile`).
     private lazy var attributeFiles: [FileVersion] = {
         guard let tree = try? repository.flatTree(commit: revision, prefix: subdir) else { return [] }
-        return tree.files.filter { ($0.path == ".gitattributes" || $0.path.hasSuffix("/.gitattributes")) && $0.mode != .symlink && $0.mode != .gitlink }
-            .compactMap { e in (try? repository.blob(e.id)).map { FileVersion(path: e.path, mode: .regular, content: $0) } }
+        return Self.attributeFiles(in: tree.files, repository: repository)
     }()
+
+    private static func attributeFiles(in files: [FlatEntry], repository: Repository) -> [FileVersion] {
+        files.filter { $0.path.utf8.last == UInt8(ascii: "s") && ($0.path == ".gitattributes" || $0.path.hasSuffix("/.gitattributes"))
+                       && $0.mode != .symlink && $0.mode != .gitlink }
+            .compactMap { e in (try? repository.blob(e.id)).map { FileVersion(path: e.path, mode: .regular, content: $0) } }
+    }
+
+    /// Takes the `.gitattributes` files from a listing of the deployed subdirectory already read
+    /// (`flatTree(commit: revision, prefix: subdir)`, as scan reads it), so it is not read twice.
+    func useDeployedListing(_ files: [FlatEntry]) {
+        attributeFiles = Self.attributeFiles(in: files, repository: repository)
+    }
 
     private lazy var attributeRepository: MemoryRepository? = try? MemoryRepository()
 

@@ -5,6 +5,13 @@ import Git
 /// rescan of an unchanged tree hashes nothing. An entry is never trusted when any of those differ,
 /// nor when its mtime lies within two seconds of the cache being written (racy timestamps).
 /// A cache that does not read back cleanly is dropped, never fatal.
+///
+/// The file holds one row per walked entry, in the walker's order, and is read into one byte
+/// buffer with an array of row offsets: no `String` per path. A scan matches its walk against the
+/// rows with a cursor (the walk of an unchanged tree meets them in the same order), comparing path
+/// bytes; only when the walk and the rows part ways is a path → row dictionary built. Each row also
+/// remembers its index in the deployed tree's listing (`Repository.flatTree`), trusted only when
+/// the cache was written for the same deployed commit and subdirectory (`treeKey`).
 struct StatCache {
     struct Entry: Sendable, Equatable {
         var size: Int64
@@ -15,65 +22,155 @@ struct StatCache {
         var id: ObjectID
     }
 
-    static let magic = Array("PKSTAT1\n".utf8)
+    /// v2: every walked entry, an id flag, the deployed-tree index; v1 files are discarded.
+    static let magic = Array("PKSTAT2\n".utf8)
+    /// Past this a cache file is not read (about 2 million files' worth).
+    static let readLimit = 256 << 20
+    static let fixedRowBytes = 1 + 8 * 4 + 1 + 20 + 4  // flags, stat data, kind, id, tree index
+
     var root: String
     var writtenAt: Int64 = 0   // ns
-    var entries: [String: Entry] = [:]
+    /// The deployed commit and subdirectory the tree indexes belong to.
+    var treeKey: [UInt8] = []
+    private var bytes: [UInt8] = []
+    /// Offset of each row's path length field in `bytes`.
+    private var rows: [Int] = []
+    private var cursor = 0
+    private var byPath: [String: Int]?
+    /// Rows met in order by the cursor (an unchanged walk meets all of them).
+    private(set) var inOrder = 0
 
     init(root: String) { self.root = root }
 
-    /// Loads the cache at `path`; returns an empty cache (and whether one was discarded) otherwise.
+    var count: Int { rows.count }
+
+    /// The key for `treeKey`: the deployed commit's id and the subdirectory.
+    static func treeKey(revision: ObjectID, subdir: String) -> [UInt8] { revision.bytes + Array(subdir.utf8) }
+
+    /// Loads the cache at `path` (never through a symlink, only a regular file); returns an empty
+    /// cache (and whether one was discarded) otherwise.
     static func load(path: String, root: String) -> (cache: StatCache, discarded: Bool) {
         var cache = StatCache(root: root)
-        guard let data = FileManager.default.contents(atPath: path) else { return (cache, false) }
+        guard let data = try? POSIX.readFile(path, limit: readLimit) else { return (cache, false) }
+        var rows: [Int] = []
         let ok: Bool = data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Bool in
             var r = Reader(bytes: raw)
             guard r.bytes(magic.count).map({ Array($0) }) == magic,
                   let rootLen = r.uint(4), let rootBytes = r.bytes(Int(rootLen)),
                   String(decoding: rootBytes, as: UTF8.self) == root,
-                  let written = r.uint(8), let count = r.uint(4) else { return false }
+                  let keyLen = r.uint(2), let key = r.bytes(Int(keyLen)),
+                  let written = r.uint(8), let count = r.uint(4),
+                  UInt64(raw.count - r.offset) >= count * UInt64(2 + fixedRowBytes) else { return false }
             cache.writtenAt = Int64(bitPattern: written)
-            cache.entries.reserveCapacity(Int(count))
+            cache.treeKey = Array(key)
+            rows.reserveCapacity(Int(count))
             for _ in 0..<count {
-                guard let len = r.uint(2), let p = r.bytes(Int(len)),
-                      let size = r.uint(8), let mtime = r.uint(8), let ctime = r.uint(8),
-                      let inode = r.uint(8), let kind = r.bytes(1), let id = r.bytes(20) else { return false }
-                cache.entries[String(decoding: p, as: UTF8.self)] =
-                    Entry(size: Int64(bitPattern: size), mtime: Int64(bitPattern: mtime), ctime: Int64(bitPattern: ctime),
-                          inode: inode, kind: kind[0], id: ObjectID(raw: id))
+                rows.append(r.offset)
+                guard let len = r.uint(2), r.bytes(Int(len) + fixedRowBytes) != nil else { return false }
             }
             return r.atEnd
         }
-        return ok ? (cache, false) : (StatCache(root: root), true)
+        guard ok else { return (StatCache(root: root), true) }
+        cache.bytes = data
+        cache.rows = rows
+        return (cache, false)
     }
 
-    /// The cached id for `entry`, if its stat data match and it was not racy when cached.
-    func lookup(_ entry: LiveEntry) -> ObjectID? {
-        guard let e = entries[entry.path], e.size == entry.size, e.mtime == entry.mtime, e.ctime == entry.ctime,
+    /// The row of `path`: the cursor's when its path is `path` (then the cursor moves on),
+    /// else by a dictionary built on first need.
+    mutating func row(for path: String) -> Int? {
+        if cursor < rows.count, pathMatches(row: cursor, path) {
+            cursor += 1
+            inOrder += 1
+            return cursor - 1
+        }
+        if byPath == nil {
+            var d: [String: Int] = [:]
+            d.reserveCapacity(rows.count)
+            bytes.withUnsafeBytes { raw in
+                for (k, o) in rows.enumerated() {
+                    let len = Int(raw[o]) | Int(raw[o + 1]) << 8
+                    d[String(decoding: UnsafeRawBufferPointer(rebasing: raw[o + 2..<o + 2 + len]), as: UTF8.self)] = k
+                }
+            }
+            byPath = d
+        }
+        guard let k = byPath?[path] else { return nil }
+        cursor = k + 1
+        return k
+    }
+
+    private func pathMatches(row k: Int, _ path: String) -> Bool {
+        let o = rows[k]
+        return bytes.withUnsafeBytes { raw -> Bool in
+            let len = Int(raw[o]) | Int(raw[o + 1]) << 8
+            var p = path
+            return p.withUTF8 { u in
+                u.count == len && (len == 0 || memcmp(u.baseAddress!, raw.baseAddress! + o + 2, len) == 0)
+            }
+        }
+    }
+
+    private func field(_ raw: UnsafeRawBufferPointer, _ at: Int, _ n: Int) -> UInt64 {
+        var v: UInt64 = 0
+        for i in 0..<n { v |= UInt64(raw[at + i]) << (8 * UInt64(i)) }
+        return v
+    }
+
+    /// The row's entry, or nil when the row holds no id.
+    func entry(row k: Int) -> Entry? {
+        let o = rows[k]
+        return bytes.withUnsafeBytes { raw -> Entry? in
+            let b = o + 2 + (Int(raw[o]) | Int(raw[o + 1]) << 8)
+            guard raw[b] & 1 != 0 else { return nil }
+            return Entry(size: Int64(bitPattern: field(raw, b + 1, 8)), mtime: Int64(bitPattern: field(raw, b + 9, 8)),
+                         ctime: Int64(bitPattern: field(raw, b + 17, 8)), inode: field(raw, b + 25, 8), kind: raw[b + 33],
+                         id: ObjectID(raw: UnsafeRawBufferPointer(rebasing: raw[b + 34..<b + 54])))
+        }
+    }
+
+    /// The row's index in the deployed tree's listing when it was written (-1: not in the tree).
+    func treeIndex(row k: Int) -> Int {
+        let o = rows[k]
+        return bytes.withUnsafeBytes { raw -> Int in
+            let b = o + 2 + (Int(raw[o]) | Int(raw[o + 1]) << 8)
+            return Int(Int32(bitPattern: UInt32(truncatingIfNeeded: field(raw, b + 54, 4))))
+        }
+    }
+
+    /// The cached id for `entry` in row `k`, if its stat data match and it was not racy when cached.
+    func lookup(_ entry: LiveEntry, row k: Int) -> ObjectID? {
+        guard let e = self.entry(row: k), e.size == entry.size, e.mtime == entry.mtime, e.ctime == entry.ctime,
               e.inode == entry.inode, e.kind == entry.kind.rawValue else { return nil }
         if e.mtime >= writtenAt - 2_000_000_000 { return nil }  // racy: changed too close to the write (git checks mtime too)
         return e.id
     }
 
-    /// The cache file's bytes for `entries` (walk order; paths of 64 KiB or more are left out).
-    static func serialized(root: String, now: Int64, entries: [(path: String, entry: Entry)]) -> [UInt8] {
+    /// The cache file's bytes: one row per walked entry (walk order; paths of 64 KiB or more are
+    /// left out), `ids[i]` nil for an entry not hashed, `treeIndex[i]` -1 for one not deployed.
+    static func serialized(root: String, treeKey: [UInt8], now: Int64, entries: [LiveEntry], ids: [ObjectID?], treeIndex: [Int]) -> [UInt8] {
         var out = Self.magic
         let rootBytes = Array(root.utf8)
         out.append(u32: UInt32(rootBytes.count))
         out += rootBytes
+        out.append(u16: UInt16(treeKey.count))
+        out += treeKey
         out.append(i64: now)
-        let kept = entries.filter { $0.path.utf8.count < Int(UInt16.max) }
-        out.reserveCapacity(out.count + 4 + kept.count * 100)
+        let kept = entries.indices.filter { entries[$0].path.utf8.count < Int(UInt16.max) }
+        out.reserveCapacity(out.count + 4 + kept.count * (64 + fixedRowBytes))
         out.append(u32: UInt32(kept.count))
-        for (path, e) in kept {
-            out.append(u16: UInt16(path.utf8.count))
-            out += path.utf8
+        for i in kept {
+            let e = entries[i]
+            out.append(u16: UInt16(e.path.utf8.count))
+            out += e.path.utf8
+            out.append(ids[i] == nil ? 0 : 1)
             out.append(i64: e.size)
             out.append(i64: e.mtime)
             out.append(i64: e.ctime)
             out.append(u64: e.inode)
-            out.append(e.kind)
-            out += e.id.bytes
+            out.append(e.kind.rawValue)
+            out += (ids[i] ?? .zero).bytes
+            out.append(u32: UInt32(bitPattern: Int32(truncatingIfNeeded: treeIndex[i])))
         }
         return out
     }

@@ -9,6 +9,10 @@ public struct TreeScanner {
         public var writeCache = true
         public var threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
         public var now = Date()
+        /// Keep the large structures of the scan (the tree listing, the walk) alive for the rest
+        /// of the process instead of freeing them entry by entry: for a command-line process that
+        /// exits soon after (freeing 100k paths and their strings cost about a tenth of a warm scan).
+        public var keepLargeStructures = false
         public init() {}
     }
 
@@ -38,19 +42,25 @@ public struct TreeScanner {
         let root = deployment.root
         let repo = deployment.repository
         let tree: (files: [FlatEntry], directories: Set<String>)
-        do {
-            tree = try repo.flatTree(commit: deployment.revision, prefix: deployment.subdir)
-        } catch let e as GitError {
-            throw PatchKeeperError("cannot read the deployed tree \(deployment.revision.short):\(deployment.subdir): \(e.message)")
+        let treeKey = StatCache.treeKey(revision: deployment.revision, subdir: deployment.subdir)
+        let listingPath = registry.stateDirectory + "/deployed-listing"
+        var listingRead = false
+        if options.useCache, let kept = DeployedListing.load(path: listingPath, key: treeKey) {
+            tree = kept
+        } else {
+            do {
+                tree = try repo.flatTree(commit: deployment.revision, prefix: deployment.subdir)
+                listingRead = true
+            } catch let e as GitError {
+                throw PatchKeeperError("cannot read the deployed tree \(deployment.revision.short):\(deployment.subdir): \(e.message)")
+            }
         }
-        // path -> index into tree.files; `seen` marks the ones the walk finds.
-        var deployedIndex: [String: Int] = [:]
-        deployedIndex.reserveCapacity(tree.files.count)
+        deployment.useDeployedListing(tree.files)
+        // path -> index into tree.files, built only when the stat cache cannot tell (a cold scan,
+        // another deployed revision, a walk that parts ways with the cached one).
+        let deployedIndex = LazyIndex(tree.files)
         var gitlinks = Set<String>()
-        for (i, e) in tree.files.enumerated() {
-            if e.mode == .gitlink { gitlinks.insert(e.path) } else { deployedIndex[e.path] = i }
-        }
-        let deployed = { (path: String) -> FlatEntry? in deployedIndex[path].map { tree.files[$0] } }
+        for e in tree.files where e.mode == .gitlink { gitlinks.insert(e.path) }
 
         // Ignore rules. Whatever hides drift comes only from places the app's own user cannot
         // write: the config's `ignore` list and the deployed revision's tree (its
@@ -97,21 +107,42 @@ public struct TreeScanner {
         for p in patches {
             for path in try p.touchedPaths() { if let rel = deployment.rootRelative(forRepoPath: path) { patchPaths.insert(rel) } }
         }
+        let patchFilter = PathFilter(patchPaths)
         let cachePath = registry.stateDirectory + "/statcache"
         // Destructured so that `cache` holds the only reference: emptying it below frees it.
         var (cache, cacheDiscarded) = options.useCache ? StatCache.load(path: cachePath, root: root) : (StatCache(root: root), false)
-        let loadedCount = cache.entries.count
+        let loadedCount = cache.count
+        let sameTree = cache.treeKey == treeKey
         var stats = ScanReport.Stats()
         stats.files = entries.count
         stats.cacheDiscarded = cacheDiscarded
         var ids = [ObjectID?](repeating: nil, count: entries.count)
         var treeIndex = [Int](repeating: -1, count: entries.count)
+        var isPatchPath = [Bool](repeating: false, count: entries.count)
         var toHash: [Int] = []
         for (i, e) in entries.enumerated() {
-            if let t = deployedIndex[e.path] { treeIndex[i] = t } else if !patchPaths.contains(e.path) { continue }
-            if let id = cache.lookup(e) { ids[i] = id; stats.cacheHits += 1 } else { toHash.append(i) }
+            let row = loadedCount > 0 ? cache.row(for: e.path) : nil
+            // The cached tree index is the deployed listing's when the cache was written for this
+            // very commit and subdirectory (its path checked again); otherwise look it up.
+            if let row, sameTree, case let t = cache.treeIndex(row: row), t < tree.files.count,
+               t < 0 || tree.files[t].path == e.path {
+                treeIndex[i] = t
+            } else {
+                treeIndex[i] = deployedIndex[e.path] ?? -1
+            }
+            isPatchPath[i] = patchFilter.contains(e.path)
+            if treeIndex[i] < 0 && !isPatchPath[i] { continue }
+            if let row, let id = cache.lookup(e, row: row) { ids[i] = id; stats.cacheHits += 1 } else { toHash.append(i) }
         }
-        cache.entries = [:]  // no longer needed: free it before hashing
+        let cacheInOrder = cache.inOrder
+        cache = StatCache(root: root)  // no longer needed: free it before hashing
+        // Deployed entries of the patches' paths (few): from the walk, or looked up.
+        var deployedOfPatch: [String: FlatEntry] = [:]
+        for i in entries.indices where isPatchPath[i] && treeIndex[i] >= 0 { deployedOfPatch[entries[i].path] = tree.files[treeIndex[i]] }
+        let deployed = { (path: String) -> FlatEntry? in
+            if let d = deployedOfPatch[path] { return d }
+            return deployedIndex[path].map { tree.files[$0] }
+        }
         let hashed = hashInParallel(entries: entries, indices: toHash)
         var problems = walkProblems.map { ScanReport.Problem(path: deployment.repoPath(forRootRelative: $0.path), message: $0.message) }
         // A submodule's files are another repository's: say that they were not compared.
@@ -142,7 +173,7 @@ public struct TreeScanner {
         var drift: [ScanReport.Drift] = []
         for (i, e) in entries.enumerated() {
             if vanished.contains(i) { continue }  // gone since the walk: absent, like any deleted file
-            if patchPaths.contains(e.path) {
+            if isPatchPath[i] {
                 var id = ids[i]
                 if hasAttributes, e.kind != .symlink, id != nil, let v = try? deployment.liveFile(rootRelative: e.path) {
                     id = try? v.blobID()  // patches hold repository form (eol=crlf files)
@@ -156,7 +187,7 @@ public struct TreeScanner {
                     // A FIFO, socket or device holds no content git could record: a problem to look
                     // at, not drift that `diff` and `record --all` would then fail to read. (On a
                     // patch's path the hashing step has reported it already.)
-                    if !patchPaths.contains(e.path) { problems.append(.init(path: deployment.repoPath(forRootRelative: e.path), message: "not a regular file or symlink")) }
+                    if !isPatchPath[i] { problems.append(.init(path: deployment.repoPath(forRootRelative: e.path), message: "not a regular file or symlink")) }
                 } else {
                     drift.append(.init(path: e.path, kind: .added))
                 }
@@ -278,18 +309,24 @@ public struct TreeScanner {
 
         // 5. Remember stat data for the next scan (best effort: a held lock just skips it).
         // Nothing hashed and nothing gone: the cache on disk is already right.
-        let unchanged = toHash.isEmpty && !cacheDiscarded && loadedCount == stats.cacheHits
+        // (Every walked entry met its own row in order, under the same deployed tree, and every
+        // id it needed was a hit: the rows, their ids and tree indexes are what a write would give.)
+        let unchanged = toHash.isEmpty && !cacheDiscarded && sameTree && loadedCount == entries.count && cacheInOrder == entries.count
+        if options.writeCache, listingRead, let bytes = DeployedListing.serialized(key: treeKey, files: tree.files, directories: tree.directories),
+           let lock = try? registry.lock(wait: 0, recover: false) {
+            try? AtomicFile.write(bytes, to: listingPath, mode: 0o600)
+            withExtendedLifetime(lock) {}
+        }
         if options.writeCache, !unchanged, let lock = try? registry.lock(wait: 0, recover: false) {
             let now = Int64(Date().timeIntervalSince1970 * 1e9)
-            let rows = entries.indices.compactMap { i -> (path: String, entry: StatCache.Entry)? in
-                guard let id = ids[i] else { return nil }
-                let e = entries[i]
-                return (e.path, .init(size: e.size, mtime: e.mtime, ctime: e.ctime, inode: e.inode, kind: e.kind.rawValue, id: id))
-            }
-            try? AtomicFile.write(StatCache.serialized(root: root, now: now, entries: rows), to: cachePath, mode: 0o600)
+            try? AtomicFile.write(StatCache.serialized(root: root, treeKey: treeKey, now: now, entries: entries, ids: ids, treeIndex: treeIndex),
+                                  to: cachePath, mode: 0o600)
             withExtendedLifetime(lock) {}
         }
         stats.seconds = Date().timeIntervalSince(started)
+        if options.keepLargeStructures {
+            KeptAlive.keep([tree, entries, ids, treeIndex, walked, deployedIndex, decisions, seen])
+        }
         return ScanReport(app: deployment.app.name, root: root, deployedRevision: deployment.revision,
                           revisionSource: deployment.revisionSource.description, checkedAt: options.now,
                           patches: results, unregistered: unregistered,
@@ -560,4 +597,58 @@ final class ResultSlots<T>: @unchecked Sendable {
     }
 
     var values: [T] { Array(buffer) }
+}
+
+/// path → index into a deployed listing, built on first use (a warm scan of the same revision
+/// takes the indexes from the stat cache and never builds it).
+final class LazyIndex {
+    private let files: [FlatEntry]
+    private var index: [String: Int]?
+
+    init(_ files: [FlatEntry]) { self.files = files }
+
+    subscript(path: String) -> Int? {
+        if index == nil {
+            var d: [String: Int] = [:]
+            d.reserveCapacity(files.count)
+            for (i, e) in files.enumerated() where e.mode != .gitlink { d[e.path] = i }
+            index = d
+        }
+        return index![path]
+    }
+}
+
+/// Membership in a small set of paths, with a test on length and end bytes first so that most
+/// paths are answered without hashing them.
+struct PathFilter {
+    let paths: Set<String>
+    private let keys: Set<Int>
+
+    init(_ paths: Set<String>) {
+        self.paths = paths
+        keys = Set(paths.map(Self.key))
+    }
+
+    private static func key(_ path: String) -> Int {
+        let u = path.utf8
+        return u.count << 16 | Int(u.first ?? 0) << 8 | Int(u.last ?? 0)
+    }
+
+    func contains(_ path: String) -> Bool {
+        !paths.isEmpty && keys.contains(Self.key(path)) && paths.contains(path)
+    }
+}
+
+/// Holds what `Options.keepLargeStructures` keeps: the last scan's structures only (a process
+/// scanning several apps frees the previous app's when it keeps the next), so memory stays bounded.
+final class KeptAlive: @unchecked Sendable {
+    private static let shared = KeptAlive()
+    private let lock = NSLock()
+    private var values: [Any] = []
+
+    static func keep(_ values: [Any]) {
+        shared.lock.lock()
+        defer { shared.lock.unlock() }
+        shared.values = values
+    }
 }
