@@ -356,3 +356,41 @@ struct ScanAttributesTests {
         #expect(dirty.stdout.contains("src/api/run.bat"))
     }
 }
+
+@Suite("CLI scan caches and who owns them")
+struct ScanCacheOwnerTests {
+    func stats(_ r: ProcessResult) throws -> [String: Any] {
+        let j = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stdout)\(r.stderr)")
+        return try #require(j["stats"] as? [String: Any])
+    }
+
+    func backdate(_ dir: String) {
+        // Every file's mtime two years back: the cache rows are not racy by mtime.
+        _ = run("/usr/bin/find", [dir, "-type", "f", "-exec", "touch", "-d", "2024-01-01", "{}", "+"])
+    }
+
+    @Test("the stat cache and the kept tree listing are believed only from a state directory this user owns",
+          .enabled(if: getuid() == 0))
+    func foreignStateIsNotBelieved() throws {
+        let app = AppFixture()
+        #expect(pk(["init"] + app.flags).status == 0)
+        backdate(app.root)
+        Thread.sleep(forTimeInterval: 2.1)  // past the racy window of the files' ctime
+        _ = pk(["scan"] + app.flags)
+        let warm = try stats(pk(["scan", "--format", "json"] + app.flags))
+        #expect((warm["cache_hits"] as? Int ?? 0) > 0, "\(warm)")
+        #expect(run("/bin/chown", ["-R", "65534:65534", app.registry + "/.patchkeeper"]).status == 0)
+        let foreign = try stats(pk(["scan", "--format", "json"] + app.flags))
+        #expect(foreign["cache_hits"] as? Int == 0, "a state directory another user owns was believed: \(foreign)")
+    }
+
+    @Test("a file whose mtime was set back is racy by its ctime: not taken from the cache right after a scan")
+    func ctimeCountsForRacy() throws {
+        let app = AppFixture()
+        #expect(pk(["init"] + app.flags).status == 0)
+        backdate(app.root)  // ctime: now; mtime: 2024
+        _ = pk(["scan"] + app.flags)
+        let next = try stats(pk(["scan", "--format", "json"] + app.flags))
+        #expect(next["cache_hits"] as? Int == 0, "rows cached within the racy window of their ctime were used: \(next)")
+    }
+}

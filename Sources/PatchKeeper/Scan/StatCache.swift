@@ -142,7 +142,9 @@ struct StatCache {
     func lookup(_ entry: LiveEntry, row k: Int) -> ObjectID? {
         guard let e = self.entry(row: k), e.size == entry.size, e.mtime == entry.mtime, e.ctime == entry.ctime,
               e.inode == entry.inode, e.kind == entry.kind.rawValue else { return nil }
-        if e.mtime >= writtenAt - 2_000_000_000 { return nil }  // racy: changed too close to the write (git checks mtime too)
+        // Racy: changed too close to the write (git checks mtime too). The ctime counts as well:
+        // the app's user can set the mtime back, not the ctime.
+        if max(e.mtime, e.ctime) >= writtenAt - 2_000_000_000 { return nil }
         return e.id
     }
 

@@ -45,7 +45,12 @@ public struct TreeScanner {
         let treeKey = StatCache.treeKey(revision: deployment.revision, subdir: deployment.subdir)
         let listingPath = registry.stateDirectory + "/deployed-listing"
         var listingRead = false
-        if options.useCache, let kept = DeployedListing.load(path: listingPath, key: treeKey) {
+        // The caches decide what a scan compares and what it skips: they are believed only from
+        // a state directory this user owns (a reader allowed another owner's registry gets a
+        // cold scan, never that owner's word on the deployed tree).
+        let ownState = POSIX.lstat(registry.stateDirectory).map { $0.st_uid == geteuid() } ?? false
+        let useCache = options.useCache && ownState
+        if useCache, let kept = DeployedListing.load(path: listingPath, key: treeKey) {
             tree = kept
         } else {
             do {
@@ -110,7 +115,7 @@ public struct TreeScanner {
         let patchFilter = PathFilter(patchPaths)
         let cachePath = registry.stateDirectory + "/statcache"
         // Destructured so that `cache` holds the only reference: emptying it below frees it.
-        var (cache, cacheDiscarded) = options.useCache ? StatCache.load(path: cachePath, root: root) : (StatCache(root: root), false)
+        var (cache, cacheDiscarded) = useCache ? StatCache.load(path: cachePath, root: root) : (StatCache(root: root), false)
         let loadedCount = cache.count
         let sameTree = cache.treeKey == treeKey
         var stats = ScanReport.Stats()
@@ -501,7 +506,8 @@ public struct TreeScanner {
                 var after = stat()
                 guard fstat(fd, &after) == 0 else { return .changed }
                 let mtime = Int64(after.st_mtim.tv_sec) * 1_000_000_000 + Int64(after.st_mtim.tv_nsec)
-                if Int64(after.st_size) != e.size || mtime != e.mtime { return .changed }
+                let ctime = Int64(after.st_ctim.tv_sec) * 1_000_000_000 + Int64(after.st_ctim.tv_nsec)
+                if Int64(after.st_size) != e.size || mtime != e.mtime || ctime != e.ctime { return .changed }
                 return .id(id)
             case .other:
                 return .failed("not a regular file or symlink")
