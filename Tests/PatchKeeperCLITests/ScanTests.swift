@@ -234,6 +234,8 @@ struct ScanTests {
         let app = richApp()
         // Make every file older than the racy window.
         run("/bin/sh", ["-c", "find '\(app.root)' -exec touch -h -d '1 hour ago' {} +"])
+        // ... and their ctime too (it cannot be set back: wait it out).
+        Thread.sleep(forTimeInterval: 2.1)
         let (_, cold) = try scanJSON(app)
         let coldStats = try #require(cold["stats"] as? [String: Any])
         #expect((coldStats["hashed"] as? Int ?? 0) > 5)
@@ -260,6 +262,7 @@ struct ScanTests {
         app.scratch.write("live/config/new_flag.rb", "X = 1\n")   // untracked in v1.1
         app.scratch.write("live/lib/extra.rb", "module Extra; end\n")
         run("/bin/sh", ["-c", "find '\(app.root)' -exec touch -h -d '1 hour ago' {} +"])
+        Thread.sleep(forTimeInterval: 2.1)  // past the racy window of the files' ctime
         let (_, cold) = try scanJSON(app)
         #expect(drift(cold) == ["src/api/config/new_flag.rb": "added", "src/api/lib/extra.rb": "added"])
         let (_, warm) = try scanJSON(app)
@@ -272,6 +275,7 @@ struct ScanTests {
         app.commit(["src/api/config/new_flag.rb": "X = 1\n", "src/api/aaa.rb": "A = 1\n", "src/api/README": nil], message: "v1.2", tag: "v1.2")
         app.writeRevision("v1.2")
         run("/usr/bin/touch", ["-h", "-d", "1 hour ago", app.root + "/REVISION"])
+        Thread.sleep(forTimeInterval: 2.1)
         let expected = ["src/api/aaa.rb": "deleted", "src/api/README": "added", "src/api/lib/extra.rb": "added"]
         let (_, nocache) = try scanJSON(app, ["--no-cache"])
         #expect(drift(nocache) == expected)
