@@ -398,3 +398,24 @@ struct ScanCacheOwnerTests {
         #expect(next["cache_hits"] as? Int == 0, "rows cached within the racy window of their ctime were used: \(next)")
     }
 }
+
+@Suite("CLI scan compares names as bytes")
+struct ScanUnicodeNameTests {
+    @Test("a file renamed between the composed and decomposed spellings of its name is drift, warm and cold (git compares bytes)")
+    func canonicallyEquivalentRename() throws {
+        let app = AppFixture(deploy: false)
+        let composed = "src/api/config/caf\u{E9}.yml"  // é as one scalar
+        app.commit([composed: "x: 1\n"], message: "cafe", tag: "v2")
+        app.deploy("v2")
+        #expect(pk(["init"] + app.flags).status == 0)
+        #expect(pk(["scan"] + app.flags).status == 0)
+        // Rename by bytes: composed C3 A9 -> decomposed 65 CC 81 ("e" + combining acute).
+        let dir = app.root + "/config"
+        let r = run("/usr/bin/python3", ["-c", "import os; d=os.fsencode(\(String(reflecting: dir))); os.rename(d+b'/caf\\xc3\\xa9.yml', d+b'/cafe\\xcc\\x81.yml')"])
+        #expect(r.status == 0, "\(r.stderr)")
+        for args in [["scan"], ["scan", "--no-cache"]] {
+            let s = pk(args + ["--format", "json"] + app.flags)
+            #expect(s.status == 1, "\(args): a rename to an equivalent name scanned clean: \(s.stdout)")
+        }
+    }
+}

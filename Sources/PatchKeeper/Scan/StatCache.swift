@@ -36,7 +36,8 @@ struct StatCache {
     /// Offset of each row's path length field in `bytes`.
     private var rows: [Int] = []
     private var cursor = 0
-    private var byPath: [String: Int]?
+    /// By the path's bytes (not `String` equality, which is Unicode canonical equivalence).
+    private var byPath: [[UInt8]: Int]?
     /// Rows met in order by the cursor (an unchanged walk meets all of them).
     private(set) var inOrder = 0
 
@@ -85,17 +86,17 @@ struct StatCache {
             return cursor - 1
         }
         if byPath == nil {
-            var d: [String: Int] = [:]
+            var d: [[UInt8]: Int] = [:]
             d.reserveCapacity(rows.count)
             bytes.withUnsafeBytes { raw in
                 for (k, o) in rows.enumerated() {
                     let len = Int(raw[o]) | Int(raw[o + 1]) << 8
-                    d[String(decoding: UnsafeRawBufferPointer(rebasing: raw[o + 2..<o + 2 + len]), as: UTF8.self)] = k
+                    d[Array(raw[o + 2..<o + 2 + len])] = k
                 }
             }
             byPath = d
         }
-        guard let k = byPath?[path] else { return nil }
+        guard let k = byPath?[Array(path.utf8)] else { return nil }
         cursor = k + 1
         return k
     }

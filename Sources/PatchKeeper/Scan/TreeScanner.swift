@@ -130,7 +130,7 @@ public struct TreeScanner {
             // The cached tree index is the deployed listing's when the cache was written for this
             // very commit and subdirectory (its path checked again); otherwise look it up.
             if let row, sameTree, case let t = cache.treeIndex(row: row), t < tree.files.count,
-               t < 0 || tree.files[t].path == e.path {
+               t < 0 || tree.files[t].path.utf8.elementsEqual(e.path.utf8) {
                 treeIndex[i] = t
             } else {
                 treeIndex[i] = deployedIndex[e.path] ?? -1
@@ -607,20 +607,24 @@ final class ResultSlots<T>: @unchecked Sendable {
 
 /// path → index into a deployed listing, built on first use (a warm scan of the same revision
 /// takes the indexes from the stat cache and never builds it).
+///
+/// Keyed by the path's bytes: Swift's `String` equality is Unicode canonical equivalence, so a
+/// live `café` spelled decomposed would find the deployed composed `café` and a rename between
+/// the two would scan clean. Git, and the file system, compare bytes.
 final class LazyIndex {
     private let files: [FlatEntry]
-    private var index: [String: Int]?
+    private var index: [[UInt8]: Int]?
 
     init(_ files: [FlatEntry]) { self.files = files }
 
     subscript(path: String) -> Int? {
         if index == nil {
-            var d: [String: Int] = [:]
+            var d: [[UInt8]: Int] = [:]
             d.reserveCapacity(files.count)
-            for (i, e) in files.enumerated() where e.mode != .gitlink { d[e.path] = i }
+            for (i, e) in files.enumerated() where e.mode != .gitlink { d[Array(e.path.utf8)] = i }
             index = d
         }
-        return index![path]
+        return index![Array(path.utf8)]
     }
 }
 
