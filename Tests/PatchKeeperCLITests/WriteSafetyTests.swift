@@ -239,7 +239,7 @@ struct WriteSafetyTests {
         #expect(names(elsewhere) == [])
     }
 
-    @Test("init of a registry directory the app's user owns names --trust-repo instead of libgit2's safe.directory text",
+    @Test("init refuses a registry directory the app's user owns before writing anything in it, --trust-repo or not",
           .enabled(if: isRoot))
     func foreignRegistryDirectory() throws {
         let app = AppFixture()
@@ -248,8 +248,13 @@ struct WriteSafetyTests {
         #expect(run("/bin/chown", ["-R", "nobody:nogroup", app.root]).status == 0)
         let r = pk(["init", "--root", app.root, "--repo", app.repo, "--subdir", "src/api", "--registry", registry])
         #expect(r.status == 2, "\(r.stderr)")
-        #expect(r.stderr.contains("--trust-repo"), "\(r.stderr)")
+        #expect(r.stderr.contains("is owned by uid") && r.stderr.contains("nothing was created"), "\(r.stderr)")
         #expect(!r.stderr.contains("safe.directory"), "\(r.stderr)")
+        // Nothing was written into the other user's directory, with --trust-repo either.
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: registry)) ?? ["?"]).isEmpty)
+        let trusted = pk(["init", "--trust-repo", "--root", app.root, "--repo", app.repo, "--subdir", "src/api", "--registry", registry])
+        #expect(trusted.status == 2, "\(trusted.stderr)")
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: registry)) ?? ["?"]).isEmpty)
     }
 
     // MARK: - Item 6: secrets in the registry

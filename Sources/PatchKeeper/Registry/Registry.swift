@@ -256,6 +256,13 @@ public final class Registry {
         }
         var created = false
         if POSIX.exists(path) {
+            // A directory someone else owns is theirs: the patches (copies of live files, secrets
+            // included) would be readable and replaceable by them. Refused before anything is
+            // written in it, whatever --trust-repo says (that trusts a repository, not a home for one).
+            if let st = POSIX.lstat(path), st.st_uid != geteuid() {
+                throw PatchKeeperError("registry directory \(path) is owned by uid \(st.st_uid), not by the user running patchkeeper (uid \(geteuid())): nothing was created in it",
+                                       hint: "give a new directory (patchkeeper creates it, 0700), or one this user owns, with --registry")
+            }
             // What an interrupted create leaves may be there; anything else is someone's data.
             let leftovers: Set<String> = [".git", ".gitignore", ".patchkeeper", appFileName]
             let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
