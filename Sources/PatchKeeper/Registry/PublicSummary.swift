@@ -110,47 +110,168 @@ public struct PublicSummary: Codable, Sendable, Equatable {
         return out
     }
 
-    /// The summary's log must end at the registry's HEAD before the latest write: otherwise a
-    /// write or a scan went by without it (a crash after a commit, `public_summary` off for a
-    /// while, an adopt commit) and patching one entry would keep that gap for ever.
-    func isCurrent(parent: ObjectID?) -> Bool {
-        version == Self.currentVersion && log.first?.commit == parent?.hex
-    }
+    // The summary's log must end at the registry's HEAD before the latest write (`Layout.logHead`):
+    // otherwise a write or a scan went by without it (a crash after a commit, `public_summary` off
+    // for a while, an adopt commit) and patching one entry would keep that gap for ever.
 
     /// Rewrites the summary from the registry. Call with the lock held.
     static func refresh(_ registry: Registry, now: Date) throws {
         try write(try build(registry, now: now), registry: registry)
     }
 
-    /// After one patch file was written and committed: replace that patch's entry and add the
-    /// commit to the log, without reading the other patch files (a write in a big registry stays
-    /// cheap). Builds the whole summary when there is none yet or it does not read back.
+    /// After one patch file was written and committed: replace that patch's line and add the
+    /// commit to the log, without decoding the rest of the file or reading the other patch files
+    /// (decoding and encoding a 1,000-patch summary was a fifth of a `record`). Builds the whole
+    /// summary when there is none, it is not in the line layout, or its log does not end at
+    /// `parent`.
     static func noteWrite(_ registry: Registry, patch: PatchFile, commit: Registry.Entry, parent: ObjectID?, now: Date) throws {
-        guard var summary = try? load(registryPath: registry.path, requireOwner: false), summary.isCurrent(parent: parent) else {
+        guard let bytes = try? readBytes(registryPath: registry.path), var layout = Layout(bytes),
+              layout.logHead == parent?.hex else {
             return try refresh(registry, now: now)
         }
-        let entry = Patch(patch)
-        if let i = summary.patches.firstIndex(where: { $0.fileName == patch.fileName }) {
-            summary.patches[i] = entry
+        let line = try Layout.encode(Patch(patch))
+        // The key with its value, as bytes: inside a JSON string every quote is escaped, so this
+        // can only be the key itself (the encoder's key order is not relied on).
+        let key = Array(#""fileName":"#.utf8) + (try Layout.encode(patch.fileName))
+        let found = layout.patches.indices.filter { Layout.contains(layout.patches[$0], key) }
+        if found.count > 1 { return try refresh(registry, now: now) }
+        if let i = found.first {
+            layout.patches[i] = line
+        } else if let last = layout.patches.last, (try? Layout.decode(Patch.self, last))?.fileName ?? patch.fileName >= patch.fileName {
+            return try refresh(registry, now: now)  // not the newest name: the order would break
         } else {
-            summary.patches.append(entry)
-            summary.patches.sort { $0.fileName < $1.fileName }
+            layout.patches.append(line)
         }
-        summary.log.insert(LogEntry(commit), at: 0)
-        if summary.log.count > logLimit { summary.log.removeLast(summary.log.count - logLimit) }
-        summary.writtenAt = now
-        try write(summary, registry: registry)
+        layout.log.insert(try Layout.encode(LogEntry(commit)), at: 0)
+        if layout.log.count > logLimit { layout.log.removeLast(layout.log.count - logLimit) }
+        try layout.setWrittenAt(now)
+        try write(bytes: layout.bytes, registry: registry)
     }
 
-    /// After a scan: the new last scan in the summary.
+    /// After a scan: the new last scan in the summary (rebuilt whole if its log does not end at HEAD).
     static func noteScan(_ registry: Registry, _ scan: LastScan, now: Date) throws {
-        guard var summary = try? load(registryPath: registry.path, requireOwner: false),
-              summary.isCurrent(parent: try? registry.repository.resolveCommit("HEAD")) else {
+        guard let bytes = try? readBytes(registryPath: registry.path), var layout = Layout(bytes),
+              layout.logHead == (try? registry.repository.resolveCommit("HEAD"))?.hex else {
             return try refresh(registry, now: now)
         }
-        summary.lastScan = redacted(scan)
-        summary.writtenAt = now
-        try write(summary, registry: registry)
+        layout.lastScan = Array(#""lastScan":"#.utf8) + (try Layout.encode(redacted(scan))) + [UInt8(ascii: ",")]
+        try layout.setWrittenAt(now)
+        try write(bytes: layout.bytes, registry: registry)
+    }
+
+    /// The file, one JSON document with a line per element, so that a write can replace one
+    /// patch's line and add one log line without decoding the rest:
+    ///
+    ///     {"version":1,"app":"api","registry":"/var/lib/patchkeeper/api","writtenAt":1764560000,
+    ///     "lastScan":{…},                       ("lastScan":null, before the first scan)
+    ///     "log":[
+    ///     {"commit":"…",…}                     (newest first; later lines start with ",")
+    ///     ],"patches":[
+    ///     {"fileName":"0001-….patch",…}        (by file name)
+    ///     ]}
+    ///
+    /// JSON never has a raw newline inside a value, so the lines are the elements. Anything else
+    /// (an older layout, a hand edit) does not parse as a layout, and the writer rebuilds it.
+    struct Layout {
+        struct Head: Codable { var version: Int; var app: String?; var registry: String; var writtenAt: Date }
+        var head: [UInt8]
+        var lastScan: [UInt8]
+        var log: [[UInt8]]
+        var patches: [[UInt8]]
+
+        static let logOpen = Array(#""log":["#.utf8), middle = Array(#"],"patches":["#.utf8), close = Array("]}".utf8)
+
+        static func encoder() -> JSONEncoder {
+            let e = JSONEncoder()
+            e.dateEncodingStrategy = .secondsSince1970
+            return e
+        }
+
+        static func encode<T: Encodable>(_ value: T) throws -> [UInt8] { Array(try encoder().encode(value)) }
+
+        /// Whether `needle` occurs in `hay`: memchr for its first byte, memcmp for the rest (the
+        /// generic subsequence search was a third of a `record` in a 1,000-patch registry).
+        static func contains(_ hay: [UInt8], _ needle: [UInt8]) -> Bool {
+            guard let first = needle.first else { return true }
+            guard hay.count >= needle.count else { return false }
+            return hay.withUnsafeBytes { h in
+                needle.withUnsafeBytes { n in
+                    var i = 0
+                    let last = h.count - n.count
+                    while i <= last {
+                        guard let hit = memchr(h.baseAddress! + i, Int32(first), last - i + 1) else { return false }
+                        let at = UnsafeRawPointer(hit) - h.baseAddress!
+                        if memcmp(hit, n.baseAddress!, n.count) == 0 { return true }
+                        i = at + 1
+                    }
+                    return false
+                }
+            }
+        }
+
+        static func decode<T: Decodable>(_ type: T.Type, _ line: [UInt8]) throws -> T {
+            let d = JSONDecoder()
+            d.dateDecodingStrategy = .secondsSince1970
+            return try d.decode(type, from: Data(line))
+        }
+
+        init(_ summary: PublicSummary) throws {
+            head = []
+            lastScan = Array(#""lastScan":"#.utf8) + (try summary.lastScan.map { try Self.encode($0) } ?? Array("null".utf8)) + [UInt8(ascii: ",")]
+            log = try summary.log.map { try Self.encode($0) }
+            patches = try summary.patches.sorted { $0.fileName < $1.fileName }.map { try Self.encode($0) }
+            try setHead(Head(version: summary.version, app: summary.app, registry: summary.registry, writtenAt: summary.writtenAt))
+        }
+
+        /// Parses the line layout; nil for anything else.
+        init?(_ bytes: [UInt8]) {
+            let lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).map(Array.init)
+            guard lines.count >= 5, lines[0].first == UInt8(ascii: "{"), lines[0].last == UInt8(ascii: ","),
+                  (try? Self.decode(Head.self, Array(lines[0].dropLast()) + [UInt8(ascii: "}")]))?.version == PublicSummary.currentVersion,
+                  lines[1].starts(with: Array(#""lastScan":"#.utf8)),
+                  lines[1].last == UInt8(ascii: ","), lines[2] == Self.logOpen, lines.last == Self.close,
+                  let mid = lines.firstIndex(of: Self.middle), mid > 2 else { return nil }
+            func elements(_ slice: ArraySlice<[UInt8]>) -> [[UInt8]]? {
+                var out: [[UInt8]] = []
+                for (k, line) in slice.enumerated() {
+                    let body = k == 0 ? line[...] : (line.first == UInt8(ascii: ",") ? line.dropFirst() : nil) ?? []
+                    guard body.first == UInt8(ascii: "{"), body.last == UInt8(ascii: "}") else { return nil }
+                    out.append(Array(body))
+                }
+                return out
+            }
+            guard let log = elements(lines[3..<mid]), let patches = elements(lines[(mid + 1)..<(lines.count - 1)]) else { return nil }
+            head = lines[0]
+            lastScan = lines[1]
+            self.log = log
+            self.patches = patches
+        }
+
+        /// The commit the log starts with (the registry's HEAD when the summary is current).
+        var logHead: String? { log.first.flatMap { try? Self.decode(LogEntry.self, $0) }?.commit }
+
+        mutating func setHead(_ h: Head) throws {
+            var line = try Self.encode(h)
+            guard line.last == UInt8(ascii: "}") else { throw PatchKeeperError("cannot encode the summary's head") }
+            line[line.count - 1] = UInt8(ascii: ",")
+            head = line
+        }
+
+        mutating func setWrittenAt(_ date: Date) throws {
+            var line = head
+            line[line.count - 1] = UInt8(ascii: "}")
+            var h = try Self.decode(Head.self, line)
+            h.writtenAt = date
+            try setHead(h)
+        }
+
+        var bytes: [UInt8] {
+            var out = head + [10] + lastScan + [10] + Self.logOpen + [10]
+            for (k, l) in log.enumerated() { out += (k == 0 ? [] : [UInt8(ascii: ",")]) + l + [10] }
+            out += Self.middle + [10]
+            for (k, l) in patches.enumerated() { out += (k == 0 ? [] : [UInt8(ascii: ",")]) + l + [10] }
+            return out + Self.close
+        }
     }
 
     /// Removes the summary (`public_summary = false`): readers then see nothing rather than
@@ -177,13 +298,26 @@ public struct PublicSummary: Codable, Sendable, Equatable {
     }
 
     static func write(_ summary: PublicSummary, registry: Registry) throws {
+        try write(bytes: try Layout(summary).bytes, registry: registry)
+    }
+
+    static func write(bytes: [UInt8], registry: Registry) throws {
         let path = path(registry: registry.path)
         let dir = try AtomicFile.openParent(path)
         try refuseUntrustedParent(dir, path: path, owner: geteuid())
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.dateEncodingStrategy = .secondsSince1970
-        try dir.replaceFile(POSIX.baseName(path), with: Array(try encoder.encode(summary)), newMode: 0o644, displayPath: path)
+        try dir.replaceFile(POSIX.baseName(path), with: bytes, newMode: 0o644, displayPath: path)
+    }
+
+    /// The summary's bytes, read without following a link (nil when there is none).
+    static func readBytes(registryPath: String) throws -> [UInt8]? {
+        let path = path(registry: registryPath)
+        let (dir, code) = DirectoryHandle.tryOpen(POSIX.parentDirectory(path))
+        guard let dir else {
+            if code == ENOENT { return nil }
+            throw PatchKeeperError("cannot read \(path): \(POSIX.errorText(code))")
+        }
+        guard dir.status(POSIX.baseName(path)) != nil else { return nil }
+        return try dir.readFile(POSIX.baseName(path), limit: readLimit).bytes
     }
 
     // MARK: reading (any user)

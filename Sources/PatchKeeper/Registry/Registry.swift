@@ -428,7 +428,8 @@ public final class Registry {
         }
         // The registry write stands whatever happens to the summary: one that could not be
         // written is rebuilt in full by the next write or scan (its log does not end at HEAD).
-        let entry = Entry(commit: commit, author: author, date: now, subject: message.prefix { $0 != "\n" }.description,
+        let entry = Entry(commit: commit, author: author, date: Date(timeIntervalSince1970: TimeInterval(time)),
+                          subject: message.prefix { $0 != "\n" }.description,
                           message: message, files: [patch.fileName])
         updateSummary { try PublicSummary.noteWrite(self, patch: patch, commit: entry, parent: parent, now: now) }
         return commit
