@@ -45,4 +45,25 @@ struct PublicSummaryTests {
         #expect(PublicSummary.Layout(bytes) != nil)
         #expect(try PublicSummary.load(registryPath: app.registry)?.patches.map(\.subject) == ["Readme"])
     }
+
+    @Test("a summary damaged in the layout's own shape is repaired by the next scan; a log line carries the author as the commit does")
+    func scanRepairsAndAuthorsMatch() throws {
+        let app = AppFixture()
+        #expect(pk(["init"] + app.flags).status == 0)
+        app.scratch.write("live/README", "Patched.\n")
+        #expect(pk(["record", "README", "--title", "Readme", "--reason", "r", "--author", "Bob. <bob@example.org.>"] + app.flags).status == 0)
+        let path = app.registry + ".summary.json"
+        let kept = try #require(try PublicSummary.load(registryPath: app.registry))
+        let whole = try PublicSummary.build(Registry(path: app.registry), now: kept.writtenAt)
+        #expect(kept.log == whole.log, "\(kept.log.first?.author as Any) vs \(whole.log.first?.author as Any)")
+        // One patch line broken by hand, still `{...}`: readers cannot decode it ...
+        var text = try String(contentsOfFile: path, encoding: .utf8)
+        let line = try #require(text.split(separator: "\n").first { $0.contains("\"fileName\"") })
+        text = text.replacingOccurrences(of: String(line), with: "{\"fileName\":\"0001-readme.patch\", oops}")
+        try text.write(toFile: path, atomically: false, encoding: .utf8)
+        #expect(throws: PatchKeeperError.self) { try PublicSummary.load(registryPath: app.registry) }
+        // ... and the next scan writes it whole again.
+        _ = pk(["scan"] + app.flags)
+        #expect(try PublicSummary.load(registryPath: app.registry)?.patches.map(\.subject) == ["Readme"])
+    }
 }

@@ -148,15 +148,11 @@ public struct PublicSummary: Codable, Sendable, Equatable {
         try write(bytes: layout.bytes, registry: registry)
     }
 
-    /// After a scan: the new last scan in the summary (rebuilt whole if its log does not end at HEAD).
+    /// After a scan: the summary rebuilt whole from the registry. Scans are not the hot path,
+    /// and this is what repairs whatever line-by-line updates cannot see: a summary damaged by
+    /// hand into the layout's shape, a patch file edited without a commit, a moved registry.
     static func noteScan(_ registry: Registry, _ scan: LastScan, now: Date) throws {
-        guard let bytes = try? readBytes(registryPath: registry.path), var layout = Layout(bytes),
-              layout.logHead == (try? registry.repository.resolveCommit("HEAD"))?.hex else {
-            return try refresh(registry, now: now)
-        }
-        layout.lastScan = Array(#""lastScan":"#.utf8) + (try Layout.encode(redacted(scan))) + [UInt8(ascii: ",")]
-        try layout.setWrittenAt(now)
-        try write(bytes: layout.bytes, registry: registry)
+        try refresh(registry, now: now)
     }
 
     /// The file, one JSON document with a line per element, so that a write can replace one

@@ -428,7 +428,11 @@ public final class Registry {
         }
         // The registry write stands whatever happens to the summary: one that could not be
         // written is rebuilt in full by the next write or scan (its log does not end at HEAD).
-        let entry = Entry(commit: commit, author: author, date: Date(timeIntervalSince1970: TimeInterval(time)),
+        // The log line as `history()` reads it back (libgit2 trims the signature's name and email).
+        let written = try? repository.commit(commit)
+        let entry = Entry(commit: commit,
+                          author: written.map { Person(name: $0.author.name, email: $0.author.email) } ?? author,
+                          date: Date(timeIntervalSince1970: TimeInterval(written?.author.time ?? time)),
                           subject: message.prefix { $0 != "\n" }.description,
                           message: message, files: [patch.fileName])
         updateSummary { try PublicSummary.noteWrite(self, patch: patch, commit: entry, parent: parent, now: now) }
