@@ -225,7 +225,7 @@ public final class CheckoutFilter {
 /// `base + "/" + name` (just `name` when `base` is empty) in one allocation: two `+` per entry were
 /// a twentieth of a warm scan's instructions. Invalid UTF-8 in `name` is repaired, as
 /// `String(cString:)` repairs it.
-func joinedPath(_ base: String, _ name: UnsafeRawBufferPointer) -> String {
+public func joinedPath(_ base: String, _ name: UnsafeRawBufferPointer) -> String {
     var base = base
     return base.withUTF8 { b in
         let n = b.isEmpty ? name.count : b.count + 1 + name.count
