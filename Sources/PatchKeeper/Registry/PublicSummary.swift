@@ -91,7 +91,7 @@ public struct PublicSummary: Codable, Sendable, Equatable {
     static func build(_ registry: Registry, now: Date) throws -> PublicSummary {
         PublicSummary(version: currentVersion, app: registry.appName ?? (try? registry.recordedApp()) ?? nil, registry: registry.path,
                       writtenAt: now, patches: try registry.load().map(Patch.init),
-                      log: Array(try registry.history().prefix(logLimit)).map(LogEntry.init),
+                      log: try registry.history(limit: logLimit).map(LogEntry.init),
                       lastScan: LastScan.load(registry: registry).map(redacted))
     }
 
@@ -114,7 +114,10 @@ public struct PublicSummary: Codable, Sendable, Equatable {
     // otherwise a write or a scan went by without it (a crash after a commit, `public_summary` off
     // for a while, an adopt commit) and patching one entry would keep that gap for ever.
 
-    /// Rewrites the summary from the registry. Call with the lock held.
+    /// Rewrites the summary from the registry. Call with the lock held. Every scan does: scans
+    /// are not the hot path, and this repairs whatever line-by-line updates cannot see (a
+    /// summary damaged by hand into the layout's shape, a patch file edited without a commit, a
+    /// moved registry).
     static func refresh(_ registry: Registry, now: Date) throws {
         try write(try build(registry, now: now), registry: registry)
     }
@@ -146,13 +149,6 @@ public struct PublicSummary: Codable, Sendable, Equatable {
         if layout.log.count > logLimit { layout.log.removeLast(layout.log.count - logLimit) }
         try layout.setWrittenAt(now)
         try write(bytes: layout.bytes, registry: registry)
-    }
-
-    /// After a scan: the summary rebuilt whole from the registry. Scans are not the hot path,
-    /// and this is what repairs whatever line-by-line updates cannot see: a summary damaged by
-    /// hand into the layout's shape, a patch file edited without a commit, a moved registry.
-    static func noteScan(_ registry: Registry, _ scan: LastScan, now: Date) throws {
-        try refresh(registry, now: now)
     }
 
     /// The file, one JSON document with a line per element, so that a write can replace one
@@ -306,14 +302,20 @@ public struct PublicSummary: Codable, Sendable, Equatable {
 
     /// The summary's bytes, read without following a link (nil when there is none).
     static func readBytes(registryPath: String) throws -> [UInt8]? {
-        let path = path(registry: registryPath)
+        try read(path(registry: registryPath))?.bytes
+    }
+
+    /// The summary file at `path` through its directory's descriptor: the directory, the bytes
+    /// (never through a link, never blocking on a FIFO, at most `readLimit`) and their `stat`.
+    private static func read(_ path: String) throws -> (dir: DirectoryHandle, bytes: [UInt8], stat: stat)? {
         let (dir, code) = DirectoryHandle.tryOpen(POSIX.parentDirectory(path))
         guard let dir else {
             if code == ENOENT { return nil }
             throw PatchKeeperError("cannot read \(path): \(POSIX.errorText(code))")
         }
         guard dir.status(POSIX.baseName(path)) != nil else { return nil }
-        return try dir.readFile(POSIX.baseName(path), limit: readLimit).bytes
+        let (bytes, st) = try dir.readFile(POSIX.baseName(path), limit: readLimit)
+        return (dir, bytes, st)
     }
 
     // MARK: reading (any user)
@@ -323,13 +325,7 @@ public struct PublicSummary: Codable, Sendable, Equatable {
     /// else wrote is not the registry's word).
     public static func load(registryPath: String, requireOwner: Bool = true) throws -> PublicSummary? {
         let path = path(registry: registryPath)
-        let (dir, code) = DirectoryHandle.tryOpen(POSIX.parentDirectory(path))
-        guard let dir else {
-            if code == ENOENT { return nil }
-            throw PatchKeeperError("cannot read \(path): \(POSIX.errorText(code))")
-        }
-        guard dir.status(POSIX.baseName(path)) != nil else { return nil }
-        let (bytes, st) = try dir.readFile(POSIX.baseName(path), limit: readLimit)
+        guard let (dir, bytes, st) = try read(path) else { return nil }
         if requireOwner {
             guard let reg = dir.status(POSIX.baseName(String(path.dropLast(".summary.json".count)))), st.st_uid == reg.st_uid else {
                 throw PatchKeeperError("\(path) is not owned by the registry's owner; not trusting it",
@@ -337,10 +333,8 @@ public struct PublicSummary: Codable, Sendable, Equatable {
             }
             try refuseUntrustedParent(dir, path: path, owner: st.st_uid)
         }
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .secondsSince1970
         do {
-            var summary = try decoder.decode(PublicSummary.self, from: Data(bytes))
+            var summary = try Layout.decode(PublicSummary.self, bytes)
             // Only states and revisions this program writes; anything else is shown as unknown.
             if var scan = summary.lastScan {
                 scan.states = scan.states.mapValues { ScanReport.PatchState(rawValue: $0) == nil ? "unknown" : $0 }

@@ -466,17 +466,19 @@ public final class Registry {
         public var files: [String]
     }
 
-    /// Registry commits, newest first; only those touching `fileName` when given.
-    public func history(fileName: String? = nil) throws -> [Entry] {
+    /// Registry commits, newest first; only those touching `fileName` when given; at most `limit`
+    /// (each commit's changed paths cost a tree diff: the public summary needs only the newest).
+    public func history(fileName: String? = nil, limit: Int = .max) throws -> [Entry] {
         let commits: [CommitInfo]
-        do { commits = try repository.log() } catch let e as GitError {
+        do { commits = try repository.log(limit: fileName == nil ? limit : .max) } catch let e as GitError {
             throw PatchKeeperError("cannot read registry history in \(path): \(e.message)")
         }
-        return commits.compactMap { c in
+        let entries = commits.compactMap { c -> Entry? in
             if let fileName, !c.changedPaths.contains(fileName) { return nil }
             return Entry(commit: c.id, author: Person(name: c.author.name, email: c.author.email),
                          date: Date(timeIntervalSince1970: TimeInterval(c.author.time)),
                          subject: c.summary, message: c.message, files: c.changedPaths)
         }
+        return Array(entries.prefix(limit))
     }
 }

@@ -34,7 +34,7 @@ public struct LastScan: Codable, Sendable, Equatable {
         let lock = try registry.lock(wait: 0, recover: false)
         defer { withExtendedLifetime(lock) {} }
         try AtomicFile.write(Array(try encoder.encode(value)), to: path(registry), mode: 0o600)
-        registry.updateSummary { try PublicSummary.noteScan(registry, value, now: report.checkedAt) }
+        registry.updateSummary { try PublicSummary.refresh(registry, now: report.checkedAt) }
     }
 
     /// The last scan, or nil when there is none or it does not read back.
