@@ -106,16 +106,20 @@ struct UpstreamIndex {
         return false
     }
 
+    /// A line as the evidence checks compare it: decoded, whitespace dropped.
+    static func withoutWhitespace<S: Sequence>(_ line: S) -> String where S.Element == UInt8 {
+        String(decoding: Array(line), as: UTF8.self).filter { !$0.isWhitespace }
+    }
+
     /// Whether the diff of `path` from `old` to `new` carries `f`'s change (removes every line it
     /// removed and adds every line it added, whitespace ignored), or with `reversed` undoes it.
     static func diff(_ path: String, from oldID: ObjectID?, to newID: ObjectID?, source: BlobSource,
                      carries f: ParsedFilePatch, reversed: Bool) -> Bool {
-        func norm(_ b: [UInt8]) -> String { String(decoding: b, as: UTF8.self).filter { !$0.isWhitespace } }
         var added: [String: Int] = [:], removed: [String: Int] = [:]
         for h in f.hunks {
             for l in h.lines {
-                if l.origin == .addition { added[norm(l.content), default: 0] += 1 }
-                if l.origin == .deletion { removed[norm(l.content), default: 0] += 1 }
+                if l.origin == .addition { added[Self.withoutWhitespace(l.content), default: 0] += 1 }
+                if l.origin == .deletion { removed[Self.withoutWhitespace(l.content), default: 0] += 1 }
             }
         }
         if added.isEmpty && removed.isEmpty { return false }
@@ -128,8 +132,8 @@ struct UpstreamIndex {
         var gone: [String: Int] = [:], came: [String: Int] = [:]
         for h in diff.hunks {
             for l in h.lines {
-                if l.origin == .deletion { gone[norm(l.content), default: 0] += 1 }
-                if l.origin == .addition { came[norm(l.content), default: 0] += 1 }
+                if l.origin == .deletion { gone[Self.withoutWhitespace(l.content), default: 0] += 1 }
+                if l.origin == .addition { came[Self.withoutWhitespace(l.content), default: 0] += 1 }
             }
         }
         let (mustGo, mustCome) = reversed ? (added, removed) : (removed, added)
@@ -172,12 +176,11 @@ struct UpstreamIndex {
     /// than the fix's version does, whitespace ignored. Only lines of four or more characters
     /// that the patch did not also add count (a lone `end` or `}` comes and goes).
     func restoresRemovedLine(_ f: ParsedFilePatch, fix: ObjectID, target: ObjectID, source: BlobSource) -> Bool {
-        func norm<S: Sequence>(_ b: S) -> String where S.Element == UInt8 { String(decoding: Array(b), as: UTF8.self).filter { !$0.isWhitespace } }
         var added = Set<String>(), removed = Set<String>()
         for h in f.hunks {
             for l in h.lines {
-                if l.origin == .addition { added.insert(norm(l.content)) }
-                if l.origin == .deletion { removed.insert(norm(l.content)) }
+                if l.origin == .addition { added.insert(Self.withoutWhitespace(l.content)) }
+                if l.origin == .deletion { removed.insert(Self.withoutWhitespace(l.content)) }
             }
         }
         let candidates = removed.subtracting(added).filter { $0.count >= 4 }
@@ -188,7 +191,7 @@ struct UpstreamIndex {
         func count(_ bytes: [UInt8]) -> [String: Int] {
             var out: [String: Int] = [:]
             for line in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true) {
-                let n = norm(line)
+                let n = Self.withoutWhitespace(line)
                 for c in candidates where n.hasPrefix(c) && !fixes.contains(where: { $0.hasPrefix(c) && n.hasPrefix($0) }) {
                     out[c, default: 0] += 1
                 }
