@@ -53,6 +53,14 @@ extension Repository {
     }
 
     private func walk(from: ObjectID, to: ObjectID, firstParent: Bool) throws -> [ObjectID] {
+        let key = WalkKey(from: from, to: to, firstParent: firstParent)
+        if let known = walks[key] { return known }
+        let out = try revwalk(from: from, to: to, firstParent: firstParent)
+        walks[key] = out
+        return out
+    }
+
+    private func revwalk(from: ObjectID, to: ObjectID, firstParent: Bool) throws -> [ObjectID] {
         var walk: OpaquePointer?
         try check(git_revwalk_new(&walk, handle), "walk history")
         defer { git_revwalk_free(walk) }
@@ -198,7 +206,17 @@ extension Repository {
     /// The commits in `from..to` (oldest first) whose blob at `path` differs from their first
     /// parent's, with both blob ids (nil when absent): a file's history, for "which commits
     /// changed these lines".
-    public func fileChanges(_ path: String, from: ObjectID, to: ObjectID) throws -> [(commit: ObjectID, old: ObjectID?, new: ObjectID?)] {
+    /// `cache` keeps the answer per (from, to, path) across runs.
+    public func fileChanges(_ path: String, from: ObjectID, to: ObjectID,
+                            cache: PatchIDCache? = nil) throws -> [(commit: ObjectID, old: ObjectID?, new: ObjectID?)] {
+        let key = PatchIDCache.fileKey(path, from: from, to: to)
+        if let known = cache?.fileChanges(key) { return known }
+        let out = try walkFileChanges(path, from: from, to: to)
+        cache?.storeFileChanges(key, out)
+        return out
+    }
+
+    private func walkFileChanges(_ path: String, from: ObjectID, to: ObjectID) throws -> [(commit: ObjectID, old: ObjectID?, new: ObjectID?)] {
         Libgit2.enableObjectCache(32 << 20)
         return try Libgit2.withoutHashVerification {
             let lookup = PathLookup(repository: self)
@@ -329,6 +347,24 @@ public final class PatchIDCache {
                 ranges[parts[1...3].joined(separator: " ")] = ids
                 continue
             }
+            if parts.count >= 4, parts[0] == "T" {
+                let ids = (parts.count > 4 ? parts[4] : "").split(separator: ",").map { ObjectID(hex: String($0)) }
+                if !ids.contains(nil) { commitLists[parts[1...3].joined(separator: " ")] = ids.compactMap { $0 } }
+                continue
+            }
+            if parts.count >= 4, parts[0] == "F" {
+                var list: [FileStep] = []
+                var ok = true
+                for item in (parts.count > 4 ? parts[4] : "").split(separator: ",") {
+                    let f = item.split(separator: ":", omittingEmptySubsequences: false)
+                    guard f.count == 3, let c = ObjectID(hex: String(f[0])) else { ok = false; break }
+                    let old = f[1] == "-" ? nil : ObjectID(hex: String(f[1])), new = f[2] == "-" ? nil : ObjectID(hex: String(f[2]))
+                    guard (f[1] == "-") == (old == nil), (f[2] == "-") == (new == nil) else { ok = false; break }
+                    list.append((c, old, new))
+                }
+                if ok { files[parts[1...3].joined(separator: " ")] = list }
+                continue
+            }
             guard parts.count == 2, let c = ObjectID(hex: String(parts[0])) else { continue }
             entries[c] = parts[1] == "-" ? .some(nil) : ObjectID(hex: String(parts[1])).map { .some($0) } ?? nil
         }
@@ -354,8 +390,45 @@ public final class PatchIDCache {
         if ranges.count > 64 { ranges.remove(at: ranges.startIndex) }
     }
 
+    public typealias FileStep = (commit: ObjectID, old: ObjectID?, new: ObjectID?)
+
+    /// A file's history by range: "FROM TO PATH-DIGEST" → the commits that changed it, oldest
+    /// first, with both blob ids. What a conflict report names, and what the revert checks read.
+    public private(set) var files: [String: [FileStep]] = [:]
+
+    public static func fileKey(_ path: String, from: ObjectID, to: ObjectID) -> String {
+        let digest = (try? ObjectID.hashBlob(Array(path.utf8)))?.hex ?? "-"
+        return "\(from.hex) \(to.hex) \(digest)"
+    }
+
+    public func fileChanges(_ key: String) -> [FileStep]? { files[key] }
+
+    public func storeFileChanges(_ key: String, _ list: [FileStep]) {
+        if files[key] == nil { added += 1 }
+        files[key] = list
+        if files.count > 256 { files.remove(at: files.startIndex) }
+    }
+
+    /// Commit lists by key ("FROM TO DIGEST"): the commits that changed a patch's lines, for a
+    /// conflict report.
+    public private(set) var commitLists: [String: [ObjectID]] = [:]
+
+    public func commitList(_ key: String) -> [ObjectID]? { commitLists[key] }
+
+    public func storeCommitList(_ key: String, _ list: [ObjectID]) {
+        if commitLists[key] == nil { added += 1 }
+        commitLists[key] = list
+        if commitLists.count > 256 { commitLists.remove(at: commitLists.startIndex) }
+    }
+
     public var text: String {
         var lines = entries.keys.sorted().map { "\($0.hex) \(entries[$0]!.map(\.hex) ?? "-")" }
+        for (key, list) in commitLists.sorted(by: { $0.key < $1.key }) {
+            lines.append("T \(key) " + list.map(\.hex).joined(separator: ","))
+        }
+        for (key, list) in files.sorted(by: { $0.key < $1.key }) {
+            lines.append("F \(key) " + list.map { "\($0.commit.hex):\($0.old?.hex ?? "-"):\($0.new?.hex ?? "-")" }.joined(separator: ","))
+        }
         for (key, ids) in ranges.sorted(by: { $0.key < $1.key }) {
             lines.append("R \(key) " + ids.sorted { $0.key < $1.key }.map { "\($0.key.hex):\($0.value.hex)" }.joined(separator: ","))
         }

@@ -9,6 +9,11 @@ import Darwin
 /// Not Sendable: give each task its own.
 public final class Repository {
     let handle: OpaquePointer
+    /// `from..to` walks already made by this handle (history does not change under a reader:
+    /// commits are immutable), so a gate's patch-id pass, its file histories and its revert
+    /// checks share one walk.
+    var walks: [WalkKey: [ObjectID]] = [:]
+    struct WalkKey: Hashable { var from: ObjectID; var to: ObjectID; var firstParent: Bool }
 
     init(handle: OpaquePointer) { self.handle = handle }
     deinit { git_repository_free(handle) }
