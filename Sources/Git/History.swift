@@ -52,6 +52,15 @@ extension Repository {
         try walk(from: from, to: to, firstParent: true)
     }
 
+    /// One memo of commits and tree entries for every history walk of this handle (patch-ids,
+    /// file histories, revert checks): each commit and tree on the way is read once.
+    var historyLookup: PathLookup {
+        if let known = sharedLookup { return known }
+        let made = PathLookup(repository: self)
+        sharedLookup = made
+        return made
+    }
+
     private func walk(from: ObjectID, to: ObjectID, firstParent: Bool) throws -> [ObjectID] {
         let key = WalkKey(from: from, to: to, firstParent: firstParent)
         if let known = walks[key] { return known }
@@ -94,7 +103,7 @@ extension Repository {
 
     private func walkPatchIDs(from: ObjectID, to: ObjectID, touching paths: Set<String>?, cache: PatchIDCache?) throws -> [ObjectID: ObjectID] {
         var out: [ObjectID: ObjectID] = [:]
-        let lookup = PathLookup(repository: self)
+        let lookup = historyLookup
         let split = paths.map { $0.map(PathLookup.split) }
         let trie = paths.map(PathTrie.init)
         for c in try commits(from: from, to: to) {
@@ -219,7 +228,7 @@ extension Repository {
     private func walkFileChanges(_ path: String, from: ObjectID, to: ObjectID) throws -> [(commit: ObjectID, old: ObjectID?, new: ObjectID?)] {
         Libgit2.enableObjectCache(32 << 20)
         return try Libgit2.withoutHashVerification {
-            let lookup = PathLookup(repository: self)
+            let lookup = historyLookup
             let split = PathLookup.split(path)
             var out: [(commit: ObjectID, old: ObjectID?, new: ObjectID?)] = []
             for c in try commits(from: from, to: to).reversed() {
@@ -460,7 +469,8 @@ final class PathTrie {
 /// is read about once however many commits share it (libgit2's object cache is off to keep scans
 /// flat).
 final class PathLookup {
-    private let repository: Repository
+    /// (unowned: a repository keeps its shared lookup, `historyLookup`)
+    private unowned let repository: Repository
     private var commits: [ObjectID: (tree: ObjectID, parents: [ObjectID])] = [:]
     /// Names as NUL-terminated bytes: two names equal only under Unicode equivalence are two names.
     private struct Key: Hashable { var tree: ObjectID; var name: [UInt8] }

@@ -14,9 +14,13 @@ public final class Repository {
     /// checks share one walk.
     var walks: [WalkKey: [ObjectID]] = [:]
     struct WalkKey: Hashable { var from: ObjectID; var to: ObjectID; var firstParent: Bool }
+    var sharedLookup: PathLookup?
 
     init(handle: OpaquePointer) { self.handle = handle }
-    deinit { git_repository_free(handle) }
+    deinit {
+        sharedLookup = nil  // its open trees go before the repository they belong to
+        git_repository_free(handle)
+    }
 
     /// Opens the repository at exactly `path` (a work tree with `.git`, a `.git` dir, or a bare
     /// repository). Never searches parent directories.
