@@ -337,35 +337,58 @@ extension Repository {
 /// Patch-ids by commit id, kept between runs by whoever owns it (the registry's state directory).
 /// A commit's patch-id never changes, so entries never go stale.
 public final class PatchIDCache {
-    /// commit → patch-id (nil: a merge, or a diff without one).
-    public private(set) var entries: [ObjectID: ObjectID?] = [:]
+    /// commit → patch-id (nil: a merge, or a diff without one). Parsed from the file on first
+    /// use: a second gate reads only its whole-range answers and never needs them.
+    public var entries: [ObjectID: ObjectID?] {
+        parseCommitLines()
+        return parsedEntries
+    }
+    private var parsedEntries: [ObjectID: ObjectID?] = [:]
+    /// The file's per-commit lines, not yet parsed.
+    private var commitText: [UInt8] = []
     public private(set) var added = 0
 
     public init() {}
 
     /// Reads "COMMIT PATCHID" lines ("-" for none); malformed lines are skipped.
     public init(text: String) {
-        for line in text.split(separator: "\n") {
-            let parts = line.split(separator: " ")
+        var text = text
+        var special: [Substring] = []
+        text.withUTF8 { buf in
+            // Per-commit lines (most of the file) are kept as bytes until a walk asks for one;
+            // the few "R", "T" and "F" lines (a letter, then a space) are read now.
+            var start = 0
+            while start < buf.count {
+                var end = start
+                while end < buf.count && buf[end] != 0x0A { end += 1 }
+                if end - start > 2, buf[start + 1] == 0x20 {
+                    special.append(Substring(String(decoding: UnsafeBufferPointer(rebasing: buf[start..<end]), as: UTF8.self)))
+                }
+                start = end + 1
+            }
+            commitText = Array(buf)
+        }
+        for line in special {
+            let parts = line.fields(" ")
             if parts.count >= 4, parts[0] == "R" {
                 var ids: [ObjectID: ObjectID] = [:]
-                for pair in (parts.count > 4 ? parts[4] : "").split(separator: ",") {
-                    let kv = pair.split(separator: ":")
+                for pair in (parts.count > 4 ? parts[4] : "").fields(",") {
+                    let kv = pair.fields(":")
                     if kv.count == 2, let k = ObjectID(hex: String(kv[0])), let v = ObjectID(hex: String(kv[1])) { ids[k] = v }
                 }
                 ranges[parts[1...3].joined(separator: " ")] = ids
                 continue
             }
             if parts.count >= 4, parts[0] == "T" {
-                let ids = (parts.count > 4 ? parts[4] : "").split(separator: ",").map { ObjectID(hex: String($0)) }
+                let ids = (parts.count > 4 ? parts[4] : "").fields(",").map { ObjectID(hex: String($0)) }
                 if !ids.contains(nil) { commitLists[parts[1...3].joined(separator: " ")] = ids.compactMap { $0 } }
                 continue
             }
             if parts.count >= 4, parts[0] == "F" {
                 var list: [FileStep] = []
                 var ok = true
-                for item in (parts.count > 4 ? parts[4] : "").split(separator: ",") {
-                    let f = item.split(separator: ":", omittingEmptySubsequences: false)
+                for item in (parts.count > 4 ? parts[4] : "").fields(",") {
+                    let f = item.fields(":", keepEmpty: true)
                     guard f.count == 3, let c = ObjectID(hex: String(f[0])) else { ok = false; break }
                     let old = f[1] == "-" ? nil : ObjectID(hex: String(f[1])), new = f[2] == "-" ? nil : ObjectID(hex: String(f[2]))
                     guard (f[1] == "-") == (old == nil), (f[2] == "-") == (new == nil) else { ok = false; break }
@@ -374,16 +397,29 @@ public final class PatchIDCache {
                 if ok { files[parts[1...3].joined(separator: " ")] = list }
                 continue
             }
-            guard parts.count == 2, let c = ObjectID(hex: String(parts[0])) else { continue }
-            entries[c] = parts[1] == "-" ? .some(nil) : ObjectID(hex: String(parts[1])).map { .some($0) } ?? nil
         }
     }
 
-    public func lookup(_ commit: ObjectID) -> ObjectID?? { entries[commit] }
+    private func parseCommitLines() {
+        guard !commitText.isEmpty else { return }
+        for line in String(decoding: commitText, as: UTF8.self).fields("\n") {
+            let parts = line.fields(" ")
+            // ("R", "T" and "F" lines have more than two fields: read in init)
+            guard parts.count == 2, let c = ObjectID(hex: String(parts[0])) else { continue }
+            parsedEntries[c] = parts[1] == "-" ? .some(nil) : ObjectID(hex: String(parts[1])).map { .some($0) } ?? nil
+        }
+        commitText = []
+    }
+
+    public func lookup(_ commit: ObjectID) -> ObjectID?? {
+        parseCommitLines()
+        return parsedEntries[commit]
+    }
 
     public func store(_ commit: ObjectID, _ id: ObjectID?) {
-        if entries[commit] == nil { added += 1 }
-        entries[commit] = .some(id)
+        parseCommitLines()
+        if parsedEntries[commit] == nil { added += 1 }
+        parsedEntries[commit] = .some(id)
     }
 
     /// Whole results by range: "BASE TARGET PATHS-DIGEST" → patch id → commit. A second gate
@@ -431,6 +467,7 @@ public final class PatchIDCache {
     }
 
     public var text: String {
+        let entries = self.entries
         var lines = entries.keys.sorted().map { "\($0.hex) \(entries[$0]!.map(\.hex) ?? "-")" }
         for (key, list) in commitLists.sorted(by: { $0.key < $1.key }) {
             lines.append("T \(key) " + list.map(\.hex).joined(separator: ","))
@@ -442,6 +479,26 @@ public final class PatchIDCache {
             lines.append("R \(key) " + ids.sorted { $0.key < $1.key }.map { "\($0.key.hex):\($0.value.hex)" }.joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+extension StringProtocol where SubSequence == Substring {
+    /// Split at an ASCII separator by bytes: `split(separator:)` compares Characters (grapheme
+    /// breaking), about a hundred times slower on a cache file of hex ids.
+    func fields(_ separator: Unicode.Scalar, keepEmpty: Bool = false) -> [Substring] {
+        let sep = UInt8(ascii: separator)
+        var out: [Substring] = []
+        var start = utf8.startIndex
+        var i = start
+        while i != utf8.endIndex {
+            if utf8[i] == sep {
+                if keepEmpty || i != start { out.append(self[start..<i]) }
+                start = utf8.index(after: i)
+            }
+            i = utf8.index(after: i)
+        }
+        if keepEmpty || start != utf8.endIndex { out.append(self[start..<utf8.endIndex]) }
+        return out
     }
 }
 

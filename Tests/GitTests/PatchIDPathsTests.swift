@@ -157,6 +157,14 @@ struct FileHistoryCacheTests {
         // The commits a conflict report names, kept the same way.
         cache.storeCommitList("\(base.hex) \(tip.hex) k", [tip, base])
         #expect(PatchIDCache(text: cache.text).commitList("\(base.hex) \(tip.hex) k") == [tip, base])
+        // Per-commit patch-ids (read lazily) and whole-range answers, through the text form.
+        cache.store(base, tip)
+        cache.store(tip, nil)
+        cache.storeRange("\(base.hex) \(tip.hex) all", [tip: base])
+        let back = PatchIDCache(text: cache.text + "zz -\n\(tip.hex)\n")
+        #expect(back.range("\(base.hex) \(tip.hex) all") == [tip: base])
+        #expect(back.lookup(base) == .some(tip) && back.lookup(tip) == .some(nil) && back.lookup(ObjectID(hex: String(repeating: "1", count: 40))!) == nil)
+        #expect(back.entries.count == 2 && back.files.count == 3)
         // Malformed lines are skipped, not half-read.
         let bad = PatchIDCache(text: "F \(base.hex) \(tip.hex) x \(tip.hex):zz:-\nF a b\nT \(base.hex) \(tip.hex) k \(tip.hex),zz\n")
         #expect(bad.files.isEmpty && bad.commitLists.isEmpty)
