@@ -130,7 +130,7 @@ public struct TreeScanner {
             // The cached tree index is the deployed listing's when the cache was written for this
             // very commit and subdirectory (its path checked again); otherwise look it up.
             if let row, sameTree, case let t = cache.treeIndex(row: row), t < tree.files.count,
-               t < 0 || tree.files[t].path.utf8.elementsEqual(e.path.utf8) {
+               t < 0 || tree.files[t].path.sameBytes(as: e.path) {
                 treeIndex[i] = t
             } else {
                 treeIndex[i] = deployedIndex[e.path] ?? -1
