@@ -6,7 +6,8 @@
 ///   applying it fails (libgit2 #6294): quote the header and `---`/`+++` paths, as git allows.
 public enum PatchText {
     public static func normalized(_ text: String) -> String {
-        guard text.contains("new file mode") || text.contains("deleted file mode") || text.contains(" b/") || text.contains("old mode") else { return text }
+        guard text.byteRange(of: "new file mode") != nil || text.byteRange(of: "deleted file mode") != nil
+            || text.byteRange(of: " b/") != nil || text.byteRange(of: "old mode") != nil else { return text }
         var lines = text.fields("\n", keepEmpty: true).map(String.init)
         var i = 0
         while i < lines.count {
