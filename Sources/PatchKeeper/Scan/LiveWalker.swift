@@ -15,6 +15,27 @@ struct LiveEntry: Sendable {
     var mtime: Int64          // ns
     var ctime: Int64          // ns
     var inode: UInt64
+    var device: UInt64
+    /// The blob id (or why there is none), when the walker hashed the entry: a scan with no stat
+    /// cache to trust hashes at the walk, on the directory descriptor the entry was listed from.
+    var hashed: HashOutcome? = nil
+
+    /// The stat data the walk saw, as `BlobHasher` compares it (type, device, inode, size, times).
+    var seen: stat {
+        var st = stat()
+        switch kind {
+        case .regular: st.st_mode = S_IFREG | 0o644
+        case .executable: st.st_mode = S_IFREG | 0o755
+        case .symlink: st.st_mode = S_IFLNK | 0o777
+        case .other: st.st_mode = 0
+        }
+        st.st_dev = numericCast(device)
+        st.st_ino = numericCast(inode)
+        st.st_size = numericCast(size)
+        st.st_mtim = timespec(tv_sec: Int(mtime / 1_000_000_000), tv_nsec: Int(mtime % 1_000_000_000))
+        st.st_ctim = timespec(tv_sec: Int(ctime / 1_000_000_000), tv_nsec: Int(ctime % 1_000_000_000))
+        return st
+    }
 }
 
 /// Walks the live tree with `openat`/`fstatat`: no symlink is followed and no path re-resolved
@@ -32,6 +53,19 @@ struct LiveWalker: Sendable {
     /// the per-directory ignore look-ups (each proportional to the depth) bounded.
     var maxDepth: Int = 256
     var descend: @Sendable (String) -> Bool
+
+    /// Hashing at the walk: the entries `wanted` names are hashed right after their `fstatat`,
+    /// by name on the descriptor of the directory being listed (see `BlobHasher`), on the walk's
+    /// threads. Set by a scan that has no stat cache to trust (every file is hashed anyway).
+    struct Hashing: Sendable {
+        /// Whether the comparison needs this root-relative path's blob id.
+        var wanted: @Sendable (String) -> Bool
+        /// Test hook: called for each file between its stat and its hashing.
+        var beforeHash: (@Sendable (String) -> Void)?
+    }
+    var hashing: Hashing?
+    /// One read buffer per walking thread, reused across the directories it walks.
+    private let hashers = BlobHasherPool()
 
     init(root: String, skip: Set<String>, threads: Int, maxDepth: Int = 256, descend: @escaping @Sendable (String) -> Bool) {
         self.root = root
@@ -57,13 +91,17 @@ struct LiveWalker: Sendable {
         let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { return ([], [Problem(path: root, message: "cannot open: \(POSIX.errorText())")]) }
         var top = Result()
-        walkDirectory(fd: fd, rel: "", depth: 0, depthLeft: 2, into: &top)
+        hashers.with { hasher in
+            walkDirectory(fd: fd, rel: "", depth: 0, depthLeft: 2, hasher: hasher, into: &top)
+        }
         let pending = top.pending
         let slots = ResultSlots<Result>(count: pending.count, initial: Result())
         DispatchQueue.concurrentPerform(iterations: pending.count) { i in
             var r = Result()
             if let sub = openBeneathRoot(pending[i]) {
-                walkDirectory(fd: sub, rel: pending[i], depth: pending[i].split(separator: "/").count, depthLeft: Int.max, into: &r)
+                hashers.with { hasher in
+                    walkDirectory(fd: sub, rel: pending[i], depth: pending[i].split(separator: "/").count, depthLeft: Int.max, hasher: hasher, into: &r)
+                }
             } else {
                 r.problems.append(Problem(path: pending[i], message: "cannot open directory: \(POSIX.errorText())"))
             }
@@ -92,7 +130,7 @@ struct LiveWalker: Sendable {
     }
 
     /// `depth`: the number of path components of `rel`.
-    private func walkDirectory(fd: Int32, rel: String, depth: Int, depthLeft: Int, into r: inout Result) {
+    private func walkDirectory(fd: Int32, rel: String, depth: Int, depthLeft: Int, hasher: BlobHasher, into r: inout Result) {
         guard let dir = fdopendir(fd) else {
             close(fd)
             r.problems.append(Problem(path: rel, message: "cannot list: \(POSIX.errorText())"))
@@ -130,10 +168,15 @@ struct LiveWalker: Sendable {
             case S_IFLNK: kind = .symlink
             default: kind = .other
             }
+            var hashed: HashOutcome?
+            if let hashing, hashing.wanted(path) {
+                hashing.beforeHash?(path)
+                hashed = hasher.hash(dirfd: dirfd(dir), name: cname, seen: st)
+            }
             r.entries.append(LiveEntry(path: path, kind: kind, size: Int64(st.st_size),
                                        mtime: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
                                        ctime: Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec),
-                                       inode: UInt64(st.st_ino)))
+                                       inode: UInt64(st.st_ino), device: UInt64(st.st_dev), hashed: hashed))
         }
         for name in subdirs {
             let path = rel.isEmpty ? name : rel + "/" + name
@@ -151,7 +194,7 @@ struct LiveWalker: Sendable {
                 r.problems.append(Problem(path: path, message: "cannot open directory: \(POSIX.errorText())"))
                 continue
             }
-            walkDirectory(fd: sub, rel: path, depth: depth + 1, depthLeft: depthLeft - 1, into: &r)
+            walkDirectory(fd: sub, rel: path, depth: depth + 1, depthLeft: depthLeft - 1, hasher: hasher, into: &r)
         }
     }
 }

@@ -93,7 +93,28 @@ public struct TreeScanner {
         // Directory decisions come from several walker threads: one lock guards the ignore
         // handles (libgit2 handles are not shared across threads) and the skipped list.
         let decisions = DirectoryDecisions(tracked: tree.directories, listOnly: rules.isEmpty ? nil : listOnly, untracked: untracked)
-        let walker = LiveWalker(root: root, skip: skip, threads: options.threads, maxDepth: Self.maxDepth) { dir in decisions.descend(dir) }
+        var walker = LiveWalker(root: root, skip: skip, threads: options.threads, maxDepth: Self.maxDepth) { dir in decisions.descend(dir) }
+
+        // What the comparison needs hashed: files in the deployed tree, and any file an active
+        // patch touches.
+        let patches = try registry.load().filter { $0.status == .active }
+        var patchPaths = Set<String>()
+        for p in patches {
+            for path in try p.touchedPaths() { if let rel = deployment.rootRelative(forRepoPath: path) { patchPaths.insert(rel) } }
+        }
+        let patchFilter = PathFilter(patchPaths)
+        let cachePath = registry.stateDirectory + "/statcache"
+        // Destructured so that `cache` holds the only reference: emptying it below frees it.
+        var (cache, cacheDiscarded) = useCache ? StatCache.load(path: cachePath, root: root) : (StatCache(root: root), false)
+        let loadedCount = cache.count
+        if loadedCount == 0 {
+            // No stat data to trust: every file the comparison needs is hashed, so hash it at the
+            // walk, on the directory descriptor and the walk's threads (see `BlobHasher`).
+            let deployedPaths = deployedIndex.built()
+            walker.hashing = .init(wanted: { path in
+                patchFilter.contains(path) || deployedPaths[Array(path.utf8)] != nil
+            }, beforeHash: beforeHash)
+        }
 
         // 1. Walk.
         progress?("walking", 0, 0)
@@ -105,18 +126,8 @@ public struct TreeScanner {
         let unread = walkProblems.map { $0.path + "/" }
         let isSkipped = { (path: String) -> Bool in skippedDirs.contains { path.hasPrefix($0) } || unread.contains { path.hasPrefix($0) } }
 
-        // 2. Hash what the comparison needs: files in the deployed tree, and any file an active
-        //    patch touches.
-        let patches = try registry.load().filter { $0.status == .active }
-        var patchPaths = Set<String>()
-        for p in patches {
-            for path in try p.touchedPaths() { if let rel = deployment.rootRelative(forRepoPath: path) { patchPaths.insert(rel) } }
-        }
-        let patchFilter = PathFilter(patchPaths)
-        let cachePath = registry.stateDirectory + "/statcache"
-        // Destructured so that `cache` holds the only reference: emptying it below frees it.
-        var (cache, cacheDiscarded) = useCache ? StatCache.load(path: cachePath, root: root) : (StatCache(root: root), false)
-        let loadedCount = cache.count
+        // 2. Hash what the comparison needs and the walk has not hashed: files whose stat data
+        //    does not match the cache.
         let sameTree = cache.treeKey == treeKey
         var stats = ScanReport.Stats()
         stats.files = entries.count
@@ -125,6 +136,7 @@ public struct TreeScanner {
         var treeIndex = [Int](repeating: -1, count: entries.count)
         var isPatchPath = [Bool](repeating: false, count: entries.count)
         var toHash: [Int] = []
+        var walkHashed: [Int] = []
         for (i, e) in entries.enumerated() {
             let row = loadedCount > 0 ? cache.row(for: e.path) : nil
             // The cached tree index is the deployed listing's when the cache was written for this
@@ -137,6 +149,7 @@ public struct TreeScanner {
             }
             isPatchPath[i] = patchFilter.contains(e.path)
             if treeIndex[i] < 0 && !isPatchPath[i] { continue }
+            if e.hashed != nil { walkHashed.append(i); continue }
             if let row, let id = cache.lookup(e, row: row) { ids[i] = id; stats.cacheHits += 1 } else { toHash.append(i) }
         }
         let cacheInOrder = cache.inOrder
@@ -156,8 +169,8 @@ public struct TreeScanner {
                                   message: "submodule (commit \(e.id.short)): its files are not compared"))
         }
         var vanished = Set<Int>()
-        for (k, i) in toHash.enumerated() {
-            switch hashed[k] {
+        func take(_ i: Int, _ outcome: HashOutcome) {
+            switch outcome {
             case .id(let id): ids[i] = id
             case .vanished: vanished.insert(i)
             case .failed(let message):
@@ -166,7 +179,9 @@ public struct TreeScanner {
                 problems.append(.init(path: deployment.repoPath(forRootRelative: entries[i].path), message: "changed while it was being scanned; scan again"))
             }
         }
-        stats.hashed = toHash.count
+        for (k, i) in toHash.enumerated() { take(i, hashed[k]) }
+        for i in walkHashed { take(i, entries[i].hashed!) }
+        stats.hashed = toHash.count + walkHashed.count
 
         // 3. Compare with the deployed tree. Checkout filters (CRLF, ident) only apply where a
         //    deployed .gitattributes file says so (the filter reads attributes from the deployed
@@ -316,7 +331,7 @@ public struct TreeScanner {
         // Nothing hashed and nothing gone: the cache on disk is already right.
         // (Every walked entry met its own row in order, under the same deployed tree, and every
         // id it needed was a hit: the rows, their ids and tree indexes are what a write would give.)
-        let unchanged = toHash.isEmpty && !cacheDiscarded && sameTree && loadedCount == entries.count && cacheInOrder == entries.count
+        let unchanged = toHash.isEmpty && walkHashed.isEmpty && !cacheDiscarded && sameTree && loadedCount == entries.count && cacheInOrder == entries.count
         if options.writeCache, listingRead, let bytes = DeployedListing.serialized(key: treeKey, files: tree.files, directories: tree.directories),
            let lock = try? registry.lock(wait: 0, recover: false) {
             try? AtomicFile.write(bytes, to: listingPath, mode: 0o600)
@@ -451,14 +466,8 @@ public struct TreeScanner {
         return .modified
     }
 
-    enum HashOutcome: Sendable {
-        case id(ObjectID)
-        case vanished
-        case changed
-        case failed(String)
-    }
-
-    /// Hashes files on `threads` cores; each result slot is written by exactly one worker.
+    /// Hashes files the walk did not (a warm scan's changed files) on `threads` cores; each
+    /// result slot is written by exactly one worker.
     func hashInParallel(entries: [LiveEntry], indices: [Int]) -> [HashOutcome] {
         let results = ResultSlots<HashOutcome>(count: indices.count, initial: .vanished)
         let root = deployment.root
@@ -466,65 +475,27 @@ public struct TreeScanner {
         let progress = self.progress
         let hook = beforeHash
         let total = indices.count
+        let hashers = BlobHasherPool()
         DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-            var k = chunk
-            while k < indices.count {
-                let e = entries[indices[k]]
-                hook?(e.path)
-                results[k] = Self.hash(e, root: root)
-                if chunk == 0, k % 2048 == 0 { progress?("hashing", k, total) }
-                k += chunks
+            hashers.with { hasher in
+                var k = chunk
+                while k < indices.count {
+                    let e = entries[indices[k]]
+                    hook?(e.path)
+                    results[k] = Self.hash(e, root: root, hasher: hasher)
+                    if chunk == 0, k % 2048 == 0 { progress?("hashing", k, total) }
+                    k += chunks
+                }
             }
         }
         return results.values
     }
 
-    static func hash(_ e: LiveEntry, root: String) -> HashOutcome {
+    /// One entry by its path (resolved again: its last component is never followed, and the file
+    /// must still be the one the walk saw, inode and device included).
+    static func hash(_ e: LiveEntry, root: String, hasher: BlobHasher) -> HashOutcome {
         let full = root + "/" + e.path
-        do {
-            let id: ObjectID
-            switch e.kind {
-            case .symlink:
-                id = try ObjectID.hashBlob(try POSIX.readLink(full))
-            case .regular, .executable:
-                // Opened without blocking and checked on the descriptor: a file swapped for a
-                // FIFO since the walk would otherwise hang the scan waiting for a writer.
-                let fd = open(full, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
-                guard fd >= 0 else {
-                    let code = errno
-                    if code == ENOENT || code == ENOTDIR { return .vanished }
-                    if code == ELOOP { return .changed }  // replaced by a symlink
-                    return .failed("cannot read: \(POSIX.errorText(code))")
-                }
-                defer { close(fd) }
-                var st = stat()
-                guard fstat(fd, &st) == 0 else { return .failed("cannot read: \(POSIX.errorText())") }
-                guard (st.st_mode & S_IFMT) == S_IFREG else { return .failed("not a regular file or symlink (\(POSIX.kindName(st.st_mode)), replaced during the scan)") }
-                guard UInt64(st.st_ino) == e.inode else { return .changed }
-                id = try ObjectID.hashFile(descriptor: fd)
-                // Changed between stat and hash? Then the id may be of neither version.
-                var after = stat()
-                guard fstat(fd, &after) == 0 else { return .changed }
-                let mtime = Int64(after.st_mtim.tv_sec) * 1_000_000_000 + Int64(after.st_mtim.tv_nsec)
-                let ctime = Int64(after.st_ctim.tv_sec) * 1_000_000_000 + Int64(after.st_ctim.tv_nsec)
-                if Int64(after.st_size) != e.size || mtime != e.mtime || ctime != e.ctime { return .changed }
-                return .id(id)
-            case .other:
-                return .failed("not a regular file or symlink")
-            }
-            // Changed between stat and hash? Then the id may be of neither version.
-            guard let st = POSIX.lstat(full) else { return .vanished }
-            let mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
-            if Int64(st.st_size) != e.size || mtime != e.mtime { return .changed }
-            return .id(id)
-        } catch {
-            if !POSIX.exists(full) { return .vanished }
-            // errno is long gone (the error was built in between; it read "Success"): ask again.
-            let fd = open(full, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
-            let code = errno
-            if fd >= 0 { close(fd) }
-            return .failed("cannot read: \(fd < 0 ? POSIX.errorText(code) : (error as? GitError)?.message ?? "\(error)")")
-        }
+        return full.withCString { hasher.hash(dirfd: AT_FDCWD, name: $0, seen: e.seen) }
     }
 }
 
@@ -618,13 +589,17 @@ final class LazyIndex {
     init(_ files: [FlatEntry]) { self.files = files }
 
     subscript(path: String) -> Int? {
-        if index == nil {
-            var d: [[UInt8]: Int] = [:]
-            d.reserveCapacity(files.count)
-            for (i, e) in files.enumerated() where e.mode != .gitlink { d[Array(e.path.utf8)] = i }
-            index = d
-        }
-        return index![Array(path.utf8)]
+        built()[Array(path.utf8)]
+    }
+
+    /// The whole index (built now if it was not): a value that threads may read together.
+    func built() -> [[UInt8]: Int] {
+        if let index { return index }
+        var d: [[UInt8]: Int] = [:]
+        d.reserveCapacity(files.count)
+        for (i, e) in files.enumerated() where e.mode != .gitlink { d[Array(e.path.utf8)] = i }
+        index = d
+        return d
     }
 }
 
