@@ -149,7 +149,7 @@ public struct TreeScanner {
             }
             isPatchPath[i] = patchFilter.contains(e.path)
             if treeIndex[i] < 0 && !isPatchPath[i] { continue }
-            if e.hashed != nil { walkHashed.append(i); continue }
+            if e.walkHash != .none { walkHashed.append(i); continue }
             if let row, let id = cache.lookup(e, row: row) { ids[i] = id; stats.cacheHits += 1 } else { toHash.append(i) }
         }
         let cacheInOrder = cache.inOrder
@@ -180,7 +180,7 @@ public struct TreeScanner {
             }
         }
         for (k, i) in toHash.enumerated() { take(i, hashed[k]) }
-        for i in walkHashed { take(i, entries[i].hashed!) }
+        for i in walkHashed { take(i, entries[i].walkOutcome(failures: walked.hashFailures)!) }
         stats.hashed = toHash.count + walkHashed.count
 
         // 3. Compare with the deployed tree. Checkout filters (CRLF, ident) only apply where a
