@@ -1,3 +1,4 @@
+import CSHA1
 import Foundation
 import Git
 #if canImport(Glibc)
@@ -22,19 +23,30 @@ enum HashOutcome: Sendable {
 /// again, so nothing outside the root is read and no symlink followed. The type is decided on the
 /// open descriptor (`O_NONBLOCK`: a FIFO swapped in never blocks the open), and the descriptor's
 /// `fstat` must show the file the walk's `fstatat` saw (device, inode, size, mtime, ctime) before
-/// it is read and again after. A regular file is read whole into one reused buffer and hashed
-/// there; only files above `bufferLimit` are streamed by libgit2 instead.
+/// it is read and again after.
+///
+/// Two hashes, the same ids: on a CPU with the SHA extensions (`fast`), plain SHA-1 on them
+/// (`CSHA1`), fed in pieces of one fixed buffer; elsewhere libgit2's collision-detecting SHA-1
+/// (SHA1DC), on the file read whole into the buffer (streamed by libgit2 above `bufferLimit`).
+/// This is scan's comparison only; why it may skip collision detection: docs/DESIGN.md, "Hashing".
 ///
 /// One per thread: the buffer is this hasher's alone (not `Sendable`).
 final class BlobHasher {
+    /// Whether this CPU has the SHA extensions (checked once, with CPUID).
+    static let fastAvailable = pk_sha1_hw_available() == 1
     /// Files larger than this are not read into the buffer (so that the buffer, and the scan's
     /// memory, stays small): libgit2 streams them from the same descriptor.
     static let bufferLimit = 8 << 20
+    /// The fast hash reads in pieces of this size.
+    static let pieceSize = 128 << 10
+    let fast: Bool
     private var buffer: UnsafeMutableRawPointer
     private var capacity: Int
 
-    init() {
-        capacity = 64 << 10
+    /// `fast: false` forces libgit2's SHA1DC (tests compare the two).
+    init(fast: Bool = BlobHasher.fastAvailable) {
+        self.fast = fast
+        capacity = fast ? Self.pieceSize : 64 << 10
         buffer = .allocate(byteCount: capacity, alignment: 64)
     }
 
@@ -68,7 +80,28 @@ final class BlobHasher {
         guard Self.sameFile(st, seen) else { return .changed }
         let size = Int(st.st_size)
         let id: ObjectID
-        if size <= Self.bufferLimit {
+        if fast {
+            // "blob SIZE\0", then the content in pieces; more or fewer bytes than the fstat
+            // said: changed under the read.
+            var ctx = pk_sha1_ctx()
+            pk_sha1_init(&ctx)
+            let header = Self.header(size: size, into: buffer)
+            pk_sha1_update(&ctx, buffer, header)
+            var total = 0
+            while true {
+                let n = read(fd, buffer, capacity)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return .failed("cannot read: \(POSIX.errorText())")
+                }
+                if n == 0 { break }
+                total += n
+                if total > size { return .changed }
+                pk_sha1_update(&ctx, buffer, n)
+            }
+            guard total == size else { return .changed }
+            id = Self.finish(&ctx)
+        } else if size <= Self.bufferLimit {
             // One byte more than the size: a file grown since its fstat is seen as such.
             reserve(size + 1)
             var total = 0
@@ -110,12 +143,48 @@ final class BlobHasher {
             if code == EINVAL { return .changed }  // no longer a symlink
             return .failed("cannot read link: \(POSIX.errorText(code))")
         }
-        guard n == size, let id = try? ObjectID.hashBlob(raw: UnsafeRawBufferPointer(start: buffer, count: n)) else { return .changed }
+        guard n == size, let id = blobID(UnsafeRawBufferPointer(start: buffer, count: n)) else { return .changed }
         // Replaced since the walk (by another link of the same length, say)?
         var after = stat()
         guard fstatat(dirfd, name, &after, AT_SYMLINK_NOFOLLOW) == 0 else { return errno == ENOENT ? .vanished : .changed }
         guard (after.st_mode & S_IFMT) == S_IFLNK, Self.sameFile(after, seen) else { return .changed }
         return .id(id)
+    }
+
+    /// The blob id of bytes in memory, by this hasher's hash.
+    func blobID(_ bytes: UnsafeRawBufferPointer) -> ObjectID? {
+        guard fast else { return try? ObjectID.hashBlob(raw: bytes) }
+        var ctx = pk_sha1_ctx()
+        pk_sha1_init(&ctx)
+        withUnsafeTemporaryAllocation(byteCount: 32, alignment: 1) { h in
+            let n = Self.header(size: bytes.count, into: h.baseAddress!)
+            pk_sha1_update(&ctx, h.baseAddress!, n)
+        }
+        if let base = bytes.baseAddress { pk_sha1_update(&ctx, base, bytes.count) }
+        return Self.finish(&ctx)
+    }
+
+    /// Writes git's blob header "blob SIZE\0" at `out` (at most 26 bytes); its length.
+    private static func header(size: Int, into out: UnsafeMutableRawPointer) -> Int {
+        let p = out.assumingMemoryBound(to: UInt8.self)
+        for (i, c) in "blob ".utf8.enumerated() { p[i] = c }
+        var digits = 0
+        var v = size
+        repeat { digits += 1; v /= 10 } while v > 0
+        v = size
+        for i in stride(from: 5 + digits - 1, through: 5, by: -1) {
+            p[i] = UInt8(ascii: "0") + UInt8(v % 10)
+            v /= 10
+        }
+        p[5 + digits] = 0
+        return 5 + digits + 1
+    }
+
+    private static func finish(_ ctx: inout pk_sha1_ctx) -> ObjectID {
+        withUnsafeTemporaryAllocation(byteCount: 20, alignment: 1) { out in
+            pk_sha1_final(&ctx, out.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            return ObjectID(raw: UnsafeRawBufferPointer(out))
+        }
     }
 
     private func reserve(_ n: Int) {
