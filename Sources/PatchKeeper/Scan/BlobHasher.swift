@@ -55,15 +55,16 @@ final class BlobHasher {
     /// The blob id of the entry `name` of the directory open on `dirfd`, which the walk saw with
     /// `seen` (its `fstatat` without following links). `AT_FDCWD` and a path also work (the
     /// path is then resolved again, and only its last component is not followed).
-    func hash(dirfd: Int32, name: UnsafePointer<CChar>, seen: stat) -> HashOutcome {
+    /// `checkDevice: false` when `seen` has no device number.
+    func hash(dirfd: Int32, name: UnsafePointer<CChar>, seen: stat, checkDevice: Bool = true) -> HashOutcome {
         switch seen.st_mode & S_IFMT {
-        case S_IFREG: return hashRegular(dirfd: dirfd, name: name, seen: seen)
-        case S_IFLNK: return hashSymlink(dirfd: dirfd, name: name, seen: seen)
+        case S_IFREG: return hashRegular(dirfd: dirfd, name: name, seen: seen, checkDevice: checkDevice)
+        case S_IFLNK: return hashSymlink(dirfd: dirfd, name: name, seen: seen, checkDevice: checkDevice)
         default: return .failed("not a regular file or symlink")
         }
     }
 
-    private func hashRegular(dirfd: Int32, name: UnsafePointer<CChar>, seen: stat) -> HashOutcome {
+    private func hashRegular(dirfd: Int32, name: UnsafePointer<CChar>, seen: stat, checkDevice: Bool) -> HashOutcome {
         let fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
         guard fd >= 0 else {
             let code = errno
@@ -77,7 +78,7 @@ final class BlobHasher {
         guard (st.st_mode & S_IFMT) == S_IFREG else {
             return .failed("not a regular file or symlink (\(POSIX.kindName(st.st_mode)), replaced during the scan)")
         }
-        guard Self.sameFile(st, seen) else { return .changed }
+        guard Self.sameFile(st, seen, checkDevice) else { return .changed }
         let size = Int(st.st_size)
         let id: ObjectID
         if fast {
@@ -128,11 +129,11 @@ final class BlobHasher {
         }
         // Written while it was read? Then the id may be of neither version.
         var after = stat()
-        guard fstat(fd, &after) == 0, Self.sameFile(after, seen) else { return .changed }
+        guard fstat(fd, &after) == 0, Self.sameFile(after, seen, checkDevice) else { return .changed }
         return .id(id)
     }
 
-    private func hashSymlink(dirfd: Int32, name: UnsafePointer<CChar>, seen: stat) -> HashOutcome {
+    private func hashSymlink(dirfd: Int32, name: UnsafePointer<CChar>, seen: stat, checkDevice: Bool) -> HashOutcome {
         let size = Int(seen.st_size)
         guard size < 1 << 20 else { return .failed("symlink target too long") }
         reserve(size + 1)
@@ -147,7 +148,7 @@ final class BlobHasher {
         // Replaced since the walk (by another link of the same length, say)?
         var after = stat()
         guard fstatat(dirfd, name, &after, AT_SYMLINK_NOFOLLOW) == 0 else { return errno == ENOENT ? .vanished : .changed }
-        guard (after.st_mode & S_IFMT) == S_IFLNK, Self.sameFile(after, seen) else { return .changed }
+        guard (after.st_mode & S_IFMT) == S_IFLNK, Self.sameFile(after, seen, checkDevice) else { return .changed }
         return .id(id)
     }
 
@@ -195,8 +196,8 @@ final class BlobHasher {
     }
 
     /// The same file, unchanged: device, inode, size, mtime and ctime as the walk saw them.
-    static func sameFile(_ a: stat, _ b: stat) -> Bool {
-        a.st_dev == b.st_dev && a.st_ino == b.st_ino && a.st_size == b.st_size
+    static func sameFile(_ a: stat, _ b: stat, _ checkDevice: Bool) -> Bool {
+        (!checkDevice || a.st_dev == b.st_dev) && a.st_ino == b.st_ino && a.st_size == b.st_size
             && a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec
             && a.st_ctim.tv_sec == b.st_ctim.tv_sec && a.st_ctim.tv_nsec == b.st_ctim.tv_nsec
     }

@@ -7,54 +7,17 @@ import Darwin
 #endif
 
 /// One file-like entry of the live tree, with the stat data the cache keys on.
-/// (Stored properties in this order: 80 bytes a value, 100k of them in a large walk.)
 struct LiveEntry: Sendable {
     enum Kind: UInt8, Sendable { case regular, executable, symlink, other }
-    /// Whether, and with what outcome, the walker hashed the entry (see `LiveWalker.Hashing`).
-    enum WalkHash: UInt8, Sendable { case none, id, vanished, changed, failed }
     var path: String          // root-relative
+    var kind: Kind
     var size: Int64
     var mtime: Int64          // ns
     var ctime: Int64          // ns
     var inode: UInt64
-    var device: UInt64
-    /// The blob id when `walkHash` is `.id`.
-    var id: ObjectID = .zero
-    var kind: Kind
-    var walkHash: WalkHash = .none
 
-    init(path: String, kind: Kind, size: Int64, mtime: Int64, ctime: Int64, inode: UInt64, device: UInt64) {
-        self.path = path
-        self.size = size
-        self.mtime = mtime
-        self.ctime = ctime
-        self.inode = inode
-        self.device = device
-        self.kind = kind
-    }
-
-    /// Keeps what hashing at the walk gave (a failure's message goes to the walk's `hashFailures`).
-    mutating func setWalkHash(_ outcome: HashOutcome) {
-        switch outcome {
-        case .id(let id): self.id = id; walkHash = .id
-        case .vanished: walkHash = .vanished
-        case .changed: walkHash = .changed
-        case .failed: walkHash = .failed
-        }
-    }
-
-    /// What hashing at the walk gave; nil when the walk did not hash the entry.
-    func walkOutcome(failures: [String: String]) -> HashOutcome? {
-        switch walkHash {
-        case .none: return nil
-        case .id: return .id(id)
-        case .vanished: return .vanished
-        case .changed: return .changed
-        case .failed: return .failed(failures[path] ?? "cannot read")
-        }
-    }
-
-    /// The stat data the walk saw, as `BlobHasher` compares it (type, device, inode, size, times).
+    /// The stat data the walk saw, as `BlobHasher` compares it (type, inode, size, times; the
+    /// device is not kept, so compare with `checkDevice: false`).
     var seen: stat {
         var st = stat()
         switch kind {
@@ -63,7 +26,6 @@ struct LiveEntry: Sendable {
         case .symlink: st.st_mode = S_IFLNK | 0o777
         case .other: st.st_mode = 0
         }
-        st.st_dev = numericCast(device)
         st.st_ino = numericCast(inode)
         st.st_size = numericCast(size)
         st.st_mtim = timespec(tv_sec: Int(mtime / 1_000_000_000), tv_nsec: Int(mtime % 1_000_000_000))
@@ -119,13 +81,25 @@ struct LiveWalker: Sendable {
         var entries: [LiveEntry] = []
         var problems: [Problem] = []
         var pending: [String] = []   // directories left for the parallel phase
-        var hashFailures: [String: String] = [:]  // path → why hashing at the walk failed
+        /// With `hashing`: one per entry, the blob id when the walk hashed it.
+        var ids: [ObjectID?] = []
+        /// With `hashing`: index in `entries` → what hashing gave when it gave no id (rare).
+        var otherOutcomes: [Int: HashOutcome] = [:]
     }
 
-    /// `hashFailures`: path → message, for the entries whose `walkHash` is `.failed`.
-    func walk() -> (entries: [LiveEntry], problems: [Problem], hashFailures: [String: String]) {
+    struct Walk: Sendable {
+        var entries: [LiveEntry]
+        var problems: [Problem]
+        /// With `hashing`: parallel to `entries`, the blob id of each entry the walk hashed;
+        /// empty without.
+        var ids: [ObjectID?] = []
+        /// With `hashing`: the entries (by index) the walk tried to hash and got no id for.
+        var otherOutcomes: [Int: HashOutcome] = [:]
+    }
+
+    func walk() -> Walk {
         let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return ([], [Problem(path: root, message: "cannot open: \(POSIX.errorText())")], [:]) }
+        guard fd >= 0 else { return Walk(entries: [], problems: [Problem(path: root, message: "cannot open: \(POSIX.errorText())")]) }
         var top = Result()
         hashers.with { hasher in
             walkDirectory(fd: fd, rel: "", depth: 0, depthLeft: 2, hasher: hasher, into: &top)
@@ -143,21 +117,22 @@ struct LiveWalker: Sendable {
             }
             slots[i] = r
         }
-        var entries = top.entries
-        var problems = top.problems
-        var failures = top.hashFailures
+        var walk = Walk(entries: top.entries, problems: top.problems, ids: top.ids, otherOutcomes: top.otherOutcomes)
         // Each slot freed once copied: the walk is not held twice at its end.
-        var total = entries.count
+        var total = walk.entries.count
         for i in 0..<pending.count { total += slots[i].entries.count }
-        entries.reserveCapacity(total)
+        walk.entries.reserveCapacity(total)
+        if hashing != nil { walk.ids.reserveCapacity(total) }
         for i in 0..<pending.count {
             let r = slots[i]
             slots[i] = Result()
-            entries.append(contentsOf: r.entries)
-            problems.append(contentsOf: r.problems)
-            failures.merge(r.hashFailures) { a, _ in a }
+            let base = walk.entries.count
+            walk.entries.append(contentsOf: r.entries)
+            walk.ids.append(contentsOf: r.ids)
+            walk.problems.append(contentsOf: r.problems)
+            for (k, o) in r.otherOutcomes { walk.otherOutcomes[base + k] = o }
         }
-        return (entries, problems, failures)
+        return walk
     }
 
     /// Opens `root/rel` one component at a time with O_NOFOLLOW: never through a symlink.
@@ -212,17 +187,21 @@ struct LiveWalker: Sendable {
             case S_IFLNK: kind = .symlink
             default: kind = .other
             }
-            var entry = LiveEntry(path: path, kind: kind, size: Int64(st.st_size),
-                                  mtime: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
-                                  ctime: Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec),
-                                  inode: UInt64(st.st_ino), device: UInt64(st.st_dev))
-            if let hashing, hashing.wanted(path) {
-                hashing.beforeHash?(path)
-                let outcome = hasher.hash(dirfd: dirfd(dir), name: cname, seen: st)
-                entry.setWalkHash(outcome)
-                if case .failed(let message) = outcome { r.hashFailures[path] = message }
+            if let hashing {
+                var id: ObjectID?
+                if hashing.wanted(path) {
+                    hashing.beforeHash?(path)
+                    switch hasher.hash(dirfd: dirfd(dir), name: cname, seen: st) {
+                    case .id(let hashed): id = hashed
+                    case let other: r.otherOutcomes[r.entries.count] = other
+                    }
+                }
+                r.ids.append(id)
             }
-            r.entries.append(entry)
+            r.entries.append(LiveEntry(path: path, kind: kind, size: Int64(st.st_size),
+                                       mtime: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
+                                       ctime: Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec),
+                                       inode: UInt64(st.st_ino)))
         }
         for name in subdirs {
             let path = rel.isEmpty ? name : rel + "/" + name

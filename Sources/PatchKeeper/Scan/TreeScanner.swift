@@ -118,7 +118,7 @@ public struct TreeScanner {
 
         // 1. Walk.
         progress?("walking", 0, 0)
-        let walked = walker.walk()
+        var walked = walker.walk()
         let entries = walked.entries
         let walkProblems = walked.problems
         let skippedDirs = decisions.skipped
@@ -132,11 +132,15 @@ public struct TreeScanner {
         var stats = ScanReport.Stats()
         stats.files = entries.count
         stats.cacheDiscarded = cacheDiscarded
-        var ids = [ObjectID?](repeating: nil, count: entries.count)
+        // The walk's ids when it hashed (moved out, so that filling in more does not copy them).
+        let hashedAtWalk = walker.hashing != nil
+        var ids = hashedAtWalk ? walked.ids : [ObjectID?](repeating: nil, count: entries.count)
+        walked.ids = []
+        var walkHashed = 0
+        var walkOutcomes: [(Int, HashOutcome)] = []
         var treeIndex = [Int](repeating: -1, count: entries.count)
         var isPatchPath = [Bool](repeating: false, count: entries.count)
         var toHash: [Int] = []
-        var walkHashed: [Int] = []
         for (i, e) in entries.enumerated() {
             let row = loadedCount > 0 ? cache.row(for: e.path) : nil
             // The cached tree index is the deployed listing's when the cache was written for this
@@ -149,7 +153,10 @@ public struct TreeScanner {
             }
             isPatchPath[i] = patchFilter.contains(e.path)
             if treeIndex[i] < 0 && !isPatchPath[i] { continue }
-            if e.walkHash != .none { walkHashed.append(i); continue }
+            if hashedAtWalk {
+                if ids[i] != nil { walkHashed += 1; continue }
+                if let o = walked.otherOutcomes[i] { walkHashed += 1; walkOutcomes.append((i, o)); continue }
+            }
             if let row, let id = cache.lookup(e, row: row) { ids[i] = id; stats.cacheHits += 1 } else { toHash.append(i) }
         }
         let cacheInOrder = cache.inOrder
@@ -180,8 +187,8 @@ public struct TreeScanner {
             }
         }
         for (k, i) in toHash.enumerated() { take(i, hashed[k]) }
-        for i in walkHashed { take(i, entries[i].walkOutcome(failures: walked.hashFailures)!) }
-        stats.hashed = toHash.count + walkHashed.count
+        for (i, o) in walkOutcomes { take(i, o) }
+        stats.hashed = toHash.count + walkHashed
 
         // 3. Compare with the deployed tree. Checkout filters (CRLF, ident) only apply where a
         //    deployed .gitattributes file says so (the filter reads attributes from the deployed
@@ -331,7 +338,7 @@ public struct TreeScanner {
         // Nothing hashed and nothing gone: the cache on disk is already right.
         // (Every walked entry met its own row in order, under the same deployed tree, and every
         // id it needed was a hit: the rows, their ids and tree indexes are what a write would give.)
-        let unchanged = toHash.isEmpty && walkHashed.isEmpty && !cacheDiscarded && sameTree && loadedCount == entries.count && cacheInOrder == entries.count
+        let unchanged = toHash.isEmpty && walkHashed == 0 && !cacheDiscarded && sameTree && loadedCount == entries.count && cacheInOrder == entries.count
         if options.writeCache, listingRead, let bytes = DeployedListing.serialized(key: treeKey, files: tree.files, directories: tree.directories),
            let lock = try? registry.lock(wait: 0, recover: false) {
             try? AtomicFile.write(bytes, to: listingPath, mode: 0o600)
@@ -495,7 +502,7 @@ public struct TreeScanner {
     /// must still be the one the walk saw, inode and device included).
     static func hash(_ e: LiveEntry, root: String, hasher: BlobHasher) -> HashOutcome {
         let full = root + "/" + e.path
-        return full.withCString { hasher.hash(dirfd: AT_FDCWD, name: $0, seen: e.seen) }
+        return full.withCString { hasher.hash(dirfd: AT_FDCWD, name: $0, seen: e.seen, checkDevice: false) }
     }
 }
 
