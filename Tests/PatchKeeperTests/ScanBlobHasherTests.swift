@@ -155,3 +155,39 @@ struct ScanBlobHasherTests {
                 "\(warm.unregistered)")
     }
 }
+
+extension ScanBlobHasherTests {
+    @Test("a warm scan hashing a changed file whose directory was swapped for a symlink since the walk opens nothing outside the root")
+    func warmScanParentSwappedForSymlink() throws {
+        let app = AppFixture()
+        var o = AppOptions()
+        o.root = app.root
+        o.repo = app.repo
+        o.subdir = "src/api"
+        o.registry = app.registry
+        let cfg = try o.resolve(environment: [:]).app
+        try Registry.create(path: app.registry, app: "t", committer: Person(name: "t", email: "t@t"), now: Date())
+        let deployment = try Deployment(app: cfg)
+        var scanner = TreeScanner(deployment: deployment, registry: try Registry(path: app.registry))
+        Thread.sleep(forTimeInterval: 2.2)  // old enough for the stat cache to trust
+        _ = try scanner.scan()
+        // Changed after the cache was written: the warm scan hashes it after the walk.
+        app.scratch.write("live/config/workers.yml", "timeout: 60\nconcurrency: 4\n")
+        // Outside the root, where a path resolved again through the swapped directory would
+        // lead: a FIFO by the same name (opening it would show as "not a regular file").
+        let outside = app.scratch.file("outside")
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        mkfifo(outside + "/workers.yml", 0o644)
+        let root = app.root
+        scanner.beforeHash = { path in
+            if path == "config/workers.yml" {
+                rename(root + "/config", root + "/config.moved")
+                symlink(outside, root + "/config")
+            }
+        }
+        let report = try scanner.scan()
+        #expect(report.stats.cacheHits > 0, "\(report.stats)")
+        let problem = report.problems.first { $0.path == "src/api/config/workers.yml" }
+        #expect(problem?.message.contains("changed while it was being scanned") == true, "\(report.problems)")
+    }
+}

@@ -136,13 +136,18 @@ struct LiveWalker: Sendable {
     }
 
     /// Opens `root/rel` one component at a time with O_NOFOLLOW: never through a symlink.
-    private func openBeneathRoot(_ rel: String) -> Int32? {
+    private func openBeneathRoot(_ rel: String) -> Int32? { Self.openBeneath(root: root, rel) }
+
+    /// Opens the directory `root/rel` one component at a time with O_NOFOLLOW (the root itself
+    /// as named); nil with errno set when a component is missing, not a directory or a symlink.
+    static func openBeneath<S: StringProtocol>(root: String, _ rel: S) -> Int32? {
         var fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         for part in rel.split(separator: "/") {
             let next = openat(fd, String(part), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            let code = errno
             close(fd)
-            guard next >= 0 else { return nil }
+            guard next >= 0 else { errno = code; return nil }
             fd = next
         }
         return fd

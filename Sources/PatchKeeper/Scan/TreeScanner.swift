@@ -474,35 +474,79 @@ public struct TreeScanner {
     }
 
     /// Hashes files the walk did not (a warm scan's changed files) on `threads` cores; each
-    /// result slot is written by exactly one worker.
+    /// result slot is written by exactly one worker. Each worker takes a contiguous run of the
+    /// (walk-ordered) entries, so files of one directory share one opened directory.
     func hashInParallel(entries: [LiveEntry], indices: [Int]) -> [HashOutcome] {
         let results = ResultSlots<HashOutcome>(count: indices.count, initial: .vanished)
         let root = deployment.root
-        let chunks = max(1, min(indices.count, options.threads * 16))
+        let total = indices.count
+        let chunks = max(1, min(total, options.threads * 16))
         let progress = self.progress
         let hook = beforeHash
-        let total = indices.count
         let hashers = BlobHasherPool()
         DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
             hashers.with { hasher in
-                var k = chunk
-                while k < indices.count {
+                var parent = ParentDirectory(root: root)
+                defer { parent.done() }
+                for k in (chunk * total / chunks)..<((chunk + 1) * total / chunks) {
                     let e = entries[indices[k]]
                     hook?(e.path)
-                    results[k] = Self.hash(e, root: root, hasher: hasher)
+                    results[k] = Self.hash(e, parent: &parent, hasher: hasher)
                     if chunk == 0, k % 2048 == 0 { progress?("hashing", k, total) }
-                    k += chunks
                 }
             }
         }
         return results.values
     }
 
-    /// One entry by its path (resolved again: its last component is never followed, and the file
-    /// must still be the one the walk saw, inode and device included).
-    static func hash(_ e: LiveEntry, root: String, hasher: BlobHasher) -> HashOutcome {
-        let full = root + "/" + e.path
-        return full.withCString { hasher.hash(dirfd: AT_FDCWD, name: $0, seen: e.seen, checkDevice: false) }
+    /// One entry by its name in its directory, the directory opened from the root one component
+    /// at a time without following a symlink (as the walk reached it): a directory swapped for a
+    /// link since the walk is "changed", and nothing outside the root is opened.
+    static func hash(_ e: LiveEntry, parent: inout ParentDirectory, hasher: BlobHasher) -> HashOutcome {
+        let path = e.path
+        let slash = path.utf8.lastIndex(of: UInt8(ascii: "/"))
+        let dir = slash.map { path[..<$0] } ?? ""
+        let name = slash.map { path[path.index(after: $0)...] } ?? path[...]
+        guard let fd = parent.open(dir) else {
+            let code = errno
+            if code == ENOENT { return .vanished }
+            if code == ELOOP || code == ENOTDIR { return .changed }
+            return .failed("cannot open its directory: \(POSIX.errorText(code))")
+        }
+        return String(name).withCString { hasher.hash(dirfd: fd, name: $0, seen: e.seen, checkDevice: false) }
+    }
+}
+
+/// The directory of the entries a hashing worker is at, kept open while they share it.
+struct ParentDirectory {
+    let root: String
+    private var rel: Substring?
+    private var fd: Int32 = -1
+    private var code: Int32 = 0
+
+    init(root: String) { self.root = root }
+
+    /// The descriptor of `root/rel` (opened by `LiveWalker.openBeneath`), or nil with errno set.
+    mutating func open(_ rel: Substring) -> Int32? {
+        if let current = self.rel, current.utf8.elementsEqual(rel.utf8) {
+            if fd < 0 { errno = code }
+            return fd >= 0 ? fd : nil
+        }
+        done()
+        self.rel = rel
+        if let opened = LiveWalker.openBeneath(root: root, rel) {
+            fd = opened
+            return fd
+        }
+        code = errno
+        return nil
+    }
+
+    /// Closes the directory held.
+    mutating func done() {
+        if fd >= 0 { close(fd) }
+        fd = -1
+        rel = nil
     }
 }
 
