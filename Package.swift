@@ -19,7 +19,8 @@ let package = Package(
             providers: [.apt(["libgit2-dev"])]
         ),
         .systemLibrary(name: "CXattr"),
-        .target(name: "Git", dependencies: ["CLibgit2"]),
+        .target(name: "CTLSDefer"),
+        .target(name: "Git", dependencies: ["CLibgit2", "CTLSDefer"]),
         // SHA-1 on the CPU's SHA extensions, for scan's comparison only (docs/DESIGN.md, "Hashing").
         .target(name: "CSHA1"),
         .target(
