@@ -107,6 +107,13 @@ public struct PatchFile: Sendable, Equatable {
 
     /// The files as `parse` found them, with the tail they came from (a rebase changes the tail).
     var parsed: (tail: String, files: [ParsedFilePatch])?
+    /// The blob id of the registry file this value was loaded from (nil when not loaded from one).
+    var contentID: ObjectID?
+    /// Set when an earlier scan found that every file's hunks, applied to the preimage its index
+    /// line names, make the postimage it names (the registry's `validated` cache, by file blob id):
+    /// the tail it holds for. A fact about the text alone, so the check is not repeated.
+    var hunksVerifiedTail: String?
+    var hunksVerified: Bool { hunksVerifiedTail.map { $0 == tail } ?? false }
     /// For a file loaded without its diff parsed (already validated by an earlier load): the
     /// files, parsed on first use.
     var lazy: LazyFiles?
