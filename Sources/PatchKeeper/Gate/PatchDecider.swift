@@ -55,6 +55,9 @@ struct PatchDecider {
     var deploys: (String) -> Bool = { _ in true }
 
     init(repository: Repository, registry: Registry, target: ObjectID, targetLabel: String, lockHeld: Bool = false) throws {
+        // Every patch's path is looked up in the target tree (and its directories are shared
+        // between patches): keep the trees read, within the bound the history walk uses.
+        GitSettings.enableObjectCache(maxBytes: 32 << 20)
         self.repository = repository
         self.source = BlobSource([registry.repository, repository])
         self.target = target
