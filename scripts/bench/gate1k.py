@@ -31,6 +31,7 @@ process tree, from wait4):
                     patch-id cache): the registry parsed and history walked from scratch; the
                     scan's stat cache and deployed listing kept
   gate no caches    every cache removed (also the stat cache: the scan hashes all files)
+  scan warm         `scan` alone with its caches warm: the part of every gate that walks the tree
   git apply loop    in a checkout of the target (git worktree), per registry patch P:
                     `git apply --check P; git apply -R --check P` (BENCHMARKS.md's reference)
 With --baseline, OTHER runs the same gates in the same rounds on its own copy of the registry.
@@ -439,6 +440,8 @@ def main():
                 rows.setdefault(f"{tag}gate {kind}", []).append(timed(gate, (1,), prep=prep and prep(reg)))
             # Leave the caches warm for the next round's warm run.
             timed(gate, (1,))
+            # The warm scan gate starts with (the part of gate that walks and stats the tree).
+            rows.setdefault(f"{tag}scan warm (in gate)", []).append(timed([b, "scan"] + s.flags(reg), (0, 1)))
         rows.setdefault("git apply loop", []).append(timed(loop, (0,), cwd=s.checkout))
     loads.append(loadavg())
     print(f"gate over {a.patches} patches, {a.files} files, target {TARGET}; median of {a.runs} rounds; "
