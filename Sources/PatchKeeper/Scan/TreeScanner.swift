@@ -130,7 +130,7 @@ public struct TreeScanner {
             // The cached tree index is the deployed listing's when the cache was written for this
             // very commit and subdirectory (its path checked again); otherwise look it up.
             if let row, sameTree, case let t = cache.treeIndex(row: row), t < tree.files.count,
-               t < 0 || tree.files[t].path.utf8.elementsEqual(e.path.utf8) {
+               t < 0 || Self.sameBytes(tree.files[t].path, e.path) {
                 treeIndex[i] = t
             } else {
                 treeIndex[i] = deployedIndex[e.path] ?? -1
@@ -406,14 +406,21 @@ public struct TreeScanner {
         return false
     }
 
-    /// The blob id a text patch's hunks make from its preimage (looked up by the index line's id;
-    /// empty for a new file), or nil when that cannot be told (binary, stacked, preimage unknown).
+    /// Whether two paths are the same bytes (names equal only under Unicode equivalence differ).
+    static func sameBytes(_ a: String, _ b: String) -> Bool {
+        var a = a, b = b
+        if a.utf8.count != b.utf8.count { return false }
+        return a.withUTF8 { x in b.withUTF8 { y in x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 } }
+    }
+
     /// The files `hunksMake` does not check (binary, no hunks, a deletion, no postimage id, a
     /// missing preimage id that is not a creation): the same files `PatchDecider.handEdited` skips.
     static func hunksNotChecked(_ f: ParsedFilePatch) -> Bool {
         f.isBinary || f.hunks.isEmpty || f.newID.isZero || f.status == .deleted || (f.oldID.isZero && f.status != .added)
     }
 
+    /// The blob id a text patch's hunks make from its preimage (looked up by the index line's id;
+    /// empty for a new file), or nil when that cannot be told (binary, stacked, preimage unknown).
     static func hunksMake(_ f: ParsedFilePatch, repository: Repository) -> ObjectID? {
         guard !f.isBinary, !f.hunks.isEmpty, !f.newID.isZero, f.status != .deleted else { return nil }
         let pre: [UInt8]
