@@ -7,7 +7,8 @@
 Recording 1,000 patches one by one with `record` on a 100k-file tree does not fit a session
 (each `record` re-reads the registry). So the registry is made like this, and checked:
  1. Tree: gen_tree.generate (the tree bench.py uses: v1 deployed, v2 changes 1% of the .rb files,
-    renames 0.2%, deletes 0.2%), cached in DIR/t<files>. The patch plan is gen_tree.patch_plan
+    renames 0.2%, deletes 0.2%), cached in DIR/t<files> (DIR: --dir, default
+    $PATCHKEEPER_BENCH_DIR/gate1k; not bench.py's own trees, which stage other patches). The patch plan is gen_tree.patch_plan
     (per 100: 1 on a file v2 deletes, 1 conflicting, 5 on renamed files, 10 on files v2 changes
     elsewhere, the rest on untouched files). Two patches in 100 (i % 50 == 25, untouched files)
     are taken upstream: the target, tag `gate1k-target`, is v2 plus one commit per such patch
@@ -62,6 +63,9 @@ GIT_ENV = dict(os.environ, GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL="/dev/null
                GIT_AUTHOR_NAME="Bench", GIT_AUTHOR_EMAIL="bench@example.org",
                GIT_COMMITTER_NAME="Bench", GIT_COMMITTER_EMAIL="bench@example.org",
                GIT_AUTHOR_DATE="2026-01-02T00:00:00Z", GIT_COMMITTER_DATE="2026-01-02T00:00:00Z")
+
+
+TEMP_DIRS = []  # removed on exit, also after a failed check
 
 
 def log(msg):
@@ -389,20 +393,21 @@ def main():
     ap.add_argument("--files", type=int, default=100000)
     ap.add_argument("--patches", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--dir", help="cache for the tree and registry (default $PATCHKEEPER_BENCH_DIR or /tmp/patchkeeper-bench)")
+    ap.add_argument("--dir", help="cache for the tree and registry (default $PATCHKEEPER_BENCH_DIR/gate1k, else /tmp/patchkeeper-bench/gate1k)")
     ap.add_argument("--baseline", help="a second patchkeeper binary, timed in the same rounds")
     ap.add_argument("--no-full-cold", action="store_true", help="skip 'gate no caches' (it hashes the whole tree)")
     ap.add_argument("--quick", action="store_true", help="1k files, 50 patches, 1 run: a smoke run, no claims")
     a = ap.parse_args()
     if a.quick:
         a.files, a.patches, a.runs = 1000, 50, 1
-    tmp = None
     if a.dir:
         d = a.dir
     elif a.quick:
-        d = tmp = tempfile.mkdtemp(prefix="patchkeeper-gate1k.")
+        d = tempfile.mkdtemp(prefix="patchkeeper-gate1k.")
+        TEMP_DIRS.append(d)
     else:
-        d = os.environ.get("PATCHKEEPER_BENCH_DIR", "/tmp/patchkeeper-bench")
+        # Its own trees: bench.py's t<files> stage other patches on the same files.
+        d = os.path.join(os.environ.get("PATCHKEEPER_BENCH_DIR", "/tmp/patchkeeper-bench"), "gate1k")
     pk = os.path.abspath(a.patchkeeper)
     s = Setup(os.path.abspath(d), a.files, a.patches, pk)
     s.ensure()
@@ -459,9 +464,11 @@ def main():
     print(f"  loop: (cd {s.checkout} && for p in {s.registry}/*.patch; do git apply --check $p; git apply -R --check $p; done)")
     if a.quick:
         print("(quick run: no timing claims)")
-    if tmp:
-        shutil.rmtree(tmp)
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        for d in TEMP_DIRS:
+            shutil.rmtree(d, ignore_errors=True)
