@@ -394,7 +394,7 @@ public final class Registry {
     private func writeValidated(_ validated: Set<ObjectID>, _ hunks: Set<ObjectID>) {
         guard POSIX.isDirectory(stateDirectory) else { return }
         let lines = validated.map(\.hex).sorted() + hunks.map { "H " + $0.hex }.sorted()
-        try? AtomicFile.write(Array(lines.joined(separator: "\n").utf8), to: validatedPath, mode: 0o600)
+        try? AtomicFile.writeDerived(Array(lines.joined(separator: "\n").utf8), to: validatedPath, mode: 0o600)
     }
 
     /// Notes registry files (by blob id) whose hunks were found to make their postimages, for
