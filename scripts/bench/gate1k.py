@@ -2,7 +2,7 @@
 """gate over a big registry on a big tree: 1,000 patches, 100k files, against a git apply loop.
 
     python3 scripts/bench/gate1k.py --patchkeeper .build/release/patchkeeper [--files 100000]
-        [--patches 1000] [--runs 5] [--dir DIR] [--baseline OTHER-BINARY] [--quick]
+        [--patches 1000] [--runs 5] [--dir DIR] [--baseline OTHER-BINARY]... [--quick]
 
 Recording 1,000 patches one by one with `record` on a 100k-file tree does not fit a session
 (each `record` re-reads the registry). So the registry is made like this, and checked:
@@ -35,7 +35,7 @@ process tree, from wait4):
   scan warm         `scan` alone with its caches warm: the part of every gate that walks the tree
   git apply loop    in a checkout of the target (git worktree), per registry patch P:
                     `git apply --check P; git apply -R --check P` (BENCHMARKS.md's reference)
-With --baseline, OTHER runs the same gates in the same rounds on its own copy of the registry.
+Each --baseline binary runs the same commands in the same rounds on its own copy of the registry.
 """
 import argparse
 import json
@@ -394,7 +394,8 @@ def main():
     ap.add_argument("--patches", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--dir", help="cache for the tree and registry (default $PATCHKEEPER_BENCH_DIR/gate1k, else /tmp/patchkeeper-bench/gate1k)")
-    ap.add_argument("--baseline", help="a second patchkeeper binary, timed in the same rounds")
+    ap.add_argument("--baseline", action="append", default=[],
+                    help="another patchkeeper binary, timed in the same rounds (may be given more than once)")
     ap.add_argument("--no-full-cold", action="store_true", help="skip 'gate no caches' (it hashes the whole tree)")
     ap.add_argument("--quick", action="store_true", help="1k files, 50 patches, 1 run: a smoke run, no claims")
     a = ap.parse_args()
@@ -412,13 +413,13 @@ def main():
     s = Setup(os.path.abspath(d), a.files, a.patches, pk)
     s.ensure()
     bins = [("", pk, s.registry)]
-    if a.baseline:
+    for k, other in enumerate(a.baseline):
         # Its own copy of the registry: each binary's caches stay its own.
-        copy = s.registry + "-baseline"
+        copy = s.registry + f"-baseline{k}"
         shutil.rmtree(copy, ignore_errors=True)
         shutil.copytree(s.registry, copy, symlinks=True)
         git(["update-index", "-q", "--refresh"], cwd=copy)
-        bins.append(("baseline ", os.path.abspath(a.baseline), copy))
+        bins.append((f"{os.path.basename(other)}: ", os.path.abspath(other), copy))
     for _, b, reg in bins:
         counts = s.check(b, reg)
     log(f"gate1k: {a.patches} patches on {a.files} files; verdicts {counts}; load {loadavg()}")
@@ -452,13 +453,13 @@ def main():
     print(f"gate over {a.patches} patches, {a.files} files, target {TARGET}; median of {a.runs} rounds; "
           f"load average (1/5/15 min) before {loads[0]}, after {loads[1]}")
     print(f"verdicts: {', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}")
-    print(f"{'command':<26} {'wall s':>8} {'min':>7} {'max':>7} {'CPU s':>7}   loop ÷ it (wall, CPU)")
+    print(f"{'command':<34} {'wall s':>8} {'min':>7} {'max':>7} {'CPU s':>7}   loop ÷ it (wall, CPU)")
     lw = statistics.median(w for w, _ in rows["git apply loop"])
     lc = statistics.median(c for _, c in rows["git apply loop"])
     for k, v in rows.items():
         w = statistics.median(x for x, _ in v)
         c = statistics.median(x for _, x in v)
-        print(f"{k:<26} {w:8.3f} {min(x for x, _ in v):7.3f} {max(x for x, _ in v):7.3f} {c:7.3f}   {lw / w:5.1f}× {lc / c:5.1f}×")
+        print(f"{k:<34} {w:8.3f} {min(x for x, _ in v):7.3f} {max(x for x, _ in v):7.3f} {c:7.3f}   {lw / w:5.1f}× {lc / c:5.1f}×")
     print("commands:")
     print(f"  gate: {pk} gate --target {TARGET} --policy reapply {' '.join(s.flags())}")
     print(f"  loop: (cd {s.checkout} && for p in {s.registry}/*.patch; do git apply --check $p; git apply -R --check $p; done)")
