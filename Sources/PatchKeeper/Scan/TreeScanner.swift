@@ -265,11 +265,18 @@ public struct TreeScanner {
                 laterPosts[rel, default: []].append((k, img.map { $0.post } ?? (f.status == .deleted ? nil : Image(id: f.newID, mode: f.newMode ?? .regular))))
             }
         }
+        var hunksVerified = Set<ObjectID>()
         for (k, (p, images)) in imaged.enumerated() {
             var files: [ScanReport.PatchResult.File] = []
+            var hunksMakeAll = !p.hunksVerified
             for (parsed, img) in images {
                 var f = parsed
-                if let made = Self.hunksMake(f, repository: repo), made != f.newID {
+                // (An earlier scan found these exact hunks to make f.newID: nothing to check.)
+                let made = p.hunksVerified ? nil : Self.hunksMake(f, repository: repo)
+                if made.map({ $0 != f.newID }) ?? !Self.hunksNotChecked(f) {
+                    hunksMakeAll = false  // made another blob, or the preimage is missing, or the hunks do not apply
+                }
+                if let made, made != f.newID {
                     // A registry file edited by hand: judge by what its hunks make, and say so.
                     problems.append(.init(path: f.path, message: "\(p.fileName): the index line says the patch makes blob \(f.newID.short), but its hunks make \(made.short); re-record the patch or fix the index line"))
                     f.newID = made
@@ -298,7 +305,9 @@ public struct TreeScanner {
             else { state = .partial }
             results.append(.init(id: p.id, title: p.subject, author: p.author.name, recordedAt: p.date, expires: p.expires,
                                  expired: p.isExpired(now: options.now), state: state, files: files))
+            if hunksMakeAll, let id = p.contentID { hunksVerified.insert(id) }
         }
+        registry.noteHunksVerified(hunksVerified)
         for (rel, allowed) in stackStates {
             let now: Image? = live[rel].flatMap { l in
                 l.id.map { Image(id: $0, mode: l.kind == .symlink ? .symlink : l.kind == .executable ? .executable : .regular) }
@@ -417,6 +426,12 @@ public struct TreeScanner {
             return pointer.matches(file: deployment.root + "/" + rel)
         }
         return false
+    }
+
+    /// The files `hunksMake` does not check (binary, no hunks, a deletion, no postimage id, a
+    /// missing preimage id that is not a creation): the same files `PatchDecider.handEdited` skips.
+    static func hunksNotChecked(_ f: ParsedFilePatch) -> Bool {
+        f.isBinary || f.hunks.isEmpty || f.newID.isZero || f.status == .deleted || (f.oldID.isZero && f.status != .added)
     }
 
     /// The blob id a text patch's hunks make from its preimage (looked up by the index line's id;
