@@ -19,7 +19,8 @@ let package = Package(
             providers: [.apt(["libgit2-dev"])]
         ),
         .systemLibrary(name: "CXattr"),
-        .target(name: "Git", dependencies: ["CLibgit2"]),
+        .target(name: "CTLSDefer"),
+        .target(name: "Git", dependencies: ["CLibgit2", "CTLSDefer"]),
         .target(
             name: "PatchKeeper",
             dependencies: ["Git", "CXattr", .product(name: "TOMLKit", package: "TOMLKit")]

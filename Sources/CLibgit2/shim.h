@@ -31,6 +31,11 @@ static inline int pk_git_verify_object_hashes(int enabled) {
     return git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, enabled);
 }
 
+/* The CA bundle, loaded when a remote needs it (see Sources/CTLSDefer/tls_defer.c). */
+static inline int pk_git_set_cert_file(const char *file) {
+    return git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, file, (const char *)0);
+}
+
 /* Gate walks long histories: a bounded object cache saves re-reading commits and trees. */
 static inline int pk_git_enable_cache(size_t max_size) {
     int rc = git_libgit2_opts(GIT_OPT_ENABLE_CACHING, 1);

@@ -52,7 +52,24 @@ extension Repository {
         try walk(from: from, to: to, firstParent: true)
     }
 
+    /// One memo of commits and tree entries for every history walk of this handle (patch-ids,
+    /// file histories, revert checks): each commit and tree on the way is read once.
+    var historyLookup: PathLookup {
+        if let known = sharedLookup { return known }
+        let made = PathLookup(repository: self)
+        sharedLookup = made
+        return made
+    }
+
     private func walk(from: ObjectID, to: ObjectID, firstParent: Bool) throws -> [ObjectID] {
+        let key = WalkKey(from: from, to: to, firstParent: firstParent)
+        if let known = walks[key] { return known }
+        let out = try revwalk(from: from, to: to, firstParent: firstParent)
+        walks[key] = out
+        return out
+    }
+
+    private func revwalk(from: ObjectID, to: ObjectID, firstParent: Bool) throws -> [ObjectID] {
         var walk: OpaquePointer?
         try check(git_revwalk_new(&walk, handle), "walk history")
         defer { git_revwalk_free(walk) }
@@ -86,7 +103,7 @@ extension Repository {
 
     private func walkPatchIDs(from: ObjectID, to: ObjectID, touching paths: Set<String>?, cache: PatchIDCache?) throws -> [ObjectID: ObjectID] {
         var out: [ObjectID: ObjectID] = [:]
-        let lookup = PathLookup(repository: self)
+        let lookup = historyLookup
         let split = paths.map { $0.map(PathLookup.split) }
         let trie = paths.map(PathTrie.init)
         for c in try commits(from: from, to: to) {
@@ -198,10 +215,20 @@ extension Repository {
     /// The commits in `from..to` (oldest first) whose blob at `path` differs from their first
     /// parent's, with both blob ids (nil when absent): a file's history, for "which commits
     /// changed these lines".
-    public func fileChanges(_ path: String, from: ObjectID, to: ObjectID) throws -> [(commit: ObjectID, old: ObjectID?, new: ObjectID?)] {
+    /// `cache` keeps the answer per (from, to, path) across runs.
+    public func fileChanges(_ path: String, from: ObjectID, to: ObjectID,
+                            cache: PatchIDCache? = nil) throws -> [(commit: ObjectID, old: ObjectID?, new: ObjectID?)] {
+        let key = PatchIDCache.fileKey(path, from: from, to: to)
+        if let known = cache?.fileChanges(key) { return known }
+        let out = try walkFileChanges(path, from: from, to: to)
+        cache?.storeFileChanges(key, out)
+        return out
+    }
+
+    private func walkFileChanges(_ path: String, from: ObjectID, to: ObjectID) throws -> [(commit: ObjectID, old: ObjectID?, new: ObjectID?)] {
         Libgit2.enableObjectCache(32 << 20)
         return try Libgit2.withoutHashVerification {
-            let lookup = PathLookup(repository: self)
+            let lookup = historyLookup
             let split = PathLookup.split(path)
             var out: [(commit: ObjectID, old: ObjectID?, new: ObjectID?)] = []
             for c in try commits(from: from, to: to).reversed() {
@@ -310,35 +337,89 @@ extension Repository {
 /// Patch-ids by commit id, kept between runs by whoever owns it (the registry's state directory).
 /// A commit's patch-id never changes, so entries never go stale.
 public final class PatchIDCache {
-    /// commit → patch-id (nil: a merge, or a diff without one).
-    public private(set) var entries: [ObjectID: ObjectID?] = [:]
+    /// commit → patch-id (nil: a merge, or a diff without one). Parsed from the file on first
+    /// use: a second gate reads only its whole-range answers and never needs them.
+    public var entries: [ObjectID: ObjectID?] {
+        parseCommitLines()
+        return parsedEntries
+    }
+    private var parsedEntries: [ObjectID: ObjectID?] = [:]
+    /// The file's per-commit lines, not yet parsed.
+    private var commitText: [UInt8] = []
     public private(set) var added = 0
 
     public init() {}
 
     /// Reads "COMMIT PATCHID" lines ("-" for none); malformed lines are skipped.
     public init(text: String) {
-        for line in text.split(separator: "\n") {
-            let parts = line.split(separator: " ")
+        var text = text
+        var special: [Substring] = []
+        text.withUTF8 { buf in
+            // Per-commit lines (most of the file) are kept as bytes until a walk asks for one;
+            // the few "R", "T" and "F" lines (a letter, then a space) are read now.
+            var start = 0
+            while start < buf.count {
+                var end = start
+                while end < buf.count && buf[end] != 0x0A { end += 1 }
+                if end - start > 2, buf[start + 1] == 0x20 {
+                    special.append(Substring(String(decoding: UnsafeBufferPointer(rebasing: buf[start..<end]), as: UTF8.self)))
+                }
+                start = end + 1
+            }
+            commitText = Array(buf)
+        }
+        for line in special {
+            let parts = line.fields(" ")
             if parts.count >= 4, parts[0] == "R" {
                 var ids: [ObjectID: ObjectID] = [:]
-                for pair in (parts.count > 4 ? parts[4] : "").split(separator: ",") {
-                    let kv = pair.split(separator: ":")
+                for pair in (parts.count > 4 ? parts[4] : "").fields(",") {
+                    let kv = pair.fields(":")
                     if kv.count == 2, let k = ObjectID(hex: String(kv[0])), let v = ObjectID(hex: String(kv[1])) { ids[k] = v }
                 }
                 ranges[parts[1...3].joined(separator: " ")] = ids
                 continue
             }
-            guard parts.count == 2, let c = ObjectID(hex: String(parts[0])) else { continue }
-            entries[c] = parts[1] == "-" ? .some(nil) : ObjectID(hex: String(parts[1])).map { .some($0) } ?? nil
+            if parts.count >= 4, parts[0] == "T" {
+                let ids = (parts.count > 4 ? parts[4] : "").fields(",").map { ObjectID(hex: String($0)) }
+                if !ids.contains(nil) { commitLists[parts[1...3].joined(separator: " ")] = ids.compactMap { $0 } }
+                continue
+            }
+            if parts.count >= 4, parts[0] == "F" {
+                var list: [FileStep] = []
+                var ok = true
+                for item in (parts.count > 4 ? parts[4] : "").fields(",") {
+                    let f = item.fields(":", keepEmpty: true)
+                    guard f.count == 3, let c = ObjectID(hex: String(f[0])) else { ok = false; break }
+                    let old = f[1] == "-" ? nil : ObjectID(hex: String(f[1])), new = f[2] == "-" ? nil : ObjectID(hex: String(f[2]))
+                    guard (f[1] == "-") == (old == nil), (f[2] == "-") == (new == nil) else { ok = false; break }
+                    list.append((c, old, new))
+                }
+                if ok { files[parts[1...3].joined(separator: " ")] = list }
+                continue
+            }
         }
     }
 
-    public func lookup(_ commit: ObjectID) -> ObjectID?? { entries[commit] }
+    private func parseCommitLines() {
+        guard !commitText.isEmpty else { return }
+        for line in String(decoding: commitText, as: UTF8.self).fields("\n") {
+            let parts = line.fields(" ")
+            // ("R", "T" and "F" lines have more than two fields: read in init)
+            guard parts.count == 2, let c = ObjectID(hex: String(parts[0])) else { continue }
+            parsedEntries[c] = parts[1] == "-" ? .some(nil) : ObjectID(hex: String(parts[1])).map { .some($0) } ?? nil
+        }
+        commitText = []
+    }
+
+    public func lookup(_ commit: ObjectID) -> ObjectID?? {
+        parseCommitLines()
+        return parsedEntries[commit]
+    }
 
     public func store(_ commit: ObjectID, _ id: ObjectID?) {
-        if entries[commit] == nil { added += 1 }
-        entries[commit] = .some(id)
+        parseCommitLines()
+        if parsedEntries[commit] == nil { added += 1 }
+        parsedEntries[commit] = .some(id)
     }
 
     /// Whole results by range: "BASE TARGET PATHS-DIGEST" → patch id → commit. A second gate
@@ -354,12 +435,70 @@ public final class PatchIDCache {
         if ranges.count > 64 { ranges.remove(at: ranges.startIndex) }
     }
 
+    public typealias FileStep = (commit: ObjectID, old: ObjectID?, new: ObjectID?)
+
+    /// A file's history by range: "FROM TO PATH-DIGEST" → the commits that changed it, oldest
+    /// first, with both blob ids. What a conflict report names, and what the revert checks read.
+    public private(set) var files: [String: [FileStep]] = [:]
+
+    public static func fileKey(_ path: String, from: ObjectID, to: ObjectID) -> String {
+        let digest = (try? ObjectID.hashBlob(Array(path.utf8)))?.hex ?? "-"
+        return "\(from.hex) \(to.hex) \(digest)"
+    }
+
+    public func fileChanges(_ key: String) -> [FileStep]? { files[key] }
+
+    public func storeFileChanges(_ key: String, _ list: [FileStep]) {
+        if files[key] == nil { added += 1 }
+        files[key] = list
+        if files.count > 256 { files.remove(at: files.startIndex) }
+    }
+
+    /// Commit lists by key ("FROM TO DIGEST"): the commits that changed a patch's lines, for a
+    /// conflict report.
+    public private(set) var commitLists: [String: [ObjectID]] = [:]
+
+    public func commitList(_ key: String) -> [ObjectID]? { commitLists[key] }
+
+    public func storeCommitList(_ key: String, _ list: [ObjectID]) {
+        if commitLists[key] == nil { added += 1 }
+        commitLists[key] = list
+        if commitLists.count > 256 { commitLists.remove(at: commitLists.startIndex) }
+    }
+
     public var text: String {
+        let entries = self.entries
         var lines = entries.keys.sorted().map { "\($0.hex) \(entries[$0]!.map(\.hex) ?? "-")" }
+        for (key, list) in commitLists.sorted(by: { $0.key < $1.key }) {
+            lines.append("T \(key) " + list.map(\.hex).joined(separator: ","))
+        }
+        for (key, list) in files.sorted(by: { $0.key < $1.key }) {
+            lines.append("F \(key) " + list.map { "\($0.commit.hex):\($0.old?.hex ?? "-"):\($0.new?.hex ?? "-")" }.joined(separator: ","))
+        }
         for (key, ids) in ranges.sorted(by: { $0.key < $1.key }) {
             lines.append("R \(key) " + ids.sorted { $0.key < $1.key }.map { "\($0.key.hex):\($0.value.hex)" }.joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+extension StringProtocol where SubSequence == Substring {
+    /// Split at an ASCII separator by bytes: `split(separator:)` compares Characters (grapheme
+    /// breaking), about a hundred times slower on a cache file of hex ids.
+    func fields(_ separator: Unicode.Scalar, keepEmpty: Bool = false) -> [Substring] {
+        let sep = UInt8(ascii: separator)
+        var out: [Substring] = []
+        var start = utf8.startIndex
+        var i = start
+        while i != utf8.endIndex {
+            if utf8[i] == sep {
+                if keepEmpty || i != start { out.append(self[start..<i]) }
+                start = utf8.index(after: i)
+            }
+            i = utf8.index(after: i)
+        }
+        if keepEmpty || start != utf8.endIndex { out.append(self[start..<utf8.endIndex]) }
+        return out
     }
 }
 
@@ -387,7 +526,8 @@ final class PathTrie {
 /// is read about once however many commits share it (libgit2's object cache is off to keep scans
 /// flat).
 final class PathLookup {
-    private let repository: Repository
+    /// (unowned: a repository keeps its shared lookup, `historyLookup`)
+    private unowned let repository: Repository
     private var commits: [ObjectID: (tree: ObjectID, parents: [ObjectID])] = [:]
     /// Names as NUL-terminated bytes: two names equal only under Unicode equivalence are two names.
     private struct Key: Hashable { var tree: ObjectID; var name: [UInt8] }

@@ -1,11 +1,15 @@
 import CLibgit2
+import CTLSDefer
 
 /// Process-wide libgit2 set-up: initialised once, never shut down (as git2-rs does).
 enum Libgit2 {
     /// Initialises libgit2 and cuts it off from the user's and system's git configuration, so a
     /// `~/.gitconfig` can change neither results nor tests.
     static let ready: Bool = {
+        // The CA bundle is parsed only when a remote needs it (`loadCertificates`).
+        pk_tls_defer_begin()
         git_libgit2_init()
+        pk_tls_defer_end()
         for level in [GIT_CONFIG_LEVEL_SYSTEM, GIT_CONFIG_LEVEL_XDG, GIT_CONFIG_LEVEL_GLOBAL, GIT_CONFIG_LEVEL_PROGRAMDATA] {
             _ = pk_git_set_search_path(level.rawValue, "")
         }
@@ -15,6 +19,16 @@ enum Libgit2 {
     }()
 
     static func ensure() { _ = ready }
+
+    /// Hands libgit2 the CA bundle its init was kept from parsing (mbedTLS builds). Called
+    /// before every remote operation; until then https verification fails, never passes.
+    static let certificatesLoaded: Bool = {
+        ensure()
+        guard let file = pk_tls_deferred_file() else { return true }
+        return pk_git_set_cert_file(file) == 0
+    }()
+
+    static func loadCertificates() { _ = certificatesLoaded }
 
     static func enableObjectCache(_ maxBytes: Int) { _ = pk_git_enable_cache(maxBytes) }
 
@@ -42,5 +56,24 @@ public enum GitSettings {
         var major: Int32 = 0, minor: Int32 = 0, rev: Int32 = 0
         git_libgit2_version(&major, &minor, &rev)
         return "\(major).\(minor).\(rev)"
+    }
+}
+
+/// What the deferred CA loading did (see Sources/CTLSDefer/tls_defer.c), for tests and `--verbose`.
+public enum CertificateLoading {
+    /// The bundle libgit2's init asked for and was kept from parsing, nil when nothing was
+    /// deferred (libgit2 built without mbedTLS, or no bundle on the system).
+    public static var deferredFile: String? {
+        Libgit2.ensure()
+        return pk_tls_deferred_file().map { String(cString: $0) }
+    }
+
+    /// Bundles really parsed so far in this process.
+    public static var parses: Int { Int(pk_tls_real_parses()) }
+
+    /// Loads the deferred bundle (once); true when libgit2 accepted it or nothing was deferred.
+    public static func load() -> Bool {
+        Libgit2.loadCertificates()
+        return Libgit2.certificatesLoaded
     }
 }

@@ -26,6 +26,7 @@ extension Repository {
         Libgit2.ensure()
         try Self.refuseUnpinnedSSH(url, auth)
         var remote: OpaquePointer?
+        Libgit2.loadCertificates()
         try check(git_remote_create_anonymous(&remote, handle, url), "open remote \(url)")
         defer { git_remote_free(remote) }
         var opts = git_push_options()
@@ -59,6 +60,7 @@ extension Repository {
         Libgit2.ensure()
         try Self.refuseUnpinnedSSH(url, auth)
         var remote: OpaquePointer?
+        Libgit2.loadCertificates()
         try check(git_remote_create_anonymous(&remote, handle, url), "open remote \(url)")
         defer { git_remote_free(remote) }
         var opts = git_fetch_options()

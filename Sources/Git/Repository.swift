@@ -9,9 +9,18 @@ import Darwin
 /// Not Sendable: give each task its own.
 public final class Repository {
     let handle: OpaquePointer
+    /// `from..to` walks already made by this handle (history does not change under a reader:
+    /// commits are immutable), so a gate's patch-id pass, its file histories and its revert
+    /// checks share one walk.
+    var walks: [WalkKey: [ObjectID]] = [:]
+    struct WalkKey: Hashable { var from: ObjectID; var to: ObjectID; var firstParent: Bool }
+    var sharedLookup: PathLookup?
 
     init(handle: OpaquePointer) { self.handle = handle }
-    deinit { git_repository_free(handle) }
+    deinit {
+        sharedLookup = nil  // its open trees go before the repository they belong to
+        git_repository_free(handle)
+    }
 
     /// Opens the repository at exactly `path` (a work tree with `.git`, a `.git` dir, or a bare
     /// repository). Never searches parent directories.

@@ -206,6 +206,34 @@ struct HunkApplierTests {
     }
 }
 
+/// libgit2's mbedTLS init would parse the whole CA bundle in every process; it is deferred to the
+/// first remote operation.
+@Suite("CA bundle loaded only for remotes")
+struct CertificateDeferralTests {
+    /// Whether this libgit2 was built on mbedTLS (Debian's is): only then is there anything to defer.
+    static var mbedTLS: Bool {
+        // (procfs files have no size: read to the end, not by stat)
+        let maps = FileHandle(forReadingAtPath: "/proc/self/maps").map { String(decoding: $0.readDataToEndOfFile(), as: UTF8.self) }
+        return (maps ?? "").contains("libmbedx509")
+    }
+
+    @Test("init parses no certificate; loading hands the noted bundle to the real parser once")
+    func deferredThenLoaded() throws {
+        _ = try? Repository.open(atPath: "/nonexistent")  // libgit2 initialised
+        guard Self.mbedTLS, FileManager.default.fileExists(atPath: "/etc/ssl/certs/ca-certificates.crt") else {
+            #expect(CertificateLoading.deferredFile == nil || Self.mbedTLS)
+            return
+        }
+        #expect(CertificateLoading.deferredFile == "/etc/ssl/certs/ca-certificates.crt")
+        let before = CertificateLoading.parses
+        #expect(CertificateLoading.load())
+        #expect(CertificateLoading.load())
+        // Once, however often asked (other tests may have loaded it already in this process).
+        #expect(CertificateLoading.parses == max(before, 1))
+        #expect(CertificateLoading.parses <= 1)
+    }
+}
+
 @Suite("Git layer: fetching many references into an empty repository")
 struct FetchIntoEmptyTests {
     /// A bare remote with `hosts` x 3 references under refs/patchkeeper/, and a branch that must not come.

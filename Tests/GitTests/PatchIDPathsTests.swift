@@ -102,3 +102,71 @@ struct SplitMix64: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+/// A file's history in a range (`fileChanges`), what conflict reports and the revert checks read,
+/// is kept in the patch-id cache so that a second gate against the same target walks nothing.
+@Suite("file histories kept in the patch-id cache")
+struct FileHistoryCacheTests {
+    @Test("fileChanges equals git's blob ids per commit, survives the cache's text form, and is read back from it")
+    func fileChangesCached() throws {
+        let s = Scratch()
+        let repo = s.file("app")
+        git(["init", "-q", repo], in: s.path)
+        var stream = ""
+        for mark in 1...30 {
+            stream += "commit refs/heads/main\nmark :\(mark)\ncommitter T <t@example.org> \(1_700_000_000 + mark) +0000\ndata 2\nc\n"
+            if mark > 1 { stream += "from :\(mark - 1)\n" }
+            for p in ["a/f", "a/g", "b c/h"] where mark == 1 || (mark * p.count) % 4 == 1 {
+                stream += "M 100644 inline \(p)\ndata 8\nv\(String(format: "%06d", mark))\n"
+            }
+            if mark == 17 { stream += "D a/f\n" }
+        }
+        s.write("stream", stream)
+        #expect(run("/bin/sh", ["-c", "git fast-import --quiet < ../stream"], cwd: repo).status == 0)
+        let repository = try Repository.open(atPath: repo)
+        let revs = git(["rev-list", "--reverse", "main"], in: repo).split(separator: "\n").map(String.init)
+        let base = try repository.resolveCommit(revs[0]), tip = try repository.resolveCommit(revs.last!)
+        func blob(_ rev: String, _ path: String) -> String {
+            let r = run("/usr/bin/git", ["rev-parse", "--verify", "-q", "\(rev):\(path)"], cwd: repo)
+            return r.status == 0 ? r.stdout.trimmingCharacters(in: .whitespacesAndNewlines) : "-"
+        }
+        let cache = PatchIDCache()
+        var keys: [String: String] = [:]
+        for path in ["a/f", "a/g", "b c/h"] {
+            // git's answer: every commit whose blob at the path differs from its parent's.
+            let want = revs.dropFirst().compactMap { c -> String? in
+                let old = blob("\(c)^", path), new = blob(c, path)
+                return old == new ? nil : "\(c):\(old):\(new)"
+            }
+            let got = try repository.fileChanges(path, from: base, to: tip, cache: cache)
+            let text = got.map { "\($0.commit.hex):\($0.old?.hex ?? "-"):\($0.new?.hex ?? "-")" }
+            #expect(text == want, "\(path)")
+            #expect(!want.isEmpty)
+            keys[path] = text.joined(separator: ",")
+        }
+        #expect(cache.files.count == 3)
+        // Through the file's text form and back.
+        let again = PatchIDCache(text: cache.text)
+        #expect(Set(again.files.values.map { $0.map { "\($0.commit.hex):\($0.old?.hex ?? "-"):\($0.new?.hex ?? "-")" }.joined(separator: ",") })
+                == Set(keys.values))
+        // A second call reads the cache and does not walk: a kept answer is what comes back.
+        let forged = PatchIDCache(text: cache.text.split(separator: "\n").filter { !$0.hasPrefix("F ") }.joined(separator: "\n")
+                                  + "\nF \(base.hex) \(tip.hex) \(try ObjectID.hashBlob(Array("a/g".utf8)).hex) \(tip.hex):-:-\n")
+        let read = try repository.fileChanges("a/g", from: base, to: tip, cache: forged)
+        #expect(read.count == 1 && read[0].commit == tip && read[0].old == nil)
+        // The commits a conflict report names, kept the same way.
+        cache.storeCommitList("\(base.hex) \(tip.hex) k", [tip, base])
+        #expect(PatchIDCache(text: cache.text).commitList("\(base.hex) \(tip.hex) k") == [tip, base])
+        // Per-commit patch-ids (read lazily) and whole-range answers, through the text form.
+        cache.store(base, tip)
+        cache.store(tip, nil)
+        cache.storeRange("\(base.hex) \(tip.hex) all", [tip: base])
+        let back = PatchIDCache(text: cache.text + "zz -\n\(tip.hex)\n")
+        #expect(back.range("\(base.hex) \(tip.hex) all") == [tip: base])
+        #expect(back.lookup(base) == .some(tip) && back.lookup(tip) == .some(nil) && back.lookup(ObjectID(hex: String(repeating: "1", count: 40))!) == nil)
+        #expect(back.entries.count == 2 && back.files.count == 3)
+        // Malformed lines are skipped, not half-read.
+        let bad = PatchIDCache(text: "F \(base.hex) \(tip.hex) x \(tip.hex):zz:-\nF a b\nT \(base.hex) \(tip.hex) k \(tip.hex),zz\n")
+        #expect(bad.files.isEmpty && bad.commitLists.isEmpty)
+    }
+}

@@ -173,6 +173,13 @@ struct GateTests {
         #expect(file["verdict"] as? String == "conflicts")
         let hunks = try #require(file["conflicts"] as? [String])
         #expect(hunks.first?.contains("<<<<<<<") == true && hunks.first?.contains("RssCleanup.run(batch: 100)") == true)
+        // The commit that changed those lines is named, and a second gate (the file history and
+        // the named commits read from the patch-id cache) names it the same way.
+        let detail = file["detail"] as? String
+        #expect(detail?.contains("changed there by") == true && detail?.contains("\"same line changed\"") == true, "\(String(describing: detail))")
+        #expect((try? String(contentsOfFile: app.registry + "/.patchkeeper/patchids", encoding: .utf8))?.contains("\nT ") == true)
+        let (_, again) = try gate(app, "v2", policy: "reapply")
+        #expect(((again["patches"] as? [[String: Any]])?.first?["files"] as? [[String: Any]])?.first?["detail"] as? String == detail)
         let text = pk(["gate", "--target", "v2", "--policy", "reapply"] + app.flags)
         #expect(text.stdout.contains("gate: BLOCKED — 1 conflict"))
         // git agrees that it does not apply cleanly.

@@ -165,7 +165,7 @@ struct UpstreamIndex {
         if let a = atFix, let b = atTarget, a.id != b.id, restoresRemovedLine(f, fix: a.id, target: b.id, source: source) {
             return true
         }
-        guard let changes = try? repository.fileChanges(f.path, from: commit, to: target) else { return false }
+        guard let changes = try? repository.fileChanges(f.path, from: commit, to: target, cache: cache) else { return false }
         for (_, oldID, newID) in changes where reverts(oldID, newID) {
             return true
         }
@@ -242,11 +242,34 @@ struct UpstreamIndex {
     /// `git log -L`): the patch's changed lines are followed through each commit's diff, oldest
     /// first. Text for a conflict report, or nil when there are none (or no base).
     func commitsTouching(_ path: String, patch: PatchFile, source: BlobSource, pre: [UInt8], file: ParsedFilePatch) -> String? {
-        guard let base = patch.base, repository.contains(base),
-              let changes = try? repository.fileChanges(path, from: base, to: target) else { return nil }
-        var ranges = LineRanges.changed(by: file)
+        guard let base = patch.base, repository.contains(base) else { return nil }
+        let ranges = LineRanges.changed(by: file)
         if ranges.isEmpty { return nil }
-        var found: [(ObjectID, String)] = []
+        // Kept per (base, target, path, lines): a second gate against the same target re-diffs
+        // none of the file's history.
+        let key = PatchIDCache.fileKey(path + "\n" + ranges.map { "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ","),
+                                       from: base, to: target)
+        let found: [ObjectID]
+        if let known = cache?.commitList(key) {
+            found = known
+        } else {
+            guard let list = commitsChanging(ranges, in: path, base: base, source: source) else { return nil }
+            cache?.storeCommitList(key, list)
+            found = list
+        }
+        guard !found.isEmpty else { return nil }
+        let named = found.reversed().prefix(5).map { c in
+            "\(c.short) \"\(Text.singleLine((try? repository.commit(c))?.summary ?? ""))\""
+        }
+        return named.joined(separator: ", ") + (found.count > 5 ? " and \(found.count - 5) more" : "")
+    }
+
+    /// The commits (oldest first) whose diff of `path` overlaps `ranges` as they move through
+    /// base..target; nil when the file's history cannot be read.
+    private func commitsChanging(_ start: [ClosedRange<Int>], in path: String, base: ObjectID, source: BlobSource) -> [ObjectID]? {
+        guard let changes = try? repository.fileChanges(path, from: base, to: target, cache: cache) else { return nil }
+        var ranges = start
+        var found: [ObjectID] = []
         for (c, oldID, newID) in changes {
             guard let oldID, let newID, let old = source.content(oldID), let new = source.content(newID),
                   let text = try? MemoryRepository().makePatch([FileChange(old: FileVersion(path: path, mode: .regular, content: old),
@@ -254,11 +277,9 @@ struct UpstreamIndex {
                   let diff = try? PatchParser.parse(text).first else { continue }
             let (mapped, touched) = LineRanges.map(ranges, through: diff)
             ranges = mapped
-            if touched, let info = try? repository.commit(c) { found.append((c, info.summary)) }
+            if touched { found.append(c) }
         }
-        guard !found.isEmpty else { return nil }
-        let named = found.reversed().prefix(5).map { "\($0.0.short) \"\(Text.singleLine($0.1))\"" }
-        return named.joined(separator: ", ") + (found.count > 5 ? " and \(found.count - 5) more" : "")
+        return found
     }
 }
 

@@ -22,6 +22,13 @@ public enum AtomicFile {
         try write(Array(text.utf8), to: path, mode: mode)
     }
 
+    /// A derived file the next scan rewrites (a cache, the last scan): atomic, not fsync'd.
+    /// Its readers must take an empty or old file (after a power failure) as "none".
+    public static func writeDerived(_ bytes: [UInt8], to path: String, mode newMode: mode_t = 0o600) throws {
+        let dir = try openParent(path)
+        try dir.replaceFile(POSIX.baseName(path), with: bytes, newMode: newMode, displayPath: path, durable: false)
+    }
+
     /// Creates or replaces a symbolic link atomically.
     public static func writeSymlink(target: [UInt8], at path: String) throws {
         try openParent(path).replaceSymlink(POSIX.baseName(path), target: target)

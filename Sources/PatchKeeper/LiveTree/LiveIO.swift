@@ -134,9 +134,12 @@ public final class DirectoryHandle {
     /// `modeAfterRename`: the temp file stays 0600 until it has been renamed into place, and gets
     /// its mode through its still-open descriptor only then, so a temp file a crash leaves behind
     /// is unreadable to others (pam_motd shows every file of a motd.d directory, dotfiles too).
+    /// `durable: false` (derived files that the next scan rewrites: caches, the last scan, the
+    /// public summary) skips both fsyncs: still never half-visible to a reader, but after a power
+    /// failure possibly empty or old, which every reader of those files already survives.
     public func replaceFile(_ name: String, with bytes: [UInt8], newMode: mode_t = 0o644, executable: Bool? = nil,
                             inheritOwner: Bool = false, modeAfterRename: Bool = false,
-                            displayPath: String? = nil) throws {
+                            displayPath: String? = nil, durable: Bool = true) throws {
         let shown = displayPath ?? child(name)
         var mode = newMode
         var owner: (uid_t, gid_t)?
@@ -183,7 +186,9 @@ public final class DirectoryHandle {
         if !modeAfterRename {
             guard fchmod(t, mode) == 0 else { throw PatchKeeperError("cannot set mode of \(shown): \(POSIX.errorText())") }
         }
-        guard fsync(t) == 0 else { throw PatchKeeperError("cannot flush \(shown) to disk: \(POSIX.errorText())") }
+        if durable {
+            guard fsync(t) == 0 else { throw PatchKeeperError("cannot flush \(shown) to disk: \(POSIX.errorText())") }
+        }
         FaultInjector.step("before rename \(shown)")
         guard renameat(fd, temp, fd, name) == 0 else {
             throw PatchKeeperError("cannot replace \(shown): \(POSIX.errorText())")
@@ -193,7 +198,7 @@ public final class DirectoryHandle {
             // On the descriptor, never by name: the name may already be someone else's file.
             guard fchmod(t, mode) == 0 else { throw PatchKeeperError("cannot set mode of \(shown): \(POSIX.errorText())") }
         }
-        sync()
+        if durable { sync() }
         FaultInjector.step("after rename \(shown)")
     }
 

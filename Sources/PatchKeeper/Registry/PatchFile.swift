@@ -341,18 +341,18 @@ public struct PatchFile: Sendable, Equatable {
 
     /// From the first `diff --git` line of `text` to its end, minus a `-- ` signature block.
     static func diffSection(of text: String) -> String? {
-        let body: Substring
+        let body: String
         if text.hasPrefix("diff --git ") {
-            body = text[...]
-        } else if let r = text.range(of: "\ndiff --git ") {
-            body = text[text.index(after: r.lowerBound)...]
+            body = text
+        } else if let r = text.byteRange(of: "\ndiff --git ") {
+            body = String(text[text.index(after: r.lowerBound)...])
         } else {
             return nil
         }
-        if let sig = body.range(of: "\n-- \n", options: .backwards) {
+        if let sig = body.byteRange(of: "\n-- \n", backwards: true) {
             return String(body[..<sig.lowerBound]) + "\n"
         }
-        return String(body)
+        return body
     }
 }
 

@@ -297,7 +297,7 @@ public struct PublicSummary: Codable, Sendable, Equatable {
         let path = path(registry: registry.path)
         let dir = try AtomicFile.openParent(path)
         try refuseUntrustedParent(dir, path: path, owner: geteuid())
-        try dir.replaceFile(POSIX.baseName(path), with: bytes, newMode: 0o644, displayPath: path)
+        try dir.replaceFile(POSIX.baseName(path), with: bytes, newMode: 0o644, displayPath: path, durable: false)
     }
 
     /// The summary's bytes, read without following a link (nil when there is none).

@@ -98,9 +98,9 @@ extension Registry {
     func savePatchIDCache(_ cache: PatchIDCache?, lockHeld: Bool) {
         guard let cache, cache.added > 0 else { return }
         if lockHeld {
-            try? AtomicFile.write(Array(cache.text.utf8), to: patchIDCachePath, mode: 0o600)
+            try? AtomicFile.writeDerived(Array(cache.text.utf8), to: patchIDCachePath, mode: 0o600)
         } else if let lock = try? self.lock(wait: 0, recover: false) {
-            try? AtomicFile.write(Array(cache.text.utf8), to: patchIDCachePath, mode: 0o600)
+            try? AtomicFile.writeDerived(Array(cache.text.utf8), to: patchIDCachePath, mode: 0o600)
             withExtendedLifetime(lock) {}
         }
     }

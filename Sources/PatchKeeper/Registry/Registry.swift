@@ -373,7 +373,7 @@ public final class Registry {
         }
         // Best effort, and only for who may write the state directory (root, the owner).
         if validated != known, POSIX.isDirectory(stateDirectory) {
-            try? AtomicFile.write(Array(validated.map(\.hex).sorted().joined(separator: "\n").utf8), to: validatedPath, mode: 0o600)
+            try? AtomicFile.writeDerived(Array(validated.map(\.hex).sorted().joined(separator: "\n").utf8), to: validatedPath, mode: 0o600)
         }
         return patches
     }

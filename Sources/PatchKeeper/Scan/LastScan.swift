@@ -33,7 +33,7 @@ public struct LastScan: Codable, Sendable, Equatable {
         encoder.dateEncodingStrategy = .secondsSince1970
         let lock = try registry.lock(wait: 0, recover: false)
         defer { withExtendedLifetime(lock) {} }
-        try AtomicFile.write(Array(try encoder.encode(value)), to: path(registry), mode: 0o600)
+        try AtomicFile.writeDerived(Array(try encoder.encode(value)), to: path(registry), mode: 0o600)
         registry.updateSummary { try PublicSummary.refresh(registry, now: report.checkedAt) }
     }
 

@@ -130,7 +130,7 @@ public struct TreeScanner {
             // The cached tree index is the deployed listing's when the cache was written for this
             // very commit and subdirectory (its path checked again); otherwise look it up.
             if let row, sameTree, case let t = cache.treeIndex(row: row), t < tree.files.count,
-               t < 0 || tree.files[t].path.utf8.elementsEqual(e.path.utf8) {
+               t < 0 || tree.files[t].path.sameBytes(as: e.path) {
                 treeIndex[i] = t
             } else {
                 treeIndex[i] = deployedIndex[e.path] ?? -1
@@ -319,12 +319,12 @@ public struct TreeScanner {
         let unchanged = toHash.isEmpty && !cacheDiscarded && sameTree && loadedCount == entries.count && cacheInOrder == entries.count
         if options.writeCache, listingRead, let bytes = DeployedListing.serialized(key: treeKey, files: tree.files, directories: tree.directories),
            let lock = try? registry.lock(wait: 0, recover: false) {
-            try? AtomicFile.write(bytes, to: listingPath, mode: 0o600)
+            try? AtomicFile.writeDerived(bytes, to: listingPath, mode: 0o600)
             withExtendedLifetime(lock) {}
         }
         if options.writeCache, !unchanged, let lock = try? registry.lock(wait: 0, recover: false) {
             let now = Int64(Date().timeIntervalSince1970 * 1e9)
-            try? AtomicFile.write(StatCache.serialized(root: root, treeKey: treeKey, now: now, entries: entries, ids: ids, treeIndex: treeIndex),
+            try? AtomicFile.writeDerived(StatCache.serialized(root: root, treeKey: treeKey, now: now, entries: entries, ids: ids, treeIndex: treeIndex),
                                   to: cachePath, mode: 0o600)
             withExtendedLifetime(lock) {}
         }
