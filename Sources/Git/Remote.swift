@@ -130,21 +130,51 @@ extension Repository {
     /// 6,000 freed, most of a first fetch's system time on ext4.
     ///
     /// Falls back to the plain `fetch` (and packs afterwards) when this repository has any
-    /// reference or no directory can be made in `stagingParent` (on a disk it still works, it
-    /// only saves less). The result is the same either way:
+    /// reference, no directory can be made in `stagingParent` (on a disk it still works, it only
+    /// saves less), `stagingParent` has less room than `stagingBytesPerRef` twice per advertised
+    /// reference plus 64 MiB, or the staged fetch fails for any reason but a refusal by
+    /// `checkAdvertised` (which is final). The result is the same either way:
     /// the fetched references, packed. Refspecs must map into this repository's refs/ as usual.
     @discardableResult
     public func fetchIntoEmpty(url: String, refspecs: [String], auth: RemoteAuth = RemoteAuth(), stagingParent: String = "/dev/shm",
+                               stagingBytesPerRef: Double = 8192,
                                checkAdvertised: ((_ names: [String]) throws -> Void)? = nil) throws -> FetchStats {
-        var template = Array((stagingParent + "/patchkeeper-fetch-XXXXXX").utf8CString)
-        guard try referenceNames().allSatisfy({ !$0.hasPrefix("refs/") }),
-              let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            let stats = try fetch(url: url, refspecs: refspecs, auth: auth, checkAdvertised: checkAdvertised)
-            if stats.receivedObjects > 0 { try packReferences() }
+        let plain = { () throws -> FetchStats in
+            let stats = try self.fetch(url: url, refspecs: refspecs, auth: auth, checkAdvertised: checkAdvertised)
+            try self.packReferences()
             return stats
         }
+        var template = Array((stagingParent + "/patchkeeper-fetch-XXXXXX").utf8CString)
+        guard try referenceNames().allSatisfy({ !$0.hasPrefix("refs/") }),
+              let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else { return try plain() }
         let staging = String(cString: made)
         defer { Self.removeStaging(staging) }
+        var refused = false
+        let check: ([String]) throws -> Void = { names in
+            do { try checkAdvertised?(names) } catch { refused = true; throw error }
+            // A tmpfs keeps each staged ref file in a page of memory: with too little room (a small
+            // /dev/shm in a container), the plain way.
+            var fs = statvfs()
+            guard statvfs(staging, &fs) == 0,
+                  Double(fs.f_bavail) * Double(fs.f_frsize) >= Double(names.count) * stagingBytesPerRef * 2 + Double(64 << 20) else {
+                throw StagingUnusable()
+            }
+        }
+        do {
+            return try stagedFetch(into: staging, url: url, refspecs: refspecs, auth: auth, checkAdvertised: check)
+        } catch where refused {
+            throw error
+        } catch {
+            // Staging failed (no room, a local write error, or the remote: then the plain fetch
+            // fails the same way and says so). Objects it already brought are not fetched again.
+            return try plain()
+        }
+    }
+
+    private struct StagingUnusable: Error {}
+
+    private func stagedFetch(into staging: String, url: String, refspecs: [String], auth: RemoteAuth,
+                             checkAdvertised: @escaping ([String]) throws -> Void) throws -> FetchStats {
         let scratch = try Repository.create(atPath: staging, bare: true)
         var odb: OpaquePointer?
         try check(git_repository_odb(&odb, handle), "open object database")

@@ -306,8 +306,29 @@ struct FetchIntoEmptyTests {
         let cache = s.file("cache.git")
         let repo = try Repository.create(atPath: cache, bare: true)
         struct No: Error {}
-        #expect(throws: No.self) { try repo.fetchIntoEmpty(url: remote, refspecs: ["+refs/patchkeeper/*:refs/patchkeeper/*"]) { _ in throw No() } }
+        var asked = 0
+        #expect(throws: No.self) { try repo.fetchIntoEmpty(url: remote, refspecs: ["+refs/patchkeeper/*:refs/patchkeeper/*"]) { _ in asked += 1; throw No() } }
+        #expect(asked == 1)      // final: no second attempt the plain way
         #expect(try repo.references(prefix: "refs/").isEmpty)
         #expect(!FileManager.default.fileExists(atPath: cache + "/packed-refs"))
+    }
+}
+
+extension FetchIntoEmptyTests {
+    @Test("with too little room in the staging directory for the advertised refs, the plain way: same references, packed")
+    func noRoom() throws {
+        let s = Scratch()
+        let remote = Self.remote(s, hosts: 5)
+        let cache = s.file("cache.git")
+        let repo = try Repository.create(atPath: cache, bare: true)
+        var asked = 0
+        let stats = try repo.fetchIntoEmpty(url: remote, refspecs: ["+refs/patchkeeper/*:refs/patchkeeper/*"], stagingBytesPerRef: 1e18) { _ in asked += 1 }
+        #expect(stats.receivedObjects == 3)
+        #expect(asked == 2)      // the staged attempt, then the plain fetch
+        #expect(Self.looseRefs(cache).isEmpty)
+        #expect(FileManager.default.fileExists(atPath: cache + "/refs/patchkeeper"))   // the plain path was taken
+        let want = git(["for-each-ref", "--format=%(objectname) %(refname)", "refs/patchkeeper/"], in: remote)
+        #expect(git(["for-each-ref", "--format=%(objectname) %(refname)"], in: cache) == want)
+        #expect(!(try FileManager.default.contentsOfDirectory(atPath: "/dev/shm")).contains { $0.hasPrefix("patchkeeper-fetch-") && FileManager.default.fileExists(atPath: "/dev/shm/\($0)/HEAD") })
     }
 }
