@@ -12,8 +12,9 @@ public enum PatchText {
 
     /// `normalized` without the byte-level shortcut (tests compare the two).
     static func rewritten(_ text: String) -> String {
-        guard text.contains("new file mode") || text.contains("deleted file mode") || text.contains(" b/") || text.contains("old mode") else { return text }
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard text.byteRange(of: "new file mode") != nil || text.byteRange(of: "deleted file mode") != nil
+            || text.byteRange(of: " b/") != nil || text.byteRange(of: "old mode") != nil else { return text }
+        var lines = text.fields("\n", keepEmpty: true).map(String.init)
         var i = 0
         while i < lines.count {
             guard lines[i].hasPrefix("diff --git ") else { i += 1; continue }
@@ -122,7 +123,7 @@ extension PatchText {
     /// file would be written). `..` and newlines are left to the callers' path checks.
     static func checkHeaderPaths(_ text: String) throws {
         var inHeader = false
-        for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (n, line) in text.fields("\n", keepEmpty: true).enumerated() {
             if line.hasPrefix("diff --git ") { inHeader = true } else if !inHeader { continue }
             if line.hasPrefix("@@") || line == "GIT binary patch" || line.hasPrefix("Binary files ") { inHeader = false; continue }
             var paths: [(text: Substring, prefixed: Bool)] = []

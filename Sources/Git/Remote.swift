@@ -69,6 +69,10 @@ extension Repository {
         opts.update_fetchhead = 0
         let status = RemoteCallbackState(auth: auth)
         status.install(&opts.callbacks)
+        // Only references that exist before the fetch can need pruning after it (the fetch
+        // creates only advertised ones): read them now, while they are few or packed, instead of
+        // every loose file the fetch writes.
+        let before = try prunePrefix.map { try references(prefix: $0) } ?? []
         // The object cache and no re-hashing of every object read (as git reads): a local fetch of
         // a thousand hosts walked the same trees again and again. The indexer still computes the
         // id of everything it writes here.
@@ -108,12 +112,139 @@ extension Repository {
             try check(git_remote_ls(&heads, &count, remote), "list \(url)")
             var advertised = Set<String>()
             for i in 0..<count { if let h = heads?[i] { advertised.insert(String(cString: h.pointee.name)) } }
-            for r in try references(prefix: prunePrefix) where !advertised.contains(r.name) {
+            for r in before where r.name.hasPrefix(prunePrefix) && !advertised.contains(r.name) {
                 try deleteReference(r.name)
                 stats.pruned += 1
             }
         }
         return stats
+    }
+
+    /// `fetch` into a repository that has no references at all, with the references it creates
+    /// written and packed in a scratch repository under `stagingParent` (a tmpfs such as
+    /// /dev/shm) that uses this repository's object database: the objects go straight here
+    /// (libgit2's indexer writes one pack), and of the references this repository receives only
+    /// the `packed-refs` file libgit2 wrote there. libgit2's own path writes one loose file per
+    /// reference (a lock file each, and a directory per name level), then a lock file per
+    /// reference again to pack them: for a fleet of 1,000 hosts 8,000 inodes allocated and
+    /// 6,000 freed, most of a first fetch's system time on ext4.
+    ///
+    /// Falls back to the plain `fetch` (and packs afterwards) when this repository has any
+    /// reference, no directory can be made in `stagingParent` (on a disk it still works, it only
+    /// saves less), `stagingParent` has less room than `stagingBytesPerRef` twice per advertised
+    /// reference plus 64 MiB, or the staged fetch fails for any reason but a refusal by
+    /// `checkAdvertised` (which is final). The result is the same either way:
+    /// the fetched references, packed. Refspecs must map into this repository's refs/ as usual.
+    @discardableResult
+    public func fetchIntoEmpty(url: String, refspecs: [String], auth: RemoteAuth = RemoteAuth(), stagingParent: String = "/dev/shm",
+                               stagingBytesPerRef: Double = 8192,
+                               checkAdvertised: ((_ names: [String]) throws -> Void)? = nil) throws -> FetchStats {
+        let plain = { () throws -> FetchStats in
+            let stats = try self.fetch(url: url, refspecs: refspecs, auth: auth, checkAdvertised: checkAdvertised)
+            try self.packReferences()
+            return stats
+        }
+        var template = Array((stagingParent + "/patchkeeper-fetch-XXXXXX").utf8CString)
+        guard try referenceNames().allSatisfy({ !$0.hasPrefix("refs/") }),
+              let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else { return try plain() }
+        let staging = String(cString: made)
+        defer { Self.removeStaging(staging) }
+        var refused = false
+        let check: ([String]) throws -> Void = { names in
+            do { try checkAdvertised?(names) } catch { refused = true; throw error }
+            // A tmpfs keeps each staged ref file in a page of memory: with too little room (a small
+            // /dev/shm in a container), the plain way.
+            var fs = statvfs()
+            guard statvfs(staging, &fs) == 0,
+                  Double(fs.f_bavail) * Double(fs.f_frsize) >= Double(names.count) * stagingBytesPerRef * 2 + Double(64 << 20) else {
+                throw StagingUnusable()
+            }
+        }
+        do {
+            return try stagedFetch(into: staging, url: url, refspecs: refspecs, auth: auth, checkAdvertised: check)
+        } catch where refused {
+            throw error
+        } catch {
+            // Staging failed (no room, a local write error, or the remote: then the plain fetch
+            // fails the same way and says so). Objects it already brought are not fetched again.
+            return try plain()
+        }
+    }
+
+    private struct StagingUnusable: Error {}
+
+    private func stagedFetch(into staging: String, url: String, refspecs: [String], auth: RemoteAuth,
+                             checkAdvertised: @escaping ([String]) throws -> Void) throws -> FetchStats {
+        let scratch = try Repository.create(atPath: staging, bare: true)
+        var odb: OpaquePointer?
+        try check(git_repository_odb(&odb, handle), "open object database")
+        defer { git_odb_free(odb) }
+        try check(git_repository_set_odb(scratch.handle, odb), "share object database")
+        let stats = try scratch.fetch(url: url, refspecs: refspecs, auth: auth, checkAdvertised: checkAdvertised)
+        try scratch.packReferences()
+        let packed = staging + "/packed-refs"
+        let fd = Glibc.open(packed, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { return stats }      // nothing fetched: no references to place
+            throw GitError(code: -1, message: "cannot read \(packed): \(String(cString: strerror(errno)))", operation: "fetch from \(url)")
+        }
+        var bytes: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n > 0 { bytes += buf[0..<n]; continue }
+            if n < 0 && errno == EINTR { continue }
+            let failed = n < 0
+            close(fd)
+            if failed { throw GitError(code: -1, message: "cannot read \(packed): \(String(cString: strerror(errno)))", operation: "fetch from \(url)") }
+            break
+        }
+        try installPackedRefs(bytes)
+        return stats
+    }
+
+    /// Writes `bytes` as this repository's `packed-refs` the way libgit2 does: under
+    /// `packed-refs.lock` (created exclusively: a concurrent writer makes this fail), renamed over.
+    func installPackedRefs(_ bytes: [UInt8]) throws {
+        let dir = String(cString: git_repository_path(handle))
+        let target = dir + (dir.hasSuffix("/") ? "" : "/") + "packed-refs"
+        let lock = target + ".lock"
+        let fd = Glibc.open(lock, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw GitError(code: -1, message: "cannot lock \(target): \(String(cString: strerror(errno)))", operation: "pack references") }
+        var off = 0
+        while off < bytes.count {
+            let n = bytes[off...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 {
+                let why = String(cString: strerror(errno))
+                close(fd); unlink(lock)
+                throw GitError(code: -1, message: "cannot write \(lock): \(why)", operation: "pack references")
+            }
+            off += n
+        }
+        if close(fd) != 0 || rename(lock, target) != 0 {
+            let why = String(cString: strerror(errno))
+            unlink(lock)
+            throw GitError(code: -1, message: "cannot write \(target): \(why)", operation: "pack references")
+        }
+    }
+
+    /// Removes the staging repository (made by us, under a 0700 directory of ours): depth first,
+    /// never following a symbolic link.
+    static func removeStaging(_ path: String) {
+        guard let dir = opendir(path) else { unlink(path); return }
+        var children: [String] = []
+        while let e = readdir(dir) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            if name != "." && name != ".." { children.append(name) }
+        }
+        closedir(dir)
+        for c in children {
+            let full = path + "/" + c
+            var st = stat()
+            if lstat(full, &st) == 0 && st.st_mode & S_IFMT == S_IFDIR { removeStaging(full) } else { unlink(full) }
+        }
+        rmdir(path)
     }
 
     /// libgit2 1.5 checks no known_hosts file: an ssh remote is only used with a pinned host key.

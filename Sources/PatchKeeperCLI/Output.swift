@@ -68,8 +68,9 @@ struct Output {
     }
 
     /// A line on stderr only with `--verbose`.
-    static func info(_ s: String) {
-        if verbose { diagnostic(s) }
+    /// (an autoclosure: the line is not even formatted without --verbose)
+    static func info(_ s: @autoclosure () -> String) {
+        if verbose { diagnostic(s()) }
     }
 
     /// The columns a table may use: the terminal's width when stdout is one, else $COLUMNS;

@@ -233,3 +233,102 @@ struct CertificateDeferralTests {
         #expect(CertificateLoading.parses <= 1)
     }
 }
+
+@Suite("Git layer: fetching many references into an empty repository")
+struct FetchIntoEmptyTests {
+    /// A bare remote with `hosts` x 3 references under refs/patchkeeper/, and a branch that must not come.
+    static func remote(_ s: Scratch, hosts: Int) -> String {
+        let work = s.file("work")
+        git(["init", "-q", work], in: s.path)
+        s.write("work/f", "one\n")
+        git(["add", "f"], in: work)
+        git(["commit", "-qm", "one"], in: work)
+        let remote = s.file("remote.git")
+        git(["clone", "-q", "--bare", work, remote], in: s.path)
+        var refs = ""
+        let head = git(["rev-parse", "HEAD"], in: work)
+        for h in 0..<hosts { for kind in ["registry", "images", "summary"] { refs += "create refs/patchkeeper/web\(h)/api/\(kind) \(head)\n" } }
+        s.write("refs.txt", refs)
+        let r = run("/bin/sh", ["-c", "git -C '\(remote)' update-ref --stdin < '\(s.file("refs.txt"))'"])
+        precondition(r.status == 0, r.stderr)
+        return remote
+    }
+
+    /// Every file under refs/ of a bare repository (loose references).
+    static func looseRefs(_ repo: String) -> [String] {
+        run("/usr/bin/find", [repo + "/refs", "-type", "f"]).stdout.split(separator: "\n").map(String.init)
+    }
+
+    @Test("the fetched references arrive packed (no loose file each), equal to the remote's, the objects in this repository's own pack; a second fetch transfers nothing")
+    func packedOnArrival() throws {
+        let s = Scratch()
+        let remote = Self.remote(s, hosts: 20)
+        let cache = s.file("cache.git")
+        let repo = try Repository.create(atPath: cache, bare: true)
+        var advertised: [String] = []
+        let stats = try repo.fetchIntoEmpty(url: remote, refspecs: ["+refs/patchkeeper/*:refs/patchkeeper/*"]) { advertised = $0 }
+        #expect(stats.receivedObjects == 3)
+        #expect(advertised.filter { $0.hasPrefix("refs/patchkeeper/") }.count == 60)
+        #expect(Self.looseRefs(cache).isEmpty, "\(Self.looseRefs(cache))")
+        // Not even the directories of loose references were made here (the plain fetch leaves
+        // refs/patchkeeper/HOST/APP/ behind after packing).
+        #expect(!FileManager.default.fileExists(atPath: cache + "/refs/patchkeeper"))
+        let want = git(["for-each-ref", "--format=%(objectname) %(refname)", "refs/patchkeeper/"], in: remote)
+        #expect(git(["for-each-ref", "--format=%(objectname) %(refname)"], in: cache) == want)
+        #expect(try repo.references(prefix: "refs/patchkeeper/").count == 60)
+        #expect(run("/usr/bin/git", ["-C", cache, "fsck", "--connectivity-only", "--no-dangling"]).status == 0)
+        #expect(run("/bin/sh", ["-c", "ls '\(cache)'/objects/pack/*.pack"]).status == 0)
+        // The staging directory is gone.
+        #expect(!(try FileManager.default.contentsOfDirectory(atPath: "/dev/shm")).contains { $0.hasPrefix("patchkeeper-fetch-") && FileManager.default.fileExists(atPath: "/dev/shm/\($0)/packed-refs") })
+        // Not empty any more: the plain fetch (which writes nothing when nothing changed).
+        let again = try repo.fetchIntoEmpty(url: remote, refspecs: ["+refs/patchkeeper/*:refs/patchkeeper/*"])
+        #expect(again.receivedObjects == 0)
+        #expect(Self.looseRefs(cache).isEmpty)
+    }
+
+    @Test("without a usable staging directory it fetches the plain way and packs afterwards: the same references")
+    func fallback() throws {
+        let s = Scratch()
+        let remote = Self.remote(s, hosts: 5)
+        let cache = s.file("cache.git")
+        let repo = try Repository.create(atPath: cache, bare: true)
+        try repo.fetchIntoEmpty(url: remote, refspecs: ["+refs/patchkeeper/*:refs/patchkeeper/*"], stagingParent: s.file("no-such-dir"))
+        #expect(Self.looseRefs(cache).isEmpty)
+        #expect(FileManager.default.fileExists(atPath: cache + "/refs/patchkeeper"))   // the plain path was taken
+        let want = git(["for-each-ref", "--format=%(objectname) %(refname)", "refs/patchkeeper/"], in: remote)
+        #expect(git(["for-each-ref", "--format=%(objectname) %(refname)"], in: cache) == want)
+    }
+
+    @Test("a refusal from checkAdvertised leaves the repository empty")
+    func refused() throws {
+        let s = Scratch()
+        let remote = Self.remote(s, hosts: 5)
+        let cache = s.file("cache.git")
+        let repo = try Repository.create(atPath: cache, bare: true)
+        struct No: Error {}
+        var asked = 0
+        #expect(throws: No.self) { try repo.fetchIntoEmpty(url: remote, refspecs: ["+refs/patchkeeper/*:refs/patchkeeper/*"]) { _ in asked += 1; throw No() } }
+        #expect(asked == 1)      // final: no second attempt the plain way
+        #expect(try repo.references(prefix: "refs/").isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: cache + "/packed-refs"))
+    }
+}
+
+extension FetchIntoEmptyTests {
+    @Test("with too little room in the staging directory for the advertised refs, the plain way: same references, packed")
+    func noRoom() throws {
+        let s = Scratch()
+        let remote = Self.remote(s, hosts: 5)
+        let cache = s.file("cache.git")
+        let repo = try Repository.create(atPath: cache, bare: true)
+        var asked = 0
+        let stats = try repo.fetchIntoEmpty(url: remote, refspecs: ["+refs/patchkeeper/*:refs/patchkeeper/*"], stagingBytesPerRef: 1e18) { _ in asked += 1 }
+        #expect(stats.receivedObjects == 3)
+        #expect(asked == 2)      // the staged attempt, then the plain fetch
+        #expect(Self.looseRefs(cache).isEmpty)
+        #expect(FileManager.default.fileExists(atPath: cache + "/refs/patchkeeper"))   // the plain path was taken
+        let want = git(["for-each-ref", "--format=%(objectname) %(refname)", "refs/patchkeeper/"], in: remote)
+        #expect(git(["for-each-ref", "--format=%(objectname) %(refname)"], in: cache) == want)
+        #expect(!(try FileManager.default.contentsOfDirectory(atPath: "/dev/shm")).contains { $0.hasPrefix("patchkeeper-fetch-") && FileManager.default.fileExists(atPath: "/dev/shm/\($0)/HEAD") })
+    }
+}

@@ -20,6 +20,10 @@ struct HostilePatchTextTests {
         ("diff --git a/etc/x b/etc/x\n--- a//etc/x\n+++ b//etc/x\n@@ -1 +1 @@\n-a\n+b\n", "'a//etc/x' is absolute at line 2"),
         ("diff --git /etc/x /etc/x\nnew file mode 100644\n--- /dev/null\n+++ /etc/x\n@@ -0,0 +1 @@\n+x\n", "'/etc/x' is absolute at line 1"),
         ("diff --git a/x b/y\nsimilarity index 100%\nrename from x\nrename to /etc/y\n", "'/etc/y' is absolute at line 4"),
+        // A line ending in CR LF before the header line: lines are cut at LF bytes, as libgit2
+        // cuts them (split by Characters, "\r\n" is one and hid the next line from the check).
+        ("diff --git a/x b/y\r\nsimilarity index 100%\nrename from x\nrename to /etc/y\n", "'/etc/y' is absolute at line 4"),
+        ("diff --git a/etc/x b/etc/x\r\n--- a//etc/x\n+++ b//etc/x\n@@ -1 +1 @@\n-a\n+b\n", "is absolute at line 2"),
         ("diff --git \"a/a\\000b\" \"b/a\\000b\"\nnew file mode 100644\n--- /dev/null\n+++ \"b/a\\000b\"\n@@ -0,0 +1 @@\n+x\n", "contains a NUL byte at line 1"),
         ("diff --git \"a/caf\\303\" \"b/caf\\303\"\nnew file mode 100644\n--- /dev/null\n+++ \"b/caf\\303\"\n@@ -0,0 +1 @@\n+x\n", "is not UTF-8 at line 1"),
     ])

@@ -483,21 +483,73 @@ struct FleetTests {
 }
 
 /// The ssh transport against a local sshd (started here on 127.0.0.1 with its own config, host
-/// key and authorized_keys; the forced command sets the host identity the update hook checks).
-/// Skipped, visibly, where no sshd can be started. Opt-in (PATCHKEEPER_SSH_TEST=1): on the
-/// machine it was written on, the test hung before its first push (sshd started, the listener
-/// never released the test), so the ssh path is not verified by CI yet.
+/// key and authorized_keys in the test's scratch dir; no system file is read or written; the
+/// forced command sets the host identity the update hook checks).
+///
+/// Why it once hung: sshd closes every descriptor above stderr when it starts, including the
+/// socket Foundation's `Process` watches to learn that a child exited. Foundation took that as
+/// the exit and blocked its one process-monitor thread in `waitpid(sshd)`, so no later `Process`
+/// in the test run (bash, git, patchkeeper) was ever reaped. sshd is therefore started under
+/// `timeout(1)`, which keeps that socket open, forwards the final SIGTERM, and kills sshd after
+/// `serverLifetime` even if this process dies. Every client command runs under a timeout too: a
+/// hang fails the test with a message instead of stopping the run.
+///
+/// Skipped, visibly, where sshd cannot run: the trait below when a program is missing, and a
+/// cancellation naming `sshd -t`'s complaint when sshd refuses the configuration (not root, no
+/// privilege separation directory).
 @Suite("Fleet over ssh")
 struct FleetSSHTests {
     static let sshd = "/usr/sbin/sshd"
-    static var canStartSSHD: Bool {
-        ProcessInfo.processInfo.environment["PATCHKEEPER_SSH_TEST"] == "1"
-            && FileManager.default.isExecutableFile(atPath: sshd) && geteuid() == 0 && FileManager.default.fileExists(atPath: "/run/sshd")
-            && FileManager.default.isExecutableFile(atPath: "/usr/bin/git-shell")
+    static let tools = [sshd, "/usr/bin/ssh-keygen", "/usr/bin/git-shell", "/usr/bin/timeout"]
+    static var toolsPresent: Bool { tools.allSatisfy { FileManager.default.isExecutableFile(atPath: $0) } }
+    /// sshd is killed after this many seconds whatever happens; one client command after `clientTimeout`.
+    static let serverLifetime = 300
+    static let clientTimeout = 60
+
+    /// A port on 127.0.0.1 that was free a moment ago (bound to port 0, then released).
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+        }
+        try #require(bound, "cannot bind a port on 127.0.0.1")
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    /// True once something accepts connections on 127.0.0.1:port.
+    static func listening(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        return withUnsafePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+
+    /// patchkeeper with a hard timeout: a hang is a failure that says so, never a stuck run.
+    static func pkTimed(_ args: [String], what: String, sourceLocation: SourceLocation = #_sourceLocation) -> ProcessResult {
+        let r = run("/usr/bin/timeout", ["-k", "5", String(clientTimeout), patchkeeperBinary()] + args)
+        if r.status == 124 || r.status == 137 {
+            Issue.record("\(what): patchkeeper \(args.first ?? "") over ssh did not finish within \(clientTimeout) s (killed): \(r.stderr)",
+                         sourceLocation: sourceLocation)
+        }
+        return r
     }
 
     @Test("a host publishes over ssh with a pinned host key; another host's namespace, an unpinned or wrong host key are refused",
-          .enabled(if: canStartSSHD, "opt-in with PATCHKEEPER_SSH_TEST=1 (needs root, /usr/sbin/sshd, /run/sshd, git-shell): ssh transport not tested in this run"))
+          .enabled(if: toolsPresent, "needs /usr/sbin/sshd (openssh-server), ssh-keygen, git-shell and timeout: ssh transport NOT tested in this run"),
+          .timeLimit(.minutes(5)))
     func publishOverSSH() throws {
         let f = FleetTests.Fleet()
         let dir = f.app.scratch.file("ssh")
@@ -511,7 +563,7 @@ struct FleetSSHTests {
         let fingerprint = try #require(run("/usr/bin/ssh-keygen", ["-lf", dir + "/host_key.pub"]).stdout.split(separator: " ").dropFirst().first.map(String.init))
         let clientPub = try String(contentsOfFile: dir + "/client_key.pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         f.app.scratch.write("ssh/authorized_keys", "command=\"env PATCHKEEPER_HOST=web1 git-shell -c \\\"$SSH_ORIGINAL_COMMAND\\\"\",no-pty \(clientPub)\n")
-        let port = 20000 + Int(getpid() % 20000)
+        let port = try Self.freePort()
         f.app.scratch.write("ssh/sshd_config", """
             Port \(port)
             ListenAddress 127.0.0.1
@@ -524,21 +576,45 @@ struct FleetSSHTests {
             KbdInteractiveAuthentication no
             PubkeyAuthentication yes
             PermitRootLogin prohibit-password
+            AllowAgentForwarding no
+            AllowTcpForwarding no
+            X11Forwarding no
             LogLevel ERROR
             """)
+        // sshd's own verdict on the configuration (privilege separation directory, user, keys):
+        // where it says no, sshd cannot run here, and the test says so instead of failing.
+        let check = run(Self.sshd, ["-t", "-f", dir + "/sshd_config"])
+        if check.status != 0 {
+            try Test.cancel("sshd cannot run here (\(check.stderr.trimmingCharacters(in: .whitespacesAndNewlines))): ssh transport NOT tested in this run")
+        }
         let server = Process()
-        server.executableURL = URL(fileURLWithPath: Self.sshd)
-        server.arguments = ["-D", "-e", "-f", dir + "/sshd_config"]
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+        server.arguments = ["-k", "5", String(Self.serverLifetime), Self.sshd, "-D", "-e", "-f", dir + "/sshd_config"]
+        server.standardInput = FileHandle.nullDevice
         server.standardOutput = FileHandle.nullDevice
-        server.standardError = FileHandle.nullDevice
+        let serverLog = dir + "/sshd.log"
+        _ = FileManager.default.createFile(atPath: serverLog, contents: nil)
+        server.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: serverLog))
         try server.run()
-        defer { server.terminate(); server.waitUntilExit() }
+        defer {
+            // Children of Foundation's Process start with SIGTERM blocked (its monitor thread's
+            // mask), so timeout(1) would ignore terminate(): sshd, which resets its mask, is
+            // stopped by its pid file, and timeout then exits with it; SIGKILL if not.
+            let pid = f.app.scratch.read("ssh/sshd.pid").flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            if let pid { kill(pid, SIGTERM) }
+            for _ in 0..<100 where server.isRunning { usleep(100_000) }
+            if server.isRunning {
+                if let pid { kill(pid, SIGKILL) }
+                kill(server.processIdentifier, SIGKILL)
+            }
+            server.waitUntilExit()
+        }
         var up = false
-        for _ in 0..<50 where !up {
-            up = run("/bin/bash", ["-c", "exec 3<>/dev/tcp/127.0.0.1/\(port)"]).status == 0
+        for _ in 0..<100 where !up && server.isRunning {
+            up = Self.listening(port)
             if !up { usleep(100_000) }
         }
-        try #require(up, "sshd did not start on port \(port)")
+        try #require(up, "sshd did not start on 127.0.0.1:\(port) within 10 s: \(f.app.scratch.read("ssh/sshd.log") ?? "")")
         let user = String(cString: getpwuid(geteuid()).pointee.pw_name)
         let url = "ssh://\(user)@127.0.0.1:\(port)\(f.remote)"
         func configure(host: String, hostKey: String?) {
@@ -557,32 +633,43 @@ struct FleetSSHTests {
                 """)
             chmod(f.config("web1"), 0o644)
         }
+        func pkOnWeb1(_ args: [String], what: String) -> ProcessResult { Self.pkTimed(args + ["--config", f.config("web1")], what: what) }
         configure(host: "web1", hostKey: fingerprint)
         f.edit("web1", "config/clock.rb", FleetTests.patchedClock)
-        let rec = f.pkOn("web1", ["record", "config/clock.rb", "--title", "Disable the RSS cleanup job", "--reason", "locks"])
-        #expect(rec.status == 0)
+        let rec = pkOnWeb1(["record", "config/clock.rb", "--title", "Disable the RSS cleanup job", "--reason", "locks"], what: "record")
+        #expect(rec.status == 0, "\(rec.stderr)")
         #expect(!rec.stderr.contains("warning"), "\(rec.stderr)")
-        #expect(git(["log", "--format=%s", "refs/patchkeeper/web1/api/registry"], in: f.remote).contains("record 0001: Disable the RSS cleanup job"))
+        let published = run("/usr/bin/git", ["-C", f.remote, "log", "--format=%s", "refs/patchkeeper/web1/api/registry"])
+        #expect(published.stdout.contains("record 0001: Disable the RSS cleanup job"), "nothing arrived over ssh: \(published.stderr) \(rec.stderr)")
+        let status = pkOnWeb1(["status"], what: "status")
+        #expect(status.stdout.contains("fleet: pushed to"), "\(status.stdout)")
 
-        // The key belongs to web1: publishing as web2 is refused by the server's hook.
+        // The key belongs to web1: publishing as web2 is refused by the server's hook, and
+        // web2's refs (published by the fixture over the local path) stay as they were.
+        let web2Refs = { run("/usr/bin/git", ["-C", f.remote, "for-each-ref", "--format=%(refname) %(objectname)", "refs/patchkeeper/web2/"]).stdout }
+        let web2Before = web2Refs()
+        #expect(web2Before.contains("refs/patchkeeper/web2/api/registry"), "\(web2Before)")
         configure(host: "web2", hostKey: fingerprint)
-        let other = f.pkOn("web1", ["scan"])
+        let other = pkOnWeb1(["scan"], what: "scan as web2")
         #expect(other.stderr.contains("warning: publishing api to the fleet remote"), "\(other.stderr)")
-        #expect(f.pkOn("web1", ["status"]).stdout.contains("fleet push PENDING"))
+        #expect(other.stderr.contains("the remote refused refs/patchkeeper/web2/api/") && other.stderr.contains("hook declined"), "\(other.stderr)")
+        #expect(pkOnWeb1(["status"], what: "status").stdout.contains("fleet push PENDING"))
+        #expect(web2Refs() == web2Before)
 
         // No pinned key, or the wrong one: nothing is sent.
         configure(host: "web1", hostKey: nil)
-        let unpinned = f.pkOn("web1", ["scan"])
+        let unpinned = pkOnWeb1(["scan"], what: "scan, unpinned")
         #expect(unpinned.stderr.contains("no ssh host key pinned"), "\(unpinned.stderr)")
         configure(host: "web1", hostKey: "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
-        let wrong = f.pkOn("web1", ["scan"])
+        let wrong = pkOnWeb1(["scan"], what: "scan, wrong host key")
         #expect(wrong.stderr.contains("not the pinned SHA256:AAAA"), "\(wrong.stderr)")
 
         // The admin side reads over ssh too.
-        let r = pk(["fleet", "--remote", url, "--ssh-key", dir + "/client_key", "--ssh-host-key", fingerprint,
-                    "--cache", f.cache, "--format", "json"])
+        let r = Self.pkTimed(["fleet", "--remote", url, "--ssh-key", dir + "/client_key", "--ssh-host-key", fingerprint,
+                              "--cache", f.cache, "--format", "json"], what: "fleet")
         #expect(r.status != 2, "\(r.stderr)")
         let j = try f.json(r)
         #expect((j["hosts"] as? [[String: Any]])?.contains { $0["host"] as? String == "web1" } == true, "\(j)")
+        #expect(((j["fetch"] as? [String: Any])?["received_objects"] as? Int ?? 0) > 0, "\(j)")
     }
 }

@@ -224,3 +224,21 @@ struct TextTests {
         #expect(Person.parse("") == nil)
     }
 }
+
+@Suite("Byte-wise text search")
+struct ByteRangeTests {
+    @Test("byteRange finds needles as bytes: after CR LF, past multi-byte characters, first and last")
+    func byteRange() throws {
+        let text = "Subject: caf\u{E9} \u{1F600}\r\n\r\ndiff --git a/x b/x\n+-- \n-- \nsig\n-- \n2.39\n"
+        let r = try #require(text.byteRange(of: "\ndiff --git "))
+        #expect(text[r.upperBound...].hasPrefix("a/x b/x"))
+        let last = try #require(text.byteRange(of: "\n-- \n", backwards: true))
+        #expect(text[last.upperBound...] == "2.39\n")
+        let first = try #require(text.byteRange(of: "\n-- \n"))
+        #expect(text[first.upperBound...].hasPrefix("sig"))
+        #expect(text.byteRange(of: "absent") == nil && text.byteRange(of: "") == nil && "ab".byteRange(of: "abc") == nil)
+        #expect("\u{1F600}x".byteRange(of: "x").map { "\u{1F600}x"[$0] } == "x")
+        #expect(PatchFile.diffSection(of: text) == "diff --git a/x b/x\n+-- \n-- \nsig\n")
+        #expect("x".sameBytes(as: "x") && !"caf\u{E9}".sameBytes(as: "cafe\u{301}") && "".sameBytes(as: ""))
+    }
+}

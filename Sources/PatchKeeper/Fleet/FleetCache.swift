@@ -109,15 +109,23 @@ public final class FleetCache {
         try FleetPublisher.checkLocal(remote)
         var tooMany: PatchKeeperError?
         do {
-            let stats = try repository.fetch(url: remote, refspecs: ["+\(FleetPublisher.remotePrefix)*:\(FleetPublisher.remotePrefix)*"],
-                                             prunePrefix: FleetPublisher.remotePrefix, auth: auth) { names in
+            let check: ([String]) throws -> Void = { names in
                 if let e = Self.checkRefCounts(names, maxRefsPerHost: maxRefsPerHost, maxRefs: maxRefs, remote: remote) {
                     tooMany = e
                     throw e
                 }
             }
-            // A thousand hosts are three thousand loose ref files after a fetch: pack them.
-            if stats.receivedObjects > 0 || stats.pruned > 0 { try repository.packReferences() }
+            let refspecs = ["+\(FleetPublisher.remotePrefix)*:\(FleetPublisher.remotePrefix)*"]
+            let stats: FetchStats
+            if try repository.references(prefix: "refs/").isEmpty {
+                // A first fetch: the thousands of references arrive as one packed-refs file.
+                stats = try repository.fetchIntoEmpty(url: remote, refspecs: refspecs, auth: auth, checkAdvertised: check)
+            } else {
+                stats = try repository.fetch(url: remote, refspecs: refspecs, prunePrefix: FleetPublisher.remotePrefix, auth: auth, checkAdvertised: check)
+                // New hosts are loose ref files after a fetch: pack them, so that reading the
+                // cache reads one file.
+                if stats.receivedObjects > 0 || stats.pruned > 0 { try repository.packReferences() }
+            }
             return stats
         } catch let e as GitError {
             if let tooMany { throw tooMany }

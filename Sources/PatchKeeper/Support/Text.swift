@@ -191,3 +191,15 @@ public enum Text {
         return nil
     }
 }
+
+extension String {
+    /// Equal as bytes (UTF-8), not under Unicode equivalence: NFC and NFD spellings of a name are
+    /// two names on disk. One memcmp (`utf8.elementsEqual` walks the views generically: ~2,000
+    /// instructions a path, 15% of a warm scan).
+    func sameBytes(as other: String) -> Bool {
+        var a = self, b = other
+        return a.withUTF8 { x in
+            b.withUTF8 { y in x.count == y.count && (x.isEmpty || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0) }
+        }
+    }
+}
