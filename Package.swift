@@ -21,9 +21,11 @@ let package = Package(
         .systemLibrary(name: "CXattr"),
         .target(name: "CTLSDefer"),
         .target(name: "Git", dependencies: ["CLibgit2", "CTLSDefer"]),
+        // SHA-1 on the CPU's SHA extensions, for scan's comparison only (docs/DESIGN.md, "Hashing").
+        .target(name: "CSHA1"),
         .target(
             name: "PatchKeeper",
-            dependencies: ["Git", "CXattr", .product(name: "TOMLKit", package: "TOMLKit")]
+            dependencies: ["Git", "CXattr", "CSHA1", .product(name: "TOMLKit", package: "TOMLKit")]
         ),
         .target(
             name: "PatchKeeperCLI",

@@ -277,6 +277,32 @@ extension Repository {
         return ObjectID(oid)
     }
 
+    /// One tree diff of two commits, read twice: the added and deleted files as the diff gives
+    /// them (`treeChanges`), then libgit2's rename pairs on the same diff (`renames`, with both
+    /// sides' blob ids and modes). `renames` is empty when pairing fails.
+    public func treeDelta(from: ObjectID, to: ObjectID) throws -> TreeDelta {
+        let diff = try treeDiff(from: from, to: to)
+        defer { git_diff_free(diff) }
+        var out = TreeDelta()
+        for i in 0..<git_diff_num_deltas(diff) {
+            guard let d = git_diff_get_delta(diff, i)?.pointee else { continue }
+            if d.status == GIT_DELTA_DELETED, let p = d.old_file.path { out.changes.deleted[String(cString: p)] = ObjectID(d.old_file.id) }
+            if d.status == GIT_DELTA_ADDED, let p = d.new_file.path { out.changes.added[String(cString: p)] = ObjectID(d.new_file.id) }
+        }
+        var find = git_diff_find_options()
+        guard git_diff_find_options_init(&find, UInt32(GIT_DIFF_FIND_OPTIONS_VERSION)) == 0 else { git_error_clear(); return out }
+        find.flags = GIT_DIFF_FIND_RENAMES.rawValue
+        guard git_diff_find_similar(diff, &find) == 0 else { git_error_clear(); return out }
+        for i in 0..<git_diff_num_deltas(diff) {
+            guard let d = git_diff_get_delta(diff, i)?.pointee, d.status == GIT_DELTA_RENAMED,
+                  let o = d.old_file.path, let n = d.new_file.path else { continue }
+            out.renames[String(cString: o)] = TreeDelta.Rename(
+                path: String(cString: n), oldID: ObjectID(d.old_file.id), newID: ObjectID(d.new_file.id),
+                oldMode: FileMode(rawValue: UInt32(d.old_file.mode)), newMode: FileMode(rawValue: UInt32(d.new_file.mode)))
+        }
+        return out
+    }
+
     /// Files renamed between two commits (old path → new path), by git's similarity rules.
     public func renames(from: ObjectID, to: ObjectID) throws -> [String: String] {
         let diff = try treeDiff(from: from, to: to)
@@ -370,6 +396,10 @@ public final class PatchIDCache {
         }
         for line in special {
             let parts = line.fields(" ")
+            if parts.first == "D" {
+                if let (key, d) = Self.parseDelta(parts) { deltas[key] = d }
+                continue
+            }
             if parts.count >= 4, parts[0] == "R" {
                 var ids: [ObjectID: ObjectID] = [:]
                 for pair in (parts.count > 4 ? parts[4] : "").fields(",") {
@@ -435,6 +465,75 @@ public final class PatchIDCache {
         if ranges.count > 64 { ranges.remove(at: ranges.startIndex) }
     }
 
+    /// Per "BASE TARGET": the renames gate follows from base to target (old → new path, after
+    /// git's score) and the first 500 files added there by path (for "most similar" hints).
+    public struct Delta: Sendable {
+        public var renames: [String: String] = [:]
+        public var added: [(String, ObjectID)] = []
+        public init() {}
+    }
+
+    public private(set) var deltas: [String: Delta] = [:]
+
+    public func delta(_ key: String) -> Delta? { deltas[key] }
+
+    public func storeDelta(_ key: String, _ d: Delta) {
+        if deltas[key] == nil { added += 1 }
+        deltas[key] = d
+        if deltas.count > 16 { deltas.remove(at: deltas.startIndex) }
+    }
+
+    /// "D BASE TARGET RENAMES ADDED COUNTS": lists of `old:new` path pairs and `path:blob`, paths
+    /// as hex of their UTF-8 (any byte may be in a name), "-" for an empty list, then the two
+    /// lists' lengths. A line that does not read back whole is dropped: half a rename map would
+    /// be a different answer.
+    static func deltaLine(_ key: String, _ d: Delta) -> String {
+        func hex(_ s: String) -> String {
+            let digits = Array("0123456789abcdef".utf8)
+            var out: [UInt8] = []
+            out.reserveCapacity(s.utf8.count * 2)
+            for b in s.utf8 { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
+            return String(decoding: out, as: UTF8.self)
+        }
+        let r = d.renames.sorted { $0.key < $1.key }.map { "\(hex($0.key)):\(hex($0.value))" }.joined(separator: ",")
+        let a = d.added.map { "\(hex($0.0)):\($0.1.hex)" }.joined(separator: ",")
+        return "D \(key) \(r.isEmpty ? "-" : r) \(a.isEmpty ? "-" : a) \(d.renames.count),\(d.added.count)"
+    }
+
+    static func parseDelta(_ parts: [Substring]) -> (String, Delta)? {
+        guard parts.count == 6, parts[0] == "D", ObjectID(hex: String(parts[1])) != nil, ObjectID(hex: String(parts[2])) != nil else { return nil }
+        func unhex(_ s: Substring) -> String? {
+            let u = Array(s.utf8)
+            guard !u.isEmpty, u.count % 2 == 0 else { return nil }
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(u.count / 2)
+            var i = 0
+            while i < u.count {
+                guard let b = UInt8(String(decoding: u[i..<i + 2], as: UTF8.self), radix: 16) else { return nil }
+                bytes.append(b)
+                i += 2
+            }
+            return String(validating: bytes, as: UTF8.self)
+        }
+        var d = Delta()
+        if parts[3] != "-" {
+            for pair in parts[3].split(separator: ",", omittingEmptySubsequences: false) {
+                let kv = pair.split(separator: ":", omittingEmptySubsequences: false)
+                guard kv.count == 2, let k = unhex(kv[0]), let v = unhex(kv[1]) else { return nil }
+                d.renames[k] = v
+            }
+        }
+        if parts[4] != "-" {
+            for pair in parts[4].split(separator: ",", omittingEmptySubsequences: false) {
+                let kv = pair.split(separator: ":", omittingEmptySubsequences: false)
+                guard kv.count == 2, let k = unhex(kv[0]), let v = ObjectID(hex: String(kv[1])) else { return nil }
+                d.added.append((k, v))
+            }
+        }
+        guard parts[5] == "\(d.renames.count),\(d.added.count)" else { return nil }
+        return ("\(parts[1]) \(parts[2])", d)
+    }
+
     public typealias FileStep = (commit: ObjectID, old: ObjectID?, new: ObjectID?)
 
     /// A file's history by range: "FROM TO PATH-DIGEST" → the commits that changed it, oldest
@@ -469,6 +568,7 @@ public final class PatchIDCache {
     public var text: String {
         let entries = self.entries
         var lines = entries.keys.sorted().map { "\($0.hex) \(entries[$0]!.map(\.hex) ?? "-")" }
+        for (key, d) in deltas.sorted(by: { $0.key < $1.key }) { lines.append(Self.deltaLine(key, d)) }
         for (key, list) in commitLists.sorted(by: { $0.key < $1.key }) {
             lines.append("T \(key) " + list.map(\.hex).joined(separator: ","))
         }

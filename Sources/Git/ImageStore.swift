@@ -69,6 +69,21 @@ public struct TreeChanges: Sendable {
     public init() {}
 }
 
+/// `Repository.treeDelta`: one tree diff's added and deleted files and its rename pairs.
+public struct TreeDelta: Sendable {
+    public struct Rename: Sendable {
+        public var path: String
+        public var oldID: ObjectID
+        public var newID: ObjectID
+        public var oldMode: FileMode?
+        public var newMode: FileMode?
+    }
+    public var changes = TreeChanges()
+    /// old path → where libgit2 pairs it (a rename, by its own similarity rules).
+    public var renames: [String: Rename] = [:]
+    public init() {}
+}
+
 extension Repository {
     public func treeChanges(from: ObjectID, to: ObjectID) throws -> TreeChanges {
         let diff = try treeDiff(from: from, to: to)

@@ -51,6 +51,14 @@ public enum GitSettings {
         _ = pk_git_set_owner_validation(enabled ? 1 : 0)
     }
 
+    /// Turns on libgit2's object cache, bounded to `maxBytes` (it is off for scans, which read
+    /// each tree once): for work that reads the same trees again, such as looking up a thousand
+    /// paths in one target tree. The history walk turns on the same bound.
+    public static func enableObjectCache(maxBytes: Int) {
+        Libgit2.ensure()
+        Libgit2.enableObjectCache(maxBytes)
+    }
+
     /// The libgit2 version linked at run time, e.g. "1.5.1".
     public static var libgit2Version: String {
         var major: Int32 = 0, minor: Int32 = 0, rev: Int32 = 0

@@ -178,7 +178,7 @@ enum PatchFormat {
 final class DiffHandle {
     let handle: OpaquePointer
 
-    init(parsing text: String) throws {
+    init(parsing text: String, checkHeaderPaths: Bool = true) throws {
         Libgit2.ensure()
         var d: OpaquePointer?
         let bytes = Array(PatchText.normalized(text).utf8)
@@ -190,7 +190,7 @@ final class DiffHandle {
             throw GitError(code: -1, message: "NUL byte at line \(line): not a text diff (binary changes must be a 'GIT binary patch')",
                            operation: "parse patch")
         }
-        try PatchText.checkHeaderPaths(text)
+        if checkHeaderPaths { try PatchText.checkHeaderPaths(text) }
         _ = try bytes.withUnsafeBufferPointer { (buf) in
             try buf.withMemoryRebound(to: CChar.self) { (cbuf) in
                 try check(git_diff_from_buffer(&d, cbuf.baseAddress, cbuf.count), "parse patch")

@@ -112,6 +112,14 @@ public struct ObjectID: Hashable, Sendable, Comparable, CustomStringConvertible,
         return ObjectID(oid)
     }
 
+    /// `hashBlob` of bytes in place (a scan's reused read buffer): no array is made.
+    public static func hashBlob(raw: UnsafeRawBufferPointer) throws -> ObjectID {
+        Libgit2.ensure()
+        var oid = git_oid()
+        try check(git_odb_hash(&oid, raw.baseAddress, raw.count, GIT_OBJECT_BLOB), "hash blob")
+        return ObjectID(oid)
+    }
+
     /// The blob id of a file's bytes, read in a stream (no filters applied).
     /// The blob id of the regular file open on `fd` (read from its start through a fresh open
     /// of `/dev/fd/N`, the same file: no path is resolved again, so nothing swapped in behind the

@@ -44,8 +44,10 @@ public struct HunkLine: Sendable, Equatable {
 
 /// Parses git-format diff text (`diff --git` headers required) with libgit2's parser.
 public enum PatchParser {
-    public static func parse(_ text: String) throws -> [ParsedFilePatch] {
-        let diff = try DiffHandle(parsing: text)
+    /// `headerPathsChecked`: the caller knows this exact text passed `PatchText.checkHeaderPaths`
+    /// before (a registry file an earlier load parsed in full); the check is skipped.
+    public static func parse(_ text: String, headerPathsChecked: Bool = false) throws -> [ParsedFilePatch] {
+        let diff = try DiffHandle(parsing: text, checkHeaderPaths: !headerPathsChecked)
         var files: [ParsedFilePatch] = []
         for i in 0..<git_diff_num_deltas(diff.handle) {
             guard let delta = git_diff_get_delta(diff.handle, i)?.pointee else { continue }

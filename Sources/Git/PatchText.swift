@@ -6,7 +6,14 @@
 ///   applying it fails (libgit2 #6294): quote the header and `---`/`+++` paths, as git allows.
 public enum PatchText {
     public static func normalized(_ text: String) -> String {
-        guard text.contains("new file mode") || text.contains("deleted file mode") || text.contains(" b/") || text.contains("old mode") else { return text }
+        if unchangedByNormalizing(text) { return text }
+        return rewritten(text)
+    }
+
+    /// `normalized` without the byte-level shortcut (tests compare the two).
+    static func rewritten(_ text: String) -> String {
+        guard text.byteRange(of: "new file mode") != nil || text.byteRange(of: "deleted file mode") != nil
+            || text.byteRange(of: " b/") != nil || text.byteRange(of: "old mode") != nil else { return text }
         var lines = text.fields("\n", keepEmpty: true).map(String.init)
         var i = 0
         while i < lines.count {
@@ -53,6 +60,41 @@ public enum PatchText {
             i = j
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// True when `normalized` certainly gives `text` back unchanged, decided on bytes without
+    /// splitting it into lines: no `new file mode`, `deleted file mode` or `old mode` anywhere
+    /// (the rewrites of created, deleted and mode-only files need one), and every line that starts
+    /// with `diff --git ` has no CR and exactly three spaces (`diff --git a/P b/P` with a space in
+    /// P has five or more: only those headers are quoted). False sends it the slow way.
+    static func unchangedByNormalizing(_ text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { buf -> Bool in
+            for needle in ["new file mode", "deleted file mode", "old mode"] {
+                let n = Array(needle.utf8)
+                var i = 0
+                while i + n.count <= buf.count {
+                    if buf[i] == n[0], n.indices.allSatisfy({ buf[i + $0] == n[$0] }) { return false }
+                    i += 1
+                }
+            }
+            let header = Array("diff --git ".utf8)
+            var i = 0
+            while i < buf.count {
+                var j = i
+                while j < buf.count, buf[j] != 10 { j += 1 }
+                if j - i >= header.count, header.indices.allSatisfy({ buf[i + $0] == header[$0] }) {
+                    var spaces = 0
+                    for k in i..<j {
+                        if buf[k] == 13 { return false }
+                        if buf[k] == 32 { spaces += 1 }
+                    }
+                    if spaces != 3 { return false }
+                }
+                i = j + 1
+            }
+            return true
+        }
     }
 
     static func quote(_ s: String) -> String {

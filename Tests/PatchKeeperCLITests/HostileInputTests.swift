@@ -496,6 +496,32 @@ struct HostileInputTests {
         #expect(moved.stdout.contains("0001-t.patch says it makes blob 1111111 but its hunks make \(real.2.prefix(7))"), "\(moved.stdout)")
     }
 
+    @Test("a scan notes by file blob id that a patch's hunks make its postimage; a hand edit afterwards is still caught by scan and gate")
+    func hunksNotedThenEdited() throws {
+        let app = initialised()
+        app.scratch.write("live/config/clock.rb", "every 1.hour do\n  # RssCleanup.run\nend\n")
+        #expect(pk(["record", "config/clock.rb", "--title", "t", "--reason", "r"] + app.flags).status == 0)
+        #expect(pk(["scan"] + app.flags).status == 0)
+        let blob = git(["hash-object", app.registry + "/0001-t.patch"], in: app.repo)
+        let noted = try #require(app.scratch.read("registry/.patchkeeper/validated"))
+        #expect(noted.split(separator: "\n").contains("H " + blob[...]), "\(noted)")
+        // The hunks are changed by hand, the index line kept: another file, another blob id.
+        var text = try #require(app.scratch.read("registry/0001-t.patch"))
+        text = text.replacingOccurrences(of: "+  # RssCleanup.run", with: "+  RssCleanup.run # by hand")
+        app.scratch.write("registry/0001-t.patch", text)
+        git(["commit", "-qam", "hand edit"], in: app.registry)
+        let scan = pk(["scan"] + app.flags)
+        #expect(scan.status == 1)
+        #expect(scan.stdout.contains("0001-t.patch: the index line says the patch makes blob"), "\(scan.stdout)")
+        let v2 = app.commit(["src/api/config/clock.rb": "every 2.hours do\n  RssCleanup.run\nend\n"], message: "v2")
+        let gate = pk(["gate", "--target", v2] + app.flags)
+        #expect(gate.status == 1)
+        #expect(gate.stdout.contains("0001-t.patch says it makes blob"), "\(gate.stdout)")
+        // The edited file's hunks do not make its index line's postimage: never noted.
+        let edited = git(["hash-object", app.registry + "/0001-t.patch"], in: app.repo)
+        #expect(!(try #require(app.scratch.read("registry/.patchkeeper/validated"))).contains("H " + edited))
+    }
+
     // MARK: - Junk in the registry
 
     @Test("a registry file that is not a patch is named, and nothing is written", arguments: ["prose", "junk", "latin1", "empty", "directory"])

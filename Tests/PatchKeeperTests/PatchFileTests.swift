@@ -6,6 +6,34 @@ import TestSupport
 
 @Suite("Patch file format")
 struct PatchFileTests {
+    @Test("a file loaded as validated skips the header path checks only for the tail it was loaded with")
+    func validatedTailOnly() throws {
+        let good = "From 0123456789012345678901234567890123456789 Mon Sep 17 00:00:00 2001\nFrom: A <a@example.org>\nDate: Tue, 01 Dec 2026 00:00:00 +0000\nSubject: [PATCH] t\n\nr\n\nPatch-Id: 0001\nBase: 0123456789012345678901234567890123456789\nStatus: active\n---\n f | 1 +\n\ndiff --git a/f b/f\nindex 1111111111111111111111111111111111111111..2222222222222222222222222222222222222222 100644\n--- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\n+b\n"
+        var p = try PatchFile.parse(good, fileName: "0001-t.patch", validateDiff: false)
+        #expect(try p.files().count == 1)
+        // A rebase (or anything else) that changes the tail: that text was never validated.
+        p.tail = p.tail.replacingOccurrences(of: "a/f b/f", with: "a//etc/f b//etc/f").replacingOccurrences(of: "--- a/f\n+++ b/f", with: "--- a//etc/f\n+++ b//etc/f")
+        #expect(throws: (any Error).self) { try p.files() }
+    }
+
+    @Test("the diff section found on bytes equals Foundation's search, for generated tails")
+    func diffSectionOnBytes() {
+        var seed: UInt64 = 0xD1FF_5EC7
+        func next() -> UInt64 { seed &+= 0x9E37_79B9_7F4A_7C15; var z = seed; z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9; z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB; return z ^ (z >> 31) }
+        let pieces = ["diff --git ", "\ndiff --git ", "a/x b/x", "\n", "\r", "\r\n", "\u{301}", "\u{E9}", "-- ", "\n-- \n", "--", " ",
+                      "\u{212A}", ";", "`", " f | 1 +\n", "@@ -1 +1 @@\n", "+x\n", "2.39.5\n", "diff", "git", "\u{300}x"]
+        var fast = 0
+        for _ in 0..<20_000 {
+            var text = ""
+            for _ in 0..<(1 + Int(next() % 16)) { text += pieces[Int(next() % UInt64(pieces.count))] }
+            let onBytes = PatchFile.diffSectionOnBytes(text)
+            if onBytes != nil { fast += 1 }
+            #expect(PatchFile.diffSection(of: text) == PatchFile.diffSectionWithFoundation(text), "\(text.debugDescription)")
+            if let onBytes { #expect(onBytes == PatchFile.diffSectionWithFoundation(text), "\(text.debugDescription)") }
+        }
+        #expect(fast > 5_000, "the byte search answered \(fast) times")
+    }
+
     static let base = "8c1f0e2d6b0f11111111111111111111111111ab"
 
     func makePatch(reason: String = "It takes table locks on notifications.\n\nSecond paragraph.") throws -> PatchFile {

@@ -5,8 +5,10 @@
 #                                   patches (release build; under 15 minutes on 2 cores)
 #   scripts/bench/run.sh --quick    smoke run for CI: 1k files, 10/100 patches, one run of each
 #                                   command, a table, no timing claims (debug build, AIDE optional);
-#                                   also history.py, registry.py and fleet.py (50 hosts) in quick mode
+#                                   also history.py, registry.py, fleet.py (50 hosts) and gate1k.py
+#                                   (50 patches on 1k files) in quick mode
 # The fleet benchmark (1,000 hosts) runs on its own: python3 scripts/bench/fleet.py --patchkeeper BIN
+# So does gate over 1,000 patches at 100k files: python3 scripts/bench/gate1k.py --patchkeeper BIN
 #
 # Other options go to bench.py (--runs N, --sizes 10000,50000, --patches 10,100, --no-aide,
 # --no-cold, --fresh, --out DIR); see `python3 scripts/bench/bench.py --help`.
@@ -64,4 +66,5 @@ if [ "$quick" = 1 ]; then
     python3 scripts/bench/history.py --patchkeeper "$bin" --quick --commits 300 --files 400
     python3 scripts/bench/registry.py --patchkeeper "$bin" --quick
     python3 scripts/bench/fleet.py --patchkeeper "$bin" --quick
+    python3 scripts/bench/gate1k.py --patchkeeper "$bin" --quick
 fi

@@ -55,6 +55,9 @@ struct PatchDecider {
     var deploys: (String) -> Bool = { _ in true }
 
     init(repository: Repository, registry: Registry, target: ObjectID, targetLabel: String, lockHeld: Bool = false) throws {
+        // Every patch's path is looked up in the target tree (and its directories are shared
+        // between patches): keep the trees read, within the bound the history walk uses.
+        GitSettings.enableObjectCache(maxBytes: 32 << 20)
         self.repository = repository
         self.source = BlobSource([registry.repository, repository])
         self.target = target
@@ -177,6 +180,8 @@ struct PatchDecider {
     /// postimage from its preimage (a registry file edited by hand), the images are not what the
     /// file says, and nothing may be decided or written from either.
     private func handEdited(_ f: ParsedFilePatch, _ img: PatchImages.File, patch: PatchFile) -> String? {
+        // A scan already found that these exact hunks make every postimage from its preimage.
+        if patch.hunksVerified { return nil }
         guard !f.isBinary, !f.hunks.isEmpty, f.status != .deleted, let post = img.post else { return nil }
         guard let pre = img.pre.map({ source.content($0.id) }) ?? [] else { return nil }
         let made = HunkApplier.apply(f, to: pre).flatMap { try? ObjectID.hashBlob($0) }

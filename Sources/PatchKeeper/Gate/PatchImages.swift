@@ -162,12 +162,23 @@ enum Similarity {
     }
 
     /// Like `score` without git's size cut-off: for "most similar file" hints.
-    static func overlap(_ a: [UInt8], _ b: [UInt8]) -> Int {
-        let maxSize = max(a.count, b.count)
+    static func overlap(_ a: [UInt8], _ b: [UInt8]) -> Int { overlap(Chunks(a), Chunks(b)) }
+
+    /// A file's chunk counts and size, to compare one file with many.
+    struct Chunks {
+        let counts: [UInt64: Int]
+        let size: Int
+        init(_ data: [UInt8]) {
+            counts = Similarity.chunks(data)
+            size = data.count
+        }
+    }
+
+    static func overlap(_ a: Chunks, _ b: Chunks) -> Int {
+        let maxSize = max(a.size, b.size)
         if maxSize == 0 { return 100 }
-        let ca = chunks(a), cb = chunks(b)
         var copied = 0
-        for (h, n) in ca { if let m = cb[h] { copied += min(n, m) } }
+        for (h, n) in a.counts { if let m = b.counts[h] { copied += min(n, m) } }
         return copied * 100 / maxSize
     }
 

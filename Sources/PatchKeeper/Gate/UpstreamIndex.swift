@@ -8,8 +8,10 @@ struct UpstreamIndex {
     let repository: Repository
     let target: ObjectID
     private var patchIDs: [ObjectID: [ObjectID: ObjectID]] = [:]
-    private var renameMaps: [ObjectID: [String: String]] = [:]
-    private var changes: [ObjectID: TreeChanges] = [:]
+    /// Per base: the renames git would find from it to the target, and the files added there.
+    private var deltas: [ObjectID: PatchIDCache.Delta] = [:]
+    /// Chunk counts of added files for `mostSimilar`, by blob id (each read and chunked once).
+    private var chunks: [ObjectID: Similarity.Chunks] = [:]
     /// The paths of all active patches: only commits that change one of them are diffed.
     var paths: Set<String>?
     let cache: PatchIDCache?
@@ -202,37 +204,51 @@ struct UpstreamIndex {
         return candidates.contains { now[$0, default: 0] > was[$0, default: 0] }
     }
 
-    private mutating func treeChanges(from base: ObjectID) -> TreeChanges {
-        if let c = changes[base] { return c }
-        let c = (try? repository.treeChanges(from: base, to: target)) ?? TreeChanges()
-        changes[base] = c
-        return c
+    /// One tree diff from `base` to the target, shared by renames and `mostSimilar` (and kept in
+    /// the cache by base and target: both commits' trees never change): the renames libgit2 pairs,
+    /// kept only when git's score (`Similarity.score`) is at least its default 50%, and the first
+    /// 500 added files by path.
+    private mutating func delta(from base: ObjectID) -> PatchIDCache.Delta {
+        if let known = deltas[base] { return known }
+        let key = "\(base.hex) \(target.hex)"
+        if let known = cache?.delta(key) {
+            deltas[base] = known
+            return known
+        }
+        var d = PatchIDCache.Delta()
+        if let t = try? repository.treeDelta(from: base, to: target) {
+            for (old, r) in t.renames {
+                guard let a = r.oldMode, a != .tree, a != .gitlink, let b = r.newMode, b != .tree, b != .gitlink,
+                      let x = try? repository.blob(r.oldID), let y = try? repository.blob(r.newID) else { continue }
+                if Similarity.score(x, y) >= 50 { d.renames[old] = r.path }
+            }
+            d.added = t.changes.added.sorted(by: { $0.key < $1.key }).prefix(500).map { ($0.key, $0.value) }
+            cache?.storeDelta(key, d)
+        }
+        deltas[base] = d
+        return d
     }
 
     /// Renames from `base` to the target that git itself would find: libgit2's pairs, kept only
     /// when git's score (`Similarity.score`) is at least its default 50%.
     mutating func renames(from base: ObjectID?, source: BlobSource) throws -> [String: String] {
         guard let base, repository.contains(base) else { return [:] }
-        if let known = renameMaps[base] { return known }
-        var map: [String: String] = [:]
-        let found = (try? repository.renames(from: base, to: target)) ?? [:]
-        if !found.isEmpty, let a = try? repository.tree(of: base), let b = try? repository.tree(of: target) {
-            for (old, new) in found {
-                guard let x = try? a.file(old), let y = try? b.file(new) else { continue }
-                if Similarity.score(x.content, y.content) >= 50 { map[old] = new }
-            }
-        }
-        renameMaps[base] = map
-        return map
+        return delta(from: base).renames
     }
 
     /// The file added in base..target most like `content`, with git's overlap score.
     mutating func mostSimilar(to content: [UInt8], from base: ObjectID?, source: BlobSource) -> (String, Int)? {
         guard let base, repository.contains(base) else { return nil }
         var best: (String, Int)?
-        for (path, id) in treeChanges(from: base).added.sorted(by: { $0.key < $1.key }).prefix(500) {
-            guard let bytes = source.content(id) else { continue }
-            let s = Similarity.overlap(content, bytes)
+        let mine = Similarity.Chunks(content)
+        for (path, id) in delta(from: base).added {
+            let theirs: Similarity.Chunks
+            if let known = chunks[id] { theirs = known } else {
+                guard let bytes = source.content(id) else { continue }
+                theirs = Similarity.Chunks(bytes)
+                chunks[id] = theirs
+            }
+            let s = Similarity.overlap(mine, theirs)
             if s > (best?.1 ?? 0) { best = (path, s) }
         }
         return best

@@ -90,7 +90,9 @@ public struct PatchFile: Sendable, Equatable {
     public func files() throws -> [ParsedFilePatch] {
         if let parsed, parsed.tail == tail { return parsed.files }
         if let lazy, let known = lazy.files(for: tail) { return known }
-        let files = try PatchParser.parse(diffText)
+        // Text an earlier load parsed in full (its blob id is in `validated`) passed the header
+        // path checks then; they depend on the text alone.
+        let files = try PatchParser.parse(diffText, headerPathsChecked: lazy?.validatedTail == tail)
         for f in files {
             for p in [f.oldPath, f.newPath] where !p.isEmpty { _ = try SafePath.relative(p, source: "\(fileName): patch path") }
         }
@@ -107,6 +109,13 @@ public struct PatchFile: Sendable, Equatable {
 
     /// The files as `parse` found them, with the tail they came from (a rebase changes the tail).
     var parsed: (tail: String, files: [ParsedFilePatch])?
+    /// The blob id of the registry file this value was loaded from (nil when not loaded from one).
+    var contentID: ObjectID?
+    /// Set when an earlier scan found that every file's hunks, applied to the preimage its index
+    /// line names, make the postimage it names (the registry's `validated` cache, by file blob id):
+    /// the tail it holds for. A fact about the text alone, so the check is not repeated.
+    var hunksVerifiedTail: String?
+    var hunksVerified: Bool { hunksVerifiedTail.map { $0 == tail } ?? false }
     /// For a file loaded without its diff parsed (already validated by an earlier load): the
     /// files, parsed on first use.
     var lazy: LazyFiles?
@@ -237,7 +246,7 @@ public struct PatchFile: Sendable, Equatable {
             throw fail(sep + 2, "no 'diff --git' section after the '---' line")
         }
         if !validateDiff {
-            patch.lazy = LazyFiles()
+            patch.lazy = LazyFiles(validatedTail: patch.tail)
             patch.fileName = fileName
             return patch
         }
@@ -341,24 +350,78 @@ public struct PatchFile: Sendable, Equatable {
 
     /// From the first `diff --git` line of `text` to its end, minus a `-- ` signature block.
     static func diffSection(of text: String) -> String? {
-        let body: String
+        if let known = diffSectionOnBytes(text) { return known }
+        return diffSectionWithFoundation(text)
+    }
+
+    /// `diffSectionWithFoundation`'s answer found on the UTF-8 bytes, or nil (outer) when a match
+    /// sits next to a CR or a non-ASCII byte, where Foundation's search (which compares composed
+    /// character sequences) might not take it. Foundation finds only what the bytes hold: no
+    /// character outside ASCII is canonically equivalent to text made of the needles' characters.
+    static func diffSectionOnBytes(_ text: String) -> String?? {
+        let startsWithDiff = text.hasPrefix("diff --git ")
+        var text = text
+        return text.withUTF8 { buf -> String?? in
+            func find(_ needle: String, in range: Range<Int>, last: Bool) -> Int? {
+                let n = Array(needle.utf8)
+                guard range.count >= n.count else { return nil }
+                var found: Int?
+                var i = range.lowerBound
+                while i + n.count <= range.upperBound {
+                    if buf[i] == n[0], n.indices.allSatisfy({ buf[i + $0] == n[$0] }) {
+                        found = i
+                        if !last { break }
+                    }
+                    i += 1
+                }
+                return found
+            }
+            func clean(_ at: Int, _ length: Int, from start: Int) -> Bool {
+                (at == start || buf[at - 1] != 13) && (at + length == buf.count || buf[at + length] < 0x80)
+            }
+            let start: Int
+            if startsWithDiff {
+                start = 0
+            } else if let k = find("\ndiff --git ", in: 0..<buf.count, last: false) {
+                guard clean(k, 12, from: 0) else { return nil }
+                start = k + 1
+            } else {
+                return .some(nil)
+            }
+            let body = UnsafeBufferPointer(rebasing: buf[start...])
+            if let m = find("\n-- \n", in: start..<buf.count, last: true) {
+                guard clean(m, 5, from: start) else { return nil }
+                return String(decoding: UnsafeBufferPointer(rebasing: buf[start..<m]), as: UTF8.self) + "\n"
+            }
+            return String(decoding: body, as: UTF8.self)
+        }
+    }
+
+    /// The diff section as Foundation's string search finds it (the reference for the above).
+    static func diffSectionWithFoundation(_ text: String) -> String? {
+        let body: Substring
         if text.hasPrefix("diff --git ") {
-            body = text
-        } else if let r = text.byteRange(of: "\ndiff --git ") {
-            body = String(text[text.index(after: r.lowerBound)...])
+            body = text[...]
+        } else if let r = text.range(of: "\ndiff --git ") {
+            body = text[text.index(after: r.lowerBound)...]
         } else {
             return nil
         }
-        if let sig = body.byteRange(of: "\n-- \n", backwards: true) {
+        if let sig = body.range(of: "\n-- \n", options: .backwards) {
             return String(body[..<sig.lowerBound]) + "\n"
         }
-        return body
+        return String(body)
     }
 }
 
 /// The parsed files of a patch loaded lazily, shared by its copies (a value type's memo).
 final class LazyFiles: @unchecked Sendable {
     private let lock = NSLock()
+    /// The tail as loaded: text whose diff an earlier load parsed in full.
+    let validatedTail: String
+
+    init(validatedTail: String) { self.validatedTail = validatedTail }
+
     private var value: (tail: String, files: [ParsedFilePatch])?
 
     func files(for tail: String) -> [ParsedFilePatch]? {

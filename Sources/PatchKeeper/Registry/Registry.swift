@@ -341,11 +341,19 @@ public final class Registry {
     /// diffs are parsed only when used. A cache: unreadable, it costs a full parse.
     var validatedPath: String { stateDirectory + "/validated" }
 
+    /// What `validated` held at the last load: file blob ids, and (lines `H <id>`) those whose
+    /// hunks a scan found to make their index lines' postimages.
+    private var validatedIDs = Set<ObjectID>()
+    private var hunkIDs = Set<ObjectID>()
+
     private func parseAll(_ names: [String]) throws -> [PatchFile] {
         var patches: [PatchFile] = []
         var seen: [String: String] = [:]
-        let known = Set(((try? POSIX.readFile(validatedPath)).map { String(decoding: $0, as: UTF8.self) } ?? "")
-            .split(separator: "\n").compactMap { ObjectID(hex: String($0)) })
+        var known = Set<ObjectID>(), knownHunks = Set<ObjectID>()
+        for line in ((try? POSIX.readFile(validatedPath)).map { String(decoding: $0, as: UTF8.self) } ?? "").split(separator: "\n") {
+            if line.hasPrefix("H "), let id = ObjectID(hex: String(line.dropFirst(2))) { knownHunks.insert(id) }
+            else if let id = ObjectID(hex: String(line)) { known.insert(id) }
+        }
         var validated = Set<ObjectID>()
         for name in names {
             let full = path + "/" + name
@@ -357,11 +365,15 @@ public final class Registry {
                 let bad = (lines.firstIndex { String(validating: $0, as: UTF8.self) == nil } ?? 0) + 1
                 throw PatchKeeperError("registry file \(full):\(bad): not UTF-8 text", hint: "fix or remove the file (it is never rewritten while it does not parse)")
             }
-            let patch: PatchFile
+            var patch: PatchFile
             let id = try? ObjectID.hashBlob(bytes)
             do {
                 patch = try PatchFile.parse(text, fileName: name, validateDiff: id.map { !known.contains($0) } ?? true)
-                if let id { validated.insert(id) }
+                if let id {
+                    validated.insert(id)
+                    patch.contentID = id
+                    if knownHunks.contains(id) { patch.hunksVerifiedTail = patch.tail }
+                }
             } catch {
                 throw PatchKeeperError("registry file \(path)/\(error.description)", hint: "fix or remove the file (it is never rewritten while it does not parse)")
             }
@@ -372,10 +384,26 @@ public final class Registry {
             patches.append(patch)
         }
         // Best effort, and only for who may write the state directory (root, the owner).
-        if validated != known, POSIX.isDirectory(stateDirectory) {
-            try? AtomicFile.writeDerived(Array(validated.map(\.hex).sorted().joined(separator: "\n").utf8), to: validatedPath, mode: 0o600)
-        }
+        let hunks = knownHunks.intersection(validated)
+        if validated != known || hunks != knownHunks { writeValidated(validated, hunks) }
+        validatedIDs = validated
+        hunkIDs = hunks
         return patches
+    }
+
+    private func writeValidated(_ validated: Set<ObjectID>, _ hunks: Set<ObjectID>) {
+        guard POSIX.isDirectory(stateDirectory) else { return }
+        let lines = validated.map(\.hex).sorted() + hunks.map { "H " + $0.hex }.sorted()
+        try? AtomicFile.writeDerived(Array(lines.joined(separator: "\n").utf8), to: validatedPath, mode: 0o600)
+    }
+
+    /// Notes registry files (by blob id) whose hunks were found to make their postimages, for
+    /// later loads (`PatchFile.hunksVerified`). Best effort, like the rest of the cache.
+    func noteHunksVerified(_ ids: Set<ObjectID>) {
+        let add = ids.intersection(validatedIDs).subtracting(hunkIDs)
+        if add.isEmpty { return }
+        hunkIDs.formUnion(add)
+        writeValidated(validatedIDs, hunkIDs)
     }
 
     /// The patch with this id (`1`, `0001`) or file name.

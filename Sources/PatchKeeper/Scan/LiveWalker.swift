@@ -15,6 +15,23 @@ struct LiveEntry: Sendable {
     var mtime: Int64          // ns
     var ctime: Int64          // ns
     var inode: UInt64
+
+    /// The stat data the walk saw, as `BlobHasher` compares it (type, inode, size, times; the
+    /// device is not kept, so compare with `checkDevice: false`).
+    var seen: stat {
+        var st = stat()
+        switch kind {
+        case .regular: st.st_mode = S_IFREG | 0o644
+        case .executable: st.st_mode = S_IFREG | 0o755
+        case .symlink: st.st_mode = S_IFLNK | 0o777
+        case .other: st.st_mode = 0
+        }
+        st.st_ino = numericCast(inode)
+        st.st_size = numericCast(size)
+        st.st_mtim = timespec(tv_sec: Int(mtime / 1_000_000_000), tv_nsec: Int(mtime % 1_000_000_000))
+        st.st_ctim = timespec(tv_sec: Int(ctime / 1_000_000_000), tv_nsec: Int(ctime % 1_000_000_000))
+        return st
+    }
 }
 
 /// Walks the live tree with `openat`/`fstatat`: no symlink is followed and no path re-resolved
@@ -32,6 +49,19 @@ struct LiveWalker: Sendable {
     /// the per-directory ignore look-ups (each proportional to the depth) bounded.
     var maxDepth: Int = 256
     var descend: @Sendable (String) -> Bool
+
+    /// Hashing at the walk: the entries `wanted` names are hashed right after their `fstatat`,
+    /// by name on the descriptor of the directory being listed (see `BlobHasher`), on the walk's
+    /// threads. Set by a scan that has no stat cache to trust (every file is hashed anyway).
+    struct Hashing: Sendable {
+        /// Whether the comparison needs this root-relative path's blob id.
+        var wanted: @Sendable (String) -> Bool
+        /// Test hook: called for each file between its stat and its hashing.
+        var beforeHash: (@Sendable (String) -> Void)?
+    }
+    var hashing: Hashing?
+    /// One read buffer per walking thread, reused across the directories it walks.
+    private let hashers = BlobHasherPool()
 
     init(root: String, skip: Set<String>, threads: Int, maxDepth: Int = 256, descend: @escaping @Sendable (String) -> Bool) {
         self.root = root
@@ -51,48 +81,80 @@ struct LiveWalker: Sendable {
         var entries: [LiveEntry] = []
         var problems: [Problem] = []
         var pending: [String] = []   // directories left for the parallel phase
+        /// With `hashing`: one per entry, the blob id when the walk hashed it.
+        var ids: [ObjectID?] = []
+        /// With `hashing`: index in `entries` → what hashing gave when it gave no id (rare).
+        var otherOutcomes: [Int: HashOutcome] = [:]
     }
 
-    func walk() -> (entries: [LiveEntry], problems: [Problem]) {
+    struct Walk: Sendable {
+        var entries: [LiveEntry]
+        var problems: [Problem]
+        /// With `hashing`: parallel to `entries`, the blob id of each entry the walk hashed;
+        /// empty without.
+        var ids: [ObjectID?] = []
+        /// With `hashing`: the entries (by index) the walk tried to hash and got no id for.
+        var otherOutcomes: [Int: HashOutcome] = [:]
+    }
+
+    func walk() -> Walk {
         let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return ([], [Problem(path: root, message: "cannot open: \(POSIX.errorText())")]) }
+        guard fd >= 0 else { return Walk(entries: [], problems: [Problem(path: root, message: "cannot open: \(POSIX.errorText())")]) }
         var top = Result()
-        walkDirectory(fd: fd, rel: "", depth: 0, depthLeft: 2, into: &top)
+        hashers.with { hasher in
+            walkDirectory(fd: fd, rel: "", depth: 0, depthLeft: 2, hasher: hasher, into: &top)
+        }
         let pending = top.pending
         let slots = ResultSlots<Result>(count: pending.count, initial: Result())
         DispatchQueue.concurrentPerform(iterations: pending.count) { i in
             var r = Result()
             if let sub = openBeneathRoot(pending[i]) {
-                walkDirectory(fd: sub, rel: pending[i], depth: pending[i].split(separator: "/").count, depthLeft: Int.max, into: &r)
+                hashers.with { hasher in
+                    walkDirectory(fd: sub, rel: pending[i], depth: pending[i].split(separator: "/").count, depthLeft: Int.max, hasher: hasher, into: &r)
+                }
             } else {
                 r.problems.append(Problem(path: pending[i], message: "cannot open directory: \(POSIX.errorText())"))
             }
             slots[i] = r
         }
-        var entries = top.entries
-        var problems = top.problems
-        for r in slots.values {
-            entries.append(contentsOf: r.entries)
-            problems.append(contentsOf: r.problems)
+        var walk = Walk(entries: top.entries, problems: top.problems, ids: top.ids, otherOutcomes: top.otherOutcomes)
+        // Each slot freed once copied: the walk is not held twice at its end.
+        var total = walk.entries.count
+        for i in 0..<pending.count { total += slots[i].entries.count }
+        walk.entries.reserveCapacity(total)
+        if hashing != nil { walk.ids.reserveCapacity(total) }
+        for i in 0..<pending.count {
+            let r = slots[i]
+            slots[i] = Result()
+            let base = walk.entries.count
+            walk.entries.append(contentsOf: r.entries)
+            walk.ids.append(contentsOf: r.ids)
+            walk.problems.append(contentsOf: r.problems)
+            for (k, o) in r.otherOutcomes { walk.otherOutcomes[base + k] = o }
         }
-        return (entries, problems)
+        return walk
     }
 
     /// Opens `root/rel` one component at a time with O_NOFOLLOW: never through a symlink.
-    private func openBeneathRoot(_ rel: String) -> Int32? {
+    private func openBeneathRoot(_ rel: String) -> Int32? { Self.openBeneath(root: root, rel) }
+
+    /// Opens the directory `root/rel` one component at a time with O_NOFOLLOW (the root itself
+    /// as named); nil with errno set when a component is missing, not a directory or a symlink.
+    static func openBeneath<S: StringProtocol>(root: String, _ rel: S) -> Int32? {
         var fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         for part in rel.split(separator: "/") {
             let next = openat(fd, String(part), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            let code = errno
             close(fd)
-            guard next >= 0 else { return nil }
+            guard next >= 0 else { errno = code; return nil }
             fd = next
         }
         return fd
     }
 
     /// `depth`: the number of path components of `rel`.
-    private func walkDirectory(fd: Int32, rel: String, depth: Int, depthLeft: Int, into r: inout Result) {
+    private func walkDirectory(fd: Int32, rel: String, depth: Int, depthLeft: Int, hasher: BlobHasher, into r: inout Result) {
         guard let dir = fdopendir(fd) else {
             close(fd)
             r.problems.append(Problem(path: rel, message: "cannot list: \(POSIX.errorText())"))
@@ -130,6 +192,17 @@ struct LiveWalker: Sendable {
             case S_IFLNK: kind = .symlink
             default: kind = .other
             }
+            if let hashing {
+                var id: ObjectID?
+                if hashing.wanted(path) {
+                    hashing.beforeHash?(path)
+                    switch hasher.hash(dirfd: dirfd(dir), name: cname, seen: st) {
+                    case .id(let hashed): id = hashed
+                    case let other: r.otherOutcomes[r.entries.count] = other
+                    }
+                }
+                r.ids.append(id)
+            }
             r.entries.append(LiveEntry(path: path, kind: kind, size: Int64(st.st_size),
                                        mtime: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
                                        ctime: Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec),
@@ -151,7 +224,7 @@ struct LiveWalker: Sendable {
                 r.problems.append(Problem(path: path, message: "cannot open directory: \(POSIX.errorText())"))
                 continue
             }
-            walkDirectory(fd: sub, rel: path, depth: depth + 1, depthLeft: depthLeft - 1, into: &r)
+            walkDirectory(fd: sub, rel: path, depth: depth + 1, depthLeft: depthLeft - 1, hasher: hasher, into: &r)
         }
     }
 }

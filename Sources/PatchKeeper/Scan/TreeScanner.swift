@@ -93,20 +93,10 @@ public struct TreeScanner {
         // Directory decisions come from several walker threads: one lock guards the ignore
         // handles (libgit2 handles are not shared across threads) and the skipped list.
         let decisions = DirectoryDecisions(tracked: tree.directories, listOnly: rules.isEmpty ? nil : listOnly, untracked: untracked)
-        let walker = LiveWalker(root: root, skip: skip, threads: options.threads, maxDepth: Self.maxDepth) { dir in decisions.descend(dir) }
+        var walker = LiveWalker(root: root, skip: skip, threads: options.threads, maxDepth: Self.maxDepth) { dir in decisions.descend(dir) }
 
-        // 1. Walk.
-        progress?("walking", 0, 0)
-        let walked = walker.walk()
-        let entries = walked.entries
-        let walkProblems = walked.problems
-        let skippedDirs = decisions.skipped
-        // Directories the walk could not read (reported as problems): their files are not "deleted".
-        let unread = walkProblems.map { $0.path + "/" }
-        let isSkipped = { (path: String) -> Bool in skippedDirs.contains { path.hasPrefix($0) } || unread.contains { path.hasPrefix($0) } }
-
-        // 2. Hash what the comparison needs: files in the deployed tree, and any file an active
-        //    patch touches.
+        // What the comparison needs hashed: files in the deployed tree, and any file an active
+        // patch touches.
         let patches = try registry.load().filter { $0.status == .active }
         var patchPaths = Set<String>()
         for p in patches {
@@ -117,11 +107,37 @@ public struct TreeScanner {
         // Destructured so that `cache` holds the only reference: emptying it below frees it.
         var (cache, cacheDiscarded) = useCache ? StatCache.load(path: cachePath, root: root) : (StatCache(root: root), false)
         let loadedCount = cache.count
+        if loadedCount == 0 {
+            // No stat data to trust: every file the comparison needs is hashed, so hash it at the
+            // walk, on the directory descriptor and the walk's threads (see `BlobHasher`).
+            let deployedPaths = deployedIndex.built()
+            walker.hashing = .init(wanted: { path in
+                patchFilter.contains(path) || deployedPaths[Array(path.utf8)] != nil
+            }, beforeHash: beforeHash)
+        }
+
+        // 1. Walk.
+        progress?("walking", 0, 0)
+        var walked = walker.walk()
+        let entries = walked.entries
+        let walkProblems = walked.problems
+        let skippedDirs = decisions.skipped
+        // Directories the walk could not read (reported as problems): their files are not "deleted".
+        let unread = walkProblems.map { $0.path + "/" }
+        let isSkipped = { (path: String) -> Bool in skippedDirs.contains { path.hasPrefix($0) } || unread.contains { path.hasPrefix($0) } }
+
+        // 2. Hash what the comparison needs and the walk has not hashed: files whose stat data
+        //    does not match the cache.
         let sameTree = cache.treeKey == treeKey
         var stats = ScanReport.Stats()
         stats.files = entries.count
         stats.cacheDiscarded = cacheDiscarded
-        var ids = [ObjectID?](repeating: nil, count: entries.count)
+        // The walk's ids when it hashed (moved out, so that filling in more does not copy them).
+        let hashedAtWalk = walker.hashing != nil
+        var ids = hashedAtWalk ? walked.ids : [ObjectID?](repeating: nil, count: entries.count)
+        walked.ids = []
+        var walkHashed = 0
+        var walkOutcomes: [(Int, HashOutcome)] = []
         var treeIndex = [Int](repeating: -1, count: entries.count)
         var isPatchPath = [Bool](repeating: false, count: entries.count)
         var toHash: [Int] = []
@@ -137,6 +153,10 @@ public struct TreeScanner {
             }
             isPatchPath[i] = patchFilter.contains(e.path)
             if treeIndex[i] < 0 && !isPatchPath[i] { continue }
+            if hashedAtWalk {
+                if ids[i] != nil { walkHashed += 1; continue }
+                if let o = walked.otherOutcomes[i] { walkHashed += 1; walkOutcomes.append((i, o)); continue }
+            }
             if let row, let id = cache.lookup(e, row: row) { ids[i] = id; stats.cacheHits += 1 } else { toHash.append(i) }
         }
         let cacheInOrder = cache.inOrder
@@ -156,8 +176,8 @@ public struct TreeScanner {
                                   message: "submodule (commit \(e.id.short)): its files are not compared"))
         }
         var vanished = Set<Int>()
-        for (k, i) in toHash.enumerated() {
-            switch hashed[k] {
+        func take(_ i: Int, _ outcome: HashOutcome) {
+            switch outcome {
             case .id(let id): ids[i] = id
             case .vanished: vanished.insert(i)
             case .failed(let message):
@@ -166,7 +186,9 @@ public struct TreeScanner {
                 problems.append(.init(path: deployment.repoPath(forRootRelative: entries[i].path), message: "changed while it was being scanned; scan again"))
             }
         }
-        stats.hashed = toHash.count
+        for (k, i) in toHash.enumerated() { take(i, hashed[k]) }
+        for (i, o) in walkOutcomes { take(i, o) }
+        stats.hashed = toHash.count + walkHashed
 
         // 3. Compare with the deployed tree. Checkout filters (CRLF, ident) only apply where a
         //    deployed .gitattributes file says so (the filter reads attributes from the deployed
@@ -243,11 +265,18 @@ public struct TreeScanner {
                 laterPosts[rel, default: []].append((k, img.map { $0.post } ?? (f.status == .deleted ? nil : Image(id: f.newID, mode: f.newMode ?? .regular))))
             }
         }
+        var hunksVerified = Set<ObjectID>()
         for (k, (p, images)) in imaged.enumerated() {
             var files: [ScanReport.PatchResult.File] = []
+            var hunksMakeAll = !p.hunksVerified
             for (parsed, img) in images {
                 var f = parsed
-                if let made = Self.hunksMake(f, repository: repo), made != f.newID {
+                // (An earlier scan found these exact hunks to make f.newID: nothing to check.)
+                let made = p.hunksVerified ? nil : Self.hunksMake(f, repository: repo)
+                if made.map({ $0 != f.newID }) ?? !Self.hunksNotChecked(f) {
+                    hunksMakeAll = false  // made another blob, or the preimage is missing, or the hunks do not apply
+                }
+                if let made, made != f.newID {
                     // A registry file edited by hand: judge by what its hunks make, and say so.
                     problems.append(.init(path: f.path, message: "\(p.fileName): the index line says the patch makes blob \(f.newID.short), but its hunks make \(made.short); re-record the patch or fix the index line"))
                     f.newID = made
@@ -276,7 +305,9 @@ public struct TreeScanner {
             else { state = .partial }
             results.append(.init(id: p.id, title: p.subject, author: p.author.name, recordedAt: p.date, expires: p.expires,
                                  expired: p.isExpired(now: options.now), state: state, files: files))
+            if hunksMakeAll, let id = p.contentID { hunksVerified.insert(id) }
         }
+        registry.noteHunksVerified(hunksVerified)
         for (rel, allowed) in stackStates {
             let now: Image? = live[rel].flatMap { l in
                 l.id.map { Image(id: $0, mode: l.kind == .symlink ? .symlink : l.kind == .executable ? .executable : .regular) }
@@ -316,7 +347,7 @@ public struct TreeScanner {
         // Nothing hashed and nothing gone: the cache on disk is already right.
         // (Every walked entry met its own row in order, under the same deployed tree, and every
         // id it needed was a hit: the rows, their ids and tree indexes are what a write would give.)
-        let unchanged = toHash.isEmpty && !cacheDiscarded && sameTree && loadedCount == entries.count && cacheInOrder == entries.count
+        let unchanged = toHash.isEmpty && walkHashed == 0 && !cacheDiscarded && sameTree && loadedCount == entries.count && cacheInOrder == entries.count
         if options.writeCache, listingRead, let bytes = DeployedListing.serialized(key: treeKey, files: tree.files, directories: tree.directories),
            let lock = try? registry.lock(wait: 0, recover: false) {
             try? AtomicFile.writeDerived(bytes, to: listingPath, mode: 0o600)
@@ -397,6 +428,12 @@ public struct TreeScanner {
         return false
     }
 
+    /// The files `hunksMake` does not check (binary, no hunks, a deletion, no postimage id, a
+    /// missing preimage id that is not a creation): the same files `PatchDecider.handEdited` skips.
+    static func hunksNotChecked(_ f: ParsedFilePatch) -> Bool {
+        f.isBinary || f.hunks.isEmpty || f.newID.isZero || f.status == .deleted || (f.oldID.isZero && f.status != .added)
+    }
+
     /// The blob id a text patch's hunks make from its preimage (looked up by the index line's id;
     /// empty for a new file), or nil when that cannot be told (binary, stacked, preimage unknown).
     static func hunksMake(_ f: ParsedFilePatch, repository: Repository) -> ObjectID? {
@@ -451,80 +488,80 @@ public struct TreeScanner {
         return .modified
     }
 
-    enum HashOutcome: Sendable {
-        case id(ObjectID)
-        case vanished
-        case changed
-        case failed(String)
-    }
-
-    /// Hashes files on `threads` cores; each result slot is written by exactly one worker.
+    /// Hashes files the walk did not (a warm scan's changed files) on `threads` cores; each
+    /// result slot is written by exactly one worker. Each worker takes a contiguous run of the
+    /// (walk-ordered) entries, so files of one directory share one opened directory.
     func hashInParallel(entries: [LiveEntry], indices: [Int]) -> [HashOutcome] {
         let results = ResultSlots<HashOutcome>(count: indices.count, initial: .vanished)
         let root = deployment.root
-        let chunks = max(1, min(indices.count, options.threads * 16))
+        let total = indices.count
+        let chunks = max(1, min(total, options.threads * 16))
         let progress = self.progress
         let hook = beforeHash
-        let total = indices.count
+        let hashers = BlobHasherPool()
         DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-            var k = chunk
-            while k < indices.count {
-                let e = entries[indices[k]]
-                hook?(e.path)
-                results[k] = Self.hash(e, root: root)
-                if chunk == 0, k % 2048 == 0 { progress?("hashing", k, total) }
-                k += chunks
+            hashers.with { hasher in
+                var parent = ParentDirectory(root: root)
+                defer { parent.done() }
+                for k in (chunk * total / chunks)..<((chunk + 1) * total / chunks) {
+                    let e = entries[indices[k]]
+                    hook?(e.path)
+                    results[k] = Self.hash(e, parent: &parent, hasher: hasher)
+                    if chunk == 0, k % 2048 == 0 { progress?("hashing", k, total) }
+                }
             }
         }
         return results.values
     }
 
-    static func hash(_ e: LiveEntry, root: String) -> HashOutcome {
-        let full = root + "/" + e.path
-        do {
-            let id: ObjectID
-            switch e.kind {
-            case .symlink:
-                id = try ObjectID.hashBlob(try POSIX.readLink(full))
-            case .regular, .executable:
-                // Opened without blocking and checked on the descriptor: a file swapped for a
-                // FIFO since the walk would otherwise hang the scan waiting for a writer.
-                let fd = open(full, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
-                guard fd >= 0 else {
-                    let code = errno
-                    if code == ENOENT || code == ENOTDIR { return .vanished }
-                    if code == ELOOP { return .changed }  // replaced by a symlink
-                    return .failed("cannot read: \(POSIX.errorText(code))")
-                }
-                defer { close(fd) }
-                var st = stat()
-                guard fstat(fd, &st) == 0 else { return .failed("cannot read: \(POSIX.errorText())") }
-                guard (st.st_mode & S_IFMT) == S_IFREG else { return .failed("not a regular file or symlink (\(POSIX.kindName(st.st_mode)), replaced during the scan)") }
-                guard UInt64(st.st_ino) == e.inode else { return .changed }
-                id = try ObjectID.hashFile(descriptor: fd)
-                // Changed between stat and hash? Then the id may be of neither version.
-                var after = stat()
-                guard fstat(fd, &after) == 0 else { return .changed }
-                let mtime = Int64(after.st_mtim.tv_sec) * 1_000_000_000 + Int64(after.st_mtim.tv_nsec)
-                let ctime = Int64(after.st_ctim.tv_sec) * 1_000_000_000 + Int64(after.st_ctim.tv_nsec)
-                if Int64(after.st_size) != e.size || mtime != e.mtime || ctime != e.ctime { return .changed }
-                return .id(id)
-            case .other:
-                return .failed("not a regular file or symlink")
-            }
-            // Changed between stat and hash? Then the id may be of neither version.
-            guard let st = POSIX.lstat(full) else { return .vanished }
-            let mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
-            if Int64(st.st_size) != e.size || mtime != e.mtime { return .changed }
-            return .id(id)
-        } catch {
-            if !POSIX.exists(full) { return .vanished }
-            // errno is long gone (the error was built in between; it read "Success"): ask again.
-            let fd = open(full, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+    /// One entry by its name in its directory, the directory opened from the root one component
+    /// at a time without following a symlink (as the walk reached it): a directory swapped for a
+    /// link since the walk is "changed", and nothing outside the root is opened.
+    static func hash(_ e: LiveEntry, parent: inout ParentDirectory, hasher: BlobHasher) -> HashOutcome {
+        let path = e.path
+        let slash = path.utf8.lastIndex(of: UInt8(ascii: "/"))
+        let dir = slash.map { path[..<$0] } ?? ""
+        let name = slash.map { path[path.index(after: $0)...] } ?? path[...]
+        guard let fd = parent.open(dir) else {
             let code = errno
-            if fd >= 0 { close(fd) }
-            return .failed("cannot read: \(fd < 0 ? POSIX.errorText(code) : (error as? GitError)?.message ?? "\(error)")")
+            if code == ENOENT { return .vanished }
+            if code == ELOOP || code == ENOTDIR { return .changed }
+            return .failed("cannot open its directory: \(POSIX.errorText(code))")
         }
+        return String(name).withCString { hasher.hash(dirfd: fd, name: $0, seen: e.seen, checkDevice: false) }
+    }
+}
+
+/// The directory of the entries a hashing worker is at, kept open while they share it.
+struct ParentDirectory {
+    let root: String
+    private var rel: Substring?
+    private var fd: Int32 = -1
+    private var code: Int32 = 0
+
+    init(root: String) { self.root = root }
+
+    /// The descriptor of `root/rel` (opened by `LiveWalker.openBeneath`), or nil with errno set.
+    mutating func open(_ rel: Substring) -> Int32? {
+        if let current = self.rel, current.utf8.elementsEqual(rel.utf8) {
+            if fd < 0 { errno = code }
+            return fd >= 0 ? fd : nil
+        }
+        done()
+        self.rel = rel
+        if let opened = LiveWalker.openBeneath(root: root, rel) {
+            fd = opened
+            return fd
+        }
+        code = errno
+        return nil
+    }
+
+    /// Closes the directory held.
+    mutating func done() {
+        if fd >= 0 { close(fd) }
+        fd = -1
+        rel = nil
     }
 }
 
@@ -618,13 +655,17 @@ final class LazyIndex {
     init(_ files: [FlatEntry]) { self.files = files }
 
     subscript(path: String) -> Int? {
-        if index == nil {
-            var d: [[UInt8]: Int] = [:]
-            d.reserveCapacity(files.count)
-            for (i, e) in files.enumerated() where e.mode != .gitlink { d[Array(e.path.utf8)] = i }
-            index = d
-        }
-        return index![Array(path.utf8)]
+        built()[Array(path.utf8)]
+    }
+
+    /// The whole index (built now if it was not): a value that threads may read together.
+    func built() -> [[UInt8]: Int] {
+        if let index { return index }
+        var d: [[UInt8]: Int] = [:]
+        d.reserveCapacity(files.count)
+        for (i, e) in files.enumerated() where e.mode != .gitlink { d[Array(e.path.utf8)] = i }
+        index = d
+        return d
     }
 }
 
