@@ -216,3 +216,47 @@ struct ScanDerivedWriteSafetyTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: s.file("state")).sorted() == ["last-scan", "statcache", "validated"])
     }
 }
+
+extension ScanWalkRaceTests {
+    @Test("a root reached through a symlink (Capistrano's current) flipped to another release mid-walk: the whole walk stays in the release it started in (no deep drift hidden by the new release's pristine files)")
+    func rootSymlinkFlippedMidWalk() throws {
+        let app = AppFixture()
+        // Release B: the same revision, pristine. Release A (the live one): drift two levels down.
+        let relB = app.scratch.file("relB")
+        #expect(run("/bin/cp", ["-a", app.root, relB]).status == 0)
+        app.scratch.write("live/app/models/user.rb", "class User\n  def name\n    'hacked'\n  end\nend\n")
+        let current = app.scratch.file("current")
+        symlink(app.root, current)
+        var o = AppOptions()
+        o.root = current
+        o.repo = app.repo
+        o.subdir = "src/api"
+        o.registry = app.registry
+        let cfg = try o.resolve(environment: [:]).app
+        try Registry.create(path: app.registry, app: "t", committer: Person(name: "t", email: "t@t"), now: Date())
+        var cold = TreeScanner.Options()
+        cold.useCache = false
+        cold.writeCache = false
+        var scanner = TreeScanner(deployment: try Deployment(app: cfg), registry: try Registry(path: app.registry), options: cold)
+        let flipped = ManagedAtomicFlag()
+        let next = app.scratch.file("current.next")
+        scanner.beforeHash = { _ in
+            if flipped.setOnce() {
+                symlink(relB, next)
+                rename(next, current)   // the deploy's atomic switch
+            }
+        }
+        let report = try scanner.scan()
+        try #require(flipped.isSet)
+        #expect(report.unregistered.map(\.path).contains("src/api/app/models/user.rb"), "\(report.unregistered) \(report.problems)")
+    }
+}
+
+/// A flag set once, from any thread.
+final class ManagedAtomicFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var set = false
+    /// True for the one caller that set it.
+    func setOnce() -> Bool { lock.lock(); defer { lock.unlock() }; if set { return false }; set = true; return true }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return set }
+}
