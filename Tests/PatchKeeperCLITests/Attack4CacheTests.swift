@@ -33,3 +33,48 @@ struct Attack4CacheTests {
         #expect(gate.status == 2 && gate.stderr.contains("is absolute"), "\(gate.status) \(gate.stdout) \(gate.stderr)")
     }
 }
+
+extension Attack4CacheTests {
+    /// The gate's JSON for `target` with no patch-id cache, then with `cut` applied to the cache
+    /// that run left: both must be the same, byte for byte.
+    func coldThenCut(_ app: AppFixture, target: String, cut: (String) -> String?) throws -> (cold: ProcessResult, warm: ProcessResult)? {
+        let cache = app.registry + "/.patchkeeper/patchids"
+        try? FileManager.default.removeItem(atPath: cache)
+        let cold = pk(["gate", "--target", target, "--format", "json"] + app.flags)
+        let text = try #require(app.scratch.read("registry/.patchkeeper/patchids"))
+        guard let damaged = cut(text) else { return nil }
+        app.scratch.write("registry/.patchkeeper/patchids", damaged)
+        let warm = pk(["gate", "--target", target, "--format", "json"] + app.flags)
+        return (cold, warm)
+    }
+
+    @Test("a patch-id cache cut inside its last line (a crash without fsync) gives the cold gate's verdict, not a shorter range")
+    func truncatedRangeLine() throws {
+        let g = GateTests()
+        let app = g.app()
+        g.recordClock(app)
+        let fixed = app.commit(["src/api/config/clock.rb": GateTests.patchedClock], message: "Disable the RSS job upstream", tag: "fixed")
+        app.commit(["src/api/config/clock.rb": "every 1.hour do\n  Other.run\nend\n"], message: "rework", tag: "later")
+        // Cut the file at every item boundary of its last line (where every field still parses).
+        var cuts = 0
+        for k in 0..<8 {
+            let r = try coldThenCut(app, target: "later") { text -> String? in
+                let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+                guard let last = lines.dropLast().last, last.hasPrefix("R ") else { return nil }
+                let head = lines.dropLast(2).map { $0 + "\n" }.joined()
+                // After the key ("R BASE TARGET DIGEST "), then after each "ID:COMMIT," pair.
+                let fields = last.split(separator: " ", omittingEmptySubsequences: false)
+                guard fields.count == 5 else { return nil }
+                let pairs = fields[4].split(separator: ",")
+                guard k <= pairs.count - 1 else { return nil }
+                return head + fields[..<4].joined(separator: " ") + " " + pairs.prefix(k).map { $0 + "," }.joined()
+            }
+            guard let r else { break }
+            cuts += 1
+            #expect(r.cold.stdout.contains("\"upstreamed\"") && r.cold.stdout.contains(fixed), "\(r.cold.stdout)")
+            #expect(r.warm.stdout == r.cold.stdout, "cut \(k): warm \(r.warm.stdout)")
+            #expect(r.warm.status == r.cold.status, "cut \(k)")
+        }
+        #expect(cuts >= 1)
+    }
+}
