@@ -78,3 +78,86 @@ extension Attack4CacheTests {
         #expect(cuts >= 1)
     }
 }
+
+extension Attack4CacheTests {
+    @Test("gates run one after another over a moving target, a hand-edited patch and a re-record give, target by target, the cold gate's JSON")
+    func warmEqualsColdOverHistory() throws {
+        let g = GateTests()
+        let app = g.app()
+        g.recordClock(app)
+        app.scratch.write("live/config/workers.yml", "timeout: 60\nconcurrency: 4\n")
+        #expect(pk(["record", "config/workers.yml", "--title", "Raise timeout", "--reason", "slow"] + app.flags).status == 0)
+        let clock = "src/api/config/clock.rb", workers = "src/api/config/workers.yml"
+        var targets: [String] = []
+        targets.append(app.commit(["src/api/README": "The API, v2.\n"], message: "unrelated"))
+        targets.append(app.commit([clock: GateTests.patchedClock], message: "Disable the RSS job upstream"))
+        targets.append(app.commit([clock: GateTests.clock], message: "Revert the RSS job"))
+        targets.append(app.commit([clock: GateTests.clock.replacingOccurrences(of: "Report.run", with: "Report.run(:daily)")], message: "daily"))
+        targets.append(app.commit([workers: "timeout: 60\nconcurrency: 4\n"], message: "timeout upstream"))
+        targets.append(app.commit([workers: "timeout: 90\nconcurrency: 4\n"], message: "timeout again"))
+        let schedule = "src/api/config/schedule.rb"
+        targets.append(app.commit([clock: nil, schedule: GateTests.clock.replacingOccurrences(of: "Report.run", with: "Report.run(:daily)")],
+                                  message: "rename"))
+        targets.append(app.commit([schedule: "every 1.hour do\n  # RssCleanup.run  # takes table locks\nend\n"], message: "Disable again, drop the daily job"))
+
+        func gate(_ t: String) -> ProcessResult { pk(["gate", "--target", t, "--format", "json"] + app.flags) }
+        func cold(_ t: String) -> ProcessResult {
+            let cache = app.registry + "/.patchkeeper/patchids"
+            let kept = app.scratch.read("registry/.patchkeeper/patchids")
+            try? FileManager.default.removeItem(atPath: cache)
+            let r = gate(t)
+            if let kept { app.scratch.write("registry/.patchkeeper/patchids", kept) } else { try? FileManager.default.removeItem(atPath: cache) }
+            return r
+        }
+        var verdicts = Set<String>()
+        func pass(_ what: String) {
+            for (i, t) in targets.enumerated() {
+                let w = gate(t), w2 = gate(t), c = cold(t)
+                for m in w.stdout.matches(of: /"verdict" : "([a-z-]+)"/) { verdicts.insert(String(m.1)) }
+                #expect(w.status != 2 && c.status != 2, "\(what) \(i): \(w.stderr) \(c.stderr)")
+                #expect(w.stdout == c.stdout, "\(what) target \(i): warm\n\(w.stdout)\ncold\n\(c.stdout)")
+                #expect(w2.stdout == c.stdout, "\(what) target \(i) (second warm run)")
+            }
+            // And backwards: answers kept for later targets do not leak into earlier ones.
+            for (i, t) in targets.enumerated().reversed() {
+                let w = gate(t), c = cold(t)
+                #expect(w.stdout == c.stdout, "\(what) backwards target \(i): warm\n\(w.stdout)\ncold\n\(c.stdout)")
+            }
+        }
+        pass("first")
+        // Spot checks against git in throw-away clones: the fix upstream (git apply -R applies),
+        // then reverted (the patch applies again): upstreamed, then reapplies.
+        func verdict(_ t: String, _ id: String) -> String? {
+            let j = try? JSONSerialization.jsonObject(with: Data(gate(t).stdout.utf8)) as? [String: Any]
+            return ((j?["patches"] as? [[String: Any]]) ?? []).first { $0["id"] as? String == id }?["verdict"] as? String
+        }
+        let patch0001 = app.registry + "/" + (try #require(g.patchFile(app, "0001")))
+        #expect(verdict(targets[1], "0001") == "upstreamed")
+        #expect(run("/usr/bin/git", ["apply", "-R", "--check", patch0001], cwd: g.checkout(app, targets[1])).status == 0)
+        #expect(verdict(targets[2], "0001") == "reapplies")
+        #expect(run("/usr/bin/git", ["apply", "--check", patch0001], cwd: g.checkout(app, targets[2])).status == 0)
+        // The clock patch's hunks edited by hand (same path, another line), committed.
+        let file = try #require(g.patchFile(app, "0001"))
+        var text = try #require(app.scratch.read("registry/" + file))
+        text = text.replacingOccurrences(of: "+  # RssCleanup.run  # takes table locks", with: "+  # RssCleanup.run  # locks")
+        app.scratch.write("registry/" + file, text)
+        git(["commit", "-qam", "hand edit"], in: app.registry)
+        pass("hand edit")
+        // Retired, then recorded again with another change on the same path.
+        #expect(pk(["retire", "0002", "--reason", "x"] + app.flags).status == 0)
+        app.scratch.write("live/config/workers.yml", "timeout: 30\nconcurrency: 8\n")
+        let rec = pk(["record", "config/workers.yml", "--title", "More workers", "--reason", "load"] + app.flags)
+        #expect(rec.status == 0, "\(rec.stderr)")
+        pass("re-record")
+        // The history reaches every verdict the caches feed (patch-id, revert checks, renames).
+        #expect(verdicts.isSuperset(of: ["upstreamed", "conflicts", "reapplies", "reapplies-renamed"]), "\(verdicts)")
+    }
+}
+
+extension GateTests {
+    func patchFile(_ app: AppFixture, _ id: String) -> String? {
+        app.patchFiles().map { POSIX_basename($0) }.first { $0.hasPrefix(id + "-") }
+    }
+}
+
+private func POSIX_basename(_ p: String) -> String { String(p.split(separator: "/").last ?? "") }
