@@ -161,3 +161,27 @@ extension GateTests {
 }
 
 private func POSIX_basename(_ p: String) -> String { String(p.split(separator: "/").last ?? "") }
+
+extension Attack4CacheTests {
+    @Test("a hand edit that zeroes the index line's preimage id and changes the hunks: a scan does not note it checked, so a warm gate still says 'edited by hand'")
+    func zeroPreimageHandEdit() throws {
+        let g = GateTests()
+        let app = g.app()
+        g.recordClock(app)
+        let v2 = app.commit(["src/api/config/clock.rb": GateTests.clock.replacingOccurrences(of: "Report.run", with: "Report.run(:daily)")],
+                            message: "v2", tag: "v2")
+        let file = try #require(g.patchFile(app, "0001"))
+        var text = try #require(app.scratch.read("registry/" + file))
+        let index = try #require(text.firstMatch(of: /\nindex ([0-9a-f]+)\.\./))
+        text = text.replacingOccurrences(of: "\nindex \(index.1)..", with: "\nindex 0000000..")
+        text = text.replacingOccurrences(of: "+  # RssCleanup.run  # takes table locks", with: "+  RssCleanup.run(:all)")
+        app.scratch.write("registry/" + file, text)
+        git(["commit", "-qam", "hand edit"], in: app.registry)
+        let cold = pk(["gate", "--target", v2, "--format", "json"] + app.flags)
+        #expect(cold.stdout.contains("edited by hand"), "\(cold.stdout)")
+        _ = pk(["scan"] + app.flags)
+        let warm = pk(["gate", "--target", v2, "--format", "json"] + app.flags)
+        #expect(warm.stdout == cold.stdout, "warm\n\(warm.stdout)\ncold\n\(cold.stdout)")
+        #expect(warm.status == cold.status)
+    }
+}

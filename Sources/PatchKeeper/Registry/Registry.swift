@@ -347,7 +347,8 @@ public final class Registry {
     /// The first line of `validated`: the version of the checks its lines vouch for (the header
     /// path check, the hunk check). A file without it, or with another, is read as empty: bump it
     /// whenever either check gets stricter, or a file an older binary let through skips the new one.
-    /// 2: header paths read as bytes (a combining mark after "diff --git " hid a header line).
+    /// 2: header paths read as bytes (a combining mark after "diff --git " hid a header line), and
+    /// `H` only for files whose every text hunk was checked (one without a preimage id was not).
     static let validatedVersion = "# patchkeeper validated 2"
     private var hunkIDs = Set<ObjectID>()
 
