@@ -185,3 +185,27 @@ extension Attack4CacheTests {
         #expect(warm.status == cold.status)
     }
 }
+
+extension Attack4CacheTests {
+    @Test("a recorded patch that deletes a line '- ' (a YAML list item) has a '-- ' line in its hunk, not a signature: it loads, scans and gates")
+    func dashDashLineInHunk() throws {
+        let app = AppFixture(deploy: false)
+        let v2 = app.commit(["src/api/config/list.yml": "items:\n- a\n- \n- b\n"], message: "list", tag: "v2")
+        app.deploy("v2")
+        #expect(pk(["init"] + app.flags).status == 0)
+        app.scratch.write("live/config/list.yml", "items:\n- a\n- b\n")
+        let rec = pk(["record", "config/list.yml", "--title", "Drop the empty item", "--reason", "r"] + app.flags)
+        #expect(rec.status == 0, "\(rec.stderr)")
+        let file = try #require(app.patchFiles().first)
+        #expect(try #require(app.scratch.read("registry/" + file)).contains("\n-- \n"))
+        let list = pk(["list"] + app.flags)
+        #expect(list.status == 0, "\(list.stderr)")
+        let scan = pk(["scan"] + app.flags)
+        #expect(scan.status == 0, "\(scan.stdout) \(scan.stderr)")
+        let gate = pk(["gate", "--target", v2, "--policy", "reapply"] + app.flags)
+        #expect(gate.status == 0, "\(gate.stdout) \(gate.stderr)")
+        // git reads the whole hunk too.
+        let numstat = run("/usr/bin/git", ["apply", "--numstat", app.registry + "/" + file], cwd: app.repo)
+        #expect(numstat.stdout == "0\t1\tsrc/api/config/list.yml\n", "\(numstat.stdout) \(numstat.stderr)")
+    }
+}
