@@ -380,7 +380,13 @@ public final class PatchIDCache {
     public init(text: String) {
         var text = text
         var special: [Substring] = []
-        text.withUTF8 { buf in
+        text.withUTF8 { whole in
+            // Only whole lines: the file is written with a newline after every line, so text
+            // after the last one is a write cut short (a crash before the data reached the disk:
+            // the file is derived, written without fsync) or a tail of NULs. Cut inside a list at
+            // an item boundary, every field would still parse and a shorter answer read as whole.
+            let end = (whole.lastIndex(of: 0x0A)).map { $0 + 1 } ?? 0
+            let buf = UnsafeBufferPointer(rebasing: whole[..<end])
             // Per-commit lines (most of the file) are kept as bytes until a walk asks for one;
             // the few "R", "T" and "F" lines (a letter, then a space) are read now.
             var start = 0
@@ -400,24 +406,27 @@ public final class PatchIDCache {
                 if let (key, d) = Self.parseDelta(parts) { deltas[key] = d }
                 continue
             }
-            if parts.count >= 4, parts[0] == "R" {
+            if parts.count == 4 || parts.count == 5, parts[0] == "R" {
+                // A pair that does not read back drops the line: half a map is another answer.
                 var ids: [ObjectID: ObjectID] = [:]
-                for pair in (parts.count > 4 ? parts[4] : "").fields(",") {
-                    let kv = pair.fields(":")
-                    if kv.count == 2, let k = ObjectID(hex: String(kv[0])), let v = ObjectID(hex: String(kv[1])) { ids[k] = v }
+                var ok = true
+                for pair in (parts.count > 4 ? parts[4] : "").fields(",", keepEmpty: parts.count > 4) {
+                    let kv = pair.fields(":", keepEmpty: true)
+                    guard kv.count == 2, let k = ObjectID(hex: String(kv[0])), let v = ObjectID(hex: String(kv[1])) else { ok = false; break }
+                    ids[k] = v
                 }
-                ranges[parts[1...3].joined(separator: " ")] = ids
+                if ok { ranges[parts[1...3].joined(separator: " ")] = ids }
                 continue
             }
-            if parts.count >= 4, parts[0] == "T" {
-                let ids = (parts.count > 4 ? parts[4] : "").fields(",").map { ObjectID(hex: String($0)) }
+            if parts.count == 4 || parts.count == 5, parts[0] == "T" {
+                let ids = (parts.count > 4 ? parts[4] : "").fields(",", keepEmpty: parts.count > 4).map { ObjectID(hex: String($0)) }
                 if !ids.contains(nil) { commitLists[parts[1...3].joined(separator: " ")] = ids.compactMap { $0 } }
                 continue
             }
-            if parts.count >= 4, parts[0] == "F" {
+            if parts.count == 4 || parts.count == 5, parts[0] == "F" {
                 var list: [FileStep] = []
                 var ok = true
-                for item in (parts.count > 4 ? parts[4] : "").fields(",") {
+                for item in (parts.count > 4 ? parts[4] : "").fields(",", keepEmpty: parts.count > 4) {
                     let f = item.fields(":", keepEmpty: true)
                     guard f.count == 3, let c = ObjectID(hex: String(f[0])) else { ok = false; break }
                     let old = f[1] == "-" ? nil : ObjectID(hex: String(f[1])), new = f[2] == "-" ? nil : ObjectID(hex: String(f[2]))

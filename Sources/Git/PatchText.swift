@@ -122,34 +122,39 @@ extension PatchText {
     /// escape (cut at the NUL) or with bytes that are not UTF-8 (turned into U+FFFD, so another
     /// file would be written). `..` and newlines are left to the callers' path checks.
     static func checkHeaderPaths(_ text: String) throws {
+        // Bytes throughout, as libgit2 reads them: Characters would join a space and a combining
+        // mark after it (`diff --git \u{301}a//etc/x …` has no "diff --git " prefix as Characters,
+        // and every header line after it went unchecked).
+        let all = Array(text.utf8)
+        func starts(_ line: ArraySlice<UInt8>, _ prefix: String) -> Bool { line.starts(with: prefix.utf8) }
         var inHeader = false
-        for (n, line) in text.fields("\n", keepEmpty: true).enumerated() {
-            if line.hasPrefix("diff --git ") { inHeader = true } else if !inHeader { continue }
-            if line.hasPrefix("@@") || line == "GIT binary patch" || line.hasPrefix("Binary files ") { inHeader = false; continue }
-            var paths: [(text: Substring, prefixed: Bool)] = []
-            if line.hasPrefix("diff --git ") {
+        for (n, line) in all.split(separator: 10, omittingEmptySubsequences: false).enumerated() {
+            if starts(line, "diff --git ") { inHeader = true } else if !inHeader { continue }
+            if starts(line, "@@") || line.elementsEqual("GIT binary patch".utf8) || starts(line, "Binary files ") { inHeader = false; continue }
+            var paths: [(text: ArraySlice<UInt8>, prefixed: Bool)] = []
+            if starts(line, "diff --git ") {
                 let rest = line.dropFirst("diff --git ".count)
-                if rest.hasPrefix("\"") {
+                if rest.first == UInt8(ascii: "\"") {
                     paths.append((rest, true))
-                    if let close = closingQuote(rest) { paths.append((rest[rest.index(after: close)...].drop { $0 == " " }, true)) }
+                    if let close = closingQuote(rest) { paths.append((rest[(close + 1)...].drop { $0 == 32 }, true)) }
                 } else {
                     paths.append((rest, true))
-                    if let r = rest.firstRange(of: " \"") ?? rest.firstRange(of: " b/") { paths.append((rest[rest.index(after: r.lowerBound)...], true)) }
+                    if let r = firstRange(of: " \"", in: rest) ?? firstRange(of: " b/", in: rest) { paths.append((rest[(r + 1)...], true)) }
                 }
-            } else if line.hasPrefix("--- ") || line.hasPrefix("+++ ") {
+            } else if starts(line, "--- ") || starts(line, "+++ ") {
                 let p = line.dropFirst(4)
-                if p != "/dev/null" && !p.hasPrefix("/dev/null\t") { paths.append((p, true)) }
+                if !p.elementsEqual("/dev/null".utf8) && !p.starts(with: "/dev/null\t".utf8) { paths.append((p, true)) }
             } else {
-                for key in ["rename from ", "rename to ", "copy from ", "copy to "] where line.hasPrefix(key) {
-                    paths.append((line.dropFirst(key.count), false))
+                for key in ["rename from ", "rename to ", "copy from ", "copy to "] where starts(line, key) {
+                    paths.append((line.dropFirst(key.utf8.count), false))
                 }
             }
             for (raw, prefixed) in paths {
                 let bytes: [UInt8]
-                if raw.hasPrefix("\""), let close = closingQuote(raw) {
-                    bytes = unquote(raw[raw.index(after: raw.startIndex)..<close])
+                if raw.first == UInt8(ascii: "\""), let close = closingQuote(raw) {
+                    bytes = unquote(raw[(raw.startIndex + 1)..<close])
                 } else {
-                    bytes = Array(raw.prefix { $0 != "\t" && $0 != " " }.utf8)
+                    bytes = Array(raw.prefix { $0 != 9 && $0 != 32 })
                 }
                 func fail(_ what: String) -> GitError {
                     let shown = String(decoding: bytes.prefix(80).map { $0 < 0x20 || $0 == 0x7f ? UInt8(ascii: "?") : $0 }, as: UTF8.self)
@@ -165,21 +170,33 @@ extension PatchText {
         }
     }
 
+    /// The index of the first byte of `needle` in `s`.
+    static func firstRange(of needle: String, in s: ArraySlice<UInt8>) -> Int? {
+        let n = Array(needle.utf8)
+        guard s.count >= n.count else { return nil }
+        var i = s.startIndex
+        while i + n.count <= s.endIndex {
+            if s[i..<(i + n.count)].elementsEqual(n) { return i }
+            i += 1
+        }
+        return nil
+    }
+
     /// The index of the quote that closes the C-quoted string starting at `s.startIndex`.
-    static func closingQuote(_ s: Substring) -> Substring.Index? {
-        var i = s.index(after: s.startIndex)
+    static func closingQuote(_ s: ArraySlice<UInt8>) -> Int? {
+        var i = s.startIndex + 1
         while i < s.endIndex {
-            if s[i] == "\\" { i = s.index(after: i); if i < s.endIndex { i = s.index(after: i) }; continue }
-            if s[i] == "\"" { return i }
-            i = s.index(after: i)
+            if s[i] == UInt8(ascii: "\\") { i += 2; continue }
+            if s[i] == UInt8(ascii: "\"") { return i }
+            i += 1
         }
         return nil
     }
 
     /// The bytes of a git C-quoted path body (`\n`, `\t`, `\"`, `\\`, `\ooo` octal).
-    static func unquote(_ s: Substring) -> [UInt8] {
+    static func unquote(_ s: ArraySlice<UInt8>) -> [UInt8] {
         var out: [UInt8] = []
-        let u = Array(s.utf8)
+        let u = Array(s)
         var i = 0
         while i < u.count {
             guard u[i] == UInt8(ascii: "\\"), i + 1 < u.count else { out.append(u[i]); i += 1; continue }

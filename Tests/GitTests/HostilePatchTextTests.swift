@@ -24,6 +24,12 @@ struct HostilePatchTextTests {
         // cuts them (split by Characters, "\r\n" is one and hid the next line from the check).
         ("diff --git a/x b/y\r\nsimilarity index 100%\nrename from x\nrename to /etc/y\n", "'/etc/y' is absolute at line 4"),
         ("diff --git a/etc/x b/etc/x\r\n--- a//etc/x\n+++ b//etc/x\n@@ -1 +1 @@\n-a\n+b\n", "is absolute at line 2"),
+        // A combining mark after a header's space: as Characters the line had no "diff --git "
+        // (or "--- ") prefix and went unchecked; libgit2 reads bytes and made "b//etc/x" (git:
+        // /etc/x) into etc/x, and "rename to /etc/y" into /etc/y.
+        ("diff --git \u{301}a//etc/x b//etc/x\nnew file mode 100644\n--- /dev/null\n+++ b//etc/x\n@@ -0,0 +1 @@\n+x\n", "//etc/x' is absolute at line 1"),
+        ("diff --git \u{301}a/x b/y\nsimilarity index 100%\nrename from x\nrename to /etc/y\n", "'/etc/y' is absolute at line 4"),
+        ("diff --git a/x b//etc/x\u{301}\nsimilarity index 100%\nrename from x\nrename to etc/x\n", "'b//etc/x\u{301}' is absolute at line 1"),
         ("diff --git \"a/a\\000b\" \"b/a\\000b\"\nnew file mode 100644\n--- /dev/null\n+++ \"b/a\\000b\"\n@@ -0,0 +1 @@\n+x\n", "contains a NUL byte at line 1"),
         ("diff --git \"a/caf\\303\" \"b/caf\\303\"\nnew file mode 100644\n--- /dev/null\n+++ \"b/caf\\303\"\n@@ -0,0 +1 @@\n+x\n", "is not UTF-8 at line 1"),
     ])

@@ -34,6 +34,23 @@ struct PatchFileTests {
         #expect(fast > 5_000, "the byte search answered \(fast) times")
     }
 
+    @Test("'-- ' is a signature only when a signature follows it, not a hunk line deleting '- '", arguments: [
+        // (the tail, the diff section)
+        ("diff --git a/x b/x\n@@ -1,2 +1 @@\n a\n-- \n", "diff --git a/x b/x\n@@ -1,2 +1 @@\n a\n-- \n"),
+        ("diff --git a/x b/x\n@@ -1,2 +1 @@\n-- \n a\n", "diff --git a/x b/x\n@@ -1,2 +1 @@\n-- \n a\n"),
+        ("diff --git a/x b/x\n@@ -1,2 +1 @@\n-- \n-b\n", "diff --git a/x b/x\n@@ -1,2 +1 @@\n-- \n-b\n"),
+        ("diff --git a/x b/x\n@@ -1 +1 @@\n-- \n+b\n", "diff --git a/x b/x\n@@ -1 +1 @@\n-- \n+b\n"),
+        ("diff --git a/x b/x\n@@ -1 +0,0 @@\n-- \n\\ No newline at end of file\n", "diff --git a/x b/x\n@@ -1 +0,0 @@\n-- \n\\ No newline at end of file\n"),
+        ("diff --git a/x b/x\n@@ -1 +0,0 @@\n-- \ndiff --git a/y b/y\n", "diff --git a/x b/x\n@@ -1 +0,0 @@\n-- \ndiff --git a/y b/y\n"),
+        ("diff --git a/x b/x\n@@ -1 +0,0 @@\n-- \n@@ -5 +4,0 @@\n", "diff --git a/x b/x\n@@ -1 +0,0 @@\n-- \n@@ -5 +4,0 @@\n"),
+        ("diff --git a/x b/x\n@@ -1 +1 @@\n-a\n+b\n-- \n2.39.5\n\n", "diff --git a/x b/x\n@@ -1 +1 @@\n-a\n+b\n"),
+        ("diff --git a/x b/x\n@@ -1 +1 @@\n-a\n+b\n-- \n\n", "diff --git a/x b/x\n@@ -1 +1 @@\n-a\n+b\n"),
+    ])
+    func dashDashInHunk(text: String, section: String) {
+        #expect(PatchFile.diffSection(of: text) == section)
+        #expect(PatchFile.diffSectionWithFoundation(text) == section)
+    }
+
     static let base = "8c1f0e2d6b0f11111111111111111111111111ab"
 
     func makePatch(reason: String = "It takes table locks on notifications.\n\nSecond paragraph.") throws -> PatchFile {

@@ -348,6 +348,16 @@ public struct PatchFile: Sendable, Equatable {
         return nil
     }
 
+    /// Whether the text after the last `\n-- \n` is a signature (format-patch puts its version
+    /// line there), not more of a hunk: a hunk that deletes a line `- ` (a YAML list item) holds
+    /// `-- ` too, followed by another hunk line, a hunk, a file, or nothing (the file's last line).
+    /// Cut there, the hunk was short and record failed with "does not parse".
+    static func isSignature<C: Collection>(tail: C) -> Bool where C.Element == UInt8 {
+        guard let first = tail.first else { return false }
+        if [UInt8(ascii: " "), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "\\"), UInt8(ascii: "@")].contains(first) { return false }
+        return !tail.starts(with: "diff --git ".utf8)
+    }
+
     /// From the first `diff --git` line of `text` to its end, minus a `-- ` signature block.
     static func diffSection(of text: String) -> String? {
         if let known = diffSectionOnBytes(text) { return known }
@@ -389,7 +399,7 @@ public struct PatchFile: Sendable, Equatable {
                 return .some(nil)
             }
             let body = UnsafeBufferPointer(rebasing: buf[start...])
-            if let m = find("\n-- \n", in: start..<buf.count, last: true) {
+            if let m = find("\n-- \n", in: start..<buf.count, last: true), isSignature(tail: buf[(m + 5)...]) {
                 guard clean(m, 5, from: start) else { return nil }
                 return String(decoding: UnsafeBufferPointer(rebasing: buf[start..<m]), as: UTF8.self) + "\n"
             }
@@ -407,7 +417,7 @@ public struct PatchFile: Sendable, Equatable {
         } else {
             return nil
         }
-        if let sig = body.range(of: "\n-- \n", options: .backwards) {
+        if let sig = body.range(of: "\n-- \n", options: .backwards), isSignature(tail: body[sig.upperBound...].utf8) {
             return String(body[..<sig.lowerBound]) + "\n"
         }
         return String(body)

@@ -344,13 +344,21 @@ public final class Registry {
     /// What `validated` held at the last load: file blob ids, and (lines `H <id>`) those whose
     /// hunks a scan found to make their index lines' postimages.
     private var validatedIDs = Set<ObjectID>()
+    /// The first line of `validated`: the version of the checks its lines vouch for (the header
+    /// path check, the hunk check). A file without it, or with another, is read as empty: bump it
+    /// whenever either check gets stricter, or a file an older binary let through skips the new one.
+    /// 2: header paths read as bytes (a combining mark after "diff --git " hid a header line), and
+    /// `H` only for files whose every text hunk was checked (one without a preimage id was not).
+    static let validatedVersion = "# patchkeeper validated 2"
     private var hunkIDs = Set<ObjectID>()
 
     private func parseAll(_ names: [String]) throws -> [PatchFile] {
         var patches: [PatchFile] = []
         var seen: [String: String] = [:]
         var known = Set<ObjectID>(), knownHunks = Set<ObjectID>()
-        for line in ((try? POSIX.readFile(validatedPath)).map { String(decoding: $0, as: UTF8.self) } ?? "").split(separator: "\n") {
+        let noted = ((try? POSIX.readFile(validatedPath)).map { String(decoding: $0, as: UTF8.self) } ?? "").split(separator: "\n")
+        // Lines noted by a binary whose checks were another version say nothing about these.
+        for line in noted.first == Substring(Self.validatedVersion) ? noted.dropFirst() : [] {
             if line.hasPrefix("H "), let id = ObjectID(hex: String(line.dropFirst(2))) { knownHunks.insert(id) }
             else if let id = ObjectID(hex: String(line)) { known.insert(id) }
         }
@@ -393,7 +401,7 @@ public final class Registry {
 
     private func writeValidated(_ validated: Set<ObjectID>, _ hunks: Set<ObjectID>) {
         guard POSIX.isDirectory(stateDirectory) else { return }
-        let lines = validated.map(\.hex).sorted() + hunks.map { "H " + $0.hex }.sorted()
+        let lines = [Self.validatedVersion] + validated.map(\.hex).sorted() + hunks.map { "H " + $0.hex }.sorted()
         try? AtomicFile.writeDerived(Array(lines.joined(separator: "\n").utf8), to: validatedPath, mode: 0o600)
     }
 

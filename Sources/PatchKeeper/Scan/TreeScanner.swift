@@ -276,6 +276,11 @@ public struct TreeScanner {
                 if made.map({ $0 != f.newID }) ?? !Self.hunksNotChecked(f) {
                     hunksMakeAll = false  // made another blob, or the preimage is missing, or the hunks do not apply
                 }
+                // The note lets gate and reapply skip their own check (`PatchDecider.handEdited`),
+                // which also judges a text file whose index line has no preimage id (its preimage
+                // then comes from an earlier patch or the Base tree): a file not checked here is
+                // not noted (a hand edit that zeroed the preimage id and changed the hunks passed).
+                if made == nil, !f.isBinary, !f.hunks.isEmpty, f.status != .deleted, !f.newID.isZero { hunksMakeAll = false }
                 if let made, made != f.newID {
                     // A registry file edited by hand: judge by what its hunks make, and say so.
                     problems.append(.init(path: f.path, message: "\(p.fileName): the index line says the patch makes blob \(f.newID.short), but its hunks make \(made.short); re-record the patch or fix the index line"))
