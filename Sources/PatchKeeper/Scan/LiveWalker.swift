@@ -53,6 +53,8 @@ struct LiveWalker: Sendable {
     /// Hashing at the walk: the entries `wanted` names are hashed right after their `fstatat`,
     /// by name on the descriptor of the directory being listed (see `BlobHasher`), on the walk's
     /// threads. Set by a scan that has no stat cache to trust (every file is hashed anyway).
+    /// Files of the top two levels, which one thread lists, are left unhashed (their `ids` nil):
+    /// the scan hashes them afterwards on all cores, so a flat tree is not hashed on one.
     struct Hashing: Sendable {
         /// Whether the comparison needs this root-relative path's blob id.
         var wanted: @Sendable (String) -> Bool
@@ -101,9 +103,7 @@ struct LiveWalker: Sendable {
         let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { return Walk(entries: [], problems: [Problem(path: root, message: "cannot open: \(POSIX.errorText())")]) }
         var top = Result()
-        hashers.with { hasher in
-            walkDirectory(fd: fd, rel: "", depth: 0, depthLeft: 2, hasher: hasher, into: &top)
-        }
+        walkDirectory(fd: fd, rel: "", depth: 0, depthLeft: 2, hasher: nil, into: &top)
         let pending = top.pending
         let slots = ResultSlots<Result>(count: pending.count, initial: Result())
         DispatchQueue.concurrentPerform(iterations: pending.count) { i in
@@ -154,7 +154,8 @@ struct LiveWalker: Sendable {
     }
 
     /// `depth`: the number of path components of `rel`.
-    private func walkDirectory(fd: Int32, rel: String, depth: Int, depthLeft: Int, hasher: BlobHasher, into r: inout Result) {
+    /// `hasher` nil: nothing is hashed (the entries' `ids` stay nil).
+    private func walkDirectory(fd: Int32, rel: String, depth: Int, depthLeft: Int, hasher: BlobHasher?, into r: inout Result) {
         guard let dir = fdopendir(fd) else {
             close(fd)
             r.problems.append(Problem(path: rel, message: "cannot list: \(POSIX.errorText())"))
@@ -194,7 +195,7 @@ struct LiveWalker: Sendable {
             }
             if let hashing {
                 var id: ObjectID?
-                if hashing.wanted(path) {
+                if let hasher, hashing.wanted(path) {
                     hashing.beforeHash?(path)
                     switch hasher.hash(dirfd: dirfd(dir), name: cname, seen: st) {
                     case .id(let hashed): id = hashed
