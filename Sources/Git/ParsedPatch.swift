@@ -44,6 +44,45 @@ public struct HunkLine: Sendable, Equatable {
 
 /// Parses git-format diff text (`diff --git` headers required) with libgit2's parser.
 public enum PatchParser {
+    /// The hunks of one libgit2 patch, lines without their newlines.
+    static func hunks(of patch: OpaquePointer) throws -> [Hunk] {
+        var hunks: [Hunk] = []
+        for h in 0..<git_patch_num_hunks(patch) {
+            var hunkPtr: UnsafePointer<git_diff_hunk>?
+            var lineCount = 0
+            try check(git_patch_get_hunk(&hunkPtr, &lineCount, patch, h), "read hunk")
+            let hk = hunkPtr!.pointee
+            var header = withUnsafeBytes(of: hk.header) { raw in
+                String(decoding: raw.prefix(Int(hk.header_len)), as: UTF8.self)
+            }
+            if header.hasSuffix("\n") { header.removeLast() }
+            var lines: [HunkLine] = []
+            for l in 0..<lineCount {
+                var linePtr: UnsafePointer<git_diff_line>?
+                try check(git_patch_get_line_in_hunk(&linePtr, patch, h, l), "read line")
+                let line = linePtr!.pointee
+                let origin = UInt8(bitPattern: line.origin)
+                var bytes = line.content.map {
+                    Array(UnsafeRawBufferPointer(start: $0, count: line.content_len))
+                } ?? []
+                switch origin {
+                case UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: " "):
+                    let noNL = bytes.last != UInt8(ascii: "\n")
+                    if !noNL { bytes.removeLast() }
+                    lines.append(HunkLine(origin: origin == UInt8(ascii: "+") ? .addition : origin == UInt8(ascii: "-") ? .deletion : .context,
+                                          content: bytes, noNewline: noNL))
+                default:
+                    // EOF newline markers ('=', '>', '<'): fold into the previous line.
+                    if !lines.isEmpty { lines[lines.count - 1].noNewline = true }
+                }
+            }
+            hunks.append(Hunk(oldStart: Int(hk.old_start), oldLines: Int(hk.old_lines),
+                              newStart: Int(hk.new_start), newLines: Int(hk.new_lines),
+                              header: header, lines: lines))
+        }
+        return hunks
+    }
+
     /// `headerPathsChecked`: the caller knows this exact text passed `PatchText.checkHeaderPaths`
     /// before (a registry file an earlier load parsed in full); the check is skipped.
     public static func parse(_ text: String, headerPathsChecked: Bool = false) throws -> [ParsedFilePatch] {
@@ -54,40 +93,7 @@ public enum PatchParser {
             var patch: OpaquePointer?
             try check(git_patch_from_diff(&patch, diff.handle, i), "read patch \(i)")
             defer { git_patch_free(patch) }
-            var hunks: [Hunk] = []
-            for h in 0..<git_patch_num_hunks(patch) {
-                var hunkPtr: UnsafePointer<git_diff_hunk>?
-                var lineCount = 0
-                try check(git_patch_get_hunk(&hunkPtr, &lineCount, patch, h), "read hunk")
-                let hk = hunkPtr!.pointee
-                var header = withUnsafeBytes(of: hk.header) { raw in
-                    String(decoding: raw.prefix(Int(hk.header_len)), as: UTF8.self)
-                }
-                if header.hasSuffix("\n") { header.removeLast() }
-                var lines: [HunkLine] = []
-                for l in 0..<lineCount {
-                    var linePtr: UnsafePointer<git_diff_line>?
-                    try check(git_patch_get_line_in_hunk(&linePtr, patch, h, l), "read line")
-                    let line = linePtr!.pointee
-                    let origin = UInt8(bitPattern: line.origin)
-                    var bytes = line.content.map {
-                        Array(UnsafeRawBufferPointer(start: $0, count: line.content_len))
-                    } ?? []
-                    switch origin {
-                    case UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: " "):
-                        let noNL = bytes.last != UInt8(ascii: "\n")
-                        if !noNL { bytes.removeLast() }
-                        lines.append(HunkLine(origin: origin == UInt8(ascii: "+") ? .addition : origin == UInt8(ascii: "-") ? .deletion : .context,
-                                              content: bytes, noNewline: noNL))
-                    default:
-                        // EOF newline markers ('=', '>', '<'): fold into the previous line.
-                        if !lines.isEmpty { lines[lines.count - 1].noNewline = true }
-                    }
-                }
-                hunks.append(Hunk(oldStart: Int(hk.old_start), oldLines: Int(hk.old_lines),
-                                  newStart: Int(hk.new_start), newLines: Int(hk.new_lines),
-                                  header: header, lines: lines))
-            }
+            let hunks = try Self.hunks(of: patch!)
             let status: ParsedFilePatch.Status
             switch delta.status {
             case GIT_DELTA_ADDED: status = .added
@@ -173,5 +179,26 @@ public enum FileMerge {
                 }
             }
         }
+    }
+}
+
+extension Repository {
+    /// The hunks of the diff between two blobs of this repository, with the options patch files
+    /// are made with (`PatchFormat.options`: indent heuristic, three lines of context), read from
+    /// the object database without writing or hashing anything: for following a patch's lines
+    /// through a file's history. Empty for a binary pair.
+    public func blobHunks(old: ObjectID, new: ObjectID) throws -> [Hunk] {
+        var a: OpaquePointer?, b: OpaquePointer?
+        var oa = old.raw, ob = new.raw
+        try check(git_blob_lookup(&a, handle, &oa), "read blob \(old.short)")
+        defer { git_blob_free(a) }
+        try check(git_blob_lookup(&b, handle, &ob), "read blob \(new.short)")
+        defer { git_blob_free(b) }
+        var opts = try PatchFormat.options()
+        var patch: OpaquePointer?
+        try check(git_patch_from_blobs(&patch, a, nil, b, nil, &opts), "diff blobs")
+        defer { git_patch_free(patch) }
+        if let d = git_patch_get_delta(patch)?.pointee, d.flags & GIT_DIFF_FLAG_BINARY.rawValue != 0 { return [] }
+        return try PatchParser.hunks(of: patch!)
     }
 }

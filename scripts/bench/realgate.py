@@ -17,6 +17,7 @@ on the target, and `git cherry`), then timed, alternating, medians quoted:
   gate-warm   the same, cache from the previous run
 Usage (REPO is any clone of https://github.com/rails/rails with its tags, bare or not):
   python3 scripts/bench/realgate.py --patchkeeper .build/release/patchkeeper --repo REPO [--runs 7]
+      [--baseline OTHER-BINARY]
 """
 import argparse
 import os
@@ -89,6 +90,7 @@ def main():
     ap.add_argument("--repo", required=True, help="a clone of rails/rails with its tags")
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--dir")
+    ap.add_argument("--baseline", help="a second patchkeeper binary, timed in the same rounds")
     a = ap.parse_args()
     d = a.dir or tempfile.mkdtemp(prefix="patchkeeper-realgate.")
     if os.path.exists(f"{d}/app"):
@@ -120,12 +122,19 @@ def main():
     full = f"git -C {repo} log -p --no-merges {BASE}..{TARGET} | git patch-id --stable"
     limited = f"git -C {repo} log -p --no-merges {BASE}..{TARGET} -- {P1} {P2} {P3} | git patch-id --stable"
     rows = {"git-full": [], "git-paths": [], "gate-cold": [], "gate-warm": []}
+    base_gate = None
+    if a.baseline:
+        base_gate = [os.path.abspath(a.baseline)] + gate[1:]
+        rows.update({"base-cold": [], "base-warm": []})
     drop = lambda: os.path.exists(cache) and os.remove(cache)
     for _ in range(a.runs):
         rows["git-full"].append(timed(full, row="git-full")[0])
         rows["git-paths"].append(timed(limited, row="git-paths")[0])
         rows["gate-cold"].append(timed(gate, before=drop, row="gate-cold")[0])
         rows["gate-warm"].append(timed(gate, row="gate-warm")[0])
+        if base_gate:
+            rows["base-cold"].append(timed(base_gate, before=drop, row="base-cold")[0])
+            rows["base-warm"].append(timed(base_gate, row="base-warm")[0])
     ref = statistics.median(rows["git-full"])
     cref = statistics.median(CPU["git-full"])
     print(f"load average {' '.join(open('/proc/loadavg').read().split()[:3])}")

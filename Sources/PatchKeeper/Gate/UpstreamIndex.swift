@@ -287,12 +287,29 @@ struct UpstreamIndex {
         var ranges = start
         var found: [ObjectID] = []
         for (c, oldID, newID) in changes {
-            guard let oldID, let newID, let old = source.content(oldID), let new = source.content(newID),
-                  let text = try? MemoryRepository().makePatch([FileChange(old: FileVersion(path: path, mode: .regular, content: old),
-                                                                           new: FileVersion(path: path, mode: .regular, content: new))]).diff,
-                  let diff = try? PatchParser.parse(text).first else { continue }
-            let (mapped, touched) = LineRanges.map(ranges, through: diff)
+            guard let oldID, let newID else { continue }
+            // Both blobs are the repository's (its trees named them): diffed in place. Through
+            // `source` and a scratch repository only when the repository cannot read them.
+            let hunks: [Hunk]
+            if let direct = try? repository.blobHunks(old: oldID, new: newID) {
+                hunks = direct
+            } else if let old = source.content(oldID), let new = source.content(newID),
+                      let text = try? MemoryRepository().makePatch([FileChange(old: FileVersion(path: path, mode: .regular, content: old),
+                                                                               new: FileVersion(path: path, mode: .regular, content: new))]).diff,
+                      let parsed = try? PatchParser.parse(text).first {
+                hunks = parsed.hunks
+            } else {
+                continue
+            }
+            let (mapped, touched) = LineRanges.map(ranges, through: hunks)
             ranges = mapped
+            // A merge that took another parent's version of the file changed nothing itself: the
+            // commits on that side are in the range and named for themselves (as `git log` skips
+            // a merge TREESAME to a parent).
+            if touched, let info = try? repository.commit(c), info.parents.count > 1,
+               info.parents.dropFirst().contains(where: { (try? repository.entry(atPath: path, inCommit: $0))?.id == newID }) {
+                continue
+            }
             if touched { found.append(c) }
         }
         return found
@@ -327,9 +344,13 @@ enum LineRanges {
 
     /// Each range moved through a diff of the file; `touched` when a change overlaps a range.
     static func map(_ ranges: [ClosedRange<Int>], through diff: ParsedFilePatch) -> ([ClosedRange<Int>], Bool) {
+        map(ranges, through: diff.hunks)
+    }
+
+    static func map(_ ranges: [ClosedRange<Int>], through hunks: [Hunk]) -> ([ClosedRange<Int>], Bool) {
         // Each hunk's changed old lines and its net line delta.
         var edits: [(old: ClosedRange<Int>, new: ClosedRange<Int>, delta: Int)] = []
-        for h in diff.hunks {
+        for h in hunks {
             var oldLine = h.oldStart, newLine = h.newStart
             var oLo: Int?, oHi = 0, nLo: Int?, nHi = 0
             for l in h.lines {
