@@ -146,6 +146,7 @@ extension Repository {
         }
         var template = Array((stagingParent + "/patchkeeper-fetch-XXXXXX").utf8CString)
         guard try referenceNames().allSatisfy({ !$0.hasPrefix("refs/") }),
+              Self.stagingParentIsSafe(stagingParent),
               let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else { return try plain() }
         let staging = String(cString: made)
         defer { Self.removeStaging(staging) }
@@ -229,22 +230,46 @@ extension Repository {
         }
     }
 
+    /// Whether a directory made in `parent` stays ours: `parent` is a directory owned by root or
+    /// by us, and nobody else can write it, or it has the sticky bit (as /dev/shm and /tmp do),
+    /// so that nobody else can rename or remove what we make there. In a directory others can
+    /// write without the sticky bit, our 0700 directory could be renamed away and a symlink put
+    /// in its place between mkdtemp and libgit2's writes (root would write, and remove, through it).
+    static func stagingParentIsSafe(_ parent: String) -> Bool {
+        var st = stat()
+        guard stat(parent, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else { return false }
+        guard st.st_uid == 0 || st.st_uid == geteuid() else { return false }
+        return st.st_mode & 0o022 == 0 || st.st_mode & S_ISVTX != 0
+    }
+
     /// Removes the staging repository (made by us, under a 0700 directory of ours): depth first,
-    /// never following a symbolic link.
+    /// on directory descriptors, never following a symbolic link (not even `path` itself: a link
+    /// there is left alone, and nothing it points to is removed).
     static func removeStaging(_ path: String) {
-        guard let dir = opendir(path) else { unlink(path); return }
+        let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        removeContents(of: fd)
+        rmdir(path)
+    }
+
+    /// Removes everything in the directory open on `fd` (which it closes), below it first.
+    private static func removeContents(of fd: Int32) {
+        guard let dir = fdopendir(fd) else { close(fd); return }
+        defer { closedir(dir) }
         var children: [String] = []
         while let e = readdir(dir) {
             let name = withUnsafeBytes(of: e.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
             if name != "." && name != ".." { children.append(name) }
         }
-        closedir(dir)
         for c in children {
-            let full = path + "/" + c
-            var st = stat()
-            if lstat(full, &st) == 0 && st.st_mode & S_IFMT == S_IFDIR { removeStaging(full) } else { unlink(full) }
+            let sub = openat(dirfd(dir), c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            if sub >= 0 {
+                removeContents(of: sub)
+                unlinkat(dirfd(dir), c, AT_REMOVEDIR)
+            } else {
+                unlinkat(dirfd(dir), c, 0)
+            }
         }
-        rmdir(path)
     }
 
     /// libgit2 1.5 checks no known_hosts file: an ssh remote is only used with a pinned host key.

@@ -673,3 +673,91 @@ struct FleetSSHTests {
         #expect(((j["fetch"] as? [String: Any])?["received_objects"] as? Int ?? 0) > 0, "\(j)")
     }
 }
+
+/// libgit2 1.5 has no network timeout: a remote that accepts the connection and never answers
+/// hangs a push. The push runs after the registry lock is released and is abandoned after
+/// `[fleet] timeout` seconds, so such a remote holds up neither `record` nor the next scan.
+@Suite("Fleet: a silent remote")
+struct FleetSilentRemoteTests {
+    @Test("while one scan's push hangs on a remote that never answers, record on the same registry writes its patch, gives up its own push after the timeout and says so; status shows it pending")
+    func silentRemote() throws {
+        let app = AppFixture(deploy: false)
+        app.commit(["src/api/config/clock.rb": FleetTests.clock], message: "base", tag: "base")
+        app.deploy("base")
+        // A TCP server that accepts and never says a word (the TLS handshake waits forever).
+        app.scratch.write("silent.py", """
+            import socket, sys, time
+            s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+            open(sys.argv[1] + ".tmp", "w").write(str(s.getsockname()[1]))
+            import os; os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+            held = []
+            deadline = time.time() + 90
+            s.settimeout(1)
+            while time.time() < deadline:
+                try: held.append(s.accept()[0])
+                except socket.timeout: pass
+            """)
+        let portFile = app.scratch.file("port")
+        // Started without pipes (run() reads its pipes to the end, and a child in the background
+        // would hold them open), under timeout(1) so it cannot outlive the test.
+        func background(_ args: [String], log: String? = nil) throws -> Process {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
+            p.arguments = ["90"] + args
+            p.standardInput = FileHandle.nullDevice
+            p.standardOutput = FileHandle.nullDevice
+            if let log, FileManager.default.createFile(atPath: log, contents: nil), let h = FileHandle(forWritingAtPath: log) {
+                p.standardError = h
+            } else {
+                p.standardError = FileHandle.nullDevice
+            }
+            try p.run()
+            return p
+        }
+        let server = try background(["python3", app.scratch.file("silent.py"), portFile])
+        defer { kill(server.processIdentifier, SIGKILL) }
+        var port = ""
+        for _ in 0..<50 where port.isEmpty { usleep(100_000); port = app.scratch.read("port") ?? "" }
+        try #require(!port.isEmpty, "the silent server did not start")
+        func config(_ name: String, timeout: Int) -> String {
+            app.scratch.write(name, """
+                [fleet]
+                remote = "https://127.0.0.1:\(port)/fleet.git"
+                host = "web1"
+                timeout = \(timeout)
+
+                [apps.api]
+                root = "\(app.root)"
+                repo = "\(app.repo)"
+                subdir = "src/api"
+                registry = "\(app.registry)"
+                """)
+            chmod(app.scratch.file(name), 0o644)
+            return app.scratch.file(name)
+        }
+        let slow = config("slow.toml", timeout: 60), quick = config("quick.toml", timeout: 2)
+        #expect(pk(["init", "--config", quick]).status == 0)
+        // A scan in the background: it publishes after scanning and hangs in the push.
+        let bin = patchkeeperBinary()
+let scan = try background([bin, "scan", "--config", slow], log: app.scratch.file("scan.log"))
+        defer { kill(scan.processIdentifier, SIGKILL) }
+        // Wait until it is connected (the server holds its connection): past the lock.
+        var connected = false
+        for _ in 0..<60 where !connected {
+            usleep(250_000)
+            connected = run("/bin/sh", ["-c", "ss -tn | grep -q '127.0.0.1:\(port) '"]).status == 0
+        }
+        try #require(connected, "the scan never reached the remote: \(app.scratch.read("scan.log") ?? "")")
+        app.scratch.write("live/config/clock.rb", FleetTests.patchedClock)
+        let started = Date()
+        let r = pk(["record", "config/clock.rb", "--title", "Disable the RSS cleanup job", "--reason", "locks",
+                    "--wait", "5", "--config", quick])
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        #expect(!r.stderr.contains("locked by another patchkeeper"), "\(r.stderr)")
+        #expect(r.stderr.contains("did not answer within 2 s"), "\(r.stderr)")
+        #expect(FileManager.default.fileExists(atPath: app.registry + "/0001-disable-the-rss-cleanup-job.patch"))
+        #expect(Date().timeIntervalSince(started) < 20)
+        let status = pk(["status", "--config", quick])
+        #expect(status.stdout.contains("PENDING") || status.stdout.lowercased().contains("pending"), "\(status.stdout)")
+    }
+}

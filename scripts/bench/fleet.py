@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -171,10 +172,20 @@ def make_remote(d, hosts, per_host, distinct, base, diffs, app):
     return remote, expected
 
 
-def timed(cmd, ok=(0, 1)):
+CPU = {}
+
+
+def timed(cmd, ok=(0, 1), label=None):
+    """Wall seconds; with a label, the child's user + system CPU seconds go to CPU[label] (the
+    steadier figure on a shared machine, where wall time is mostly waiting for a core)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     r = run(cmd, ok=ok)
-    return time.perf_counter() - t, r
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if label:
+        CPU.setdefault(label, []).append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return wall, r
 
 
 def peak_rss(cmd):
@@ -226,15 +237,15 @@ def main():
     cold, warm, gate = [], [], []
     for _ in range(runs):
         shutil.rmtree(cache, ignore_errors=True)
-        s, r = timed(fleet)
+        s, r = timed(fleet, label="cold")
         cold.append(s)
         j = json.loads(r.stdout)
-        s, r = timed(fleet)
+        s, r = timed(fleet, label="warm")
         warm.append(s)
         jw = json.loads(r.stdout)
         assert jw["fetch"]["received_objects"] == 0, jw["fetch"]
         s, r = timed([pk, "fleet", "gate", "--remote", remote, "--cache", cache, "--no-fetch", "--target", "v2",
-                      "--repo", app, "--format", "json"])
+                      "--repo", app, "--format", "json"], label="gate")
         gate.append(s)
         g = json.loads(r.stdout)
     # The answers.
@@ -274,7 +285,9 @@ def main():
     print(f"| `fleet`, first fetch (cold cache) | {med(cold):.2f} s | {naive_cold:.2f} s | {naive_cold / med(cold):.0f}x | {rss_cold} MB |")
     print(f"| `fleet`, nothing changed (warm) | {med(warm):.2f} s | {naive_warm:.2f} s | {naive_warm / med(warm):.0f}x | {rss_warm} MB |")
     print(f"| `fleet gate --target v2` ({g['decisions']} decisions for {hosts * a.per_host} host patches) | {med(gate):.2f} s | - | - | {rss_gate} MB |")
-    print(f"\nall runs: cold {', '.join(f'{x:.2f}' for x in cold)}; warm {', '.join(f'{x:.2f}' for x in warm)}; "
+    print(f"\nCPU (user + sys, median): cold {med(CPU['cold']):.2f} s, warm {med(CPU['warm']):.2f} s, gate {med(CPU['gate']):.2f} s; "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print(f"all runs: cold {', '.join(f'{x:.2f}' for x in cold)}; warm {', '.join(f'{x:.2f}' for x in warm)}; "
           f"gate {', '.join(f'{x:.2f}' for x in gate)}")
     if not a.dir:
         shutil.rmtree(d, ignore_errors=True)

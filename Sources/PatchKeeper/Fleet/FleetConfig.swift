@@ -13,6 +13,7 @@ import TOMLKit
 /// cache = "/var/cache/patchkeeper/fleet" # where 'patchkeeper fleet' keeps its copy
 /// ssh_key = "/etc/patchkeeper/fleet_ed25519"        # ssh: the login key (default: ssh-agent)
 /// ssh_host_key = "SHA256:..."            # ssh: the server's host key, required for ssh remotes
+/// timeout = 60                           # seconds a push may take before it is abandoned
 /// ```
 public struct FleetConfig: Sendable, Equatable {
     /// The central git remote (nil: nothing is published; `fleet` then needs `--remote`).
@@ -27,6 +28,9 @@ public struct FleetConfig: Sendable, Equatable {
     /// (`SHA256:...` as `ssh-keygen -lf` prints it; libgit2 1.5 reads no known_hosts).
     public var sshKey: String?
     public var sshHostKey: String?
+    /// Seconds a push may take (libgit2 1.5 has no network timeout): a remote that never answers
+    /// leaves the publish pending instead of hanging the command.
+    public var timeout: Int = 60
 
     public var auth: RemoteAuth { RemoteAuth(privateKey: sshKey, hostKeySHA256: sshHostKey) }
 
@@ -50,7 +54,7 @@ public struct FleetConfig: Sendable, Equatable {
 
     public static let defaultCache = "/var/cache/patchkeeper/fleet"
 
-    static let knownKeys: Set<String> = ["remote", "host", "secret_paths", "cache", "ssh_key", "ssh_host_key"]
+    static let knownKeys: Set<String> = ["remote", "host", "secret_paths", "cache", "ssh_key", "ssh_host_key", "timeout"]
 
     public init(remote: String?, host: String? = nil, secretPaths: [String] = [], cache: String? = nil) throws {
         self.remote = remote
@@ -87,6 +91,10 @@ public struct FleetConfig: Sendable, Equatable {
         var config = try FleetConfig(remote: remote, host: host, secretPaths: patterns, cache: cache)
         config.sshKey = try string("ssh_key").map { $0.hasPrefix("/") ? $0 : Deployment.absolute(POSIX.parentDirectory(Deployment.absolute(path)) + "/" + $0) }
         config.sshHostKey = try string("ssh_host_key")
+        if let v = t["timeout"] {
+            guard let n = v.int, n >= 1, n <= 3600 else { throw PatchKeeperError("\(path): [fleet] timeout must be a number of seconds from 1 to 3600") }
+            config.timeout = n
+        }
         if let k = config.sshHostKey, !k.hasPrefix("SHA256:") {
             throw PatchKeeperError("\(path): [fleet] ssh_host_key must be a SHA256:... fingerprint", hint: "on the server: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub")
         }

@@ -60,7 +60,7 @@ public struct FleetPublisher {
         var state = FleetPushState.load(registry: registry) ?? FleetPushState(remote: remote, host: config.host, ok: false, lastAttempt: now)
         if state.remote != remote || state.host != config.host { state = FleetPushState(remote: remote, host: config.host, ok: false, lastAttempt: now) }
         state.lastAttempt = now
-        let lock: RegistryLock
+        var lock: RegistryLock?
         do { lock = try registry.lock(wait: lockWait, recover: false) } catch {
             // Recorded all the same (an atomic write of the publisher's own file), so status and
             // metrics say pending; the next write or scan retries.
@@ -70,12 +70,19 @@ public struct FleetPublisher {
             try? state.save(registry)
             return state
         }
-        defer { withExtendedLifetime(lock) {} }
         do {
-            if let gate { try saveGate(gate) }
-            try buildRefs(now: now)
+            do {
+                defer { withExtendedLifetime(lock) {}; lock = nil }
+                if let gate { try saveGate(gate) }
+                try buildRefs(now: now)
+            }
+            // The push itself runs without the lock (released just above): libgit2 1.5 has no
+            // network timeout, and a remote that accepts the connection and never answers must
+            // not hold up record, apply or the next scan. It sends the local refs as they are
+            // when it reads them (each updated atomically; a later publish's are newer).
             try Self.checkLocal(remote)
-            try registry.repository.push(url: remote, refspecs: Self.kinds.map { "+\(Self.localPrefix)\($0):\(namespace)\($0)" }, auth: config.auth)
+            try Self.push(repositoryAt: registry.path, url: remote, refspecs: Self.kinds.map { "+\(Self.localPrefix)\($0):\(namespace)\($0)" },
+                          auth: config.auth, timeout: config.timeout)
             state.ok = true
             state.lastSuccess = now
             state.pendingSince = nil
@@ -87,6 +94,35 @@ public struct FleetPublisher {
         }
         try? state.save(registry)
         return state
+    }
+
+    /// The push on a thread of its own with its own repository handle, waited for `timeout`
+    /// seconds. libgit2 1.5 cannot be interrupted: a push that does not finish in time is left
+    /// behind (it ends with the process) and reported, so the command finishes and the next
+    /// write or scan retries.
+    static func push(repositoryAt path: String, url: String, refspecs: [String], auth: RemoteAuth, timeout: Int) throws {
+        final class Outcome: @unchecked Sendable {
+            private let lock = NSLock()
+            private var error: (any Error)?
+            func set(_ e: (any Error)?) { lock.lock(); error = e; lock.unlock() }
+            func get() -> (any Error)? { lock.lock(); defer { lock.unlock() }; return error }
+        }
+        let outcome = Outcome()
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            do {
+                try Repository.open(atPath: path).push(url: url, refspecs: refspecs, auth: auth)
+                outcome.set(nil)
+            } catch {
+                outcome.set(error)
+            }
+            done.signal()
+        }
+        if done.wait(timeout: .now() + .seconds(timeout)) == .timedOut {
+            throw PatchKeeperError("the fleet remote \(url) did not answer within \(timeout) s (push abandoned)",
+                                   hint: "check the remote (or raise [fleet] timeout)")
+        }
+        if let error = outcome.get() { throw error }
     }
 
     /// libgit2 calls a local path that does not exist an "unsupported URL protocol": say what it is.

@@ -102,13 +102,22 @@ struct LiveWalker: Sendable {
     func walk() -> Walk {
         let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { return Walk(entries: [], problems: [Problem(path: root, message: "cannot open: \(POSIX.errorText())")]) }
+        // The root as it was when the walk began, for the parallel phase too: a root reached
+        // through a symlink (Capistrano's `current`) switched to another release mid-walk would
+        // otherwise have the subtrees below the top two levels walked in the new release.
+        let pinned = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+        guard pinned >= 0 else {
+            close(fd)
+            return Walk(entries: [], problems: [Problem(path: root, message: "cannot open: \(POSIX.errorText())")])
+        }
+        defer { close(pinned) }
         var top = Result()
         walkDirectory(fd: fd, rel: "", depth: 0, depthLeft: 2, hasher: nil, into: &top)
         let pending = top.pending
         let slots = ResultSlots<Result>(count: pending.count, initial: Result())
         DispatchQueue.concurrentPerform(iterations: pending.count) { i in
             var r = Result()
-            if let sub = openBeneathRoot(pending[i]) {
+            if let sub = Self.openBeneath(rootDescriptor: pinned, pending[i]) {
                 hashers.with { hasher in
                     walkDirectory(fd: sub, rel: pending[i], depth: pending[i].split(separator: "/").count, depthLeft: Int.max, hasher: hasher, into: &r)
                 }
@@ -135,14 +144,24 @@ struct LiveWalker: Sendable {
         return walk
     }
 
-    /// Opens `root/rel` one component at a time with O_NOFOLLOW: never through a symlink.
-    private func openBeneathRoot(_ rel: String) -> Int32? { Self.openBeneath(root: root, rel) }
-
     /// Opens the directory `root/rel` one component at a time with O_NOFOLLOW (the root itself
     /// as named); nil with errno set when a component is missing, not a directory or a symlink.
     static func openBeneath<S: StringProtocol>(root: String, _ rel: S) -> Int32? {
-        var fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
+        let top = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard top >= 0 else { return nil }
+        return openBeneath(taking: top, rel)
+    }
+
+    /// `openBeneath(root:)` from the root directory open on `rootDescriptor` (left open).
+    static func openBeneath<S: StringProtocol>(rootDescriptor: Int32, _ rel: S) -> Int32? {
+        let top = fcntl(rootDescriptor, F_DUPFD_CLOEXEC, 0)
+        guard top >= 0 else { return nil }
+        return openBeneath(taking: top, rel)
+    }
+
+    /// Walks `rel` down from the directory open on `top`, which it takes (closes).
+    private static func openBeneath<S: StringProtocol>(taking top: Int32, _ rel: S) -> Int32? {
+        var fd = top
         for part in rel.split(separator: "/") {
             let next = openat(fd, String(part), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             let code = errno
