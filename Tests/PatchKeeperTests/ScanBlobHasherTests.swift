@@ -193,7 +193,7 @@ extension ScanBlobHasherTests {
 }
 
 extension ScanBlobHasherTests {
-    @Test("a cold scan: files hashed at the walk (below the top two levels) and after it (above) both report a swap for a FIFO or an edit mid-scan, and never hang")
+    @Test("a cold scan: files hashed by a walk thread (below the top two levels) and by the top level's thread both report a swap for a FIFO or an edit mid-scan, and never hang")
     func coldScanRacesAtAndAfterTheWalk() throws {
         let app = AppFixture()
         var o = AppOptions()
@@ -209,8 +209,8 @@ extension ScanBlobHasherTests {
         options.useCache = false
         scanner.options = options
         let root = app.root
-        // app/models is two levels down: walked, and its files hashed, by a walk thread;
-        // config/ is listed by the top level, its files hashed after the walk.
+        // app/models is two levels down: walked, and its files hashed, by a walk thread of the
+        // parallel phase; config/ is listed, and its files hashed, by the top level's thread.
         scanner.beforeHash = { path in
             if path == "app/models/user.rb" {
                 unlink(root + "/app/models/user.rb")

@@ -53,8 +53,6 @@ struct LiveWalker: Sendable {
     /// Hashing at the walk: the entries `wanted` names are hashed right after their `fstatat`,
     /// by name on the descriptor of the directory being listed (see `BlobHasher`), on the walk's
     /// threads. Set by a scan that has no stat cache to trust (every file is hashed anyway).
-    /// Files of the top two levels, which one thread lists, are left unhashed (their `ids` nil):
-    /// the scan hashes them afterwards on all cores, so a flat tree is not hashed on one.
     struct Hashing: Sendable {
         /// Whether the comparison needs this root-relative path's blob id.
         var wanted: @Sendable (String) -> Bool
@@ -112,7 +110,9 @@ struct LiveWalker: Sendable {
         }
         defer { close(pinned) }
         var top = Result()
-        walkDirectory(fd: fd, rel: "", depth: 0, depthLeft: 2, hasher: nil, into: &top)
+        hashers.with { hasher in
+            walkDirectory(fd: fd, rel: "", depth: 0, depthLeft: 2, hasher: hasher, into: &top)
+        }
         let pending = top.pending
         let slots = ResultSlots<Result>(count: pending.count, initial: Result())
         DispatchQueue.concurrentPerform(iterations: pending.count) { i in
