@@ -138,6 +138,33 @@ def timed(cmd, before=None, row=None):
     return wall, r
 
 
+def rounds(full, limited, gate, cache, runs, baseline=None):
+    """Times git's full and path-limited patch-id passes and gate cold (patch-id cache removed)
+    and warm, alternating, `runs` rounds; with `baseline`, a second binary in the same rounds.
+    Prints medians, min, max and ratios to git's full pass (wall and CPU)."""
+    rows = {"git-full": [], "git-paths": [], "gate-cold": [], "gate-warm": []}
+    base_gate = None
+    if baseline:
+        base_gate = [os.path.abspath(baseline)] + gate[1:]
+        rows.update({"base-cold": [], "base-warm": []})
+    drop = lambda: os.path.exists(cache) and os.remove(cache)
+    for _ in range(runs):
+        rows["git-full"].append(timed(full, row="git-full")[0])
+        rows["git-paths"].append(timed(limited, row="git-paths")[0])
+        rows["gate-cold"].append(timed(gate, before=drop, row="gate-cold")[0])
+        rows["gate-warm"].append(timed(gate, row="gate-warm")[0])
+        if base_gate:
+            rows["base-cold"].append(timed(base_gate, before=drop, row="base-cold")[0])
+            rows["base-warm"].append(timed(base_gate, row="base-warm")[0])
+    ref = statistics.median(rows["git-full"])
+    print(f"load average {' '.join(open('/proc/loadavg').read().split()[:3])}")
+    cref = statistics.median(CPU["git-full"])
+    print(f"{'command':<10} {'median s':>9} {'min s':>8} {'max s':>8} {'÷ git-full':>10} {'CPU s':>8} {'CPU ÷ git':>9}")
+    for k, v in rows.items():
+        m, c = statistics.median(v), statistics.median(CPU[k])
+        print(f"{k:<10} {m:9.3f} {min(v):8.3f} {max(v):8.3f} {m / ref:10.3f} {c:8.3f} {c / cref:9.3f}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--patchkeeper", required=True)
@@ -173,27 +200,7 @@ def main():
     cache = f"{reg}/.patchkeeper/patchids"
     full = f"git -C {repo} log -p --no-merges base..target | git patch-id --stable"
     limited = f"git -C {repo} log -p --no-merges base..target -- {' '.join(patched)} | git patch-id --stable"
-    rows = {"git-full": [], "git-paths": [], "gate-cold": [], "gate-warm": []}
-    base_gate = None
-    if a.baseline:
-        base_gate = [os.path.abspath(a.baseline)] + gate[1:]
-        rows.update({"base-cold": [], "base-warm": []})
-    drop = lambda: os.path.exists(cache) and os.remove(cache)
-    for _ in range(runs):
-        rows["git-full"].append(timed(full, row="git-full")[0])
-        rows["git-paths"].append(timed(limited, row="git-paths")[0])
-        rows["gate-cold"].append(timed(gate, before=drop, row="gate-cold")[0])
-        rows["gate-warm"].append(timed(gate, row="gate-warm")[0])
-        if base_gate:
-            rows["base-cold"].append(timed(base_gate, before=drop, row="base-cold")[0])
-            rows["base-warm"].append(timed(base_gate, row="base-warm")[0])
-    ref = statistics.median(rows["git-full"])
-    print(f"load average {' '.join(open('/proc/loadavg').read().split()[:3])}")
-    cref = statistics.median(CPU["git-full"])
-    print(f"{'command':<10} {'median s':>9} {'min s':>8} {'max s':>8} {'÷ git-full':>10} {'CPU s':>8} {'CPU ÷ git':>9}")
-    for k, v in rows.items():
-        m, c = statistics.median(v), statistics.median(CPU[k])
-        print(f"{k:<10} {m:9.3f} {min(v):8.3f} {max(v):8.3f} {m / ref:10.3f} {c:8.3f} {c / cref:9.3f}")
+    rounds(full, limited, gate, cache, runs, a.baseline)
     if a.quick:
         print("(quick run: one run each, no timing claims)")
     if not a.dir:

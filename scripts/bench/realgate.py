@@ -23,14 +23,13 @@ import argparse
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from history import CPU, run, timed  # noqa: E402
+from history import rounds, run, timed  # noqa: E402
 
 BASE, TARGET, BACKPORT = "v8.0.0", "v8.1.0", "e9fa6faae66781b71a9fade02234927d3b8e4b94"
 P1 = "activerecord/lib/active_record/base.rb"
@@ -121,27 +120,7 @@ def main():
     cache = f"{reg}/.patchkeeper/patchids"
     full = f"git -C {repo} log -p --no-merges {BASE}..{TARGET} | git patch-id --stable"
     limited = f"git -C {repo} log -p --no-merges {BASE}..{TARGET} -- {P1} {P2} {P3} | git patch-id --stable"
-    rows = {"git-full": [], "git-paths": [], "gate-cold": [], "gate-warm": []}
-    base_gate = None
-    if a.baseline:
-        base_gate = [os.path.abspath(a.baseline)] + gate[1:]
-        rows.update({"base-cold": [], "base-warm": []})
-    drop = lambda: os.path.exists(cache) and os.remove(cache)
-    for _ in range(a.runs):
-        rows["git-full"].append(timed(full, row="git-full")[0])
-        rows["git-paths"].append(timed(limited, row="git-paths")[0])
-        rows["gate-cold"].append(timed(gate, before=drop, row="gate-cold")[0])
-        rows["gate-warm"].append(timed(gate, row="gate-warm")[0])
-        if base_gate:
-            rows["base-cold"].append(timed(base_gate, before=drop, row="base-cold")[0])
-            rows["base-warm"].append(timed(base_gate, row="base-warm")[0])
-    ref = statistics.median(rows["git-full"])
-    cref = statistics.median(CPU["git-full"])
-    print(f"load average {' '.join(open('/proc/loadavg').read().split()[:3])}")
-    print(f"{'command':<10} {'median s':>9} {'min s':>8} {'max s':>8} {'÷ git-full':>10} {'CPU s':>8} {'CPU ÷ git':>9}")
-    for k, v in rows.items():
-        m, c = statistics.median(v), statistics.median(CPU[k])
-        print(f"{k:<10} {m:9.3f} {min(v):8.3f} {max(v):8.3f} {m / ref:10.3f} {c:8.3f} {c / cref:9.3f}")
+    rounds(full, limited, gate, cache, a.runs, a.baseline)
     if not a.dir:
         shutil.rmtree(d)
 
