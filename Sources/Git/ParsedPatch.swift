@@ -188,6 +188,11 @@ extension Repository {
     /// the object database without writing or hashing anything: for following a patch's lines
     /// through a file's history. Empty for a binary pair.
     public func blobHunks(old: ObjectID, new: ObjectID) throws -> [Hunk] {
+        // Read as the history walks read (no re-hash of each object: see withoutHashVerification).
+        try Libgit2.withoutHashVerification { try diffBlobs(old: old, new: new) }
+    }
+
+    private func diffBlobs(old: ObjectID, new: ObjectID) throws -> [Hunk] {
         var a: OpaquePointer?, b: OpaquePointer?
         var oa = old.raw, ob = new.raw
         try check(git_blob_lookup(&a, handle, &oa), "read blob \(old.short)")

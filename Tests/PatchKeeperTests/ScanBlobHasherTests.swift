@@ -191,3 +191,46 @@ extension ScanBlobHasherTests {
         #expect(problem?.message.contains("changed while it was being scanned") == true, "\(report.problems)")
     }
 }
+
+extension ScanBlobHasherTests {
+    @Test("a cold scan: files hashed by a walk thread (below the top two levels) and by the top level's thread both report a swap for a FIFO or an edit mid-scan, and never hang")
+    func coldScanRacesAtAndAfterTheWalk() throws {
+        let app = AppFixture()
+        var o = AppOptions()
+        o.root = app.root
+        o.repo = app.repo
+        o.subdir = "src/api"
+        o.registry = app.registry
+        let cfg = try o.resolve(environment: [:]).app
+        try Registry.create(path: app.registry, app: "t", committer: Person(name: "t", email: "t@t"), now: Date())
+        let deployment = try Deployment(app: cfg)
+        var scanner = TreeScanner(deployment: deployment, registry: try Registry(path: app.registry))
+        var options = TreeScanner.Options()
+        options.useCache = false
+        scanner.options = options
+        let root = app.root
+        // app/models is two levels down: walked, and its files hashed, by a walk thread of the
+        // parallel phase; config/ is listed, and its files hashed, by the top level's thread.
+        scanner.beforeHash = { path in
+            if path == "app/models/user.rb" {
+                unlink(root + "/app/models/user.rb")
+                mkfifo(root + "/app/models/user.rb", 0o644)
+            }
+            if path == "config/workers.yml" {
+                try? "timeout: 30\nconcurrency: 4\n# grown during the scan\n".write(toFile: root + "/config/workers.yml", atomically: false, encoding: .utf8)
+            }
+        }
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var result: Result<ScanReport, Error>?
+        nonisolated(unsafe) let s = scanner
+        Thread.detachNewThread {
+            result = Result { try s.scan() }
+            done.signal()
+        }
+        try #require(done.wait(timeout: .now() + 20) == .success, "scan hung on a FIFO swapped in at the walk")
+        let report = try #require(try result?.get())
+        #expect(report.problems.map(\.path) == ["src/api/app/models/user.rb", "src/api/config/workers.yml"], "\(report.problems)")
+        #expect(report.problems.first?.message.contains("not a regular file") == true, "\(report.problems)")
+        #expect(report.problems.last?.message.contains("changed while it was being scanned") == true, "\(report.problems)")
+    }
+}

@@ -173,7 +173,8 @@ struct LiveWalker: Sendable {
     }
 
     /// `depth`: the number of path components of `rel`.
-    private func walkDirectory(fd: Int32, rel: String, depth: Int, depthLeft: Int, hasher: BlobHasher, into r: inout Result) {
+    /// `hasher` nil: nothing is hashed (the entries' `ids` stay nil).
+    private func walkDirectory(fd: Int32, rel: String, depth: Int, depthLeft: Int, hasher: BlobHasher?, into r: inout Result) {
         guard let dir = fdopendir(fd) else {
             close(fd)
             r.problems.append(Problem(path: rel, message: "cannot list: \(POSIX.errorText())"))
@@ -213,7 +214,7 @@ struct LiveWalker: Sendable {
             }
             if let hashing {
                 var id: ObjectID?
-                if hashing.wanted(path) {
+                if let hasher, hashing.wanted(path) {
                     hashing.beforeHash?(path)
                     switch hasher.hash(dirfd: dirfd(dir), name: cname, seen: st) {
                     case .id(let hashed): id = hashed
