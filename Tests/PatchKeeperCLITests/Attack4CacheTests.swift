@@ -209,3 +209,32 @@ extension Attack4CacheTests {
         #expect(numstat.stdout == "0\t1\tsrc/api/config/list.yml\n", "\(numstat.stdout) \(numstat.stderr)")
     }
 }
+
+extension Attack4CacheTests {
+    @Test("commit lists an older binary kept (before a merge that took another parent's version stopped being named) are not read as this binary's answer")
+    func staleCommitList() throws {
+        let g = GateTests()
+        let app = g.app()
+        g.recordClock(app)
+        let base = git(["rev-parse", "base"], in: app.repo)
+        let target = app.commit(["src/api/config/clock.rb": GateTests.clock.replacingOccurrences(of: "RssCleanup.run", with: "RssCleanup.run(:fast)")],
+                                message: "fast cleanup")
+        let cold = pk(["gate", "--target", target, "--format", "json"] + app.flags)
+        #expect(cold.stdout.contains("fast cleanup"), "\(cold.stdout)")
+        // The line an older binary wrote for these lines (key: the path, then the changed line
+        // ranges, "2-3" or so: one line for every small range), with another answer (what it
+        // named then).
+        var lines = ""
+        for a in 1...8 {
+            for b in a...8 {
+                let digest = run("/bin/sh", ["-c", "printf 'src/api/config/clock.rb\\n\(a)-\(b)' | git hash-object --stdin"]).stdout
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+                lines += "T \(base) \(target) \(digest) \(app.v1)\n"
+            }
+        }
+        let cache = try #require(app.scratch.read("registry/.patchkeeper/patchids"))
+        app.scratch.write("registry/.patchkeeper/patchids", cache + lines)
+        let warm = pk(["gate", "--target", target, "--format", "json"] + app.flags)
+        #expect(warm.stdout == cold.stdout, "warm\n\(warm.stdout)\ncold\n\(cold.stdout)")
+    }
+}

@@ -254,6 +254,10 @@ struct UpstreamIndex {
         return best
     }
 
+    /// Bump when `commitsChanging` answers differently (2: merges that took another parent's
+    /// version of the file are not named).
+    static let commitListVersion = "commits 2"
+
     /// The commits in base..target that changed the lines a patch changes in `path` (like
     /// `git log -L`): the patch's changed lines are followed through each commit's diff, oldest
     /// first. Text for a conflict report, or nil when there are none (or no base).
@@ -262,9 +266,11 @@ struct UpstreamIndex {
         let ranges = LineRanges.changed(by: file)
         if ranges.isEmpty { return nil }
         // Kept per (base, target, path, lines): a second gate against the same target re-diffs
-        // none of the file's history.
-        let key = PatchIDCache.fileKey(path + "\n" + ranges.map { "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ","),
-                                       from: base, to: target)
+        // none of the file's history. The key names the version of how the list is found: a
+        // list an older binary kept (it also named merges that took another parent's version)
+        // is another answer, never read as this one.
+        let key = PatchIDCache.fileKey(path + "\n" + ranges.map { "\($0.lowerBound)-\($0.upperBound)" }.joined(separator: ",")
+                                       + "\n" + Self.commitListVersion, from: base, to: target)
         let found: [ObjectID]
         if let known = cache?.commitList(key) {
             found = known
