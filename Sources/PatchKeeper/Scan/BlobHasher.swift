@@ -37,15 +37,26 @@ final class BlobHasher {
     /// Files larger than this are not read into the buffer (so that the buffer, and the scan's
     /// memory, stays small): libgit2 streams them from the same descriptor.
     static let bufferLimit = 8 << 20
+    /// Files above this size are checked for holes before they are read (`SEEK_HOLE`).
+    static let sparseCheckSize = 64 << 20
+    /// `lseek`'s SEEK_HOLE (not exported by Glibc's Swift module without _GNU_SOURCE).
+    #if os(Linux)
+    static let seekHole: Int32? = 4
+    #else
+    static let seekHole: Int32? = nil
+    #endif
     /// The fast hash reads in pieces of this size.
     static let pieceSize = 128 << 10
     let fast: Bool
+    /// Refuse huge files with holes (tests of the hash itself turn it off).
+    let refuseSparse: Bool
     private var buffer: UnsafeMutableRawPointer
     private var capacity: Int
 
     /// `fast: false` forces libgit2's SHA1DC (tests compare the two).
-    init(fast: Bool = BlobHasher.fastAvailable) {
+    init(fast: Bool = BlobHasher.fastAvailable, refuseSparse: Bool = true) {
         self.fast = fast
+        self.refuseSparse = refuseSparse
         capacity = fast ? Self.pieceSize : 64 << 10
         buffer = .allocate(byteCount: capacity, alignment: 64)
     }
@@ -80,6 +91,16 @@ final class BlobHasher {
         }
         guard Self.sameFile(st, seen, checkDevice) else { return .changed }
         let size = Int(st.st_size)
+        // A huge file with holes: anyone who can write the tree can make a 16 TiB one in an
+        // instant, and reading it would take every scan and gate for hours. A checkout writes every
+        // byte, so no deployed file has holes: it is reported, not read.
+        if refuseSparse, size > Self.sparseCheckSize, let seekHole = Self.seekHole {
+            let hole = lseek(fd, 0, seekHole)
+            if hole >= 0 && hole < off_t(size) {
+                return .failed("a sparse file of \(size) bytes (it has holes; a checkout writes every byte): not read. Remove it, or find out what made it")
+            }
+            guard lseek(fd, 0, SEEK_SET) == 0 else { return .failed("cannot read: \(POSIX.errorText())") }
+        }
         let id: ObjectID
         if fast {
             // "blob SIZE\0", then the content in pieces; more or fewer bytes than the fstat
