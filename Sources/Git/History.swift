@@ -240,6 +240,38 @@ extension Repository {
         }
     }
 
+    /// The commits in `from..to` that changed `path` as `git log -- path` lists them, oldest first,
+    /// with the blob before (first parent's, or the parent it differs from) and after: history
+    /// simplification, so a merge whose blob at `path` equals one parent's is not listed and only
+    /// that parent is followed (the side it took is listed through its own commits, the side it
+    /// left out not at all). Compared by blob id (a mode change alone is not a change here). For
+    /// naming the commits that changed a patch's lines; the revert checks read `fileChanges`.
+    public func fileLog(_ path: String, from: ObjectID, to: ObjectID) throws -> [(commit: ObjectID, old: ObjectID?, new: ObjectID?)] {
+        Libgit2.enableObjectCache(32 << 20)
+        return try Libgit2.withoutHashVerification {
+            let lookup = historyLookup
+            let split = PathLookup.split(path)
+            func blob(_ commit: ObjectID) -> ObjectID? {
+                guard let tree = lookup.commit(commit)?.tree else { return nil }
+                return lookup.entry(tree, split)?.id
+            }
+            var wanted: Set<ObjectID> = [to]
+            var out: [(commit: ObjectID, old: ObjectID?, new: ObjectID?)] = []
+            for c in try commits(from: from, to: to) where wanted.contains(c) {  // newest first, parents after children
+                guard let (tree, parents) = lookup.commit(c), !parents.isEmpty else { continue }
+                let here = lookup.entry(tree, split)?.id
+                let before = parents.map(blob)
+                if parents.count > 1, let same = before.firstIndex(where: { $0 == here }) {
+                    wanted.insert(parents[same])
+                    continue
+                }
+                wanted.formUnion(parents)
+                if before[0] != here { out.append((c, before[0], here)) }
+            }
+            return out.reversed()
+        }
+    }
+
     /// The patch-id of the diff between two trees (nil when it has none).
     func diffPatchID(_ a: ObjectID, _ b: ObjectID, _ c: ObjectID, paths: [String]? = nil) throws -> ObjectID? {
         var ta: OpaquePointer?, tb: OpaquePointer?

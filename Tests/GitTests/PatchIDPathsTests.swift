@@ -170,3 +170,63 @@ struct FileHistoryCacheTests {
         #expect(bad.files.isEmpty && bad.commitLists.isEmpty)
     }
 }
+
+@Suite("a file's history as git log lists it")
+struct FileLogTests {
+    @Test("fileLog equals git log --reverse A..B -- PATH on a history with merges that take one side, merges that drop one side, and an evil merge")
+    func fileLogEqualsGitLog() throws {
+        let s = Scratch()
+        let repo = s.file("app")
+        git(["init", "-q", repo], in: s.path)
+        var stream = ""
+        var mark = 0
+        var t = 1_700_000_000
+        /// A commit with the whole tree given (a, b), parents by mark.
+        @discardableResult
+        func commit(_ branch: String, _ parents: [Int], a: String, b: String) -> Int {
+            mark += 1
+            t += 60
+            stream += "commit refs/heads/\(branch)\nmark :\(mark)\ncommitter T <t@example.org> \(t) +0000\ndata 2\nc\n"
+            if let first = parents.first { stream += "from :\(first)\n" }
+            for p in parents.dropFirst() { stream += "merge :\(p)\n" }
+            stream += "deleteall\n"
+            for (path, text) in [("d/a", a), ("b", b)] { stream += "M 100644 inline \(path)\ndata \(text.utf8.count + 1)\n\(text)\n\n" }
+            return mark
+        }
+        let base = commit("main", [], a: "a0", b: "b0")
+        let s1 = commit("side", [base], a: "a-side", b: "b0")
+        let s2 = commit("side", [s1], a: "a-side", b: "b-side")
+        let m1 = commit("main", [base], a: "a0", b: "b-main")
+        let merge1 = commit("main", [m1, s2], a: "a-side", b: "b-main")      // a from side, b from main
+        let t1 = commit("side2", [m1], a: "a-t1", b: "b-main")
+        let m2 = commit("main", [merge1], a: "a-m2", b: "b-main")
+        let evil = commit("main", [m2, t1], a: "a-evil", b: "b-main")        // a differs from both
+        let m3 = commit("main", [evil], a: "a-evil", b: "b-m3")
+        _ = (s2, merge1, m3)
+        s.write("stream", stream)
+        let r = run("/bin/sh", ["-c", "git fast-import --quiet < ../stream"], cwd: repo)
+        #expect(r.status == 0, "\(r.stderr)")
+        let repository = try Repository.open(atPath: repo)
+        let marks = git(["rev-list", "--reverse", "--topo-order", "main", "side", "side2"], in: repo).split(separator: "\n").map(String.init)
+        #expect(marks.count == mark)
+        let from = try repository.resolveCommit(git(["rev-list", "--max-parents=0", "main"], in: repo).trimmingCharacters(in: .whitespacesAndNewlines))
+        let to = try repository.resolveCommit("main")
+        var checked = 0
+        for path in ["d/a", "b"] {
+            let want = git(["log", "--reverse", "--format=%H", "\(from.hex)..main", "--", path], in: repo)
+                .split(separator: "\n").map(String.init)
+            let got = try repository.fileLog(path, from: from, to: to).map(\.commit.hex)
+            // The same commits (git orders by date, fileLog topologically: every commit after the
+            // ones it descends from, which is what following lines through the diffs needs).
+            #expect(got.count == want.count && Set(got) == Set(want), "\(path): \(got) vs \(want)")
+            for (i, c) in got.enumerated() {
+                for later in got[(i + 1)...] {
+                    #expect(run("/usr/bin/git", ["merge-base", "--is-ancestor", later, c], cwd: repo).status != 0,
+                            "\(path): \(later) listed after its descendant \(c)")
+                }
+            }
+            checked += want.count
+        }
+        #expect(checked >= 6, "the history must give both paths several changes")
+    }
+}

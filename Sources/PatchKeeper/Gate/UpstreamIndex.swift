@@ -255,8 +255,8 @@ struct UpstreamIndex {
     }
 
     /// Bump when `commitsChanging` answers differently (2: merges that took another parent's
-    /// version of the file are not named).
-    static let commitListVersion = "commits 2"
+    /// version of the file are not named; 3: the file's history as `git log -- path` lists it).
+    static let commitListVersion = "commits 3"
 
     /// The commits in base..target that changed the lines a patch changes in `path` (like
     /// `git log -L`): the patch's changed lines are followed through each commit's diff, oldest
@@ -289,7 +289,10 @@ struct UpstreamIndex {
     /// The commits (oldest first) whose diff of `path` overlaps `ranges` as they move through
     /// base..target; nil when the file's history cannot be read.
     private func commitsChanging(_ start: [ClosedRange<Int>], in path: String, base: ObjectID, source: BlobSource) -> [ObjectID]? {
-        guard let changes = try? repository.fileChanges(path, from: base, to: target, cache: cache) else { return nil }
+        // The file's history as `git log -- path` has it: a merge that took one side's version is
+        // not a change (that side's own commits are), and a side branch the merge left out is not
+        // followed at all, as `git log -L` does.
+        guard let changes = try? repository.fileLog(path, from: base, to: target) else { return nil }
         var ranges = start
         var found: [ObjectID] = []
         for (c, oldID, newID) in changes {
@@ -309,13 +312,6 @@ struct UpstreamIndex {
             }
             let (mapped, touched) = LineRanges.map(ranges, through: hunks)
             ranges = mapped
-            // A merge that took another parent's version of the file changed nothing itself: the
-            // commits on that side are in the range and named for themselves (as `git log` skips
-            // a merge TREESAME to a parent).
-            if touched, let info = try? repository.commit(c), info.parents.count > 1,
-               info.parents.dropFirst().contains(where: { (try? repository.entry(atPath: path, inCommit: $0))?.id == newID }) {
-                continue
-            }
             if touched { found.append(c) }
         }
         return found
