@@ -4,33 +4,47 @@ import Glibc
 import Darwin
 #endif
 
+/// Byte-wise search: memchr for the needle's first byte, memcmp for the rest. One loop for every
+/// place that looks for bytes (a patch's diff section, the public summary's lines, `byteRange`).
+public enum Bytes {
+    /// The offset of the first (or, with `last`, the last) occurrence of `needle` in `hay`; nil
+    /// when it does not occur or is empty.
+    public static func find(_ needle: UnsafeRawBufferPointer, in hay: UnsafeRawBufferPointer, last: Bool = false) -> Int? {
+        guard !needle.isEmpty, hay.count >= needle.count, let hb = hay.baseAddress, let nb = needle.baseAddress else { return nil }
+        let end = hay.count - needle.count
+        let first = needle[0]
+        if last {
+            var i = end
+            while i >= 0 {
+                if hay[i] == first && memcmp(hb + i, nb, needle.count) == 0 { return i }
+                i -= 1
+            }
+            return nil
+        }
+        var i = 0
+        while i <= end {
+            guard let p = memchr(hb + i, Int32(first), end - i + 1) else { return nil }
+            let k = hb.distance(to: UnsafeRawPointer(p))
+            if memcmp(hb + k, nb, needle.count) == 0 { return k }
+            i = k + 1
+        }
+        return nil
+    }
+
+    /// `find` on arrays.
+    public static func find(_ needle: [UInt8], in hay: [UInt8], last: Bool = false) -> Int? {
+        hay.withUnsafeBytes { h in needle.withUnsafeBytes { n in find(n, in: h, last: last) } }
+    }
+}
+
 extension String {
-    /// The first (or last) occurrence of `needle` as bytes: memchr for its first byte, memcmp for
-    /// the rest. Foundation's `range(of:)` compares Characters ("\r\n" is one, so a needle starting
-    /// with "\n" is not found after a CR) at a few hundred instructions a character.
+    /// The first (or last) occurrence of `needle` as bytes (`Bytes.find`). Foundation's
+    /// `range(of:)` compares Characters ("\r\n" is one, so a needle starting with "\n" is not
+    /// found after a CR) at a few hundred instructions a character.
     public func byteRange(of needle: String, backwards: Bool = false) -> Range<String.Index>? {
         var hay = self, pattern = needle
-        let found: Int? = hay.withUTF8 { h in
-            pattern.withUTF8 { n -> Int? in
-                guard !n.isEmpty, h.count >= n.count, let hb = h.baseAddress, let nb = n.baseAddress else { return nil }
-                let last = h.count - n.count
-                if backwards {
-                    var i = last
-                    while i >= 0 {
-                        if hb[i] == nb[0] && memcmp(hb + i, nb, n.count) == 0 { return i }
-                        i -= 1
-                    }
-                    return nil
-                }
-                var i = 0
-                while i <= last {
-                    guard let p = memchr(hb + i, Int32(nb[0]), last - i + 1) else { return nil }
-                    let k = UnsafeRawPointer(hb).distance(to: UnsafeRawPointer(p))
-                    if memcmp(hb + k, nb, n.count) == 0 { return k }
-                    i = k + 1
-                }
-                return nil
-            }
+        let found = hay.withUTF8 { h in
+            pattern.withUTF8 { n in Bytes.find(UnsafeRawBufferPointer(n), in: UnsafeRawBufferPointer(h), last: backwards) }
         }
         guard let k = found else { return nil }
         let lo = utf8.index(utf8.startIndex, offsetBy: k)

@@ -373,18 +373,8 @@ public struct PatchFile: Sendable, Equatable {
         var text = text
         return text.withUTF8 { buf -> String?? in
             func find(_ needle: String, in range: Range<Int>, last: Bool) -> Int? {
-                let n = Array(needle.utf8)
-                guard range.count >= n.count else { return nil }
-                var found: Int?
-                var i = range.lowerBound
-                while i + n.count <= range.upperBound {
-                    if buf[i] == n[0], n.indices.allSatisfy({ buf[i + $0] == n[$0] }) {
-                        found = i
-                        if !last { break }
-                    }
-                    i += 1
-                }
-                return found
+                let hay = UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: buf[range]))
+                return Array(needle.utf8).withUnsafeBytes { Bytes.find($0, in: hay, last: last) }.map { $0 + range.lowerBound }
             }
             func clean(_ at: Int, _ length: Int, from start: Int) -> Bool {
                 (at == start || buf[at - 1] != 13) && (at + length == buf.count || buf[at + length] < 0x80)

@@ -181,24 +181,10 @@ public struct PublicSummary: Codable, Sendable, Equatable {
 
         static func encode<T: Encodable>(_ value: T) throws -> [UInt8] { Array(try encoder().encode(value)) }
 
-        /// Whether `needle` occurs in `hay`: memchr for its first byte, memcmp for the rest (the
-        /// generic subsequence search was a third of a `record` in a 1,000-patch registry).
+        /// Whether `needle` occurs in `hay` (`Bytes.find`: the generic subsequence search was a
+        /// third of a `record` in a 1,000-patch registry).
         static func contains(_ hay: [UInt8], _ needle: [UInt8]) -> Bool {
-            guard let first = needle.first else { return true }
-            guard hay.count >= needle.count else { return false }
-            return hay.withUnsafeBytes { h in
-                needle.withUnsafeBytes { n in
-                    var i = 0
-                    let last = h.count - n.count
-                    while i <= last {
-                        guard let hit = memchr(h.baseAddress! + i, Int32(first), last - i + 1) else { return false }
-                        let at = UnsafeRawPointer(hit) - h.baseAddress!
-                        if memcmp(hit, n.baseAddress!, n.count) == 0 { return true }
-                        i = at + 1
-                    }
-                    return false
-                }
-            }
+            needle.isEmpty || Bytes.find(needle, in: hay) != nil
         }
 
         static func decode<T: Decodable>(_ type: T.Type, _ line: [UInt8]) throws -> T {
