@@ -19,6 +19,7 @@ let package = Package(
             providers: [.apt(["libgit2-dev"])]
         ),
         .systemLibrary(name: "CXattr"),
+        .systemLibrary(name: "CMalloc"),
         .target(name: "CTLSDefer"),
         .target(name: "Git", dependencies: ["CLibgit2", "CTLSDefer"]),
         // SHA-1 on the CPU's SHA extensions, for scan's comparison only (docs/DESIGN.md, "Hashing").
@@ -30,7 +31,7 @@ let package = Package(
         .target(
             name: "PatchKeeperCLI",
             dependencies: [
-                "PatchKeeper",
+                "PatchKeeper", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -24,6 +24,17 @@ extension Repository {
     /// Every non-tree entry under `prefix` ("" for the whole tree) of a commit's tree, with paths
     /// relative to `prefix`, plus every directory path (relative too). Reads only trees, never blobs.
     public func flatTree(commit: ObjectID, prefix: String) throws -> (files: [FlatEntry], directories: Set<String>) {
+        var files: [FlatEntry] = []
+        let dirs = try flatTree(commit: commit, prefix: prefix) { path, id, raw in
+            files.append(FlatEntry(path: String(decoding: path, as: UTF8.self), id: id, rawMode: raw))
+        }
+        return (files, dirs)
+    }
+
+    /// `flatTree(commit:prefix:)` one file at a time: `visit` gets each non-tree entry's path
+    /// bytes (valid for the call), id and raw mode; the directories are returned.
+    public func flatTree(commit: ObjectID, prefix: String,
+                         visit: (UnsafeRawBufferPointer, ObjectID, UInt32) throws -> Void) throws -> Set<String> {
         var top = try commitTree(commit)
         if !prefix.isEmpty {
             var entry: OpaquePointer?
@@ -45,29 +56,35 @@ extension Repository {
             try check(lrc, "read \(prefix)")
             top = sub!
         }
-        var files: [FlatEntry] = []
         var dirs = Set<String>()
-        var stack: [(OpaquePointer, String)] = [(top, "")]
+        var stack: [(OpaquePointer, [UInt8])] = [(top, [])]
         defer { for (t, _) in stack { git_tree_free(t) } }
+        var path: [UInt8] = []
         while let (tree, base) = stack.popLast() {
             defer { git_tree_free(tree) }
             let count = git_tree_entrycount(tree)
             for i in 0..<count {
                 guard let e = git_tree_entry_byindex(tree, i) else { continue }
                 let cname = git_tree_entry_name(e)!
-                let path = joinedPath(base, UnsafeRawBufferPointer(start: cname, count: strlen(cname)))
+                path.removeAll(keepingCapacity: true)
+                if !base.isEmpty {
+                    path.append(contentsOf: base)
+                    path.append(UInt8(ascii: "/"))
+                }
+                path.append(contentsOf: UnsafeRawBufferPointer(start: cname, count: strlen(cname)))
                 let raw = git_tree_entry_filemode(e).rawValue
                 if git_tree_entry_type(e) == GIT_OBJECT_TREE {
+                    let name = String(decoding: path, as: UTF8.self)
                     var sub: OpaquePointer?
-                    try check(git_tree_lookup(&sub, handle, git_tree_entry_id(e)), "read tree \(path)")
-                    dirs.insert(path)
+                    try check(git_tree_lookup(&sub, handle, git_tree_entry_id(e)), "read tree \(name)")
+                    dirs.insert(name)
                     stack.append((sub!, path))
                 } else {
-                    files.append(FlatEntry(path: path, id: ObjectID(git_tree_entry_id(e).pointee), rawMode: raw))
+                    try path.withUnsafeBytes { try visit($0, ObjectID(git_tree_entry_id(e).pointee), raw) }
                 }
             }
         }
-        return (files, dirs)
+        return dirs
     }
 }
 

@@ -565,6 +565,20 @@ struct HostileInputTests {
         #expect(pk(["scan"] + app.flags).stdout.contains("modified  src/api/README"))
     }
 
+    @Test("a stat cache whose header is sound but whose rows are cut short is dropped: the scan hashes what it needs and finds the change")
+    func cutStatCache() throws {
+        let app = initialised()
+        #expect(pk(["scan"] + app.flags).status == 0)
+        let path = app.registry + "/.patchkeeper/statcache"
+        let whole = try Data(contentsOf: URL(fileURLWithPath: path))
+        try whole.prefix(whole.count - 30).write(to: URL(fileURLWithPath: path))
+        app.scratch.write("live/README", "Changed.\n")
+        let r = pk(["scan"] + app.flags)
+        #expect(r.status == 1 && r.stdout.contains("modified  src/api/README"), "\(r.stdout)\(r.stderr)")
+        #expect(r.stderr.isEmpty)
+        #expect(pk(["scan"] + app.flags).stdout.contains("modified  src/api/README"))
+    }
+
     // MARK: - Junk config and REVISION
 
     @Test("junk as the config file is named in one line", arguments: ["binary", "nul", "directory"])

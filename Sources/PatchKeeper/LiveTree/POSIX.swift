@@ -76,6 +76,25 @@ enum POSIX {
         return try readDescriptor(fd, path: label + path, limit: limit).bytes
     }
 
+    /// The first `count` bytes (fewer when the file is shorter) of the regular file at `path`,
+    /// opened as `readFile` opens it (no symlink followed, no FIFO waited on).
+    static func readFilePrefix(_ path: String, count: Int) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
+        guard fd >= 0 else { throw PatchKeeperError("cannot read \(path): \(errorText())") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw PatchKeeperError("cannot read \(path): not a regular file") }
+        var out = [UInt8](repeating: 0, count: min(count, Int(st.st_size)))
+        var got = 0
+        while got < out.count {
+            let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + got, $0.count - got, off_t(got)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            got += n
+        }
+        return Array(out[..<got])
+    }
+
     /// Reads an open descriptor whole after `fstat`: it must be a regular file of at most `limit`
     /// bytes (checked before reading, and again while reading in case it grows).
     static func readDescriptor(_ fd: Int32, path: String, limit: Int) throws -> (bytes: [UInt8], stat: stat) {

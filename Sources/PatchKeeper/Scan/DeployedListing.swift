@@ -10,18 +10,23 @@ enum DeployedListing {
     static let magic = Array("PKTREE1\n".utf8)
     static let readLimit = 256 << 20
 
-    static func load(path: String, key: [UInt8]) -> (files: [FlatEntry], directories: Set<String>)? {
+    static func load(path: String, key: [UInt8]) -> (files: DeployedFiles, directories: Set<String>)? {
         guard let data = try? POSIX.readFile(path, limit: readLimit) else { return nil }
-        return data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> (files: [FlatEntry], directories: Set<String>)? in
+        return data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> (files: DeployedFiles, directories: Set<String>)? in
             var r = StatCache.Reader(bytes: raw)
             guard r.bytes(magic.count).map({ Array($0) }) == magic,
                   let keyLen = r.uint(2), let k = r.bytes(Int(keyLen)), Array(k) == key,
                   let count = r.uint(4), UInt64(raw.count - r.offset) >= count * 26 else { return nil }
-            var files: [FlatEntry] = []
-            files.reserveCapacity(Int(count))
+            var files = DeployedFiles()
+            // Paths are at most the file's size less the fixed part of each row.
+            files.paths.reserve(paths: Int(count), bytes: raw.count - r.offset - Int(count) * 26)
+            files.ids.reserveCapacity(Int(count))
+            files.rawModes.reserveCapacity(Int(count))
             for _ in 0..<count {
                 guard let len = r.uint(2), let p = r.bytes(Int(len)), let id = r.bytes(20), let mode = r.uint(4) else { return nil }
-                files.append(FlatEntry(path: String(decoding: p, as: UTF8.self), id: ObjectID(raw: id), rawMode: UInt32(mode)))
+                files.paths.append(p)
+                files.ids.append(ObjectID(raw: id))
+                files.rawModes.append(UInt32(mode))
             }
             guard let dirCount = r.uint(4), UInt64(raw.count - r.offset) >= dirCount * 2 else { return nil }
             var dirs = Set<String>(minimumCapacity: Int(dirCount))
@@ -34,18 +39,18 @@ enum DeployedListing {
     }
 
     /// The file's bytes; nil when a path is too long to store (then nothing is kept).
-    static func serialized(key: [UInt8], files: [FlatEntry], directories: Set<String>) -> [UInt8]? {
-        guard files.allSatisfy({ $0.path.utf8.count < Int(UInt16.max) }), directories.allSatisfy({ $0.utf8.count < Int(UInt16.max) }) else { return nil }
+    static func serialized(key: [UInt8], files: DeployedFiles, directories: Set<String>) -> [UInt8]? {
+        guard files.indices.allSatisfy({ files.paths.byteCount($0) < Int(UInt16.max) }), directories.allSatisfy({ $0.utf8.count < Int(UInt16.max) }) else { return nil }
         var out = magic
         out.append(u16: UInt16(key.count))
         out += key
-        out.reserveCapacity(out.count + files.count * 80)
+        out.reserveCapacity(out.count + 4 + files.paths.bytes.count + files.count * 26)
         out.append(u32: UInt32(files.count))
-        for f in files {
-            out.append(u16: UInt16(f.path.utf8.count))
-            out += f.path.utf8
-            out += f.id.bytes
-            out.append(u32: f.rawMode)
+        files.paths.forEachPath { t, p in
+            out.append(u16: UInt16(p.count))
+            out += p
+            out += files.ids[t].bytes
+            out.append(u32: files.rawModes[t])
         }
         out.append(u32: UInt32(directories.count))
         for d in directories {

@@ -6,10 +6,10 @@ import Glibc
 import Darwin
 #endif
 
-/// One file-like entry of the live tree, with the stat data the cache keys on.
+/// One file-like entry of the live tree, with the stat data the cache keys on. Its root-relative
+/// path is kept beside it, in the walk's `PathList`.
 struct LiveEntry: Sendable {
     enum Kind: UInt8, Sendable { case regular, executable, symlink, other }
-    var path: String          // root-relative
     var kind: Kind
     var size: Int64
     var mtime: Int64          // ns
@@ -54,8 +54,8 @@ struct LiveWalker: Sendable {
     /// by name on the descriptor of the directory being listed (see `BlobHasher`), on the walk's
     /// threads. Set by a scan that has no stat cache to trust (every file is hashed anyway).
     struct Hashing: Sendable {
-        /// Whether the comparison needs this root-relative path's blob id.
-        var wanted: @Sendable (String) -> Bool
+        /// Whether the comparison needs this root-relative path's blob id (its bytes).
+        var wanted: @Sendable (UnsafeRawBufferPointer) -> Bool
         /// Test hook: called for each file between its stat and its hashing.
         var beforeHash: (@Sendable (String) -> Void)?
     }
@@ -79,6 +79,7 @@ struct LiveWalker: Sendable {
 
     struct Result: Sendable {
         var entries: [LiveEntry] = []
+        var paths = PathList()
         var problems: [Problem] = []
         var pending: [String] = []   // directories left for the parallel phase
         /// With `hashing`: one per entry, the blob id when the walk hashed it.
@@ -89,6 +90,8 @@ struct LiveWalker: Sendable {
 
     struct Walk: Sendable {
         var entries: [LiveEntry]
+        /// Parallel to `entries`: each one's root-relative path.
+        var paths = PathList()
         var problems: [Problem]
         /// With `hashing`: parallel to `entries`, the blob id of each entry the walk hashed;
         /// empty without.
@@ -126,17 +129,22 @@ struct LiveWalker: Sendable {
             }
             slots[i] = r
         }
-        var walk = Walk(entries: top.entries, problems: top.problems, ids: top.ids, otherOutcomes: top.otherOutcomes)
+        var walk = Walk(entries: top.entries, paths: top.paths, problems: top.problems, ids: top.ids, otherOutcomes: top.otherOutcomes)
         // Each slot freed once copied: the walk is not held twice at its end.
-        var total = walk.entries.count
-        for i in 0..<pending.count { total += slots[i].entries.count }
+        var total = walk.entries.count, pathBytes = walk.paths.bytes.count
+        for i in 0..<pending.count {
+            total += slots[i].entries.count
+            pathBytes += slots[i].paths.bytes.count
+        }
         walk.entries.reserveCapacity(total)
+        walk.paths.reserve(paths: total, bytes: pathBytes)
         if hashing != nil { walk.ids.reserveCapacity(total) }
         for i in 0..<pending.count {
             let r = slots[i]
             slots[i] = Result()
             let base = walk.entries.count
             walk.entries.append(contentsOf: r.entries)
+            walk.paths.append(contentsOf: r.paths)
             walk.ids.append(contentsOf: r.ids)
             walk.problems.append(contentsOf: r.problems)
             for (k, o) in r.otherOutcomes { walk.otherOutcomes[base + k] = o }
@@ -182,6 +190,7 @@ struct LiveWalker: Sendable {
         }
         defer { closedir(dir) }
         var subdirs: [String] = []
+        let relBytes = Array(rel.utf8)
         let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
         while let ent = readdir(dir) {
             // The name in place (no copy into an array), NUL-terminated within d_name.
@@ -194,15 +203,23 @@ struct LiveWalker: Sendable {
                 r.problems.append(Problem(path: rel.isEmpty ? shown : rel + "/" + shown, message: "file name is not UTF-8; not compared"))
                 continue
             }
-            let path = joinedPath(rel, nameBytes)
-            if skipLengths.contains(path.utf8.count) && skip.contains(path) { continue }
+            // The path goes straight into the walk's path buffer; taken back out when it is not an entry.
+            r.paths.append(base: relBytes, name: nameBytes)
+            let last = r.paths.count - 1
+            if skipLengths.contains(r.paths.byteCount(last)) && skip.contains(r.paths[last]) {
+                r.paths.removeLast()
+                continue
+            }
             var st = stat()
             if fstatat(dirfd(dir), cname, &st, AT_SYMLINK_NOFOLLOW) != 0 {
-                if errno != ENOENT { r.problems.append(Problem(path: path, message: "cannot stat: \(POSIX.errorText())")) }
+                let code = errno
+                if code != ENOENT { r.problems.append(Problem(path: r.paths[last], message: "cannot stat: \(POSIX.errorText(code))")) }
+                r.paths.removeLast()
                 continue
             }
             let type = st.st_mode & S_IFMT
             if type == S_IFDIR {
+                r.paths.removeLast()
                 subdirs.append(String(decoding: nameBytes, as: UTF8.self))
                 continue
             }
@@ -214,8 +231,8 @@ struct LiveWalker: Sendable {
             }
             if let hashing {
                 var id: ObjectID?
-                if let hasher, hashing.wanted(path) {
-                    hashing.beforeHash?(path)
+                if let hasher, r.paths.withPath(last, hashing.wanted) {
+                    if let hook = hashing.beforeHash { hook(r.paths[last]) }
                     switch hasher.hash(dirfd: dirfd(dir), name: cname, seen: st) {
                     case .id(let hashed): id = hashed
                     case let other: r.otherOutcomes[r.entries.count] = other
@@ -223,7 +240,7 @@ struct LiveWalker: Sendable {
                 }
                 r.ids.append(id)
             }
-            r.entries.append(LiveEntry(path: path, kind: kind, size: Int64(st.st_size),
+            r.entries.append(LiveEntry(kind: kind, size: Int64(st.st_size),
                                        mtime: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec),
                                        ctime: Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec),
                                        inode: UInt64(st.st_ino)))

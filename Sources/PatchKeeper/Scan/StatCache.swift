@@ -37,7 +37,7 @@ struct StatCache {
     private var rows: [Int] = []
     private var cursor = 0
     /// By the path's bytes (not `String` equality, which is Unicode canonical equivalence).
-    private var byPath: [[UInt8]: Int]?
+    private var byPath: BytesIndex?
     /// Rows met in order by the cursor (an unchanged walk meets all of them).
     private(set) var inOrder = 0
 
@@ -47,6 +47,25 @@ struct StatCache {
 
     /// The key for `treeKey`: the deployed commit's id and the subdirectory.
     static func treeKey(revision: ObjectID, subdir: String) -> [UInt8] { revision.bytes + Array(subdir.utf8) }
+
+    /// What the header of the cache at `path` says, without reading its rows: `usable` when it is
+    /// this root's and holds rows (a `load` may still discard it), `discarded` when a file is
+    /// there that is not a cache of this format and root. Read as `load` reads.
+    static func probe(path: String, root: String) -> (usable: Bool, discarded: Bool) {
+        let rootBytes = Array(root.utf8)
+        // Room for the longest header this root can have (the tree key's length is 16 bits).
+        let head = magic.count + 4 + rootBytes.count + 2 + Int(UInt16.max) + 8 + 4
+        guard let data = try? POSIX.readFilePrefix(path, count: head) else { return (false, false) }
+        let count = data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> UInt64? in
+            var r = Reader(bytes: raw)
+            guard r.bytes(magic.count).map({ Array($0) }) == magic,
+                  let rootLen = r.uint(4), let got = r.bytes(Int(rootLen)), got.elementsEqual(rootBytes),
+                  let keyLen = r.uint(2), r.bytes(Int(keyLen)) != nil, r.uint(8) != nil else { return nil }
+            return r.uint(4)
+        }
+        guard let count else { return (false, true) }
+        return (count > 0, false)
+    }
 
     /// Loads the cache at `path` (never through a symlink, only a regular file); returns an empty
     /// cache (and whether one was discarded) otherwise.
@@ -79,36 +98,31 @@ struct StatCache {
 
     /// The row of `path`: the cursor's when its path is `path` (then the cursor moves on),
     /// else by a dictionary built on first need.
-    mutating func row(for path: String) -> Int? {
+    mutating func row(for path: UnsafeRawBufferPointer) -> Int? {
         if cursor < rows.count, pathMatches(row: cursor, path) {
             cursor += 1
             inOrder += 1
             return cursor - 1
         }
-        if byPath == nil {
-            var d: [[UInt8]: Int] = [:]
-            d.reserveCapacity(rows.count)
-            bytes.withUnsafeBytes { raw in
-                for (k, o) in rows.enumerated() {
-                    let len = Int(raw[o]) | Int(raw[o + 1]) << 8
-                    d[Array(raw[o + 2..<o + 2 + len])] = k
-                }
+        let rows = self.rows
+        let found: Int? = bytes.withUnsafeBytes { raw in
+            let key = { (k: Int) -> UnsafeRawBufferPointer in
+                let o = rows[k]
+                return UnsafeRawBufferPointer(rebasing: raw[o + 2..<o + 2 + (Int(raw[o]) | Int(raw[o + 1]) << 8)])
             }
-            byPath = d
+            if byPath == nil { byPath = BytesIndex(count: rows.count, key: key) }
+            return byPath!.find(path, key: key)
         }
-        guard let k = byPath?[Array(path.utf8)] else { return nil }
+        guard let k = found else { return nil }
         cursor = k + 1
         return k
     }
 
-    private func pathMatches(row k: Int, _ path: String) -> Bool {
+    private func pathMatches(row k: Int, _ path: UnsafeRawBufferPointer) -> Bool {
         let o = rows[k]
         return bytes.withUnsafeBytes { raw -> Bool in
             let len = Int(raw[o]) | Int(raw[o + 1]) << 8
-            var p = path
-            return p.withUTF8 { u in
-                u.count == len && (len == 0 || memcmp(u.baseAddress!, raw.baseAddress! + o + 2, len) == 0)
-            }
+            return path.count == len && (len == 0 || memcmp(path.baseAddress!, raw.baseAddress! + o + 2, len) == 0)
         }
     }
 
@@ -151,7 +165,7 @@ struct StatCache {
 
     /// The cache file's bytes: one row per walked entry (walk order; paths of 64 KiB or more are
     /// left out), `ids[i]` nil for an entry not hashed, `treeIndex[i]` -1 for one not deployed.
-    static func serialized(root: String, treeKey: [UInt8], now: Int64, entries: [LiveEntry], ids: [ObjectID?], treeIndex: [Int]) -> [UInt8] {
+    static func serialized(root: String, treeKey: [UInt8], now: Int64, entries: [LiveEntry], paths: PathList, ids: [ObjectID?], treeIndex: [Int]) -> [UInt8] {
         var out = Self.magic
         let rootBytes = Array(root.utf8)
         out.append(u32: UInt32(rootBytes.count))
@@ -159,13 +173,15 @@ struct StatCache {
         out.append(u16: UInt16(treeKey.count))
         out += treeKey
         out.append(i64: now)
-        let kept = entries.indices.filter { entries[$0].path.utf8.count < Int(UInt16.max) }
-        out.reserveCapacity(out.count + 4 + kept.count * (64 + fixedRowBytes))
+        let kept = entries.indices.filter { paths.byteCount($0) < Int(UInt16.max) }
+        out.reserveCapacity(out.count + 4 + paths.bytes.count + kept.count * (2 + fixedRowBytes))
         out.append(u32: UInt32(kept.count))
         for i in kept {
             let e = entries[i]
-            out.append(u16: UInt16(e.path.utf8.count))
-            out += e.path.utf8
+            paths.withPath(i) { p in
+                out.append(u16: UInt16(p.count))
+                out += p
+            }
             out.append(ids[i] == nil ? 0 : 1)
             out.append(i64: e.size)
             out.append(i64: e.mtime)

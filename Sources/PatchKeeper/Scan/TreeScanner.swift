@@ -41,7 +41,7 @@ public struct TreeScanner {
         let started = Date()
         let root = deployment.root
         let repo = deployment.repository
-        let tree: (files: [FlatEntry], directories: Set<String>)
+        let tree: (files: DeployedFiles, directories: Set<String>)
         let treeKey = StatCache.treeKey(revision: deployment.revision, subdir: deployment.subdir)
         let listingPath = registry.stateDirectory + "/deployed-listing"
         var listingRead = false
@@ -54,18 +54,24 @@ public struct TreeScanner {
             tree = kept
         } else {
             do {
-                tree = try repo.flatTree(commit: deployment.revision, prefix: deployment.subdir)
+                var files = DeployedFiles()
+                let dirs = try repo.flatTree(commit: deployment.revision, prefix: deployment.subdir) { path, id, raw in
+                    files.paths.append(path)
+                    files.ids.append(id)
+                    files.rawModes.append(raw)
+                }
+                tree = (files, dirs)
                 listingRead = true
             } catch let e as GitError {
                 throw PatchKeeperError("cannot read the deployed tree \(deployment.revision.short):\(deployment.subdir): \(e.message)")
             }
         }
-        deployment.useDeployedListing(tree.files)
+        deployment.useDeployedListing(tree.files.entries(where: { PathBytes.isFile($0, named: ".gitattributes") }))
         // path -> index into tree.files, built only when the stat cache cannot tell (a cold scan,
         // another deployed revision, a walk that parts ways with the cached one).
         let deployedIndex = LazyIndex(tree.files)
         var gitlinks = Set<String>()
-        for e in tree.files where e.mode == .gitlink { gitlinks.insert(e.path) }
+        for t in tree.files.indices where tree.files.mode(t) == .gitlink { gitlinks.insert(tree.files.paths[t]) }
 
         // Ignore rules. Whatever hides drift comes only from places the app's own user cannot
         // write: the config's `ignore` list and the deployed revision's tree (its
@@ -104,15 +110,15 @@ public struct TreeScanner {
         }
         let patchFilter = PathFilter(patchPaths)
         let cachePath = registry.stateDirectory + "/statcache"
-        // Destructured so that `cache` holds the only reference: emptying it below frees it.
-        var (cache, cacheDiscarded) = useCache ? StatCache.load(path: cachePath, root: root) : (StatCache(root: root), false)
-        let loadedCount = cache.count
-        if loadedCount == 0 {
+        // The cache is read after the walk (the two are not held at the walk's end together);
+        // its header says now whether there will be stat data to trust.
+        let probed = useCache ? StatCache.probe(path: cachePath, root: root) : (usable: false, discarded: false)
+        if !probed.usable {
             // No stat data to trust: every file the comparison needs is hashed, so hash it at the
             // walk, on the directory descriptor and the walk's threads (see `BlobHasher`).
-            let deployedPaths = deployedIndex.built()
+            let deployedPaths = tree.files.paths, index = deployedIndex.built()
             walker.hashing = .init(wanted: { path in
-                patchFilter.contains(path) || deployedPaths[Array(path.utf8)] != nil
+                patchFilter.contains(path) || deployedPaths.find(path, in: index) != nil
             }, beforeHash: beforeHash)
         }
 
@@ -120,6 +126,7 @@ public struct TreeScanner {
         progress?("walking", 0, 0)
         var walked = walker.walk()
         let entries = walked.entries
+        let paths = walked.paths
         let walkProblems = walked.problems
         let skippedDirs = decisions.skipped
         // Directories the walk could not read (reported as problems): their files are not "deleted".
@@ -128,6 +135,9 @@ public struct TreeScanner {
 
         // 2. Hash what the comparison needs and the walk has not hashed: files whose stat data
         //    does not match the cache.
+        // Destructured so that `cache` holds the only reference: emptying it below frees it.
+        var (cache, cacheDiscarded) = probed.usable ? StatCache.load(path: cachePath, root: root) : (StatCache(root: root), probed.discarded)
+        let loadedCount = cache.count
         let sameTree = cache.treeKey == treeKey
         var stats = ScanReport.Stats()
         stats.files = entries.count
@@ -142,16 +152,19 @@ public struct TreeScanner {
         var isPatchPath = [Bool](repeating: false, count: entries.count)
         var toHash: [Int] = []
         for (i, e) in entries.enumerated() {
-            let row = loadedCount > 0 ? cache.row(for: e.path) : nil
-            // The cached tree index is the deployed listing's when the cache was written for this
-            // very commit and subdirectory (its path checked again); otherwise look it up.
-            if let row, sameTree, case let t = cache.treeIndex(row: row), t < tree.files.count,
-               t < 0 || tree.files[t].path.sameBytes(as: e.path) {
-                treeIndex[i] = t
-            } else {
-                treeIndex[i] = deployedIndex[e.path] ?? -1
+            let row = paths.withPath(i) { p -> Int? in
+                let row = loadedCount > 0 ? cache.row(for: p) : nil
+                // The cached tree index is the deployed listing's when the cache was written for
+                // this very commit and subdirectory (its path checked again); otherwise look it up.
+                if let row, sameTree, case let t = cache.treeIndex(row: row), t < tree.files.count,
+                   t < 0 || tree.files.paths.equals(t, p) {
+                    treeIndex[i] = t
+                } else {
+                    treeIndex[i] = deployedIndex[p] ?? -1
+                }
+                isPatchPath[i] = patchFilter.contains(p)
+                return row
             }
-            isPatchPath[i] = patchFilter.contains(e.path)
             if treeIndex[i] < 0 && !isPatchPath[i] { continue }
             if hashedAtWalk {
                 if ids[i] != nil { walkHashed += 1; continue }
@@ -163,17 +176,18 @@ public struct TreeScanner {
         cache = StatCache(root: root)  // no longer needed: free it before hashing
         // Deployed entries of the patches' paths (few): from the walk, or looked up.
         var deployedOfPatch: [String: FlatEntry] = [:]
-        for i in entries.indices where isPatchPath[i] && treeIndex[i] >= 0 { deployedOfPatch[entries[i].path] = tree.files[treeIndex[i]] }
+        for i in entries.indices where isPatchPath[i] && treeIndex[i] >= 0 { deployedOfPatch[paths[i]] = tree.files[treeIndex[i]] }
         let deployed = { (path: String) -> FlatEntry? in
             if let d = deployedOfPatch[path] { return d }
-            return deployedIndex[path].map { tree.files[$0] }
+            var path = path
+            return path.withUTF8 { deployedIndex[UnsafeRawBufferPointer($0)] }.map { tree.files[$0] }
         }
-        let hashed = hashInParallel(entries: entries, indices: toHash)
+        let hashed = hashInParallel(entries: entries, paths: paths, indices: toHash)
         var problems = walkProblems.map { ScanReport.Problem(path: deployment.repoPath(forRootRelative: $0.path), message: $0.message) }
         // A submodule's files are another repository's: say that they were not compared.
-        for e in tree.files where e.mode == .gitlink {
-            problems.append(.init(path: deployment.repoPath(forRootRelative: e.path),
-                                  message: "submodule (commit \(e.id.short)): its files are not compared"))
+        for t in tree.files.indices where tree.files.mode(t) == .gitlink {
+            problems.append(.init(path: deployment.repoPath(forRootRelative: tree.files.paths[t]),
+                                  message: "submodule (commit \(tree.files.ids[t].short)): its files are not compared"))
         }
         var vanished = Set<Int>()
         func take(_ i: Int, _ outcome: HashOutcome) {
@@ -181,9 +195,9 @@ public struct TreeScanner {
             case .id(let id): ids[i] = id
             case .vanished: vanished.insert(i)
             case .failed(let message):
-                problems.append(.init(path: deployment.repoPath(forRootRelative: entries[i].path), message: message))
+                problems.append(.init(path: deployment.repoPath(forRootRelative: paths[i]), message: message))
             case .changed:
-                problems.append(.init(path: deployment.repoPath(forRootRelative: entries[i].path), message: "changed while it was being scanned; scan again"))
+                problems.append(.init(path: deployment.repoPath(forRootRelative: paths[i]), message: "changed while it was being scanned; scan again"))
             }
         }
         for (k, i) in toHash.enumerated() { take(i, hashed[k]) }
@@ -202,40 +216,43 @@ public struct TreeScanner {
             if vanished.contains(i) { continue }  // gone since the walk: absent, like any deleted file
             if isPatchPath[i] {
                 var id = ids[i]
-                if hasAttributes, e.kind != .symlink, id != nil, let v = try? deployment.liveFile(rootRelative: e.path) {
+                if hasAttributes, e.kind != .symlink, id != nil, let v = try? deployment.liveFile(rootRelative: paths[i]) {
                     id = try? v.blobID()  // patches hold repository form (eol=crlf files)
                 }
-                live[e.path] = (id, e.kind)
+                live[paths[i]] = (id, e.kind)
             }
             if treeIndex[i] >= 0 { seen[treeIndex[i]] = true }
             guard treeIndex[i] >= 0 else {
-                if untracked.isIgnored(e.path) { continue }
+                let path = paths[i]
+                if untracked.isIgnored(path) { continue }
                 if e.kind == .other {
                     // A FIFO, socket or device holds no content git could record: a problem to look
                     // at, not drift that `diff` and `record --all` would then fail to read. (On a
                     // patch's path the hashing step has reported it already.)
-                    if !isPatchPath[i] { problems.append(.init(path: deployment.repoPath(forRootRelative: e.path), message: "not a regular file or symlink")) }
+                    if !isPatchPath[i] { problems.append(.init(path: deployment.repoPath(forRootRelative: path), message: "not a regular file or symlink")) }
                 } else {
-                    drift.append(.init(path: e.path, kind: .added))
+                    drift.append(.init(path: path, kind: .added))
                 }
                 continue
             }
             guard let id = ids[i] else { continue }
-            let d = tree.files[treeIndex[i]]
+            let t = treeIndex[i]
+            let treeMode = tree.files.mode(t)
             let liveIsLink = e.kind == .symlink
-            let treeIsLink = d.mode == .symlink
+            let treeIsLink = treeMode == .symlink
             var kind: ScanReport.DriftKind?
             if liveIsLink != treeIsLink || e.kind == .other {
                 kind = .type
-            } else if id != d.id, liveIsLink || !sameContent(e.path, liveID: id, deployed: d, attributes: hasAttributes, filter: &checkoutFilter, emptyDirectory: emptyDirectory) {
+            } else if id != tree.files.ids[t], liveIsLink || !sameContent(paths[i], liveID: id, deployed: tree.files[t], attributes: hasAttributes, filter: &checkoutFilter, emptyDirectory: emptyDirectory) {
                 kind = .modified
-            } else if !liveIsLink, (e.kind == .executable) != (d.mode == .executable) {
+            } else if !liveIsLink, (e.kind == .executable) != (treeMode == .executable) {
                 kind = .mode
             }
-            if let kind, !listOnly.isIgnored(e.path) { drift.append(.init(path: e.path, kind: kind)) }
+            if let kind, case let path = paths[i], !listOnly.isIgnored(path) { drift.append(.init(path: path, kind: kind)) }
         }
-        for (t, f) in tree.files.enumerated() where !seen[t] && f.mode != .gitlink && !isSkipped(f.path) && !skip.contains(f.path) {
-            if !listOnly.isIgnored(f.path) { drift.append(.init(path: f.path, kind: .deleted)) }
+        for t in tree.files.indices where !seen[t] && tree.files.mode(t) != .gitlink {
+            let path = tree.files.paths[t]
+            if !isSkipped(path) && !skip.contains(path) && !listOnly.isIgnored(path) { drift.append(.init(path: path, kind: .deleted)) }
         }
 
         // 4. Patch states; drift on files of active patches is theirs to explain — when the live
@@ -360,13 +377,13 @@ public struct TreeScanner {
         }
         if options.writeCache, !unchanged, let lock = try? registry.lock(wait: 0, recover: false) {
             let now = Int64(Date().timeIntervalSince1970 * 1e9)
-            try? AtomicFile.writeDerived(StatCache.serialized(root: root, treeKey: treeKey, now: now, entries: entries, ids: ids, treeIndex: treeIndex),
+            try? AtomicFile.writeDerived(StatCache.serialized(root: root, treeKey: treeKey, now: now, entries: entries, paths: paths, ids: ids, treeIndex: treeIndex),
                                   to: cachePath, mode: 0o600)
             withExtendedLifetime(lock) {}
         }
         stats.seconds = Date().timeIntervalSince(started)
         if options.keepLargeStructures {
-            KeptAlive.keep([tree, entries, ids, treeIndex, walked, deployedIndex, decisions, seen])
+            KeptAlive.keep([tree, entries, paths, ids, treeIndex, walked, deployedIndex, decisions, seen])
         }
         return ScanReport(app: deployment.app.name, root: root, deployedRevision: deployment.revision,
                           revisionSource: deployment.revisionSource.description, checkedAt: options.now,
@@ -375,8 +392,8 @@ public struct TreeScanner {
     }
 
     /// The rules of the deployed tree's `.patchkeeperignore` at the root (none when absent).
-    func deployedIgnoreFile(_ files: [FlatEntry]) -> [String] {
-        guard let e = files.first(where: { $0.path == ".patchkeeperignore" }), e.mode == .regular || e.mode == .executable,
+    func deployedIgnoreFile(_ files: DeployedFiles) -> [String] {
+        guard let e = files.entries(where: { PathBytes.equals($0, ".patchkeeperignore") }).first, e.mode == .regular || e.mode == .executable,
               let bytes = try? deployment.repository.blob(e.id) else { return [] }
         // Split on the scalar: "\r\n" is one Character.
         return String(decoding: bytes, as: UTF8.self).unicodeScalars.split(separator: "\n")
@@ -386,7 +403,7 @@ public struct TreeScanner {
     /// The rules of the deployed revision's `.gitignore` files that can match under the root:
     /// those in the root's parent directories (up to the repository's top) and those inside it,
     /// shallowest first, each scoped to its own directory and matching repo paths.
-    func deployedGitignoreRules(_ files: [FlatEntry]) throws -> [String] {
+    func deployedGitignoreRules(_ files: DeployedFiles) throws -> [String] {
         var sources: [(dir: String, id: ObjectID)] = []
         let repo = deployment.repository
         let subdir = deployment.subdir
@@ -400,7 +417,7 @@ public struct TreeScanner {
                 }
             }
         }
-        for e in files where (e.path == ".gitignore" || e.path.hasSuffix("/.gitignore")) && (e.mode == .regular || e.mode == .executable) {
+        for e in files.entries(where: { PathBytes.isFile($0, named: ".gitignore") }) where e.mode == .regular || e.mode == .executable {
             let dir = POSIX.parentDirectory(e.path)
             sources.append((dir == "." ? deployment.subdir : deployment.repoPath(forRootRelative: dir), e.id))
         }
@@ -496,7 +513,7 @@ public struct TreeScanner {
     /// Hashes files the walk did not (a warm scan's changed files) on `threads` cores; each
     /// result slot is written by exactly one worker. Each worker takes a contiguous run of the
     /// (walk-ordered) entries, so files of one directory share one opened directory.
-    func hashInParallel(entries: [LiveEntry], indices: [Int]) -> [HashOutcome] {
+    func hashInParallel(entries: [LiveEntry], paths: PathList, indices: [Int]) -> [HashOutcome] {
         let results = ResultSlots<HashOutcome>(count: indices.count, initial: .vanished)
         let root = deployment.root
         let total = indices.count
@@ -509,9 +526,9 @@ public struct TreeScanner {
                 var parent = ParentDirectory(root: root)
                 defer { parent.done() }
                 for k in (chunk * total / chunks)..<((chunk + 1) * total / chunks) {
-                    let e = entries[indices[k]]
-                    hook?(e.path)
-                    results[k] = Self.hash(e, parent: &parent, hasher: hasher)
+                    let e = entries[indices[k]], path = paths[indices[k]]
+                    hook?(path)
+                    results[k] = Self.hash(e, path: path, parent: &parent, hasher: hasher)
                     if chunk == 0, k % 2048 == 0 { progress?("hashing", k, total) }
                 }
             }
@@ -522,8 +539,7 @@ public struct TreeScanner {
     /// One entry by its name in its directory, the directory opened from the root one component
     /// at a time without following a symlink (as the walk reached it): a directory swapped for a
     /// link since the walk is "changed", and nothing outside the root is opened.
-    static func hash(_ e: LiveEntry, parent: inout ParentDirectory, hasher: BlobHasher) -> HashOutcome {
-        let path = e.path
+    static func hash(_ e: LiveEntry, path: String, parent: inout ParentDirectory, hasher: BlobHasher) -> HashOutcome {
         let slash = path.utf8.lastIndex(of: UInt8(ascii: "/"))
         let dir = slash.map { path[..<$0] } ?? ""
         let name = slash.map { path[path.index(after: $0)...] } ?? path[...]
@@ -654,23 +670,22 @@ final class ResultSlots<T>: @unchecked Sendable {
 /// live `café` spelled decomposed would find the deployed composed `café` and a rename between
 /// the two would scan clean. Git, and the file system, compare bytes.
 final class LazyIndex {
-    private let files: [FlatEntry]
-    private var index: [[UInt8]: Int]?
+    private let files: DeployedFiles
+    private var index: BytesIndex?
 
-    init(_ files: [FlatEntry]) { self.files = files }
+    init(_ files: DeployedFiles) { self.files = files }
 
-    subscript(path: String) -> Int? {
-        built()[Array(path.utf8)]
+    subscript(path: UnsafeRawBufferPointer) -> Int? {
+        files.paths.find(path, in: built())
     }
 
-    /// The whole index (built now if it was not): a value that threads may read together.
-    func built() -> [[UInt8]: Int] {
+    /// The whole index (built now if it was not): a value that threads may read together, with
+    /// `files.paths`.
+    func built() -> BytesIndex {
         if let index { return index }
-        var d: [[UInt8]: Int] = [:]
-        d.reserveCapacity(files.count)
-        for (i, e) in files.enumerated() where e.mode != .gitlink { d[Array(e.path.utf8)] = i }
-        index = d
-        return d
+        let made = files.paths.index(include: { files.mode($0) != .gitlink })
+        index = made
+        return made
     }
 }
 
@@ -692,6 +707,15 @@ struct PathFilter {
 
     func contains(_ path: String) -> Bool {
         !paths.isEmpty && keys.contains(Self.key(path)) && paths.contains(path)
+    }
+
+    /// `contains` for a path's bytes: a `String` is made only when the length and end bytes match.
+    func contains(_ path: UnsafeRawBufferPointer) -> Bool {
+        guard !paths.isEmpty, keys.contains(path.count << 16 | Int(path.first ?? 0) << 8 | Int(path.last ?? 0)) else { return false }
+        // Set membership is by `String` equality (canonical equivalence); a decomposed spelling
+        // of a patch's path must not count as that path: compare the bytes too.
+        guard let member = paths.firstIndex(of: String(decoding: path, as: UTF8.self)).map({ paths[$0] }) else { return false }
+        return member.utf8.elementsEqual(path)
     }
 }
 
