@@ -418,4 +418,61 @@ struct ScanUnicodeNameTests {
             #expect(s.status == 1, "\(args): a rename to an equivalent name scanned clean: \(s.stdout)")
         }
     }
+
+    /// Makes `rel` (bytes given as a Python bytes literal body) under `base` with `content`.
+    func makeFile(_ base: String, _ rel: String, _ content: String = "x\n") {
+        let r = run("/usr/bin/python3", ["-c", "import os; p=os.fsencode(\(String(reflecting: base)))+b'/\(rel)'; os.makedirs(os.path.dirname(p), exist_ok=True); open(p,'wb').write(\(String(reflecting: content)).encode())"])
+        #expect(r.status == 0, "\(r.stderr)")
+    }
+
+    @Test("a patch on café does not explain a new file spelled cafe + U+0301 beside it (hostile review, warm and cold)")
+    func patchDoesNotExplainOtherSpelling() throws {
+        let app = AppFixture(deploy: false)
+        app.commit(["src/api/config/caf\u{E9}.yml": "x: 1\n"], message: "cafe", tag: "v2")
+        app.deploy("v2")
+        #expect(pk(["init"] + app.flags).status == 0)
+        app.scratch.write("live/config/caf\u{E9}.yml", "x: 2\n")
+        #expect(pk(["record", "config/caf\u{E9}.yml", "--title", "t", "--reason", "r"] + app.flags).status == 0)
+        #expect(pk(["scan"] + app.flags).status == 0)
+        makeFile(app.root, "config/cafe\\xcc\\x81.yml", "evil\n")
+        for args in [["scan"], ["scan", "--no-cache"], ["scan"]] {
+            let s = pk(args + app.flags)
+            #expect(s.status == 1 && s.stdout.contains("added"), "\(args): a file beside a patched one, spelled another way, scanned clean: \(s.stdout)")
+        }
+    }
+
+    @Test("the walk skips the registry inside the root by its bytes: a directory whose combining marks come in the other order is scanned")
+    func skipIsByBytes() throws {
+        let app = AppFixture()
+        let registry = app.root + "/reg\u{316}\u{301}"
+        let flags = ["--root", app.root, "--repo", app.repo, "--subdir", "src/api", "--registry", registry]
+        #expect(pk(["init"] + flags).status == 0)
+        // (The registry's public summary beside it is inside the root too, and reported.)
+        #expect(!pk(["scan"] + flags).stdout.contains("x.php"))
+        makeFile(app.root, "reg\\xcc\\x81\\xcc\\x96/x.php", "<?php evil();\n")
+        for args in [["scan"], ["scan", "--no-cache"]] {
+            let s = pk(args + flags)
+            #expect(s.status == 1 && s.stdout.contains("x.php"), "\(args): \(s.stdout)\(s.stderr)")
+        }
+    }
+
+    @Test("a deployed listing in the first format (paths as repaired strings) is not trusted: the tree is read again")
+    func oldListingFormatIgnored() throws {
+        let app = AppFixture()
+        #expect(pk(["init"] + app.flags).status == 0)
+        #expect(pk(["scan"] + app.flags).status == 0)
+        let path = app.registry + "/.patchkeeper/deployed-listing"
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        #expect(Array(bytes.prefix(8)) == Array("PKTREE2\n".utf8))
+        // The same listing under the old tag, with README renamed to READMF: believed, it would
+        // give README added and READMF deleted.
+        bytes.replaceSubrange(0..<8, with: Array("PKTREE1\n".utf8))
+        let readme = Array("README".utf8)
+        let at = try #require((0...(bytes.count - readme.count)).first { Array(bytes[$0..<$0 + readme.count]) == readme })
+        bytes[at + 5] = UInt8(ascii: "F")
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let s = pk(["scan"] + app.flags)
+        #expect(s.status == 0, "an old-format listing was believed: \(s.stdout)")
+        #expect(Array(try Data(contentsOf: URL(fileURLWithPath: path)).prefix(8)) == Array("PKTREE2\n".utf8))
+    }
 }

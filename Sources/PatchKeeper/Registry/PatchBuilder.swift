@@ -106,6 +106,16 @@ extension PatchFile {
     }
 
     /// Repo paths this patch touches (old and new names).
+    /// `touchedPaths` by bytes: a rename between two spellings of one name touches two paths.
+    func touchedPathKeys() throws -> Set<PathKey> {
+        var out = Set<PathKey>()
+        for f in try files() {
+            if f.status != .added { out.insert(PathKey(f.oldPath)) }
+            if f.status != .deleted { out.insert(PathKey(f.newPath)) }
+        }
+        return out
+    }
+
     public func touchedPaths() throws -> Set<String> {
         var out = Set<String>()
         for f in try files() {

@@ -7,7 +7,9 @@ import Git
 /// without following a symlink and only from a regular file; anything that does not read back
 /// whole under the same key is ignored and the listing read from the repository.
 enum DeployedListing {
-    static let magic = Array("PKTREE1\n".utf8)
+    /// v2: paths are the tree's raw bytes (v1 held them as `String`, invalid UTF-8 replaced by
+    /// U+FFFD: read as bytes, such a path would be taken for another file); v1 files are ignored.
+    static let magic = Array("PKTREE2\n".utf8)
     static let readLimit = 256 << 20
 
     static func load(path: String, key: [UInt8]) -> (files: DeployedFiles, directories: Set<String>)? {
@@ -48,7 +50,7 @@ enum DeployedListing {
         out.append(u32: UInt32(files.count))
         files.paths.forEachPath { t, p in
             out.append(u16: UInt16(p.count))
-            out += p
+            out.append(contentsOf: p.typed)
             out += files.ids[t].bytes
             out.append(u32: files.rawModes[t])
         }

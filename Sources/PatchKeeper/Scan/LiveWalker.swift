@@ -40,7 +40,9 @@ struct LiveEntry: Sendable {
 struct LiveWalker: Sendable {
     var root: String
     /// Root-relative paths never looked at (the registry inside root, REVISION, ...).
-    var skip: Set<String> { didSet { skipLengths = Set(skip.map(\.utf8.count)) } }
+    /// By their bytes: a `Set<String>` matched another spelling of a skipped path (Unicode
+    /// canonical equivalence), and the walk skipped a directory of the app's user's making whole.
+    var skip: Set<[UInt8]> { didSet { skipLengths = Set(skip.map(\.count)) } }
     /// The lengths of the `skip` paths: most paths are not hashed to learn they are not in it.
     private var skipLengths: Set<Int>
     var threads: Int
@@ -63,10 +65,10 @@ struct LiveWalker: Sendable {
     /// One read buffer per walking thread, reused across the directories it walks.
     private let hashers = BlobHasherPool()
 
-    init(root: String, skip: Set<String>, threads: Int, maxDepth: Int = 256, descend: @escaping @Sendable (String) -> Bool) {
+    init(root: String, skip: Set<[UInt8]>, threads: Int, maxDepth: Int = 256, descend: @escaping @Sendable (String) -> Bool) {
         self.root = root
         self.skip = skip
-        self.skipLengths = Set(skip.map(\.utf8.count))
+        self.skipLengths = Set(skip.map(\.count))
         self.threads = threads
         self.maxDepth = maxDepth
         self.descend = descend
@@ -206,7 +208,7 @@ struct LiveWalker: Sendable {
             // The path goes straight into the walk's path buffer; taken back out when it is not an entry.
             r.paths.append(base: relBytes, name: nameBytes)
             let last = r.paths.count - 1
-            if skipLengths.contains(r.paths.byteCount(last)) && skip.contains(r.paths[last]) {
+            if skipLengths.contains(r.paths.byteCount(last)) && skip.contains(r.paths.withPath(last) { Array($0) }) {
                 r.paths.removeLast()
                 continue
             }

@@ -126,10 +126,12 @@ struct StatCache {
         }
     }
 
+    /// A little-endian field of `n` (4 or 8) bytes at `at`, read as one unaligned load.
+    @inline(__always)
     private func field(_ raw: UnsafeRawBufferPointer, _ at: Int, _ n: Int) -> UInt64 {
-        var v: UInt64 = 0
-        for i in 0..<n { v |= UInt64(raw[at + i]) << (8 * UInt64(i)) }
-        return v
+        precondition(at >= 0 && at + n <= raw.count)
+        return n == 8 ? UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt64.self))
+                      : UInt64(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
     }
 
     /// The row's entry, or nil when the row holds no id.
@@ -180,7 +182,7 @@ struct StatCache {
             let e = entries[i]
             paths.withPath(i) { p in
                 out.append(u16: UInt16(p.count))
-                out += p
+                out.append(contentsOf: p.typed)
             }
             out.append(ids[i] == nil ? 0 : 1)
             out.append(i64: e.size)
@@ -209,10 +211,16 @@ struct StatCache {
 
         mutating func uint(_ n: Int) -> UInt64? {
             guard offset + n <= raw.count else { return nil }
-            var v: UInt64 = 0
-            for i in 0..<n { v |= UInt64(raw[offset + i]) << (8 * UInt64(i)) }
-            offset += n
-            return v
+            defer { offset += n }
+            switch n {
+            case 2: return UInt64(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt16.self)))
+            case 4: return UInt64(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+            case 8: return UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+            default:
+                var v: UInt64 = 0
+                for i in 0..<n { v |= UInt64(raw[offset + i]) << (8 * UInt64(i)) }
+                return v
+            }
         }
     }
 }

@@ -70,8 +70,8 @@ public struct TreeScanner {
         // path -> index into tree.files, built only when the stat cache cannot tell (a cold scan,
         // another deployed revision, a walk that parts ways with the cached one).
         let deployedIndex = LazyIndex(tree.files)
-        var gitlinks = Set<String>()
-        for t in tree.files.indices where tree.files.mode(t) == .gitlink { gitlinks.insert(tree.files.paths[t]) }
+        var gitlinks = Set<[UInt8]>()  // raw bytes: a lossy `String` of an invalid name is another live name
+        for t in tree.files.indices where tree.files.mode(t) == .gitlink { gitlinks.insert(tree.files.paths.withPath(t) { Array($0) }) }
 
         // Ignore rules. Whatever hides drift comes only from places the app's own user cannot
         // write: the config's `ignore` list and the deployed revision's tree (its
@@ -92,9 +92,9 @@ public struct TreeScanner {
 
         // The top's .git (a checkout's own repository) is never looked at; one further down is
         // drift like any other directory.
-        var skip: Set<String> = [".git"]
-        if case .revisionFile = deployment.revisionSource { skip.insert("REVISION") }
-        if let rel = SafePath.strip(prefix: Deployment.absolute(root), from: registry.path), !rel.isEmpty { skip.insert(rel) }
+        var skip: Set<[UInt8]> = [Array(".git".utf8)]
+        if case .revisionFile = deployment.revisionSource { skip.insert(Array("REVISION".utf8)) }
+        if let rel = SafePath.strip(prefix: Deployment.absolute(root), from: registry.path), !rel.isEmpty { skip.insert(Array(rel.utf8)) }
         skip.formUnion(gitlinks)
         // Directory decisions come from several walker threads: one lock guards the ignore
         // handles (libgit2 handles are not shared across threads) and the skipped list.
@@ -104,9 +104,9 @@ public struct TreeScanner {
         // What the comparison needs hashed: files in the deployed tree, and any file an active
         // patch touches.
         let patches = try registry.load().filter { $0.status == .active }
-        var patchPaths = Set<String>()
+        var patchPaths = Set<PathKey>()
         for p in patches {
-            for path in try p.touchedPaths() { if let rel = deployment.rootRelative(forRepoPath: path) { patchPaths.insert(rel) } }
+            for key in try p.touchedPathKeys() { if let rel = deployment.rootRelative(forRepoPath: key.path) { patchPaths.insert(PathKey(rel)) } }
         }
         let patchFilter = PathFilter(patchPaths)
         let cachePath = registry.stateDirectory + "/statcache"
@@ -131,7 +131,10 @@ public struct TreeScanner {
         let skippedDirs = decisions.skipped
         // Directories the walk could not read (reported as problems): their files are not "deleted".
         let unread = walkProblems.map { $0.path + "/" }
-        let isSkipped = { (path: String) -> Bool in skippedDirs.contains { path.hasPrefix($0) } || unread.contains { path.hasPrefix($0) } }
+        // By bytes: `hasPrefix` on `String` takes another spelling of a skipped directory for it.
+        let isSkipped = { (path: [UInt8]) -> Bool in
+            skippedDirs.contains { path.starts(with: $0.utf8) } || unread.contains { path.starts(with: $0.utf8) }
+        }
 
         // 2. Hash what the comparison needs and the walk has not hashed: files whose stat data
         //    does not match the cache.
@@ -175,10 +178,10 @@ public struct TreeScanner {
         let cacheInOrder = cache.inOrder
         cache = StatCache(root: root)  // no longer needed: free it before hashing
         // Deployed entries of the patches' paths (few): from the walk, or looked up.
-        var deployedOfPatch: [String: FlatEntry] = [:]
-        for i in entries.indices where isPatchPath[i] && treeIndex[i] >= 0 { deployedOfPatch[paths[i]] = tree.files[treeIndex[i]] }
+        var deployedOfPatch: [PathKey: FlatEntry] = [:]
+        for i in entries.indices where isPatchPath[i] && treeIndex[i] >= 0 { deployedOfPatch[PathKey(paths[i])] = tree.files[treeIndex[i]] }
         let deployed = { (path: String) -> FlatEntry? in
-            if let d = deployedOfPatch[path] { return d }
+            if let d = deployedOfPatch[PathKey(path)] { return d }
             var path = path
             return path.withUTF8 { deployedIndex[UnsafeRawBufferPointer($0)] }.map { tree.files[$0] }
         }
@@ -209,7 +212,7 @@ public struct TreeScanner {
         //    commit only, never from the live tree).
         let hasAttributes = deployment.hasAttributes
         var checkoutFilter: CheckoutFilter?
-        var live: [String: (id: ObjectID?, kind: LiveEntry.Kind)] = [:]  // only files of active patches
+        var live: [PathKey: (id: ObjectID?, kind: LiveEntry.Kind)] = [:]  // only files of active patches
         var seen = [Bool](repeating: false, count: tree.files.count)
         var drift: [ScanReport.Drift] = []
         for (i, e) in entries.enumerated() {
@@ -219,7 +222,7 @@ public struct TreeScanner {
                 if hasAttributes, e.kind != .symlink, id != nil, let v = try? deployment.liveFile(rootRelative: paths[i]) {
                     id = try? v.blobID()  // patches hold repository form (eol=crlf files)
                 }
-                live[paths[i]] = (id, e.kind)
+                live[PathKey(paths[i])] = (id, e.kind)
             }
             if treeIndex[i] >= 0 { seen[treeIndex[i]] = true }
             guard treeIndex[i] >= 0 else {
@@ -251,19 +254,19 @@ public struct TreeScanner {
             if let kind, case let path = paths[i], !listOnly.isIgnored(path) { drift.append(.init(path: path, kind: kind)) }
         }
         for t in tree.files.indices where !seen[t] && tree.files.mode(t) != .gitlink {
-            let path = tree.files.paths[t]
-            if !isSkipped(path) && !skip.contains(path) && !listOnly.isIgnored(path) { drift.append(.init(path: path, kind: .deleted)) }
+            let raw = tree.files.paths.withPath(t) { Array($0) }, path = tree.files.paths[t]
+            if !isSkipped(raw) && !skip.contains(raw) && !listOnly.isIgnored(path) { drift.append(.init(path: path, kind: .deleted)) }
         }
 
         // 4. Patch states; drift on files of active patches is theirs to explain — when the live
         //    file is one of the contents the patch stack gives it (the deployed file, or an active
         //    patch's postimage there). Anything else is an unregistered change on top.
         var results: [ScanReport.PatchResult] = []
-        var explained = Set<String>()
+        var explained = Set<PathKey>()
         let shared = sharedPaths(patches)
         let source = BlobSource([registry.repository, repo])
         var recorded: [String: Image] = [:]
-        var stackStates: [String: Set<Image?>] = [:]  // root-relative path → contents the stack explains
+        var stackStates: [PathKey: Set<Image?>] = [:]  // root-relative path → contents the stack explains
         var unbuildable: [(PatchFile, String)] = []
         let baseTrees = BaseTrees(repo)
         // First every patch's images (registry order), then each path's chain of postimages: on
@@ -275,11 +278,11 @@ public struct TreeScanner {
             let logical = PatchImages.logicalFiles(try p.files())
             imaged.append((p, (try? PatchImages.images(of: p, source: source, recorded: &recorded, base: base)) ?? logical.map { ($0, nil) }))
         }
-        var laterPosts: [String: [(Int, Image?)]] = [:]  // root-relative path → (patch index, postimage)
+        var laterPosts: [PathKey: [(Int, Image?)]] = [:]  // root-relative path → (patch index, postimage)
         for (k, (_, images)) in imaged.enumerated() {
             for (f, img) in images {
                 guard let rel = deployment.rootRelative(forRepoPath: f.path) else { continue }
-                laterPosts[rel, default: []].append((k, img.map { $0.post } ?? (f.status == .deleted ? nil : Image(id: f.newID, mode: f.newMode ?? .regular))))
+                laterPosts[PathKey(rel), default: []].append((k, img.map { $0.post } ?? (f.status == .deleted ? nil : Image(id: f.newID, mode: f.newMode ?? .regular))))
             }
         }
         var hunksVerified = Set<ObjectID>()
@@ -308,16 +311,17 @@ public struct TreeScanner {
                     files.append(.init(path: f.path, state: .missing))
                     continue
                 }
-                var state = try fileState(f, rel: rel, live: live[rel], deployed: deployed(rel), shared: shared.contains(f.path))
-                if state != .applied, shared.contains(f.path), let l = live[rel], let id = l.id {
+                let key = PathKey(rel)
+                var state = try fileState(f, rel: rel, live: live[key], deployed: deployed(rel), shared: shared.contains(PathKey(f.path)))
+                if state != .applied, shared.contains(PathKey(f.path)), let l = live[key], let id = l.id {
                     let now = Image(id: id, mode: l.kind == .symlink ? .symlink : l.kind == .executable ? .executable : .regular)
-                    if (laterPosts[rel] ?? []).contains(where: { $0.0 >= k && $0.1 == now }) { state = .applied }
+                    if (laterPosts[key] ?? []).contains(where: { $0.0 >= k && $0.1 == now }) { state = .applied }
                 }
                 files.append(.init(path: f.path, state: state))
-                var allowed = stackStates[rel] ?? [deployed(rel).map { Image(id: $0.id, mode: $0.mode ?? .regular) }]
+                var allowed = stackStates[key] ?? [deployed(rel).map { Image(id: $0.id, mode: $0.mode ?? .regular) }]
                 if let img { allowed.insert(img.post) } else { allowed.insert(f.status == .deleted ? nil : Image(id: f.newID, mode: f.newMode ?? .regular)) }
-                stackStates[rel] = allowed
-                if f.status == .renamed, let old = deployment.rootRelative(forRepoPath: f.oldPath) { explained.insert(old) }
+                stackStates[key] = allowed
+                if f.status == .renamed, let old = deployment.rootRelative(forRepoPath: f.oldPath) { explained.insert(PathKey(old)) }
             }
             let states = Set(files.map(\.state))
             let state: ScanReport.PatchState
@@ -330,14 +334,15 @@ public struct TreeScanner {
             if hunksMakeAll, let id = p.contentID { hunksVerified.insert(id) }
         }
         registry.noteHunksVerified(hunksVerified)
-        for (rel, allowed) in stackStates {
-            let now: Image? = live[rel].flatMap { l in
+        for (key, allowed) in stackStates {
+            let rel = key.path
+            let now: Image? = live[key].flatMap { l in
                 l.id.map { Image(id: $0, mode: l.kind == .symlink ? .symlink : l.kind == .executable ? .executable : .regular) }
             }
-            if live[rel] != nil && now == nil { explained.insert(rel); continue }  // not hashed: reported as a problem already
+            if live[key] != nil && now == nil { explained.insert(key); continue }  // not hashed: reported as a problem already
             if allowed.contains(now) {
-                explained.insert(rel)
-            } else if !drift.contains(where: { $0.path == rel }) {
+                explained.insert(key)
+            } else if !drift.contains(where: { $0.path.utf8.elementsEqual(rel.utf8) }) {
                 drift.append(.init(path: rel, kind: now == nil ? .deleted : .modified))
             }
         }
@@ -361,7 +366,7 @@ public struct TreeScanner {
             problems.append(.init(path: registry.path + "/" + file,
                                   message: "uncommitted change in the registry (edited by hand?): commit it with a reason (git -C \(registry.path) commit), or undo it (git -C \(registry.path) checkout -- \(file))"))
         }
-        let unregistered = drift.filter { !explained.contains($0.path) }
+        let unregistered = drift.filter { !explained.contains(PathKey($0.path)) }
             .map { ScanReport.Drift(path: deployment.repoPath(forRootRelative: $0.path), kind: $0.kind) }
             .sorted { $0.path < $1.path }
 
@@ -473,9 +478,9 @@ public struct TreeScanner {
     }
 
     /// Repo paths touched by more than one active patch.
-    func sharedPaths(_ patches: [PatchFile]) -> Set<String> {
-        var count: [String: Int] = [:]
-        for p in patches { for path in (try? p.touchedPaths()) ?? [] { count[path, default: 0] += 1 } }
+    func sharedPaths(_ patches: [PatchFile]) -> Set<PathKey> {
+        var count: [PathKey: Int] = [:]
+        for p in patches { for key in (try? p.touchedPathKeys()) ?? [] { count[key, default: 0] += 1 } }
         return Set(count.filter { $0.value > 1 }.keys)
     }
 
@@ -689,33 +694,46 @@ final class LazyIndex {
     }
 }
 
-/// Membership in a small set of paths, with a test on length and end bytes first so that most
-/// paths are answered without hashing them.
-struct PathFilter {
-    let paths: Set<String>
-    private let keys: Set<Int>
+/// Membership in a set of paths (the active patches' files), by bytes: a bitmap of a cheap
+/// fingerprint (the length and the last eight bytes) answers nearly every other path in a few
+/// instructions; a hit is checked against the paths themselves. (A `Set<Int>` of such keys cost
+/// more than the rest of a warm scan's comparison.)
+struct PathFilter: Sendable {
+    let paths: Set<PathKey>
+    private let bits: [UInt64]
+    private static let bitCount = 1 << 16
 
-    init(_ paths: Set<String>) {
+    init(_ paths: Set<PathKey>) {
         self.paths = paths
-        keys = Set(paths.map(Self.key))
+        var bits = [UInt64](repeating: 0, count: Self.bitCount / 64)
+        for p in paths {
+            let b = Self.bit(Array(p.path.utf8).withUnsafeBytes { Self.fingerprint($0) })
+            bits[b >> 6] |= 1 << UInt64(b & 63)
+        }
+        self.bits = bits
     }
 
-    private static func key(_ path: String) -> Int {
-        let u = path.utf8
-        return u.count << 16 | Int(u.first ?? 0) << 8 | Int(u.last ?? 0)
+    @inline(__always)
+    private static func fingerprint(_ p: UnsafeRawBufferPointer) -> UInt64 {
+        var tail: UInt64 = 0
+        if p.count >= 8 {
+            tail = p.loadUnaligned(fromByteOffset: p.count - 8, as: UInt64.self)
+        } else {
+            for b in p { tail = tail << 8 | UInt64(b) }
+        }
+        return tail ^ UInt64(p.count) &* 0x9E37_79B9_7F4A_7C15
     }
 
-    func contains(_ path: String) -> Bool {
-        !paths.isEmpty && keys.contains(Self.key(path)) && paths.contains(path)
-    }
+    @inline(__always)
+    private static func bit(_ f: UInt64) -> Int { Int(truncatingIfNeeded: (f &* 0xBF58_476D_1CE4_E5B9) >> 48) }
 
-    /// `contains` for a path's bytes: a `String` is made only when the length and end bytes match.
+    /// Whether these bytes are one of the paths, byte for byte (a decomposed spelling of a
+    /// patch's composed path is another file, as git and the file system see it).
     func contains(_ path: UnsafeRawBufferPointer) -> Bool {
-        guard !paths.isEmpty, keys.contains(path.count << 16 | Int(path.first ?? 0) << 8 | Int(path.last ?? 0)) else { return false }
-        // Set membership is by `String` equality (canonical equivalence); a decomposed spelling
-        // of a patch's path must not count as that path: compare the bytes too.
-        guard let member = paths.firstIndex(of: String(decoding: path, as: UTF8.self)).map({ paths[$0] }) else { return false }
-        return member.utf8.elementsEqual(path)
+        guard !paths.isEmpty else { return false }
+        let b = Self.bit(Self.fingerprint(path))
+        guard bits[b >> 6] & (1 << UInt64(b & 63)) != 0 else { return false }
+        return paths.contains(PathKey(String(decoding: path, as: UTF8.self)))
     }
 }
 
