@@ -90,18 +90,6 @@ struct PatchIDPathsTests {
     }
 }
 
-/// A small seeded generator (SplitMix64).
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// A file's history in a range (`fileChanges`), what conflict reports and the revert checks read,
 /// is kept in the patch-id cache so that a second gate against the same target walks nothing.

@@ -40,7 +40,7 @@ struct GateReapplyPropertyTests {
                     var b = 0
                     next.mutate { b = $0; $0 += 1 }
                     if b >= batches { break }
-                    var mix = SplitMix(seed ^ (UInt64(b) &* 0xD1B5_4A32_D192_ED03))
+                    var mix = SplitMix64(seed: seed ^ (UInt64(b) &* 0xD1B5_4A32_D192_ED03))
                     let r = runBatch(seed: mix.next(), index: b, cases: min(Self.casesPerBatch, total - b * Self.casesPerBatch))
                     results.mutate { $0.append(r) }
                 }
@@ -140,7 +140,7 @@ struct GateReapplyPropertyTests {
     }
 
     func runBatch(seed: UInt64, index: Int, cases n: Int) -> BatchResult {
-        var rng = SplitMix(seed)
+        var rng = SplitMix64(seed: seed)
         let timing = ProcessInfo.processInfo.environment["PATCHKEEPER_PROPERTY_TIMING"] != nil
         var t0 = Date()
         func lap(_ what: String) { if timing { print(String(format: "batch %d %@ %.2f s", index, what, Date().timeIntervalSince(t0))); t0 = Date() } }
@@ -440,20 +440,6 @@ struct FileSpec: Sendable, Equatable {
     var exec: Bool = false
 }
 
-/// SplitMix64: small, seedable, good enough for test generation.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func chance(_ p: Double) -> Bool { Double.random(in: 0..<1, using: &self) < p }
-    mutating func int(_ r: ClosedRange<Int>) -> Int { Int.random(in: r, using: &self) }
-}
 
 /// Text as lines of bytes (a line keeps its "\r" when the file is CRLF).
 struct TextModel {
@@ -501,14 +487,14 @@ struct CaseGen {
 
     static let pool: [[UInt8]] = ["end", "", "  return nil", "  timeout = 30", "}", "  x = 1"].map { Array($0.utf8) }
 
-    mutating func fresh(_ rng: inout SplitMix) -> [UInt8] {
+    mutating func fresh(_ rng: inout SplitMix64) -> [UInt8] {
         counter += 1
         if rng.chance(0.25) { return Self.pool[rng.int(0...Self.pool.count - 1)] }
         if latin1 && rng.chance(0.1) { return Array("caf".utf8) + [0xE9] + Array(" \(index)_\(counter)".utf8) }  // latin-1
         return Array("  value_\(index)_\(counter) = \(rng.int(0...999))".utf8)
     }
 
-    mutating func randomText(_ rng: inout SplitMix) -> FileSpec {
+    mutating func randomText(_ rng: inout SplitMix64) -> FileSpec {
         let crlf = rng.chance(0.15)
         latin1 = rng.chance(0.08)
         let n = rng.int(rng.chance(0.2) ? 0...4 : 5...30)
@@ -519,7 +505,7 @@ struct CaseGen {
         return FileSpec(data: t.data, exec: rng.chance(0.1))
     }
 
-    static func randomBinary(_ rng: inout SplitMix) -> FileSpec {
+    static func randomBinary(_ rng: inout SplitMix64) -> FileSpec {
         var b = [UInt8](repeating: 0, count: rng.int(8...80))
         for i in b.indices { b[i] = UInt8.random(in: 0...255, using: &rng) }
         b[rng.int(0...b.count - 1)] = 0
@@ -527,7 +513,7 @@ struct CaseGen {
     }
 
     /// 1–3 random line edits (replace, insert, delete); nil for binary.
-    mutating func editText(_ f: FileSpec, _ rng: inout SplitMix, ops: ClosedRange<Int> = 1...3) -> FileSpec? {
+    mutating func editText(_ f: FileSpec, _ rng: inout SplitMix64, ops: ClosedRange<Int> = 1...3) -> FileSpec? {
         guard var t = TextModel(f.data) else { return nil }
         for _ in 0..<rng.int(ops) {
             switch rng.int(0...2) {
@@ -547,7 +533,7 @@ struct CaseGen {
         return FileSpec(data: t.data, exec: f.exec)
     }
 
-    init(index: Int, rng: inout SplitMix) {
+    init(index: Int, rng: inout SplitMix64) {
         self.index = index
         // base: one or two files
         let nfiles = rng.int(1...2)

@@ -8,18 +8,6 @@ import TestSupport
 /// walk's stat data enforced on the open descriptor.
 @Suite("Scan blob hasher")
 struct ScanBlobHasherTests {
-    /// A small deterministic generator (SplitMix64): the same files on every run.
-    struct Mix {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     func outcome(_ hasher: BlobHasher, _ dir: String, _ name: String) -> HashOutcome {
         var st = stat()
         precondition(lstat(dir + "/" + name, &st) == 0)
@@ -31,7 +19,7 @@ struct ScanBlobHasherTests {
     @Test("both hashes give git's blob ids for 400 files of 0 bytes to 200 KB (every block and piece boundary near) and one of 9 MB")
     func sameIdsAsGit() throws {
         let scratch = Scratch()
-        var mix = Mix(state: 13)
+        var mix = SplitMix64(seed: 13)
         var sizes = [0, 1, 55, 56, 57, 63, 64, 65, 119, 120, 127, 128, 129, 4095, 4096, 65535, 65536, 65537,
                      131_071, 131_072, 131_073, 131_072 * 2 - 26, 9 << 20]
         while sizes.count < 400 { sizes.append(Int(mix.next() % 200_001)) }

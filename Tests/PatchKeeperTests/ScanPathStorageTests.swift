@@ -8,20 +8,10 @@ import TestSupport
 /// header probe: what replaced a `String` per walked and deployed path.
 @Suite("Scan path storage")
 struct ScanPathStorageTests {
-    struct Mix {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
 
     /// Byte strings with shared prefixes, repeats, the empty one and bytes that are not UTF-8.
     static func keys(_ n: Int) -> [[UInt8]] {
-        var mix = Mix(state: 7)
+        var mix = SplitMix64(seed: 7)
         var out: [[UInt8]] = [[]]
         for _ in 0..<n {
             let len = Int(mix.next() % 12)

@@ -107,8 +107,27 @@ enum POSIX {
         // Blocking reads from here on (the open was O_NONBLOCK only so that a FIFO could not hang it).
         let flags = fcntl(fd, F_GETFL)
         if flags >= 0 { _ = fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) }
-        var out: [UInt8] = []
-        out.reserveCapacity(Int(st.st_size))
+        // Read straight into the array (no copy through a chunk): the size fstat gave plus one
+        // byte, to see that it ended there; a file still growing goes on in chunks.
+        let expected = Int(st.st_size)
+        var failure: Int32 = 0
+        var out = [UInt8](unsafeUninitializedCapacity: expected + 1) { buf, initialized in
+            var got = 0
+            while got < buf.count {
+                let n = read(fd, buf.baseAddress! + got, buf.count - got)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = errno
+                    break
+                }
+                if n == 0 { break }
+                got += n
+            }
+            initialized = got
+        }
+        if failure != 0 { throw PatchKeeperError("cannot read \(path): \(errorText(failure))") }
+        if out.count > limit { throw tooBig(path, size: out.count, limit: limit) }
+        if out.count <= expected { return (out, st) }
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }

@@ -42,9 +42,9 @@ struct LiveWalker: Sendable {
     /// Root-relative paths never looked at (the registry inside root, REVISION, ...).
     /// By their bytes: a `Set<String>` matched another spelling of a skipped path (Unicode
     /// canonical equivalence), and the walk skipped a directory of the app's user's making whole.
-    var skip: Set<[UInt8]> { didSet { skipLengths = Set(skip.map(\.count)) } }
-    /// The lengths of the `skip` paths: most paths are not hashed to learn they are not in it.
-    private var skipLengths: Set<Int>
+    var skip: Set<[UInt8]> { didSet { skipLengths = Self.lengthBits(skip) } }
+    /// The lengths of the `skip` paths as bits: most paths are not hashed to learn they are not in it.
+    private var skipLengths: [UInt64]
     var threads: Int
     /// Directories deeper than this (path components below the root) are not entered; the first
     /// such directory on each branch is a problem. Keeps the walk's cost, open descriptors and
@@ -68,10 +68,21 @@ struct LiveWalker: Sendable {
     init(root: String, skip: Set<[UInt8]>, threads: Int, maxDepth: Int = 256, descend: @escaping @Sendable (String) -> Bool) {
         self.root = root
         self.skip = skip
-        self.skipLengths = Set(skip.map(\.count))
+        self.skipLengths = Self.lengthBits(skip)
         self.threads = threads
         self.maxDepth = maxDepth
         self.descend = descend
+    }
+
+    private static func lengthBits(_ paths: Set<[UInt8]>) -> [UInt64] {
+        var bits = [UInt64](repeating: 0, count: (paths.map(\.count).max() ?? 0) / 64 + 1)
+        for p in paths { bits[p.count >> 6] |= 1 << UInt64(p.count & 63) }
+        return bits
+    }
+
+    @inline(__always)
+    private static func has(_ bits: [UInt64], _ n: Int) -> Bool {
+        n >> 6 < bits.count && bits[n >> 6] & (1 << UInt64(n & 63)) != 0
     }
 
     struct Problem: Sendable, Equatable {
@@ -208,7 +219,7 @@ struct LiveWalker: Sendable {
             // The path goes straight into the walk's path buffer; taken back out when it is not an entry.
             r.paths.append(base: relBytes, name: nameBytes)
             let last = r.paths.count - 1
-            if skipLengths.contains(r.paths.byteCount(last)) && skip.contains(r.paths.withPath(last) { Array($0) }) {
+            if Self.has(skipLengths, r.paths.byteCount(last)) && skip.contains(r.paths.withPath(last) { Array($0) }) {
                 r.paths.removeLast()
                 continue
             }

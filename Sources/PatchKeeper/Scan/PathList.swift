@@ -62,11 +62,7 @@ struct PathList: Sendable {
 
     /// `base/name` (just `name` when `base` is empty).
     mutating func append(base: [UInt8], name: UnsafeRawBufferPointer) {
-        if !base.isEmpty {
-            base.withUnsafeBytes { bytes.append($0) }
-            bytes.append(byte: UInt8(ascii: "/"))
-        }
-        bytes.append(name)
+        base.withUnsafeBytes { bytes.append($0, separator: UInt8(ascii: "/"), name) }
         ends.append(bytes.count)
     }
 
@@ -200,12 +196,12 @@ enum PathBytes {
 
 /// Growable bytes in one allocation, copy-on-write like `Array`, appended with one `memcpy`:
 /// `Array.append(contentsOf:)` spent some 200 instructions a path on its generic path (a tenth of
-/// a 100k-file warm scan's instructions went to the walk's path appends).
+/// a 100k-file warm scan's instructions went to the walk's path appends). The count lives in the
+/// struct and the store is immutable, so an append is a uniqueness test, a bounds test and a copy.
 struct ByteBuffer: @unchecked Sendable {
     private final class Store {
-        var base: UnsafeMutableRawPointer
-        var count = 0
-        var capacity: Int
+        let base: UnsafeMutableRawPointer
+        let capacity: Int
 
         init(capacity: Int) {
             self.capacity = max(capacity, 64)
@@ -213,52 +209,53 @@ struct ByteBuffer: @unchecked Sendable {
         }
 
         deinit { base.deallocate() }
-
-        func copy(capacity: Int) -> Store {
-            let s = Store(capacity: max(capacity, count))
-            s.base.copyMemory(from: base, byteCount: count)
-            s.count = count
-            return s
-        }
     }
 
-    // Mutated only through `unique` (a store shared by copies is copied first), as `Array` is.
+    // Written only when uniquely referenced (a store shared by copies is copied first).
     private var store = Store(capacity: 0)
+    private(set) var count = 0
 
-    var count: Int { store.count }
-
+    /// Makes room for `n` bytes in a store of this buffer's own.
+    @inline(__always)
     private mutating func reserveUnique(_ n: Int) {
-        if !isKnownUniquelyReferenced(&store) {
-            store = store.copy(capacity: max(n, store.capacity))
-        } else if store.capacity < n {
-            store = store.copy(capacity: max(n, store.capacity * 2))
+        if _slowPath(n > store.capacity || !isKnownUniquelyReferenced(&store)) {
+            let grown = Store(capacity: n > store.capacity ? max(n, store.capacity * 2) : store.capacity)
+            grown.base.copyMemory(from: store.base, byteCount: count)
+            store = grown
         }
     }
 
-    mutating func reserve(_ n: Int) { reserveUnique(n) }
+    mutating func reserve(_ n: Int) { reserveUnique(max(n, count)) }
 
     mutating func append(_ bytes: UnsafeRawBufferPointer) {
         let n = bytes.count
         guard n > 0 else { return }
-        reserveUnique(store.count + n)
-        (store.base + store.count).copyMemory(from: bytes.baseAddress!, byteCount: n)
-        store.count += n
+        reserveUnique(count + n)
+        (store.base + count).copyMemory(from: bytes.baseAddress!, byteCount: n)
+        count += n
     }
 
-    mutating func append(byte: UInt8) {
-        reserveUnique(store.count + 1)
-        store.base.storeBytes(of: byte, toByteOffset: store.count, as: UInt8.self)
-        store.count += 1
+    /// `prefix`, then `separator` unless `prefix` is empty, then `name`: one path in one step.
+    mutating func append(_ prefix: UnsafeRawBufferPointer, separator: UInt8, _ name: UnsafeRawBufferPointer) {
+        let n = (prefix.isEmpty ? 0 : prefix.count + 1) + name.count
+        reserveUnique(count + n)
+        var at = store.base + count
+        if !prefix.isEmpty {
+            at.copyMemory(from: prefix.baseAddress!, byteCount: prefix.count)
+            at.storeBytes(of: separator, toByteOffset: prefix.count, as: UInt8.self)
+            at += prefix.count + 1
+        }
+        if !name.isEmpty { at.copyMemory(from: name.baseAddress!, byteCount: name.count) }
+        count += n
     }
 
     mutating func truncate(to n: Int) {
-        precondition(n >= 0 && n <= store.count)
-        reserveUnique(n)
-        store.count = n
+        precondition(n >= 0 && n <= count)
+        count = n
     }
 
     func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        try withExtendedLifetime(store) { try body(UnsafeRawBufferPointer(start: store.base, count: store.count)) }
+        try withExtendedLifetime(store) { try body(UnsafeRawBufferPointer(start: store.base, count: count)) }
     }
 }
 
