@@ -71,3 +71,25 @@ extension StringProtocol where SubSequence == Substring {
         return out
     }
 }
+
+extension String {
+    /// The parts between `/` bytes, as the file system and git split a path. `split(separator: "/")`
+    /// splits at `/` Characters, and `/` followed by a combining mark is one Character: it kept
+    /// `a/../\u{301}x` as the parts `a` and `../\u{301}x`, a `..` that no check saw and the kernel
+    /// then followed. `omittingEmpty` as `split`'s `omittingEmptySubsequences`.
+    public func slashParts(omittingEmpty: Bool = true) -> [Substring] {
+        var out: [Substring] = []
+        let u = utf8
+        var start = u.startIndex
+        var i = start
+        while i < u.endIndex {
+            if u[i] == UInt8(ascii: "/") {
+                if !(omittingEmpty && i == start) { out.append(Substring(u[start..<i])) }
+                start = u.index(after: i)
+            }
+            i = u.index(after: i)
+        }
+        if !(omittingEmpty && start == u.endIndex) { out.append(Substring(u[start..<u.endIndex])) }
+        return out
+    }
+}

@@ -150,7 +150,7 @@ public final class IgnoreRules {
         // A newline would split a rule in two, a NUL cut it short: either could widen it beyond
         // the directory. Such a directory's rules are left out (ignoring less is the safe side).
         if directory.unicodeScalars.contains(where: { $0 == "\n" || $0 == "\0" }) { return [] }
-        let base = directory.split(separator: "/", omittingEmptySubsequences: true).map { escapeGlob(String($0)) }.joined(separator: "/")
+        let base = directory.slashParts().map { escapeGlob(String($0)) }.joined(separator: "/")
         var out: [String] = []
         // Lines split on the scalar, not the Character: "\r\n" is one Character in Swift, and a
         // CRLF file read as one line would reach libgit2 as several rules, all but the first

@@ -80,9 +80,34 @@ struct SafePathTests {
         #expect(try SafePath.relative("a//b/./c", source: "t") == "a/b/c")
     }
 
-    @Test("paths that leave the root are refused", arguments: ["../x", "a/../../x", "/etc/passwd", "", ".", "a\u{0}b", "a\nb", ".git/config"])
+    // A `/` followed by a combining mark is one Character with it: split at Characters, these
+    // hid their `..` (and `.git`) inside a larger part; the kernel splits at the `/` byte.
+    @Test("paths that leave the root are refused", arguments: ["../x", "a/../../x", "/etc/passwd", "", ".", "a\u{0}b", "a\nb", ".git/config",
+                                                                "../\u{301}x", "a/../../\u{301}x", "a/..//\u{301}x", ".git/\u{301}hooks"])
     func refused(path: String) {
         #expect(throws: PatchKeeperError.self) { try SafePath.relative(path, source: "t") }
+    }
+
+    @Test("paths split at the / byte, as the kernel splits them: a combining mark after a slash starts the next part")
+    func slashBytes() throws {
+        let parts: [String] = "a/../\u{301}x".slashParts().map { String($0) }
+        #expect(parts == ["a", "..", "\u{301}x"])
+        let kept: [String] = "//a//b/".slashParts(omittingEmpty: false).map { String($0) }
+        let reference: [String] = "//a//b/".split(separator: "/", omittingEmptySubsequences: false).map { String($0) }
+        #expect(kept == reference)
+        #expect(try SafePath.relative("d/\u{301}x", source: "t").utf8.elementsEqual("d/\u{301}x".utf8))
+        #expect(POSIX.parentDirectory("d/\u{301}x") == "d" && POSIX.baseName("d/\u{301}x").utf8.elementsEqual("\u{301}x".utf8))
+        #expect(SafePath.strip(prefix: "/srv/app", from: "/srv/app/\u{301}x").map { Array($0.utf8) } == Array("\u{301}x".utf8))
+        #expect(SafePath.strip(prefix: "/srv/caf\u{E9}", from: "/srv/cafe\u{301}/x") == nil)
+        // Plain paths split as before.
+        var mix = SplitMix64(seed: 5)
+        for _ in 0..<500 {
+            let alphabet: [String] = ["a", "/", ".", "b", "\u{E9}"]
+            var p = ""
+            for _ in 0..<mix.int(0...12) { p += alphabet[mix.int(0...4)] }
+            let mine: [String] = p.slashParts().map { String($0) }, theirs: [String] = p.split(separator: "/").map { String($0) }
+            #expect(mine == theirs, "\(p)")
+        }
     }
 
     @Test("a symlinked directory on the way is refused; a symlinked file is not")

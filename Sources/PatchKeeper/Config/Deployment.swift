@@ -203,7 +203,7 @@ public final class Deployment {
     public static func absolute(_ path: String) -> String {
         let full = path.hasPrefix("/") ? path : POSIX.currentDirectory() + "/" + path
         var parts: [Substring] = []
-        for part in full.split(separator: "/") {
+        for part in full.slashParts() {
             if part == "." { continue }
             if part == ".." { if !parts.isEmpty { parts.removeLast() }; continue }
             parts.append(part)

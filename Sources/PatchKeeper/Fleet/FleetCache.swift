@@ -182,7 +182,7 @@ public final class FleetCache {
         for key in present { known[key] = Text.isoTimestamp(now) }
         for key in forget { known[key] = nil }
         for (key, seen) in known.sorted(by: { $0.key < $1.key }) where !present.contains(key) {
-            let parts = key.split(separator: "/").map(String.init)
+            let parts = key.slashParts().map(String.init)
             guard parts.count == 2 else { known[key] = nil; continue }
             var m = Fleet.Member(host: parts[0], app: parts[1])
             m.missingSince = Text.singleLine(seen)
@@ -208,7 +208,7 @@ public final class FleetCache {
         var keys: [String: String] = [:]      // diff text → patch-id (the same fix on many hosts)
         var parsed: [ObjectID: PatchFile?] = [:]
         for ref in refs {
-            let parts = ref.name.dropFirst(FleetPublisher.remotePrefix.count).split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            let parts = String(ref.name.dropFirst(FleetPublisher.remotePrefix.count)).slashParts(omittingEmpty: false).map(String.init)
             guard parts.count == 3, FleetPublisher.kinds.contains(parts[2]),
                   (try? FleetConfig.validate(host: parts[0], source: "ref")) != nil, (try? AppConfig.validate(name: parts[1], source: "ref")) != nil else {
                 ignored.append(Text.singleLine(ref.name))

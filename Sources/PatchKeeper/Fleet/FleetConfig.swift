@@ -145,7 +145,7 @@ public struct FleetConfig: Sendable, Equatable {
 
     static func matches(_ path: String, patterns: [String]) -> Bool {
         let patterns = patterns.map { $0.lowercased() }
-        var parts = path.lowercased().split(separator: "/").map(String.init)
+        var parts = path.lowercased().slashParts().map(String.init)
         guard var name = parts.last else { return false }
         if matchesExactly(parts, patterns: patterns) { return true }
         // Strip backup suffixes one at a time (db.yml.bak.orig), and vim's leading '.' of a swap file.

@@ -194,7 +194,7 @@ struct PatchDecider {
         if let s = chain[path] { return s }
         guard let e = try targetTree.entry(path) else {
             // No entry: is a file (or link) of the target where the path needs a directory?
-            let parts = path.split(separator: "/")
+            let parts = path.slashParts()
             for i in stride(from: parts.count - 1, to: 0, by: -1) {
                 let ancestor = parts[0..<i].joined(separator: "/")
                 if case .file = chain[ancestor] { return .fileInTheWay(ancestor) }

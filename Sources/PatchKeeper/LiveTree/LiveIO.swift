@@ -357,7 +357,7 @@ enum LiveIO {
     /// The directory holding `root/rel` and the file's name in it; nil when a directory on the
     /// way is missing (and not `create`).
     static func parent(root: String, relativePath rel: String, create: Bool, inheritOwner: Bool = false) throws -> (DirectoryHandle, String)? {
-        var parts = rel.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        var parts = rel.slashParts().map(String.init)
         guard let name = parts.popLast(), !parts.contains(".."), name != "..", name != "." else {
             throw PatchKeeperError("path '\(rel)' is not a file path under \(root)")
         }

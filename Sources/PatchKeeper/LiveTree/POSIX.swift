@@ -170,15 +170,17 @@ enum POSIX {
         try? FileManager.default.removeItem(atPath: path)
     }
 
+    // By the `/` byte: a `/` followed by a combining mark is one Character, and a search for the
+    // Character "/" missed it (the "base name" then still held a slash; see `slashParts`).
     static func parentDirectory(_ path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        if slash == path.startIndex { return "/" }
-        return String(path[..<slash])
+        guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return "." }
+        if slash == path.utf8.startIndex { return "/" }
+        return String(Substring(path.utf8[..<slash]))
     }
 
     static func baseName(_ path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return path }
-        return String(path[path.index(after: slash)...])
+        guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return path }
+        return String(Substring(path.utf8[path.utf8.index(after: slash)...]))
     }
 
     static func currentDirectory() -> String {

@@ -19,7 +19,7 @@ public enum SafePath {
             throw PatchKeeperError("\(source) \(quoted(path)) is absolute", hint: "paths are relative to the app root")
         }
         var parts: [Substring] = []
-        for part in path.split(separator: "/", omittingEmptySubsequences: true) {
+        for part in path.slashParts() {
             if part == "." { continue }
             if part == ".." {
                 throw PatchKeeperError("\(source) \(quoted(path)) leaves the app root (contains '..')")
@@ -42,8 +42,8 @@ public enum SafePath {
             let cwd = POSIX.currentDirectory()
             if let rel = strip(prefix: rootReal, from: cwd) {
                 // Typed from inside the root: `../x` may climb within the root, never above it.
-                var parts: [Substring] = rel.isEmpty ? [] : rel.split(separator: "/")
-                for part in path.split(separator: "/") {
+                var parts: [Substring] = rel.isEmpty ? [] : rel.slashParts()
+                for part in path.slashParts() {
                     if part == "." { continue }
                     if part == ".." {
                         if parts.isEmpty { throw PatchKeeperError("path \(quoted(path)) is outside the app root \(root)", hint: "name files under the root") }
@@ -76,7 +76,7 @@ public enum SafePath {
     /// symlink (the file itself may be one: it is then recorded as a link).
     public static func checked(_ path: String, root: String, source: String) throws -> String {
         let rel = try relative(path, source: source)
-        let parts = rel.split(separator: "/")
+        let parts = rel.slashParts()
         var current = root
         for part in parts.dropLast() {
             current += "/" + part
@@ -92,9 +92,10 @@ public enum SafePath {
     }
 
     static func strip(prefix: String, from path: String) -> String? {
-        let p = prefix.hasSuffix("/") ? String(prefix.dropLast()) : prefix
-        if path == p { return "" }
-        if path.hasPrefix(p + "/") { return String(path.dropFirst(p.count + 1)) }
+        // Bytes, not Characters (`==` and `hasPrefix` on `String` are Unicode-aware; see `slashParts`).
+        let p = prefix.utf8.last == UInt8(ascii: "/") ? Array(prefix.utf8.dropLast()) : Array(prefix.utf8)
+        if path.utf8.elementsEqual(p) { return "" }
+        if path.utf8.starts(with: p + [UInt8(ascii: "/")]) { return String(Substring(path.utf8.dropFirst(p.count + 1))) }
         return nil
     }
 

@@ -134,7 +134,7 @@ extension Motd {
 
     /// `path` without empty and `.` components (`/x//motd.d/./f` is `/x/motd.d/f`).
     static func normalisedPath(_ path: String) -> String {
-        let parts = path.split(separator: "/", omittingEmptySubsequences: true).filter { $0 != "." }
+        let parts = path.slashParts().filter { $0 != "." }
         let joined = parts.joined(separator: "/")
         return path.hasPrefix("/") ? "/" + joined : (joined.isEmpty ? "." : joined)
     }
@@ -148,7 +148,7 @@ extension Motd {
 
     /// A path whose directory is called `motd.d` (pam_motd's /run/motd.d, /etc/motd.d, /usr/lib/motd.d).
     static func isDropIn(_ file: String) -> Bool {
-        let parts = normalisedPath(file).split(separator: "/")
+        let parts = normalisedPath(file).slashParts()
         return parts.count >= 2 && parts[parts.count - 2] == "motd.d"
     }
 

@@ -155,7 +155,7 @@ public final class Registry {
         }
         // A registry inside the root sits in the app user's reach: no symlink on the way to it.
         if let rel = SafePath.strip(prefix: Deployment.absolute(deployment.root), from: Deployment.absolute(registry)), !rel.isEmpty {
-            do { _ = try DirectoryHandle.open(deployment.root).descend(rel.split(separator: "/"), create: false) } catch let e as PatchKeeperError {
+            do { _ = try DirectoryHandle.open(deployment.root).descend(rel.slashParts(), create: false) } catch let e as PatchKeeperError {
                 throw PatchKeeperError("registry \(registry): \(e.message)", hint: "a registry inside the app root must be a real directory")
             }
         }

@@ -135,7 +135,7 @@ struct LiveWalker: Sendable {
             var r = Result()
             if let sub = Self.openBeneath(rootDescriptor: pinned, pending[i]) {
                 hashers.with { hasher in
-                    walkDirectory(fd: sub, rel: pending[i], depth: pending[i].split(separator: "/").count, depthLeft: Int.max, hasher: hasher, into: &r)
+                    walkDirectory(fd: sub, rel: pending[i], depth: pending[i].slashParts().count, depthLeft: Int.max, hasher: hasher, into: &r)
                 }
             } else {
                 r.problems.append(Problem(path: pending[i], message: "cannot open directory: \(POSIX.errorText())"))
@@ -183,7 +183,7 @@ struct LiveWalker: Sendable {
     /// Walks `rel` down from the directory open on `top`, which it takes (closes).
     private static func openBeneath<S: StringProtocol>(taking top: Int32, _ rel: S) -> Int32? {
         var fd = top
-        for part in rel.split(separator: "/") {
+        for part in String(rel).slashParts() {
             let next = openat(fd, String(part), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             let code = errno
             close(fd)

@@ -413,7 +413,7 @@ public struct TreeScanner {
         let repo = deployment.repository
         let subdir = deployment.subdir
         if !subdir.isEmpty {
-            let parts = subdir.split(separator: "/").map(String.init)
+            let parts = subdir.slashParts().map(String.init)
             for n in 0..<parts.count {
                 let dir = parts.prefix(n).joined(separator: "/")
                 let path = dir.isEmpty ? ".gitignore" : dir + "/.gitignore"
@@ -435,7 +435,7 @@ public struct TreeScanner {
         return rules
     }
 
-    private func depth(_ dir: String) -> Int { dir.isEmpty ? 0 : dir.split(separator: "/").count }
+    private func depth(_ dir: String) -> Int { dir.isEmpty ? 0 : dir.slashParts().count }
 
     /// Whether a regular live file whose blob id differs from the deployed one still holds what
     /// the deploy wrote: the deployed blob after checkout filters (CRLF, `ident`, by the deployed
@@ -639,7 +639,7 @@ final class UntrackedIgnores {
 
     /// `rel` root-relative; a directory ends in `/`.
     func isIgnored(_ rel: String) -> Bool {
-        if rel.split(separator: "/").contains(".git") { return false }
+        if rel.slashParts().contains(".git") { return false }
         if listOnly?.isIgnored(rel) == true { return true }
         return gitignores.isIgnored(subdir.isEmpty ? rel : subdir + "/" + rel)
     }
