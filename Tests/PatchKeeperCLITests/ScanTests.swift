@@ -456,6 +456,36 @@ struct ScanUnicodeNameTests {
         }
     }
 
+    @Test("a folder under x/.git/ whose name starts with a combining mark is scanned (split at the / byte; hostile review)")
+    func nestedGitFolderWithCombiningMark() throws {
+        let app = AppFixture()
+        #expect(pk(["init"] + app.flags).status == 0)
+        makeFile(app.root, "x/.git/\\xcc\\x81y/shell.php", "<?php evil();\n")
+        for args in [["scan", "--no-cache"], ["scan"]] {
+            let s = pk(args + app.flags)
+            #expect(s.status == 1 && s.stdout.contains("shell.php"), "\(args): \(s.stdout)\(s.stderr)")
+        }
+    }
+
+    @Test("a registry outside the root whose path is another spelling of a folder inside it does not hide that folder")
+    func registrySpelledLikeRootFolder() throws {
+        let app = AppFixture()
+        let base = app.scratch.path
+        // root: <base>/café (composed), a copy of the deployed tree; registry: <base>/cafe\u{301}/reg.
+        let r = run("/usr/bin/python3", ["-c", "import os, shutil; b=os.fsencode(\(String(reflecting: base))); shutil.copytree(b+b'/live', b+b'/caf\\xc3\\xa9'); os.makedirs(b+b'/cafe\\xcc\\x81')"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let root = base + "/caf\u{E9}", registry = base + "/cafe\u{301}/reg"
+        let flags = ["--app", "cafe", "--root", root, "--repo", app.repo, "--subdir", "src/api", "--registry", registry]
+        let i = pk(["init"] + flags)
+        #expect(i.status == 0, "\(i.stderr)")
+        #expect(pk(["scan"] + flags).status == 0)
+        makeFile(root, "reg/shell.php", "<?php evil();\n")
+        for args in [["scan", "--no-cache"], ["scan"]] {
+            let s = pk(args + flags)
+            #expect(s.status == 1 && s.stdout.contains("reg/shell.php"), "\(args): \(s.stdout)\(s.stderr)")
+        }
+    }
+
     @Test("a deployed listing in the first format (paths as repaired strings) is not trusted: the tree is read again")
     func oldListingFormatIgnored() throws {
         let app = AppFixture()

@@ -308,7 +308,23 @@ public struct PatchFile: Sendable, Equatable {
         func result(_ diffLine: Int?) -> (lines: [String], tail: String, diffLine: Int?) {
             // The separator starts a line after a "\n" break: the head is the text before that "\n".
             let head = text[..<u.index(before: sep!.start)]
-            var lines = head.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            // Split as `head.split(separator: "\n", omittingEmptySubsequences: false)` splits (a
+            // "\n" joins a Character only with a "\r" before it), on the bytes: the Character
+            // split was a tenth of a 1,000-patch scan.
+            var lines: [String] = []
+            let hu = head.utf8
+            var lineFrom = hu.startIndex, before: UInt8 = 0
+            var at = lineFrom
+            while at < hu.endIndex {
+                let c = hu[at]
+                if c == 10 && before != 13 {
+                    lines.append(String(Substring(hu[lineFrom..<at])))
+                    lineFrom = hu.index(after: at)
+                }
+                before = c
+                at = hu.index(after: at)
+            }
+            lines.append(String(Substring(hu[lineFrom..<hu.endIndex])))
             lines.append("---")
             return (lines, sep!.next.map { String(text[$0...]) } ?? "", diffLine)
         }

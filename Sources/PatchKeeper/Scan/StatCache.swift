@@ -77,7 +77,7 @@ struct StatCache {
             var r = Reader(bytes: raw)
             guard r.bytes(magic.count).map({ Array($0) }) == magic,
                   let rootLen = r.uint(4), let rootBytes = r.bytes(Int(rootLen)),
-                  String(decoding: rootBytes, as: UTF8.self) == root,
+                  rootBytes.elementsEqual(root.utf8),  // bytes, as `probe` compares
                   let keyLen = r.uint(2), let key = r.bytes(Int(keyLen)),
                   let written = r.uint(8), let count = r.uint(4),
                   UInt64(raw.count - r.offset) >= count * UInt64(2 + fixedRowBytes) else { return false }
