@@ -486,6 +486,51 @@ struct ScanUnicodeNameTests {
         }
     }
 
+    @Test("record keeps two spellings of one name apart: a mode change on cafe + U+0301 after a patch on café is a mode-only patch of that file")
+    func recordKeepsSpellingsApart() throws {
+        let app = AppFixture(deploy: false)
+        makeFile(app.repo, "src/api/caf\\xc3\\xa9.sh", "nfc\n")
+        makeFile(app.repo, "src/api/cafe\\xcc\\x81.sh", "nfd\n")
+        app.commit([:], message: "twins", tag: "v2")
+        app.deploy("v2")
+        #expect(pk(["init"] + app.flags).status == 0)
+        makeFile(app.root, "caf\\xc3\\xa9.sh", "nfc patched\n")
+        #expect(pk(["record", "caf\u{E9}.sh", "--title", "one", "--reason", "r"] + app.flags).status == 0)
+        chmod(app.root + "/cafe\u{301}.sh", 0o755)
+        let r = pk(["record", "cafe\u{301}.sh", "--title", "two", "--reason", "r"] + app.flags)
+        #expect(r.status == 0, "\(r.stderr)")
+        let second = try #require(try FileManager.default.contentsOfDirectory(atPath: app.registry).first { $0.hasPrefix("0002") })
+        let text = try String(contentsOfFile: app.registry + "/" + second, encoding: .utf8)
+        #expect(text.contains("new mode 100755") && !text.contains("nfc patched") && !text.contains("@@"), "\(text)")
+        // Both spellings in one record: two files in the patch.
+        makeFile(app.root, "caf\\xc3\\xa9.sh", "nfc again\n")
+        makeFile(app.root, "cafe\\xcc\\x81.sh", "nfd again\n")
+        let both = pk(["record", "cafe\u{301}.sh", "caf\u{E9}.sh", "--title", "both", "--reason", "r"] + app.flags)
+        #expect(both.status == 0, "\(both.stderr)")
+        let third = try #require(try FileManager.default.contentsOfDirectory(atPath: app.registry).first { $0.hasPrefix("0003") })
+        let t3 = try String(contentsOfFile: app.registry + "/" + third, encoding: .utf8)
+        #expect(t3.contains("+nfc again") && t3.contains("+nfd again"), "\(t3)")
+        #expect(pk(["scan"] + app.flags).status == 0)
+    }
+
+    @Test("apply refuses a patch naming two files whose names differ only in their Unicode spelling, and writes nothing")
+    func applyRefusesTwinSpellings() throws {
+        let app = AppFixture(deploy: false)
+        makeFile(app.repo, "src/api/caf\\xc3\\xa9.sh", "nfc\n")
+        makeFile(app.repo, "src/api/cafe\\xcc\\x81.sh", "nfd\n")
+        app.commit([:], message: "twins", tag: "v2")
+        app.deploy("v2")
+        #expect(pk(["init"] + app.flags).status == 0)
+        makeFile(app.repo, "src/api/caf\\xc3\\xa9.sh", "nfc fixed\n")
+        makeFile(app.repo, "src/api/cafe\\xcc\\x81.sh", "nfd fixed\n")
+        let diff = run("/usr/bin/env", ["git", "-C", app.repo, "-c", "core.quotepath=false", "diff"])
+        #expect(diff.status == 0 && diff.stdout.contains("nfd fixed"), "\(diff.stderr)")
+        app.scratch.write("twins.patch", diff.stdout)
+        let r = pk(["apply", app.scratch.file("twins.patch"), "--title", "t", "--reason", "r"] + app.flags)
+        #expect(r.status == 2 && r.stderr.contains("differ only in their Unicode spelling"), "\(r.stdout)\(r.stderr)")
+        #expect(pk(["scan"] + app.flags).status == 0)  // nothing written
+    }
+
     @Test("a deployed listing in the first format (paths as repaired strings) is not trusted: the tree is read again")
     func oldListingFormatIgnored() throws {
         let app = AppFixture()

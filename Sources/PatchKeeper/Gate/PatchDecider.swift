@@ -96,9 +96,9 @@ struct PatchDecider {
     mutating func decide(_ patches: [PatchFile]) throws -> [Decision] {
         defer { registry?.savePatchIDCache(upstream.cache, lockHeld: lockHeld) }
         upstream.paths = Set(try patches.flatMap { try $0.touchedPaths() })
-        var chain: [String: Slot] = [:]        // path → the chain's current content
-        var blockedBy: [String: String] = [:]  // path → the id of a patch that does not reapply
-        var recorded: [String: Image] = [:]    // path → the last recorded postimage (registry order)
+        var chain: [PathKey: Slot] = [:]       // path (by bytes) → the chain's current content
+        var blockedBy: [PathKey: String] = [:]  // path → the id of a patch that does not reapply
+        var recorded: [PathKey: Image] = [:]    // path → the last recorded postimage (registry order)
         let baseTrees = BaseTrees(repository)
         var out: [Decision] = []
         for patch in patches {
@@ -125,7 +125,7 @@ struct PatchDecider {
                 }
                 var d = FileDecision(file: f, path: path, renamedFrom: renamedFrom, result: .conflicts, input: nil, output: nil)
                 if case .file(let i) = slot { d.input = i }
-                if let by = blockedBy[path] ?? blockedBy[f.path] {
+                if let by = blockedBy[PathKey(path)] ?? blockedBy[PathKey(f.path)] {
                     d.detail = "stacked on patch \(by), which does not reapply here"
                 } else if let img, let why = handEdited(f, img, patch: patch) {
                     d.detail = why
@@ -164,11 +164,11 @@ struct PatchDecider {
                 if let (rule, commit) = try upstream.match(patch) { decision.rule = rule; decision.commit = commit }
             }
             if decision.result == .conflicts || decision.result == .removed {
-                for f in decision.files { blockedBy[f.path] = patch.id; blockedBy[f.file.path] = patch.id }
+                for f in decision.files { blockedBy[PathKey(f.path)] = patch.id; blockedBy[PathKey(f.file.path)] = patch.id }
             } else {
                 for f in decision.files {
-                    if f.renamedFrom != nil { chain[f.file.path] = .absent }
-                    chain[f.path] = f.output.map { .file($0) } ?? .absent
+                    if f.renamedFrom != nil { chain[PathKey(f.file.path)] = .absent }
+                    chain[PathKey(f.path)] = f.output.map { .file($0) } ?? .absent
                 }
             }
             out.append(decision)
@@ -190,15 +190,15 @@ struct PatchDecider {
             + (made.map { $0.short } ?? "nothing (they do not apply to its preimage)") + " (edited by hand?); re-record the patch"
     }
 
-    private func current(_ path: String, _ chain: [String: Slot]) throws -> Slot {
-        if let s = chain[path] { return s }
+    private func current(_ path: String, _ chain: [PathKey: Slot]) throws -> Slot {
+        if let s = chain[PathKey(path)] { return s }
         guard let e = try targetTree.entry(path) else {
             // No entry: is a file (or link) of the target where the path needs a directory?
             let parts = path.slashParts()
             for i in stride(from: parts.count - 1, to: 0, by: -1) {
                 let ancestor = parts[0..<i].joined(separator: "/")
-                if case .file = chain[ancestor] { return .fileInTheWay(ancestor) }
-                if chain[ancestor] != nil { continue }
+                if case .file = chain[PathKey(ancestor)] { return .fileInTheWay(ancestor) }
+                if chain[PathKey(ancestor)] != nil { continue }
                 if let a = try targetTree.entry(ancestor), let m = a.mode, m != .tree, m != .gitlink { return .fileInTheWay(ancestor) }
             }
             return .absent

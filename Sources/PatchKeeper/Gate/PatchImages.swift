@@ -73,7 +73,7 @@ struct PatchImages {
     static func logicalFiles(_ files: [ParsedFilePatch]) -> [ParsedFilePatch] {
         var out: [ParsedFilePatch] = []
         for f in files {
-            if f.status == .added, let i = out.lastIndex(where: { $0.status == .deleted && $0.oldPath == f.newPath }) {
+            if f.status == .added, let i = out.lastIndex(where: { $0.status == .deleted && $0.oldPath.utf8.elementsEqual(f.newPath.utf8) }) {
                 var merged = out[i]
                 merged.status = .typechange
                 merged.newPath = f.newPath
@@ -92,21 +92,21 @@ struct PatchImages {
     /// Pre/post images of every file of `patch`; nil entries for a file whose content cannot be
     /// rebuilt. `recorded` holds the postimages of earlier patches (registry order) by path, for
     /// index lines without ids (mode-only changes); `base` is the patch's Base tree.
-    static func images(of patch: PatchFile, source: BlobSource, recorded: inout [String: Image], base: Tree?)
+    static func images(of patch: PatchFile, source: BlobSource, recorded: inout [PathKey: Image], base: Tree?)
         throws -> [(ParsedFilePatch, File?)] {
         var out: [(ParsedFilePatch, File?)] = []
         for f in logicalFiles(try patch.files()) {
             let file = images(of: f, source: source, recorded: recorded, base: base)
             if let file {
-                if f.status == .renamed || f.status == .deleted { recorded[f.oldPath] = nil }
-                if let post = file.post { recorded[f.newPath] = post }
+                if f.status == .renamed || f.status == .deleted { recorded[PathKey(f.oldPath)] = nil }
+                if let post = file.post { recorded[PathKey(f.newPath)] = post }
             }
             out.append((f, file))
         }
         return out
     }
 
-    static func images(of f: ParsedFilePatch, source: BlobSource, recorded: [String: Image], base: Tree?) -> File? {
+    static func images(of f: ParsedFilePatch, source: BlobSource, recorded: [PathKey: Image], base: Tree?) -> File? {
         var pre: Image?
         if f.status != .added {
             var id = f.oldID
@@ -114,7 +114,7 @@ struct PatchImages {
             if id.isZero {
                 // A mode-only change has no index ids: its preimage is the earlier patch's
                 // postimage, or the Base file.
-                if let r = recorded[f.oldPath] { id = r.id; mode = mode ?? r.mode }
+                if let r = recorded[PathKey(f.oldPath)] { id = r.id; mode = mode ?? r.mode }
                 else if let e = try? base?.entry(f.oldPath), let m = e.mode, m != .tree { id = e.id; mode = mode ?? m }
                 else { return nil }
             }

@@ -61,23 +61,23 @@ public struct Reapplier {
         let source = decider.source
 
         // Every content a path takes along the chain, in order, to tell how far a live file got.
-        var chain: [String: [Image?]] = [:]
-        var position: [String: Int] = [:]  // "id path" → index of that patch's output in chain[path]
+        var chain: [PathKey: [Image?]] = [:]  // by bytes: café and cafe\u{301} are two files
+        var position: [PathKey: Int] = [:]  // "id path" → index of that patch's output in chain[path]
         for d in decisions where d.result != .conflicts && d.result != .removed {
             for f in d.files {
-                if chain[f.path] == nil { chain[f.path] = [f.input] }
-                chain[f.path]!.append(f.output)
-                position[d.patch.id + " " + f.path] = chain[f.path]!.count - 1
+                if chain[PathKey(f.path)] == nil { chain[PathKey(f.path)] = [f.input] }
+                chain[PathKey(f.path)]!.append(f.output)
+                position[PathKey(d.patch.id + " " + f.path)] = chain[PathKey(f.path)]!.count - 1
             }
         }
-        var live: [String: Image?] = [:]  // repo path → live content, as read or as written
+        var live: [PathKey: Image?] = [:]  // repo path → live content, as read or as written
         func liveImage(_ path: String) throws -> Image?? {
-            if let known = live[path] { return .some(known) }
+            if let known = live[PathKey(path)] { return .some(known) }
             guard let rel = deployment.rootRelative(forRepoPath: path) else { return .none }
             let v: FileVersion?
             do { v = try deployment.liveFile(rootRelative: rel) } catch { return .none }
             let img = try v.map { Image(id: try source.add($0.content), mode: $0.mode) }
-            live[path] = img
+            live[PathKey(path)] = img
             return .some(img)
         }
 
@@ -95,8 +95,8 @@ public struct Reapplier {
                 // a half-finished deploy or the app's user may have written, proves nothing).
                 for f in d.files {
                     guard let rel = deployment.rootRelative(forRepoPath: f.path) else { continue }
-                    let steps = chain[f.path] ?? [f.input, f.output]
-                    let outIdx = position[d.patch.id + " " + f.path] ?? steps.count - 1
+                    let steps = chain[PathKey(f.path)] ?? [f.input, f.output]
+                    let outIdx = position[PathKey(d.patch.id + " " + f.path)] ?? steps.count - 1
                     let found = try liveImage(f.path)
                     if case .some(let current) = found,
                        current == f.output || (steps.lastIndex(where: { $0 == current }).map { $0 > outIdx } ?? false) { continue }
@@ -139,8 +139,8 @@ public struct Reapplier {
                     refusal = "\(deployment.root)/\(checked) cannot be read (a directory, or not a regular file or link)"
                     break
                 }
-                let steps = chain[f.path] ?? [f.input, f.output]
-                let outIdx = position[d.patch.id + " " + f.path] ?? steps.count - 1
+                let steps = chain[PathKey(f.path)] ?? [f.input, f.output]
+                let outIdx = position[PathKey(d.patch.id + " " + f.path)] ?? steps.count - 1
                 if current == f.output {
                     // Already carries it.
                 } else if current == f.input {
@@ -186,7 +186,7 @@ public struct Reapplier {
             let sameDiff = rebased.diffText == patch.diffText && patch.base == rev
             outcome.action = !writes.isEmpty ? .reapplied : sameDiff ? .unchanged : .rebased
             if patch.isExpired(now: now) { outcome.detail = "expired on \(patch.expires ?? "?"): retire it, or change its expiry" }
-            for f in d.files where writes.contains(where: { deployment.repoPath(forRootRelative: $0.rel) == f.path }) { live[f.path] = .some(f.output) }
+            for f in d.files where writes.contains(where: { deployment.repoPath(forRootRelative: $0.rel).utf8.elementsEqual(f.path.utf8) }) { live[PathKey(f.path)] = .some(f.output) }
             if dryRun || outcome.action == .unchanged {
                 return outcome
             }

@@ -181,7 +181,16 @@ public enum Applier {
         // Map each patch path to a root-relative path, refusing anything outside the root.
         var rootRel: [String: String] = [:]
         for f in files {
-            for p in [f.oldPath, f.newPath] where !p.isEmpty && rootRel[p] == nil {
+            for p in [f.oldPath, f.newPath] where !p.isEmpty {
+                // The maps below are keyed by `String`, which takes two spellings of one name
+                // (café, cafe + U+0301) for one key: the file system has two files there.
+                if let same = rootRel.keys.first(where: { $0 == p }) {
+                    guard same.utf8.elementsEqual(p.utf8) else {
+                        throw PatchKeeperError("patch \(req.patchPath) names two files whose names differ only in their Unicode spelling (\(SafePath.quoted(same)) and \(SafePath.quoted(p))): nothing was applied",
+                                               hint: "apply such a patch by hand, one file at a time, and record each file")
+                    }
+                    continue
+                }
                 _ = try SafePath.relative(p, source: "patch \(req.patchPath): path")
                 let rel = deployment.rootRelative(forRepoPath: p) ?? p
                 rootRel[p] = try SafePath.checked(rel, root: deployment.root, source: "patch \(req.patchPath): path")
@@ -315,17 +324,17 @@ public enum Retirer {
         }
         let active = all.filter { $0.status == .active }
         let source = BlobSource([registry.repository, deployment.repository])
-        var recorded: [String: Image] = [:]
+        var recorded: [PathKey: Image] = [:]
         var mine: [(ParsedFilePatch, PatchImages.File?)] = []
-        var touched = Set<String>()
+        var touched = Set<PathKey>()
         let bases = BaseTrees(deployment.repository)
-        var earlier: [String: Image] = [:]  // path → the postimage of an earlier active patch (what a stacked revert restores)
+        var earlier: [PathKey: Image] = [:]  // path → the postimage of an earlier active patch (what a stacked revert restores)
         for p in active {
             if p.id == patch.id { earlier = recorded }
             let images = try PatchImages.images(of: p, source: source, recorded: &recorded, base: p.base.flatMap { bases.tree($0) })
-            let paths = Set(images.flatMap { [$0.0.oldPath, $0.0.newPath] }.filter { !$0.isEmpty })
+            let paths = Set(images.flatMap { [$0.0.oldPath, $0.0.newPath] }.filter { !$0.isEmpty }.map(PathKey.init))
             if p.id == patch.id { mine = images; touched = paths; continue }
-            if !mine.isEmpty, let shared = paths.intersection(touched).sorted().first {
+            if !mine.isEmpty, let shared = paths.intersection(touched).map(\.path).sorted().first {
                 throw PatchKeeperError("patch \(p.id) is stacked on \(patch.id) in \(shared): reverting \(patch.id) alone would take part of it out",
                                        hint: "retire \(p.id) first (with --revert if wanted), or retire \(patch.id) without --revert")
             }
@@ -355,7 +364,7 @@ public enum Retirer {
                 // the preimage stale: writing it would undo part of the deploy.
                 let deployed = try deployment.repository.entry(atPath: path, inCommit: deployment.revision)
                     .flatMap { e in e.mode.flatMap { m in m == .tree || m == .gitlink ? nil : Image(id: e.id, mode: m) } }
-                guard back == deployed || (back != nil && back == earlier[path]) else {
+                guard back == deployed || (back != nil && back == earlier[PathKey(path)]) else {
                     throw PatchKeeperError("\(path) in the deployed revision \(deployment.revision.short) is not what patch \(patch.id) started from (the deploy carries the fix, or changed the file): nothing was reverted",
                                            hint: "retire \(patch.id) without --revert; 'patchkeeper scan' shows the live file against the deployed revision")
                 }

@@ -36,7 +36,7 @@ public enum Recorder {
             let rel = req.rootRelative ? try SafePath.checked(p, root: deployment.root, source: "path")
                                        : try SafePath.fromCommandLine(p, root: deployment.root)
             try deployment.refuseRegistryPath(rel, registry: registry)
-            if !rels.contains(rel) { rels.append(rel) }
+            if !rels.contains(where: { $0.utf8.elementsEqual(rel.utf8) }) { rels.append(rel) }  // by bytes: café and cafe\u{301} are two files
         }
         let lock = try registry.lock(wait: req.lockWait)
         defer { withExtendedLifetime(lock) {} }
@@ -127,21 +127,21 @@ public struct PatchStack {
     let deployment: Deployment
     let source: BlobSource
     /// Repo path → the last active patch touching it.
-    private(set) var tops: [String: Top] = [:]
+    private(set) var tops: [PathKey: Top] = [:]
 
     /// `paths` (repo paths): only the patches that may touch them are read (1,000 patches in a
     /// registry, one file recorded).
     init(deployment: Deployment, registry: Registry, active: [PatchFile], paths: [String]? = nil) throws {
         self.deployment = deployment
         source = BlobSource([registry.repository, deployment.repository])
-        var recorded: [String: Image] = [:]
+        var recorded: [PathKey: Image] = [:]
         let bases = BaseTrees(deployment.repository)
         for p in active {
             if let paths, !paths.contains(where: p.mayTouch) { continue }
             let base = p.base.flatMap { bases.tree($0) }
             for (f, img) in try PatchImages.images(of: p, source: source, recorded: &recorded, base: base) {
-                tops[f.newPath] = Top(patch: p, images: img)
-                if f.oldPath != f.newPath { tops[f.oldPath] = Top(patch: p, images: img) }
+                tops[PathKey(f.newPath)] = Top(patch: p, images: img)
+                if !f.oldPath.utf8.elementsEqual(f.newPath.utf8) { tops[PathKey(f.oldPath)] = Top(patch: p, images: img) }
             }
         }
     }
@@ -149,12 +149,12 @@ public struct PatchStack {
     /// The expected content at `repoPath`: the top patch's postimage (nil when it deletes the
     /// file), or the deployed file when no active patch touches it.
     func expected(_ repoPath: String) throws -> FileVersion? {
-        guard let top = tops[repoPath] else { return try deployment.deployedFile(repoPath: repoPath) }
+        guard let top = tops[PathKey(repoPath)] else { return try deployment.deployedFile(repoPath: repoPath) }
         guard let images = top.images else {
             throw PatchKeeperError("patch \(top.patch.id) on \(repoPath) cannot be rebuilt from the registry (an image blob is missing)",
                                    hint: "run 'patchkeeper scan' while the live file still carries it, or retire it and record again")
         }
-        if top.images?.file.status == .renamed, repoPath == images.file.oldPath { return nil }
+        if top.images?.file.status == .renamed, repoPath.utf8.elementsEqual(images.file.oldPath.utf8) { return nil }
         return try version(repoPath, images.post)
     }
 
@@ -165,7 +165,7 @@ public struct PatchStack {
     /// so a patch recorded on top would revert it. A merge that conflicts means the live file
     /// changed those very lines again: that is the new edit, not a lost patch.
     func missingTop(_ repoPath: String, live: FileVersion?) throws -> String? {
-        guard let top = tops[repoPath] else { return nil }
+        guard let top = tops[PathKey(repoPath)] else { return nil }
         guard let images = top.images else { return "patch \(top.patch.id) cannot be rebuilt from the registry" }
         let pre = try version(repoPath, images.pre)
         let post = try version(repoPath, images.post)

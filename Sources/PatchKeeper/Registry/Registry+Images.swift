@@ -37,7 +37,7 @@ extension Registry {
     /// before images existed), so this is called with the lock held when `live` is given.
     func missingImages(_ patches: [PatchFile], repository app: Repository, live: ((String) -> [UInt8]?)?, now: Date) -> [(PatchFile, String)] {
         let source = BlobSource([repository, app])
-        var recorded: [String: Image] = [:]
+        var recorded: [PathKey: Image] = [:]
         var missing: [(PatchFile, String)] = []
         var kept: [[UInt8]] = []
         let bases = BaseTrees(app)

@@ -265,7 +265,7 @@ public struct TreeScanner {
         var explained = Set<PathKey>()
         let shared = sharedPaths(patches)
         let source = BlobSource([registry.repository, repo])
-        var recorded: [String: Image] = [:]
+        var recorded: [PathKey: Image] = [:]
         var stackStates: [PathKey: Set<Image?>] = [:]  // root-relative path → contents the stack explains
         var unbuildable: [(PatchFile, String)] = []
         let baseTrees = BaseTrees(repo)
