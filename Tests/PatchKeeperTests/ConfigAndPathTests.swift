@@ -83,7 +83,7 @@ struct SafePathTests {
     // A `/` followed by a combining mark is one Character with it: split at Characters, these
     // hid their `..` (and `.git`) inside a larger part; the kernel splits at the `/` byte.
     @Test("paths that leave the root are refused", arguments: ["../x", "a/../../x", "/etc/passwd", "", ".", "a\u{0}b", "a\nb", ".git/config",
-                                                                "../\u{301}x", "a/../../\u{301}x", "a/..//\u{301}x", ".git/\u{301}hooks"])
+                                                                "../\u{301}x", "a/../../\u{301}x", "a/..//\u{301}x", ".git/\u{301}hooks", "/\u{301}etc/passwd"])
     func refused(path: String) {
         #expect(throws: PatchKeeperError.self) { try SafePath.relative(path, source: "t") }
     }

@@ -15,19 +15,19 @@ public enum SafePath {
         if path.utf8.contains(where: { $0 == 0 || $0 == 10 || $0 == 13 }) {
             throw PatchKeeperError("\(source) \(quoted(path)) contains a NUL or newline character")
         }
-        if path.hasPrefix("/") {
+        if path.utf8.first == UInt8(ascii: "/") {  // the byte: "/" + a combining mark is no "/" Character
             throw PatchKeeperError("\(source) \(quoted(path)) is absolute", hint: "paths are relative to the app root")
         }
         var parts: [Substring] = []
         for part in path.slashParts() {
-            if part == "." { continue }
-            if part == ".." {
+            if part.utf8.elementsEqual(".".utf8) { continue }
+            if part.utf8.elementsEqual("..".utf8) {
                 throw PatchKeeperError("\(source) \(quoted(path)) leaves the app root (contains '..')")
             }
             parts.append(part)
         }
         if parts.isEmpty { throw PatchKeeperError("\(source) \(quoted(path)) names the app root itself") }
-        if parts.first == ".git" {
+        if parts.first.map({ $0.utf8.elementsEqual(".git".utf8) }) == true {
             throw PatchKeeperError("\(source) \(quoted(path)) is inside .git, which patchkeeper never touches")
         }
         return parts.joined(separator: "/")

@@ -10,6 +10,7 @@ import Darwin
 struct LFSPointer: Equatable {
     /// Pointer files are under 1024 bytes (the spec's limit).
     static let maxSize = 1023
+    static let versionLine = Array("version https://git-lfs.github.com/spec/v1\n".utf8)
 
     var oid: String   // 64 lower-case hex digits
     var size: Int64
@@ -17,7 +18,9 @@ struct LFSPointer: Equatable {
     /// Parses a pointer: `version https://git-lfs.github.com/spec/v1` first, then `key value`
     /// lines with `oid sha256:<hex>` and `size <n>`; nil for anything else.
     init?(_ bytes: [UInt8]) {
-        guard bytes.count <= Self.maxSize, bytes.last == 10 else { return nil }
+        // The first line, by bytes first: nearly every blob asked about is no pointer (the check
+        // below, on Characters, rejects what this rejects).
+        guard bytes.count <= Self.maxSize, bytes.last == 10, bytes.starts(with: Self.versionLine) else { return nil }
         let text = String(decoding: bytes, as: UTF8.self)
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
         guard lines.first == "version https://git-lfs.github.com/spec/v1" else { return nil }

@@ -11,6 +11,8 @@ extension Text {
     /// formatting characters, which can make a line read differently from what it says; line and
     /// paragraph separators become spaces. Other control characters are left to the caller.
     public static func withoutEscapeSequences(_ s: String) -> String {
+        // ASCII without ESC holds nothing this removes (the others are scalars above 0x7F).
+        if s.utf8.allSatisfy({ $0 < 0x80 && $0 != 0x1B }) { return s }
         let scalars = Array(s.unicodeScalars)
         var out = String.UnicodeScalarView()
         var i = 0

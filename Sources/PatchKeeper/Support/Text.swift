@@ -28,6 +28,13 @@ public enum Text {
     /// Folds a value onto one line: newlines and tabs become spaces, escape sequences are removed
     /// whole, other control characters dropped, runs of spaces collapse.
     public static func singleLine(_ s: String) -> String {
+        // Printable ASCII with single spaces, none at either end, is already one line.
+        var previous: UInt8 = 0x20, plain = true
+        for c in s.utf8 {
+            if c < 0x20 || c >= 0x7F || (c == 0x20 && previous == 0x20) { plain = false; break }
+            previous = c
+        }
+        if plain && previous != 0x20 { return s }
         var out = String.UnicodeScalarView()
         var lastSpace = false
         for scalar in withoutEscapeSequences(s).unicodeScalars {
