@@ -114,13 +114,16 @@ public final class Repository {
         return size
     }
 
-    /// True when the object database has this object.
-    public func contains(_ id: ObjectID) -> Bool {
+    /// True when the object database has this object. `refresh` false: a miss does not re-read
+    /// the pack directory first (libgit2 does on every miss, in case a repack happened since the
+    /// database was opened: a directory listing per lookup, when the object is looked for in
+    /// several repositories in turn).
+    public func contains(_ id: ObjectID, refresh: Bool = true) -> Bool {
         var odb: OpaquePointer?
         guard git_repository_odb(&odb, handle) == 0 else { git_error_clear(); return false }
         defer { git_odb_free(odb) }
         var oid = id.raw
-        return git_odb_exists(odb, &oid) == 1
+        return git_odb_exists_ext(odb, &oid, refresh ? 0 : UInt32(GIT_ODB_LOOKUP_NO_REFRESH.rawValue)) == 1
     }
 
     /// A commit's metadata.

@@ -20,21 +20,30 @@ final class BlobSource {
     func content(_ id: ObjectID) -> [UInt8]? {
         if id == ObjectID.emptyBlob { return [] }
         if let c = computed[id] { return c }
-        for s in stores where s.contains(id) {
+        for s in stores(having: id) {
             if let bytes = try? s.blob(id) { return bytes }
         }
         return nil
     }
 
     func has(_ id: ObjectID) -> Bool {
-        id == ObjectID.emptyBlob || computed[id] != nil || stores.contains { $0.contains(id) }
+        id == ObjectID.emptyBlob || computed[id] != nil || !stores(having: id).isEmpty
+    }
+
+    /// The stores that have `id`: asked first without re-reading their pack directories (an
+    /// object missing from the registry is usually in the app repository, and the other way
+    /// round), then, when none has it, again with (a pack written since they were opened).
+    private func stores(having id: ObjectID) -> [Repository] {
+        let found = stores.filter { $0.contains(id, refresh: false) }
+        return found.isEmpty ? stores.filter { $0.contains(id) } : found
     }
 
     /// Remembers computed content and returns its id.
     @discardableResult
     func add(_ bytes: [UInt8]) throws -> ObjectID {
         let id = try ObjectID.hashBlob(bytes)
-        if computed[id] == nil, !stores.contains(where: { $0.contains(id) }) { computed[id] = bytes }
+        // Kept unless a store has it already (asked without a refresh: keeping it is harmless).
+        if computed[id] == nil, !stores.contains(where: { $0.contains(id, refresh: false) }) { computed[id] = bytes }
         return id
     }
 

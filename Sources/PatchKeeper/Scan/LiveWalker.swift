@@ -35,8 +35,8 @@ struct LiveEntry: Sendable {
 }
 
 /// Walks the live tree with `openat`/`fstatat`: no symlink is followed and no path re-resolved
-/// through one. The top two levels are read first; the subtrees below them are walked on all
-/// cores. `descend` decides (under a lock) whether a directory is entered.
+/// through one. Subtrees are shared out to idle threads as the walk comes to them (`walk()`).
+/// `descend` decides (under a lock) whether a directory is entered.
 struct LiveWalker: Sendable {
     var root: String
     /// Root-relative paths never looked at (the registry inside root, REVISION, ...).
@@ -94,11 +94,21 @@ struct LiveWalker: Sendable {
         var entries: [LiveEntry] = []
         var paths = PathList()
         var problems: [Problem] = []
-        var pending: [String] = []   // directories left for the parallel phase
+        /// Subtrees handed to another thread (`WalkQueue.donate`): where their results go in
+        /// this one's, so that the whole walk comes out in the one-thread order.
+        var splices: [Splice] = []
         /// With `hashing`: one per entry, the blob id when the walk hashed it.
         var ids: [ObjectID?] = []
         /// With `hashing`: index in `entries` → what hashing gave when it gave no id (rare).
         var otherOutcomes: [Int: HashOutcome] = [:]
+    }
+
+    /// A subtree walked by another thread into result `slot`, to be placed before entry `entries`
+    /// and problem `problems` of the result that handed it over.
+    struct Splice: Sendable {
+        var entries: Int
+        var problems: Int
+        var slot: Int
     }
 
     struct Walk: Sendable {
@@ -111,71 +121,73 @@ struct LiveWalker: Sendable {
         var ids: [ObjectID?] = []
         /// With `hashing`: the entries (by index) the walk tried to hash and got no id for.
         var otherOutcomes: [Int: HashOutcome] = [:]
+        /// How many subtrees were handed to another thread (for tests: the order must not show it).
+        var shared = 0
     }
 
+    /// The walk, on `threads` threads: one walks from the root, depth first; a thread that has
+    /// nothing to do is handed the next subdirectory another one comes to (opened by that one,
+    /// `openat` on the descriptor of its parent with O_NOFOLLOW: nothing is resolved from the
+    /// root again, so a root reached through a symlink switched mid-walk is walked as it was
+    /// when the walk began). However the work was shared, the result is in the order one thread
+    /// would have walked it (a directory's files, then each subdirectory's subtree), the order
+    /// the stat cache is written in.
     func walk() -> Walk {
         let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { return Walk(entries: [], problems: [Problem(path: root, message: "cannot open: \(POSIX.errorText())")]) }
-        // The root as it was when the walk began, for the parallel phase too: a root reached
-        // through a symlink (Capistrano's `current`) switched to another release mid-walk would
-        // otherwise have the subtrees below the top two levels walked in the new release.
-        let pinned = fcntl(fd, F_DUPFD_CLOEXEC, 0)
-        guard pinned >= 0 else {
-            close(fd)
-            return Walk(entries: [], problems: [Problem(path: root, message: "cannot open: \(POSIX.errorText())")])
-        }
-        defer { close(pinned) }
-        var top = Result()
-        hashers.with { hasher in
-            walkDirectory(fd: fd, rel: "", depth: 0, depthLeft: 2, hasher: hasher, into: &top)
-        }
-        let pending = top.pending
-        let slots = ResultSlots<Result>(count: pending.count, initial: Result())
-        DispatchQueue.concurrentPerform(iterations: pending.count) { i in
-            var r = Result()
-            if let sub = Self.openBeneath(rootDescriptor: pinned, pending[i]) {
+        let queue = WalkQueue(root: .init(fd: fd, rel: "", depth: 0, slot: 0))
+        let workers = max(1, threads)
+        Threads.run(workers) { _ in
+            queue.work { task in
+                var r = Result()
                 hashers.with { hasher in
-                    walkDirectory(fd: sub, rel: pending[i], depth: pending[i].slashParts().count, depthLeft: Int.max, hasher: hasher, into: &r)
+                    walkDirectory(fd: task.fd, rel: task.rel, depth: task.depth, hasher: hasher, queue: workers > 1 ? queue : nil, into: &r)
                 }
-            } else {
-                r.problems.append(Problem(path: pending[i], message: "cannot open directory: \(POSIX.errorText())"))
+                return r
             }
-            slots[i] = r
         }
-        var walk = Walk(entries: top.entries, paths: top.paths, problems: top.problems, ids: top.ids, otherOutcomes: top.otherOutcomes)
-        // Each slot freed once copied: the walk is not held twice at its end.
-        var total = walk.entries.count, pathBytes = walk.paths.bytes.count
-        for i in 0..<pending.count {
-            total += slots[i].entries.count
-            pathBytes += slots[i].paths.bytes.count
+        var results = queue.takeResults()
+        var walk = Walk(entries: [], problems: [])
+        var total = 0, pathBytes = 0
+        walk.shared = results.count - 1
+        for r in results {
+            total += r.entries.count
+            pathBytes += r.paths.bytes.count
         }
         walk.entries.reserveCapacity(total)
         walk.paths.reserve(paths: total, bytes: pathBytes)
         if hashing != nil { walk.ids.reserveCapacity(total) }
-        for i in 0..<pending.count {
-            let r = slots[i]
-            slots[i] = Result()
-            let base = walk.entries.count
-            walk.entries.append(contentsOf: r.entries)
-            walk.paths.append(contentsOf: r.paths)
-            walk.ids.append(contentsOf: r.ids)
-            walk.problems.append(contentsOf: r.problems)
-            for (k, o) in r.otherOutcomes { walk.otherOutcomes[base + k] = o }
-        }
+        Self.assemble(slot: 0, from: &results, into: &walk)
         return walk
+    }
+
+    /// Appends result `slot` to `walk` with the subtrees it handed over in their places; each
+    /// result is freed once copied, so the walk is not held twice at its end.
+    private static func assemble(slot: Int, from results: inout [Result], into walk: inout Walk) {
+        let r = results[slot]
+        results[slot] = Result()
+        var e = 0, p = 0
+        func copy(upTo entries: Int, _ problems: Int) {
+            let base = walk.entries.count - e
+            walk.entries.append(contentsOf: r.entries[e..<entries])
+            walk.paths.append(contentsOf: r.paths, range: e..<entries)
+            if !r.ids.isEmpty { walk.ids.append(contentsOf: r.ids[e..<entries]) }
+            for (k, o) in r.otherOutcomes where k >= e && k < entries { walk.otherOutcomes[base + k] = o }
+            walk.problems.append(contentsOf: r.problems[p..<problems])
+            e = entries
+            p = problems
+        }
+        for splice in r.splices {
+            copy(upTo: splice.entries, splice.problems)
+            assemble(slot: splice.slot, from: &results, into: &walk)
+        }
+        copy(upTo: r.entries.count, r.problems.count)
     }
 
     /// Opens the directory `root/rel` one component at a time with O_NOFOLLOW (the root itself
     /// as named); nil with errno set when a component is missing, not a directory or a symlink.
     static func openBeneath<S: StringProtocol>(root: String, _ rel: S) -> Int32? {
         let top = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard top >= 0 else { return nil }
-        return openBeneath(taking: top, rel)
-    }
-
-    /// `openBeneath(root:)` from the root directory open on `rootDescriptor` (left open).
-    static func openBeneath<S: StringProtocol>(rootDescriptor: Int32, _ rel: S) -> Int32? {
-        let top = fcntl(rootDescriptor, F_DUPFD_CLOEXEC, 0)
         guard top >= 0 else { return nil }
         return openBeneath(taking: top, rel)
     }
@@ -195,7 +207,8 @@ struct LiveWalker: Sendable {
 
     /// `depth`: the number of path components of `rel`.
     /// `hasher` nil: nothing is hashed (the entries' `ids` stay nil).
-    private func walkDirectory(fd: Int32, rel: String, depth: Int, depthLeft: Int, hasher: BlobHasher?, into r: inout Result) {
+    /// `queue`: where a subdirectory is handed to an idle thread (nil: this thread walks all).
+    private func walkDirectory(fd: Int32, rel: String, depth: Int, hasher: BlobHasher?, queue: WalkQueue?, into r: inout Result) {
         guard let dir = fdopendir(fd) else {
             close(fd)
             r.problems.append(Problem(path: rel, message: "cannot list: \(POSIX.errorText())"))
@@ -265,16 +278,86 @@ struct LiveWalker: Sendable {
                 continue
             }
             guard descend(path) else { continue }
-            if depthLeft <= 1 {
-                r.pending.append(path)
-                continue
-            }
             let sub = openat(dirfd(dir), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             guard sub >= 0 else {
                 r.problems.append(Problem(path: path, message: "cannot open directory: \(POSIX.errorText())"))
                 continue
             }
-            walkDirectory(fd: sub, rel: path, depth: depth + 1, depthLeft: depthLeft - 1, hasher: hasher, into: &r)
+            if let queue, let slot = queue.donate(.init(fd: sub, rel: path, depth: depth + 1, slot: 0)) {
+                r.splices.append(Splice(entries: r.entries.count, problems: r.problems.count, slot: slot))
+                continue
+            }
+            walkDirectory(fd: sub, rel: path, depth: depth + 1, hasher: hasher, queue: queue, into: &r)
         }
+    }
+}
+
+/// The directories waiting for a thread during one walk, and the walk's results by slot.
+/// A directory is handed over only when a thread is waiting and none is queued, so at most a
+/// few descriptors are held by the queue; a thread that never gets to run leaves the others to
+/// walk everything (no thread waits for another to start).
+final class WalkQueue: @unchecked Sendable {
+    struct Task: Sendable {
+        var fd: Int32
+        var rel: String
+        var depth: Int
+        var slot: Int
+    }
+
+    // All guarded by `condition`.
+    private let condition = NSCondition()
+    private var tasks: [Task]
+    private var idle = 0
+    private var active = 0
+    private var filled: [LiveWalker.Result]
+
+    init(root: Task) {
+        tasks = [root]
+        filled = [LiveWalker.Result()]
+    }
+
+    /// Every slot's result, taken out (the queue keeps none); after every `work` has returned.
+    func takeResults() -> [LiveWalker.Result] {
+        condition.lock()
+        defer { condition.unlock() }
+        defer { filled = [] }
+        return filled
+    }
+
+    /// Queues `task` (its descriptor then belongs to the queue) and returns its slot, when a
+    /// thread is waiting for work and none is queued; nil (the caller walks it) otherwise.
+    func donate(_ task: Task) -> Int? {
+        condition.lock()
+        defer { condition.unlock() }
+        guard idle > tasks.count else { return nil }
+        var task = task
+        task.slot = filled.count
+        filled.append(LiveWalker.Result())
+        tasks.append(task)
+        condition.signal()
+        return task.slot
+    }
+
+    /// One thread's share: takes tasks until none is queued and no thread is walking one (so
+    /// none can be queued any more). `walk` closes the task's descriptor.
+    func work(_ walk: (Task) -> LiveWalker.Result) {
+        condition.lock()
+        while true {
+            if let task = tasks.popLast() {
+                active += 1
+                condition.unlock()
+                let r = walk(task)
+                condition.lock()
+                filled[task.slot] = r
+                active -= 1
+                if active == 0 && tasks.isEmpty { condition.broadcast() }
+                continue
+            }
+            if active == 0 { break }
+            idle += 1
+            condition.wait()
+            idle -= 1
+        }
+        condition.unlock()
     }
 }

@@ -72,9 +72,16 @@ struct PathList: Sendable {
     }
 
     mutating func append(contentsOf other: PathList) {
-        let shift = bytes.count
-        other.bytes.withUnsafeBytes { bytes.append($0) }
-        ends.append(contentsOf: other.ends.lazy.map { $0 + shift })
+        append(contentsOf: other, range: 0..<other.count)
+    }
+
+    /// Paths `range` of `other`, in order.
+    mutating func append(contentsOf other: PathList, range: Range<Int>) {
+        guard !range.isEmpty else { return }
+        let start = range.lowerBound == 0 ? 0 : other.ends[range.lowerBound - 1]
+        let shift = bytes.count - start
+        other.bytes.withUnsafeBytes { bytes.append(UnsafeRawBufferPointer(rebasing: $0[start..<other.ends[range.upperBound - 1]])) }
+        ends.append(contentsOf: other.ends[range].lazy.map { $0 + shift })
     }
 }
 

@@ -1,0 +1,34 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Threads of the process's own, not the dispatch pool's: called from a thread of that pool (a
+/// Swift concurrency task, a library caller's queue) `concurrentPerform` may find the pool busy
+/// and run every iteration on the caller, one after another.
+enum Threads {
+    private final class Job {
+        let body: () -> Void
+        init(_ body: @escaping () -> Void) { self.body = body }
+    }
+
+    /// Runs `body(i)` for i in 0..<count: 0 on the calling thread, the others each on a thread of
+    /// its own; returns when all have returned. A thread that cannot be started leaves its `i`
+    /// not run, so `body` must be a share of work that the others can finish without it.
+    static func run(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
+        var started: [pthread_t] = []
+        for i in 1..<max(1, count) {
+            let job = Unmanaged.passRetained(Job { body(i) })
+            var thread = pthread_t()
+            let made = pthread_create(&thread, nil, { context in
+                Unmanaged<Job>.fromOpaque(context!).takeRetainedValue().body()
+                return nil
+            }, job.toOpaque())
+            if made == 0 { started.append(thread) } else { job.release() }
+        }
+        body(0)
+        for thread in started { pthread_join(thread, nil) }
+    }
+}
