@@ -154,6 +154,9 @@ struct LiveWalker: Sendable {
             total += r.entries.count
             pathBytes += r.paths.bytes.count
         }
+        // Copied even when nothing was handed over: the lists come out at their exact size (a
+        // result's arrays grew by doubling, and the walk is held for the rest of the scan, over
+        // the stat cache's load; the copy's moment of double size comes before that).
         walk.entries.reserveCapacity(total)
         walk.paths.reserve(paths: total, bytes: pathBytes)
         if hashing != nil { walk.ids.reserveCapacity(total) }
@@ -283,7 +286,7 @@ struct LiveWalker: Sendable {
                 r.problems.append(Problem(path: path, message: "cannot open directory: \(POSIX.errorText())"))
                 continue
             }
-            if let queue, let slot = queue.donate(.init(fd: sub, rel: path, depth: depth + 1, slot: 0)) {
+            if let queue, let slot = queue.donate(.init(fd: sub, rel: path, depth: depth + 1, slot: 0), eager: depth + 1 <= 2) {
                 r.splices.append(Splice(entries: r.entries.count, problems: r.problems.count, slot: slot))
                 continue
             }
@@ -304,8 +307,11 @@ final class WalkQueue: @unchecked Sendable {
         var slot: Int
     }
 
+    /// At most this many descriptors are held by the queue for eager hand-overs.
+    static let eagerLimit = 32
+
     // All guarded by `condition`.
-    private let condition = NSCondition()
+    private let condition = Condition()
     private var tasks: [Task]
     private var idle = 0
     private var active = 0
@@ -325,11 +331,17 @@ final class WalkQueue: @unchecked Sendable {
     }
 
     /// Queues `task` (its descriptor then belongs to the queue) and returns its slot, when a
-    /// thread is waiting for work and none is queued; nil (the caller walks it) otherwise.
-    func donate(_ task: Task) -> Int? {
+    /// thread is waiting for work and none is queued, or when `eager` and fewer than
+    /// `eagerLimit` are; nil (the caller walks it) otherwise.
+    ///
+    /// Eager: the directories of the top levels go to slots of their own whether or not a thread
+    /// is idle, so that the root's own result is small. Putting the walk together copies each
+    /// result into one list and frees it when its last part is copied, which for the root's
+    /// result is the very end: were it most of the tree, the walk would be held twice.
+    func donate(_ task: Task, eager: Bool) -> Int? {
         condition.lock()
         defer { condition.unlock() }
-        guard idle > tasks.count else { return nil }
+        guard idle > tasks.count || (eager && tasks.count < Self.eagerLimit) else { return nil }
         var task = task
         task.slot = filled.count
         filled.append(LiveWalker.Result())
