@@ -39,7 +39,8 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "GitTests", dependencies: ["Git", "TestSupport"]),
         .testTarget(name: "PatchKeeperTests", dependencies: ["PatchKeeper", "Git", "TestSupport"]),
-        .testTarget(name: "PatchKeeperCLITests", dependencies: ["patchkeeper", "TestSupport"]),
+        .testTarget(name: "PatchKeeperCLITests", dependencies: ["patchkeeper", "PatchKeeperCLI", "TestSupport",
+                                                        .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     ],
     swiftLanguageModes: [.v6]
 )
