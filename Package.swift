@@ -19,6 +19,7 @@ let package = Package(
             providers: [.apt(["libgit2-dev"])]
         ),
         .systemLibrary(name: "CXattr"),
+        .systemLibrary(name: "CDirent"),
         .systemLibrary(name: "CMalloc"),
         .target(name: "CTLSDefer"),
         .target(name: "Git", dependencies: ["CLibgit2", "CTLSDefer"]),
@@ -26,7 +27,7 @@ let package = Package(
         .target(name: "CSHA1"),
         .target(
             name: "PatchKeeper",
-            dependencies: ["Git", "CXattr", "CSHA1", .product(name: "TOMLKit", package: "TOMLKit")]
+            dependencies: ["Git", "CXattr", "CDirent", "CSHA1", .product(name: "TOMLKit", package: "TOMLKit")]
         ),
         .target(
             name: "PatchKeeperCLI",

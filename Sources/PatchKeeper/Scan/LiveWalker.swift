@@ -1,3 +1,4 @@
+import CDirent
 import Foundation
 import Git
 #if canImport(Glibc)
@@ -132,6 +133,9 @@ struct LiveWalker: Sendable {
     /// when the walk began). However the work was shared, the result is in the order one thread
     /// would have walked it (a directory's files, then each subdirectory's subtree), the order
     /// the stat cache is written in.
+    /// Bytes of directory entries read per getdents64 call (glibc's readdir reads 32 KB too).
+    static let listingBuffer = 32 << 10
+
     func walk() -> Walk {
         let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { return Walk(entries: [], problems: [Problem(path: root, message: "cannot open: \(POSIX.errorText())")]) }
@@ -140,8 +144,11 @@ struct LiveWalker: Sendable {
         Threads.run(workers) { _ in
             queue.work { task in
                 var r = Result()
+                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.listingBuffer, alignment: 8)
+                defer { buffer.deallocate() }
                 hashers.with { hasher in
-                    walkDirectory(fd: task.fd, rel: task.rel, depth: task.depth, hasher: hasher, queue: workers > 1 ? queue : nil, into: &r)
+                    walkDirectory(fd: task.fd, rel: task.rel, depth: task.depth, hasher: hasher, queue: workers > 1 ? queue : nil,
+                                  buffer: buffer, into: &r)
                 }
                 return r
             }
@@ -211,19 +218,33 @@ struct LiveWalker: Sendable {
     /// `depth`: the number of path components of `rel`.
     /// `hasher` nil: nothing is hashed (the entries' `ids` stay nil).
     /// `queue`: where a subdirectory is handed to an idle thread (nil: this thread walks all).
-    private func walkDirectory(fd: Int32, rel: String, depth: Int, hasher: BlobHasher?, queue: WalkQueue?, into r: inout Result) {
-        guard let dir = fdopendir(fd) else {
-            close(fd)
-            r.problems.append(Problem(path: rel, message: "cannot list: \(POSIX.errorText())"))
-            return
-        }
-        defer { closedir(dir) }
+    /// `buffer`: where the directory's entries are read (the caller's, reused: every entry is
+    /// done with before the walk goes down into a subdirectory).
+    private func walkDirectory(fd: Int32, rel: String, depth: Int, hasher: BlobHasher?, queue: WalkQueue?,
+                               buffer: UnsafeMutableRawBufferPointer, into r: inout Result) {
+        defer { close(fd) }
         var subdirs: [String] = []
         let relBytes = Array(rel.utf8)
         let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
-        while let ent = readdir(dir) {
+        let lengthOffset = MemoryLayout<dirent>.offset(of: \dirent.d_reclen)!
+        let typeOffset = MemoryLayout<dirent>.offset(of: \dirent.d_type)!
+        var filled = 0, offset = 0
+        while true {
+            if offset >= filled {
+                // getdents64 on the descriptor itself; an error ends the listing with a problem
+                // (readdir's NULL said "end" for both).
+                filled = pk_getdents64(fd, buffer.baseAddress, buffer.count)
+                offset = 0
+                if filled < 0 {
+                    r.problems.append(Problem(path: rel, message: "cannot list: \(POSIX.errorText())"))
+                    break
+                }
+                if filled == 0 { break }
+            }
+            let ent = UnsafeRawPointer(buffer.baseAddress! + offset)
+            offset += Int(ent.loadUnaligned(fromByteOffset: lengthOffset, as: UInt16.self))
             // The name in place (no copy into an array), NUL-terminated within d_name.
-            let cname = (UnsafeRawPointer(ent) + nameOffset).assumingMemoryBound(to: CChar.self)
+            let cname = (ent + nameOffset).assumingMemoryBound(to: CChar.self)
             if cname[0] == 46 && (cname[1] == 0 || (cname[1] == 46 && cname[2] == 0)) { continue }  // "." and ".."
             let nameBytes = UnsafeRawBufferPointer(start: cname, count: strlen(cname))
             // ASCII (nearly every name) is valid UTF-8 without asking String to check it.
@@ -239,8 +260,16 @@ struct LiveWalker: Sendable {
                 r.paths.removeLast()
                 continue
             }
+            // A directory by the listing's word is not stat'ed here: it is opened below with
+            // O_DIRECTORY | O_NOFOLLOW, which refuses whatever it has become since (a symlink, a
+            // file). Any other type, and a file system that does not say, is decided by fstatat.
+            if ent.load(fromByteOffset: typeOffset, as: UInt8.self) == UInt8(DT_DIR) {
+                r.paths.removeLast()
+                subdirs.append(String(decoding: nameBytes, as: UTF8.self))
+                continue
+            }
             var st = stat()
-            if fstatat(dirfd(dir), cname, &st, AT_SYMLINK_NOFOLLOW) != 0 {
+            if fstatat(fd, cname, &st, AT_SYMLINK_NOFOLLOW) != 0 {
                 let code = errno
                 if code != ENOENT { r.problems.append(Problem(path: r.paths[last], message: "cannot stat: \(POSIX.errorText(code))")) }
                 r.paths.removeLast()
@@ -262,7 +291,7 @@ struct LiveWalker: Sendable {
                 var id: ObjectID?
                 if let hasher, r.paths.withPath(last, hashing.wanted) {
                     if let hook = hashing.beforeHash { hook(r.paths[last]) }
-                    switch hasher.hash(dirfd: dirfd(dir), name: cname, seen: st) {
+                    switch hasher.hash(dirfd: fd, name: cname, seen: st) {
                     case .id(let hashed): id = hashed
                     case let other: r.otherOutcomes[r.entries.count] = other
                     }
@@ -281,16 +310,17 @@ struct LiveWalker: Sendable {
                 continue
             }
             guard descend(path) else { continue }
-            let sub = openat(dirfd(dir), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            let sub = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             guard sub >= 0 else {
-                r.problems.append(Problem(path: path, message: "cannot open directory: \(POSIX.errorText())"))
+                // Gone since the listing: like a file that vanished before its fstatat.
+                if errno != ENOENT { r.problems.append(Problem(path: path, message: "cannot open directory: \(POSIX.errorText())")) }
                 continue
             }
             if let queue, let slot = queue.donate(.init(fd: sub, rel: path, depth: depth + 1, slot: 0), eager: depth + 1 <= 2) {
                 r.splices.append(Splice(entries: r.entries.count, problems: r.problems.count, slot: slot))
                 continue
             }
-            walkDirectory(fd: sub, rel: path, depth: depth + 1, hasher: hasher, queue: queue, into: &r)
+            walkDirectory(fd: sub, rel: path, depth: depth + 1, hasher: hasher, queue: queue, buffer: buffer, into: &r)
         }
     }
 }
