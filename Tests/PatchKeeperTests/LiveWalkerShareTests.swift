@@ -32,6 +32,12 @@ struct LiveWalkerShareTests {
         let fd = open(raw, O_CREAT | O_WRONLY | O_CLOEXEC, 0o644)
         if fd >= 0 { close(fd) }
         s.write("root/big/d2/d0/d0/d0/d0/d0/d0/d0/deep.txt", "too deep\n")
+        // Files the walk wants hashed and cannot (FIFOs), in several subtrees: their outcomes
+        // go into the walk by entry index, across the splices of subtrees handed over.
+        for dir in ["root/small0", "root/big", "root/big/d0/d1", "root/big/d1/d0", "root/big/d2/d0/d0"] {
+            mkfifo(s.file(dir + "/pipe"), 0o644)
+            mkfifo(s.file(dir + "/pipe2"), 0o644)
+        }
     }
 
     static func walker(_ root: String, threads: Int, hashing: Bool) -> LiveWalker {
@@ -74,7 +80,12 @@ struct LiveWalkerShareTests {
         #expect(!one.paths.contains("big/d0/skipme") && !one.paths.contains { $0.contains("refused") })
         #expect(one.problems.contains { $0.contains("not UTF-8") })
         #expect(one.problems.contains { $0.contains("more than 7 levels") })
-        if hashing { #expect(one.ids.filter { $0 != "-" }.count > 90) }
+        if hashing {
+            #expect(one.ids.filter { $0 != "-" }.count > 90)
+            // Every FIFO has its outcome, at its own entry.
+            #expect(one.others.count == 10)
+            #expect(one.others.allSatisfy { one.paths[$0].hasSuffix("/pipe") || one.paths[$0].hasSuffix("/pipe2") })
+        }
         var shared = 0
         for threads in [2, 3, 8] {
             for _ in 0..<15 {
@@ -90,5 +101,14 @@ struct LiveWalkerShareTests {
         }
         // The comparison above is only worth something if the work was in fact shared.
         #expect(shared > 0)
+    }
+
+    @Test("the walk's threads fit in the descriptor limit: each may hold one a directory level")
+    func threadsWithinDescriptors() {
+        #expect(LiveWalker.threads(8, maxDepth: 256, descriptorLimit: 1024) == 3)
+        #expect(LiveWalker.threads(8, maxDepth: 256, descriptorLimit: 65536) == 8)
+        #expect(LiveWalker.threads(2, maxDepth: 256, descriptorLimit: 1024) == 2)
+        #expect(LiveWalker.threads(4, maxDepth: 256, descriptorLimit: 200) == 1)
+        #expect(LiveWalker.threads(4, maxDepth: 7, descriptorLimit: 1024) == 4)
     }
 }

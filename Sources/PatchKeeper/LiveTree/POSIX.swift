@@ -9,6 +9,19 @@ import Darwin
 enum POSIX {
     static func errorText(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }
 
+    /// The soft limit on open descriptors (RLIMIT_NOFILE); 1,024 when it cannot be read.
+    static func descriptorLimit() -> Int {
+        var limit = rlimit()
+        #if canImport(Glibc)
+        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+        #else
+        let resource = RLIMIT_NOFILE
+        #endif
+        guard getrlimit(resource, &limit) == 0 else { return 1024 }
+        let soft = UInt64(limit.rlim_cur)
+        return soft >= UInt64(Int32.max) ? Int(Int32.max) : Int(soft)
+    }
+
     static func lstat(_ path: String) -> stat? {
         var st = stat()
         return Glibc.lstat(path, &st) == 0 ? st : nil

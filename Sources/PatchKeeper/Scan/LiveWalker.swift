@@ -100,8 +100,9 @@ struct LiveWalker: Sendable {
         var splices: [Splice] = []
         /// With `hashing`: one per entry, the blob id when the walk hashed it.
         var ids: [ObjectID?] = []
-        /// With `hashing`: index in `entries` → what hashing gave when it gave no id (rare).
-        var otherOutcomes: [Int: HashOutcome] = [:]
+        /// With `hashing`: (entry index, outcome) for the entries the walk tried to hash and got
+        /// no id for, in entry order (putting the walk together moves through it once).
+        var otherOutcomes: [(Int, HashOutcome)] = []
     }
 
     /// A subtree walked by another thread into result `slot`, to be placed before entry `entries`
@@ -133,6 +134,18 @@ struct LiveWalker: Sendable {
     /// when the walk began). However the work was shared, the result is in the order one thread
     /// would have walked it (a directory's files, then each subdirectory's subtree), the order
     /// the stat cache is written in.
+    /// Descriptors kept for what is open besides the walk (libgit2's packs, the registry, stdio).
+    static let descriptorReserve = 128
+
+    /// How many threads may walk: each holds a descriptor per directory level it is down
+    /// (`maxDepth` + 1 at most) and the queue up to `WalkQueue.eagerLimit`; a walk that ran out
+    /// of descriptors would lose whichever subtrees came last (fails closed, but differently
+    /// from run to run). Under the usual soft limit of 1,024 that is 3 threads.
+    static func threads(_ wanted: Int, maxDepth: Int, descriptorLimit: Int) -> Int {
+        let each = maxDepth + 1
+        return max(1, min(wanted, (descriptorLimit - descriptorReserve - WalkQueue.eagerLimit) / each))
+    }
+
     /// Bytes of directory entries read per getdents64 call (glibc's readdir reads 32 KB too).
     static let listingBuffer = 32 << 10
 
@@ -140,7 +153,7 @@ struct LiveWalker: Sendable {
         let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { return Walk(entries: [], problems: [Problem(path: root, message: "cannot open: \(POSIX.errorText())")]) }
         let queue = WalkQueue(root: .init(fd: fd, rel: "", depth: 0, slot: 0))
-        let workers = max(1, threads)
+        let workers = Self.threads(max(1, threads), maxDepth: maxDepth, descriptorLimit: POSIX.descriptorLimit())
         Threads.run(workers) { _ in
             queue.work { task in
                 var r = Result()
@@ -176,13 +189,18 @@ struct LiveWalker: Sendable {
     private static func assemble(slot: Int, from results: inout [Result], into walk: inout Walk) {
         let r = results[slot]
         results[slot] = Result()
-        var e = 0, p = 0
+        var e = 0, p = 0, o = 0
         func copy(upTo entries: Int, _ problems: Int) {
             let base = walk.entries.count - e
             walk.entries.append(contentsOf: r.entries[e..<entries])
             walk.paths.append(contentsOf: r.paths, range: e..<entries)
             if !r.ids.isEmpty { walk.ids.append(contentsOf: r.ids[e..<entries]) }
-            for (k, o) in r.otherOutcomes where k >= e && k < entries { walk.otherOutcomes[base + k] = o }
+            // Each outcome is copied once: a pass over all of them per splice was quadratic in
+            // (files that failed to hash) x (subtrees handed over), both the app user's to choose.
+            while o < r.otherOutcomes.count && r.otherOutcomes[o].0 < entries {
+                walk.otherOutcomes[base + r.otherOutcomes[o].0] = r.otherOutcomes[o].1
+                o += 1
+            }
             walk.problems.append(contentsOf: r.problems[p..<problems])
             e = entries
             p = problems
@@ -293,7 +311,7 @@ struct LiveWalker: Sendable {
                     if let hook = hashing.beforeHash { hook(r.paths[last]) }
                     switch hasher.hash(dirfd: fd, name: cname, seen: st) {
                     case .id(let hashed): id = hashed
-                    case let other: r.otherOutcomes[r.entries.count] = other
+                    case let other: r.otherOutcomes.append((r.entries.count, other))
                     }
                 }
                 r.ids.append(id)
@@ -326,9 +344,10 @@ struct LiveWalker: Sendable {
 }
 
 /// The directories waiting for a thread during one walk, and the walk's results by slot.
-/// A directory is handed over only when a thread is waiting and none is queued, so at most a
-/// few descriptors are held by the queue; a thread that never gets to run leaves the others to
-/// walk everything (no thread waits for another to start).
+/// A directory is handed over when a thread is waiting and none is queued, and a directory of
+/// the top two levels also while fewer than `eagerLimit` are queued, so the queue holds at most
+/// that many descriptors (plus one a waiting thread); a thread that never gets to run leaves the
+/// others to walk everything (no thread waits for another to start).
 final class WalkQueue: @unchecked Sendable {
     struct Task: Sendable {
         var fd: Int32
