@@ -183,7 +183,11 @@ struct PatchDecider {
         // A scan already found that these exact hunks make every postimage from its preimage.
         if patch.hunksVerified { return nil }
         guard !f.isBinary, !f.hunks.isEmpty, f.status != .deleted, let post = img.post else { return nil }
-        guard let pre = img.pre.map({ source.content($0.id) }) ?? [] else { return nil }
+        guard let pre = img.pre.map({ source.content($0.id) }) ?? [] else {
+            // Listed as present but not readable: nothing can be checked, so nothing is decided.
+            return "the preimage blob \(img.pre.map { $0.id.short } ?? "") of \(Text.singleLine(f.path)) cannot be read from the registry "
+                + "or the app repository; run 'patchkeeper scan' while the live file still carries the patch, or record it again"
+        }
         let made = HunkApplier.apply(f, to: pre).flatMap { try? ObjectID.hashBlob($0) }
         if made == post.id { return nil }
         return "\(Text.singleLine(patch.fileName)) says it makes blob \(post.id.short) but its hunks make "
