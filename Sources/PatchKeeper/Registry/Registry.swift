@@ -362,29 +362,22 @@ public final class Registry {
             if line.hasPrefix("H "), let id = ObjectID(hex: String(line.dropFirst(2))) { knownHunks.insert(id) }
             else if let id = ObjectID(hex: String(line)) { known.insert(id) }
         }
+        // Read and parsed on up to two threads (a 1,000-patch registry was 60 ms on one, before
+        // the walk could start); checked in name order, so the first bad file is the one named.
+        let registryPath = path
+        let parsed = ResultSlots<Result<PatchFile, any Error>?>(count: names.count, initial: nil)
+        let workers = names.count >= 64 ? min(2, max(1, ProcessInfo.processInfo.activeProcessorCount)) : 1
+        let knownIDs = known, knownHunkIDs = knownHunks
+        Threads.run(workers) { w in
+            for i in stride(from: w, to: names.count, by: workers) {
+                parsed[i] = Result { try Self.parseFile(named: names[i], in: registryPath, known: knownIDs, knownHunks: knownHunkIDs) }
+            }
+        }
         var validated = Set<ObjectID>()
-        for name in names {
-            let full = path + "/" + name
-            try Self.refuseWritableByOthers(full)
-            let bytes = try POSIX.readFile(full)
-            guard let text = String(validating: bytes, as: UTF8.self) else {
-                // Decoding it anyway would turn the bytes into U+FFFD, and a rewrite would keep that.
-                let lines = bytes.split(separator: 10, omittingEmptySubsequences: false)
-                let bad = (lines.firstIndex { String(validating: $0, as: UTF8.self) == nil } ?? 0) + 1
-                throw PatchKeeperError("registry file \(full):\(bad): not UTF-8 text", hint: "fix or remove the file (it is never rewritten while it does not parse)")
-            }
-            var patch: PatchFile
-            let id = try? ObjectID.hashBlob(bytes)
-            do {
-                patch = try PatchFile.parse(text, fileName: name, validateDiff: id.map { !known.contains($0) } ?? true)
-                if let id {
-                    validated.insert(id)
-                    patch.contentID = id
-                    if knownHunks.contains(id) { patch.hunksVerifiedTail = patch.tail }
-                }
-            } catch {
-                throw PatchKeeperError("registry file \(path)/\(error.description)", hint: "fix or remove the file (it is never rewritten while it does not parse)")
-            }
+        for (i, name) in names.enumerated() {
+            guard let result = parsed[i] else { throw PatchKeeperError("registry file \(path)/\(name) was not read") }
+            let patch = try result.get()
+            if let id = patch.contentID { validated.insert(id) }
             if let other = seen[patch.id] {
                 throw PatchKeeperError("registry files \(other) and \(name) both have Patch-Id \(patch.id)", hint: "give one of them a new Patch-Id")
             }
@@ -397,6 +390,31 @@ public final class Registry {
         validatedIDs = validated
         hunkIDs = hunks
         return patches
+    }
+
+    /// One registry file, read and parsed: its diff checked unless `known` has its blob id.
+    private static func parseFile(named name: String, in path: String, known: Set<ObjectID>, knownHunks: Set<ObjectID>) throws -> PatchFile {
+        let full = path + "/" + name
+        try refuseWritableByOthers(full)
+        let bytes = try POSIX.readFile(full)
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            // Decoding it anyway would turn the bytes into U+FFFD, and a rewrite would keep that.
+            let lines = bytes.split(separator: 10, omittingEmptySubsequences: false)
+            let bad = (lines.firstIndex { String(validating: $0, as: UTF8.self) == nil } ?? 0) + 1
+            throw PatchKeeperError("registry file \(full):\(bad): not UTF-8 text", hint: "fix or remove the file (it is never rewritten while it does not parse)")
+        }
+        var patch: PatchFile
+        let id = try? ObjectID.hashBlob(bytes)
+        do {
+            patch = try PatchFile.parse(text, fileName: name, validateDiff: id.map { !known.contains($0) } ?? true)
+        } catch {
+            throw PatchKeeperError("registry file \(path)/\(error.description)", hint: "fix or remove the file (it is never rewritten while it does not parse)")
+        }
+        if let id {
+            patch.contentID = id
+            if knownHunks.contains(id) { patch.hunksVerifiedTail = patch.tail }
+        }
+        return patch
     }
 
     private func writeValidated(_ validated: Set<ObjectID>, _ hunks: Set<ObjectID>) {
