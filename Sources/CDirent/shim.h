@@ -3,6 +3,7 @@
 // (glibc's fdopendir costs an fstat, two fcntl calls and a 32 KB buffer per directory).
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <unistd.h>
 #if defined(__linux__)
 #include <sys/syscall.h>
@@ -17,4 +18,27 @@ static inline long pk_getdents64(int fd, void *buffer, size_t size) {
     errno = ENOSYS;  /* patchkeeper walks live trees on Linux only */
     return -1;
 #endif
+}
+
+/// A record as the kernel writes it (struct linux_dirent64), whatever glibc's `struct dirent`
+/// is on this architecture (on 32-bit glibc its d_ino and d_off are 4 bytes).
+struct pk_dirent64 {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[1];
+};
+
+static inline unsigned short pk_dirent64_length(const void *record) {
+    return ((const struct pk_dirent64 *)record)->d_reclen;
+}
+
+static inline unsigned char pk_dirent64_type(const void *record) {
+    return ((const struct pk_dirent64 *)record)->d_type;
+}
+
+/// The NUL-terminated name inside the record.
+static inline const char *pk_dirent64_name(const void *record) {
+    return ((const struct pk_dirent64 *)record)->d_name;
 }

@@ -182,3 +182,56 @@ struct NonRootReaderTests {
         #expect(!FileManager.default.fileExists(atPath: shared + "/registry.summary.json"))
     }
 }
+
+/// A registry of 64 patches or more is read on two threads; a thread that cannot be started
+/// (RLIMIT_NPROC here; a cgroup's pids.max, no memory) must not leave half the registry unread.
+@Suite("CLI registry read without a second thread")
+struct RegistryReadThreadTests {
+    @Test("list reads all 70 patches when no thread can be started",
+          .enabled(if: canDropPrivileges && FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit"),
+                   "needs root, setpriv and prlimit"))
+    func listWithoutThreads() throws {
+        let app = AppFixture()
+        let base = git(["rev-parse", "HEAD"], in: app.repo).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(pk(["init"] + app.flags).status == 0)
+        for i in 1...70 {
+            let n = String(format: "%02d", i), id = String(format: "%04d", i)
+            app.scratch.write("registry/\(id)-p\(n).patch", """
+                From \(base) Mon Sep 17 00:00:00 2001
+                From: A <a@example.org>
+                Date: Wed, 02 Dec 2026 05:03:18 +0000
+                Subject: [PATCH] hot patch \(n)
+
+                why \(n)
+
+                Patch-Id: \(id)
+                Base: \(base)
+                Status: active
+                ---
+                 c/f\(n).rb | 1 +
+                 1 file changed, 1 insertion(+)
+
+                diff --git a/c/f\(n).rb b/c/f\(n).rb
+                index bbcb2fa66a717ada9b307db2e1d5b25739d26609..cbc022879da452c8f87b90fdc7a1cf982b848408 100644
+                --- a/c/f\(n).rb
+                +++ b/c/f\(n).rb
+                @@ -1 +1,2 @@
+                 v \(n)
+                +hot \(n)
+
+                """)
+        }
+        // nobody owns the registry (so it reads the patch files themselves) and may run the binary.
+        let bin = app.scratch.file("bin/patchkeeper")
+        try FileManager.default.createDirectory(atPath: app.scratch.file("bin"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: patchkeeperBinary(), toPath: bin)
+        chmod(bin, 0o755)
+        chmod(app.scratch.path, 0o755)
+        #expect(run("/bin/chown", ["-R", "65534:65534", app.registry]).status == 0)
+        let args = ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/prlimit", "--nproc=1", bin,
+                    "list", "--registry", app.registry, "--format", "json"]
+        let r = run("/usr/bin/setpriv", args, cwd: app.scratch.path, env: ["HOME": "/nonexistent", "NO_COLOR": "1"])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        for i in [1, 2, 69, 70] { #expect(r.stdout.contains("\"\(String(format: "%04d", i))\""), "patch \(i) missing: \(r.stdout.prefix(400))") }
+    }
+}

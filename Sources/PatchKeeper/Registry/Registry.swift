@@ -375,7 +375,8 @@ public final class Registry {
         }
         var validated = Set<ObjectID>()
         for (i, name) in names.enumerated() {
-            guard let result = parsed[i] else { throw PatchKeeperError("registry file \(path)/\(name) was not read") }
+            // A thread that could not be started (a task limit, no memory) left its share: read here.
+            let result = parsed[i] ?? Result { try Self.parseFile(named: name, in: registryPath, known: knownIDs, knownHunks: knownHunkIDs) }
             let patch = try result.get()
             if let id = patch.contentID { validated.insert(id) }
             if let other = seen[patch.id] {

@@ -146,6 +146,11 @@ struct LiveWalker: Sendable {
         return max(1, min(wanted, (descriptorLimit - descriptorReserve - WalkQueue.eagerLimit) / each))
     }
 
+    /// An entry listed but gone when the walk came to it. The walk cannot tell a deletion from a
+    /// rename away and back (an untracked subtree hidden from the scan, and from the gate, for the
+    /// time the walk took to reach it), so it is reported, and the scan is not clean.
+    static let goneMessage = "gone while the scan was listing its directory (renamed or deleted); scan again"
+
     /// Bytes of directory entries read per getdents64 call (glibc's readdir reads 32 KB too).
     static let listingBuffer = 32 << 10
 
@@ -243,9 +248,6 @@ struct LiveWalker: Sendable {
         defer { close(fd) }
         var subdirs: [String] = []
         let relBytes = Array(rel.utf8)
-        let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
-        let lengthOffset = MemoryLayout<dirent>.offset(of: \dirent.d_reclen)!
-        let typeOffset = MemoryLayout<dirent>.offset(of: \dirent.d_type)!
         var filled = 0, offset = 0
         while true {
             if offset >= filled {
@@ -260,9 +262,9 @@ struct LiveWalker: Sendable {
                 if filled == 0 { break }
             }
             let ent = UnsafeRawPointer(buffer.baseAddress! + offset)
-            offset += Int(ent.loadUnaligned(fromByteOffset: lengthOffset, as: UInt16.self))
+            offset += Int(pk_dirent64_length(ent))
             // The name in place (no copy into an array), NUL-terminated within d_name.
-            let cname = (ent + nameOffset).assumingMemoryBound(to: CChar.self)
+            let cname = pk_dirent64_name(ent)!
             if cname[0] == 46 && (cname[1] == 0 || (cname[1] == 46 && cname[2] == 0)) { continue }  // "." and ".."
             let nameBytes = UnsafeRawBufferPointer(start: cname, count: strlen(cname))
             // ASCII (nearly every name) is valid UTF-8 without asking String to check it.
@@ -281,15 +283,17 @@ struct LiveWalker: Sendable {
             // A directory by the listing's word is not stat'ed here: it is opened below with
             // O_DIRECTORY | O_NOFOLLOW, which refuses whatever it has become since (a symlink, a
             // file). Any other type, and a file system that does not say, is decided by fstatat.
-            if ent.load(fromByteOffset: typeOffset, as: UInt8.self) == UInt8(DT_DIR) {
+            if pk_dirent64_type(ent) == UInt8(DT_DIR) {
                 r.paths.removeLast()
                 subdirs.append(String(decoding: nameBytes, as: UTF8.self))
                 continue
             }
             var st = stat()
             if fstatat(fd, cname, &st, AT_SYMLINK_NOFOLLOW) != 0 {
+                // Gone since the listing is a problem too, not "absent": renamed away while the
+                // walk was elsewhere and back after it, an untracked file would never be seen.
                 let code = errno
-                if code != ENOENT { r.problems.append(Problem(path: r.paths[last], message: "cannot stat: \(POSIX.errorText(code))")) }
+                r.problems.append(Problem(path: r.paths[last], message: code == ENOENT ? Self.goneMessage : "cannot stat: \(POSIX.errorText(code))"))
                 r.paths.removeLast()
                 continue
             }
@@ -330,8 +334,9 @@ struct LiveWalker: Sendable {
             guard descend(path) else { continue }
             let sub = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             guard sub >= 0 else {
-                // Gone since the listing: like a file that vanished before its fstatat.
-                if errno != ENOENT { r.problems.append(Problem(path: path, message: "cannot open directory: \(POSIX.errorText())")) }
+                // Gone since the listing: a problem (see `goneMessage`), whatever else it is.
+                let code = errno
+                r.problems.append(Problem(path: path, message: code == ENOENT ? Self.goneMessage : "cannot open directory: \(POSIX.errorText(code))"))
                 continue
             }
             if let queue, let slot = queue.donate(.init(fd: sub, rel: path, depth: depth + 1, slot: 0), eager: depth + 1 <= 2) {
