@@ -144,6 +144,55 @@ struct ScanWalkRaceTests {
     }
 }
 
+/// An entry listed and gone before the walk's fstatat is a problem (`LiveWalker.goneMessage`):
+/// renamed away and back, an untracked file is otherwise seen by neither scan nor gate. A file
+/// nothing would have been said of (ignored, not deployed, no patch's) may come and go freely.
+@Suite("Scan: entries gone mid-walk")
+struct ScanGoneTests {
+    @Test("gone mid-walk: an untracked file is a problem and the scan is not clean; an ignored one is nothing")
+    func goneUntrackedAndIgnored() throws {
+        let app = AppFixture(deploy: false)
+        var files: [String: String?] = ["src/api/.gitignore": "*.pid\n"]
+        for i in 0..<10 { files["src/api/zone/w\(i).rb"] = "w\(i)\n" }
+        _ = app.commit(files, message: "zone", tag: nil)
+        app.deploy("HEAD")
+        // The victims are made first, the deployed files put back after them: the listing then
+        // tends to give the deployed files first (tmpfs lists newest first; ext4 by name hash).
+        let zone = app.root + "/zone", held = app.scratch.file("held")
+        try FileManager.default.moveItem(atPath: zone, toPath: held)
+        try FileManager.default.createDirectory(atPath: zone, withIntermediateDirectories: false)
+        for i in 0..<5 {
+            app.scratch.write("live/zone/v\(i).pid", "123\n")
+            app.scratch.write("live/zone/v\(i)-evil.rb", "untracked\n")
+        }
+        for i in 0..<10 { try FileManager.default.moveItem(atPath: held + "/w\(i).rb", toPath: zone + "/w\(i).rb") }
+        let order = try FileManager.default.contentsOfDirectory(atPath: zone)
+        let firstWanted = try #require(order.firstIndex { $0.hasPrefix("w") })
+        let later = order[(firstWanted + 1)...].filter { $0.hasPrefix("v") }
+        try #require(later.contains { $0.hasSuffix(".pid") } && later.contains { $0.hasSuffix("-evil.rb") }, "listing order \(order)")
+
+        var scanner = try ScanWalkRaceTests().coldScanner(app)
+        let away = app.scratch.file("away")
+        try FileManager.default.createDirectory(atPath: away, withIntermediateDirectories: true)
+        let hooked = Gate()
+        scanner.beforeHash = { path in
+            guard path.hasPrefix("zone/w"), hooked.first() else { return }
+            for name in later { _ = rename(zone + "/" + name, away + "/" + name) }
+        }
+        let report = try scanner.scan()
+        let gone = report.problems.filter { $0.message == LiveWalker.goneMessage }.map(\.path)
+        for name in later where name.hasSuffix("-evil.rb") { #expect(gone.contains("src/api/zone/" + name), "\(report.problems)") }
+        for name in later where name.hasSuffix(".pid") { #expect(!gone.contains("src/api/zone/" + name), "\(report.problems)") }
+        #expect(!report.isClean)
+    }
+
+    final class Gate: @unchecked Sendable {
+        private let lock = NSLock()
+        private var fired = false
+        func first() -> Bool { lock.lock(); defer { lock.unlock() }; if fired { return false }; fired = true; return true }
+    }
+}
+
 /// SHA-1 on the SHA extensions (`CSHA1`) against libgit2's SHA1DC and git: every length of the
 /// padded message mod 64, and a length field past 32 bits.
 @Suite("Scan SHA-1 edges")

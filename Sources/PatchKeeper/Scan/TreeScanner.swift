@@ -186,7 +186,19 @@ public struct TreeScanner {
             return path.withUTF8 { deployedIndex[UnsafeRawBufferPointer($0)] }.map { tree.files[$0] }
         }
         let hashed = hashInParallel(entries: entries, paths: paths, indices: toHash)
-        var problems = walkProblems.map { ScanReport.Problem(path: deployment.repoPath(forRootRelative: $0.path), message: $0.message) }
+        // An entry gone between the listing and its fstatat is a problem (the walk cannot tell a
+        // deletion from a rename away and back), unless nothing would have been said of it had it
+        // stayed: an ignored file that is neither deployed nor a patch's (a pid file, an editor's
+        // swap file coming and going in a tracked directory).
+        let goneUnseen = { (path: String) -> Bool in
+            if patchPaths.contains(PathKey(path)) { return false }
+            if !rules.isEmpty && listOnly.isIgnored(path) { return true }
+            return deployed(path) == nil && untracked.isIgnored(path)
+        }
+        var problems = walkProblems.compactMap { p -> ScanReport.Problem? in
+            if p.message == LiveWalker.goneMessage && goneUnseen(p.path) { return nil }
+            return ScanReport.Problem(path: deployment.repoPath(forRootRelative: p.path), message: p.message)
+        }
         // A submodule's files are another repository's: say that they were not compared.
         for t in tree.files.indices where tree.files.mode(t) == .gitlink {
             problems.append(.init(path: deployment.repoPath(forRootRelative: tree.files.paths[t]),
