@@ -262,7 +262,13 @@ struct LiveWalker: Sendable {
                 if filled == 0 { break }
             }
             let ent = UnsafeRawPointer(buffer.baseAddress! + offset)
-            offset += Int(pk_dirent64_length(ent))
+            let length = Int(pk_dirent64_length(ent))
+            guard length > 0 && offset + length <= filled else {
+                // Never from a kernel: stop rather than loop or read past what was filled.
+                r.problems.append(Problem(path: rel, message: "cannot list: malformed directory record"))
+                break
+            }
+            offset += length
             // The name in place (no copy into an array), NUL-terminated within d_name.
             let cname = pk_dirent64_name(ent)!
             if cname[0] == 46 && (cname[1] == 0 || (cname[1] == 46 && cname[2] == 0)) { continue }  // "." and ".."
