@@ -368,15 +368,16 @@ public final class Registry {
         let parsed = ResultSlots<Result<PatchFile, any Error>?>(count: names.count, initial: nil)
         let workers = names.count >= 64 ? min(2, max(1, ProcessInfo.processInfo.activeProcessorCount)) : 1
         let knownIDs = known, knownHunkIDs = knownHunks
+        let parse = { @Sendable (name: String) in
+            Result { try Self.parseFile(named: name, in: registryPath, known: knownIDs, knownHunks: knownHunkIDs) }
+        }
         Threads.run(workers) { w in
-            for i in stride(from: w, to: names.count, by: workers) {
-                parsed[i] = Result { try Self.parseFile(named: names[i], in: registryPath, known: knownIDs, knownHunks: knownHunkIDs) }
-            }
+            for i in stride(from: w, to: names.count, by: workers) { parsed[i] = parse(names[i]) }
         }
         var validated = Set<ObjectID>()
         for (i, name) in names.enumerated() {
             // A thread that could not be started (a task limit, no memory) left its share: read here.
-            let result = parsed[i] ?? Result { try Self.parseFile(named: name, in: registryPath, known: knownIDs, knownHunks: knownHunkIDs) }
+            let result = parsed[i] ?? parse(name)
             let patch = try result.get()
             if let id = patch.contentID { validated.insert(id) }
             if let other = seen[patch.id] {

@@ -89,6 +89,8 @@ struct LiveWalker: Sendable {
     struct Problem: Sendable, Equatable {
         var path: String
         var message: String
+        /// Listed, then not found (`goneMessage`): the scan may drop it for an ignored file.
+        var gone = false
     }
 
     struct Result: Sendable {
@@ -127,13 +129,6 @@ struct LiveWalker: Sendable {
         var shared = 0
     }
 
-    /// The walk, on `threads` threads: one walks from the root, depth first; a thread that has
-    /// nothing to do is handed the next subdirectory another one comes to (opened by that one,
-    /// `openat` on the descriptor of its parent with O_NOFOLLOW: nothing is resolved from the
-    /// root again, so a root reached through a symlink switched mid-walk is walked as it was
-    /// when the walk began). However the work was shared, the result is in the order one thread
-    /// would have walked it (a directory's files, then each subdirectory's subtree), the order
-    /// the stat cache is written in.
     /// Descriptors kept for what is open besides the walk (libgit2's packs, the registry, stdio).
     static let descriptorReserve = 128
 
@@ -154,6 +149,13 @@ struct LiveWalker: Sendable {
     /// Bytes of directory entries read per getdents64 call (glibc's readdir reads 32 KB too).
     static let listingBuffer = 32 << 10
 
+    /// The walk, on `threads` threads: one walks from the root, depth first; a thread that has
+    /// nothing to do is handed the next subdirectory another one comes to (opened by that one,
+    /// `openat` on the descriptor of its parent with O_NOFOLLOW: nothing is resolved from the
+    /// root again, so a root reached through a symlink switched mid-walk is walked as it was
+    /// when the walk began). However the work was shared, the result is in the order one thread
+    /// would have walked it (a directory's files, then each subdirectory's subtree), the order
+    /// the stat cache is written in.
     func walk() -> Walk {
         let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { return Walk(entries: [], problems: [Problem(path: root, message: "cannot open: \(POSIX.errorText())")]) }
@@ -299,7 +301,8 @@ struct LiveWalker: Sendable {
                 // Gone since the listing is a problem too, not "absent": renamed away while the
                 // walk was elsewhere and back after it, an untracked file would never be seen.
                 let code = errno
-                r.problems.append(Problem(path: r.paths[last], message: code == ENOENT ? Self.goneMessage : "cannot stat: \(POSIX.errorText(code))"))
+                r.problems.append(Problem(path: r.paths[last], message: code == ENOENT ? Self.goneMessage : "cannot stat: \(POSIX.errorText(code))",
+                                          gone: code == ENOENT))
                 r.paths.removeLast()
                 continue
             }
@@ -342,7 +345,8 @@ struct LiveWalker: Sendable {
             guard sub >= 0 else {
                 // Gone since the listing: a problem (see `goneMessage`), whatever else it is.
                 let code = errno
-                r.problems.append(Problem(path: path, message: code == ENOENT ? Self.goneMessage : "cannot open directory: \(POSIX.errorText(code))"))
+                r.problems.append(Problem(path: path, message: code == ENOENT ? Self.goneMessage : "cannot open directory: \(POSIX.errorText(code))",
+                                          gone: code == ENOENT))
                 continue
             }
             if let queue, let slot = queue.donate(.init(fd: sub, rel: path, depth: depth + 1, slot: 0), eager: depth + 1 <= 2) {

@@ -196,7 +196,7 @@ public struct TreeScanner {
             return deployed(path) == nil && untracked.isIgnored(path)
         }
         var problems = walkProblems.compactMap { p -> ScanReport.Problem? in
-            if p.message == LiveWalker.goneMessage && goneUnseen(p.path) { return nil }
+            if p.gone && goneUnseen(p.path) { return nil }
             return ScanReport.Problem(path: deployment.repoPath(forRootRelative: p.path), message: p.message)
         }
         // A submodule's files are another repository's: say that they were not compared.
