@@ -124,7 +124,7 @@ func runScan(deployment: Deployment, registry: Registry, useCache: Bool) throws 
     if progress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
     Output.info(String(format: "scan: %d files, %d hashed, %d from the stat cache, %.3f s",
                        report.stats.files, report.stats.hashed, report.stats.cacheHits, report.stats.seconds))
-    try? LastScan.save(report, registry: registry)
+    _ = try? LastScan.save(report, registry: registry)
     Output.summaryNote(registry)
     return report
 }

@@ -16,7 +16,9 @@ public struct LastScan: Codable, Sendable, Equatable {
 
     static func path(_ registry: Registry) -> String { registry.stateDirectory + "/last-scan.json" }
 
-    public static func save(_ report: ScanReport, registry: Registry) throws {
+    /// Writes the scan's outcome and updates the public summary; returns what it wrote.
+    @discardableResult
+    public static func save(_ report: ScanReport, registry: Registry) throws -> LastScan {
         var value = LastScan(checkedAt: report.checkedAt, deployedRevision: report.deployedRevision.hex,
                              states: Dictionary(uniqueKeysWithValues: report.patches.map { ($0.id, $0.state.rawValue) }),
                              unregistered: report.unregistered.map(\.path))
@@ -34,7 +36,8 @@ public struct LastScan: Codable, Sendable, Equatable {
         let lock = try registry.lock(wait: 0, recover: false)
         defer { withExtendedLifetime(lock) {} }
         try AtomicFile.writeDerived(Array(try encoder.encode(value)), to: path(registry), mode: 0o600)
-        registry.updateSummary { try PublicSummary.refresh(registry, now: report.checkedAt) }
+        registry.updateSummary { try PublicSummary.noteScan(registry, scan: value, now: report.checkedAt) }
+        return value
     }
 
     /// The last scan, or nil when there is none or it does not read back.
