@@ -143,14 +143,20 @@ public final class Repository {
         return rc == 1
     }
 
-    /// Commits reachable from HEAD, newest first (empty for a repository without commits).
-    public func log(limit: Int = Int.max) throws -> [CommitInfo] {
-        if isEmpty { return [] }
+    /// Commits reachable from HEAD (or from `start`), newest first, each with the paths it
+    /// changed (empty for a repository without commits).
+    public func log(from start: ObjectID? = nil, limit: Int = Int.max) throws -> [CommitInfo] {
+        if isEmpty && start == nil { return [] }
         var walk: OpaquePointer?
         try check(git_revwalk_new(&walk, handle), "walk history")
         defer { git_revwalk_free(walk) }
         git_revwalk_sorting(walk, GIT_SORT_TIME.rawValue | GIT_SORT_TOPOLOGICAL.rawValue)
-        try check(git_revwalk_push_head(walk), "walk from HEAD")
+        if let start {
+            var oid = start.raw
+            try check(git_revwalk_push(walk, &oid), "walk from \(start.hex)")
+        } else {
+            try check(git_revwalk_push_head(walk), "walk from HEAD")
+        }
         var out: [CommitInfo] = []
         var oid = git_oid()
         while out.count < limit {

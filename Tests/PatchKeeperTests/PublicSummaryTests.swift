@@ -94,6 +94,9 @@ struct PublicSummaryTests {
     @Test("a scan that finds the registry as the last full build left it replaces only the last-scan line and the time: the bytes a full build writes")
     func scanPatchesLastScanLine() throws {
         let app = try scannedApp()
+        // The stamp names the program that wrote the lines: another one (here the test runner,
+        // after the patchkeeper binary's scan; or an upgraded binary) builds whole once.
+        #expect(try PublicSummary.noteScan(Registry(path: app.registry), scan: scan(at: 1_799_999_999), now: Date(timeIntervalSince1970: 1_799_999_999)) == .whole)
         for k in 1...2 {
             let now = Date(timeIntervalSince1970: 1_800_000_000 + Double(k))
             let s = scan(at: 1_800_000_000 + Double(k))
@@ -119,6 +122,7 @@ struct PublicSummaryTests {
             #expect(try PublicSummary.readBytes(registryPath: app.registry) == (try whole(app, s, Date(timeIntervalSince1970: t))))
             return how
         }
+        #expect(try noteScan() == .whole)  // another program wrote the stamp (the CLI's scan)
         #expect(try noteScan() == .lastScanLine)
 
         // 1. A patch line changed by hand, still valid JSON in the layout: rebuilt, then patched again.
@@ -149,6 +153,13 @@ struct PublicSummaryTests {
         try FileManager.default.removeItem(atPath: app.registry + "/.patchkeeper/summary-source")
         #expect(try noteScan() == .whole)
         try "# patchkeeper summary-source 0\n".write(toFile: app.registry + "/.patchkeeper/summary-source", atomically: false, encoding: .utf8)
+        #expect(try noteScan() == .whole)
+        #expect(try noteScan() == .lastScanLine)
+
+        // A stamp that is not a regular file (it cannot be replaced in place) is replaced.
+        let stampPath = app.registry + "/.patchkeeper/summary-source"
+        try FileManager.default.removeItem(atPath: stampPath)
+        #expect(mkfifo(stampPath, 0o600) == 0)
         #expect(try noteScan() == .whole)
         #expect(try noteScan() == .lastScanLine)
 

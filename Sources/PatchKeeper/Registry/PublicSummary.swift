@@ -90,9 +90,20 @@ public struct PublicSummary: Codable, Sendable, Equatable {
     /// The whole summary, from the registry; its last scan is `lastScan` when given, otherwise the
     /// one in the state directory.
     static func build(_ registry: Registry, now: Date, lastScan: LastScan? = nil) throws -> PublicSummary {
+        try build(registry, now: now, lastScan: lastScan, source: Source(patches: try registry.load(), head: nil))
+    }
+
+    /// What one build reads of the registry, read once: the patch files and the commit the log
+    /// starts at (nil: HEAD, read by the walk).
+    struct Source {
+        var patches: [PatchFile]
+        var head: ObjectID?
+    }
+
+    static func build(_ registry: Registry, now: Date, lastScan: LastScan?, source: Source) throws -> PublicSummary {
         PublicSummary(version: currentVersion, app: appName(registry), registry: registry.path,
-                      writtenAt: now, patches: try registry.load().map(Patch.init),
-                      log: try registry.history(limit: logLimit).map(LogEntry.init),
+                      writtenAt: now, patches: source.patches.map(Patch.init),
+                      log: try registry.history(limit: logLimit, from: source.head).map(LogEntry.init),
                       lastScan: (lastScan ?? LastScan.load(registry: registry)).map(redacted))
     }
 
@@ -117,10 +128,10 @@ public struct PublicSummary: Codable, Sendable, Equatable {
     // otherwise a write or a scan went by without it (a crash after a commit, `public_summary` off
     // for a while, an adopt commit) and patching one entry would keep that gap for ever.
 
-    /// Rewrites the summary from the registry. Call with the lock held. Every scan does: scans
-    /// are not the hot path, and this repairs whatever line-by-line updates cannot see (a
-    /// summary damaged by hand into the layout's shape, a patch file edited without a commit, a
-    /// moved registry).
+    /// Rewrites the summary from the registry. Call with the lock held. A scan does whenever its
+    /// stamp does not vouch for the summary (`noteScan`): this repairs whatever line-by-line
+    /// updates cannot see (a summary damaged by hand into the layout's shape, a patch file
+    /// edited without a commit, a moved registry).
     static func refresh(_ registry: Registry, now: Date) throws {
         try write(try build(registry, now: now), registry: registry)
     }
@@ -139,43 +150,57 @@ public struct PublicSummary: Codable, Sendable, Equatable {
     /// 1,000 patches: JSON-encoding every patch again to write the same bytes.
     @discardableResult
     static func noteScan(_ registry: Registry, scan: LastScan, now: Date) throws -> ScanUpdate {
-        let source = try sourceInputs(registry)
-        if let source, let stamp = try? POSIX.readFile(sourcePath(registry), limit: 1 << 24, label: "summary-source"),
+        // One reading of the registry for the stamp and for a build alike: the patch files once,
+        // HEAD once and the log walked from that commit (read twice, a change and its undo in
+        // between would pair one state's stamp with the other's lines).
+        let source = Source(patches: try registry.load(), head: try? registry.repository.resolveCommit("HEAD"))
+        let inputs = sourceInputs(source)
+        if let inputs, let stamp = try? POSIX.readFile(sourcePath(registry), limit: 1 << 24, label: "summary-source"),
            let bytes = try? readBytes(registryPath: registry.path), var layout = Layout(bytes),
            let head = layout.decodedHead, head.version == currentVersion, head.registry == registry.path, head.app == appName(registry),
-           stamp == (try sourceStamp(source, layout)) {
+           stamp == (try sourceStamp(inputs, layout)) {
             layout.lastScan = try Layout.lastScanLine(redacted(scan))
             try layout.setWrittenAt(now)
             try write(bytes: layout.bytes, registry: registry)
             return .lastScanLine
         }
-        let layout = try Layout(try build(registry, now: now, lastScan: scan))
+        let layout = try Layout(try build(registry, now: now, lastScan: scan, source: source))
         try write(bytes: layout.bytes, registry: registry)
-        // Inputs read before the build: if the registry changed in between, they differ from
-        // what the next scan finds, and that scan builds whole again.
-        if let source {
-            try? AtomicFile.writeDerived(try sourceStamp(source, layout), to: sourcePath(registry), mode: 0o600)
-        } else if POSIX.lstat(sourcePath(registry)) != nil {
-            try? AtomicFile.remove(sourcePath(registry))
+        let path = sourcePath(registry)
+        // A stamp that is not a regular file (it cannot be replaced) is removed first.
+        if let st = POSIX.lstat(path), st.st_mode & S_IFMT != S_IFREG { try? AtomicFile.remove(path) }
+        if let inputs {
+            try? AtomicFile.writeDerived(try sourceStamp(inputs, layout), to: path, mode: 0o600)
+        } else if POSIX.lstat(path) != nil {
+            try? AtomicFile.remove(path)
         }
         return .whole
     }
 
     static func sourcePath(_ registry: Registry) -> String { registry.stateDirectory + "/summary-source" }
 
-    /// The registry's side of the stamp: HEAD and every patch file's name and blob id; nil when a
-    /// file's blob id is not known (then every scan builds whole, as before).
-    static func sourceInputs(_ registry: Registry) throws -> [String]? {
-        guard let head = try? registry.repository.resolveCommit("HEAD") else { return nil }
-        var lines = ["head " + head.hex]
-        for p in try registry.load() {
+    /// The registry's side of the stamp: the program that derives the lines (its executable's
+    /// identity: an upgrade builds whole once), HEAD, the log's length, and every patch file's
+    /// name and blob id; nil when one of them is not known (then every scan builds whole).
+    static func sourceInputs(_ source: Source) -> [String]? {
+        guard let head = source.head, let program = programIdentity else { return nil }
+        var lines = ["program " + program, "head " + head.hex, "log \(logLimit)"]
+        for p in source.patches {
             guard let id = p.contentID else { return nil }
             lines.append("patch " + id.hex + " " + p.fileName)
         }
         return lines
     }
 
-    static let stampVersion = "# patchkeeper summary-source 1"
+    /// The running executable (`/proc/self/exe`: device, inode, size, modification and change
+    /// times); nil without /proc.
+    static let programIdentity: String? = {
+        var st = stat()
+        guard stat("/proc/self/exe", &st) == 0 else { return nil }
+        return "\(st.st_dev):\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec):\(st.st_ctim.tv_sec).\(st.st_ctim.tv_nsec)"
+    }()
+
+    static let stampVersion = "# patchkeeper summary-source 2"
 
     /// The stamp: `inputs`, how this program encodes a fixed patch and log line, and the blob id
     /// of `layout`'s log and patch lines.

@@ -524,9 +524,9 @@ public final class Registry {
 
     /// Registry commits, newest first; only those touching `fileName` when given; at most `limit`
     /// (each commit's changed paths cost a tree diff: the public summary needs only the newest).
-    public func history(fileName: String? = nil, limit: Int = .max) throws -> [Entry] {
+    public func history(fileName: String? = nil, limit: Int = .max, from start: ObjectID? = nil) throws -> [Entry] {
         let commits: [CommitInfo]
-        do { commits = try repository.log(limit: fileName == nil ? limit : .max) } catch let e as GitError {
+        do { commits = try repository.log(from: start, limit: fileName == nil ? limit : .max) } catch let e as GitError {
             throw PatchKeeperError("cannot read registry history in \(path): \(e.message)")
         }
         let entries = commits.compactMap { c -> Entry? in
