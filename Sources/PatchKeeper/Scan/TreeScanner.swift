@@ -376,11 +376,9 @@ public struct TreeScanner {
         }
         // Under the lock when it is free (a scan that writes its caches): the registry index's
         // stale stat data is refreshed, so that the next scan does not hash every patch file.
-        // (The lock is released at the end of this closure: the caches below take it again.)
-        let handEdits = { () -> [String] in
-            let lock = options.writeCache ? try? registry.lock(wait: 0, recover: false) : nil
-            return withExtendedLifetime(lock) { registry.handEdits(lockHeld: lock != nil) }
-        }()
+        let indexLock = options.writeCache ? try? registry.lock(wait: 0, recover: false) : nil
+        let handEdits = registry.handEdits(lockHeld: indexLock != nil)
+        withExtendedLifetime(indexLock) {}
         for file in handEdits {
             problems.append(.init(path: registry.path + "/" + file,
                                   message: "uncommitted change in the registry (edited by hand?): commit it with a reason (git -C \(registry.path) commit), or undo it (git -C \(registry.path) checkout -- \(file))"))
