@@ -289,26 +289,13 @@ public struct CommitInfo: Sendable, Equatable {
 extension Repository {
     /// Work-tree paths that differ from HEAD (modified, new, deleted), ignoring ignored files.
     /// Only for repositories this program owns (the registry): it reads `$GIT_DIR/index`.
-    ///
-    /// With `refreshIndex` (the caller holds the owner's lock), the index's stat data of files
-    /// found unchanged is brought up to date, as `git update-index --refresh` does: otherwise
-    /// files whose stat data went stale (a copied or restored registry, a `chown -R`) are read
-    /// and hashed again, attributes looked up for each, by every later call. Only stat data is
-    /// written, never content; if that write fails, the status is read again without it.
-    public func dirtyPaths(refreshIndex: Bool = false) throws -> [String] {
+    public func dirtyPaths() throws -> [String] {
         var opts = git_status_options()
         try check(git_status_options_init(&opts, UInt32(GIT_STATUS_OPTIONS_VERSION)), "status options")
         opts.show = GIT_STATUS_SHOW_INDEX_AND_WORKDIR
         opts.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED.rawValue | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS.rawValue
         var list: OpaquePointer?
-        if refreshIndex {
-            opts.flags |= GIT_STATUS_OPT_UPDATE_INDEX.rawValue
-            if git_status_list_new(&list, handle, &opts) != 0 {
-                list = nil
-                opts.flags &= ~GIT_STATUS_OPT_UPDATE_INDEX.rawValue
-            }
-        }
-        if list == nil { try check(git_status_list_new(&list, handle, &opts), "read status") }
+        try check(git_status_list_new(&list, handle, &opts), "read status")
         defer { git_status_list_free(list) }
         var out: [String] = []
         for i in 0..<git_status_list_entrycount(list) {

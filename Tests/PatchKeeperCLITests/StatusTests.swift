@@ -109,45 +109,6 @@ struct HandEditTests {
         app.commit(["src/api/README": "v2\n"], message: "v2", tag: "v2")
         #expect(pk(["gate", "--target", "v2", "--policy", "reapply"] + app.flags).status == 1)
     }
-
-    /// The index's stat data of `file` (`git ls-files --debug`: "mtime: S:NS"), and the file's.
-    private func mtimes(_ registry: String, _ file: String) -> (index: String, file: String) {
-        let debug = git(["ls-files", "--debug", "--", file], in: registry)
-        let index = debug.split(separator: "\n").first { $0.contains("mtime:") }.map { String($0.split(separator: "mtime:")[1].split(separator: " ")[0]) } ?? "?"
-        var st = stat()
-        _ = lstat(registry + "/" + file, &st)
-        return (index, "\(st.st_mtim.tv_sec):\(st.st_mtim.tv_nsec)")
-    }
-
-    @Test("a scan refreshes the registry index's stale stat data (a touched or restored registry is not hashed again by every scan), and a hand edit stays reported")
-    func scanRefreshesStaleIndex() throws {
-        let app = AppFixture()
-        #expect(pk(["init"] + app.flags).status == 0)
-        for (file, text) in [("config/workers.yml", "timeout: 120\n"), ("README", "Patched.\n")] {
-            app.scratch.write("live/" + file, text)
-            #expect(pk(["record", file, "--title", "Fix \(file)", "--reason", "r"] + app.flags).status == 0)
-        }
-        let names = try FileManager.default.contentsOfDirectory(atPath: app.registry).filter { $0.hasSuffix(".patch") }.sorted()
-        #expect(names.count == 2)
-        // Every patch file touched (content unchanged), one also edited by hand.
-        for name in names {
-            let r = run("/usr/bin/touch", ["-d", "2026-03-04 05:06:07.123456789", app.registry + "/" + name])
-            #expect(r.status == 0)
-        }
-        let edited = app.registry + "/" + names[1]
-        let text = try String(contentsOfFile: edited, encoding: .utf8)
-        try text.replacingOccurrences(of: "Subject: [PATCH] Fix README", with: "Subject: [PATCH] Fix README (approved)").write(toFile: edited, atomically: false, encoding: .utf8)
-        #expect(mtimes(app.registry, names[0]).index != mtimes(app.registry, names[0]).file)
-        for _ in 1...2 {
-            let scan = pk(["scan"] + app.flags)
-            #expect(scan.status == 1 && scan.stdout.contains("uncommitted change in the registry") && scan.stdout.contains(names[1]), "\(scan.stdout)")
-            #expect(!scan.stdout.contains(names[0] + ": uncommitted"), "\(scan.stdout)")
-            let unchanged = mtimes(app.registry, names[0])
-            #expect(unchanged.index == unchanged.file, "the index keeps the stale stat data of \(names[0])")
-            // What git itself says: the edit is still a change, the touched file none.
-            #expect(git(["status", "--porcelain"], in: app.registry) == "M " + names[1])
-        }
-    }
 }
 
 @Suite("CLI private registry and other users")

@@ -106,9 +106,8 @@ extension Registry {
     }
 
     /// Registry patch files with uncommitted changes (edited by hand, or left by a copy): reported
-    /// by scan, list and status, never silently trusted as history. `lockHeld`: the index's
-    /// stale stat data may be refreshed (`Repository.dirtyPaths`).
-    public func handEdits(lockHeld: Bool = false) -> [String] {
-        ((try? repository.dirtyPaths(refreshIndex: lockHeld)) ?? []).filter { $0.hasSuffix(".patch") }.sorted()
+    /// by scan, list and status, never silently trusted as history.
+    public func handEdits() -> [String] {
+        ((try? repository.dirtyPaths()) ?? []).filter { $0.hasSuffix(".patch") }.sorted()
     }
 }

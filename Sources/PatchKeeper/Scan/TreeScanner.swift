@@ -374,12 +374,7 @@ public struct TreeScanner {
                 problems.append(.init(path: path, message: "\(p.fileName): cannot be rebuilt from the registry (its pre- or postimage is in no repository); a deploy would lose it: retire it and record it again while the live file still carries it"))
             }
         }
-        // Under the lock when it is free (a scan that writes its caches): the registry index's
-        // stale stat data is refreshed, so that the next scan does not hash every patch file.
-        let indexLock = options.writeCache ? try? registry.lock(wait: 0, recover: false) : nil
-        let handEdits = registry.handEdits(lockHeld: indexLock != nil)
-        withExtendedLifetime(indexLock) {}
-        for file in handEdits {
+        for file in registry.handEdits() {
             problems.append(.init(path: registry.path + "/" + file,
                                   message: "uncommitted change in the registry (edited by hand?): commit it with a reason (git -C \(registry.path) commit), or undo it (git -C \(registry.path) checkout -- \(file))"))
         }
