@@ -45,10 +45,12 @@ struct ListCommand: ParsableCommand {
         let out = global.output
         if global.format == .json { return try out.json(view.document()) }
         view.text(out)
-        for f in registry.handEdits {
+        let edits = registry.handEdits
+        for f in edits.files {
             Output.diagnostic("warning: \(Text.terminalLine(registry.registryPath + "/" + f)) has uncommitted changes (edited by hand?); "
                               + "list shows the file as it is now, gate and scan report it")
         }
+        if let error = edits.error { Output.diagnostic("warning: " + Text.terminalLine(error)) }
     }
 }
 

@@ -45,6 +45,8 @@ struct StatusCommand: ParsableCommand {
         var lastScan: String?
         var lastScanProblems: Int?
         var handEdited: [String]
+        /// The registry's status could not be read: hand edits are unknown (a finding).
+        var handEditCheck: String?
         /// REVISION was written after the last scan: what the scan saw may be gone.
         var deployedSinceLastScan: Bool
         var findings: Bool
@@ -125,6 +127,7 @@ struct StatusCommand: ParsableCommand {
             let line = render(row)
             out.line(r.findings ? out.red(line) : line)
             for f in r.handEdited { out.line("  " + out.red("hand-edited registry file: ") + Text.terminalLine(f)) }
+            if let e = r.handEditCheck { out.line("  " + out.red("hand edits unknown: ") + Text.terminalLine(e)) }
             if r.source != nil { out.line(out.dim("  (from the public summary: the registry is readable by its owner only)")) }
             if let p = r.fleetPush {
                 if p.ok {
@@ -168,7 +171,7 @@ struct StatusCommand: ParsableCommand {
                 dto.lastScan = Text.isoTimestamp(last.checkedAt)
                 dto.lastScanProblems = last.problems
             }
-            dto.handEdited = registry.handEdits
+            (dto.handEdited, dto.handEditCheck) = registry.handEdits
             if case .registry(let r) = registry, let p = FleetPushState.load(registry: r) {
                 dto.fleetPush = FleetPushDTO(remote: p.remote, host: p.host, ok: p.ok, lastAttempt: Text.isoTimestamp(p.lastAttempt),
                                              lastSuccess: p.lastSuccess.map(Text.isoTimestamp), pendingSince: p.pendingSince.map(Text.isoTimestamp),
@@ -177,7 +180,7 @@ struct StatusCommand: ParsableCommand {
             if let last, let at = revisionWritten, at > last.checkedAt { dto.deployedSinceLastScan = true }
             let stale = last.map { now.timeIntervalSince($0.checkedAt) > 86_400 } ?? true || dto.deployedSinceLastScan
             dto.findings = dto.patches.keys.contains { $0 != "applied" } || !dto.expired.isEmpty || dto.unregistered > 0
-                || (last?.problems ?? 0) > 0 || stale || !dto.handEdited.isEmpty || dto.fleetPush?.ok == false
+                || (last?.problems ?? 0) > 0 || stale || !dto.handEdited.isEmpty || dto.handEditCheck != nil || dto.fleetPush?.ok == false
         } catch let e as PatchKeeperError {
             dto.error = e.message
         } catch {

@@ -109,6 +109,29 @@ struct HandEditTests {
         app.commit(["src/api/README": "v2\n"], message: "v2", tag: "v2")
         #expect(pk(["gate", "--target", "v2", "--policy", "reapply"] + app.flags).status == 1)
     }
+
+    @Test("a registry whose status libgit2 cannot read (a split index from the git CLI) is reported by scan, status and list and blocks gate, never taken for clean")
+    func uncheckableRegistryIsNotClean() throws {
+        let app = AppFixture()
+        #expect(pk(["init"] + app.flags).status == 0)
+        app.scratch.write("live/config/workers.yml", "timeout: 120\nconcurrency: 4\n")
+        #expect(pk(["record", "config/workers.yml", "--title", "Raise timeout", "--reason", "r"] + app.flags).status == 0)
+        #expect(pk(["scan"] + app.flags).status == 0)
+        git(["config", "core.splitIndex", "true"], in: app.registry)
+        git(["update-index", "--split-index"], in: app.registry)
+        let file = app.registry + "/0001-raise-timeout.patch"
+        try (try String(contentsOfFile: file, encoding: .utf8)).replacingOccurrences(of: "Subject: [PATCH] Raise timeout", with: "Subject: [PATCH] Raise timeout (approved)")
+            .write(toFile: file, atomically: false, encoding: .utf8)
+        #expect(git(["status", "--porcelain"], in: app.registry) == "M 0001-raise-timeout.patch")
+        let scan = pk(["scan"] + app.flags)
+        #expect(scan.status == 1 && scan.stdout.contains("cannot check the registry"), "\(scan.stdout)\n\(scan.stderr)")
+        let status = pk(["status", "--format", "json"] + app.flags)
+        #expect(status.status == 1 && status.stdout.contains("\"hand_edit_check\""), "\(status.stdout)")
+        #expect(pk(["list"] + app.flags).stderr.contains("cannot check the registry"))
+        app.commit(["src/api/README": "v2\n"], message: "v2", tag: "v2")
+        let gate = pk(["gate", "--target", "v2", "--policy", "reapply"] + app.flags)
+        #expect(gate.status == 1, "\(gate.stdout)")
+    }
 }
 
 @Suite("CLI private registry and other users")

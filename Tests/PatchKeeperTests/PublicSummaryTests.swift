@@ -162,6 +162,10 @@ struct PublicSummaryTests {
         #expect(mkfifo(stampPath, 0o600) == 0)
         #expect(try noteScan() == .whole)
         #expect(try noteScan() == .lastScanLine)
+        try FileManager.default.removeItem(atPath: stampPath)
+        try FileManager.default.createDirectory(atPath: stampPath, withIntermediateDirectories: false)
+        #expect(try noteScan() == .whole)
+        #expect(try noteScan() == .lastScanLine)
 
         // 5. A record between scans (line-by-line update): the next scan builds whole once.
         app.scratch.write("live/bin/setup", "#!/bin/sh\necho hot\n")

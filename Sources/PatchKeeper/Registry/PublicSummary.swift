@@ -167,8 +167,11 @@ public struct PublicSummary: Codable, Sendable, Equatable {
         let layout = try Layout(try build(registry, now: now, lastScan: scan, source: source))
         try write(bytes: layout.bytes, registry: registry)
         let path = sourcePath(registry)
-        // A stamp that is not a regular file (it cannot be replaced) is removed first.
-        if let st = POSIX.lstat(path), st.st_mode & S_IFMT != S_IFREG { try? AtomicFile.remove(path) }
+        // A stamp that is not a regular file (it cannot be replaced) is removed first (an empty
+        // directory too; anything else only costs a whole build per scan).
+        if let st = POSIX.lstat(path), st.st_mode & S_IFMT != S_IFREG {
+            if st.st_mode & S_IFMT == S_IFDIR { _ = rmdir(path) } else { try? AtomicFile.remove(path) }
+        }
         if let inputs {
             try? AtomicFile.writeDerived(try sourceStamp(inputs, layout), to: path, mode: 0o600)
         } else if POSIX.lstat(path) != nil {

@@ -106,8 +106,15 @@ extension Registry {
     }
 
     /// Registry patch files with uncommitted changes (edited by hand, or left by a copy): reported
-    /// by scan, list and status, never silently trusted as history.
-    public func handEdits() -> [String] {
-        ((try? repository.dirtyPaths()) ?? []).filter { $0.hasSuffix(".patch") }.sorted()
+    /// by scan, list and status, never silently trusted as history. Throws when the registry's
+    /// status cannot be read (an index libgit2 cannot parse: a split or sparse index written by
+    /// the git CLI): an unchecked registry is reported, never taken for a clean one.
+    public func handEdits() throws -> [String] {
+        do {
+            return try repository.dirtyPaths().filter { $0.hasSuffix(".patch") }.sorted()
+        } catch let e as GitError {
+            throw PatchKeeperError("cannot check the registry \(path) for uncommitted changes: \(e.message)",
+                                   hint: "check it with 'git -C \(path) status'; 'git -C \(path) update-index --no-split-index' undoes a split index")
+        }
     }
 }

@@ -374,9 +374,13 @@ public struct TreeScanner {
                 problems.append(.init(path: path, message: "\(p.fileName): cannot be rebuilt from the registry (its pre- or postimage is in no repository); a deploy would lose it: retire it and record it again while the live file still carries it"))
             }
         }
-        for file in registry.handEdits() {
-            problems.append(.init(path: registry.path + "/" + file,
-                                  message: "uncommitted change in the registry (edited by hand?): commit it with a reason (git -C \(registry.path) commit), or undo it (git -C \(registry.path) checkout -- \(file))"))
+        do {
+            for file in try registry.handEdits() {
+                problems.append(.init(path: registry.path + "/" + file,
+                                      message: "uncommitted change in the registry (edited by hand?): commit it with a reason (git -C \(registry.path) commit), or undo it (git -C \(registry.path) checkout -- \(file))"))
+            }
+        } catch let e as PatchKeeperError {
+            problems.append(.init(path: registry.path, message: e.message + (e.hint.map { " (\($0))" } ?? "")))
         }
         let unregistered = drift.filter { !explained.contains(PathKey($0.path)) }
             .map { ScanReport.Drift(path: deployment.repoPath(forRootRelative: $0.path), kind: $0.kind) }
