@@ -192,6 +192,10 @@ public final class Repository {
 
     /// Stages `paths` from the work tree (or removes them when absent) and commits on HEAD.
     /// For repositories this program owns (the registry), never for the user's app repo.
+    ///
+    /// The commit's tree is HEAD's with only `paths` changed: whatever else the index has staged
+    /// (an admin's `git add` of another patch file) is not this commit's to record, and stays
+    /// staged and uncommitted, as the command says.
     @discardableResult
     public func commitWorkdirChanges(paths: [String], message: String, author: Signature, committer: Signature) throws -> ObjectID {
         guard let workdir else {
@@ -210,11 +214,6 @@ public final class Repository {
                 try check(rc, "unstage \(path)")
             }
         }
-        var treeOID = git_oid()
-        try check(git_index_write_tree(&treeOID, index), "write tree")
-        var tree: OpaquePointer?
-        try check(git_tree_lookup(&tree, handle, &treeOID), "read tree")
-        defer { git_tree_free(tree) }
 
         var parent: OpaquePointer?
         if !isEmpty {
@@ -223,6 +222,31 @@ public final class Repository {
             try check(git_commit_lookup(&parent, handle, &head), "read HEAD commit")
         }
         defer { if let parent { git_commit_free(parent) } }
+
+        // HEAD's tree in an index of its own, `paths` copied in from the staged index.
+        var own: OpaquePointer?
+        try check(git_index_new(&own), "new index")
+        defer { git_index_free(own) }
+        if let parent {
+            var headTree: OpaquePointer?
+            try check(git_commit_tree(&headTree, parent), "read HEAD tree")
+            defer { git_tree_free(headTree) }
+            try check(git_index_read_tree(own, headTree), "read HEAD tree")
+        }
+        for path in paths {
+            if let staged = git_index_get_bypath(index, path, 0) {
+                try check(git_index_add(own, staged), "stage \(path)")
+            } else {
+                let rc = git_index_remove(own, path, 0)
+                if rc != 0 && rc != GIT_ENOTFOUND.rawValue { try check(rc, "unstage \(path)") }
+                git_error_clear()
+            }
+        }
+        var treeOID = git_oid()
+        try check(git_index_write_tree_to(&treeOID, own, handle), "write tree")
+        var tree: OpaquePointer?
+        try check(git_tree_lookup(&tree, handle, &treeOID), "read tree")
+        defer { git_tree_free(tree) }
 
         let authorSig = try makeSignature(author)
         defer { git_signature_free(authorSig) }

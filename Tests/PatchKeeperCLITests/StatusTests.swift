@@ -110,6 +110,24 @@ struct HandEditTests {
         #expect(pk(["gate", "--target", "v2", "--policy", "reapply"] + app.flags).status == 1)
     }
 
+    @Test("a record commits its own patch file only: another patch file's hand edit that an admin staged with git add stays staged and uncommitted")
+    func recordLeavesStagedEditsAlone() throws {
+        let app = AppFixture()
+        #expect(pk(["init"] + app.flags).status == 0)
+        app.scratch.write("live/config/workers.yml", "timeout: 120\nconcurrency: 4\n")
+        #expect(pk(["record", "config/workers.yml", "--title", "Raise timeout", "--reason", "r"] + app.flags).status == 0)
+        let file = app.registry + "/0001-raise-timeout.patch"
+        try (try String(contentsOfFile: file, encoding: .utf8)).replacingOccurrences(of: "Subject: [PATCH] Raise timeout", with: "Subject: [PATCH] Raise timeout (sneaky)")
+            .write(toFile: file, atomically: false, encoding: .utf8)
+        git(["add", "0001-raise-timeout.patch"], in: app.registry)
+        app.scratch.write("live/README", "Patched.\n")
+        let r = pk(["record", "README", "--title", "Readme", "--reason", "r"] + app.flags)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(git(["show", "--name-only", "--format=%s", "HEAD"], in: app.registry) == "record 0002: Readme\n\n0002-readme.patch")
+        #expect(!git(["show", "HEAD:0001-raise-timeout.patch"], in: app.registry).contains("sneaky"))
+        #expect(git(["status", "--porcelain"], in: app.registry) == "M  0001-raise-timeout.patch")
+    }
+
     @Test("a registry whose status libgit2 cannot read (a split index from the git CLI) is reported by scan, status and list and blocks gate, never taken for clean")
     func uncheckableRegistryIsNotClean() throws {
         let app = AppFixture()
