@@ -90,7 +90,8 @@ struct ScanCommand: ParsableCommand {
             throw error
         }
         var renderer = ScanRenderer(output: global.output)
-        renderer.firstSeen = LastScan.load(registry: registry)?.firstSeen ?? [:]
+        // Only the unregistered changes' ages are shown (none: nothing to read).
+        if !report.unregistered.isEmpty { renderer.firstSeen = LastScan.load(registry: registry)?.firstSeen ?? [:] }
         try renderer.render(report)
         global.publishToFleet(registry: registry)
         // No registry lock: the file is ours alone (one per app) and AtomicFile replaces it whole.

@@ -22,11 +22,11 @@ public struct LastScan: Codable, Sendable, Equatable {
         var value = LastScan(checkedAt: report.checkedAt, deployedRevision: report.deployedRevision.hex,
                              states: Dictionary(uniqueKeysWithValues: report.patches.map { ($0.id, $0.state.rawValue) }),
                              unregistered: report.unregistered.map(\.path))
-        let before = load(registry: registry)?.firstSeen ?? [:]
+        let keys = report.unregistered.map({ "drift \($0.path)" }) + report.patches.filter({ $0.state != .applied }).map({ "patch \($0.id) \($0.state.rawValue)" })
+        // Nothing to carry over (a clean scan): the previous file is not read at all.
+        let before = keys.isEmpty ? [:] : load(registry: registry)?.firstSeen ?? [:]
         var seen: [String: Date] = [:]
-        for key in report.unregistered.map({ "drift \($0.path)" }) + report.patches.filter({ $0.state != .applied }).map({ "patch \($0.id) \($0.state.rawValue)" }) {
-            seen[key] = before[key] ?? report.checkedAt
-        }
+        for key in keys { seen[key] = before[key] ?? report.checkedAt }
         value.firstSeen = seen
         value.problems = report.problems.count
         value.expired = report.patches.filter(\.expired).map(\.id)
