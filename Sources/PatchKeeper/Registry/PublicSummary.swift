@@ -143,10 +143,10 @@ public struct PublicSummary: Codable, Sendable, Equatable {
     /// since a full build wrote it, only its `lastScan` line and `writtenAt` are replaced;
     /// otherwise it is built whole (`refresh`). "Nothing has changed" is decided exactly, never
     /// by a timestamp: the full build leaves its inputs in the state directory (`summary-source`,
-    /// `sourceStamp`): the registry's HEAD (which fixes the log lines), each patch file's name
-    /// and blob id (which fix its line), the encoding of a fixed patch and log line (a program
-    /// that encodes them otherwise rebuilds), and the blob id of the log and patch lines as
-    /// written (a summary edited by hand rebuilds). Rebuilding every scan was 4% of a gate over
+    /// `sourceStamp`): the program that wrote it (another executable, an upgrade, rebuilds: it
+    /// may derive or encode lines otherwise), the registry's HEAD (which fixes the log lines),
+    /// each patch file's name and blob id (which fix its line), and the blob id of the log and
+    /// patch lines as written (a summary edited by hand rebuilds). Rebuilding every scan was 4% of a gate over
     /// 1,000 patches: JSON-encoding every patch again to write the same bytes.
     @discardableResult
     static func noteScan(_ registry: Registry, scan: LastScan, now: Date) throws -> ScanUpdate {
@@ -203,20 +203,15 @@ public struct PublicSummary: Codable, Sendable, Equatable {
         return "\(st.st_dev):\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec):\(st.st_ctim.tv_sec).\(st.st_ctim.tv_nsec)"
     }()
 
-    static let stampVersion = "# patchkeeper summary-source 2"
+    static let stampVersion = "# patchkeeper summary-source 3"
 
-    /// The stamp: `inputs`, how this program encodes a fixed patch and log line, and the blob id
-    /// of `layout`'s log and patch lines.
+    /// The stamp: `inputs` (with the program's identity) and the blob id of `layout`'s log and
+    /// patch lines. (How lines are encoded needs no line of its own: it is the program's.)
     static func sourceStamp(_ inputs: [String], _ layout: Layout) throws -> [UInt8] {
-        let sample = PatchFile(fileName: "0000-x.patch", fromLine: "", author: Person(name: "a", email: "b"), dateText: "d",
-                               subject: "s", body: "b", trailers: [PatchFile.Trailer("k", "v")], tail: "")
-        let entry = Registry.Entry(commit: .zero, author: Person(name: "a", email: "b"), date: Date(timeIntervalSince1970: 1),
-                                   subject: "s", message: "m", files: ["f"])
         var lines: [UInt8] = []
         for l in layout.log + [[10]] + layout.patches { lines += l + [10] }
-        let encoding = try Layout.encode(Patch(sample)) + [10] + (try Layout.encode(LogEntry(entry)))
         let text = ([stampVersion, "version \(currentVersion)"] + inputs
-                    + ["encoding " + (try ObjectID.hashBlob(encoding)).hex, "lines " + (try ObjectID.hashBlob(lines)).hex]).joined(separator: "\n") + "\n"
+                    + ["lines " + (try ObjectID.hashBlob(lines)).hex]).joined(separator: "\n") + "\n"
         return Array(text.utf8)
     }
 
