@@ -205,6 +205,12 @@ public final class Repository {
         try check(git_repository_index(&index, handle), "open registry index")
         defer { git_index_free(index) }
         try check(git_index_read(index, 1), "read registry index")
+        // Mid-merge or mid-rebase, HEAD is not where the next commit belongs (an aborted rebase
+        // leaves it on no branch), as `git commit -- PATH` refuses too.
+        if git_repository_state(handle) != Int32(GIT_REPOSITORY_STATE_NONE.rawValue) || git_index_has_conflicts(index) != 0 {
+            throw GitError(code: -1, message: "a merge, rebase or other operation is in progress in the repository (or its index has conflicts): finish or abort it first",
+                           operation: "commit")
+        }
         for path in paths {
             var st = stat()
             if lstat(workdir + path, &st) == 0 {

@@ -128,6 +128,32 @@ struct HandEditTests {
         #expect(git(["status", "--porcelain"], in: app.registry) == "M  0001-raise-timeout.patch")
     }
 
+    @Test("no registry write while a merge in the registry is unfinished: the commit would land where the merge's end does not keep it")
+    func noWriteDuringMerge() throws {
+        let app = AppFixture()
+        #expect(pk(["init"] + app.flags).status == 0)
+        app.scratch.write("live/config/workers.yml", "timeout: 120\nconcurrency: 4\n")
+        #expect(pk(["record", "config/workers.yml", "--title", "Raise timeout", "--reason", "r"] + app.flags).status == 0)
+        let name = "0001-raise-timeout.patch"
+        let main = git(["rev-parse", "--abbrev-ref", "HEAD"], in: app.registry)
+        git(["checkout", "-q", "-b", "side"], in: app.registry)
+        try (try String(contentsOfFile: app.registry + "/" + name, encoding: .utf8) + "# side\n").write(toFile: app.registry + "/" + name, atomically: false, encoding: .utf8)
+        git(["commit", "-q", "-a", "-m", "side"], in: app.registry)
+        git(["checkout", "-q", main], in: app.registry)
+        try (try String(contentsOfFile: app.registry + "/" + name, encoding: .utf8) + "# main\n").write(toFile: app.registry + "/" + name, atomically: false, encoding: .utf8)
+        git(["commit", "-q", "-a", "-m", "main"], in: app.registry)
+        let merge = run("/usr/bin/git", ["-c", "user.name=T", "-c", "user.email=t@e", "merge", "side"], cwd: app.registry)
+        #expect(merge.status != 0, "the merge was meant to conflict")
+        let head = git(["rev-parse", "HEAD"], in: app.registry)
+        app.scratch.write("live/README", "Patched.\n")
+        let r = pk(["record", "README", "--title", "Readme", "--reason", "r"] + app.flags)
+        #expect(r.status != 0 && r.stderr.contains("in progress"), "\(r.status) \(r.stderr)")
+        #expect(git(["rev-parse", "HEAD"], in: app.registry) == head)
+        git(["merge", "--abort"], in: app.registry)
+        #expect(pk(["record", "README", "--title", "Readme", "--reason", "r"] + app.flags).status == 0)
+        #expect(git(["log", "-1", "--format=%s", main], in: app.registry) == "record 0002: Readme")
+    }
+
     @Test("a registry whose status libgit2 cannot read (a split index from the git CLI) is reported by scan, status and list and blocks gate, never taken for clean")
     func uncheckableRegistryIsNotClean() throws {
         let app = AppFixture()
