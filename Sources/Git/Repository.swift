@@ -317,6 +317,17 @@ public struct CommitInfo: Sendable, Equatable {
 }
 
 extension Repository {
+    /// Whether the work-tree file `path` differs from HEAD or the index (a staged or unstaged
+    /// change, or an untracked file of that name); false when the path is nowhere. One file's
+    /// status: a writer checks the file it is about to commit without a status of all files.
+    public func isDirty(path: String) throws -> Bool {
+        var flags: UInt32 = 0
+        let rc = git_status_file(&flags, handle, path)
+        if rc == GIT_ENOTFOUND.rawValue { git_error_clear(); return false }
+        try check(rc, "read the status of \(path)")
+        return flags & ~GIT_STATUS_IGNORED.rawValue != 0
+    }
+
     /// Work-tree paths that differ from HEAD (modified, new, deleted), ignoring ignored files.
     /// Only for repositories this program owns (the registry): it reads `$GIT_DIR/index`.
     public func dirtyPaths() throws -> [String] {

@@ -128,6 +128,26 @@ struct HandEditTests {
         #expect(git(["status", "--porcelain"], in: app.registry) == "M  0001-raise-timeout.patch")
     }
 
+    @Test("edit and retire refuse a patch file with uncommitted changes (they would commit an admin's hand edit under their own message) and write nothing")
+    func writesRefuseHandEditedFile() throws {
+        let app = AppFixture()
+        #expect(pk(["init"] + app.flags).status == 0)
+        app.scratch.write("live/config/workers.yml", "timeout: 120\nconcurrency: 4\n")
+        #expect(pk(["record", "config/workers.yml", "--title", "Raise timeout", "--reason", "r"] + app.flags).status == 0)
+        let file = app.registry + "/0001-raise-timeout.patch"
+        let edited = try String(contentsOfFile: file, encoding: .utf8).replacingOccurrences(of: "Subject: [PATCH] Raise timeout", with: "Subject: [PATCH] Raise timeout (by hand)")
+        try edited.write(toFile: file, atomically: false, encoding: .utf8)
+        let head = git(["rev-parse", "HEAD"], in: app.registry)
+        for args in [["edit", "1", "--ticket", "OPS-1"], ["retire", "1", "--reason", "done"]] {
+            let r = pk(args + app.flags)
+            #expect(r.status != 0 && r.stderr.contains("uncommitted changes"), "\(args): \(r.status) \(r.stderr)")
+            #expect(git(["rev-parse", "HEAD"], in: app.registry) == head)
+            #expect(try String(contentsOfFile: file, encoding: .utf8) == edited, "the hand edit is left as it was")
+        }
+        git(["checkout", "--", "0001-raise-timeout.patch"], in: app.registry)
+        #expect(pk(["edit", "1", "--ticket", "OPS-1"] + app.flags).status == 0)
+    }
+
     @Test("no registry write while a merge in the registry is unfinished: the commit would land where the merge's end does not keep it")
     func noWriteDuringMerge() throws {
         let app = AppFixture()

@@ -66,6 +66,17 @@ extension Registry {
     /// the lock held. If a step fails (full disk, permissions), the live files get their
     /// `previous` content back and the journal goes: nothing is left half-written.
     func runJournaled(_ job: Journal, previous: [(rel: String, before: FileVersion?)]) throws {
+        // The registry file this job writes must carry no change nobody committed (a hand edit,
+        // a stray file of that name): the job's commit would record it under its own message.
+        let dirty: Bool
+        do { dirty = try repository.isDirty(path: job.registryFile) } catch let e as GitError {
+            throw PatchKeeperError("cannot check \(path)/\(job.registryFile) for uncommitted changes: \(e.message)",
+                                   hint: "check the registry with 'git -C \(path) status'")
+        }
+        if dirty {
+            throw PatchKeeperError("\(path)/\(job.registryFile) has uncommitted changes (edited by hand?); \(job.action) would commit them under its own name",
+                                   hint: "commit them with a reason (git -C \(path) commit -m REASON -- \(job.registryFile)) or undo them (git -C \(path) checkout -- \(job.registryFile)), then run it again")
+        }
         var journal = job
         for i in journal.writes.indices {
             if let p = previous.first(where: { $0.rel == journal.writes[i].path }) { journal.writes[i].before = Journal.Write.describe(p.before) }
