@@ -207,10 +207,7 @@ public final class Repository {
         try check(git_index_read(index, 1), "read registry index")
         // Mid-merge or mid-rebase, HEAD is not where the next commit belongs (an aborted rebase
         // leaves it on no branch), as `git commit -- PATH` refuses too.
-        if git_repository_state(handle) != Int32(GIT_REPOSITORY_STATE_NONE.rawValue) || git_index_has_conflicts(index) != 0 {
-            throw GitError(code: -1, message: "a merge, rebase or other operation is in progress in the repository (or its index has conflicts): finish or abort it first",
-                           operation: "commit")
-        }
+        if let blocker = commitBlocker() { throw GitError(code: -1, message: blocker, operation: "commit") }
         for path in paths {
             var st = stat()
             if lstat(workdir + path, &st) == 0 {
@@ -317,15 +314,41 @@ public struct CommitInfo: Sendable, Equatable {
 }
 
 extension Repository {
-    /// Whether the work-tree file `path` differs from HEAD or the index (a staged or unstaged
-    /// change, or an untracked file of that name); false when the path is nowhere. One file's
-    /// status: a writer checks the file it is about to commit without a status of all files.
-    public func isDirty(path: String) throws -> Bool {
-        var flags: UInt32 = 0
-        let rc = git_status_file(&flags, handle, path)
-        if rc == GIT_ENOTFOUND.rawValue { git_error_clear(); return false }
-        try check(rc, "read the status of \(path)")
-        return flags & ~GIT_STATUS_IGNORED.rawValue != 0
+    /// Whether the work-tree file `path` holds other content than HEAD's (an edit, a stray file
+    /// where HEAD has none, a removal, something not a regular file), by hashing it: what the
+    /// index says is not asked (a commit whose index write was cut short leaves the index
+    /// behind HEAD; ignore rules and assume-unchanged bits hide nothing), nor the mode (a writer
+    /// rewrites it anyway). Only for repositories this program owns (the registry).
+    public func differsFromHead(path: String) throws -> Bool {
+        guard let workdir else { throw GitError(code: -1, message: "the repository has no work tree", operation: "status") }
+        var head: TreeEntry?
+        if !isEmpty { head = try entry(atPath: path, inCommit: try resolveCommit("HEAD")) }
+        var st = stat()
+        guard lstat(workdir + path, &st) == 0 else { return head != nil }
+        guard st.st_mode & S_IFMT == S_IFREG, let head else { return true }
+        var oid = git_oid()
+        try check(git_repository_hashfile(&oid, handle, path, GIT_OBJECT_BLOB, nil), "hash \(path)")
+        return ObjectID(oid) != head.id
+    }
+
+    /// Why no commit belongs on HEAD now (nil: nothing stops one): a merge, rebase or other
+    /// operation in progress, conflicts in the index, or a HEAD on no branch. Each would put the
+    /// commit where the operation's end (or the next checkout) does not keep it.
+    public func commitBlocker() -> String? {
+        if git_repository_state(handle) != Int32(GIT_REPOSITORY_STATE_NONE.rawValue) {
+            return "a merge, rebase or other operation is in progress in the repository: finish or abort it first"
+        }
+        if git_repository_head_detached(handle) == 1 {
+            return "the repository's HEAD is on no branch (detached): check out its branch first"
+        }
+        var index: OpaquePointer?
+        guard git_repository_index(&index, handle) == 0 else { git_error_clear(); return nil }
+        defer { git_index_free(index) }
+        if git_index_read(index, 1) == 0, git_index_has_conflicts(index) != 0 {
+            return "the repository's index has conflicts: resolve or abort them first"
+        }
+        git_error_clear()
+        return nil
     }
 
     /// Work-tree paths that differ from HEAD (modified, new, deleted), ignoring ignored files.

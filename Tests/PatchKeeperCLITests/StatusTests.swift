@@ -148,6 +148,58 @@ struct HandEditTests {
         #expect(pk(["edit", "1", "--ticket", "OPS-1"] + app.flags).status == 0)
     }
 
+    @Test("what decides a hand edit is the file against HEAD: an index left behind HEAD does not block a write, an ignored stray file or a detached HEAD does")
+    func writeChecksFileAgainstHead() throws {
+        let app = AppFixture()
+        #expect(pk(["init"] + app.flags).status == 0)
+        app.scratch.write("live/config/workers.yml", "timeout: 120\nconcurrency: 4\n")
+        #expect(pk(["record", "config/workers.yml", "--title", "Raise timeout", "--reason", "r"] + app.flags).status == 0)
+        #expect(pk(["edit", "1", "--ticket", "OPS-1"] + app.flags).status == 0)
+        // The index one commit behind (a commit whose index write was cut short): no hand edit.
+        git(["read-tree", "HEAD~1"], in: app.registry)
+        let stale = pk(["edit", "1", "--ticket", "OPS-2"] + app.flags)
+        #expect(stale.status == 0, "\(stale.stderr)")
+        #expect(git(["status", "--porcelain"], in: app.registry) == "")
+        #expect(try String(contentsOfFile: app.registry + "/0001-raise-timeout.patch", encoding: .utf8).contains("OPS-2"))
+        // A stray file where the next record writes, hidden by an ignore rule: still refused.
+        let text = try String(contentsOfFile: app.registry + "/0001-raise-timeout.patch", encoding: .utf8)
+        try text.replacingOccurrences(of: "Patch-Id: 0001", with: "Patch-Id: 0002").write(toFile: app.registry + "/0002-stray.patch", atomically: false, encoding: .utf8)
+        app.scratch.write("excludes", "*.patch\n")
+        git(["config", "core.excludesFile", app.scratch.file("excludes")], in: app.registry)
+        let stray = pk(["edit", "2", "--ticket", "X"] + app.flags)
+        #expect(stray.status != 0 && stray.stderr.contains("uncommitted changes"), "\(stray.status) \(stray.stderr)")
+        try FileManager.default.removeItem(atPath: app.registry + "/0002-stray.patch")
+        // HEAD on no branch: a commit there is lost at the next checkout.
+        git(["checkout", "-q", "--detach", "HEAD"], in: app.registry)
+        let head = git(["rev-parse", "HEAD"], in: app.registry)
+        let detached = pk(["edit", "1", "--ticket", "OPS-3"] + app.flags)
+        #expect(detached.status != 0 && detached.stderr.contains("detached"), "\(detached.status) \(detached.stderr)")
+        #expect(git(["rev-parse", "HEAD"], in: app.registry) == head)
+    }
+
+    @Test("reapply with one hand-edited patch file writes nothing at all: not the others, not the ones stacked on it")
+    func reapplyRefusesWholeOnHandEdit() throws {
+        let app = AppFixture()
+        #expect(pk(["init"] + app.flags).status == 0)
+        app.scratch.write("live/config/workers.yml", "timeout: 120\nconcurrency: 4\n")
+        #expect(pk(["record", "config/workers.yml", "--title", "Raise timeout", "--reason", "r"] + app.flags).status == 0)
+        app.scratch.write("live/config/workers.yml", "timeout: 120\nconcurrency: 8\n")
+        #expect(pk(["record", "config/workers.yml", "--title", "More workers", "--reason", "r"] + app.flags).status == 0)
+        app.scratch.write("live/README", "Patched.\n")
+        #expect(pk(["record", "README", "--title", "Readme", "--reason", "r"] + app.flags).status == 0)
+        let file = app.registry + "/0001-raise-timeout.patch"
+        try (try String(contentsOfFile: file, encoding: .utf8)).replacingOccurrences(of: "Subject: [PATCH] Raise timeout", with: "Subject: [PATCH] Raise timeout (by hand)")
+            .write(toFile: file, atomically: false, encoding: .utf8)
+        app.commit(["src/api/NEWS": "v2\n"], message: "v2", tag: "v2")
+        app.deploy("v2")
+        let before = snapshot(app.root)
+        let head = git(["rev-parse", "HEAD"], in: app.registry)
+        let r = pk(["reapply"] + app.flags)
+        #expect(r.status != 0 && r.stderr.contains("uncommitted changes"), "\(r.status) \(r.stdout) \(r.stderr)")
+        #expect(snapshot(app.root) == before, "reapply wrote into the live tree")
+        #expect(git(["rev-parse", "HEAD"], in: app.registry) == head)
+    }
+
     @Test("no registry write while a merge in the registry is unfinished: the commit would land where the merge's end does not keep it")
     func noWriteDuringMerge() throws {
         let app = AppFixture()

@@ -65,18 +65,26 @@ extension Registry {
     /// Runs a journaled job: journal, live writes, registry commit, journal removal. Call with
     /// the lock held. If a step fails (full disk, permissions), the live files get their
     /// `previous` content back and the journal goes: nothing is left half-written.
-    func runJournaled(_ job: Journal, previous: [(rel: String, before: FileVersion?)]) throws {
-        // The registry file this job writes must carry no change nobody committed (a hand edit,
-        // a stray file of that name): the job's commit would record it under its own message.
-        let dirty: Bool
-        do { dirty = try repository.isDirty(path: job.registryFile) } catch let e as GitError {
-            throw PatchKeeperError("cannot check \(path)/\(job.registryFile) for uncommitted changes: \(e.message)",
+    /// Before a job writes anything: the registry takes a commit now (no merge or rebase in
+    /// progress, a branch checked out), and `file` holds what HEAD has (a hand edit or a stray
+    /// file of that name would be committed under the job's own message).
+    func refuseUnwritable(_ file: String, action: String) throws {
+        if let blocker = repository.commitBlocker() {
+            throw PatchKeeperError("cannot \(action) in registry \(path): \(blocker)", hint: "see 'git -C \(path) status'")
+        }
+        let differs: Bool
+        do { differs = try repository.differsFromHead(path: file) } catch let e as GitError {
+            throw PatchKeeperError("cannot check \(path)/\(file) for uncommitted changes: \(e.message)",
                                    hint: "check the registry with 'git -C \(path) status'")
         }
-        if dirty {
-            throw PatchKeeperError("\(path)/\(job.registryFile) has uncommitted changes (edited by hand?); \(job.action) would commit them under its own name",
-                                   hint: "commit them with a reason (git -C \(path) commit -m REASON -- \(job.registryFile)) or undo them (git -C \(path) checkout -- \(job.registryFile)), then run it again")
+        if differs {
+            throw PatchKeeperError("\(path)/\(file) has uncommitted changes (edited by hand?); \(action) would commit them under its own name",
+                                   hint: "commit them with a reason (git -C \(path) add \(file) && git -C \(path) commit -m REASON -- \(file)) or undo them (git -C \(path) checkout HEAD -- \(file)), then run it again")
         }
+    }
+
+    func runJournaled(_ job: Journal, previous: [(rel: String, before: FileVersion?)]) throws {
+        try refuseUnwritable(job.registryFile, action: job.action)
         var journal = job
         for i in journal.writes.indices {
             if let p = previous.first(where: { $0.rel == journal.writes[i].path }) { journal.writes[i].before = Journal.Write.describe(p.before) }
