@@ -314,21 +314,10 @@ public struct CommitInfo: Sendable, Equatable {
 }
 
 extension Repository {
-    /// Whether the work-tree file `path` holds other content than HEAD's (an edit, a stray file
-    /// where HEAD has none, a removal, something not a regular file), by hashing it: what the
-    /// index says is not asked (a commit whose index write was cut short leaves the index
-    /// behind HEAD; ignore rules and assume-unchanged bits hide nothing), nor the mode (a writer
-    /// rewrites it anyway). Only for repositories this program owns (the registry).
-    public func differsFromHead(path: String) throws -> Bool {
-        guard let workdir else { throw GitError(code: -1, message: "the repository has no work tree", operation: "status") }
-        var head: TreeEntry?
-        if !isEmpty { head = try entry(atPath: path, inCommit: try resolveCommit("HEAD")) }
-        var st = stat()
-        guard lstat(workdir + path, &st) == 0 else { return head != nil }
-        guard st.st_mode & S_IFMT == S_IFREG, let head else { return true }
-        var oid = git_oid()
-        try check(git_repository_hashfile(&oid, handle, path, GIT_OBJECT_BLOB, nil), "hash \(path)")
-        return ObjectID(oid) != head.id
+    /// HEAD's tree entry at `path` (nil: no such path, or no commit yet).
+    public func headEntry(path: String) throws -> TreeEntry? {
+        if isEmpty { return nil }
+        return try entry(atPath: path, inCommit: try resolveCommit("HEAD"))
     }
 
     /// Why no commit belongs on HEAD now (nil: nothing stops one): a merge, rebase or other

@@ -169,6 +169,16 @@ struct HandEditTests {
         let stray = pk(["edit", "2", "--ticket", "X"] + app.flags)
         #expect(stray.status != 0 && stray.stderr.contains("uncommitted changes"), "\(stray.status) \(stray.stderr)")
         try FileManager.default.removeItem(atPath: app.registry + "/0002-stray.patch")
+        // A carriage return added by hand, with core.autocrlf on (a filtered hash would not see it).
+        git(["config", "core.autocrlf", "true"], in: app.registry)
+        let crlf = app.registry + "/0001-raise-timeout.patch"
+        let original = try String(contentsOfFile: crlf, encoding: .utf8)
+        #expect(original.contains("\n+timeout: 120\n"))
+        try original.replacingOccurrences(of: "\n+timeout: 120\n", with: "\n+timeout: 120\r\n").write(toFile: crlf, atomically: false, encoding: .utf8)
+        let cr = pk(["edit", "1", "--ticket", "CR"] + app.flags)
+        #expect(cr.status != 0 && cr.stderr.contains("uncommitted changes"), "\(cr.status) \(cr.stderr) \(cr.stdout)")
+        try original.write(toFile: crlf, atomically: false, encoding: .utf8)
+        git(["config", "--unset", "core.autocrlf"], in: app.registry)
         // HEAD on no branch: a commit there is lost at the next checkout.
         git(["checkout", "-q", "--detach", "HEAD"], in: app.registry)
         let head = git(["rev-parse", "HEAD"], in: app.registry)
@@ -194,6 +204,8 @@ struct HandEditTests {
         app.deploy("v2")
         let before = snapshot(app.root)
         let head = git(["rev-parse", "HEAD"], in: app.registry)
+        let dry = pk(["reapply", "--dry-run"] + app.flags)
+        #expect(dry.status != 0 && dry.stderr.contains("uncommitted changes"), "a dry run says what the run would: \(dry.status) \(dry.stderr)")
         let r = pk(["reapply"] + app.flags)
         #expect(r.status != 0 && r.stderr.contains("uncommitted changes"), "\(r.status) \(r.stdout) \(r.stderr)")
         #expect(snapshot(app.root) == before, "reapply wrote into the live tree")

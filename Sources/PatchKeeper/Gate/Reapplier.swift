@@ -54,9 +54,10 @@ public struct Reapplier {
         defer { withExtendedLifetime(lock) {} }
         let rev = deployment.revision
         let patches = try registry.load().filter { $0.status == .active }
-        // Every patch file it may write, checked before anything is written: a refusal in the
-        // middle would leave the patches planned on top of the refused one half done.
-        if !dryRun { for p in patches { try registry.refuseUnwritable(p.fileName, action: "reapply") } }
+        // Every patch file it may write, checked before anything is written (a dry run says the
+        // same): a refusal in the middle would leave the patches planned on top of the refused
+        // one half done. A hand edit in the registry blocks the whole reapply, as it blocks gate.
+        for p in patches { try registry.refuseUnwritable(p.fileName, action: "reapply") }
         var decider = try PatchDecider(repository: deployment.repository, registry: registry, target: rev,
                                        targetLabel: "deployed \(rev.short)", lockHeld: true)
         decider.deploys = { [deployment] in deployment.rootRelative(forRepoPath: $0) != nil }

@@ -72,10 +72,23 @@ extension Registry {
         if let blocker = repository.commitBlocker() {
             throw PatchKeeperError("cannot \(action) in registry \(path): \(blocker)", hint: "see 'git -C \(path) status'")
         }
+        // The file's own bytes against HEAD's blob, hashed raw (no filter: what a writer reads
+        // and writes), read as every registry file is (no symlink, no FIFO, size capped); not
+        // the index (a commit whose index write was cut short leaves it behind HEAD; ignore
+        // rules and assume-unchanged bits hide nothing), not the mode (the write sets it).
+        let full = path + "/" + file
         let differs: Bool
-        do { differs = try repository.differsFromHead(path: file) } catch let e as GitError {
-            throw PatchKeeperError("cannot check \(path)/\(file) for uncommitted changes: \(e.message)",
-                                   hint: "check the registry with 'git -C \(path) status'")
+        do {
+            let head = try repository.headEntry(path: file)
+            if POSIX.lstat(full) == nil {
+                differs = head != nil
+            } else {
+                differs = try head.map { try ObjectID.hashBlob(try POSIX.readFile(full, label: "registry file ")) != $0.id } ?? true
+            }
+        } catch let e as GitError {
+            throw PatchKeeperError("cannot check \(full) for uncommitted changes: \(e.message)", hint: "check the registry with 'git -C \(path) status'")
+        } catch let e as PatchKeeperError {
+            throw PatchKeeperError("cannot check \(full) for uncommitted changes: \(e.message)", hint: "check the registry with 'git -C \(path) status'")
         }
         if differs {
             throw PatchKeeperError("\(path)/\(file) has uncommitted changes (edited by hand?); \(action) would commit them under its own name",
