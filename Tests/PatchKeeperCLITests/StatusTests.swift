@@ -92,12 +92,18 @@ struct StatusTableTests {
 
 @Suite("CLI hand edits in the registry")
 struct HandEditTests {
-    @Test("a registry file edited by hand and not committed is reported by scan, list and status, and blocks gate")
-    func handEditsAreReported() throws {
+    /// An app with a registry holding one patch, 0001 "Raise timeout" on config/workers.yml.
+    private func recordedApp() -> AppFixture {
         let app = AppFixture()
         #expect(pk(["init"] + app.flags).status == 0)
         app.scratch.write("live/config/workers.yml", "timeout: 120\nconcurrency: 4\n")
         #expect(pk(["record", "config/workers.yml", "--title", "Raise timeout", "--reason", "r"] + app.flags).status == 0)
+        return app
+    }
+
+    @Test("a registry file edited by hand and not committed is reported by scan, list and status, and blocks gate")
+    func handEditsAreReported() throws {
+        let app = recordedApp()
         #expect(pk(["scan"] + app.flags).status == 0)
         let file = app.registry + "/0001-raise-timeout.patch"
         let text = try String(contentsOfFile: file, encoding: .utf8)
@@ -112,10 +118,7 @@ struct HandEditTests {
 
     @Test("a record commits its own patch file only: another patch file's hand edit that an admin staged with git add stays staged and uncommitted")
     func recordLeavesStagedEditsAlone() throws {
-        let app = AppFixture()
-        #expect(pk(["init"] + app.flags).status == 0)
-        app.scratch.write("live/config/workers.yml", "timeout: 120\nconcurrency: 4\n")
-        #expect(pk(["record", "config/workers.yml", "--title", "Raise timeout", "--reason", "r"] + app.flags).status == 0)
+        let app = recordedApp()
         let file = app.registry + "/0001-raise-timeout.patch"
         try (try String(contentsOfFile: file, encoding: .utf8)).replacingOccurrences(of: "Subject: [PATCH] Raise timeout", with: "Subject: [PATCH] Raise timeout (sneaky)")
             .write(toFile: file, atomically: false, encoding: .utf8)
@@ -130,10 +133,7 @@ struct HandEditTests {
 
     @Test("edit and retire refuse a patch file with uncommitted changes (they would commit an admin's hand edit under their own message) and write nothing")
     func writesRefuseHandEditedFile() throws {
-        let app = AppFixture()
-        #expect(pk(["init"] + app.flags).status == 0)
-        app.scratch.write("live/config/workers.yml", "timeout: 120\nconcurrency: 4\n")
-        #expect(pk(["record", "config/workers.yml", "--title", "Raise timeout", "--reason", "r"] + app.flags).status == 0)
+        let app = recordedApp()
         let file = app.registry + "/0001-raise-timeout.patch"
         let edited = try String(contentsOfFile: file, encoding: .utf8).replacingOccurrences(of: "Subject: [PATCH] Raise timeout", with: "Subject: [PATCH] Raise timeout (by hand)")
         try edited.write(toFile: file, atomically: false, encoding: .utf8)
@@ -150,10 +150,7 @@ struct HandEditTests {
 
     @Test("what decides a hand edit is the file against HEAD: an index left behind HEAD does not block a write, an ignored stray file or a detached HEAD does")
     func writeChecksFileAgainstHead() throws {
-        let app = AppFixture()
-        #expect(pk(["init"] + app.flags).status == 0)
-        app.scratch.write("live/config/workers.yml", "timeout: 120\nconcurrency: 4\n")
-        #expect(pk(["record", "config/workers.yml", "--title", "Raise timeout", "--reason", "r"] + app.flags).status == 0)
+        let app = recordedApp()
         #expect(pk(["edit", "1", "--ticket", "OPS-1"] + app.flags).status == 0)
         // The index one commit behind (a commit whose index write was cut short): no hand edit.
         git(["read-tree", "HEAD~1"], in: app.registry)
@@ -189,10 +186,7 @@ struct HandEditTests {
 
     @Test("reapply with one hand-edited patch file writes nothing at all: not the others, not the ones stacked on it")
     func reapplyRefusesWholeOnHandEdit() throws {
-        let app = AppFixture()
-        #expect(pk(["init"] + app.flags).status == 0)
-        app.scratch.write("live/config/workers.yml", "timeout: 120\nconcurrency: 4\n")
-        #expect(pk(["record", "config/workers.yml", "--title", "Raise timeout", "--reason", "r"] + app.flags).status == 0)
+        let app = recordedApp()
         app.scratch.write("live/config/workers.yml", "timeout: 120\nconcurrency: 8\n")
         #expect(pk(["record", "config/workers.yml", "--title", "More workers", "--reason", "r"] + app.flags).status == 0)
         app.scratch.write("live/README", "Patched.\n")
@@ -214,10 +208,7 @@ struct HandEditTests {
 
     @Test("no registry write while a merge in the registry is unfinished: the commit would land where the merge's end does not keep it")
     func noWriteDuringMerge() throws {
-        let app = AppFixture()
-        #expect(pk(["init"] + app.flags).status == 0)
-        app.scratch.write("live/config/workers.yml", "timeout: 120\nconcurrency: 4\n")
-        #expect(pk(["record", "config/workers.yml", "--title", "Raise timeout", "--reason", "r"] + app.flags).status == 0)
+        let app = recordedApp()
         let name = "0001-raise-timeout.patch"
         let main = git(["rev-parse", "--abbrev-ref", "HEAD"], in: app.registry)
         git(["checkout", "-q", "-b", "side"], in: app.registry)
@@ -240,10 +231,7 @@ struct HandEditTests {
 
     @Test("a registry whose status libgit2 cannot read (a split index from the git CLI) is reported by scan, status and list and blocks gate, never taken for clean")
     func uncheckableRegistryIsNotClean() throws {
-        let app = AppFixture()
-        #expect(pk(["init"] + app.flags).status == 0)
-        app.scratch.write("live/config/workers.yml", "timeout: 120\nconcurrency: 4\n")
-        #expect(pk(["record", "config/workers.yml", "--title", "Raise timeout", "--reason", "r"] + app.flags).status == 0)
+        let app = recordedApp()
         #expect(pk(["scan"] + app.flags).status == 0)
         git(["config", "core.splitIndex", "true"], in: app.registry)
         git(["update-index", "--split-index"], in: app.registry)
