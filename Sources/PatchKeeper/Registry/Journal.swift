@@ -62,9 +62,6 @@ public struct Journal: Codable, Sendable, Equatable {
 }
 
 extension Registry {
-    /// Runs a journaled job: journal, live writes, registry commit, journal removal. Call with
-    /// the lock held. If a step fails (full disk, permissions), the live files get their
-    /// `previous` content back and the journal goes: nothing is left half-written.
     /// Before a job writes anything: the registry takes a commit now (no merge or rebase in
     /// progress, a branch checked out), and `file` holds what HEAD has (a hand edit or a stray
     /// file of that name would be committed under the job's own message).
@@ -96,6 +93,9 @@ extension Registry {
         }
     }
 
+    /// Runs a journaled job: journal, live writes, registry commit, journal removal. Call with
+    /// the lock held. If a step fails (full disk, permissions), the live files get their
+    /// `previous` content back and the journal goes: nothing is left half-written.
     func runJournaled(_ job: Journal, previous: [(rel: String, before: FileVersion?)]) throws {
         try refuseUnwritable(job.registryFile, action: job.action)
         var journal = job

@@ -377,7 +377,7 @@ public struct TreeScanner {
         do {
             for file in try registry.handEdits() {
                 problems.append(.init(path: registry.path + "/" + file,
-                                      message: "uncommitted change in the registry (edited by hand?): commit it with a reason (git -C \(registry.path) commit), or undo it (git -C \(registry.path) checkout -- \(file))"))
+                                      message: "uncommitted change in the registry (edited by hand?): commit it with a reason (git -C \(registry.path) add \(file) && git -C \(registry.path) commit -m REASON -- \(file)), or undo it (git -C \(registry.path) checkout HEAD -- \(file))"))
             }
         } catch let e as PatchKeeperError {
             problems.append(.init(path: registry.path, message: e.message + (e.hint.map { " (\($0))" } ?? "")))
