@@ -207,7 +207,7 @@ public final class Repository {
         try check(git_index_read(index, 1), "read registry index")
         // Mid-merge or mid-rebase, HEAD is not where the next commit belongs (an aborted rebase
         // leaves it on no branch), as `git commit -- PATH` refuses too.
-        if let blocker = commitBlocker() { throw GitError(code: -1, message: blocker, operation: "commit") }
+        if let blocker = commitBlocker(index: index) { throw GitError(code: -1, message: blocker, operation: "commit") }
         for path in paths {
             var st = stat()
             if lstat(workdir + path, &st) == 0 {
@@ -322,22 +322,27 @@ extension Repository {
 
     /// Why no commit belongs on HEAD now (nil: nothing stops one): a merge, rebase or other
     /// operation in progress, conflicts in the index, or a HEAD on no branch. Each would put the
-    /// commit where the operation's end (or the next checkout) does not keep it.
-    public func commitBlocker() -> String? {
+    /// commit where the operation's end (or the next checkout) does not keep it. `index`: one
+    /// the caller has just read (otherwise it is read here).
+    public func commitBlocker() -> String? { commitBlocker(index: nil) }
+
+    func commitBlocker(index given: OpaquePointer?) -> String? {
         if git_repository_state(handle) != Int32(GIT_REPOSITORY_STATE_NONE.rawValue) {
             return "a merge, rebase or other operation is in progress in the repository: finish or abort it first"
         }
         if git_repository_head_detached(handle) == 1 {
             return "the repository's HEAD is on no branch (detached): check out its branch first"
         }
-        var index: OpaquePointer?
-        guard git_repository_index(&index, handle) == 0 else { git_error_clear(); return nil }
-        defer { git_index_free(index) }
-        if git_index_read(index, 1) == 0, git_index_has_conflicts(index) != 0 {
-            return "the repository's index has conflicts: resolve or abort them first"
+        var index = given
+        if index == nil {
+            guard git_repository_index(&index, handle) == 0, git_index_read(index, 1) == 0 else {
+                git_error_clear()
+                if index != nil { git_index_free(index) }
+                return nil
+            }
         }
-        git_error_clear()
-        return nil
+        defer { if given == nil { git_index_free(index) } }
+        return git_index_has_conflicts(index) != 0 ? "the repository's index has conflicts: resolve or abort them first" : nil
     }
 
     /// Work-tree paths that differ from HEAD (modified, new, deleted), ignoring ignored files.

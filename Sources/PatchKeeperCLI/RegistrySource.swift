@@ -57,11 +57,7 @@ enum RegistrySource {
     /// why they could not be told (then nobody may take the registry for clean).
     var handEdits: (files: [String], error: String?) {
         guard case .registry(let r) = self else { return ([], nil) }
-        do { return (try r.handEdits(), nil) } catch let e as PatchKeeperError {
-            return ([], e.message + (e.hint.map { " (\($0))" } ?? ""))
-        } catch {
-            return ([], "\(error)")
-        }
+        do { return (try r.handEdits(), nil) } catch { return ([], "\(error)") }
     }
 
     /// The number of files `patch` touches, nil when it cannot be told.

@@ -82,10 +82,9 @@ extension Registry {
             } else {
                 differs = try head.map { try ObjectID.hashBlob(try POSIX.readFile(full, label: "registry file ")) != $0.id } ?? true
             }
-        } catch let e as GitError {
-            throw PatchKeeperError("cannot check \(full) for uncommitted changes: \(e.message)", hint: "check the registry with 'git -C \(path) status'")
-        } catch let e as PatchKeeperError {
-            throw PatchKeeperError("cannot check \(full) for uncommitted changes: \(e.message)", hint: "check the registry with 'git -C \(path) status'")
+        } catch {
+            let reason = (error as? GitError)?.message ?? (error as? PatchKeeperError)?.message ?? "\(error)"
+            throw PatchKeeperError("cannot check \(full) for uncommitted changes: \(reason)", hint: "check the registry with 'git -C \(path) status'")
         }
         if differs {
             throw PatchKeeperError("\(path)/\(file) has uncommitted changes (edited by hand?); \(action) would commit them under its own name",

@@ -157,10 +157,11 @@ public struct PublicSummary: Codable, Sendable, Equatable {
         let inputs = sourceInputs(source)
         if let inputs, let stamp = try? POSIX.readFile(sourcePath(registry), limit: 1 << 24, label: "summary-source"),
            let bytes = try? readBytes(registryPath: registry.path), var layout = Layout(bytes),
-           let head = layout.decodedHead, head.version == currentVersion, head.registry == registry.path, head.app == appName(registry),
+           var head = layout.decodedHead, head.version == currentVersion, head.registry == registry.path, head.app == appName(registry),
            stamp == (try sourceStamp(inputs, layout)) {
             layout.lastScan = try Layout.lastScanLine(redacted(scan))
-            try layout.setWrittenAt(now)
+            head.writtenAt = now
+            try layout.setHead(head)
             try write(bytes: layout.bytes, registry: registry)
             return .lastScanLine
         }

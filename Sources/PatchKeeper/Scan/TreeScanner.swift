@@ -380,7 +380,7 @@ public struct TreeScanner {
                                       message: "uncommitted change in the registry (edited by hand?): commit it with a reason (git -C \(registry.path) add \(file) && git -C \(registry.path) commit -m REASON -- \(file)), or undo it (git -C \(registry.path) checkout HEAD -- \(file))"))
             }
         } catch let e as PatchKeeperError {
-            problems.append(.init(path: registry.path, message: e.message + (e.hint.map { " (\($0))" } ?? "")))
+            problems.append(.init(path: registry.path, message: e.description))
         }
         let unregistered = drift.filter { !explained.contains(PathKey($0.path)) }
             .map { ScanReport.Drift(path: deployment.repoPath(forRootRelative: $0.path), kind: $0.kind) }
