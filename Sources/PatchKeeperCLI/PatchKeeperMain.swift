@@ -38,10 +38,15 @@ public enum PatchKeeperMain {
         } catch let error as PatchFile.ParseError {
             fail("error: \(error.description)", json: json ? ErrorDTO(kind: "trouble", message: error.description, exitCode: 2) : nil,
                  code: 2)
+        } catch let code as ExitCode {
+            // Findings (1) or trouble already reported: the command said what it had to. Exits
+            // here: argument-parser's exit(withError:) would build the root command's usage text
+            // (reflection over every command) only to print nothing, 2% of a blocked gate's work.
+            exit(code.rawValue)
         } catch {
             var code = PatchKeeperCommand.exitCode(for: error).rawValue
-            // ExitCode(1) after findings, --help, --version: the command said what it had to.
-            if error is ExitCode || code == 0 { PatchKeeperCommand.exit(withError: error) }
+            // --help, --version: argument-parser prints them.
+            if code == 0 { PatchKeeperCommand.exit(withError: error) }
             // Any other error is trouble: exit 1 means findings, and a gate must never read an
             // unexpected failure as "findings reported" (argument-parser maps unknown errors to 1).
             if code == 1 { code = 2 }

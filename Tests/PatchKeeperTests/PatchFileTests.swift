@@ -16,6 +16,31 @@ struct PatchFileTests {
         #expect(throws: (any Error).self) { try p.files() }
     }
 
+    @Test("a NUL byte anywhere, first to last, makes a file no patch file", arguments: [0, 1, 200, -1])
+    func nulBytes(at: Int) throws {
+        let good = "From 0123456789012345678901234567890123456789 Mon Sep 17 00:00:00 2001\nFrom: A <a@example.org>\nDate: Tue, 01 Dec 2026 00:00:00 +0000\nSubject: [PATCH] t\n\nr\n\nPatch-Id: 0001\nBase: 0123456789012345678901234567890123456789\nStatus: active\n---\n f | 1 +\n\ndiff --git a/f b/f\nindex 1111111111111111111111111111111111111111..2222222222222222222222222222222222222222 100644\n--- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\n+b\n"
+        _ = try PatchFile.parse(good, fileName: "0001-t.patch", validateDiff: false)
+        var bytes = Array(good.utf8)
+        bytes.insert(0, at: at < 0 ? bytes.count : at)
+        let text = String(decoding: bytes, as: UTF8.self)
+        #expect(throws: PatchFile.ParseError.self) { try PatchFile.parse(text, fileName: "0001-t.patch", validateDiff: false) }
+        do { _ = try PatchFile.parse(text, fileName: "0001-t.patch", validateDiff: false) } catch {
+            #expect(error.message.contains("NUL"))
+        }
+    }
+
+    @Test("mayTouch is false only for a plain path whose bytes are nowhere in the diff")
+    func mayTouchByBytes() throws {
+        let text = "From 0123456789012345678901234567890123456789 Mon Sep 17 00:00:00 2001\nFrom: A <a@example.org>\nDate: Tue, 01 Dec 2026 00:00:00 +0000\nSubject: [PATCH] t\n\nr\n\nPatch-Id: 0001\nBase: 0123456789012345678901234567890123456789\nStatus: active\n---\n f | 1 +\n\ndiff --git a/src/app/f\u{E9}.rb b/src/app/f\u{E9}.rb\r\nindex 1111111111111111111111111111111111111111..2222222222222222222222222222222222222222 100644\n--- a/src/app/f\u{E9}.rb\n+++ b/src/app/f\u{E9}.rb\n@@ -1 +1 @@\n-a\n+b\n"
+        let p = try PatchFile.parse(text, fileName: "0001-t.patch", validateDiff: false)
+        #expect(p.mayTouch("src/app"))  // a prefix of the path: may (the caller decides by parsing)
+        #expect(p.mayTouch("b/src/app/f"))
+        #expect(!p.mayTouch("src/app/g.rb"))
+        #expect(!p.mayTouch("src/app/F"))  // bytes, not case-folded
+        #expect(p.mayTouch("src/app/f\u{E9}.rb"))  // not plain: git would quote it, always true
+        #expect(p.mayTouch("src/app/f\u{65}\u{301}.rb"))  // decomposed, also not plain
+    }
+
     @Test("the diff section found on bytes equals Foundation's search, for generated tails")
     func diffSectionOnBytes() {
         var seed: UInt64 = 0xD1FF_5EC7

@@ -102,9 +102,11 @@ public struct PatchFile: Sendable, Equatable {
 
     /// False only when the patch certainly does not touch `path`: its diff text does not even
     /// contain it (a cheap test before parsing; a path git would quote always answers true).
+    /// The search is by bytes, as git wrote them: Foundation's `contains` went through NSString,
+    /// 60k instructions a patch, 11% of a `record` in a 1,000-patch registry.
     public func mayTouch(_ path: String) -> Bool {
         let plain = path.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value < 0x7f && $0 != "\"" && $0 != "\\" }
-        return !plain || tail.contains(path)
+        return !plain || tail.byteRange(of: path) != nil
     }
 
     /// The files as `parse` found them, with the tail they came from (a rebase changes the tail).
@@ -155,7 +157,12 @@ public struct PatchFile: Sendable, Equatable {
     public static func parse(_ text: String, fileName: String, requireRegistryFields: Bool = true,
                              validateDiff: Bool = true) throws(ParseError) -> PatchFile {
         func fail(_ line: Int, _ message: String) -> ParseError { ParseError(file: fileName, line: line, message: message) }
-        if text.utf8.contains(0) { throw fail(1, "contains NUL bytes; not a text patch file") }
+        // memchr when the text is contiguous (as read from a file): `utf8.contains` was 16k
+        // instructions a file, 3% of a `record` in a 1,000-patch registry.
+        let hasNUL = text.utf8.withContiguousStorageIfAvailable { b in
+            b.baseAddress.map { memchr($0, 0, b.count) != nil } ?? false
+        } ?? text.utf8.contains(0)
+        if hasNUL { throw fail(1, "contains NUL bytes; not a text patch file") }
         // Only the head is split into lines when it can be: up to the first '---' line after the
         // first empty one (the diff after it can be long and is kept whole as `tail`).
         let head = headSplit(text)
