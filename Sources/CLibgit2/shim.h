@@ -43,4 +43,12 @@ static inline int pk_git_enable_cache(size_t max_size) {
     return rc;
 }
 
+/* Registry writes read the registry's and the image store's trees several times each (a
+   1,000-patch registry's root tree is ~70 KB): libgit2 caches no tree over 4 KiB by default. */
+static inline int pk_git_cache_large_trees(size_t max_size, size_t tree_limit) {
+    int rc = pk_git_enable_cache(max_size);
+    if (rc == 0) rc = git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_TREE, tree_limit);
+    return rc;
+}
+
 #endif

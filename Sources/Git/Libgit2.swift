@@ -59,6 +59,15 @@ public enum GitSettings {
         Libgit2.enableObjectCache(maxBytes)
     }
 
+    /// The object cache on, trees up to `treeLimit` bytes cached too (libgit2 keeps none over
+    /// 4 KiB): for a registry write, which reads the registry's root tree and the image store's
+    /// tree (each tens of KB at 1,000 patches) five to eight times. Not for scans or gates over
+    /// big trees: what it caches stays until the process ends, up to `maxBytes`.
+    public static func cacheLargeTrees(maxBytes: Int, treeLimit: Int) {
+        Libgit2.ensure()
+        _ = pk_git_cache_large_trees(maxBytes, treeLimit)
+    }
+
     /// The libgit2 version linked at run time, e.g. "1.5.1".
     public static var libgit2Version: String {
         var major: Int32 = 0, minor: Int32 = 0, rev: Int32 = 0
