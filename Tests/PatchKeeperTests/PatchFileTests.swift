@@ -41,6 +41,21 @@ struct PatchFileTests {
         #expect(p.mayTouch("src/app/f\u{65}\u{301}.rb"))  // decomposed, also not plain
     }
 
+    @Test("a patch whose headers quote a path may touch any path (git reads \"a/\\113.rb\" as K.rb)", arguments: [
+        "diff --git \"a/\\113.rb\" \"b/\\113.rb\"\n--- \"a/\\113.rb\"\n+++ \"b/\\113.rb\"\n@@ -1 +1 @@\n-a\n+b\n",
+        "diff --git a/x.rb b/y.rb\nsimilarity index 90%\nrename from x.rb\nrename to \"\\113.rb\"\n",
+        "diff --git a/\\113.rb b/\\113.rb\n--- \"a/\\113.rb\"\n+++ b/K.rb\n@@ -1 +1 @@\n-a\n+b\n",
+    ])
+    func mayTouchQuotedHeaders(diff: String) throws {
+        let text = "From 0123456789012345678901234567890123456789 Mon Sep 17 00:00:00 2001\nFrom: A <a@example.org>\nDate: Tue, 01 Dec 2026 00:00:00 +0000\nSubject: [PATCH] t\n\nr\n\nPatch-Id: 0001\nBase: 0123456789012345678901234567890123456789\nStatus: active\n---\n f | 1 +\n\n" + diff
+        let p = try PatchFile.parse(text, fileName: "0001-t.patch", validateDiff: false)
+        #expect(p.mayTouch("K.rb"))
+        // A quote in a content line is no header: a plain path still answers by its bytes.
+        let content = try PatchFile.parse(text.replacingOccurrences(of: "\"", with: "").replacingOccurrences(of: "-a\n+b", with: "-a\n+\"b\""),
+                                          fileName: "0001-t.patch", validateDiff: false)
+        #expect(!content.mayTouch("L.rb"))
+    }
+
     @Test("the diff section found on bytes equals Foundation's search, for generated tails")
     func diffSectionOnBytes() {
         var seed: UInt64 = 0xD1FF_5EC7

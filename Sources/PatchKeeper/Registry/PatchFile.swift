@@ -101,12 +101,33 @@ public struct PatchFile: Sendable, Equatable {
     }
 
     /// False only when the patch certainly does not touch `path`: its diff text does not even
-    /// contain it (a cheap test before parsing; a path git would quote always answers true).
+    /// contain it (a cheap test before parsing; a path git would quote always answers true, and
+    /// so does a patch whose headers quote any path: `"a/\113.rb"` is `K.rb` to git, and a
+    /// registry file can spell a plain path that way).
     /// The search is by bytes, as git wrote them: Foundation's `contains` went through NSString,
     /// 60k instructions a patch, 11% of a `record` in a 1,000-patch registry.
     public func mayTouch(_ path: String) -> Bool {
         let plain = path.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value < 0x7f && $0 != "\"" && $0 != "\\" }
-        return !plain || tail.byteRange(of: path) != nil
+        return !plain || tail.byteRange(of: path) != nil || Self.quotesAPath(tail)
+    }
+
+    /// Whether a header line of the diff (`diff --git`, `---`, `+++`, rename and copy lines)
+    /// holds a `"`: git's quoting, under which a path's bytes need not appear as they are.
+    static func quotesAPath(_ tail: String) -> Bool {
+        let heads = ["diff --git ", "--- ", "+++ ", "rename from ", "rename to ", "copy from ", "copy to "].map { Array($0.utf8) }
+        var text = tail
+        return text.withUTF8 { b in
+            guard let base = b.baseAddress, memchr(base, 0x22, b.count) != nil else { return false }
+            var start = 0
+            while start < b.count {
+                var end = start
+                while end < b.count && b[end] != 10 { end += 1 }
+                let line = UnsafeBufferPointer(rebasing: b[start..<end])
+                if line.contains(0x22), heads.contains(where: { line.starts(with: $0) }) { return true }
+                start = end + 1
+            }
+            return false
+        }
     }
 
     /// The files as `parse` found them, with the tail they came from (a rebase changes the tail).
