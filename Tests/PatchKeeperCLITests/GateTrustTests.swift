@@ -662,6 +662,27 @@ struct GateTrustTests {
         #expect(pk(["scan", "--no-cache"] + app.flags).status == 0)
     }
 
+    @Test("12b. apply of a change on cafe\u{301}.rb is not 'already applied' by a patch on caf\u{E9}.rb (paths are bytes)")
+    func applyAlreadyAppliedComparesBytes() throws {
+        let body = Self.settings()
+        let nfc = "config/caf\u{E9}.rb", nfd = "config/cafe\u{301}.rb"
+        // (Two dictionaries: as String keys the two paths are one.)
+        let app = makeApp(["src/api/" + nfc: body], bytes: ["src/api/" + nfd: Data(body.utf8)])
+        #expect(git(["ls-files"], in: app.repo).components(separatedBy: "\n").filter { $0.contains("caf") }.count == 2)
+        let patched = Self.edit(body, 3, "300")
+        app.scratch.write("live/" + nfc, patched)
+        record(app, [nfc], "Raise value3")
+        // The same change to the other file, as a patch, with the live file already carrying it.
+        let c = app.clone(at: "base")
+        try patched.write(toFile: c + "/src/api/" + nfd, atomically: false, encoding: .utf8)
+        let second = app.scratch.file("nfd.patch")
+        try (git(["-c", "core.quotepath=false", "diff", "--full-index"], in: c) + "\n").write(toFile: second, atomically: false, encoding: .utf8)
+        #expect(try String(contentsOfFile: second, encoding: .utf8).contains("e\u{301}"))
+        app.scratch.write("live/" + nfd, patched)
+        let a = pk(["apply", second, "--title", "Raise value3 there too", "--reason", "r"] + app.flags)
+        #expect(!a.stdout.contains("already applied"), "\(a.stdout)\(a.stderr)")
+    }
+
     // MARK: 13
 
     @Test("13. a file deleted while a third of it moved elsewhere is removed (git sees D + A) with a hint; a real 90% rename reapplies-renamed")

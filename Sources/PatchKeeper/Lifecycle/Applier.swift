@@ -103,17 +103,18 @@ public enum Applier {
     /// hunks there gives that patch's preimage.
     static func alreadyApplied(_ files: [ParsedFilePatch], rootRel: [String: String], deployment: Deployment,
                                patches: [PatchFile]) throws -> PatchFile? {
-        var live: [String: FileVersion?] = [:]
+        // By bytes (`PathKey`): a registered patch on `cafe\u{301}` is not one on `café`.
+        var live: [PathKey: FileVersion?] = [:]
         for f in files {
             let v = try LiveTree.read(root: deployment.root, relativePath: rootRel[f.path]!, repoPath: f.path).map(deployment.repositoryForm)
-            live[deployment.repoPath(forRootRelative: rootRel[f.path]!)] = .some(v)  // .some: nil would drop the key
+            live[PathKey(deployment.repoPath(forRootRelative: rootRel[f.path]!))] = .some(v)  // .some: nil would drop the key
         }
         // A patch that matches has every file at one of these paths: one whose text names none
         // of them is not parsed (1,000 diffs in a big registry).
-        for p in patches.reversed() where p.status == .active && live.keys.contains(where: { p.mayTouch($0) }) {
+        for p in patches.reversed() where p.status == .active && live.keys.contains(where: { p.mayTouch($0.path) }) {
             guard let pf = try? p.files(), pf.count == files.count else { continue }
             let same = zip(pf.sorted { $0.path < $1.path }, files.sorted { $0.path < $1.path }).allSatisfy { (registered, input) in
-                guard case .some(let l) = live[registered.path] else { return false }
+                guard case .some(let l) = live[PathKey(registered.path)] else { return false }
                 if registered.status == .deleted { return l == nil && input.status == .deleted }
                 guard let l, (try? l.blobID()) == registered.newID else { return false }
                 // The same bytes but another mode (a chmod +x on top) is a different change.
