@@ -61,6 +61,15 @@ struct ScanBlobHasherTests {
         }
     }
 
+    @Test("a registry load's content ids (the fast hash where the CPU has it) are libgit2's blob ids")
+    func comparisonIDsAreBlobIDs() throws {
+        var seed: UInt64 = 0x5EED
+        for size in [0, 1, 55, 56, 63, 64, 65, 119, 120, 1_000, 4_096, 70_000, 200_003] {
+            let bytes = (0..<size).map { _ -> UInt8 in seed = seed &* 6364136223846793005 &+ 1442695040888963407; return UInt8(truncatingIfNeeded: seed >> 33) }
+            #expect(BlobHasher.comparisonID(bytes) == (try ObjectID.hashBlob(bytes)), "\(size) bytes")
+        }
+    }
+
     @Test("a file that is not the one the walk saw is never hashed as if it were: swapped, grown, replaced by a link or a FIFO, gone")
     func enforcesTheWalksStat() throws {
         let scratch = Scratch()

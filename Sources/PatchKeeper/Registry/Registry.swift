@@ -406,7 +406,9 @@ public final class Registry {
             throw PatchKeeperError("registry file \(full):\(bad): not UTF-8 text", hint: "fix or remove the file (it is never rewritten while it does not parse)")
         }
         var patch: PatchFile
-        let id = try? ObjectID.hashBlob(bytes)
+        // A name for the content, compared only (the `validated` cache, the summary's stamp):
+        // the fast hash where the CPU has it (docs/DESIGN.md, "Which SHA-1").
+        let id = BlobHasher.comparisonID(bytes)
         do {
             patch = try PatchFile.parse(text, fileName: name, validateDiff: id.map { !known.contains($0) } ?? true)
         } catch {
