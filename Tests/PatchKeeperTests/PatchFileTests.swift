@@ -154,6 +154,18 @@ struct PatchFileTests {
         #expect(found > 500)
     }
 
+    @Test("ASCII letters are exactly the alphabetic ASCII scalars (trailer keys)")
+    func asciiLettersAreAlphabetic() {
+        for v in UInt32(0)..<128 {
+            let c = Unicode.Scalar(v)!
+            let key = "K\(c)y: value"
+            // (A ":" ends the key at "K", which is one.)
+            let isKeyChar = c.properties.isAlphabetic || ("0"..."9").contains(c) || c == "-"
+            #expect((PatchFile.trailerParts(key) != nil) == (isKeyChar || c == ":"), "U+\(String(v, radix: 16))")
+            #expect((PatchFile.trailerParts("\(c)x: v") != nil) == c.properties.isAlphabetic, "U+\(String(v, radix: 16))")
+        }
+    }
+
     @Test("the trims and key comparisons a load uses equal Foundation's")
     func trimsAndKeysEqualFoundation() {
         let pieces = [" ", "\t", "\u{A0}", "\u{3000}", "\u{2028}", "\n", "a", "Z", "@", "[", "`", "{", "-", "ß", "SS", "İ", "i", "\u{301}", "k", "K", "\u{212A}"]
