@@ -9,7 +9,9 @@ public enum Text {
         func isSpace(_ c: Unicode.Scalar) -> Bool { c == " " || c == "\t" || (c.value > 0x7f && c.properties.generalCategory == .spaceSeparator) }
         guard let first = scalars.firstIndex(where: { !isSpace($0) }) else { return "" }
         let last = scalars.lastIndex(where: { !isSpace($0) })!
-        return String(String.UnicodeScalarView(scalars[first...last]))
+        // The bytes between (scalar-aligned indices are UTF-8 indices too): building a scalar
+        // view one scalar at a time was 4% of a record in a 1,000-patch registry.
+        return String(decoding: s.utf8[first..<scalars.index(after: last)], as: UTF8.self)
     }
 
     /// `a.caseInsensitiveCompare(b) == .orderedSame`, without Foundation when both are ASCII
