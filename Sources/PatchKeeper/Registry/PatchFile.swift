@@ -111,10 +111,11 @@ public struct PatchFile: Sendable, Equatable {
         return !plain || tail.byteRange(of: path) != nil || Self.quotesAPath(tail)
     }
 
+    static let pathHeaders = ["diff --git ", "--- ", "+++ ", "rename from ", "rename to ", "copy from ", "copy to "].map { Array($0.utf8) }
+
     /// Whether a header line of the diff (`diff --git`, `---`, `+++`, rename and copy lines)
     /// holds a `"`: git's quoting, under which a path's bytes need not appear as they are.
     static func quotesAPath(_ tail: String) -> Bool {
-        let heads = ["diff --git ", "--- ", "+++ ", "rename from ", "rename to ", "copy from ", "copy to "].map { Array($0.utf8) }
         var text = tail
         return text.withUTF8 { b in
             guard let base = b.baseAddress, memchr(base, 0x22, b.count) != nil else { return false }
@@ -123,7 +124,7 @@ public struct PatchFile: Sendable, Equatable {
                 var end = start
                 while end < b.count && b[end] != 10 { end += 1 }
                 let line = UnsafeBufferPointer(rebasing: b[start..<end])
-                if line.contains(0x22), heads.contains(where: { line.starts(with: $0) }) { return true }
+                if line.contains(0x22), pathHeaders.contains(where: { line.starts(with: $0) }) { return true }
                 start = end + 1
             }
             return false
