@@ -154,6 +154,26 @@ struct PatchFileTests {
         #expect(found > 500)
     }
 
+    @Test("the first ':' found on the bytes is the first ':' Character, for generated lines")
+    func firstColonEqualsCharacterSearch() {
+        let pieces = [":", "a", "K", "-", " ", "\r", "\n", "\r\n", "\u{301}", "\u{E9}", "\u{200D}", "\u{600}", "\u{1F600}",
+                      "\u{FE0F}", "\u{1100}", "\u{1161}", "\u{A0}", ":\u{301}", "\u{301}:"]
+        var state: UInt64 = 0x3A
+        func next(_ n: Int) -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int((state >> 33) % UInt64(n))
+        }
+        var onBytes = 0
+        for _ in 0..<50_000 {
+            let line = (0..<(1 + next(8))).map { _ in pieces[next(pieces.count)] }.joined()
+            let want = line.firstIndex(of: ":")
+            let got = PatchFile.firstColon(line)
+            #expect(got == want, "\(line.debugDescription)")
+            if let want, line.utf8[..<want].allSatisfy({ $0 < 0x80 }) { onBytes += 1 }
+        }
+        #expect(onBytes > 2_000, "the byte path answered \(onBytes) times")
+    }
+
     @Test("ASCII letters are exactly the alphabetic ASCII scalars (trailer keys)")
     func asciiLettersAreAlphabetic() {
         for v in UInt32(0)..<128 {

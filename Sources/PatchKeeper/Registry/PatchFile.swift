@@ -306,7 +306,7 @@ public struct PatchFile: Sendable, Equatable {
     /// token); nil for any other line. Hand-written: a Regex literal is rebuilt on every use, and
     /// this runs for every trailer of every patch on every load.
     static func trailerParts(_ line: String) -> (String, String)? {
-        guard let colon = line.firstIndex(of: ":") else { return nil }
+        guard let colon = firstColon(line) else { return nil }
         let key = line[..<colon]
         // ASCII letters are exactly the alphabetic ASCII scalars (the property look-up was 3% of
         // a record in a 1,000-patch registry).
@@ -317,6 +317,19 @@ public struct PatchFile: Sendable, Equatable {
         var value = line[line.index(after: colon)...]
         if value.hasPrefix(" ") { value = value.dropFirst() }
         return (String(key), String(value))
+    }
+
+    /// `line.firstIndex(of: ":")` (by Characters: a ":" followed by a combining mark is another
+    /// Character), from the bytes when that cannot differ: only ASCII before the first ":" byte
+    /// and an ASCII byte (or the end) after it. The Character search was 5% of an apply at 1,000
+    /// patches.
+    static func firstColon(_ line: String) -> String.Index? {
+        let u = line.utf8
+        if let i = u.firstIndex(of: 0x3A), u[..<i].allSatisfy({ $0 < 0x80 }) {
+            let next = u.index(after: i)
+            if next == u.endIndex || u[next] < 0x80 { return i }
+        }
+        return line.firstIndex(of: ":")
     }
 
     /// libgit2 reports "at line N" of the diff text; return N-1 (0 when absent).
