@@ -4,6 +4,15 @@ import Testing
 import TestSupport
 @testable import PatchKeeper
 
+/// The generated-input tests' numbers: a fixed-seed linear congruential generator.
+struct Generator {
+    var state: UInt64
+    mutating func next(_ n: Int) -> Int {
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return Int((state >> 33) % UInt64(n))
+    }
+}
+
 @Suite("Patch file format")
 struct PatchFileTests {
     @Test("a file loaded as validated skips the header path checks only for the tail it was loaded with")
@@ -125,11 +134,8 @@ struct PatchFileTests {
     func headSplitEqualsWholeSplit() {
         let pieces = ["From x", "From: A <a@b>", "Subject: s", "", "---", "--", "----", "\r", "\r\n", "\n", "\n\n",
                       "diff --git a/x b/x", "diff --git \u{301}a", "diff --gi", "x", "-", "\u{301}", " ", "é"]
-        var state: UInt64 = 0x13
-        func next(_ n: Int) -> Int {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Int((state >> 33) % UInt64(n))
-        }
+        var generator = Generator(state: 0x13)
+        func next(_ n: Int) -> Int { generator.next(n) }
         var found = 0
         for _ in 0..<20_000 {
             var text = ""
@@ -158,11 +164,8 @@ struct PatchFileTests {
     func firstColonEqualsCharacterSearch() {
         let pieces = [":", "a", "K", "-", " ", "\r", "\n", "\r\n", "\u{301}", "\u{E9}", "\u{200D}", "\u{600}", "\u{1F600}",
                       "\u{FE0F}", "\u{1100}", "\u{1161}", "\u{A0}", ":\u{301}", "\u{301}:"]
-        var state: UInt64 = 0x3A
-        func next(_ n: Int) -> Int {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Int((state >> 33) % UInt64(n))
-        }
+        var generator = Generator(state: 0x3A)
+        func next(_ n: Int) -> Int { generator.next(n) }
         var onBytes = 0
         for _ in 0..<50_000 {
             let line = (0..<(1 + next(8))).map { _ in pieces[next(pieces.count)] }.joined()
@@ -189,11 +192,8 @@ struct PatchFileTests {
     @Test("the trims and key comparisons a load uses equal Foundation's")
     func trimsAndKeysEqualFoundation() {
         let pieces = [" ", "\t", "\u{A0}", "\u{3000}", "\u{2028}", "\n", "a", "Z", "@", "[", "`", "{", "-", "ß", "SS", "İ", "i", "\u{301}", "k", "K", "\u{212A}"]
-        var state: UInt64 = 0x2A
-        func next(_ n: Int) -> Int {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return Int((state >> 33) % UInt64(n))
-        }
+        var generator = Generator(state: 0x2A)
+        func next(_ n: Int) -> Int { generator.next(n) }
         func word() -> String { (0..<next(6)).map { _ in pieces[next(pieces.count)] }.joined() }
         for _ in 0..<20_000 {
             let a = word(), b = word()
