@@ -87,9 +87,16 @@ extension Registry {
             throw PatchKeeperError("cannot check \(full) for uncommitted changes: \(reason)", hint: "check the registry with 'git -C \(path) status'")
         }
         if differs {
+            let fix = handEditCommands(file)
             throw PatchKeeperError("\(path)/\(file) has uncommitted changes (edited by hand?); \(action) would commit them under its own name",
-                                   hint: "commit them with a reason (git -C \(path) add \(file) && git -C \(path) commit -m REASON -- \(file)) or undo them (git -C \(path) checkout HEAD -- \(file)), then run it again")
+                                   hint: "commit them with a reason (\(fix.commit)) or undo them (\(fix.undo)), then run it again")
         }
+    }
+
+    /// The git commands that settle a hand edit of `file` and nothing else: commit only that
+    /// file (a plain `git commit` would also record whatever else the index holds), or undo it.
+    func handEditCommands(_ file: String) -> (commit: String, undo: String) {
+        ("git -C \(path) add \(file) && git -C \(path) commit -m REASON -- \(file)", "git -C \(path) checkout HEAD -- \(file)")
     }
 
     /// Runs a journaled job: journal, live writes, registry commit, journal removal. Call with
@@ -186,8 +193,7 @@ extension Registry {
 
     /// True when HEAD holds exactly this patch file.
     func isCommitted(_ patch: PatchFile) -> Bool {
-        guard !repository.isEmpty, let head = try? repository.resolveCommit("HEAD"),
-              let entry = try? repository.entry(atPath: patch.fileName, inCommit: head),
+        guard let entry = try? repository.headEntry(path: patch.fileName),
               let want = try? ObjectID.hashBlob(Array(patch.render().utf8)) else { return false }
         let onDisk = (try? POSIX.readFile(path + "/" + patch.fileName)).flatMap { try? ObjectID.hashBlob($0) }
         return entry.id == want && onDisk == want

@@ -376,8 +376,9 @@ public struct TreeScanner {
         }
         do {
             for file in try registry.handEdits() {
+                let fix = registry.handEditCommands(file)
                 problems.append(.init(path: registry.path + "/" + file,
-                                      message: "uncommitted change in the registry (edited by hand?): commit it with a reason (git -C \(registry.path) add \(file) && git -C \(registry.path) commit -m REASON -- \(file)), or undo it (git -C \(registry.path) checkout HEAD -- \(file))"))
+                                      message: "uncommitted change in the registry (edited by hand?): commit it with a reason (\(fix.commit)), or undo it (\(fix.undo))"))
             }
         } catch let e as PatchKeeperError {
             problems.append(.init(path: registry.path, message: e.description))
