@@ -14,9 +14,14 @@ extension Repository {
         return ObjectID(oid)
     }
 
-    /// Keeps the blobs `ids` reachable: commits a tree that names every blob the ref already keeps
-    /// plus these (one entry per blob, named by its id) on top of `ref`. Nothing happens when the
-    /// ref already keeps them all. The blobs must exist in this repository.
+    /// Keeps the blobs `ids` reachable: commits, on top of `ref`, a tree that names every blob the
+    /// ref already keeps plus these. Each blob is named by its id, in a directory named by the id's
+    /// first two hex digits (`ab/ab12…`, as git's loose objects), so a write rewrites the root
+    /// (at most 256 entries) and one small tree per new blob, not a tree of every image ever kept
+    /// (2,000 entries, 140 KB hashed, compressed and read back at 1,000 patches). A tree written
+    /// before (one entry per blob at the root) is moved into directories by the first write.
+    /// Nothing happens when the ref already keeps them all this way. The blobs must exist in this
+    /// repository.
     public func keepBlobs(_ ids: Set<ObjectID>, ref: String, message: String, signature: Signature) throws {
         var head = git_oid()
         var parent: OpaquePointer?
@@ -31,22 +36,53 @@ extension Repository {
             if let parentTree { git_tree_free(parentTree) }
             if let parent { git_commit_free(parent) }
         }
-        // Only the new blobs are looked at: the builder starts from the kept tree as it is.
-        var missing: [ObjectID] = []
-        for id in ids where !id.isZero {
-            if let parentTree, git_tree_entry_byname(parentTree, id.hex) != nil { continue }
-            missing.append(id)
+        // Blobs named at the root (the layout before directories): moved, keeping their ids.
+        var flat: [(name: String, id: ObjectID)] = []
+        if let parentTree {
+            for i in 0..<git_tree_entrycount(parentTree) {
+                guard let e = git_tree_entry_byindex(parentTree, i), git_tree_entry_filemode(e) == GIT_FILEMODE_BLOB else { continue }
+                let name = String(cString: git_tree_entry_name(e))
+                if Self.isImageName(name) { flat.append((name, ObjectID(git_tree_entry_id(e).pointee))) }
+            }
         }
-        if missing.isEmpty { return }
-        var builder: OpaquePointer?
-        try check(git_treebuilder_new(&builder, handle, parentTree), "build image tree")
-        defer { git_treebuilder_free(builder) }
-        for id in missing {
-            var oid = id.raw
-            try check(git_treebuilder_insert(nil, builder, id.hex, &oid, GIT_FILEMODE_BLOB), "keep blob \(id.short)")
+        // A blob counts as kept only where its own name names it (an entry of that name holding
+        // another blob keeps nothing of this one).
+        var add: [String: [(name: String, id: ObjectID)]] = [:]
+        for (name, id) in flat { add[String(name.prefix(2)), default: []].append((name, id)) }
+        for id in ids where !id.isZero {
+            let hex = id.hex
+            if flat.contains(where: { $0.name == hex && $0.id == id }) { continue }
+            if let parentTree, Self.entryID(parentTree, path: String(hex.prefix(2)) + "/" + hex) == id { continue }
+            add[String(hex.prefix(2)), default: []].append((hex, id))
+        }
+        if add.isEmpty { return }
+        var root: OpaquePointer?
+        try check(git_treebuilder_new(&root, handle, parentTree), "build image tree")
+        defer { git_treebuilder_free(root) }
+        for (name, _) in flat { try check(git_treebuilder_remove(root, name), "move image \(name)") }
+        for (dir, entries) in add.sorted(by: { $0.key < $1.key }) {
+            var subtree: OpaquePointer?
+            if let e = git_treebuilder_get(root, dir) {
+                guard git_tree_entry_filemode(e) == GIT_FILEMODE_TREE else {
+                    throw GitError(code: -1, message: "its entry \(dir) is not a directory; move it away with git and run the command again",
+                                   operation: "keep images on \(ref)")
+                }
+                try check(git_tree_lookup(&subtree, handle, git_tree_entry_id(e)), "read image tree \(dir)")
+            }
+            defer { if let subtree { git_tree_free(subtree) } }
+            var sub: OpaquePointer?
+            try check(git_treebuilder_new(&sub, handle, subtree), "build image tree \(dir)")
+            defer { git_treebuilder_free(sub) }
+            for (name, id) in entries {
+                var oid = id.raw
+                try check(git_treebuilder_insert(nil, sub, name, &oid, GIT_FILEMODE_BLOB), "keep blob \(name)")
+            }
+            var subID = git_oid()
+            try check(git_treebuilder_write(&subID, sub), "write image tree \(dir)")
+            try check(git_treebuilder_insert(nil, root, dir, &subID, GIT_FILEMODE_TREE), "write image tree \(dir)")
         }
         var treeID = git_oid()
-        try check(git_treebuilder_write(&treeID, builder), "write image tree")
+        try check(git_treebuilder_write(&treeID, root), "write image tree")
         var tree: OpaquePointer?
         try check(git_tree_lookup(&tree, handle, &treeID), "read image tree")
         defer { git_tree_free(tree) }
@@ -58,6 +94,19 @@ extension Repository {
             try check(git_commit_create(&out, handle, ref, sig, sig, "UTF-8", message, tree, buf.count, buf.baseAddress),
                       "commit \(ref)")
         }
+    }
+
+    /// 40 lowercase hex digits: how `keepBlobs` names a blob.
+    static func isImageName(_ name: String) -> Bool {
+        name.utf8.count == 40 && name.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
+    }
+
+    /// The id of the blob at `path` below `tree`, if there is one.
+    static func entryID(_ tree: OpaquePointer, path: String) -> ObjectID? {
+        var e: OpaquePointer?
+        guard git_tree_entry_bypath(&e, tree, path) == 0, let e else { git_error_clear(); return nil }
+        defer { git_tree_entry_free(e) }
+        return git_tree_entry_type(e) == GIT_OBJECT_BLOB ? ObjectID(git_tree_entry_id(e).pointee) : nil
     }
 }
 

@@ -292,7 +292,7 @@ class Setup:
         self.check_same(i, path, kind, base, os.path.basename(real), open(real).read(), sections)
         if not os.path.exists(os.path.join(self.registry, ".patchkeeper", "images-complete")):
             sys.exit("gate1k: record did not complete the registry's images")
-        kept = set(git(["ls-tree", "--name-only", "patchkeeper-images"], cwd=self.registry).decode().split())
+        kept = {n.split("/")[-1] for n in git(["ls-tree", "-r", "--name-only", "patchkeeper-images"], cwd=self.registry).decode().split()}
         want = set()
         for s in sections.values():
             m = re.search(r"(?m)^index ([0-9a-f]{40})\.\.([0-9a-f]{40})", s)

@@ -1,0 +1,97 @@
+import Foundation
+import Git
+import Testing
+import TestSupport
+
+/// The registry keeps every patch image reachable from one branch (`keepBlobs`): each blob named
+/// by its id in a directory named by the id's first two digits. Checked with the git CLI.
+@Suite("image branch: blobs kept in two-digit directories")
+struct ImageStoreTests {
+    static let ref = "refs/heads/patchkeeper-images"
+    static let sig = Signature(name: "Test", email: "test@example.org", time: 1_700_000_000)
+
+    /// `path id` of every blob the branch names, from `git ls-tree -r`.
+    static func kept(_ repo: String) -> [String: String] {
+        var out: [String: String] = [:]
+        for line in git(["ls-tree", "-r", ref], in: repo).split(separator: "\n") {
+            let parts = line.split(separator: "\t", maxSplits: 1)
+            out[String(parts[1])] = String(parts[0].split(separator: " ")[2])
+        }
+        return out
+    }
+
+    static func repo(_ s: Scratch) throws -> (String, Repository) {
+        let path = s.file("registry")
+        git(["init", "-q", path], in: s.path)
+        return (path, try Repository.open(atPath: path))
+    }
+
+    /// Points the branch at a commit of the tree `git mktree` makes of `lines`; returns the commit.
+    static func commitTree(_ s: Scratch, _ lines: [String], message: String) -> String {
+        s.write("mktree.txt", lines.joined(separator: "\n") + "\n")
+        let made = run("/bin/sh", ["-c", "git -C registry mktree < mktree.txt"], cwd: s.path)
+        precondition(made.status == 0, made.stderr)
+        let commit = git(["commit-tree", "-m", message, made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)], in: s.file("registry"))
+        git(["update-ref", ref, commit], in: s.file("registry"))
+        return commit
+    }
+
+    @Test("new blobs go to ab/ab…, the root holds only directories, and keeping them again writes nothing")
+    func sharded() throws {
+        let s = Scratch()
+        let (path, r) = try Self.repo(s)
+        let ids = try (0..<40).map { try r.writeBlob(Array("image \($0)\n".utf8)) }
+        try r.keepBlobs(Set(ids[0..<25]), ref: Self.ref, message: "keep\n", signature: Self.sig)
+        try r.keepBlobs(Set(ids[20..<40]), ref: Self.ref, message: "keep\n", signature: Self.sig)
+        let kept = Self.kept(path)
+        #expect(kept.count == 40)
+        for id in ids { #expect(kept[String(id.hex.prefix(2)) + "/" + id.hex] == id.hex) }
+        for line in git(["ls-tree", Self.ref], in: path).split(separator: "\n") {
+            #expect(line.hasPrefix("040000 tree "), "\(line)")
+            #expect(line.split(separator: "\t")[1].count == 2, "\(line)")
+        }
+        let tip = git(["rev-parse", Self.ref], in: path)
+        try r.keepBlobs(Set(ids.shuffled().prefix(30)), ref: Self.ref, message: "keep\n", signature: Self.sig)
+        #expect(git(["rev-parse", Self.ref], in: path) == tip, "nothing new to keep, yet a commit was written")
+        #expect(git(["rev-list", "--count", Self.ref], in: path).trimmingCharacters(in: .whitespacesAndNewlines) == "2")
+        git(["fsck", "--strict", "--no-dangling"], in: path)
+    }
+
+    @Test("a branch written before directories is moved into them by the next write; nothing it named is dropped")
+    func movesFlatTree() throws {
+        let s = Scratch()
+        let (path, r) = try Self.repo(s)
+        let old = try (0..<30).map { try r.writeBlob(Array("old image \($0)\n".utf8)) }
+        let other = try r.writeBlob(Array("not ours\n".utf8))
+        let fresh = try r.writeBlob(Array("new image\n".utf8))
+        // The old layout, as earlier binaries wrote it, plus an entry patchkeeper never names
+        // and one whose name is a blob id it does not hold.
+        let impostor = try r.writeBlob(Array("impostor\n".utf8))
+        var lines = old.map { "100644 blob \($0.hex)\t\($0.hex)" }
+        lines.append("100644 blob \(other.hex)\tREADME")
+        lines.append("100644 blob \(impostor.hex)\t\(fresh.hex)")
+        let commit = Self.commitTree(s, lines, message: "flat")
+
+        try r.keepBlobs([fresh, old[3]], ref: Self.ref, message: "keep\n", signature: Self.sig)
+        let kept = Self.kept(path)
+        for id in old { #expect(kept[String(id.hex.prefix(2)) + "/" + id.hex] == id.hex, "\(id.hex) was dropped") }
+        #expect(kept[String(fresh.hex.prefix(2)) + "/" + fresh.hex] == fresh.hex, "a name holding another blob counted as kept")
+        #expect(kept["README"] == other.hex, "an entry patchkeeper does not name was dropped")
+        #expect(kept.count == 32)
+        #expect(git(["rev-parse", Self.ref + "^"], in: path) == commit, "the move is a commit on top of the old tip")
+        git(["fsck", "--strict", "--no-dangling"], in: path)
+    }
+
+    @Test("an entry in a directory's place stops the write and names it; the branch is left as it was")
+    func refusesNonDirectory() throws {
+        let s = Scratch()
+        let (path, r) = try Self.repo(s)
+        let id = try r.writeBlob(Array("an image\n".utf8))
+        let blocker = try r.writeBlob(Array("in the way\n".utf8))
+        let commit = Self.commitTree(s, ["100644 blob \(blocker.hex)\t\(id.hex.prefix(2))"], message: "odd")
+        #expect {
+            try r.keepBlobs([id], ref: Self.ref, message: "keep\n", signature: Self.sig)
+        } throws: { ($0 as? GitError)?.message.contains("entry \(id.hex.prefix(2)) is not a directory") == true }
+        #expect(git(["rev-parse", Self.ref], in: path) == commit)
+    }
+}
