@@ -143,6 +143,10 @@ public struct PatchFile: Sendable, Equatable {
     /// For a file loaded without its diff parsed (already validated by an earlier load): the
     /// files, parsed on first use.
     var lazy: LazyFiles?
+    /// Set by `parse` when the From header has no `<`: `Person.parse` may then have made the
+    /// e-mail from this host's name, so the parsed head is not a fact about the text alone
+    /// (`HeaderCache` does not keep it).
+    var authorMayNameHost = false
 
     // MARK: writing
 
@@ -204,6 +208,7 @@ public struct PatchFile: Sendable, Equatable {
         }
         guard i < lines.count else { throw fail(lines.count, "the file ends inside the mail header") }
         var author: Person?
+        var authorMayNameHost = false
         var dateText = ""
         var subject: String?
         var extra: [String] = []
@@ -211,6 +216,7 @@ public struct PatchFile: Sendable, Equatable {
             if h.hasPrefix("From: ") {
                 guard let p = Person.parse(String(h.dropFirst(6))) else { throw fail(ln, "cannot read the author in '\(Text.singleLine(h))'") }
                 author = p
+                authorMayNameHost = authorMayNameHost || !h.utf8.contains(UInt8(ascii: "<"))
             } else if h.hasPrefix("Date: ") {
                 dateText = String(h.dropFirst(6))
             } else if h.hasPrefix("Subject: ") {
@@ -253,6 +259,7 @@ public struct PatchFile: Sendable, Equatable {
         let tail = head.map { $0.tail } ?? lines[(sep + 1)...].joined(separator: "\n")
         var patch = PatchFile(fileName: fileName, fromLine: first, author: author, dateText: dateText, subject: subject,
                               extraHeaders: extra, body: body, trailers: trailers, tail: tail)
+        patch.authorMayNameHost = authorMayNameHost
 
         func lineOf(_ key: String) -> Int {
             if let k = trailers.lastIndex(where: { Text.sameIgnoringCase($0.key, key) }) { return trailerLines[k] }

@@ -340,6 +340,8 @@ public final class Registry {
     /// Blob ids of registry files an earlier load parsed in full (`.patchkeeper/validated`): their
     /// diffs are parsed only when used. A cache: unreadable, it costs a full parse.
     var validatedPath: String { stateDirectory + "/validated" }
+    /// Parsed registry file heads by file blob id (`HeaderCache`).
+    var headersPath: String { stateDirectory + "/headers" }
 
     /// What `validated` held at the last load: file blob ids, and (lines `H <id>`) those whose
     /// hunks a scan found to make their index lines' postimages.
@@ -365,21 +367,26 @@ public final class Registry {
         // Read and parsed on up to two threads (a 1,000-patch registry was 60 ms on one, before
         // the walk could start); checked in name order, so the first bad file is the one named.
         let registryPath = path
-        let parsed = ResultSlots<Result<PatchFile, any Error>?>(count: names.count, initial: nil)
+        let heads = HeaderCache.load(headersPath)
+        let parsed = ResultSlots<Result<(PatchFile, ArraySlice<UInt8>?), any Error>?>(count: names.count, initial: nil)
         let workers = names.count >= 64 ? min(2, max(1, ProcessInfo.processInfo.activeProcessorCount)) : 1
         let knownIDs = known, knownHunkIDs = knownHunks
         let parse = { @Sendable (name: String) in
-            Result { try Self.parseFile(named: name, in: registryPath, known: knownIDs, knownHunks: knownHunkIDs) }
+            Result { try Self.parseFile(named: name, in: registryPath, known: knownIDs, knownHunks: knownHunkIDs, heads: heads) }
         }
         Threads.run(workers) { w in
             for i in stride(from: w, to: names.count, by: workers) { parsed[i] = parse(names[i]) }
         }
         var validated = Set<ObjectID>()
+        var records: [ObjectID: ArraySlice<UInt8>] = [:]
         for (i, name) in names.enumerated() {
             // A thread that could not be started (a task limit, no memory) left its share: read here.
             let result = parsed[i] ?? parse(name)
-            let patch = try result.get()
-            if let id = patch.contentID { validated.insert(id) }
+            let (patch, record) = try result.get()
+            if let id = patch.contentID {
+                validated.insert(id)
+                records[id] = record
+            }
             if let other = seen[patch.id] {
                 throw PatchKeeperError("registry files \(other) and \(name) both have Patch-Id \(patch.id)", hint: "give one of them a new Patch-Id")
             }
@@ -389,36 +396,49 @@ public final class Registry {
         // Best effort, and only for who may write the state directory (root, the owner).
         let hunks = knownHunks.intersection(validated)
         if validated != known || hunks != knownHunks { writeValidated(validated, hunks) }
+        if Set(records.keys) != Set(heads.records.keys), POSIX.isDirectory(stateDirectory) {
+            try? AtomicFile.writeDerived(HeaderCache.encode(records), to: headersPath, mode: 0o600)
+        }
         validatedIDs = validated
         hunkIDs = hunks
         return patches
     }
 
-    /// One registry file, read and parsed: its diff checked unless `known` has its blob id.
-    private static func parseFile(named name: String, in path: String, known: Set<ObjectID>, knownHunks: Set<ObjectID>) throws -> PatchFile {
+    /// One registry file, read and parsed: its diff checked unless `known` has its blob id, its
+    /// head taken from `heads` when that also has it. Also returns the file's `heads` record.
+    private static func parseFile(named name: String, in path: String, known: Set<ObjectID>, knownHunks: Set<ObjectID>,
+                                  heads: HeaderCache) throws -> (PatchFile, ArraySlice<UInt8>?) {
         let full = path + "/" + name
         try refuseWritableByOthers(full)
         let bytes = try POSIX.readFile(full)
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            // Decoding it anyway would turn the bytes into U+FFFD, and a rewrite would keep that.
-            let lines = bytes.split(separator: 10, omittingEmptySubsequences: false)
-            let bad = (lines.firstIndex { String(validating: $0, as: UTF8.self) == nil } ?? 0) + 1
-            throw PatchKeeperError("registry file \(full):\(bad): not UTF-8 text", hint: "fix or remove the file (it is never rewritten while it does not parse)")
-        }
         var patch: PatchFile
+        var record: ArraySlice<UInt8>?
         // A name for the content, compared only (the `validated` cache, the summary's stamp):
         // the fast hash where the CPU has it (docs/DESIGN.md, "Which SHA-1").
         let id = BlobHasher.comparisonID(bytes)
-        do {
-            patch = try PatchFile.parse(text, fileName: name, validateDiff: id.map { !known.contains($0) } ?? true)
-        } catch {
-            throw PatchKeeperError("registry file \(path)/\(error.description)", hint: "fix or remove the file (it is never rewritten while it does not parse)")
+        if let id, known.contains(id), let kept = heads.records[id], let head = HeaderCache.patch(kept, bytes: bytes, fileName: name) {
+            // These exact bytes parsed in full before, to this head.
+            patch = head
+            record = kept
+        } else {
+            guard let text = String(validating: bytes, as: UTF8.self) else {
+                // Decoding it anyway would turn the bytes into U+FFFD, and a rewrite would keep that.
+                let lines = bytes.split(separator: 10, omittingEmptySubsequences: false)
+                let bad = (lines.firstIndex { String(validating: $0, as: UTF8.self) == nil } ?? 0) + 1
+                throw PatchKeeperError("registry file \(full):\(bad): not UTF-8 text", hint: "fix or remove the file (it is never rewritten while it does not parse)")
+            }
+            do {
+                patch = try PatchFile.parse(text, fileName: name, validateDiff: id.map { !known.contains($0) } ?? true)
+            } catch {
+                throw PatchKeeperError("registry file \(path)/\(error.description)", hint: "fix or remove the file (it is never rewritten while it does not parse)")
+            }
+            record = HeaderCache.record(of: patch, text: text).map { $0[...] }
         }
         if let id {
             patch.contentID = id
             if knownHunks.contains(id) { patch.hunksVerifiedTail = patch.tail }
         }
-        return patch
+        return (patch, record)
     }
 
     private func writeValidated(_ validated: Set<ObjectID>, _ hunks: Set<ObjectID>) {

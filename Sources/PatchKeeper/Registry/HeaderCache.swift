@@ -1,0 +1,140 @@
+import Foundation
+import Git
+
+/// Registry file heads as `PatchFile.parse` read them, kept by each file's content id in
+/// `.patchkeeper/headers` (issue 13: "parsed patch fingerprints"), so a registry load reads
+/// 1,000 files but parses only the ones that changed. Parsing the heads was a quarter of a
+/// `record`'s instructions at 1,000 patches.
+///
+/// A record is what parse gave for exactly those bytes, so it never goes stale; what it says is
+/// believed only for a file whose id `validated` also holds (it parsed in full), from a cache
+/// file and state directory the user running patchkeeper owns and nobody else may write. A file
+/// that does not read back whole is ignored from the first bad record on. Each record: the
+/// tail's byte offset in the file, then the From line, author name and e-mail, Date, Subject,
+/// body, the extra headers and the trailers, each a little-endian UInt32 length and the bytes.
+/// Bump `magic` whenever `PatchFile.parse` changes what it gives for some text.
+struct HeaderCache: Sendable {
+    static let magic = Array("patchkeeper headers 1\n".utf8)
+
+    private(set) var records: [ObjectID: ArraySlice<UInt8>] = [:]
+
+    init() {}
+
+    /// Reads a cache file's bytes; stops at the first record that does not read back whole.
+    init(bytes: [UInt8]) {
+        guard bytes.starts(with: Self.magic) else { return }
+        var at = Self.magic.count
+        while at < bytes.count {
+            guard bytes.count - at >= 24 else { return }
+            let id = ObjectID(bytes: Array(bytes[at..<at + 20]))
+            let n = Int(Self.u32(bytes, at + 20))
+            guard n <= bytes.count - at - 24 else { return }
+            let record = bytes[at + 24..<at + 24 + n]
+            guard Self.fields(of: record) != nil else { return }
+            records[id] = record
+            at += 24 + n
+        }
+    }
+
+    /// The cache file, or an empty cache when it cannot be believed: it is not a regular file,
+    /// or it or its directory belongs to another user or may be written by group or others.
+    static func load(_ path: String) -> HeaderCache {
+        guard let (fd, st) = try? POSIX.openRegular(path) else { return HeaderCache() }
+        defer { close(fd) }
+        guard st.st_uid == geteuid(), st.st_mode & 0o022 == 0,
+              let dir = POSIX.lstat(POSIX.parentDirectory(path)), dir.st_mode & S_IFMT == S_IFDIR,
+              dir.st_uid == geteuid(), dir.st_mode & 0o022 == 0,
+              let bytes = try? POSIX.readDescriptor(fd, path: path, limit: 256 << 20).bytes else { return HeaderCache() }
+        return HeaderCache(bytes: bytes)
+    }
+
+    /// The file's bytes: `records` in id order.
+    static func encode(_ records: [ObjectID: ArraySlice<UInt8>]) -> [UInt8] {
+        var out = magic
+        for id in records.keys.sorted(by: { $0.hex < $1.hex }) {
+            let r = records[id]!
+            out += id.bytes
+            appendU32(&out, r.count)
+            out += r
+        }
+        return out
+    }
+
+    /// The record of `patch`, parsed from `text` (nil when it cannot be kept: its author came
+    /// from this host's name, which may change, or its tail is not the end of the text).
+    static func record(of patch: PatchFile, text: String) -> [UInt8]? {
+        guard !patch.authorMayNameHost else { return nil }
+        let total = text.utf8.count, tailCount = patch.tail.utf8.count
+        guard tailCount <= total, text.utf8.suffix(tailCount).elementsEqual(patch.tail.utf8) else { return nil }
+        var out: [UInt8] = []
+        appendU32(&out, total - tailCount)
+        for s in [patch.fromLine, patch.author.name, patch.author.email, patch.dateText, patch.subject, patch.body] { append(&out, s) }
+        appendU32(&out, patch.extraHeaders.count)
+        for h in patch.extraHeaders { append(&out, h) }
+        appendU32(&out, patch.trailers.count)
+        for t in patch.trailers {
+            append(&out, t.key)
+            append(&out, t.value)
+        }
+        return out
+    }
+
+    /// The patch file this record describes, for a file named `fileName` holding `bytes`.
+    static func patch(_ record: ArraySlice<UInt8>, bytes: [UInt8], fileName: String) -> PatchFile? {
+        guard let f = fields(of: record), f.tailOffset <= bytes.count,
+              let tail = String(validating: bytes[f.tailOffset...], as: UTF8.self) else { return nil }
+        var patch = PatchFile(fileName: fileName, fromLine: f.strings[0], author: Person(name: f.strings[1], email: f.strings[2]),
+                              dateText: f.strings[3], subject: f.strings[4], extraHeaders: f.extra, body: f.strings[5],
+                              trailers: f.trailers, tail: tail)
+        patch.lazy = LazyFiles(validatedTail: patch.tail)
+        return patch
+    }
+
+    private static func fields(of record: ArraySlice<UInt8>) -> (tailOffset: Int, strings: [String], extra: [String], trailers: [PatchFile.Trailer])? {
+        var at = record.startIndex
+        func count() -> Int? {
+            guard record.endIndex - at >= 4 else { return nil }
+            defer { at += 4 }
+            return Int(u32(record, at))
+        }
+        func string() -> String? {
+            guard let n = count(), n <= record.endIndex - at else { return nil }
+            defer { at += n }
+            return String(validating: record[at..<at + n], as: UTF8.self)
+        }
+        guard let tailOffset = count() else { return nil }
+        var strings: [String] = []
+        for _ in 0..<6 {
+            guard let s = string() else { return nil }
+            strings.append(s)
+        }
+        guard let nExtra = count(), nExtra <= record.count else { return nil }
+        var extra: [String] = []
+        for _ in 0..<nExtra {
+            guard let s = string() else { return nil }
+            extra.append(s)
+        }
+        guard let nTrailers = count(), nTrailers <= record.count else { return nil }
+        var trailers: [PatchFile.Trailer] = []
+        for _ in 0..<nTrailers {
+            guard let k = string(), let v = string() else { return nil }
+            trailers.append(PatchFile.Trailer(k, v))
+        }
+        guard at == record.endIndex else { return nil }
+        return (tailOffset, strings, extra, trailers)
+    }
+
+    private static func u32<C: RandomAccessCollection>(_ b: C, _ at: C.Index) -> UInt32 where C.Element == UInt8, C.Index == Int {
+        UInt32(b[at]) | UInt32(b[at + 1]) << 8 | UInt32(b[at + 2]) << 16 | UInt32(b[at + 3]) << 24
+    }
+
+    private static func appendU32(_ out: inout [UInt8], _ n: Int) {
+        let v = UInt32(truncatingIfNeeded: n)
+        out += [UInt8(v & 0xff), UInt8(v >> 8 & 0xff), UInt8(v >> 16 & 0xff), UInt8(v >> 24)]
+    }
+
+    private static func append(_ out: inout [UInt8], _ s: String) {
+        appendU32(&out, s.utf8.count)
+        out += s.utf8
+    }
+}
