@@ -72,7 +72,7 @@ struct HeaderCacheTests {
         #expect(HeaderCache.record(of: withEmail, text: text.replacingOccurrences(of: "From: jane\n", with: "From: jane <j@x>\n")) != nil)
     }
 
-    @Test("a cache file cut anywhere reads back only whole records, each one right")
+    @Test("a cache file cut anywhere reads back only whole records, each one right, and a damaged record is a miss")
     func cutAnywhere() throws {
         var records: [ObjectID: ArraySlice<UInt8>] = [:]
         var bytesOf: [ObjectID: [UInt8]] = [:]
@@ -90,10 +90,13 @@ struct HeaderCacheTests {
             for (id, r) in read.records { #expect(r.elementsEqual(records[id]!), "cut at \(cut)") }
         }
         #expect(seen == Set(0...records.count))
-        // A flipped length byte inside a record: that record and everything after it are dropped.
+        // A flipped length byte inside a record: that record gives no head (its file is parsed).
         var bad = file
         bad[HeaderCache.magic.count + 24 + 4] ^= 0x40
-        #expect(HeaderCache(bytes: bad).records.isEmpty)
+        let first = try #require(records.keys.sorted().first)
+        let damaged = try #require(HeaderCache(bytes: bad).records[first])
+        #expect(HeaderCache.patch(damaged, bytes: bytesOf[first]!, fileName: "0001-x.patch") == nil)
+        #expect(HeaderCache.patch(records[first]!, bytes: bytesOf[first]!, fileName: "0001-x.patch") != nil)
     }
 
     /// A registry with three recorded patches, loaded once so that its cache exists.

@@ -9,7 +9,8 @@ import Git
 /// A record is what parse gave for exactly those bytes, so it never goes stale; what it says is
 /// believed only for a file whose id `validated` also holds (it parsed in full), from a cache
 /// file and state directory the user running patchkeeper owns and nobody else may write. A file
-/// that does not read back whole is ignored from the first bad record on. Each record: the
+/// cut short keeps the records before the cut; a record that does not decode whole is a miss
+/// (the file is parsed). Each record: the
 /// tail's byte offset in the file, then the From line, author name and e-mail, Date, Subject,
 /// body, the extra headers and the trailers, each a little-endian UInt32 length and the bytes.
 /// Bump `magic` whenever `PatchFile.parse` changes what it gives for some text.
@@ -20,18 +21,17 @@ struct HeaderCache: Sendable {
 
     init() {}
 
-    /// Reads a cache file's bytes; stops at the first record that does not read back whole.
+    /// Reads a cache file's bytes: its records as framed, up to the first that the file cuts
+    /// short. A record is decoded (and one that does not decode whole ignored) when used.
     init(bytes: [UInt8]) {
         guard bytes.starts(with: Self.magic) else { return }
         var at = Self.magic.count
         while at < bytes.count {
             guard bytes.count - at >= 24 else { return }
-            let id = ObjectID(bytes: Array(bytes[at..<at + 20]))
+            let id = bytes.withUnsafeBytes { ObjectID(raw: UnsafeRawBufferPointer(rebasing: $0[at..<at + 20])) }
             let n = Int(Self.u32(bytes, at + 20))
             guard n <= bytes.count - at - 24 else { return }
-            let record = bytes[at + 24..<at + 24 + n]
-            guard Self.fields(of: record) != nil else { return }
-            records[id] = record
+            records[id] = bytes[at + 24..<at + 24 + n]
             at += 24 + n
         }
     }
@@ -51,7 +51,7 @@ struct HeaderCache: Sendable {
     /// The file's bytes: `records` in id order.
     static func encode(_ records: [ObjectID: ArraySlice<UInt8>]) -> [UInt8] {
         var out = magic
-        for id in records.keys.sorted(by: { $0.hex < $1.hex }) {
+        for id in records.keys.sorted() {
             let r = records[id]!
             out += id.bytes
             appendU32(&out, r.count)
@@ -82,7 +82,8 @@ struct HeaderCache: Sendable {
     /// The patch file this record describes, for a file named `fileName` holding `bytes`.
     static func patch(_ record: ArraySlice<UInt8>, bytes: [UInt8], fileName: String) -> PatchFile? {
         guard let f = fields(of: record), f.tailOffset <= bytes.count,
-              let tail = String(validating: bytes[f.tailOffset...], as: UTF8.self) else { return nil }
+              let tail = bytes.withUnsafeBufferPointer({ String(validating: UnsafeBufferPointer(rebasing: $0[f.tailOffset...]), as: UTF8.self) })
+        else { return nil }
         var patch = PatchFile(fileName: fileName, fromLine: f.strings[0], author: Person(name: f.strings[1], email: f.strings[2]),
                               dateText: f.strings[3], subject: f.strings[4], extraHeaders: f.extra, body: f.strings[5],
                               trailers: f.trailers, tail: tail)
@@ -91,37 +92,41 @@ struct HeaderCache: Sendable {
     }
 
     private static func fields(of record: ArraySlice<UInt8>) -> (tailOffset: Int, strings: [String], extra: [String], trailers: [PatchFile.Trailer])? {
-        var at = record.startIndex
-        func count() -> Int? {
-            guard record.endIndex - at >= 4 else { return nil }
-            defer { at += 4 }
-            return Int(u32(record, at))
+        record.withUnsafeBufferPointer { r in
+            var at = 0
+            func count() -> Int? {
+                guard r.count - at >= 4 else { return nil }
+                defer { at += 4 }
+                return Int(u32(r, at))
+            }
+            func string() -> String? {
+                guard let n = count(), n <= r.count - at else { return nil }
+                defer { at += n }
+                return String(validating: UnsafeBufferPointer(rebasing: r[at..<at + n]), as: UTF8.self)
+            }
+            guard let tailOffset = count() else { return nil }
+            var strings: [String] = []
+            strings.reserveCapacity(6)
+            for _ in 0..<6 {
+                guard let s = string() else { return nil }
+                strings.append(s)
+            }
+            guard let nExtra = count(), nExtra <= r.count else { return nil }
+            var extra: [String] = []
+            for _ in 0..<nExtra {
+                guard let s = string() else { return nil }
+                extra.append(s)
+            }
+            guard let nTrailers = count(), nTrailers <= r.count else { return nil }
+            var trailers: [PatchFile.Trailer] = []
+            trailers.reserveCapacity(nTrailers)
+            for _ in 0..<nTrailers {
+                guard let k = string(), let v = string() else { return nil }
+                trailers.append(PatchFile.Trailer(k, v))
+            }
+            guard at == r.count else { return nil }
+            return (tailOffset, strings, extra, trailers)
         }
-        func string() -> String? {
-            guard let n = count(), n <= record.endIndex - at else { return nil }
-            defer { at += n }
-            return String(validating: record[at..<at + n], as: UTF8.self)
-        }
-        guard let tailOffset = count() else { return nil }
-        var strings: [String] = []
-        for _ in 0..<6 {
-            guard let s = string() else { return nil }
-            strings.append(s)
-        }
-        guard let nExtra = count(), nExtra <= record.count else { return nil }
-        var extra: [String] = []
-        for _ in 0..<nExtra {
-            guard let s = string() else { return nil }
-            extra.append(s)
-        }
-        guard let nTrailers = count(), nTrailers <= record.count else { return nil }
-        var trailers: [PatchFile.Trailer] = []
-        for _ in 0..<nTrailers {
-            guard let k = string(), let v = string() else { return nil }
-            trailers.append(PatchFile.Trailer(k, v))
-        }
-        guard at == record.endIndex else { return nil }
-        return (tailOffset, strings, extra, trailers)
     }
 
     private static func u32<C: RandomAccessCollection>(_ b: C, _ at: C.Index) -> UInt32 where C.Element == UInt8, C.Index == Int {
