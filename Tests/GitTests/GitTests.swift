@@ -27,6 +27,24 @@ struct GitTests {
         #expect(ObjectID(hex: "8c1f0e2") == nil)
         #expect(ObjectID(hex: String(repeating: "g", count: 40)) == nil)
         #expect(ObjectID.zero.isZero)
+        #expect(ObjectID(hex: hex + "0") == nil && ObjectID(hex: String(hex.dropLast()) + "\u{E9}") == nil)
+    }
+
+    @Test("object ids sort as their hex digits do, and parse the same from bytes")
+    func objectIDOrder() {
+        var state: UInt64 = 0x1D
+        let ids = (0..<500).map { _ -> ObjectID in
+            ObjectID(bytes: (0..<20).map { i in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                // Few distinct values, so that ids share long prefixes.
+                return i < 18 ? UInt8(state >> 62) : UInt8(truncatingIfNeeded: state >> 33)
+            })
+        }
+        #expect(ids.sorted().map(\.hex) == ids.map(\.hex).sorted())
+        for id in ids.prefix(50) {
+            #expect(Array(id.hex.utf8).withUnsafeBufferPointer { ObjectID(hexDigits: $0) } == id)
+            #expect(!(id < id))
+        }
     }
 
     @Test("a repository resolves revisions and reads tree entries and blobs")

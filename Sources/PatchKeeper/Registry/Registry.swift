@@ -358,11 +358,17 @@ public final class Registry {
         var patches: [PatchFile] = []
         var seen: [String: String] = [:]
         var known = Set<ObjectID>(), knownHunks = Set<ObjectID>()
-        let noted = ((try? POSIX.readFile(validatedPath)).map { String(decoding: $0, as: UTF8.self) } ?? "").split(separator: "\n")
         // Lines noted by a binary whose checks were another version say nothing about these.
-        for line in noted.first == Substring(Self.validatedVersion) ? noted.dropFirst() : [] {
-            if line.hasPrefix("H "), let id = ObjectID(hex: String(line.dropFirst(2))) { knownHunks.insert(id) }
-            else if let id = ObjectID(hex: String(line)) { known.insert(id) }
+        // (Read on bytes: splitting 1,000 lines as a String was 6% of a record.)
+        let noted = (try? POSIX.readFile(validatedPath)) ?? []
+        noted.withUnsafeBufferPointer { b in
+            let lines = b.split(separator: 10)
+            guard let first = lines.first, first.elementsEqual(Self.validatedVersion.utf8) else { return }
+            for line in lines.dropFirst() {
+                let hunk = line.starts(with: [72, 32]) // "H "
+                guard let id = ObjectID(hexDigits: UnsafeBufferPointer(rebasing: hunk ? line.dropFirst(2) : line)) else { continue }
+                if hunk { knownHunks.insert(id) } else { known.insert(id) }
+            }
         }
         // Read and parsed on up to two threads (a 1,000-patch registry was 60 ms on one, before
         // the walk could start); checked in name order, so the first bad file is the one named.
