@@ -7,8 +7,9 @@ with the real binary (one file each), then times, each --runs times on a fresh f
   apply     patchkeeper apply X.patch     (a git diff of another file)
   retire    patchkeeper retire ID
   version   patchkeeper --version  vs  git --version (process start)
-With --baseline OTHER, OTHER runs the same commands in the same rounds (before/after side by
-side; each round retires the lowest active ids). Usage:
+With --baseline OTHER, OTHER runs the same commands in the same rounds on its own copy of the
+registry (DIR.baseline; before/after side by side; each round retires the lowest active ids).
+Usage:
   python3 scripts/bench/registry.py --patchkeeper .build/release/patchkeeper
            [--patches 1000] [--runs 7] [--dir DIR] [--baseline OTHER-BINARY] [--quick]
 """
@@ -81,8 +82,22 @@ def main():
             open(f"{live}/f{i}.txt", "w").write(f"line1\nvalue = hot {i}\nline3\n")
             run([pk, "record", f"f{i}.txt", "--title", f"Hot patch {i}", "--reason", "bench"] + flags)
         print(f"registry: {n} patches recorded one by one in {time.perf_counter() - t0:.1f} s")
-    flags = ["--root", live, "--repo", app, "--subdir", "src", "--registry", reg]
     count = len([f for f in os.listdir(reg) if f.endswith(".patch")])
+    # Each binary writes its own copy (DIR.baseline, copied from DIR by the first call that names
+    # a baseline, kept after): two versions may keep the registry differently (the image branch's
+    # layout, their caches), and one writing after the other would pay for, or profit from, the
+    # other's way. For a fair start, build DIR with the baseline binary.
+    dirs = {"": d}
+    copy = d.rstrip("/") + ".baseline"
+    if a.baseline and not os.path.exists(f"{copy}/registry/.git"):
+        shutil.rmtree(copy, ignore_errors=True)
+        os.makedirs(copy)
+        for sub in ("app", "live", "registry"):
+            run(["cp", "-a", f"{d}/{sub}", f"{copy}/{sub}"])
+        run(["git", "-C", f"{copy}/registry", "status", "--porcelain"])  # the index's stat data, after the copy
+    if a.baseline:
+        dirs["base "] = copy
+    flags_of = {tag: ["--root", f"{x}/live", "--repo", f"{x}/app", "--subdir", "src", "--registry", f"{x}/registry"] for tag, x in dirs.items()}
     bins = [("", pk)] + ([("base ", os.path.abspath(a.baseline))] if a.baseline else [])
     rows = {}
     for tag, _ in bins:
@@ -92,12 +107,16 @@ def main():
     k = max([int(f[1:-4]) for f in os.listdir(live) if f.startswith("f") and f.endswith(".txt")
              and open(f"{live}/{f}").read() != f"line1\nvalue = {f[1:-4]}\nline3\n"] + [n - 1]) + 1
     active = sorted(int(f[:4]) for f in os.listdir(reg) if f.endswith(".patch") and "Status: retired" not in open(f"{reg}/{f}").read())
+    active_of = {tag: list(active) for tag, _ in bins}
+    k0 = k
     for r in range(runs):
         for tag, b in bins:
+            k = k0 + 2 * r
+            flags, live, active = flags_of[tag], f"{dirs[tag]}/live", active_of[tag]
             open(f"{live}/f{k}.txt", "w").write("line1\nvalue = recorded\nline3\n")
             rows[f"{tag}record"].append(timed(row=f"{tag}record", cmd=[b, "record", f"f{k}.txt", "--title", "bench record", "--reason", "bench"] + flags))
             k += 1
-            patch = f"{d}/apply-{k}.patch"
+            patch = f"{dirs[tag]}/apply-{k}.patch"
             open(patch, "w").write(f"diff --git a/src/f{k}.txt b/src/f{k}.txt\n--- a/src/f{k}.txt\n+++ b/src/f{k}.txt\n"
                                    f"@@ -1,3 +1,3 @@\n line1\n-value = {k}\n+value = applied\n line3\n")
             rows[f"{tag}apply"].append(timed(row=f"{tag}apply", cmd=[b, "apply", patch, "--title", "bench apply", "--reason", "bench"] + flags))
@@ -114,6 +133,8 @@ def main():
         print("(quick run: no timing claims)")
     if not a.dir:
         shutil.rmtree(d)
+    if a.baseline and not a.dir:
+        shutil.rmtree(dirs["base "], ignore_errors=True)
 
 
 if __name__ == "__main__":
