@@ -31,6 +31,12 @@ static inline int pk_git_verify_object_hashes(int enabled) {
     return git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, enabled);
 }
 
+/* libgit2 checks each entry of a tree it writes by reading the object's header (open and inflate
+   a loose object); a caller that checks existence itself turns this off for the write. */
+static inline int pk_git_strict_object_creation(int enabled) {
+    return git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, enabled);
+}
+
 /* The CA bundle, loaded when a remote needs it (see Sources/CTLSDefer/tls_defer.c). */
 static inline int pk_git_set_cert_file(const char *file) {
     return git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, file, (const char *)0);

@@ -49,6 +49,7 @@ extension Repository {
         // another blob keeps nothing of this one).
         var add: [String: [(name: String, id: ObjectID)]] = [:]
         for (name, id) in flat { add[String(name.prefix(2)), default: []].append((name, id)) }
+        let moved = Set(flat.map { $0.name + " " + $0.id.hex })
         for id in ids where !id.isZero {
             let hex = id.hex
             if flat.contains(where: { $0.name == hex && $0.id == id }) { continue }
@@ -75,7 +76,13 @@ extension Repository {
             defer { git_treebuilder_free(sub) }
             for (name, id) in entries {
                 var oid = id.raw
-                try check(git_treebuilder_insert(nil, sub, name, &oid, GIT_FILEMODE_BLOB), "keep blob \(name)")
+                if moved.contains(name + " " + id.hex) {
+                    // Moved as it was: libgit2's check of the object (it must exist and be a
+                    // blob) stopped every later write at an entry an old branch named but lost.
+                    _ = try Libgit2.withoutStrictCreation { try check(git_treebuilder_insert(nil, sub, name, &oid, GIT_FILEMODE_BLOB), "move image \(name)") }
+                } else {
+                    try check(git_treebuilder_insert(nil, sub, name, &oid, GIT_FILEMODE_BLOB), "keep blob \(name)")
+                }
             }
             var subID = git_oid()
             try check(git_treebuilder_write(&subID, sub), "write image tree \(dir)")

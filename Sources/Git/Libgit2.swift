@@ -40,6 +40,14 @@ enum Libgit2 {
         defer { _ = pk_git_verify_object_hashes(1) }
         return try body()
     }
+
+    /// Runs `body` without libgit2 reading each tree entry's object header to check it (see
+    /// `Repository.requireObjects`, which checks that every entry exists instead).
+    static func withoutStrictCreation<T>(_ body: () throws -> T) rethrows -> T {
+        _ = pk_git_strict_object_creation(0)
+        defer { _ = pk_git_strict_object_creation(1) }
+        return try body()
+    }
 }
 
 /// Library-wide switches.

@@ -190,6 +190,21 @@ public final class Repository {
         return paths
     }
 
+    /// Throws unless this repository has the object of every entry of `index` (submodule
+    /// entries aside: their commits live elsewhere), naming the first path whose object is gone.
+    func requireObjects(_ index: OpaquePointer?) throws {
+        var odb: OpaquePointer?
+        try check(git_repository_odb(&odb, handle), "open object database")
+        defer { git_odb_free(odb) }
+        for i in 0..<git_index_entrycount(index) {
+            guard let e = git_index_get_byindex(index, i), e.pointee.mode != 0o160000 else { continue }
+            var id = e.pointee.id
+            if git_odb_exists(odb, &id) == 1 { continue }
+            throw GitError(code: -1, message: "object \(ObjectID(id).hex) of \(String(cString: e.pointee.path)) is missing from the object database",
+                           operation: "write tree")
+        }
+    }
+
     /// Stages `paths` from the work tree (or removes them when absent) and commits on HEAD.
     /// For repositories this program owns (the registry), never for the user's app repo.
     ///
@@ -245,8 +260,12 @@ public final class Repository {
                 git_error_clear()
             }
         }
+        // Every entry's object must exist, as `git write-tree` requires: asked of the object
+        // database (a stat for a loose object) rather than by libgit2's strict creation, which
+        // opened and inflated each of them (1,000 loose blobs: 11% of a record's instructions).
+        try requireObjects(own)
         var treeOID = git_oid()
-        try check(git_index_write_tree_to(&treeOID, own, handle), "write tree")
+        _ = try Libgit2.withoutStrictCreation { try check(git_index_write_tree_to(&treeOID, own, handle), "write tree") }
         var tree: OpaquePointer?
         try check(git_tree_lookup(&tree, handle, &treeOID), "read tree")
         defer { git_tree_free(tree) }

@@ -82,6 +82,29 @@ struct ImageStoreTests {
         git(["fsck", "--strict", "--no-dangling"], in: path)
     }
 
+    @Test("an old branch naming a blob the repository lost is still moved, and the new blob kept (a lost image is scan's to report)")
+    func movesLostEntry() throws {
+        let s = Scratch()
+        let (path, r) = try Self.repo(s)
+        let kept = try r.writeBlob(Array("kept\n".utf8))
+        let lost = String(repeating: "cd", count: 20)
+        s.write("mktree.txt", "100644 blob \(kept.hex)\t\(kept.hex)\n100644 blob \(lost)\t\(lost)\n")
+        let made = run("/bin/sh", ["-c", "git -C registry mktree --missing < mktree.txt"], cwd: s.path)
+        #expect(made.status == 0, "\(made.stderr)")
+        let commit = git(["commit-tree", "-m", "flat", made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)], in: path)
+        git(["update-ref", Self.ref, commit], in: path)
+        let fresh = try r.writeBlob(Array("fresh\n".utf8))
+        try r.keepBlobs([fresh], ref: Self.ref, message: "keep\n", signature: Self.sig)
+        let names = Self.kept(path)
+        #expect(names["cd/" + lost] == lost)
+        #expect(names[String(kept.hex.prefix(2)) + "/" + kept.hex] == kept.hex)
+        #expect(names[String(fresh.hex.prefix(2)) + "/" + fresh.hex] == fresh.hex)
+        // A blob asked for that the repository does not have is still refused.
+        #expect(throws: GitError.self) {
+            try r.keepBlobs([ObjectID(hex: String(repeating: "ef", count: 20))!], ref: Self.ref, message: "keep\n", signature: Self.sig)
+        }
+    }
+
     @Test("an entry in a directory's place stops the write and names it; the branch is left as it was")
     func refusesNonDirectory() throws {
         let s = Scratch()
@@ -93,5 +116,35 @@ struct ImageStoreTests {
             try r.keepBlobs([id], ref: Self.ref, message: "keep\n", signature: Self.sig)
         } throws: { ($0 as? GitError)?.message.contains("entry \(id.hex.prefix(2)) is not a directory") == true }
         #expect(git(["rev-parse", Self.ref], in: path) == commit)
+    }
+}
+
+/// A registry commit's tree is written from an index; every entry's object must exist, as
+/// `git write-tree` requires (checked with one existence query per entry).
+@Suite("registry commit: objects must exist")
+struct CommitObjectsTests {
+    @Test("a commit on top of a tree whose blob the repository lost is refused, naming the path; HEAD stays")
+    func lostBlobRefused() throws {
+        let s = Scratch()
+        let path = s.file("registry")
+        git(["init", "-q", path], in: s.path)
+        s.write("registry/0001-a.patch", "a\n")
+        s.write("registry/0002-b.patch", "b\n")
+        git(["add", "-A"], in: path)
+        git(["commit", "-qm", "two"], in: path)
+        let head = git(["rev-parse", "HEAD"], in: path)
+        let blob = git(["rev-parse", "HEAD:0002-b.patch"], in: path)
+        let r = try Repository.open(atPath: path)
+        s.write("registry/0001-a.patch", "a, edited\n")
+        unlink(path + "/.git/objects/" + blob.prefix(2) + "/" + blob.dropFirst(2))
+        #expect {
+            try r.commitWorkdirChanges(paths: ["0001-a.patch"], message: "edit\n", author: ImageStoreTests.sig, committer: ImageStoreTests.sig)
+        } throws: { ($0 as? GitError)?.message.contains("object \(blob) of 0002-b.patch is missing") == true }
+        #expect(git(["rev-parse", "HEAD"], in: path) == head)
+        // With the object back, the same commit goes through.
+        s.write("registry/restore", "b\n")
+        #expect(git(["hash-object", "-w", "restore"], in: path) == blob)
+        try r.commitWorkdirChanges(paths: ["0001-a.patch"], message: "edit\n", author: ImageStoreTests.sig, committer: ImageStoreTests.sig)
+        #expect(git(["show", "HEAD:0001-a.patch"], in: path) == "a, edited")
     }
 }

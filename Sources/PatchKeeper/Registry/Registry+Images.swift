@@ -3,7 +3,8 @@ import Git
 
 /// The registry is self-sufficient: for every file a patch touches it keeps the exact pre- and
 /// postimage blobs in its own object database, reachable from the branch `patchkeeper-images`
-/// (one tree entry per blob, named by its id), so clone, push and gc keep them. gate and
+/// (each blob named by its id, in a directory named by the id's first two hex digits), so clone,
+/// push and gc keep them. gate and
 /// reapply rebuild patches from these, never from a live file.
 extension Registry {
     public static let imagesRef = "refs/heads/patchkeeper-images"
