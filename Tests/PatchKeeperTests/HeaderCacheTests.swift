@@ -50,7 +50,7 @@ struct HeaderCacheTests {
             parsed[id] = (patch, bytes)
         }
         #expect(parsed.count > 200)
-        let read = HeaderCache(bytes: HeaderCache.encode(records))
+        let read = HeaderCache(bytes: try #require(HeaderCache.encode(records)))
         #expect(read.records.count == records.count)
         for (id, (patch, bytes)) in parsed {
             let back = try #require(read.records[id].flatMap { HeaderCache.patch($0, bytes: bytes, fileName: "0001-x.patch") })
@@ -82,7 +82,7 @@ struct HeaderCacheTests {
             records[id] = try #require(HeaderCache.record(of: patch, text: text))[...]
             bytesOf[id] = Array(text.utf8)
         }
-        let file = HeaderCache.encode(records)
+        let file = try #require(HeaderCache.encode(records))
         var seen = Set<Int>()
         for cut in 0...file.count {
             let read = HeaderCache(bytes: Array(file[..<cut]))
@@ -92,7 +92,7 @@ struct HeaderCacheTests {
         #expect(seen == Set(0...records.count))
         // A flipped length byte inside a record: that record gives no head (its file is parsed).
         var bad = file
-        bad[HeaderCache.magic.count + 24 + 4] ^= 0x40
+        bad[HeaderCache.magic!.count + 24 + 4] ^= 0x40
         let first = try #require(records.keys.sorted().first)
         let damaged = try #require(HeaderCache(bytes: bad).records[first])
         #expect(HeaderCache.patch(damaged, bytes: bytesOf[first]!, fileName: "0001-x.patch") == nil)
@@ -124,7 +124,7 @@ struct HeaderCacheTests {
             patch.subject = subject
             records[id] = try #require(HeaderCache.record(of: patch, text: String(decoding: bytes, as: UTF8.self)))[...]
         }
-        return HeaderCache.encode(records)
+        return try #require(HeaderCache.encode(records))
     }
 
     @Test("a load takes heads from the cache, and not from one that others may write or that the owner does not own")
@@ -147,6 +147,52 @@ struct HeaderCacheTests {
         unlink(path)
         symlink(app.scratch.file("elsewhere"), path)
         #expect(try Registry(path: app.registry).load().allSatisfy { $0.subject.hasPrefix("Patch ") })
+    }
+
+    @Test("what another build wrote is not believed: neither its heads nor its validated list (a stricter parse refuses the file)")
+    func anotherBuildNotBelieved() throws {
+        let (app, path) = try registry()
+        let name = try #require(app.patchFiles().first)
+        // A day no calendar has: this binary's parse refuses it; an older one might not have.
+        let text = try #require(app.scratch.read("registry/" + name)) + ""
+        let bad = text.replacingOccurrences(of: "Status: active\n", with: "Status: active\nExpires: 2030-02-31\n")
+        try bad.write(toFile: app.registry + "/" + name, atomically: true, encoding: .utf8)
+        let bytes = Array(bad.utf8)
+        let id = try #require(BlobHasher.comparisonID(bytes))
+        // What a laxer binary would have noted: the file as validated, its head as parsed.
+        var lax = try PatchFile.parse(text, fileName: name)
+        lax.setTrailer("Expires", "2030-02-31")
+        let laxText = lax.render()
+        #expect(laxText == bad, "the forged head describes the file")
+        let record = try #require(HeaderCache.record(of: lax, text: bad))
+        func forge(identity: String) throws {
+            var file = Array("\(HeaderCache.format) \(identity)\n".utf8)
+            file += id.bytes
+            file += withUnsafeBytes(of: UInt32(record.count).littleEndian, Array.init)
+            file += record
+            try AtomicFile.writeDerived(file, to: path, mode: 0o600)
+            try AtomicFile.writeDerived(Array("\(Registry.validatedVersion) \(identity)\n\(id.hex)\n".utf8), to: app.registry + "/.patchkeeper/validated", mode: 0o600)
+        }
+        try forge(identity: "1:2:3:4.5")
+        #expect(throws: PatchKeeperError.self) { try Registry(path: app.registry).load() }
+        // The same records under this binary's identity are believed: the identity is what refused them.
+        try forge(identity: try #require(BinaryIdentity.current))
+        #expect(try Registry(path: app.registry).load().contains { $0.expires == "2030-02-31" })
+    }
+
+    @Test("root loading another user's registry neither reads nor writes its caches there", .enabled(if: geteuid() == 0))
+    func foreignStateDirectory() throws {
+        let (app, path) = try registry()
+        let state = app.registry + "/.patchkeeper"
+        unlink(path)
+        unlink(state + "/validated")
+        #expect(run("/bin/chown", ["-R", "4242:4242", app.registry]).status == 0)
+        for _ in 0..<2 {
+            let r = pk(["list", "--all", "--trust-repo", "--registry", app.registry])
+            #expect(r.status == 0 && r.stdout.contains("Patch 2"), "\(r.stdout) \(r.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: path), "root wrote headers into uid 4242's directory")
+        #expect(!FileManager.default.fileExists(atPath: state + "/validated"), "root wrote validated into uid 4242's directory")
     }
 
     @Test("a hand edit is parsed again (its bytes have another id), and a removed file leaves the cache")

@@ -13,9 +13,13 @@ import Git
 /// (the file is parsed). Each record: the
 /// tail's byte offset in the file, then the From line, author name and e-mail, Date, Subject,
 /// body, the extra headers and the trailers, each a little-endian UInt32 length and the bytes.
-/// Bump `magic` whenever `PatchFile.parse` changes what it gives for some text.
+/// Records are believed only from the binary that wrote them (`magic` holds its identity): a
+/// parse made stricter, or another Swift runtime's Unicode rules, never meets an older record.
 struct HeaderCache: Sendable {
-    static let magic = Array("patchkeeper headers 1\n".utf8)
+    static let format = "patchkeeper headers 1"
+    /// The first line: the format and the binary's identity (another build's records are read as
+    /// none: `BinaryIdentity`); nil when the identity is unknown (no cache then).
+    static let magic: [UInt8]? = BinaryIdentity.current.map { Array("\(format) \($0)\n".utf8) }
 
     private(set) var records: [ObjectID: ArraySlice<UInt8>] = [:]
 
@@ -24,8 +28,8 @@ struct HeaderCache: Sendable {
     /// Reads a cache file's bytes: its records as framed, up to the first that the file cuts
     /// short. A record is decoded (and one that does not decode whole ignored) when used.
     init(bytes: [UInt8]) {
-        guard bytes.starts(with: Self.magic) else { return }
-        var at = Self.magic.count
+        guard let magic = Self.magic, bytes.starts(with: magic) else { return }
+        var at = magic.count
         while at < bytes.count {
             guard bytes.count - at >= 24 else { return }
             let id = bytes.withUnsafeBytes { ObjectID(raw: UnsafeRawBufferPointer(rebasing: $0[at..<at + 20])) }
@@ -49,8 +53,8 @@ struct HeaderCache: Sendable {
     }
 
     /// The file's bytes: `records` in id order.
-    static func encode(_ records: [ObjectID: ArraySlice<UInt8>]) -> [UInt8] {
-        var out = magic
+    static func encode(_ records: [ObjectID: ArraySlice<UInt8>]) -> [UInt8]? {
+        guard var out = magic else { return nil }
         for id in records.keys.sorted() {
             let r = records[id]!
             out += id.bytes

@@ -352,6 +352,17 @@ public final class Registry {
     /// 2: header paths read as bytes (a combining mark after "diff --git " hid a header line), and
     /// `H` only for files whose every text hunk was checked (one without a preimage id was not).
     static let validatedVersion = "# patchkeeper validated 2"
+    /// The first line of `validated` as this binary writes it: the checks' version and the
+    /// binary's identity (another build's lines are read as none: `BinaryIdentity`).
+    static let validatedHeader: String? = BinaryIdentity.current.map { validatedVersion + " " + $0 }
+
+    /// Whether the state directory is this user's and nobody else may write it: only then are
+    /// the caches that let a load skip checks (`validated`, `headers`) read or written. (Root
+    /// reading another user's registry wrote them there on every run, and never read them.)
+    var stateDirectoryIsOwn: Bool {
+        guard let st = POSIX.lstat(stateDirectory) else { return false }
+        return st.st_mode & S_IFMT == S_IFDIR && st.st_uid == geteuid() && st.st_mode & 0o022 == 0
+    }
     private var hunkIDs = Set<ObjectID>()
 
     private func parseAll(_ names: [String]) throws -> [PatchFile] {
@@ -360,10 +371,11 @@ public final class Registry {
         var known = Set<ObjectID>(), knownHunks = Set<ObjectID>()
         // Lines noted by a binary whose checks were another version say nothing about these.
         // (Read on bytes: splitting 1,000 lines as a String was 6% of a record.)
-        let noted = (try? POSIX.readFile(validatedPath)) ?? []
+        let own = stateDirectoryIsOwn
+        let noted = own ? (try? POSIX.readFile(validatedPath)) ?? [] : []
         noted.withUnsafeBufferPointer { b in
             let lines = b.split(separator: 10)
-            guard let first = lines.first, first.elementsEqual(Self.validatedVersion.utf8) else { return }
+            guard let first = lines.first, let header = Self.validatedHeader, first.elementsEqual(header.utf8) else { return }
             for line in lines.dropFirst() {
                 let hunk = line.starts(with: [72, 32]) // "H "
                 guard let id = ObjectID(hexDigits: UnsafeBufferPointer(rebasing: hunk ? line.dropFirst(2) : line)) else { continue }
@@ -373,7 +385,7 @@ public final class Registry {
         // Read and parsed on up to two threads (a 1,000-patch registry was 60 ms on one, before
         // the walk could start); checked in name order, so the first bad file is the one named.
         let registryPath = path
-        let heads = HeaderCache.load(headersPath)
+        let heads = own ? HeaderCache.load(headersPath) : HeaderCache()
         let parsed = ResultSlots<Result<(PatchFile, ArraySlice<UInt8>?), any Error>?>(count: names.count, initial: nil)
         let workers = names.count >= 64 ? min(2, max(1, ProcessInfo.processInfo.activeProcessorCount)) : 1
         let knownIDs = known, knownHunkIDs = knownHunks
@@ -402,8 +414,8 @@ public final class Registry {
         // Best effort, and only for who may write the state directory (root, the owner).
         let hunks = knownHunks.intersection(validated)
         if validated != known || hunks != knownHunks { writeValidated(validated, hunks) }
-        if Set(records.keys) != Set(heads.records.keys), POSIX.isDirectory(stateDirectory) {
-            try? AtomicFile.writeDerived(HeaderCache.encode(records), to: headersPath, mode: 0o600)
+        if own, Set(records.keys) != Set(heads.records.keys), let file = HeaderCache.encode(records) {
+            try? AtomicFile.writeDerived(file, to: headersPath, mode: 0o600)
         }
         validatedIDs = validated
         hunkIDs = hunks
@@ -448,8 +460,8 @@ public final class Registry {
     }
 
     private func writeValidated(_ validated: Set<ObjectID>, _ hunks: Set<ObjectID>) {
-        guard POSIX.isDirectory(stateDirectory) else { return }
-        let lines = [Self.validatedVersion] + validated.map(\.hex).sorted() + hunks.map { "H " + $0.hex }.sorted()
+        guard stateDirectoryIsOwn, let header = Self.validatedHeader else { return }
+        let lines = [header] + validated.map(\.hex).sorted() + hunks.map { "H " + $0.hex }.sorted()
         try? AtomicFile.writeDerived(Array(lines.joined(separator: "\n").utf8), to: validatedPath, mode: 0o600)
     }
 
