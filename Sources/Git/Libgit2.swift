@@ -76,6 +76,16 @@ public enum GitSettings {
         _ = pk_git_cache_large_trees(maxBytes, treeLimit)
     }
 
+    /// Objects read from here on are not hashed again to check their ids (libgit2's default;
+    /// git reads without it, and zlib's own checksum still catches a damaged loose object): for
+    /// a registry write, which re-hashed its 70 KB root tree at each of four reads (10% of a
+    /// record's instructions at 1,000 patches). Anyone who can write the repository's objects can
+    /// write honest ones too, so this widens nothing; what is written is hashed as before.
+    public static func readWithoutRehash() {
+        Libgit2.ensure()
+        _ = pk_git_verify_object_hashes(0)
+    }
+
     /// The libgit2 version linked at run time, e.g. "1.5.1".
     public static var libgit2Version: String {
         var major: Int32 = 0, minor: Int32 = 0, rev: Int32 = 0

@@ -307,6 +307,8 @@ public final class Registry {
     public func lock(wait: Double, recover doRecover: Bool = true) throws -> RegistryLock {
         try stateDirectoryHandle(create: true)
         let lock = try RegistryLock(path: lockPath, wait: wait)
+        // A writer reads the registry's root tree (70 KB at 1,000 patches) several times.
+        GitSettings.readWithoutRehash()
         if doRecover {
             AtomicFile.removeStaleTemps(inDirectory: path)
             recovered = try recover()
