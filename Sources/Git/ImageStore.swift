@@ -36,20 +36,32 @@ extension Repository {
             if let parentTree { git_tree_free(parentTree) }
             if let parent { git_commit_free(parent) }
         }
-        // Blobs named at the root (the layout before directories): moved, keeping their ids.
+        // Blobs named at the root (the layout before directories): moved, keeping their ids. An
+        // entry whose object is gone or is not a blob stays where it is, as it was (moving it
+        // would write a broken tree anew; dropping it would hide it); scan reports a patch whose
+        // image cannot be read.
         var flat: [(name: String, id: ObjectID)] = []
         if let parentTree {
+            var odb: OpaquePointer?
+            try check(git_repository_odb(&odb, handle), "open object database")
+            defer { git_odb_free(odb) }
             for i in 0..<git_tree_entrycount(parentTree) {
                 guard let e = git_tree_entry_byindex(parentTree, i), git_tree_entry_filemode(e) == GIT_FILEMODE_BLOB else { continue }
                 let name = String(cString: git_tree_entry_name(e))
-                if Self.isImageName(name) { flat.append((name, ObjectID(git_tree_entry_id(e).pointee))) }
+                guard Self.isImageName(name) else { continue }
+                var size = 0
+                var type = GIT_OBJECT_INVALID
+                guard git_odb_read_header(&size, &type, odb, git_tree_entry_id(e)) == 0, type == GIT_OBJECT_BLOB else {
+                    git_error_clear()
+                    continue
+                }
+                flat.append((name, ObjectID(git_tree_entry_id(e).pointee)))
             }
         }
         // A blob counts as kept only where its own name names it (an entry of that name holding
         // another blob keeps nothing of this one).
         var add: [String: [(name: String, id: ObjectID)]] = [:]
         for (name, id) in flat { add[String(name.prefix(2)), default: []].append((name, id)) }
-        let moved = Set(flat.map { $0.name + " " + $0.id.hex })
         for id in ids where !id.isZero {
             let hex = id.hex
             if flat.contains(where: { $0.name == hex && $0.id == id }) { continue }
@@ -76,13 +88,7 @@ extension Repository {
             defer { git_treebuilder_free(sub) }
             for (name, id) in entries {
                 var oid = id.raw
-                if moved.contains(name + " " + id.hex) {
-                    // Moved as it was: libgit2's check of the object (it must exist and be a
-                    // blob) stopped every later write at an entry an old branch named but lost.
-                    _ = try Libgit2.withoutStrictCreation { try check(git_treebuilder_insert(nil, sub, name, &oid, GIT_FILEMODE_BLOB), "move image \(name)") }
-                } else {
-                    try check(git_treebuilder_insert(nil, sub, name, &oid, GIT_FILEMODE_BLOB), "keep blob \(name)")
-                }
+                try check(git_treebuilder_insert(nil, sub, name, &oid, GIT_FILEMODE_BLOB), "keep blob \(name)")
             }
             var subID = git_oid()
             try check(git_treebuilder_write(&subID, sub), "write image tree \(dir)")
