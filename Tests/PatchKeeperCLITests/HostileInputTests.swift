@@ -631,6 +631,29 @@ struct HostileInputTests {
         #expect(pk(["scan", "--trust-repo"] + app.flags).status == 0)
     }
 
+    @Test("ignore rules in the state directory's empty directory hide nothing: another owner's are not read, one's own stop the scan", .enabled(if: isRoot))
+    func emptyDirectoryRules() throws {
+        let app = initialised()
+        app.scratch.write("live/config/clock.rb", "changed by hand\n")
+        app.scratch.write("live/backdoor.php", "<?php system($_GET['c']);\n")
+        let clean = pk(["scan", "--format", "json"] + app.flags)
+        #expect(clean.status == 1 && clean.stdout.contains("backdoor.php") && clean.stdout.contains("clock.rb"), "\(clean.stdout)\(clean.stderr)")
+        // The registry's owner (not root) asks libgit2 to ignore everything.
+        #expect(run("/bin/chown", ["-R", "nobody", app.registry]).status == 0)
+        try? FileManager.default.createDirectory(atPath: app.registry + "/.patchkeeper/empty", withIntermediateDirectories: true)
+        app.scratch.write("registry/.patchkeeper/empty/.gitignore", "*\n")
+        app.scratch.write("registry/.patchkeeper/empty/.gitattributes", "* -text\n")
+        #expect(run("/bin/chown", ["-R", "nobody", app.registry]).status == 0)
+        for args in [["scan", "--format", "json", "--trust-repo"], ["gate", "--target", app.v1, "--trust-repo"]] {
+            let r = pk(args + app.flags)
+            #expect(r.status == 1 && r.stdout.contains("backdoor.php") && r.stdout.contains("clock.rb"), "\(args[0]): \(r.status) \(r.stdout)\(r.stderr)")
+        }
+        // In one's own state directory the same file stops the scan and names it.
+        #expect(run("/bin/chown", ["-R", "root", app.registry]).status == 0)
+        let own = pk(["scan"] + app.flags)
+        #expect(own.status == 2 && own.stderr.contains(".patchkeeper/empty holds") && own.stderr.contains("rm -r"), "\(own.stdout)\(own.stderr)")
+    }
+
     // MARK: - Unreadable files and special files
 
     /// Runs patchkeeper as nobody (util-linux setpriv).

@@ -78,11 +78,11 @@ public struct TreeScanner {
         // .patchkeeperignore for every path, its .gitignore files for paths the tree does not
         // have). The live tree's copies of those files are compared like any other file.
         let rules = deployment.app.ignore + deployedIgnoreFile(tree.files)
-        let emptyDirectory = registry.stateDirectory + "/empty"
+        let (emptyDirectory, temporary) = try registry.emptyDirectory()
+        defer { if temporary { rmdir(emptyDirectory) } }
         let listOnly: IgnoreRules
         let untracked: UntrackedIgnores
         do {
-            try POSIX.makeDirectories(emptyDirectory, mode: 0o700)
             listOnly = try IgnoreRules(rulesOnly: rules, emptyDirectory: emptyDirectory)
             let gitignores = try IgnoreRules(rulesOnly: try deployedGitignoreRules(tree.files), emptyDirectory: emptyDirectory)
             untracked = UntrackedIgnores(listOnly: rules.isEmpty ? nil : listOnly, gitignores: gitignores, subdir: deployment.subdir)
