@@ -9,6 +9,13 @@ import PatchKeeper
 /// (0 nothing to report, 1 findings, 2 trouble, 64 usage).
 public enum PatchKeeperMain {
     public static func main(arguments: [String]? = nil) -> Never {
+        // Swift reads a program's arguments from /proc/self/cmdline: without /proc it sees none,
+        // not even its own name, and a `gate` in a deploy hook would run as the bare root
+        // command, print its help and exit 0 (review). Trouble, never success.
+        if arguments == nil && CommandLine.arguments.isEmpty {
+            FileHandle.standardError.write(Data("error: patchkeeper cannot read its own arguments (is /proc mounted?)\n".utf8))
+            exit(2)
+        }
         let args = arguments ?? Array(CommandLine.arguments.dropFirst())
         // `--version` alone answers before the argument parser builds every command's metadata
         // (its first parse is most of the process's own start-up work).

@@ -654,6 +654,16 @@ struct HostileInputTests {
         #expect(own.status == 2 && own.stderr.contains(".patchkeeper/empty holds") && own.stderr.contains("rm -r"), "\(own.stdout)\(own.stderr)")
     }
 
+    static let canUnmountProc = isRoot && run("/usr/bin/unshare", ["-m", "sh", "-c", "umount -l /proc"]).status == 0
+
+    @Test("without /proc (no arguments to read) a gate is trouble, not a pass", .enabled(if: canUnmountProc))
+    func noProc() {
+        let app = initialised()
+        let script = "umount -l /proc; exec '\(patchkeeperBinary())' gate --target \(app.v1) " + app.flags.map { "'\($0)'" }.joined(separator: " ")
+        let r = run("/usr/bin/unshare", ["-m", "sh", "-c", script])
+        #expect(r.status == 2 && r.stderr.contains("cannot read its own arguments"), "\(r.status) \(r.stdout)\(r.stderr)")
+    }
+
     // MARK: - Unreadable files and special files
 
     /// Runs patchkeeper as nobody (util-linux setpriv).
