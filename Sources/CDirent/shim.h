@@ -87,13 +87,13 @@ static int pk_build_ids_one(struct dl_phdr_info *opaque, size_t size, void *data
             at = desc + ((descsz + 3u) & ~3u);
         }
     }
-    if (!found && info->dlpi_name && info->dlpi_name[0]) ids->missing++;
+    if (!found) ids->missing++;  /* the program itself (an empty name) too: review */
     return 0;
 }
 
 /// Fills `out` with the build ids one after another; returns their total length (more than
-/// `cap`: call again with room), or -1 when a loaded library has none (then nothing names this
-/// build). The program itself counts as having one only when it does.
+/// `cap`: call again with room), or -1 when a loaded object, the program included, has none
+/// (then nothing names this build).
 static inline long pk_loaded_build_ids(unsigned char *out, size_t cap) {
     struct pk_build_ids ids = { out, cap, 0, 0, 0 };
     dl_iterate_phdr(pk_build_ids_one, &ids);

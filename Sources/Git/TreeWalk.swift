@@ -31,6 +31,18 @@ extension Repository {
         return (files, dirs)
     }
 
+    /// Why git would refuse a tree entry of this name (nil: it would not): empty, `.`, `..`,
+    /// `.git` in any case, or holding a `/`. Such a name, joined to a path, points outside its
+    /// directory or into a repository (review: a deployed `..` entry made libgit2 read ignore
+    /// files outside the tree, and was never reported).
+    static func unsafeEntryName(_ name: UnsafeRawBufferPointer) -> String? {
+        if name.isEmpty { return "an empty name" }
+        if name.contains(UInt8(ascii: "/")) { return "a slash in a name" }
+        if name.elementsEqual([UInt8(ascii: ".")]) || name.elementsEqual([UInt8(ascii: "."), UInt8(ascii: ".")]) { return "a path step" }
+        if name.count == 4, name.map({ $0 | 0x20 }).elementsEqual(Array(".git".utf8)) { return "a repository's own directory" }
+        return nil
+    }
+
     /// `flatTree(commit:prefix:)` one file at a time: `visit` gets each non-tree entry's path
     /// bytes (valid for the call), id and raw mode; the directories are returned.
     public func flatTree(commit: ObjectID, prefix: String,
@@ -71,7 +83,12 @@ extension Repository {
                     path.append(contentsOf: base)
                     path.append(UInt8(ascii: "/"))
                 }
-                path.append(contentsOf: UnsafeRawBufferPointer(start: cname, count: strlen(cname)))
+                let nameBytes = UnsafeRawBufferPointer(start: cname, count: strlen(cname))
+                if let problem = Self.unsafeEntryName(nameBytes) {
+                    throw GitError(code: -1, message: "commit \(commit.short) has an entry named '\(String(decoding: nameBytes, as: UTF8.self))' in '\(base.isEmpty ? prefix : String(decoding: base, as: UTF8.self))' (\(problem)); git refuses to check out such a tree",
+                                   operation: "read tree")
+                }
+                path.append(contentsOf: nameBytes)
                 let raw = git_tree_entry_filemode(e).rawValue
                 if git_tree_entry_type(e) == GIT_OBJECT_TREE {
                     let name = String(decoding: path, as: UTF8.self)
@@ -95,13 +112,16 @@ extension Repository {
 public final class IgnoreRules {
     let repo: OpaquePointer
 
-    /// Only `rules`; `emptyDirectory` must hold no `.gitignore` files (it is never written).
-    public init(rulesOnly rules: [String], emptyDirectory: String) throws {
+    /// Only `rules`. The handle has no work tree: libgit2 reads the `.gitignore` files of a work
+    /// tree's directories on the way to each path it is asked about, and a work tree anywhere
+    /// (an "empty" directory in the registry's state directory) let whoever could swap or fill
+    /// it hide drift, and a deployed path with `..` in it make root read (or hang on) files
+    /// outside it (review). Without one it matches the rules and reads no file.
+    public init(rulesOnly rules: [String]) throws {
         Libgit2.ensure()
         var r: OpaquePointer?
         try check(git_repository_new(&r), "create in-memory repository")
         repo = r!
-        try check(git_repository_set_workdir(repo, emptyDirectory, 0), "set work tree")
         // One rule a line, split here on the scalar: libgit2 splits the joined text on "\n"
         // itself, and a rule holding one (a config string, "\r\n") would reach it unchecked.
         let lines = rules.flatMap { $0.unicodeScalars.split(separator: "\n").map { String(String.UnicodeScalarView($0)) } }
@@ -190,52 +210,6 @@ public final class IgnoreRules {
             out.append(c)
         }
         return String(out)
-    }
-}
-
-/// Checkout (smudge) filters from a repository with attributes taken only from a commit's
-/// `.gitattributes` files: the handle's work tree is an empty directory and its index is empty,
-/// so no file of the live tree is ever read for attributes.
-public final class CheckoutFilter {
-    let repo: OpaquePointer
-    let commit: ObjectID
-
-    public init(repositoryPath: String, emptyDirectory: String, commit: ObjectID) throws {
-        Libgit2.ensure()
-        var r: OpaquePointer?
-        try check(git_repository_open_ext(&r, repositoryPath, GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue, nil), "open repository \(repositoryPath)")
-        repo = r!
-        self.commit = commit
-        do {
-            try check(git_repository_set_workdir(repo, emptyDirectory, 0), "set work tree")
-            var index: OpaquePointer?
-            try check(git_index_new(&index), "create index")
-            git_repository_set_index(repo, index)
-            git_index_free(index)
-        } catch {
-            git_repository_free(repo)
-            throw error
-        }
-    }
-
-    deinit { git_repository_free(repo) }
-
-    /// The bytes a checkout writes for `blob` at repo path `path`: CRLF conversion, `ident`
-    /// expansion (`$Id$` -> `$Id: <blob id> $`); filter drivers (LFS and the like) are not run.
-    public func checkoutContent(blob id: ObjectID, path: String) throws -> [UInt8] {
-        var blob: OpaquePointer?
-        var oid = id.raw
-        try check(git_blob_lookup(&blob, repo, &oid), "read blob \(id.short)")
-        defer { git_blob_free(blob) }
-        var opts = git_blob_filter_options()
-        try check(git_blob_filter_options_init(&opts, UInt32(GIT_BLOB_FILTER_OPTIONS_VERSION)), "filter options")
-        opts.flags = GIT_BLOB_FILTER_NO_SYSTEM_ATTRIBUTES.rawValue | GIT_BLOB_FILTER_ATTRIBUTES_FROM_COMMIT.rawValue
-        opts.attr_commit_id = commit.raw
-        var buf = git_buf()
-        defer { git_buf_dispose(&buf) }
-        try check(git_blob_filter(&buf, blob, path, &opts), "filter \(path)")
-        guard buf.size > 0, let p = buf.ptr else { return [] }
-        return Array(UnsafeRawBufferPointer(start: p, count: Int(buf.size)))
     }
 }
 

@@ -5,20 +5,38 @@ import TestSupport
 
 @Suite("Ignore rules")
 struct IgnoreRulesTests {
-    let empty = Scratch()
-
     /// Builds the rules on another thread and fails when that takes over 10 s (libgit2 1.5 loops
     /// forever on some rule text).
     func rulesWithDeadline(_ rules: [String]) throws -> IgnoreRules {
         let done = DispatchSemaphore(value: 0)
         nonisolated(unsafe) var made: IgnoreRules?
-        let dir = empty.path
         Thread.detachNewThread {
-            made = try? IgnoreRules(rulesOnly: rules, emptyDirectory: dir)
+            made = try? IgnoreRules(rulesOnly: rules)
             done.signal()
         }
         try #require(done.wait(timeout: .now() + 10) == .success, "libgit2 hung parsing \(rules.map(\.debugDescription))")
         return try #require(made)
+    }
+
+    @Test("a rules-only handle reads no .gitignore file: not one that ignores everything, not a FIFO, by any path (.. included)")
+    func readsNoFile() throws {
+        let s = Scratch()
+        s.write("all/.gitignore", "*\n")
+        try FileManager.default.createDirectory(atPath: s.file("fifo"), withIntermediateDirectories: true)
+        #expect(mkfifo(s.file("fifo/.gitignore"), 0o644) == 0)
+        nonisolated(unsafe) let rules = try rulesWithDeadline(["*.log"])
+        let up = String(repeating: "../", count: 12)
+        let paths = [s.file("all/x"), s.file("fifo/x"), up + s.file("all/x").dropFirst(), up + s.file("fifo/x").dropFirst(), "a/../../all/x"]
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var answers: [Bool] = []
+        Thread.detachNewThread {
+            answers = paths.map { rules.isIgnored($0) } + [rules.isIgnored("x.log")]
+            done.signal()
+        }
+        try #require(done.wait(timeout: .now() + 10) == .success, "libgit2 blocked reading a .gitignore")
+        // (libgit2 calls any path with a `..` in it ignored, by a built-in rule: a deployed tree
+        // with such a name is refused before it gets here, `FlatTreeNameTests`.)
+        #expect(answers.count == 6 && answers[0] == false && answers[1] == false && answers[5] == true, "\(answers)")
     }
 
     @Test("a vertical tab or form feed in a rule neither hangs libgit2 nor cuts the pattern short",

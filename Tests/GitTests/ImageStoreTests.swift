@@ -175,3 +175,29 @@ struct CommitObjectsTests {
         #expect(git(["rev-parse", "HEAD"], in: path) == head)
     }
 }
+
+/// A deployed tree is read with its entry names checked as git checks them on checkout.
+@Suite("deployed tree entry names")
+struct FlatTreeNameTests {
+    @Test("a tree with an entry named '..', '.', '.GIT' or holding a slash is refused, naming it; an ordinary one reads", arguments: ["..", ".", ".GIT", "a/b"])
+    func refusesUnsafeNames(_ name: String) throws {
+        let s = Scratch()
+        let path = s.file("app")
+        git(["init", "-q", path], in: s.path)
+        s.write("x.txt", "x\n")
+        let blob = git(["hash-object", "-w", s.file("x.txt")], in: path)
+        // git mktree refuses these names; hash-object --literally writes the tree anyway.
+        var tree = Array("100644 ok.txt\0".utf8) + ObjectID(hex: blob)!.bytes
+        tree += Array("100644 \(name)\0".utf8) + ObjectID(hex: blob)!.bytes
+        s.writeBytes("tree.bin", Data(tree))
+        let treeID = git(["hash-object", "-w", "-t", "tree", "--literally", s.file("tree.bin")], in: path)
+        let commit = git(["commit-tree", "-m", "odd", treeID], in: path)
+        let r = try Repository.open(atPath: path)
+        #expect {
+            _ = try r.flatTree(commit: ObjectID(hex: commit)!, prefix: "")
+        } throws: { ($0 as? GitError)?.message.contains("has an entry named '\(name)'") == true }
+        s.writeBytes("ok.bin", Data(Array("100644 ok.txt\0".utf8) + ObjectID(hex: blob)!.bytes))
+        let fine = git(["commit-tree", "-m", "ok", git(["hash-object", "-w", "-t", "tree", s.file("ok.bin")], in: path)], in: path)
+        #expect(try r.flatTree(commit: ObjectID(hex: fine)!, prefix: "").files.map(\.path) == ["ok.txt"])
+    }
+}

@@ -631,7 +631,7 @@ struct HostileInputTests {
         #expect(pk(["scan", "--trust-repo"] + app.flags).status == 0)
     }
 
-    @Test("ignore rules in the state directory's empty directory hide nothing: another owner's are not read, one's own stop the scan", .enabled(if: isRoot))
+    @Test("ignore files in the state directory hide nothing, whoever owns it (libgit2's ignore handles read no file)", .enabled(if: isRoot))
     func emptyDirectoryRules() throws {
         let app = initialised()
         app.scratch.write("live/config/clock.rb", "changed by hand\n")
@@ -648,10 +648,10 @@ struct HostileInputTests {
             let r = pk(args + app.flags)
             #expect(r.status == 1 && r.stdout.contains("backdoor.php") && r.stdout.contains("clock.rb"), "\(args[0]): \(r.status) \(r.stdout)\(r.stderr)")
         }
-        // In one's own state directory the same file stops the scan and names it.
+        // Nor in one's own state directory: libgit2's ignore handles have no work tree at all.
         #expect(run("/bin/chown", ["-R", "root", app.registry]).status == 0)
-        let own = pk(["scan"] + app.flags)
-        #expect(own.status == 2 && own.stderr.contains(".patchkeeper/empty holds") && own.stderr.contains("rm -r"), "\(own.stdout)\(own.stderr)")
+        let own = pk(["scan", "--format", "json"] + app.flags)
+        #expect(own.status == 1 && own.stdout.contains("backdoor.php") && own.stdout.contains("clock.rb"), "\(own.stdout)\(own.stderr)")
     }
 
     static let canUnmountProc = isRoot && run("/usr/bin/unshare", ["-m", "sh", "-c", "umount -l /proc"]).status == 0

@@ -538,7 +538,7 @@ struct ScanUnicodeNameTests {
         #expect(pk(["scan"] + app.flags).status == 0)
         let path = app.registry + "/.patchkeeper/deployed-listing"
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-        #expect(Array(bytes.prefix(8)) == Array("PKTREE2\n".utf8))
+        #expect(Array(bytes.prefix(8)) == Array("PKTREE3\n".utf8))
         // The same listing under the old tag, with README renamed to READMF: believed, it would
         // give README added and READMF deleted.
         bytes.replaceSubrange(0..<8, with: Array("PKTREE1\n".utf8))
@@ -548,6 +548,6 @@ struct ScanUnicodeNameTests {
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         let s = pk(["scan"] + app.flags)
         #expect(s.status == 0, "an old-format listing was believed: \(s.stdout)")
-        #expect(Array(try Data(contentsOf: URL(fileURLWithPath: path)).prefix(8)) == Array("PKTREE2\n".utf8))
+        #expect(Array(try Data(contentsOf: URL(fileURLWithPath: path)).prefix(8)) == Array("PKTREE3\n".utf8))
     }
 }

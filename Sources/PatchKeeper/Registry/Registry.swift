@@ -358,33 +358,6 @@ public final class Registry {
     /// binary's identity (another build's lines are read as none: `BinaryIdentity`).
     static let validatedHeader: String? = BinaryIdentity.current.map { validatedVersion + " " + $0 }
 
-    /// A directory with nothing in it, for libgit2's in-memory repositories that hold the ignore
-    /// rules and checkout filters (libgit2 reads `.gitignore` and `.gitattributes` files from
-    /// their work tree): `.patchkeeper/empty` when the state directory is this user's own, else
-    /// a private temporary directory (`temporary`: the caller removes it). Review: a registry
-    /// owner who put `*` in `.patchkeeper/empty/.gitignore` made root's scan and gate say clean
-    /// over drift. Throws when `empty` is not an empty directory of this user's.
-    func emptyDirectory() throws -> (path: String, temporary: Bool) {
-        if stateDirectoryIsOwn {
-            let empty = stateDirectory + "/empty"
-            try POSIX.makeDirectories(empty, mode: 0o700)
-            let dir = try DirectoryHandle.open(empty)
-            guard let st = dir.ownStatus(), st.st_uid == geteuid(), st.st_mode & 0o022 == 0 else {
-                throw PatchKeeperError("\(empty) is not this user's own directory", hint: "remove it (rm -r \(empty)); patchkeeper makes it again")
-            }
-            if let name = dir.names().first {
-                throw PatchKeeperError("\(empty) holds \(name); patchkeeper keeps this directory empty (ignore rules would be read from it)",
-                                       hint: "remove what is in it (rm -r \(empty)); patchkeeper makes it again")
-            }
-            return (empty, false)
-        }
-        var template = Array((NSTemporaryDirectory() + "/patchkeeper-empty.XXXXXX").utf8CString)
-        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw PatchKeeperError("cannot make a private temporary directory: \(POSIX.errorText())", hint: "check TMPDIR and free space")
-        }
-        return (String(cString: made), true)
-    }
-
     /// Whether the state directory is this user's and nobody else may write it: only then are
     /// the caches that let a load skip checks (`validated`, `headers`) read or written. (Root
     /// reading another user's registry wrote them there on every run, and never read them.)

@@ -8,8 +8,10 @@ import Git
 /// whole under the same key is ignored and the listing read from the repository.
 enum DeployedListing {
     /// v2: paths are the tree's raw bytes (v1 held them as `String`, invalid UTF-8 replaced by
-    /// U+FFFD: read as bytes, such a path would be taken for another file); v1 files are ignored.
-    static let magic = Array("PKTREE2\n".utf8)
+    /// U+FFFD: read as bytes, such a path would be taken for another file); v3: written only for
+    /// trees without `..`, `.git` or slashed entry names (`flatTree` refuses those now; a v2
+    /// listing may hold one). Older files are ignored.
+    static let magic = Array("PKTREE3\n".utf8)
     static let readLimit = 256 << 20
 
     static func load(path: String, key: [UInt8]) -> (files: DeployedFiles, directories: Set<String>)? {

@@ -78,13 +78,11 @@ public struct TreeScanner {
         // .patchkeeperignore for every path, its .gitignore files for paths the tree does not
         // have). The live tree's copies of those files are compared like any other file.
         let rules = deployment.app.ignore + deployedIgnoreFile(tree.files)
-        let (emptyDirectory, temporary) = try registry.emptyDirectory()
-        defer { if temporary { rmdir(emptyDirectory) } }
         let listOnly: IgnoreRules
         let untracked: UntrackedIgnores
         do {
-            listOnly = try IgnoreRules(rulesOnly: rules, emptyDirectory: emptyDirectory)
-            let gitignores = try IgnoreRules(rulesOnly: try deployedGitignoreRules(tree.files), emptyDirectory: emptyDirectory)
+            listOnly = try IgnoreRules(rulesOnly: rules)
+            let gitignores = try IgnoreRules(rulesOnly: try deployedGitignoreRules(tree.files))
             untracked = UntrackedIgnores(listOnly: rules.isEmpty ? nil : listOnly, gitignores: gitignores, subdir: deployment.subdir)
         } catch let e as GitError {
             throw PatchKeeperError("cannot set up ignore rules: \(e.message)", hint: "check 'ignore' in the config and the deployed .patchkeeperignore and .gitignore files")
@@ -223,7 +221,6 @@ public struct TreeScanner {
         //    deployed .gitattributes file says so (the filter reads attributes from the deployed
         //    commit only, never from the live tree).
         let hasAttributes = deployment.hasAttributes
-        var checkoutFilter: CheckoutFilter?
         var live: [PathKey: (id: ObjectID?, kind: LiveEntry.Kind)] = [:]  // only files of active patches
         var seen = [Bool](repeating: false, count: tree.files.count)
         var drift: [ScanReport.Drift] = []
@@ -258,7 +255,7 @@ public struct TreeScanner {
             var kind: ScanReport.DriftKind?
             if liveIsLink != treeIsLink || e.kind == .other {
                 kind = .type
-            } else if id != tree.files.ids[t], liveIsLink || !sameContent(paths[i], liveID: id, deployed: tree.files[t], attributes: hasAttributes, filter: &checkoutFilter, emptyDirectory: emptyDirectory) {
+            } else if id != tree.files.ids[t], liveIsLink || !sameContent(paths[i], liveID: id, deployed: tree.files[t], attributes: hasAttributes) {
                 kind = .modified
             } else if !liveIsLink, (e.kind == .executable) != (treeMode == .executable) {
                 kind = .mode
@@ -457,8 +454,7 @@ public struct TreeScanner {
     /// Whether a regular live file whose blob id differs from the deployed one still holds what
     /// the deploy wrote: the deployed blob after checkout filters (CRLF, `ident`, by the deployed
     /// .gitattributes), or the object a Git LFS pointer names (sha256 and size).
-    func sameContent(_ rel: String, liveID: ObjectID, deployed d: FlatEntry, attributes: Bool,
-                     filter: inout CheckoutFilter?, emptyDirectory: String) -> Bool {
+    func sameContent(_ rel: String, liveID: ObjectID, deployed d: FlatEntry, attributes: Bool) -> Bool {
         let repo = deployment.repository
         if attributes {
             // By the deployed subdirectory's attributes only, as reapply writes and the deploy
