@@ -361,9 +361,13 @@ public final class Registry {
     /// Whether the state directory is this user's and nobody else may write it: only then are
     /// the caches that let a load skip checks (`validated`, `headers`) read or written. (Root
     /// reading another user's registry wrote them there on every run, and never read them.)
+    /// The registry directory must be too: its owner could otherwise swap `.patchkeeper` for a
+    /// directory of their own between this check and the read (review).
     var stateDirectoryIsOwn: Bool {
-        guard let st = POSIX.lstat(stateDirectory) else { return false }
-        return st.st_mode & S_IFMT == S_IFDIR && st.st_uid == geteuid() && st.st_mode & 0o022 == 0
+        for dir in [path, stateDirectory] {
+            guard let st = POSIX.lstat(dir), st.st_mode & S_IFMT == S_IFDIR, st.st_uid == geteuid(), st.st_mode & 0o022 == 0 else { return false }
+        }
+        return true
     }
     private var hunkIDs = Set<ObjectID>()
 
