@@ -654,6 +654,32 @@ struct HostileInputTests {
         #expect(own.status == 1 && own.stdout.contains("backdoor.php") && own.stdout.contains("clock.rb"), "\(own.stdout)\(own.stderr)")
     }
 
+    @Test("a scan believes and writes its caches only when the registry and its state directory are root's own", .enabled(if: isRoot))
+    func scanCachesNeedOwnRegistry() throws {
+        let app = initialised()
+        #expect(pk(["scan"] + app.flags).status == 0)
+        let listing = app.registry + "/.patchkeeper/deployed-listing"
+        var bytes = try #require(app.scratch.readBytes("registry/.patchkeeper/deployed-listing"))
+        // Drift, and a listing that says the deployed file was the drifted one all along.
+        let old = git(["rev-parse", "\(app.v1):src/api/config/clock.rb"], in: app.repo)
+        app.scratch.write("live/config/clock.rb", "changed by hand\n")
+        let new = git(["hash-object", app.root + "/config/clock.rb"], in: app.repo)
+        func raw(_ hex: String) -> Data {
+            let digits = Array(hex.utf8).map { $0 <= 57 ? $0 - 48 : $0 - 87 }
+            return Data(stride(from: 0, to: 40, by: 2).map { digits[$0] << 4 | digits[$0 + 1] })
+        }
+        let oldBytes = raw(old), newBytes = raw(new)
+        let at = try #require(bytes.range(of: oldBytes))
+        bytes.replaceSubrange(at, with: newBytes)
+        try bytes.write(to: URL(fileURLWithPath: listing))
+        unlink(app.registry + "/.patchkeeper/statcache")
+        // The registry's root given to another user; .patchkeeper stays root's.
+        #expect(run("/bin/chown", ["nobody", app.registry]).status == 0)
+        let r = pk(["scan", "--format", "json", "--trust-repo"] + app.flags)
+        #expect(r.status == 1 && r.stdout.contains("clock.rb"), "the forged listing was believed: \(r.status) \(r.stdout)\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: app.registry + "/.patchkeeper/statcache"), "a stat cache was written there")
+    }
+
     static let canUnmountProc = isRoot && run("/usr/bin/unshare", ["-m", "sh", "-c", "umount -l /proc"]).status == 0
 
     @Test("without /proc (no arguments to read) a gate is trouble, not a pass", .enabled(if: canUnmountProc))

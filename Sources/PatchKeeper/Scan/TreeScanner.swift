@@ -45,10 +45,12 @@ public struct TreeScanner {
         let treeKey = StatCache.treeKey(revision: deployment.revision, subdir: deployment.subdir)
         let listingPath = registry.stateDirectory + "/deployed-listing"
         var listingRead = false
-        // The caches decide what a scan compares and what it skips: they are believed only from
-        // a state directory this user owns (a reader allowed another owner's registry gets a
-        // cold scan, never that owner's word on the deployed tree).
-        let ownState = POSIX.lstat(registry.stateDirectory).map { $0.st_uid == geteuid() } ?? false
+        // The caches decide what a scan compares and what it skips: they are believed, and
+        // written, only where the registry and its state directory are this user's and nobody
+        // else may write them (a reader allowed another owner's registry gets a cold scan, never
+        // that owner's word on the deployed tree; review: the registry's owner could swap a
+        // root-owned `.patchkeeper` for one of their own).
+        let ownState = registry.stateDirectoryIsOwn
         let useCache = options.useCache && ownState
         if useCache, let kept = DeployedListing.load(path: listingPath, key: treeKey) {
             tree = kept
@@ -389,12 +391,12 @@ public struct TreeScanner {
         // (Every walked entry met its own row in order, under the same deployed tree, and every
         // id it needed was a hit: the rows, their ids and tree indexes are what a write would give.)
         let unchanged = toHash.isEmpty && walkHashed == 0 && !cacheDiscarded && sameTree && loadedCount == entries.count && cacheInOrder == entries.count
-        if options.writeCache, listingRead, let bytes = DeployedListing.serialized(key: treeKey, files: tree.files, directories: tree.directories),
+        if options.writeCache, ownState, listingRead, let bytes = DeployedListing.serialized(key: treeKey, files: tree.files, directories: tree.directories),
            let lock = try? registry.lock(wait: 0, recover: false) {
             try? AtomicFile.writeDerived(bytes, to: listingPath, mode: 0o600)
             withExtendedLifetime(lock) {}
         }
-        if options.writeCache, !unchanged, let lock = try? registry.lock(wait: 0, recover: false) {
+        if options.writeCache, ownState, !unchanged, let lock = try? registry.lock(wait: 0, recover: false) {
             let now = Int64(Date().timeIntervalSince1970 * 1e9)
             try? AtomicFile.writeDerived(StatCache.serialized(root: root, treeKey: treeKey, now: now, entries: entries, paths: paths, ids: ids, treeIndex: treeIndex),
                                   to: cachePath, mode: 0o600)
