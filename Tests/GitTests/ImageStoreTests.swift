@@ -128,16 +128,20 @@ struct ImageStoreTests {
 /// `git write-tree` requires (checked with one existence query per entry).
 @Suite("registry commit: objects must exist")
 struct CommitObjectsTests {
+    /// A registry repository with `files` committed: its path and HEAD.
+    static func registry(_ s: Scratch, _ files: [String: String]) -> (path: String, head: String) {
+        let path = s.file("registry")
+        git(["init", "-q", path], in: s.path)
+        for (name, text) in files { s.write("registry/" + name, text) }
+        git(["add", "-A"], in: path)
+        git(["commit", "-qm", "files"], in: path)
+        return (path, git(["rev-parse", "HEAD"], in: path))
+    }
+
     @Test("a commit on top of a tree whose blob the repository lost is refused, naming the path; HEAD stays")
     func lostBlobRefused() throws {
         let s = Scratch()
-        let path = s.file("registry")
-        git(["init", "-q", path], in: s.path)
-        s.write("registry/0001-a.patch", "a\n")
-        s.write("registry/0002-b.patch", "b\n")
-        git(["add", "-A"], in: path)
-        git(["commit", "-qm", "two"], in: path)
-        let head = git(["rev-parse", "HEAD"], in: path)
+        let (path, head) = Self.registry(s, ["0001-a.patch": "a\n", "0002-b.patch": "b\n"])
         let blob = git(["rev-parse", "HEAD:0002-b.patch"], in: path)
         let r = try Repository.open(atPath: path)
         s.write("registry/0001-a.patch", "a, edited\n")
@@ -156,12 +160,7 @@ struct CommitObjectsTests {
     @Test("a changed file whose stored object a power cut left empty is refused, not committed (libgit2 does not write it again)")
     func emptyObjectRefused() throws {
         let s = Scratch()
-        let path = s.file("registry")
-        git(["init", "-q", path], in: s.path)
-        s.write("registry/0001-a.patch", "a\n")
-        git(["add", "-A"], in: path)
-        git(["commit", "-qm", "one"], in: path)
-        let head = git(["rev-parse", "HEAD"], in: path)
+        let (path, head) = Self.registry(s, ["0001-a.patch": "a\n"])
         // The new bytes are stored once; their loose object is then cut to nothing.
         s.write("registry/0001-a.patch", "a, edited\n")
         let blob = git(["hash-object", "-w", "0001-a.patch"], in: path)
