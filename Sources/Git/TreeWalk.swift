@@ -39,7 +39,9 @@ extension Repository {
         if name.isEmpty { return "an empty name" }
         if name.contains(UInt8(ascii: "/")) { return "a slash in a name" }
         if name.elementsEqual([UInt8(ascii: ".")]) || name.elementsEqual([UInt8(ascii: "."), UInt8(ascii: ".")]) { return "a path step" }
-        if name.count == 4, name.map({ $0 | 0x20 }).elementsEqual(Array(".git".utf8)) { return "a repository's own directory" }
+        if name.count == 4, name[0] == UInt8(ascii: "."), name.dropFirst().map({ $0 | 0x20 }).elementsEqual(Array("git".utf8)) {
+            return "a repository's own directory"
+        }
         return nil
     }
 

@@ -199,4 +199,16 @@ struct FlatTreeNameTests {
         let fine = git(["commit-tree", "-m", "ok", git(["hash-object", "-w", "-t", "tree", s.file("ok.bin")], in: path)], in: path)
         #expect(try r.flatTree(commit: ObjectID(hex: fine)!, prefix: "").files.map(\.path) == ["ok.txt"])
     }
+
+    @Test("names that only look like those read as ordinary files", arguments: [".gitx", "..a", "\u{0E}git", "git", ".g1t", "...", ".GIT."])
+    func ordinaryNames(_ name: String) throws {
+        let s = Scratch()
+        let path = s.file("app")
+        git(["init", "-q", path], in: s.path)
+        s.write("x.txt", "x\n")
+        let blob = ObjectID(hex: git(["hash-object", "-w", s.file("x.txt")], in: path))!
+        s.writeBytes("tree.bin", Data(Array("100644 \(name)\0".utf8) + blob.bytes))
+        let commit = git(["commit-tree", "-m", "odd", git(["hash-object", "-w", "-t", "tree", "--literally", s.file("tree.bin")], in: path)], in: path)
+        #expect(try Repository.open(atPath: path).flatTree(commit: ObjectID(hex: commit)!, prefix: "").files.map(\.path) == [name])
+    }
 }

@@ -8,13 +8,13 @@ import Git
 ///
 /// A record is what parse gave for exactly those bytes, so it never goes stale; what it says is
 /// believed only for a file whose id `validated` also holds (it parsed in full), from a cache
-/// file and state directory the user running patchkeeper owns and nobody else may write. A file
-/// cut short keeps the records before the cut; a record that does not decode whole is a miss
-/// (the file is parsed). Each record: the
-/// tail's byte offset in the file, then the From line, author name and e-mail, Date, Subject,
-/// body, the extra headers and the trailers, each a little-endian UInt32 length and the bytes.
-/// Records are believed only from the binary that wrote them (`magic` holds its identity): a
-/// parse made stricter, or another Swift runtime's Unicode rules, never meets an older record.
+/// file and state directory the user running patchkeeper owns and nobody else may write, and
+/// only from the build that wrote it (`magic` holds its identity: a parse made stricter, or
+/// another Swift runtime's Unicode rules, never meets an older record). A file cut short keeps
+/// the records before the cut; a record that does not decode whole is a miss (the file is
+/// parsed). Each record: the tail's byte offset in the file, then the From line, author name and
+/// e-mail, Date, Subject, body, the extra headers and the trailers, each a little-endian UInt32
+/// length and the bytes.
 struct HeaderCache: Sendable {
     static let format = "patchkeeper headers 1"
     /// The first line: the format and the binary's identity (another build's records are read as
