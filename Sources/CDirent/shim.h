@@ -50,7 +50,7 @@ static inline const char *pk_dirent64_name(const void *record) {
 #include <link.h>
 #include <string.h>
 
-struct pk_build_ids { unsigned char *out; size_t cap, len; int objects, missing; };
+struct pk_build_ids { unsigned char *out; size_t cap, len; int missing; };
 
 /* The first members of glibc's struct dl_phdr_info (its definition is behind _GNU_SOURCE,
    which the Glibc module is built without; these four are its stable start). */
@@ -66,7 +66,6 @@ static int pk_build_ids_one(struct dl_phdr_info *opaque, size_t size, void *data
     if (size < sizeof(struct pk_phdr_info)) return 0;
     struct pk_build_ids *ids = (struct pk_build_ids *)data;
     int found = 0;
-    ids->objects++;
     for (int i = 0; i < info->dlpi_phnum && !found; i++) {
         if (info->dlpi_phdr[i].p_type != PT_NOTE) continue;
         const unsigned char *note = (const unsigned char *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
@@ -95,7 +94,7 @@ static int pk_build_ids_one(struct dl_phdr_info *opaque, size_t size, void *data
 /// `cap`: call again with room), or -1 when a loaded object, the program included, has none
 /// (then nothing names this build).
 static inline long pk_loaded_build_ids(unsigned char *out, size_t cap) {
-    struct pk_build_ids ids = { out, cap, 0, 0, 0 };
+    struct pk_build_ids ids = { out, cap, 0, 0 };
     dl_iterate_phdr(pk_build_ids_one, &ids);
     if (ids.missing > 0 || ids.len == 0) return -1;
     return (long)ids.len;

@@ -154,7 +154,7 @@ struct HeaderCacheTests {
         let (app, path) = try registry()
         let name = try #require(app.patchFiles().first)
         // A day no calendar has: this binary's parse refuses it; an older one might not have.
-        let text = try #require(app.scratch.read("registry/" + name)) + ""
+        let text = try #require(app.scratch.read("registry/" + name))
         let bad = text.replacingOccurrences(of: "Status: active\n", with: "Status: active\nExpires: 2030-02-31\n")
         try bad.write(toFile: app.registry + "/" + name, atomically: true, encoding: .utf8)
         let bytes = Array(bad.utf8)

@@ -40,16 +40,9 @@ struct HeaderCache: Sendable {
         }
     }
 
-    /// The cache file, or an empty cache when it cannot be believed: it is not a regular file,
-    /// or it or its directory belongs to another user or may be written by group or others.
+    /// The cache file, or an empty cache when it cannot be believed (`Registry.ownCacheFile`).
     static func load(_ path: String) -> HeaderCache {
-        guard let (fd, st) = try? POSIX.openRegular(path) else { return HeaderCache() }
-        defer { close(fd) }
-        guard st.st_uid == geteuid(), st.st_mode & 0o022 == 0,
-              let dir = POSIX.lstat(POSIX.parentDirectory(path)), dir.st_mode & S_IFMT == S_IFDIR,
-              dir.st_uid == geteuid(), dir.st_mode & 0o022 == 0,
-              let bytes = try? POSIX.readDescriptor(fd, path: path, limit: 256 << 20).bytes else { return HeaderCache() }
-        return HeaderCache(bytes: bytes)
+        Registry.ownCacheFile(path).map(HeaderCache.init(bytes:)) ?? HeaderCache()
     }
 
     /// The file's bytes: `records` in id order.

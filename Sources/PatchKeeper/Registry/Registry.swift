@@ -369,6 +369,15 @@ public final class Registry {
         }
         return true
     }
+    /// The bytes of a cache file in the state directory (`validated`, `headers`), or nil when it
+    /// cannot be believed: not a regular file, another user's, or writable by group or others.
+    /// The directories are `stateDirectoryIsOwn`'s to check.
+    static func ownCacheFile(_ path: String) -> [UInt8]? {
+        guard let (fd, st) = try? POSIX.openRegular(path) else { return nil }
+        defer { close(fd) }
+        guard st.st_uid == geteuid(), st.st_mode & 0o022 == 0 else { return nil }
+        return try? POSIX.readDescriptor(fd, path: path, limit: 256 << 20).bytes
+    }
     private var hunkIDs = Set<ObjectID>()
 
     private func parseAll(_ names: [String]) throws -> [PatchFile] {
@@ -378,7 +387,7 @@ public final class Registry {
         // Lines noted by a binary whose checks were another version say nothing about these.
         // (Read on bytes: splitting 1,000 lines as a String was 6% of a record.)
         let own = stateDirectoryIsOwn
-        let noted = own ? (try? POSIX.readFile(validatedPath)) ?? [] : []
+        let noted = own ? Self.ownCacheFile(validatedPath) ?? [] : []
         noted.withUnsafeBufferPointer { b in
             let lines = b.split(separator: 10)
             guard let first = lines.first, let header = Self.validatedHeader, first.elementsEqual(header.utf8) else { return }
