@@ -13,10 +13,8 @@ public struct FleetPushState: Codable, Sendable, Equatable {
     public var pendingSince: Date?
     public var error: String?
 
-    static func path(_ registry: Registry) -> String { registry.stateDirectory + "/fleet-push" }
-
     public static func load(registry: Registry) -> FleetPushState? {
-        guard let bytes = try? POSIX.readFile(path(registry), limit: 1 << 16) else { return nil }
+        guard let bytes = registry.readStateFile("fleet-push", limit: 1 << 16) else { return nil }
         let d = JSONDecoder()
         d.dateDecodingStrategy = .secondsSince1970
         return try? d.decode(FleetPushState.self, from: Data(bytes))
@@ -26,7 +24,7 @@ public struct FleetPushState: Codable, Sendable, Equatable {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
         e.dateEncodingStrategy = .secondsSince1970
-        try AtomicFile.write(Array(try e.encode(self)), to: Self.path(registry), mode: 0o600)
+        try registry.writeStateFile("fleet-push", Array(try e.encode(self)), durable: true)
     }
 }
 
@@ -135,16 +133,14 @@ public struct FleetPublisher {
         }
     }
 
-    var gatePath: String { registry.stateDirectory + "/fleet-gate.json" }
-
     func saveGate(_ gate: FleetSummary.Gate) throws {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
-        try AtomicFile.write(Array(try e.encode(gate)), to: gatePath, mode: 0o600)
+        try registry.writeStateFile("fleet-gate.json", Array(try e.encode(gate)), durable: true)
     }
 
     func loadGate() -> FleetSummary.Gate? {
-        guard let bytes = try? POSIX.readFile(gatePath, limit: 1 << 20) else { return nil }
+        guard let bytes = registry.readStateFile("fleet-gate.json", limit: 1 << 20) else { return nil }
         return try? JSONDecoder().decode(FleetSummary.Gate.self, from: Data(bytes))
     }
 

@@ -232,6 +232,9 @@ public final class DirectoryHandle {
         FaultInjector.step("after remove \(child(name))")
     }
 
+    /// Removes the empty directory `name` (nothing when it is not one, or not empty).
+    func removeEmptyDirectory(_ name: String) { _ = unlinkat(fd, name, AT_REMOVEDIR) }
+
     /// Removes temp files a crashed writer left here (`.NAME.pk-tmp-PID-…` of a dead PID).
     public func removeStaleTemps(prefix: String = ".") {
         for name in names() where name.hasPrefix(prefix) {
@@ -254,6 +257,9 @@ public final class DirectoryHandle {
         }
         return out
     }
+
+    /// False once the directory has been removed (a handle kept open would write into nothing).
+    var isLinked: Bool { (ownStatus()?.st_nlink ?? 0) > 0 }
 
     /// fsync of the directory itself.
     public func sync() { _ = fsync(fd) }

@@ -116,7 +116,7 @@ extension Registry {
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        try AtomicFile.write(Array(try encoder.encode(journal)), to: Journal.path(self), mode: 0o600)
+        try writeStateFile("journal.json", Array(try encoder.encode(journal)), durable: true)
         let registryFile = path + "/" + journal.registryFile
         let registryBefore = POSIX.exists(registryFile) ? try? POSIX.readFile(registryFile) : nil
         do {
@@ -147,7 +147,7 @@ extension Registry {
                     notRestored.append(p.rel)
                 }
             }
-            try? AtomicFile.remove(Journal.path(self))
+            try? removeStateFile("journal.json")
             if !leftAlone.isEmpty || !notRestored.isEmpty {
                 var message = (error as? PatchKeeperError)?.message ?? "\(error)"
                 func list(_ rels: [String]) -> String { rels.map { journal.root + "/" + $0 }.joined(separator: ", ") }
@@ -188,7 +188,7 @@ extension Registry {
             try writeAndCommit(patch, action: journal.action, reason: journal.reason.isEmpty ? nil : journal.reason,
                                author: journal.author, now: Date(timeIntervalSince1970: journal.time))
         }
-        try AtomicFile.remove(Journal.path(self))
+        try removeStateFile("journal.json")
     }
 
     /// True when HEAD holds exactly this patch file.

@@ -155,7 +155,7 @@ public struct PublicSummary: Codable, Sendable, Equatable {
         // between would pair one state's stamp with the other's lines).
         let source = Source(patches: try registry.load(), head: try? registry.repository.resolveCommit("HEAD"))
         let inputs = sourceInputs(source)
-        if let inputs, let stamp = try? POSIX.readFile(sourcePath(registry), limit: 1 << 24, label: "summary-source"),
+        if let inputs, let stamp = registry.readStateFile(stampName, limit: 1 << 24),
            let bytes = try? readBytes(registryPath: registry.path), var layout = Layout(bytes),
            var head = layout.decodedHead, head.version == currentVersion, head.registry == registry.path, head.app == appName(registry),
            stamp == (try sourceStamp(inputs, layout)) {
@@ -167,21 +167,18 @@ public struct PublicSummary: Codable, Sendable, Equatable {
         }
         let layout = try Layout(try build(registry, now: now, lastScan: scan, source: source))
         try write(bytes: layout.bytes, registry: registry)
-        let path = sourcePath(registry)
         // A stamp that is not a regular file (it cannot be replaced) is removed first (an empty
         // directory too; anything else only costs a whole build per scan).
-        if let st = POSIX.lstat(path), st.st_mode & S_IFMT != S_IFREG {
-            if st.st_mode & S_IFMT == S_IFDIR { _ = rmdir(path) } else { try? AtomicFile.remove(path) }
+        if let state = try? registry.stateDirectoryHandle(create: false), let st = state.status(stampName) {
+            if st.st_mode & S_IFMT == S_IFDIR { state.removeEmptyDirectory(stampName) }
+            else if st.st_mode & S_IFMT != S_IFREG || inputs == nil { try? state.remove(stampName) }
         }
-        if let inputs {
-            try? AtomicFile.writeDerived(try sourceStamp(inputs, layout), to: path, mode: 0o600)
-        } else if POSIX.lstat(path) != nil {
-            try? AtomicFile.remove(path)
-        }
+        if let inputs { try? registry.writeStateFile(stampName, try sourceStamp(inputs, layout), durable: false) }
         return .whole
     }
 
-    static func sourcePath(_ registry: Registry) -> String { registry.stateDirectory + "/summary-source" }
+    /// The stamp's name in the state directory.
+    static let stampName = "summary-source"
 
     /// The registry's side of the stamp: the program that derives the lines (its executable's
     /// identity: an upgrade builds whole once), HEAD, the log's length, and every patch file's

@@ -77,21 +77,18 @@ extension Registry {
     /// and later writes skip it (every patch written since keeps its own images; scan still
     /// reports any patch that cannot be rebuilt).
     func upgradeImages(_ active: [PatchFile], deployment: Deployment, now: Date) {
-        let marker = stateDirectory + "/images-complete"
-        if POSIX.exists(marker) { return }
+        if stateFileStatus("images-complete") != nil { return }
         let missing = missingImages(active, repository: deployment.repository, live: { path in
             guard let rel = deployment.rootRelative(forRepoPath: path) else { return nil }
             return (try? deployment.liveFile(rootRelative: rel))??.content
         }, now: now)
-        if missing.isEmpty { try? AtomicFile.write(Array("images kept for every active patch\n".utf8), to: marker, mode: 0o600) }
+        if missing.isEmpty { try? writeStateFile("images-complete", Array("images kept for every active patch\n".utf8), durable: true) }
     }
-
-    var patchIDCachePath: String { stateDirectory + "/patchids" }
 
     /// Patch-ids of app commits computed by earlier gates and reapplies (a cache: unreadable or
     /// malformed content just costs a recomputation).
     func patchIDCache() -> PatchIDCache {
-        guard let bytes = try? POSIX.readFile(patchIDCachePath), let text = String(validating: bytes, as: UTF8.self) else { return PatchIDCache() }
+        guard let bytes = readStateFile("patchids"), let text = String(validating: bytes, as: UTF8.self) else { return PatchIDCache() }
         return PatchIDCache(text: text)
     }
 
@@ -99,9 +96,9 @@ extension Registry {
     func savePatchIDCache(_ cache: PatchIDCache?, lockHeld: Bool) {
         guard let cache, cache.added > 0 else { return }
         if lockHeld {
-            try? AtomicFile.writeDerived(Array(cache.text.utf8), to: patchIDCachePath, mode: 0o600)
+            try? writeStateFile("patchids", Array(cache.text.utf8), durable: false)
         } else if let lock = try? self.lock(wait: 0, recover: false) {
-            try? AtomicFile.writeDerived(Array(cache.text.utf8), to: patchIDCachePath, mode: 0o600)
+            try? writeStateFile("patchids", Array(cache.text.utf8), durable: false)
             withExtendedLifetime(lock) {}
         }
     }

@@ -181,8 +181,19 @@ public final class Registry {
     /// registry); taking the writer lock checks everything.
     @discardableResult
     func stateDirectoryHandle(create: Bool) throws -> DirectoryHandle? {
-        try Self.verifiedStateDirectory(registry: path, create: create)
+        if let open = ownedState, open.isLinked { return open }
+        let handle = try Self.verifiedStateDirectory(registry: path, create: create)
+        ownedState = handle
+        return handle
     }
+
+    /// The state directory as verified for this user's writes (`stateDirectoryHandle`), kept
+    /// open: every later lock, read and write of a file in it goes through this descriptor, so a
+    /// registry root another user owns (root reading it with `--trust-repo`) cannot swap
+    /// `.patchkeeper` for a link between the check and the use.
+    var ownedState: DirectoryHandle?
+    /// The state directory as verified for reading (the owner not checked), kept open.
+    var readableState: DirectoryHandle?
 
     @discardableResult
     static func verifiedStateDirectory(registry: String, create: Bool, requireOwner: Bool = true) throws -> DirectoryHandle? {
@@ -282,8 +293,8 @@ public final class Registry {
         try verifiedStateDirectory(registry: path, create: false)
         let top = try DirectoryHandle.open(path)
         if created { try top.setMode(0o700) }
-        try verifiedStateDirectory(registry: path, create: true)
-        _ = try RegistryLock(path: path + "/.patchkeeper/lock")  // creates the lock file (0600) once
+        guard let state = try verifiedStateDirectory(registry: path, create: true) else { throw PatchKeeperError("cannot create \(path)/.patchkeeper") }
+        _ = try RegistryLock(directory: state, name: "lock")  // creates the lock file (0600) once
         do {
             // Also finishes a creation that crashed before its first commit.
             let repo = Repository.exists(atPath: path) ? try Repository.open(atPath: path) : try Repository.create(atPath: path)
@@ -294,7 +305,7 @@ public final class Registry {
             try repo.commitWorkdirChanges(paths: [".gitignore", appFileName], message: "Create patch registry for \(app)\n\nAction: init\n", author: sig, committer: sig)
             FaultInjector.step("after first registry commit")
             // A new registry keeps every patch's images from the start: nothing to upgrade.
-            try? AtomicFile.write(Array("images kept for every active patch\n".utf8), to: path + "/.patchkeeper/images-complete", mode: 0o600)
+            try? state.replaceFile("images-complete", with: Array("images kept for every active patch\n".utf8), newMode: 0o600)
         } catch let e as GitError {
             if e.isOwnerMismatch { throw ownerMismatch(path) }
             throw PatchKeeperError("cannot create registry \(path): \(e.message)")
@@ -305,8 +316,8 @@ public final class Registry {
     /// Takes the registry's writer lock (see `RegistryLock`) and, with `recover`, finishes
     /// whatever a crashed writer left (see `recover()`; listed in `recovered`).
     public func lock(wait: Double, recover doRecover: Bool = true) throws -> RegistryLock {
-        try stateDirectoryHandle(create: true)
-        let lock = try RegistryLock(path: lockPath, wait: wait)
+        guard let state = try stateDirectoryHandle(create: true) else { throw PatchKeeperError("cannot create \(stateDirectory)") }
+        let lock = try RegistryLock(directory: state, name: "lock", wait: wait)
         // A writer reads the registry's root tree (70 KB at 1,000 patches) several times.
         GitSettings.readWithoutRehash()
         if doRecover {

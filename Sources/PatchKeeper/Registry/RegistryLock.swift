@@ -11,10 +11,12 @@ public final class RegistryLock {
     private let fd: Int32
     public let path: String
 
-    /// Takes the lock, waiting up to `wait` seconds (0: fail at once when held).
-    public init(path: String, wait: Double = 0) throws {
+    /// Takes the lock on the file `name` in `directory` (created 0600, never through a link),
+    /// waiting up to `wait` seconds (0: fail at once when held).
+    init(directory: DirectoryHandle, name: String, wait: Double = 0) throws {
+        let path = directory.child(name)
         self.path = path
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        let fd = openat(directory.fd, name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o600)
         guard fd >= 0 else {
             throw PatchKeeperError("cannot open lock file \(path): \(POSIX.errorText())")
         }
@@ -33,6 +35,11 @@ public final class RegistryLock {
             usleep(50_000)
         }
         self.fd = fd
+    }
+
+    /// Takes the lock on the file at `path` (its directory opened as named).
+    public convenience init(path: String, wait: Double = 0) throws {
+        try self.init(directory: DirectoryHandle.open(POSIX.parentDirectory(path)), name: POSIX.baseName(path), wait: wait)
     }
 
     /// The process holding the lock, from the kernel's lock table (`/proc/locks`) and its command

@@ -14,8 +14,6 @@ public struct LastScan: Codable, Sendable, Equatable {
     public var problems: Int?
     public var expired: [String]?
 
-    static func path(_ registry: Registry) -> String { registry.stateDirectory + "/last-scan.json" }
-
     /// Writes the scan's outcome and updates the public summary; returns what it wrote.
     @discardableResult
     public static func save(_ report: ScanReport, registry: Registry) throws -> LastScan {
@@ -35,14 +33,14 @@ public struct LastScan: Codable, Sendable, Equatable {
         encoder.dateEncodingStrategy = .secondsSince1970
         let lock = try registry.lock(wait: 0, recover: false)
         defer { withExtendedLifetime(lock) {} }
-        try AtomicFile.writeDerived(Array(try encoder.encode(value)), to: path(registry), mode: 0o600)
+        try registry.writeStateFile("last-scan.json", Array(try encoder.encode(value)), durable: false)
         registry.updateSummary { try PublicSummary.noteScan(registry, scan: value, now: report.checkedAt) }
         return value
     }
 
     /// The last scan, or nil when there is none or it does not read back.
     public static func load(registry: Registry) -> LastScan? {
-        guard let data = FileManager.default.contents(atPath: path(registry)) else { return nil }
+        guard let data = registry.readStateFile("last-scan.json").map({ Data($0) }) else { return nil }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .secondsSince1970
         return try? decoder.decode(LastScan.self, from: data)
