@@ -8,8 +8,7 @@ import TestSupport
 /// and put a link in its place at any moment after the check.
 @Suite("state directory by descriptor")
 struct StateDirectoryTests {
-    @Test("a link swapped in for .patchkeeper after it was verified gets no lock, read or write")
-    func swappedAfterCheck() throws {
+    static func fixture() throws -> (AppFixture, Deployment) {
         let app = AppFixture()
         var o = AppOptions()
         o.root = app.root
@@ -18,34 +17,58 @@ struct StateDirectoryTests {
         o.registry = app.registry
         let cfg = try o.resolve(environment: [:]).app
         try Registry.create(path: app.registry, app: "t", committer: Person(name: "t", email: "t@t"), now: Date())
-        let deployment = try Deployment(app: cfg)
+        return (app, try Deployment(app: cfg))
+    }
+
+    static func names(_ dir: String) -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted() }
+
+    @Test("a link swapped in for .patchkeeper after it was verified gets no lock, read or write")
+    func swappedAfterCheck() throws {
+        let (app, deployment) = try Self.fixture()
         let registry = try Registry(path: app.registry)
         let report = try TreeScanner(deployment: deployment, registry: registry).scan()
-        do { _ = try registry.lock(wait: 0) }  // verifies the state directory
+        let saved = try LastScan.save(report, registry: registry)
         let state = app.registry + "/.patchkeeper"
         let moved = app.registry + "/.patchkeeper-moved"
         let elsewhere = app.scratch.file("elsewhere")
         try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
+
+        // Swapped while the lock is held: the journal is written nowhere.
+        var lock: RegistryLock? = try registry.lock(wait: 0)
         #expect(rename(state, moved) == 0)
         #expect(symlink(elsewhere, state) == 0)
+        #expect(throws: PatchKeeperError.self) { try registry.writeStateFile("journal.json", Array("{}".utf8), durable: true) }
+        withExtendedLifetime(lock) {}
+        lock = nil
 
-        let saved = try LastScan.save(report, registry: registry)
+        // Later: the link is refused, never followed, by this registry object and a new one.
+        #expect(throws: PatchKeeperError.self) { try LastScan.save(report, registry: registry) }
         let push = FleetPushState(remote: "r", host: "h", ok: true, lastAttempt: Date(timeIntervalSince1970: 1), lastSuccess: nil, pendingSince: nil, error: nil)
-        try push.save(registry)
-        try registry.writeStateFile("journal.json", Array("{}".utf8), durable: true)
-        try registry.removeStateFile("journal.json")
+        #expect(throws: PatchKeeperError.self) { try push.save(registry) }
+        #expect(throws: PatchKeeperError.self) { _ = try Registry(path: app.registry).lock(wait: 0) }
+        #expect(Self.names(elsewhere) == [], "written through the link")
+        #expect(!Self.names(moved).contains("journal.json"))
 
-        #expect(try FileManager.default.contentsOfDirectory(atPath: elsewhere).isEmpty, "written through the link")
-        let kept = try FileManager.default.contentsOfDirectory(atPath: moved)
-        #expect(kept.contains("last-scan.json") && kept.contains("fleet-push") && kept.contains("lock"))
-        #expect(!kept.contains("journal.json"))
-        #expect(LastScan.load(registry: registry) == saved)
-        #expect(FleetPushState.load(registry: registry) == push)
-
-        // What is planted behind the link is never read, by this registry or a new one.
+        // What is planted behind the link is never read.
         try Data("{\"checkedAt\":0,\"deployedRevision\":\"x\",\"states\":{},\"unregistered\":[\"planted\"]}".utf8)
             .write(to: URL(fileURLWithPath: elsewhere + "/last-scan.json"))
-        #expect(LastScan.load(registry: registry)?.unregistered == saved.unregistered)
-        #expect(throws: PatchKeeperError.self) { _ = try Registry(path: app.registry).lock(wait: 0) }
+        #expect(LastScan.load(registry: registry) == nil)
+
+        // Put back, the directory is used again.
+        #expect(unlink(state) == 0 && rename(moved, state) == 0)
+        #expect(LastScan.load(registry: registry) == saved)
+    }
+
+    @Test("a state directory moved aside is not locked again: a writer that locked the new one keeps others out")
+    func movedAsideIsNotRelocked() throws {
+        let (app, _) = try Self.fixture()
+        let first = try Registry(path: app.registry)
+        do { _ = try first.lock(wait: 0) }  // taken and released: its directory is now known
+        #expect(rename(app.registry + "/.patchkeeper", app.registry + "/.patchkeeper-aside") == 0)
+        let second = try Registry(path: app.registry)
+        let held = try second.lock(wait: 0)  // a new .patchkeeper, locked
+        #expect(Self.names(app.registry + "/.patchkeeper").contains("lock"))
+        #expect(throws: PatchKeeperError.self) { _ = try first.lock(wait: 0) }
+        withExtendedLifetime(held) {}
     }
 }

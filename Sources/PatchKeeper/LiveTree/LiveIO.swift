@@ -258,9 +258,6 @@ public final class DirectoryHandle {
         return out
     }
 
-    /// False once the directory has been removed (a handle kept open would write into nothing).
-    var isLinked: Bool { (ownStatus()?.st_nlink ?? 0) > 0 }
-
     /// fsync of the directory itself.
     public func sync() { _ = fsync(fd) }
 

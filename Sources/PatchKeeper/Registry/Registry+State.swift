@@ -11,7 +11,7 @@ extension Registry {
     /// otherwise verified without the owner check (a `--trust-repo` reader); nil when there is
     /// none or it cannot be entered.
     func stateForReading() -> DirectoryHandle? {
-        if let open = ownedState ?? readableState, open.isLinked { return open }
+        if let open = ownedState ?? readableState, isCurrentStateDirectory(open) { return open }
         readableState = try? Self.verifiedStateDirectory(registry: path, create: false, requireOwner: false)
         return readableState
     }

@@ -181,11 +181,31 @@ public final class Registry {
     /// registry); taking the writer lock checks everything.
     @discardableResult
     func stateDirectoryHandle(create: Bool) throws -> DirectoryHandle? {
-        if let open = ownedState, open.isLinked { return open }
+        if let open = ownedState {
+            if isCurrentStateDirectory(open) { return open }
+            // Moved aside (or removed and made anew) since it was verified: while this process
+            // holds the lock taken in the old one, another may lock the new one; nothing more is
+            // written (review: two writers held the lock at once, a journal went to the old one).
+            if heldLock != nil {
+                throw PatchKeeperError("\(stateDirectory) was moved or replaced while this patchkeeper held the registry lock in it; nothing more was written",
+                                       hint: "leave .patchkeeper where patchkeeper keeps it, check the registry ('patchkeeper status'), then run the command again")
+            }
+            ownedState = nil
+        }
         let handle = try Self.verifiedStateDirectory(registry: path, create: create)
         ownedState = handle
         return handle
     }
+
+    /// Whether `handle` is still the registry's `.patchkeeper` (same device and inode), not a
+    /// directory moved aside or removed since it was opened.
+    func isCurrentStateDirectory(_ handle: DirectoryHandle) -> Bool {
+        guard let top = try? DirectoryHandle.open(path), let named = top.status(".patchkeeper"), let open = handle.ownStatus() else { return false }
+        return named.st_dev == open.st_dev && named.st_ino == open.st_ino
+    }
+
+    /// The lock this registry object took last, while it is held.
+    weak var heldLock: RegistryLock?
 
     /// The state directory as verified for this user's writes (`stateDirectoryHandle`), kept
     /// open: every later lock, read and write of a file in it goes through this descriptor, so a
@@ -318,6 +338,13 @@ public final class Registry {
     public func lock(wait: Double, recover doRecover: Bool = true) throws -> RegistryLock {
         guard let state = try stateDirectoryHandle(create: true) else { throw PatchKeeperError("cannot create \(stateDirectory)") }
         let lock = try RegistryLock(directory: state, name: "lock", wait: wait)
+        // Moved aside between the check and the lock: another writer may lock the new one.
+        guard isCurrentStateDirectory(state) else {
+            ownedState = nil
+            throw PatchKeeperError("\(stateDirectory) was moved or replaced while patchkeeper took its lock; nothing was written",
+                                   hint: "leave .patchkeeper where patchkeeper keeps it, then run the command again")
+        }
+        heldLock = lock
         // A writer reads the registry's root tree (70 KB at 1,000 patches) several times.
         GitSettings.readWithoutRehash()
         if doRecover {
