@@ -5,6 +5,7 @@ import PatchKeeper
 struct ApplyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "apply",
+        _superCommandName: "patchkeeper",
         abstract: "Apply a patch file to the live root (all files or none) and register it.",
         usage: "patchkeeper apply FILE.patch [--title TEXT] [--reason TEXT] [<options>]\npatchkeeper apply --commit SHA [--pull-request URL] [<options>]",
         discussion: """

@@ -36,7 +36,7 @@ enum Completions {
 
     /// The app names of the config file the words (or $PATCHKEEPER_CONFIG) name.
     static func appNames(_ words: [String], _ index: Int, _ prefix: String) -> [String] {
-        let env = ProcessInfo.processInfo.environment
+        let env = Environment.forConfig
         guard let loc = options(words).configLocation(environment: env),
               let config = try? ConfigFile.load(path: loc.path) else { return [] }
         return matching(config.appNames, prefix)
@@ -44,7 +44,7 @@ enum Completions {
 
     /// The ids of the registry's patches (`0001`, …), from the directory listing alone.
     static func patchIDs(_ words: [String], _ index: Int, _ prefix: String) -> [String] {
-        let env = ProcessInfo.processInfo.environment
+        let env = Environment.forConfig
         guard let app = try? options(words).resolve(environment: env, needsRoot: false).app else { return [] }
         let dir = Deployment.absolute(app.registry ?? "\(Deployment.defaultRegistryDirectory)/\(app.name)")
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return [] }
@@ -55,7 +55,7 @@ enum Completions {
 
     /// Branch, tag and remote-branch names of the app's repository (read through libgit2).
     static func gitRefs(_ words: [String], _ index: Int, _ prefix: String) -> [String] {
-        let env = ProcessInfo.processInfo.environment
+        let env = Environment.forConfig
         guard let app = try? options(words).resolve(environment: env, needsRoot: false).app,
               let path = app.repo ?? app.root.map({ $0 + "/.git" }),
               let repo = try? Repository.open(atPath: Deployment.absolute(path)),

@@ -5,6 +5,7 @@ import PatchKeeper
 struct EditCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "edit",
+        _superCommandName: "patchkeeper",
         abstract: "Change a patch's expiry, ticket, reason, owner or title (one registry commit).",
         usage: "patchkeeper edit ID [--expires DATE | --no-expires] [<options>]",
         discussion: """

@@ -83,7 +83,7 @@ struct FleetOptions: ParsableArguments {
     /// Fetches (unless --no-fetch) and reads the cache.
     func load() throws -> (Fleet, FleetCache, FetchSummary?) {
         var fleet: FleetConfig?
-        let env = ProcessInfo.processInfo.environment
+        let env = Environment.forConfig
         var opts = AppOptions()
         opts.configPath = config
         if let loc = opts.configLocation(environment: env), config != nil || FileManager.default.fileExists(atPath: loc.path) {

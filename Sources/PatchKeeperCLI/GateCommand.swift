@@ -2,11 +2,10 @@ import ArgumentParser
 import Foundation
 import PatchKeeper
 
-extension GateReport.Policy: ExpressibleByArgument {}
-
 struct GateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gate",
+        _superCommandName: "patchkeeper",
         abstract: "Before a deploy: what would deploying REV do to each patch and to unregistered changes?",
         usage: "patchkeeper gate --target REV [--policy strict|reapply] [<options>]",
         discussion: """

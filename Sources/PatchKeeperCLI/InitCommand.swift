@@ -5,6 +5,7 @@ import PatchKeeper
 struct InitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "init",
+        _superCommandName: "patchkeeper",
         abstract: "Set up an app: verify root, repository and deployed revision; create the registry.",
         usage: "patchkeeper init --app NAME --root DIR [--repo DIR] [--config FILE]",
         discussion: """

@@ -5,6 +5,7 @@ import PatchKeeper
 struct ListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list",
+        _superCommandName: "patchkeeper",
         abstract: "List the active patches: id, title, files, author, age, expiry.",
         usage: "patchkeeper list [--all | --expiring DAYS] [<options>]",
         discussion: """
@@ -125,6 +126,7 @@ struct ListView {
 struct ShowCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "show",
+        _superCommandName: "patchkeeper",
         abstract: "Show one patch: metadata, files, history and the diff.",
         usage: "patchkeeper show ID [<options>]",
         discussion: """
@@ -222,6 +224,7 @@ struct ShowView {
 struct RetireCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "retire",
+        _superCommandName: "patchkeeper",
         abstract: "Mark a patch retired (it stays in the registry and its history).",
         usage: "patchkeeper retire ID --reason TEXT [--revert] [<options>]",
         discussion: """
@@ -273,6 +276,7 @@ struct RetireCommand: ParsableCommand {
 struct ResolveCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "resolve",
+        _superCommandName: "patchkeeper",
         abstract: "Keep a patch whose reapply conflicted, from the live file you fixed by hand.",
         usage: "patchkeeper resolve ID [--author PERSON] [<options>]",
         discussion: """
@@ -310,6 +314,7 @@ struct ResolveCommand: ParsableCommand {
 struct LogCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "log",
+        _superCommandName: "patchkeeper",
         abstract: "Show the registry's history: every record, apply and retire, newest first.",
         usage: "patchkeeper log [ID] [<options>]",
         discussion: """

@@ -5,6 +5,7 @@ import PatchKeeper
 struct MotdCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "motd",
+        _superCommandName: "patchkeeper",
         abstract: "Write the login banner listing the active patches (/run/motd.d/50-patchkeeper-APP).",
         usage: "patchkeeper motd [--file PATH] [--remove] [--all-apps] [<options>]",
         discussion: """

@@ -25,8 +25,8 @@ struct Output {
         case .always: return true
         case .never: return false
         case .auto:
-            return isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
-                && ProcessInfo.processInfo.environment["TERM"] != "dumb"
+            return isatty(STDOUT_FILENO) == 1 && Environment.value("NO_COLOR") == nil
+                && Environment.value("TERM") != "dumb"
         }
     }
 
@@ -82,7 +82,7 @@ struct Output {
         if isatty(STDOUT_FILENO) == 1, ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &ws) == 0, ws.ws_col > 0 {
             return Int(ws.ws_col)
         }
-        if let c = ProcessInfo.processInfo.environment["COLUMNS"].flatMap(Int.init), c > 0 { return c }
+        if let c = Environment.value("COLUMNS").flatMap(Int.init), c > 0 { return c }
         return nil
     }()
 

@@ -77,6 +77,10 @@ public enum PatchKeeperMain {
     /// subcommands of its own) returns nil and goes to the root's parse, which then says what it
     /// always said; a leaf command's arguments parse the same way on their own (the root has no
     /// options of its own that a subcommand inherits).
+    /// Each leaf names `patchkeeper` as its `_superCommandName`: argument-parser then skips, for
+    /// a leaf parsed alone, its two extra parses looking for `--generate-completion-script`
+    /// (14% of a warm gate's instructions; `CompletionScripts` answers that request before any
+    /// parse, and the root's parse still checks for it).
     static func leafCommand(_ args: [String]) -> ParsableCommand? {
         guard let name = args.first, !name.hasPrefix("-"),
               let type = PatchKeeperCommand.configuration.subcommands.first(where: { $0.configuration.commandName == name }),

@@ -5,6 +5,7 @@ import PatchKeeper
 struct ProposeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "propose",
+        _superCommandName: "patchkeeper",
         abstract: "Turn a hot patch into a git format-patch mail for a pull request, based on a given revision.",
         usage: "patchkeeper propose ID --onto REV [--output FILE] [<options>]",
         discussion: """

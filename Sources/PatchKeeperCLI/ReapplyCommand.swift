@@ -6,6 +6,7 @@ import PatchKeeper
 struct ReapplyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reapply",
+        _superCommandName: "patchkeeper",
         abstract: "After a deploy: put the active patches back onto the new tree and rebase them.",
         usage: "patchkeeper reapply [--dry-run] [<options>]",
         discussion: """

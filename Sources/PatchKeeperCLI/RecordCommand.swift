@@ -5,6 +5,7 @@ import PatchKeeper
 struct RecordCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "record",
+        _superCommandName: "patchkeeper",
         abstract: "Register a hot edit: the live files vs the deployed revision become a new patch.",
         usage: "patchkeeper record PATH... --title TEXT --reason TEXT [<options>]\npatchkeeper record --all --title TEXT --reason TEXT [<options>]",
         discussion: """

@@ -5,6 +5,7 @@ import PatchKeeper
 struct ScanCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "scan",
+        _superCommandName: "patchkeeper",
         abstract: "Compare the live tree with the deployed revision: patch states and unregistered drift.",
         usage: "patchkeeper scan [--motd] [--metrics-file PATH] [--all-apps] [<options>]",
         discussion: """
@@ -115,7 +116,7 @@ func runScan(deployment: Deployment, registry: Registry, useCache: Bool) throws 
     options.writeCache = useCache
     options.keepLargeStructures = true  // the process ends soon after: freeing them is wasted time
     var progress: TreeScanner.Progress?
-    if isatty(STDERR_FILENO) == 1, !Output.quiet, ProcessInfo.processInfo.environment["TERM"] != "dumb" {
+    if isatty(STDERR_FILENO) == 1, !Output.quiet, Environment.value("TERM") != "dumb" {
         progress = { (phase: String, done: Int, total: Int) in
             let text = total > 0 ? "\(phase) \(done)/\(total)" : "\(phase) \(done) files"
             FileHandle.standardError.write(Data("\r\u{1B}[K\(text)".utf8))
@@ -242,6 +243,7 @@ struct ScanRenderer {
 struct DiffCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "diff",
+        _superCommandName: "patchkeeper",
         abstract: "Print the unregistered drift as a patch (deployed revision -> live tree).",
         usage: "patchkeeper diff [PATH...] [<options>]",
         discussion: """

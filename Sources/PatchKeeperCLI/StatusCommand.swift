@@ -5,6 +5,7 @@ import PatchKeeper
 struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
+        _superCommandName: "patchkeeper",
         abstract: "One line per configured app: deployed revision, patches by state, expired, unregistered changes, last scan.",
         usage: "patchkeeper status [--app NAME] [<options>]",
         discussion: """

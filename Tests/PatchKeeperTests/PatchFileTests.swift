@@ -191,13 +191,14 @@ struct PatchFileTests {
 
     @Test("the trims and key comparisons a load uses equal Foundation's")
     func trimsAndKeysEqualFoundation() {
-        let pieces = [" ", "\t", "\u{A0}", "\u{3000}", "\u{2028}", "\n", "a", "Z", "@", "[", "`", "{", "-", "ß", "SS", "İ", "i", "\u{301}", "k", "K", "\u{212A}"]
+        let pieces = [" ", "\t", "\u{A0}", "\u{3000}", "\u{2028}", "\u{2029}", "\u{85}", "\u{B}", "\u{C}", "\r", "\r\n", "\u{1680}", "\u{200B}", "\n", "a", "Z", "@", "[", "`", "{", "-", "ß", "SS", "İ", "i", "\u{301}", "k", "K", "\u{212A}"]
         var generator = Generator(state: 0x2A)
         func next(_ n: Int) -> Int { generator.next(n) }
         func word() -> String { (0..<next(6)).map { _ in pieces[next(pieces.count)] }.joined() }
         for _ in 0..<20_000 {
             let a = word(), b = word()
             #expect(Text.trimmedSpaces(a) == a.trimmingCharacters(in: .whitespaces), "\(a.debugDescription)")
+            #expect(Text.trimmedWhitespace(a) == a.trimmingCharacters(in: .whitespacesAndNewlines), "\(a.debugDescription)")
             #expect(Text.sameIgnoringCase(a, b) == (a.caseInsensitiveCompare(b) == .orderedSame), "\(a.debugDescription) \(b.debugDescription)")
             #expect(Text.sameIgnoringCase(a, a.uppercased()) == (a.caseInsensitiveCompare(a.uppercased()) == .orderedSame), "\(a.debugDescription)")
         }

@@ -75,7 +75,7 @@ public final class Deployment {
         } else if POSIX.exists(revisionFile) {
             // In the app user's reach: a commit id, so a few bytes; refused by size before reading.
             let text = String(decoding: try POSIX.readFile(revisionFile, limit: 4096), as: UTF8.self)
-            let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            let trimmed = Text.trimmedWhitespace(text)
             guard !trimmed.isEmpty else {
                 throw PatchKeeperError("\(revisionFile) is empty", hint: "write the deployed commit id into it, or pass --deployed REV")
             }

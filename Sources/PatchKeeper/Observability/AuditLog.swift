@@ -10,13 +10,12 @@ import Glibc
 public enum AuditLog {
     /// "user=jane (via sudo, uid 0, loginuid 1000)"
     public static var actor: String {
-        let env = ProcessInfo.processInfo.environment
         let s = "user=\(Text.singleLine(POSIX.userName()))"
         var via: [String] = []
-        if let su = env["SUDO_USER"], !su.isEmpty { via.append("via sudo by \(Text.singleLine(su))") }
+        if let su = Environment.value("SUDO_USER"), !su.isEmpty { via.append("via sudo by \(Text.singleLine(su))") }
         via.append("uid \(getuid())")
         if let data = FileManager.default.contents(atPath: "/proc/self/loginuid"),
-           let text = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines),
+           let text = String(data: data, encoding: .utf8).map(Text.trimmedWhitespace),
            let id = UInt32(text), id != UInt32.max {
             via.append("loginuid \(id)")
         }
@@ -30,7 +29,7 @@ public enum AuditLog {
     }
 
     static func send(_ message: String) {
-        let path = ProcessInfo.processInfo.environment["PATCHKEEPER_SYSLOG_SOCKET"] ?? "/dev/log"
+        let path = Environment.value("PATCHKEEPER_SYSLOG_SOCKET") ?? "/dev/log"
         // <86> = facility authpriv (10) * 8 + severity info (6); RFC 3164 framing, as logger(1) sends.
         let line = "<86>patchkeeper[\(getpid())]: \(message)"
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)

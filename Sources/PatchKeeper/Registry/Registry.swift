@@ -96,7 +96,7 @@ public final class Registry {
         let file = path + "/" + Self.appFileName
         guard POSIX.lstat(file) != nil else { return nil }
         let text = String(decoding: try POSIX.readFile(file, limit: 4096), as: UTF8.self)
-        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return Text.trimmedWhitespace(text)
     }
 
     /// Refuses a registry that belongs to another app.

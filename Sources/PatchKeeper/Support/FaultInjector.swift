@@ -9,7 +9,7 @@ import Glibc
 /// as a power cut would stop it. Tests use it to prove every file ends old or new, never torn,
 /// and that rerunning the command finishes the job. Without the variable it does nothing.
 public enum FaultInjector {
-    static let limit: Int? = ProcessInfo.processInfo.environment["PATCHKEEPER_FAULT_AFTER"].flatMap(Int.init)
+    static let limit: Int? = Environment.value("PATCHKEEPER_FAULT_AFTER").flatMap(Int.init)
     static let count = Mutex(0)
 
     /// Marks one durable step; dies here if this is the step the environment asked for.
@@ -20,7 +20,7 @@ public enum FaultInjector {
             return c
         }
         if n == limit {
-            if ProcessInfo.processInfo.environment["PATCHKEEPER_FAULT_VERBOSE"] != nil {
+            if Environment.value("PATCHKEEPER_FAULT_VERBOSE") != nil {
                 FileHandle.standardError.write(Data("patchkeeper: fault injected at step \(n): \(label)\n".utf8))
             }
             _exit(97)
