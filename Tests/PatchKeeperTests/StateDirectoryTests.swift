@@ -16,7 +16,7 @@ struct StateDirectoryTests {
         o.subdir = "src/api"
         o.registry = app.registry
         let cfg = try o.resolve(environment: [:]).app
-        try Registry.create(path: app.registry, app: "t", committer: Person(name: "t", email: "t@t"), now: Date())
+        try Registry.create(path: app.registry, app: cfg.name, committer: Person(name: "t", email: "t@t"), now: Date())
         return (app, try Deployment(app: cfg))
     }
 
@@ -56,7 +56,8 @@ struct StateDirectoryTests {
 
         // Put back, the directory is used again.
         #expect(unlink(state) == 0 && rename(moved, state) == 0)
-        #expect(LastScan.load(registry: registry) == saved)
+        #expect(LastScan.load(registry: registry)?.unregistered == saved.unregistered)
+        #expect(LastScan.load(registry: registry)?.states == saved.states)
     }
 
     @Test("a state directory moved aside is not locked again: a writer that locked the new one keeps others out")
@@ -70,5 +71,33 @@ struct StateDirectoryTests {
         #expect(Self.names(app.registry + "/.patchkeeper").contains("lock"))
         #expect(throws: PatchKeeperError.self) { _ = try first.lock(wait: 0) }
         withExtendedLifetime(held) {}
+    }
+
+    @Test("a state directory moved away after a job's commit: the job stands, live files and registry agree, the journal goes")
+    func movedAfterCommit() throws {
+        let (app, deployment) = try Self.fixture()
+        let registry = try Registry(deployment: deployment)
+        let patch = app.scratch.file("fix.patch")
+        try """
+        diff --git a/config/clock.rb b/config/clock.rb
+        --- a/config/clock.rb
+        +++ b/config/clock.rb
+        @@ -1,3 +1,3 @@
+        -every 1.hour do
+        +every 2.hours do
+           RssCleanup.run
+         end
+
+        """.write(toFile: patch, atomically: true, encoding: .utf8)
+        Registry.afterCommitForTests = { r in
+            _ = rename(r.path + "/.patchkeeper", r.path + "/.patchkeeper-moved")
+            _ = mkdir(r.path + "/.patchkeeper", 0o700)
+        }
+        defer { Registry.afterCommitForTests = nil }
+        _ = try Applier.apply(Applier.Request(patchPath: patch, title: "t", reason: "r"), deployment: deployment, registry: registry)
+        #expect(app.scratch.read("live/config/clock.rb")?.hasPrefix("every 2.hours do") == true, "the live file was rolled back")
+        #expect(git(["log", "--format=%s", "-1"], in: app.registry).contains("0001"))
+        #expect(!Self.names(app.registry + "/.patchkeeper-moved").contains("journal.json"))
+        #expect(Self.names(app.registry + "/.patchkeeper") == [])
     }
 }

@@ -127,6 +127,13 @@ extension Registry {
             let committed = (try? PatchFile.parse(journal.registryText, fileName: journal.registryFile)).map(isCommitted) ?? false
             if !committed {
                 if let registryBefore { try? AtomicFile.write(registryBefore, to: registryFile) } else { try? AtomicFile.remove(registryFile) }
+            } else {
+                // Committed: the job is done and its live files are what the registry now says.
+                // Only the journal's removal can have failed; a journal left behind is finished
+                // (found done) by the next writer. Rolling the live files back would leave the
+                // registry saying applied over files that are not (review).
+                try? removeStateFile("journal.json", written: true)
+                throw error
             }
             // Each live file goes back only while it holds what this job wrote: a file the job
             // never reached is left alone, and so is one someone changed in the meantime (the
@@ -147,7 +154,7 @@ extension Registry {
                     notRestored.append(p.rel)
                 }
             }
-            try? removeStateFile("journal.json")
+            try? removeStateFile("journal.json", written: true)
             if !leftAlone.isEmpty || !notRestored.isEmpty {
                 var message = (error as? PatchKeeperError)?.message ?? "\(error)"
                 func list(_ rels: [String]) -> String { rels.map { journal.root + "/" + $0 }.joined(separator: ", ") }
@@ -188,8 +195,12 @@ extension Registry {
             try writeAndCommit(patch, action: journal.action, reason: journal.reason.isEmpty ? nil : journal.reason,
                                author: journal.author, now: Date(timeIntervalSince1970: journal.time))
         }
-        try removeStateFile("journal.json")
+        Self.afterCommitForTests?(self)
+        try removeStateFile("journal.json", written: true)
     }
+
+    /// Tests only: runs between a journaled job's commit and its journal's removal.
+    nonisolated(unsafe) static var afterCommitForTests: ((Registry) -> Void)?
 
     /// True when HEAD holds exactly this patch file.
     func isCommitted(_ patch: PatchFile) -> Bool {

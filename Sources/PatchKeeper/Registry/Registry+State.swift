@@ -11,7 +11,14 @@ extension Registry {
     /// otherwise verified without the owner check (a `--trust-repo` reader); nil when there is
     /// none or it cannot be entered.
     func stateForReading() -> DirectoryHandle? {
-        if let open = ownedState ?? readableState, isCurrentStateDirectory(open) { return open }
+        if let owned = ownedState {
+            if isCurrentStateDirectory(owned) { return owned }
+            // Moved away while locked: nothing in its replacement is read (its owner may be
+            // anyone). Otherwise it is verified again, owner included, as it was before.
+            if heldLock != nil { return nil }
+            return try? stateDirectoryHandle(create: false)
+        }
+        if let open = readableState, isCurrentStateDirectory(open) { return open }
         readableState = try? Self.verifiedStateDirectory(registry: path, create: false, requireOwner: false)
         return readableState
     }
@@ -35,7 +42,15 @@ extension Registry {
     }
 
     /// Removes the file `name` from the state directory (nothing when there is no directory).
-    func removeStateFile(_ name: String) throws {
+    /// `written`: the file was written by this process into the directory it holds the lock in
+    /// (the journal); it goes from there even if that directory was moved away since, as the
+    /// job it describes is done (review: a journal left behind made the rollback of a committed
+    /// job undo its live files).
+    func removeStateFile(_ name: String, written: Bool = false) throws {
+        if written, heldLock != nil, let held = ownedState {
+            try held.remove(name)
+            return
+        }
         guard let dir = try stateDirectoryHandle(create: false) else { return }
         try dir.remove(name)
     }
