@@ -20,6 +20,7 @@ let package = Package(
         ),
         .systemLibrary(name: "CXattr"),
         .systemLibrary(name: "CDirent"),
+        .systemLibrary(name: "CProcess"),
         .systemLibrary(name: "CMalloc"),
         .target(name: "CTLSDefer"),
         .target(name: "Git", dependencies: ["CLibgit2", "CTLSDefer"]),
@@ -27,7 +28,7 @@ let package = Package(
         .target(name: "CSHA1"),
         .target(
             name: "PatchKeeper",
-            dependencies: ["Git", "CXattr", "CDirent", "CSHA1", .product(name: "TOMLKit", package: "TOMLKit")]
+            dependencies: ["Git", "CXattr", "CDirent", "CProcess", "CSHA1", .product(name: "TOMLKit", package: "TOMLKit")]
         ),
         .target(
             name: "PatchKeeperCLI",

@@ -440,7 +440,7 @@ public final class Registry {
         let registryPath = path
         let heads = own ? HeaderCache.load(headersPath) : HeaderCache()
         let parsed = ResultSlots<Result<(PatchFile, ArraySlice<UInt8>?), any Error>?>(count: names.count, initial: nil)
-        let workers = names.count >= 64 ? min(2, max(1, ProcessInfo.processInfo.activeProcessorCount)) : 1
+        let workers = names.count >= 64 ? min(2, Threads.cpuCount) : 1
         let knownIDs = known, knownHunkIDs = knownHunks
         let parse = { @Sendable (name: String) in
             Result { try Self.parseFile(named: name, in: registryPath, known: knownIDs, knownHunks: knownHunkIDs, heads: heads) }

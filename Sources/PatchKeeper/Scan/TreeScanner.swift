@@ -7,7 +7,7 @@ public struct TreeScanner {
     public struct Options: Sendable {
         public var useCache = true
         public var writeCache = true
-        public var threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        public var threads = Threads.cpuCount
         public var now = Date()
         /// Keep the large structures of the scan (the tree listing, the walk) alive for the rest
         /// of the process instead of freeing them entry by entry: for a command-line process that

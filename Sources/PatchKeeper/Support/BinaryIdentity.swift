@@ -1,4 +1,4 @@
-import CDirent
+import CProcess
 import Git
 import Foundation
 

@@ -1,3 +1,4 @@
+import CProcess
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -9,6 +10,9 @@ import Darwin
 /// Swift concurrency task, a library caller's queue) `concurrentPerform` may find the pool busy
 /// and run every iteration on the caller, one after another.
 enum Threads {
+    /// The CPUs this process may run on (its affinity mask), at least 1.
+    static var cpuCount: Int { Int(pk_cpu_count()) }
+
     private final class Job {
         let body: () -> Void
         init(_ body: @escaping () -> Void) { self.body = body }
