@@ -277,11 +277,7 @@ struct LiveWriteRaceTests {
 
     func setUp() throws -> (AppFixture, Deployment, Registry) {
         let app = AppFixture()
-        var o = AppOptions()
-        o.root = app.root
-        o.repo = app.repo
-        o.subdir = "src/api"
-        o.registry = app.registry
+        let o = app.options
         _ = try Initializer.run(options: o, environment: [:])
         let deployment = try Deployment(app: try o.resolve(environment: [:]).app)
         return (app, deployment, try Registry(path: app.registry))

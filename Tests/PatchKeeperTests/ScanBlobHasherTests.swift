@@ -121,12 +121,7 @@ struct ScanBlobHasherTests {
     @Test("a cold scan (hashed at the walk) and a warm scan of changed files (hashed after it) report the same drift")
     func coldAndWarmAgree() throws {
         let app = AppFixture()
-        var o = AppOptions()
-        o.root = app.root
-        o.repo = app.repo
-        o.subdir = "src/api"
-        o.registry = app.registry
-        let cfg = try o.resolve(environment: [:]).app
+        let cfg = try app.appConfig()
         try Registry.create(path: app.registry, app: "t", committer: Person(name: "t", email: "t@t"), now: Date())
         let deployment = try Deployment(app: cfg)
         var cold = TreeScanner.Options()
@@ -157,12 +152,7 @@ extension ScanBlobHasherTests {
     @Test("a warm scan hashing a changed file whose directory was swapped for a symlink since the walk opens nothing outside the root")
     func warmScanParentSwappedForSymlink() throws {
         let app = AppFixture()
-        var o = AppOptions()
-        o.root = app.root
-        o.repo = app.repo
-        o.subdir = "src/api"
-        o.registry = app.registry
-        let cfg = try o.resolve(environment: [:]).app
+        let cfg = try app.appConfig()
         try Registry.create(path: app.registry, app: "t", committer: Person(name: "t", email: "t@t"), now: Date())
         let deployment = try Deployment(app: cfg)
         var scanner = TreeScanner(deployment: deployment, registry: try Registry(path: app.registry))
@@ -193,12 +183,7 @@ extension ScanBlobHasherTests {
     @Test("a cold scan: files hashed by a walk thread (below the top two levels) and by the top level's thread both report a swap for a FIFO or an edit mid-scan, and never hang")
     func coldScanRacesAtAndAfterTheWalk() throws {
         let app = AppFixture()
-        var o = AppOptions()
-        o.root = app.root
-        o.repo = app.repo
-        o.subdir = "src/api"
-        o.registry = app.registry
-        let cfg = try o.resolve(environment: [:]).app
+        let cfg = try app.appConfig()
         try Registry.create(path: app.registry, app: "t", committer: Person(name: "t", email: "t@t"), now: Date())
         let deployment = try Deployment(app: cfg)
         var scanner = TreeScanner(deployment: deployment, registry: try Registry(path: app.registry))

@@ -84,12 +84,7 @@ struct ScanWalkRaceTests {
     }
 
     func coldScanner(_ app: AppFixture) throws -> TreeScanner {
-        var o = AppOptions()
-        o.root = app.root
-        o.repo = app.repo
-        o.subdir = "src/api"
-        o.registry = app.registry
-        let cfg = try o.resolve(environment: [:]).app
+        let cfg = try app.appConfig()
         try Registry.create(path: app.registry, app: "t", committer: Person(name: "t", email: "t@t"), now: Date())
         var cold = TreeScanner.Options()
         cold.useCache = false
@@ -316,12 +311,7 @@ extension ScanWalkRaceTests {
         let app = AppFixture()
         let path = app.root + "/config/workers.yml"
         #expect(truncate(path, off_t(64) << 30) == 0)
-        var o = AppOptions()
-        o.root = app.root
-        o.repo = app.repo
-        o.subdir = "src/api"
-        o.registry = app.registry
-        let cfg = try o.resolve(environment: [:]).app
+        let cfg = try app.appConfig()
         try Registry.create(path: app.registry, app: "t", committer: Person(name: "t", email: "t@t"), now: Date())
         var cold = TreeScanner.Options()
         cold.useCache = false

@@ -8,12 +8,7 @@ struct ScannerTests {
     @Test("a file that changes while it is hashed is reported as a problem, not fatal; a vanished one as deleted")
     func changedDuringScan() throws {
         let app = AppFixture()
-        var o = AppOptions()
-        o.root = app.root
-        o.repo = app.repo
-        o.subdir = "src/api"
-        o.registry = app.registry
-        let cfg = try o.resolve(environment: [:]).app
+        let cfg = try app.appConfig()
         try Registry.create(path: app.registry, app: "t", committer: Person(name: "t", email: "t@t"), now: Date())
         let deployment = try Deployment(app: cfg)
         var scanner = TreeScanner(deployment: deployment, registry: try Registry(path: app.registry))
@@ -34,12 +29,7 @@ struct ScannerTests {
     @Test("a tracked file swapped for a FIFO between the walk and its hashing is a problem, not a hang")
     func fifoSwappedInMidWalk() throws {
         let app = AppFixture()
-        var o = AppOptions()
-        o.root = app.root
-        o.repo = app.repo
-        o.subdir = "src/api"
-        o.registry = app.registry
-        let cfg = try o.resolve(environment: [:]).app
+        let cfg = try app.appConfig()
         try Registry.create(path: app.registry, app: "t", committer: Person(name: "t", email: "t@t"), now: Date())
         let deployment = try Deployment(app: cfg)
         var scanner = TreeScanner(deployment: deployment, registry: try Registry(path: app.registry))

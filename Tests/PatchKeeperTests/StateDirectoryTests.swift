@@ -10,12 +10,7 @@ import TestSupport
 struct StateDirectoryTests {
     static func fixture() throws -> (AppFixture, Deployment) {
         let app = AppFixture()
-        var o = AppOptions()
-        o.root = app.root
-        o.repo = app.repo
-        o.subdir = "src/api"
-        o.registry = app.registry
-        let cfg = try o.resolve(environment: [:]).app
+        let cfg = try app.appConfig()
         try Registry.create(path: app.registry, app: cfg.name, committer: Person(name: "t", email: "t@t"), now: Date())
         return (app, try Deployment(app: cfg))
     }
