@@ -15,6 +15,8 @@ struct StateDirectoryTests {
         return (app, try Deployment(app: cfg))
     }
 
+    static let patchText = "From 0123456789012345678901234567890123456789 Mon Sep 17 00:00:00 2001\nFrom: A <a@example.org>\nDate: Tue, 01 Dec 2026 00:00:00 +0000\nSubject: [PATCH] t\n\nr\n\nPatch-Id: 0001\nBase: 0123456789012345678901234567890123456789\nStatus: active\n---\n f | 1 +\n\ndiff --git a/f b/f\nindex 1111111111111111111111111111111111111111..2222222222222222222222222222222222222222 100644\n--- a/f\n+++ b/f\n@@ -1 +1 @@\n-a\n+b\n"
+
     static func names(_ dir: String) -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted() }
 
     @Test("a link swapped in for .patchkeeper after it was verified gets no lock, read or write")
@@ -94,5 +96,25 @@ struct StateDirectoryTests {
         #expect(git(["log", "--format=%s", "-1"], in: app.registry).contains("0001"))
         #expect(!Self.names(app.registry + "/.patchkeeper-moved").contains("journal.json"))
         #expect(Self.names(app.registry + "/.patchkeeper") == [])
+    }
+
+    @Test("a writer whose locked state directory was moved away commits nothing more")
+    func movedWhileLockedRefusesCommit() throws {
+        let (app, _) = try Self.fixture()
+        let registry = try Registry(path: app.registry)
+        let lock = try registry.lock(wait: 0)
+        try registry.requireLockedStateDirectory()
+        #expect(rename(app.registry + "/.patchkeeper", app.registry + "/.patchkeeper-aside") == 0)
+        #expect(throws: PatchKeeperError.self) { try registry.requireLockedStateDirectory() }
+        let head = git(["rev-parse", "HEAD"], in: app.registry)
+        let patches = try registry.load()
+        #expect(patches.isEmpty)
+        #expect(throws: PatchKeeperError.self) {
+            _ = try registry.writeAndCommit(try PatchFile.parse(Self.patchText, fileName: "0001-t.patch"), action: "record", reason: nil,
+                                            author: Person(name: "t", email: "t@t"), now: Date())
+        }
+        #expect(git(["rev-parse", "HEAD"], in: app.registry) == head)
+        #expect(!FileManager.default.fileExists(atPath: app.registry + "/0001-t.patch"))
+        withExtendedLifetime(lock) {}
     }
 }

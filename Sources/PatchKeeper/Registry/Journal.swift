@@ -175,6 +175,7 @@ extension Registry {
 
     /// Performs (or completes) a journal's writes and commit, then removes it. Idempotent.
     func finish(_ journal: Journal) throws {
+        try requireLockedStateDirectory()
         for w in journal.writes {
             let rel = try SafePath.checked(w.path, root: journal.root, source: "journal \(Journal.path(self))")
             LiveTree.removeStaleTemps(root: journal.root, relativePath: rel)

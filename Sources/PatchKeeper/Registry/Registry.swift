@@ -186,10 +186,7 @@ public final class Registry {
             // Moved aside (or removed and made anew) since it was verified: while this process
             // holds the lock taken in the old one, another may lock the new one; nothing more is
             // written (review: two writers held the lock at once, a journal went to the old one).
-            if heldLock != nil {
-                throw PatchKeeperError("\(stateDirectory) was moved or replaced while this patchkeeper held the registry lock in it; nothing more was written",
-                                       hint: "leave .patchkeeper where patchkeeper keeps it, check the registry ('patchkeeper status'), then run the command again")
-            }
+            try requireLockedStateDirectory()
             ownedState = nil
         }
         let handle = try Self.verifiedStateDirectory(registry: path, create: create)
@@ -206,6 +203,16 @@ public final class Registry {
 
     /// The lock this registry object took last, while it is held.
     weak var heldLock: RegistryLock?
+
+    /// Throws when the state directory this process holds the lock in is no longer the
+    /// registry's `.patchkeeper`: checked before a job writes live files and before each registry
+    /// commit, so a second writer that locked a replacement cannot interleave with this one
+    /// (the window left is between this check and the write, not the whole job).
+    func requireLockedStateDirectory() throws {
+        guard heldLock != nil, let held = ownedState, !isCurrentStateDirectory(held) else { return }
+        throw PatchKeeperError("\(stateDirectory) was moved or replaced while this patchkeeper held the registry lock in it; nothing more was written",
+                               hint: "leave .patchkeeper where patchkeeper keeps it, check the registry ('patchkeeper status'), then run the command again")
+    }
 
     /// The state directory as verified for this user's writes (`stateDirectoryHandle`), kept
     /// open: every later lock, read and write of a file in it goes through this descriptor, so a
@@ -555,6 +562,7 @@ public final class Registry {
     /// The file write and commit behind `save` and journals.
     @discardableResult
     func writeAndCommit(_ patch: PatchFile, action: String, reason: String?, author: Person, now: Date) throws -> ObjectID {
+        try requireLockedStateDirectory()
         let full = path + "/" + patch.fileName
         try AtomicFile.write(patch.render(), to: full, mode: 0o644)
         var message = "\(action) \(patch.id): \(patch.subject)\n"
