@@ -117,4 +117,65 @@ struct StateDirectoryTests {
         #expect(!FileManager.default.fileExists(atPath: app.registry + "/0001-t.patch"))
         withExtendedLifetime(lock) {}
     }
+
+    @Test("a reapply that rebuilds HEAD's own patch and fails at its second file puts the first back (nothing half-written)")
+    func failedReapplyOfCommittedTextRollsBack() throws {
+        let (app, deployment) = try Self.fixture()
+        let registry = try Registry(deployment: deployment)
+        let patch = app.scratch.file("fix.patch")
+        try """
+        diff --git a/config/clock.rb b/config/clock.rb
+        --- a/config/clock.rb
+        +++ b/config/clock.rb
+        @@ -1,3 +1,3 @@
+        -every 1.hour do
+        +every 2.hours do
+           RssCleanup.run
+         end
+        diff --git a/config/workers.yml b/config/workers.yml
+        --- a/config/workers.yml
+        +++ b/config/workers.yml
+        @@ -1,2 +1,2 @@
+        -timeout: 30
+        +timeout: 60
+         concurrency: 4
+
+        """.write(toFile: patch, atomically: true, encoding: .utf8)
+        _ = try Applier.apply(Applier.Request(patchPath: patch, title: "t", reason: "r"), deployment: deployment, registry: registry)
+        let head = git(["rev-parse", "HEAD"], in: app.registry)
+        app.deploy("v1")  // the same revision again: the patch is overwritten, its text unchanged
+        #expect(app.scratch.read("live/config/clock.rb") == AppFixture.clock)
+        Registry.beforeLiveWriteForTests = { rel in
+            if rel.hasSuffix("workers.yml") { throw PatchKeeperError("injected failure writing \(rel)") }
+        }
+        defer { Registry.beforeLiveWriteForTests = nil }
+        let outcomes = try? Reapplier(deployment: deployment, registry: registry).run(dryRun: false, lockWait: 0)
+        #expect(app.scratch.read("live/config/clock.rb") == AppFixture.clock, "left half-written: \(String(describing: outcomes))")
+        #expect(app.scratch.read("live/config/workers.yml") == "timeout: 30\nconcurrency: 4\n")
+        #expect(git(["rev-parse", "HEAD"], in: app.registry) == head)
+        #expect(!Self.names(app.registry + "/.patchkeeper").contains("journal.json"))
+    }
+
+    @Test("a commit that lands before a later step fails (the registry index's write) is reported as done, and stands")
+    func indexWriteFailsAfterCommit() throws {
+        let (app, deployment) = try Self.fixture()
+        let registry = try Registry(deployment: deployment)
+        let patch = app.scratch.file("fix.patch")
+        try "diff --git a/config/clock.rb b/config/clock.rb\n--- a/config/clock.rb\n+++ b/config/clock.rb\n@@ -1,3 +1,3 @@\n-every 1.hour do\n+every 2.hours do\n   RssCleanup.run\n end\n"
+            .write(toFile: patch, atomically: true, encoding: .utf8)
+        let before = git(["rev-parse", "HEAD"], in: app.registry)
+        #expect(FileManager.default.createFile(atPath: app.registry + "/.git/index.lock", contents: nil))
+        var message = ""
+        do {
+            _ = try Applier.apply(Applier.Request(patchPath: patch, title: "t", reason: "r"), deployment: deployment, registry: registry)
+        } catch let e as PatchKeeperError {
+            message = e.message + " " + (e.hint ?? "")
+        }
+        let after = git(["rev-parse", "HEAD"], in: app.registry)
+        // libgit2 1.5 creates the commit and moves HEAD, then fails to write the index.
+        #expect(after != before)
+        #expect(message.contains("was done and committed"), "\(message)")
+        #expect(app.scratch.read("live/config/clock.rb")?.hasPrefix("every 2.hours do") == true, "rolled back under a commit")
+        #expect(!Self.names(app.registry + "/.patchkeeper").contains("journal.json"))
+    }
 }

@@ -119,21 +119,25 @@ extension Registry {
         try writeStateFile("journal.json", Array(try encoder.encode(journal)), durable: true)
         let registryFile = path + "/" + journal.registryFile
         let registryBefore = POSIX.exists(registryFile) ? try? POSIX.readFile(registryFile) : nil
+        var done = false
         do {
-            try finish(journal)
+            try finish(journal, done: &done)
         } catch {
+            if done {
+                // Every live write was made and the registry holds the job's patch: the job
+                // stands, and its live files are what the registry says. Only the journal's
+                // removal can have failed; one left behind is found done by the next writer.
+                // Rolling the live files back would leave the registry saying applied over
+                // files that are not (review). (Decided by how far `finish` got, never by HEAD
+                // alone: a reapply that rebuilds HEAD's own text is "committed" before it runs.)
+                try? removeStateFile("journal.json", written: true)
+                throw error
+            }
             // The registry file too: left written but uncommitted (a full disk fails the commit),
             // the next writer's recovery would commit a job this run reported as failed.
             let committed = (try? PatchFile.parse(journal.registryText, fileName: journal.registryFile)).map(isCommitted) ?? false
             if !committed {
                 if let registryBefore { try? AtomicFile.write(registryBefore, to: registryFile) } else { try? AtomicFile.remove(registryFile) }
-            } else {
-                // Committed: the job is done and its live files are what the registry now says.
-                // Only the journal's removal can have failed; a journal left behind is finished
-                // (found done) by the next writer. Rolling the live files back would leave the
-                // registry saying applied over files that are not (review).
-                try? removeStateFile("journal.json", written: true)
-                throw error
             }
             // Each live file goes back only while it holds what this job wrote: a file the job
             // never reached is left alone, and so is one someone changed in the meantime (the
@@ -175,10 +179,18 @@ extension Registry {
 
     /// Performs (or completes) a journal's writes and commit, then removes it. Idempotent.
     func finish(_ journal: Journal) throws {
+        var done = false
+        try finish(journal, done: &done)
+    }
+
+    /// `finish`, setting `done` once every live write is made and the registry holds the patch
+    /// (all that is left then is removing the journal).
+    func finish(_ journal: Journal, done: inout Bool) throws {
         try requireLockedStateDirectory()
         for w in journal.writes {
             let rel = try SafePath.checked(w.path, root: journal.root, source: "journal \(Journal.path(self))")
             LiveTree.removeStaleTemps(root: journal.root, relativePath: rel)
+            try Self.beforeLiveWriteForTests?(rel)
             if let file = w.version(path: rel) {
                 if (try? LiveTree.read(root: journal.root, relativePath: rel, repoPath: rel)) != .some(file) {
                     try LiveTree.write(file, root: journal.root, relativePath: rel)
@@ -193,15 +205,35 @@ extension Registry {
                                    hint: "move the journal aside and check the registry by hand")
         }
         if !isCommitted(patch) {
-            try writeAndCommit(patch, action: journal.action, reason: journal.reason.isEmpty ? nil : journal.reason,
-                               author: journal.author, now: Date(timeIntervalSince1970: journal.time))
+            do {
+                try writeAndCommit(patch, action: journal.action, reason: journal.reason.isEmpty ? nil : journal.reason,
+                                   author: journal.author, now: Date(timeIntervalSince1970: journal.time))
+            } catch {
+                // The commit can land and a step after it fail (the registry index's write):
+                // then the job is done, and saying "cannot commit" would be false (review).
+                guard isCommitted(patch) else { throw error }
+                done = true
+                try? removeStateFile("journal.json", written: true)
+                let message = (error as? PatchKeeperError)?.message ?? "\(error)"
+                throw PatchKeeperError("\(journal.action) of \(journal.registryFile) was done and committed, but a step after the commit failed: \(message)",
+                                       hint: "nothing to undo; if 'git -C \(path) status' shows \(journal.registryFile) as changed, run 'git -C \(path) reset -q' to bring the registry's index up to HEAD")
+            }
         }
+        done = true
         Self.afterCommitForTests?(self)
-        try removeStateFile("journal.json", written: true)
+        do {
+            try removeStateFile("journal.json", written: true)
+        } catch {
+            let message = (error as? PatchKeeperError)?.message ?? "\(error)"
+            throw PatchKeeperError("\(journal.action) of \(journal.registryFile) was done and committed, but its journal could not be removed: \(message)",
+                                   hint: "nothing to undo; the next patchkeeper command that takes the registry lock finds it done and removes it")
+        }
     }
 
     /// Tests only: runs between a journaled job's commit and its journal's removal.
     nonisolated(unsafe) static var afterCommitForTests: ((Registry) -> Void)?
+    /// Tests only: runs before each live write of a journaled job (a throw fails that write).
+    nonisolated(unsafe) static var beforeLiveWriteForTests: ((String) throws -> Void)?
 
     /// True when HEAD holds exactly this patch file.
     func isCommitted(_ patch: PatchFile) -> Bool {
