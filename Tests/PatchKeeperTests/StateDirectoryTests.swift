@@ -86,11 +86,11 @@ struct StateDirectoryTests {
          end
 
         """.write(toFile: patch, atomically: true, encoding: .utf8)
-        Registry.afterCommitForTests = { r in
-            _ = rename(r.path + "/.patchkeeper", r.path + "/.patchkeeper-moved")
-            _ = mkdir(r.path + "/.patchkeeper", 0o700)
-        }
-        defer { Registry.afterCommitForTests = nil }
+        Registry.testHooks.withLock { $0[registry.path] = .init(afterCommit: { path in
+            _ = rename(path + "/.patchkeeper", path + "/.patchkeeper-moved")
+            _ = mkdir(path + "/.patchkeeper", 0o700)
+        }) }
+        defer { Registry.testHooks.withLock { $0[registry.path] = nil } }
         _ = try Applier.apply(Applier.Request(patchPath: patch, title: "t", reason: "r"), deployment: deployment, registry: registry)
         #expect(app.scratch.read("live/config/clock.rb")?.hasPrefix("every 2.hours do") == true, "the live file was rolled back")
         #expect(git(["log", "--format=%s", "-1"], in: app.registry).contains("0001"))
@@ -145,10 +145,10 @@ struct StateDirectoryTests {
         let head = git(["rev-parse", "HEAD"], in: app.registry)
         app.deploy("v1")  // the same revision again: the patch is overwritten, its text unchanged
         #expect(app.scratch.read("live/config/clock.rb") == AppFixture.clock)
-        Registry.beforeLiveWriteForTests = { rel in
+        Registry.testHooks.withLock { $0[registry.path] = .init(beforeLiveWrite: { rel in
             if rel.hasSuffix("workers.yml") { throw PatchKeeperError("injected failure writing \(rel)") }
-        }
-        defer { Registry.beforeLiveWriteForTests = nil }
+        }) }
+        defer { Registry.testHooks.withLock { $0[registry.path] = nil } }
         let outcomes = try? Reapplier(deployment: deployment, registry: registry).run(dryRun: false, lockWait: 0)
         #expect(app.scratch.read("live/config/clock.rb") == AppFixture.clock, "left half-written: \(String(describing: outcomes))")
         #expect(app.scratch.read("live/config/workers.yml") == "timeout: 30\nconcurrency: 4\n")
@@ -177,5 +177,14 @@ struct StateDirectoryTests {
         #expect(message.contains("was done and committed"), "\(message)")
         #expect(app.scratch.read("live/config/clock.rb")?.hasPrefix("every 2.hours do") == true, "rolled back under a commit")
         #expect(!Self.names(app.registry + "/.patchkeeper").contains("journal.json"))
+        // Afterwards the file is not taken for a hand edit (it holds HEAD's bytes), and the next
+        // writer says the index is behind instead of "remove it".
+        try FileManager.default.removeItem(atPath: app.registry + "/.git/index.lock")
+        let again = try Registry(deployment: deployment)
+        #expect(try again.handEdits() == [])
+        let lock = try again.lock(wait: 0)
+        #expect(again.recovered.contains { $0.contains("index is behind HEAD") && $0.contains("0001-t.patch") }, "\(again.recovered)")
+        #expect(!again.recovered.contains { $0.contains("or remove it") })
+        withExtendedLifetime(lock) {}
     }
 }

@@ -85,6 +85,15 @@ public struct Reapplier {
             return .some(img)
         }
 
+        /// A journaled job that was done and committed when a step after it failed: the outcome
+        /// stands, with the failure as a warning (never called refused: its writes were made).
+        func noteDone(_ outcome: inout Outcome, _ e: PatchKeeperError) {
+            outcome.detail = [outcome.detail, "warning: \(e.description)"].compactMap { $0 }.joined(separator: "; ")
+        }
+        func doneDespite(_ outcome: inout Outcome, _ body: () throws -> Void) throws {
+            do { try body() } catch let e as PatchKeeperError where e.jobDone { noteDone(&outcome, e) }
+        }
+
         /// One patch; an error is that patch's failure, not the run's.
         func handle(_ d: PatchDecider.Decision) throws -> Outcome {
             var patch = d.patch
@@ -117,8 +126,10 @@ public struct Reapplier {
                     patch.setTrailer("Status", PatchFile.Status.upstreamed.rawValue)
                     patch.setTrailer("Upstreamed-In", rev.hex)
                     patch.setTrailer("Upstreamed-By", rule)
-                    try registry.save(patch, action: "upstreamed", reason: "contained in deployed revision \(rev.short) (\(rule))",
-                                      author: Person.current(), now: now)
+                    try doneDespite(&outcome) {
+                        try registry.save(patch, action: "upstreamed", reason: "contained in deployed revision \(rev.short) (\(rule))",
+                                          author: Person.current(), now: now)
+                    }
                 }
                 return outcome
             case .reapplies, .reappliesRenamed:
@@ -180,7 +191,9 @@ public struct Reapplier {
                     patch.setTrailer("Status", PatchFile.Status.upstreamed.rawValue)
                     patch.setTrailer("Upstreamed-In", rev.hex)
                     patch.setTrailer("Upstreamed-By", "content")
-                    try registry.save(patch, action: "upstreamed", reason: "contained in deployed revision \(rev.short)", author: Person.current(), now: now)
+                    try doneDespite(&outcome) {
+                        try registry.save(patch, action: "upstreamed", reason: "contained in deployed revision \(rev.short)", author: Person.current(), now: now)
+                    }
                 }
                 return outcome
             }
@@ -190,15 +203,27 @@ public struct Reapplier {
             let sameDiff = rebased.diffText == patch.diffText && patch.base == rev
             outcome.action = !writes.isEmpty ? .reapplied : sameDiff ? .unchanged : .rebased
             if patch.isExpired(now: now) { outcome.detail = "expired on \(patch.expires ?? "?"): retire it, or change its expiry" }
-            for f in d.files where writes.contains(where: { deployment.repoPath(forRootRelative: $0.rel).utf8.elementsEqual(f.path.utf8) }) { live[PathKey(f.path)] = .some(f.output) }
+            let written = d.files.filter { f in writes.contains(where: { deployment.repoPath(forRootRelative: $0.rel).utf8.elementsEqual(f.path.utf8) }) }
+            for f in written { live[PathKey(f.path)] = .some(f.output) }
             if dryRun || outcome.action == .unchanged {
                 return outcome
             }
-            try registry.keepImages(of: changes, now: now)
-            try registry.runJournaled(Journal(action: "reapply", root: deployment.root, writes: writes.map { ($0.rel, $0.after) },
-                                              patch: rebased, reason: "rebased onto deployed revision \(rev.short)",
-                                              author: Person.current(), now: now),
-                                      previous: writes.map { ($0.rel, $0.before) })
+            do {
+                try registry.keepImages(of: changes, now: now)
+                try registry.runJournaled(Journal(action: "reapply", root: deployment.root, writes: writes.map { ($0.rel, $0.after) },
+                                                  patch: rebased, reason: "rebased onto deployed revision \(rev.short)",
+                                                  author: Person.current(), now: now),
+                                          previous: writes.map { ($0.rel, $0.before) })
+            } catch let e as PatchKeeperError where e.jobDone {
+                noteDone(&outcome, e)
+                return outcome
+            } catch {
+                // Not done: its live files went back (or were left as someone else changed
+                // them). What the next patch on those paths starts from is read again, never
+                // taken as this one's output (review: a later patch wrote the refused one's change).
+                for f in written { live[PathKey(f.path)] = nil }
+                throw error
+            }
             return outcome
         }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Git
 
 /// A write-ahead record of one multi-file job (apply, reapply): the live files to write and the
@@ -187,10 +188,11 @@ extension Registry {
     /// (all that is left then is removing the journal).
     func finish(_ journal: Journal, done: inout Bool) throws {
         try requireLockedStateDirectory()
+        let hooks = Self.testHooks.withLock { $0[path] }
         for w in journal.writes {
             let rel = try SafePath.checked(w.path, root: journal.root, source: "journal \(Journal.path(self))")
             LiveTree.removeStaleTemps(root: journal.root, relativePath: rel)
-            try Self.beforeLiveWriteForTests?(rel)
+            try hooks?.beforeLiveWrite?(rel)
             if let file = w.version(path: rel) {
                 if (try? LiveTree.read(root: journal.root, relativePath: rel, repoPath: rel)) != .some(file) {
                     try LiveTree.write(file, root: journal.root, relativePath: rel)
@@ -215,25 +217,40 @@ extension Registry {
                 done = true
                 try? removeStateFile("journal.json", written: true)
                 let message = (error as? PatchKeeperError)?.message ?? "\(error)"
-                throw PatchKeeperError("\(journal.action) of \(journal.registryFile) was done and committed, but a step after the commit failed: \(message)",
-                                       hint: "nothing to undo; if 'git -C \(path) status' shows \(journal.registryFile) as changed, run 'git -C \(path) reset -q' to bring the registry's index up to HEAD")
+                var e = PatchKeeperError("\(journal.action) of \(journal.registryFile) was done and committed, but a step after the commit failed: \(message)",
+                                         hint: "nothing to undo; if 'git -C \(path) status' shows \(journal.registryFile) as changed, run 'git -C \(path) reset -q -- \(journal.registryFile)' to bring the registry's index up to HEAD")
+                e.jobDone = true
+                throw e
             }
         }
         done = true
-        Self.afterCommitForTests?(self)
+        hooks?.afterCommit?(path)
         do {
             try removeStateFile("journal.json", written: true)
         } catch {
             let message = (error as? PatchKeeperError)?.message ?? "\(error)"
-            throw PatchKeeperError("\(journal.action) of \(journal.registryFile) was done and committed, but its journal could not be removed: \(message)",
-                                   hint: "nothing to undo; the next patchkeeper command that takes the registry lock finds it done and removes it")
+            var e = PatchKeeperError("\(journal.action) of \(journal.registryFile) was done and committed, but its journal could not be removed: \(message)",
+                                     hint: "nothing to undo; the next patchkeeper command that takes the registry lock finds it done and removes it")
+            e.jobDone = true
+            throw e
         }
     }
 
-    /// Tests only: runs between a journaled job's commit and its journal's removal.
-    nonisolated(unsafe) static var afterCommitForTests: ((Registry) -> Void)?
-    /// Tests only: runs before each live write of a journaled job (a throw fails that write).
-    nonisolated(unsafe) static var beforeLiveWriteForTests: ((String) throws -> Void)?
+    /// Tests only, by registry path (tests run in parallel): `beforeLiveWrite` runs before each
+    /// live write of a journaled job (a throw fails that write), `afterCommit` between a job's
+    /// commit and its journal's removal.
+    struct TestHooks: Sendable {
+        var beforeLiveWrite: (@Sendable (String) throws -> Void)?
+        var afterCommit: (@Sendable (String) -> Void)?
+    }
+    static let testHooks = Mutex<[String: TestHooks]>([:])
+
+    /// True when the registry file `name` holds exactly HEAD's bytes.
+    func holdsHEAD(_ name: String) -> Bool {
+        guard let entry = try? repository.headEntry(path: name),
+              let bytes = try? POSIX.readFile(path + "/" + name), let id = try? ObjectID.hashBlob(bytes) else { return false }
+        return entry.id == id
+    }
 
     /// True when HEAD holds exactly this patch file.
     func isCommitted(_ patch: PatchFile) -> Bool {
@@ -271,7 +288,15 @@ extension Registry {
             let files = journal.writes.isEmpty ? "" : " (\(journal.writes.count) file\(journal.writes.count == 1 ? "" : "s"))"
             done.append("finished an interrupted \(journal.action) of \(journal.registryFile)\(files)")
         }
-        let stray = try repository.dirtyPaths().filter { $0.hasSuffix(".patch") }
+        var stray = try repository.dirtyPaths().filter { $0.hasSuffix(".patch") }
+        // A file that holds HEAD's bytes is committed; only the registry's index is behind (an
+        // index write that failed after its commit). Removing it, as the note below says of a
+        // stray file, would drop a committed patch (review).
+        let behind = stray.filter { holdsHEAD($0) }
+        stray.removeAll { behind.contains($0) }
+        if !behind.isEmpty {
+            done.append("the registry's index is behind HEAD for \(behind.map(Text.singleLine).joined(separator: ", ")) (committed; an index write failed after the commit): run 'git -C \(path) reset -q -- \(behind.joined(separator: " "))'")
+        }
         if !stray.isEmpty {
             done.append("left \(stray.map(Text.singleLine).joined(separator: ", ")) uncommitted in \(path): no journal names it; commit it by hand if you wrote it, or remove it")
         }
@@ -318,8 +343,14 @@ extension Registry {
                 after = FileVersion(path: rel, mode: mode, content: [UInt8](data))
             }
             if now != before && now != Journal.Write.describe(after) {
+                // Whether the registry holds the job's patch (the crash came after its commit,
+                // or the patch was there before: a reapply of HEAD's own text) — said as it is.
+                let committed = (try? PatchFile.parse(journal.registryText, fileName: journal.registryFile)).map(isCommitted) ?? false
+                let state = committed
+                    ? "the registry holds \(journal.registryFile) as the job would have left it: 'patchkeeper scan' shows where its live files stand"
+                    : "its registry commit was not made"
                 throw PatchKeeperError("journal \(Journal.path(self)) holds an interrupted \(Text.singleLine(journal.action)) of \(journal.registryFile), but \(journal.root)/\(rel) changed since (a deploy or an edit after the crash); nothing was written",
-                                       hint: "move the journal aside (its registry commit was not made), check \(journal.root)/\(rel), then run the command again")
+                                       hint: "move the journal aside (\(state)), check \(journal.root)/\(rel), then run the command again")
             }
         }
     }

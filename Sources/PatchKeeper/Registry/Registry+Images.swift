@@ -109,7 +109,9 @@ extension Registry {
     /// the git CLI): an unchecked registry is reported, never taken for a clean one.
     public func handEdits() throws -> [String] {
         do {
-            return try repository.dirtyPaths().filter { $0.hasSuffix(".patch") }.sorted()
+            // A file holding HEAD's bytes is not edited: only the index is behind (an index
+            // write that failed after its commit; `recover` says how to bring it up to HEAD).
+            return try repository.dirtyPaths().filter { $0.hasSuffix(".patch") && !holdsHEAD($0) }.sorted()
         } catch let e as GitError {
             throw PatchKeeperError("cannot check the registry \(path) for uncommitted changes: \(e.message)",
                                    hint: "check it with 'git -C \(path) status'; 'git -C \(path) update-index --no-split-index' undoes a split index")

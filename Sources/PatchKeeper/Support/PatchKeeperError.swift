@@ -25,6 +25,9 @@ public struct PatchKeeperError: Error, Sendable, CustomStringConvertible, Equata
     public var kind: Kind
     public var message: String
     public var hint: String?
+    /// Set on the error of a journaled job that was done (every live write made, the registry
+    /// commit made) when a step after it failed: the job stands, and says so.
+    public var jobDone = false
 
     public init(_ message: String, hint: String? = nil, kind: Kind = .trouble) {
         self.kind = kind
