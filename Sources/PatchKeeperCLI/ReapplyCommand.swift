@@ -47,7 +47,7 @@ struct ReapplyCommand: ParsableCommand {
         Output.summaryNote(registry)
         let view = ReapplyView(app: deployment.app.name, revision: deployment.revision, dryRun: dryRun, outcomes: outcomes)
         if global.format == .json { try global.output.json(view.document) } else { view.text(global.output) }
-        if outcomes.contains(where: { $0.action == .refused }) { throw ExitCode(2) }
+        if outcomes.contains(where: { $0.action == .refused || $0.trouble != nil }) { throw ExitCode(2) }
         if outcomes.contains(where: { $0.action == .conflicts || $0.action == .removed }) { throw ExitCode(1) }
     }
 }
@@ -66,6 +66,8 @@ struct ReapplyView {
             /// The rebased diff (--dry-run only).
             var diff: String?
             var detail: String?
+            /// Done, but a step after the registry commit failed (exit 2).
+            var trouble: String?
         }
         var app: String
         var deployedRevision: String
@@ -81,7 +83,7 @@ struct ReapplyView {
     var document: Document {
         Document(app: app, deployedRevision: revision.hex, dryRun: dryRun, patches: outcomes.map { o in
             .init(id: o.id, title: o.title, action: o.action.rawValue, rule: o.rule, written: o.written,
-                  files: o.conflicts.map(FileVerdictDTO.init), diff: dryRun ? o.diff : nil, detail: o.detail)
+                  files: o.conflicts.map(FileVerdictDTO.init), diff: dryRun ? o.diff : nil, detail: o.detail, trouble: o.trouble)
         })
     }
 
@@ -95,6 +97,7 @@ struct ReapplyView {
             if let rule = o.rule { line += "  (\(Text.terminalLine(rule)))" }
             out.line(line)
             if let detail = o.detail { out.line("         " + Text.terminalLine(detail)) }
+            if let trouble = o.trouble { out.line("         " + out.red("but: ") + Text.terminalLine(trouble)) }
             for w in o.written { out.line("         \(dryRun ? "would write" : "wrote") " + Text.terminalLine(w)) }
             for c in o.conflicts { fileVerdictLines(c, out) }
             if dryRun, let diff = o.diff, o.action == .reapplied || o.action == .rebased { out.diff(diff) }
@@ -109,7 +112,11 @@ struct ReapplyView {
             out.line(out.red("reapply: \(patches(failed)) not applied (conflicts or removed files); "
                              + "fix the live file by hand, then 'patchkeeper resolve ID' (or retire it)"))
         }
-        if failed + refused == 0 { out.line("reapply: done — \(outcomes.count) active patch\(outcomes.count == 1 ? "" : "es") handled") }
+        let troubled = outcomes.filter { $0.trouble != nil }.count
+        if troubled > 0 {
+            out.line(out.red("reapply: \(patches(troubled)) done, but a step after the registry commit failed (see above)"))
+        }
+        if failed + refused + troubled == 0 { out.line("reapply: done — \(outcomes.count) active patch\(outcomes.count == 1 ? "" : "es") handled") }
     }
 }
 

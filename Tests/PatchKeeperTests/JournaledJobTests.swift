@@ -66,6 +66,7 @@ struct JournaledJobTests {
         defer { Registry.testHooks.withLock { $0[registry.path] = nil } }
         let outcomes = try Reapplier(deployment: deployment, registry: registry).run(dryRun: false, lockWait: 0)
         #expect(outcomes.map(\.action) == [.refused, .refused], "\(outcomes.map { ($0.id, $0.action, $0.detail ?? "") })")
+        #expect(outcomes.last?.detail?.contains("does not carry patch 0001") == true, "\(outcomes.last?.detail ?? "")")
         #expect(app.scratch.read("live/config/clock.rb") == AppFixture.clock, "a refused patch's change was written")
         #expect(app.scratch.read("live/config/workers.yml") == "timeout: 30\nconcurrency: 4\n")
         #expect(git(["rev-parse", "HEAD"], in: app.registry) == head)
@@ -89,7 +90,8 @@ struct JournaledJobTests {
         defer { Registry.testHooks.withLock { $0[registry.path] = nil } }
         let outcomes = try Reapplier(deployment: deployment, registry: registry).run(dryRun: false, lockWait: 0)
         #expect(outcomes.first?.action == .reapplied, "\(outcomes.map { ($0.id, $0.action, $0.detail ?? "") })")
-        #expect(outcomes.first?.detail?.contains("was done and committed") == true)
+        #expect(outcomes.first?.trouble?.contains("was done and committed") == true)
+        #expect(outcomes.first?.detail == nil)
         #expect(app.scratch.read("live/config/workers.yml") == "timeout: 60\nconcurrency: 4\n")
     }
 }

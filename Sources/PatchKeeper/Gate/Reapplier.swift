@@ -33,6 +33,10 @@ public struct Reapplier {
         public var diff: String?
         /// Why a patch was refused, or a warning.
         public var detail: String?
+        /// The patch's job was done (live files written, registry commit made) but a step after
+        /// it failed (the registry index's write, the journal's removal): what failed and what
+        /// to do. The run is trouble (exit 2), not a refusal.
+        public var trouble: String?
     }
 
     let deployment: Deployment
@@ -75,6 +79,7 @@ public struct Reapplier {
             }
         }
         var live: [PathKey: Image?] = [:]  // repo path → live content, as read or as written
+        var notApplied: [PathKey: String] = [:]  // repo path → the first patch on it not applied in this run
         func liveImage(_ path: String) throws -> Image?? {
             if let known = live[PathKey(path)] { return .some(known) }
             guard let rel = deployment.rootRelative(forRepoPath: path) else { return .none }
@@ -88,7 +93,7 @@ public struct Reapplier {
         /// A journaled job that was done and committed when a step after it failed: the outcome
         /// stands, with the failure as a warning (never called refused: its writes were made).
         func noteDone(_ outcome: inout Outcome, _ e: PatchKeeperError) {
-            outcome.detail = [outcome.detail, "warning: \(e.description)"].compactMap { $0 }.joined(separator: "; ")
+            outcome.trouble = e.description
         }
         func doneDespite(_ outcome: inout Outcome, _ body: () throws -> Void) throws {
             do { try body() } catch let e as PatchKeeperError where e.jobDone { noteDone(&outcome, e) }
@@ -165,6 +170,13 @@ public struct Reapplier {
                     writes.append((checked, before, after))
                 } else if steps.lastIndex(where: { $0 == current }).map({ $0 > outIdx }) ?? false {
                     // Already carries it and later patches on that path.
+                } else if let earlier = notApplied[PathKey(f.path)],
+                          let at = steps.firstIndex(where: { $0 == current }), at < outIdx {
+                    // At an earlier step of the chain: a patch before this one on the file was
+                    // not applied in this run, and this one builds on it.
+                    refusal = "\(deployment.root)/\(checked) does not carry patch \(earlier), which this patch builds on and which was not applied (see above): "
+                        + "fix what stopped \(earlier), then run reapply again"
+                    break
                 } else {
                     refusal = "\(deployment.root)/\(checked) is neither at deployed revision \(rev.short) nor carries the patch "
                         + "(a deploy not finished, REVISION naming the wrong revision, or an unregistered edit); "
@@ -235,6 +247,9 @@ public struct Reapplier {
                 var o = Outcome(id: d.patch.id, title: d.patch.subject, action: .refused, written: [], conflicts: [])
                 o.detail = "\(error)"
                 outcomes.append(o)
+            }
+            if let last = outcomes.last, [.refused, .conflicts, .removed].contains(last.action) {
+                for f in d.files where notApplied[PathKey(f.path)] == nil { notApplied[PathKey(f.path)] = d.patch.id }
             }
         }
         return outcomes

@@ -217,7 +217,7 @@ extension Registry {
                 done = true
                 try? removeStateFile("journal.json", written: true)
                 let message = (error as? PatchKeeperError)?.message ?? "\(error)"
-                var e = PatchKeeperError("\(journal.action) of \(journal.registryFile) was done and committed, but a step after the commit failed: \(message)",
+                var e = PatchKeeperError("\(journal.action) of \(journal.registryFile) was done and committed, but the step after the commit failed (\(message))",
                                          hint: "nothing to undo; if 'git -C \(path) status' shows \(journal.registryFile) as changed, run 'git -C \(path) reset -q -- \(journal.registryFile)' to bring the registry's index up to HEAD")
                 e.jobDone = true
                 throw e
@@ -230,7 +230,7 @@ extension Registry {
         } catch {
             let message = (error as? PatchKeeperError)?.message ?? "\(error)"
             var e = PatchKeeperError("\(journal.action) of \(journal.registryFile) was done and committed, but its journal could not be removed: \(message)",
-                                     hint: "nothing to undo; the next patchkeeper command that takes the registry lock finds it done and removes it")
+                                     hint: "nothing to undo: remove \(Journal.path(self)) by hand (the job it describes is done); until then the next writer finishes it again, or refuses if its live files have changed since")
             e.jobDone = true
             throw e
         }

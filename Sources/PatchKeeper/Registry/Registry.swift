@@ -580,6 +580,11 @@ public final class Registry {
                 author: Signature(name: author.name, email: author.email, time: time),
                 committer: Signature(name: committer.name, email: committer.email, time: time))
         } catch let e as GitError {
+            // libgit2 writes the index after the commit: HEAD may have moved.
+            if let now = try? repository.resolveCommit("HEAD"), now != parent {
+                throw PatchKeeperError("committed \(patch.fileName) to the registry, but could not write the registry's index afterwards: \(e.message)",
+                                       hint: "'git -C \(path) reset -q -- \(patch.fileName)' brings the index up to HEAD")
+            }
             throw PatchKeeperError("cannot commit \(full) to the registry: \(e.message)",
                                    hint: "check free space and the registry repository with 'git -C \(path) status'")
         }
