@@ -225,6 +225,9 @@ public final class Repository {
     /// The commit's tree is HEAD's with only `paths` changed: whatever else the index has staged
     /// (an admin's `git add` of another patch file) is not this commit's to record, and stays
     /// staged and uncommitted, as the command says.
+    /// The operation named by the error of an index write that failed after its commit was made.
+    public static let indexWriteAfterCommit = "write registry index after commit"
+
     @discardableResult
     public func commitWorkdirChanges(paths: [String], message: String, author: Signature, committer: Signature) throws -> ObjectID {
         guard let workdir else {
@@ -296,7 +299,7 @@ public final class Repository {
         }
         // The index goes to disk only once the commit exists: a commit that fails (a full disk)
         // must not leave the file staged for the next writer's recovery to commit.
-        try check(git_index_write(index), "write registry index")
+        try check(git_index_write(index), Self.indexWriteAfterCommit)
         return ObjectID(out)
     }
 

@@ -77,7 +77,7 @@ struct JournaledJobTests {
         #expect(app.scratch.read("live/config/clock.rb") == "every 2.hours do\n  RssCleanup.run\nend # watched\n")
     }
 
-    @Test("a job done and committed whose journal could not be removed is reported as reapplied, with the warning")
+    @Test("a job done and committed whose journal could not be removed is reported as reapplied, with the failure as trouble")
     func doneJobIsNotRefused() throws {
         let (app, deployment, registry) = try Self.setUp()
         Registry.testHooks.withLock { $0[registry.path] = .init(afterCommit: { path in

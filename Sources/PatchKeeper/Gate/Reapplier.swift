@@ -79,7 +79,7 @@ public struct Reapplier {
             }
         }
         var live: [PathKey: Image?] = [:]  // repo path → live content, as read or as written
-        var notApplied: [PathKey: String] = [:]  // repo path → the first patch on it not applied in this run
+        var notApplied: [PathKey: [String]] = [:]  // repo path → the patches on it not applied in this run
         func liveImage(_ path: String) throws -> Image?? {
             if let known = live[PathKey(path)] { return .some(known) }
             guard let rel = deployment.rootRelative(forRepoPath: path) else { return .none }
@@ -91,7 +91,7 @@ public struct Reapplier {
         }
 
         /// A journaled job that was done and committed when a step after it failed: the outcome
-        /// stands, with the failure as a warning (never called refused: its writes were made).
+        /// stands, with the failure as its `trouble` (never called refused: its writes were made).
         func noteDone(_ outcome: inout Outcome, _ e: PatchKeeperError) {
             outcome.trouble = e.description
         }
@@ -170,10 +170,10 @@ public struct Reapplier {
                     writes.append((checked, before, after))
                 } else if steps.lastIndex(where: { $0 == current }).map({ $0 > outIdx }) ?? false {
                     // Already carries it and later patches on that path.
-                } else if let earlier = notApplied[PathKey(f.path)],
-                          let at = steps.firstIndex(where: { $0 == current }), at < outIdx {
-                    // At an earlier step of the chain: a patch before this one on the file was
-                    // not applied in this run, and this one builds on it.
+                } else if let at = steps.lastIndex(where: { $0 == current }), at < outIdx,
+                          let earlier = notApplied[PathKey(f.path)]?.first(where: { (position[PathKey($0 + " " + f.path)] ?? -1) == at + 1 }) {
+                    // At an earlier step of the chain: the patch whose output comes next on this
+                    // file was not applied in this run, and this one builds on it.
                     refusal = "\(deployment.root)/\(checked) does not carry patch \(earlier), which this patch builds on and which was not applied (see above): "
                         + "fix what stopped \(earlier), then run reapply again"
                     break
@@ -249,7 +249,7 @@ public struct Reapplier {
                 outcomes.append(o)
             }
             if let last = outcomes.last, [.refused, .conflicts, .removed].contains(last.action) {
-                for f in d.files where notApplied[PathKey(f.path)] == nil { notApplied[PathKey(f.path)] = d.patch.id }
+                for f in d.files { notApplied[PathKey(f.path), default: []].append(d.patch.id) }
             }
         }
         return outcomes

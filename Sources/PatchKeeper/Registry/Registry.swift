@@ -580,8 +580,9 @@ public final class Registry {
                 author: Signature(name: author.name, email: author.email, time: time),
                 committer: Signature(name: committer.name, email: committer.email, time: time))
         } catch let e as GitError {
-            // libgit2 writes the index after the commit: HEAD may have moved.
-            if let now = try? repository.resolveCommit("HEAD"), now != parent {
+            // The index is written after the commit: only that step's failure means the commit
+            // was made (HEAD moving proves nothing: an admin's own commit makes libgit2 refuse ours).
+            if e.operation == Repository.indexWriteAfterCommit {
                 throw PatchKeeperError("committed \(patch.fileName) to the registry, but could not write the registry's index afterwards: \(e.message)",
                                        hint: "'git -C \(path) reset -q -- \(patch.fileName)' brings the index up to HEAD")
             }
