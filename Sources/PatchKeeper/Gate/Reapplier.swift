@@ -99,6 +99,13 @@ public struct Reapplier {
             do { try body() } catch let e as PatchKeeperError where e.jobDone { noteDone(&outcome, e) }
         }
 
+        /// When `current` is an earlier step of the chain on `path` than this patch's output: the
+        /// patch whose output comes next there, if it was not applied in this run.
+        func notAppliedBefore(_ path: String, current: Image?, outIdx: Int, steps: [Image?]) -> String? {
+            guard let at = steps.lastIndex(where: { $0 == current }), at < outIdx else { return nil }
+            return notApplied[PathKey(path)]?.first { (position[PathKey($0 + " " + path)] ?? -1) == at + 1 }
+        }
+
         /// One patch; an error is that patch's failure, not the run's.
         func handle(_ d: PatchDecider.Decision) throws -> Outcome {
             var patch = d.patch
@@ -119,6 +126,11 @@ public struct Reapplier {
                     if case .some(let current) = found,
                        current == f.output || (steps.lastIndex(where: { $0 == current }).map { $0 > outIdx } ?? false) { continue }
                     outcome.action = .refused
+                    if case .some(let current) = found, let earlier = notAppliedBefore(f.path, current: current, outIdx: outIdx, steps: steps) {
+                        outcome.detail = "\(deployment.root)/\(rel) does not carry patch \(earlier), which this patch builds on and which was not applied (see above): "
+                            + "fix what stopped \(earlier), then run reapply again"
+                        return outcome
+                    }
                     outcome.detail = "\(deployment.root)/\(rel) is not at deployed revision \(rev.short), which carries the patch "
                         + "(a deploy not finished, REVISION naming the wrong revision, or an unregistered edit); "
                         + "finish the deploy, or record the unregistered change first"
@@ -170,8 +182,7 @@ public struct Reapplier {
                     writes.append((checked, before, after))
                 } else if steps.lastIndex(where: { $0 == current }).map({ $0 > outIdx }) ?? false {
                     // Already carries it and later patches on that path.
-                } else if let at = steps.lastIndex(where: { $0 == current }), at < outIdx,
-                          let earlier = notApplied[PathKey(f.path)]?.first(where: { (position[PathKey($0 + " " + f.path)] ?? -1) == at + 1 }) {
+                } else if let earlier = notAppliedBefore(f.path, current: current, outIdx: outIdx, steps: steps) {
                     // At an earlier step of the chain: the patch whose output comes next on this
                     // file was not applied in this run, and this one builds on it.
                     refusal = "\(deployment.root)/\(checked) does not carry patch \(earlier), which this patch builds on and which was not applied (see above): "
