@@ -587,7 +587,7 @@ public final class Registry {
                                        hint: "'git -C \(path) reset -q -- \(patch.fileName)' brings the index up to HEAD")
             }
             throw PatchKeeperError("cannot commit \(full) to the registry: \(e.message)",
-                                   hint: "check free space and the registry repository with 'git -C \(path) status'")
+                                   hint: "check free space, and whether someone committed in the registry meanwhile ('git -C \(path) log -1'), with 'git -C \(path) status'; then run the command again")
         }
         // The registry write stands whatever happens to the summary: one that could not be
         // written is rebuilt in full by the next write or scan (its log does not end at HEAD).
