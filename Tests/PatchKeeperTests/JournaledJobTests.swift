@@ -13,24 +13,12 @@ struct JournaledJobTests {
         return path
     }
 
-    static let twoFiles = """
-    diff --git a/config/clock.rb b/config/clock.rb
-    --- a/config/clock.rb
-    +++ b/config/clock.rb
-    @@ -1,3 +1,3 @@
-    -every 1.hour do
-    +every 2.hours do
-       RssCleanup.run
-     end
-    diff --git a/config/workers.yml b/config/workers.yml
-    --- a/config/workers.yml
-    +++ b/config/workers.yml
-    @@ -1,2 +1,2 @@
-    -timeout: 30
-    +timeout: 60
-     concurrency: 4
-
-    """
+    static let clockPart = "diff --git a/config/clock.rb b/config/clock.rb\n--- a/config/clock.rb\n+++ b/config/clock.rb\n"
+        + "@@ -1,3 +1,3 @@\n-every 1.hour do\n+every 2.hours do\n   RssCleanup.run\n end\n"
+    static let workersPart = "diff --git a/config/workers.yml b/config/workers.yml\n--- a/config/workers.yml\n+++ b/config/workers.yml\n"
+        + "@@ -1,2 +1,2 @@\n-timeout: 30\n+timeout: 60\n concurrency: 4\n"
+    static let clockOnly = clockPart + "\n"
+    static let twoFiles = clockPart + workersPart + "\n"
 
     static let onTop = """
     diff --git a/config/clock.rb b/config/clock.rb

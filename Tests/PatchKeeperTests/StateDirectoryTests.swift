@@ -74,18 +74,7 @@ struct StateDirectoryTests {
     func movedAfterCommit() throws {
         let (app, deployment) = try Self.fixture()
         let registry = try Registry(deployment: deployment)
-        let patch = app.scratch.file("fix.patch")
-        try """
-        diff --git a/config/clock.rb b/config/clock.rb
-        --- a/config/clock.rb
-        +++ b/config/clock.rb
-        @@ -1,3 +1,3 @@
-        -every 1.hour do
-        +every 2.hours do
-           RssCleanup.run
-         end
-
-        """.write(toFile: patch, atomically: true, encoding: .utf8)
+        let patch = try JournaledJobTests.write(app, "fix.patch", JournaledJobTests.clockOnly)
         Registry.testHooks.withLock { $0[registry.path] = .init(afterCommit: { path in
             _ = rename(path + "/.patchkeeper", path + "/.patchkeeper-moved")
             _ = mkdir(path + "/.patchkeeper", 0o700)
@@ -122,25 +111,7 @@ struct StateDirectoryTests {
     func failedReapplyOfCommittedTextRollsBack() throws {
         let (app, deployment) = try Self.fixture()
         let registry = try Registry(deployment: deployment)
-        let patch = app.scratch.file("fix.patch")
-        try """
-        diff --git a/config/clock.rb b/config/clock.rb
-        --- a/config/clock.rb
-        +++ b/config/clock.rb
-        @@ -1,3 +1,3 @@
-        -every 1.hour do
-        +every 2.hours do
-           RssCleanup.run
-         end
-        diff --git a/config/workers.yml b/config/workers.yml
-        --- a/config/workers.yml
-        +++ b/config/workers.yml
-        @@ -1,2 +1,2 @@
-        -timeout: 30
-        +timeout: 60
-         concurrency: 4
-
-        """.write(toFile: patch, atomically: true, encoding: .utf8)
+        let patch = try JournaledJobTests.write(app, "fix.patch", JournaledJobTests.twoFiles)
         _ = try Applier.apply(Applier.Request(patchPath: patch, title: "t", reason: "r"), deployment: deployment, registry: registry)
         let head = git(["rev-parse", "HEAD"], in: app.registry)
         app.deploy("v1")  // the same revision again: the patch is overwritten, its text unchanged
@@ -160,9 +131,7 @@ struct StateDirectoryTests {
     func indexWriteFailsAfterCommit() throws {
         let (app, deployment) = try Self.fixture()
         let registry = try Registry(deployment: deployment)
-        let patch = app.scratch.file("fix.patch")
-        try "diff --git a/config/clock.rb b/config/clock.rb\n--- a/config/clock.rb\n+++ b/config/clock.rb\n@@ -1,3 +1,3 @@\n-every 1.hour do\n+every 2.hours do\n   RssCleanup.run\n end\n"
-            .write(toFile: patch, atomically: true, encoding: .utf8)
+        let patch = try JournaledJobTests.write(app, "fix.patch", JournaledJobTests.clockOnly)
         let before = git(["rev-parse", "HEAD"], in: app.registry)
         #expect(FileManager.default.createFile(atPath: app.registry + "/.git/index.lock", contents: nil))
         var message = ""
