@@ -152,7 +152,7 @@ struct StateDirectoryTests {
         let again = try Registry(deployment: deployment)
         #expect(try again.handEdits() == [])
         let lock = try again.lock(wait: 0)
-        #expect(again.recovered.contains { $0.contains("index is behind HEAD") && $0.contains("0001-t.patch") }, "\(again.recovered)")
+        #expect(again.recovered.contains { $0.contains("index differs from HEAD") && $0.contains("0001-t.patch") }, "\(again.recovered)")
         #expect(!again.recovered.contains { $0.contains("or remove it") })
         withExtendedLifetime(lock) {}
     }

@@ -295,7 +295,7 @@ extension Registry {
         let behind = stray.filter { holdsHEAD($0) }
         stray.removeAll { behind.contains($0) }
         if !behind.isEmpty {
-            done.append("the registry's index is behind HEAD for \(behind.map(Text.singleLine).joined(separator: ", ")) (committed; an index write failed after the commit): run 'git -C \(path) reset -q -- \(behind.joined(separator: " "))'")
+            done.append("the registry's index differs from HEAD for \(behind.map(Text.singleLine).joined(separator: ", ")), whose file holds HEAD's content (an index write that failed after its commit, or a change staged by hand): 'git -C \(path) reset -q -- \(behind.joined(separator: " "))' brings the index to HEAD")
         }
         if !stray.isEmpty {
             done.append("left \(stray.map(Text.singleLine).joined(separator: ", ")) uncommitted in \(path): no journal names it; commit it by hand if you wrote it, or remove it")
