@@ -219,15 +219,15 @@ public final class Repository {
         }
     }
 
+    /// The operation named by the error of an index write that failed after its commit was made.
+    public static let indexWriteAfterCommit = "write registry index after commit"
+
     /// Stages `paths` from the work tree (or removes them when absent) and commits on HEAD.
     /// For repositories this program owns (the registry), never for the user's app repo.
     ///
     /// The commit's tree is HEAD's with only `paths` changed: whatever else the index has staged
     /// (an admin's `git add` of another patch file) is not this commit's to record, and stays
     /// staged and uncommitted, as the command says.
-    /// The operation named by the error of an index write that failed after its commit was made.
-    public static let indexWriteAfterCommit = "write registry index after commit"
-
     @discardableResult
     public func commitWorkdirChanges(paths: [String], message: String, author: Signature, committer: Signature) throws -> ObjectID {
         guard let workdir else {

@@ -136,7 +136,7 @@ extension Registry {
             }
             // The registry file too: left written but uncommitted (a full disk fails the commit),
             // the next writer's recovery would commit a job this run reported as failed.
-            let committed = (try? PatchFile.parse(journal.registryText, fileName: journal.registryFile)).map(isCommitted) ?? false
+            let committed = holdsPatch(of: journal)
             if !committed {
                 if let registryBefore { try? AtomicFile.write(registryBefore, to: registryFile) } else { try? AtomicFile.remove(registryFile) }
             }
@@ -252,6 +252,11 @@ extension Registry {
         return entry.id == id
     }
 
+    /// True when HEAD (and the file) hold the patch a journal commits.
+    func holdsPatch(of journal: Journal) -> Bool {
+        (try? PatchFile.parse(journal.registryText, fileName: journal.registryFile)).map(isCommitted) ?? false
+    }
+
     /// True when HEAD holds exactly this patch file.
     func isCommitted(_ patch: PatchFile) -> Bool {
         guard let entry = try? repository.headEntry(path: patch.fileName),
@@ -345,7 +350,7 @@ extension Registry {
             if now != before && now != Journal.Write.describe(after) {
                 // Whether the registry holds the job's patch (the crash came after its commit,
                 // or the patch was there before: a reapply of HEAD's own text) — said as it is.
-                let committed = (try? PatchFile.parse(journal.registryText, fileName: journal.registryFile)).map(isCommitted) ?? false
+                let committed = holdsPatch(of: journal)
                 let state = committed
                     ? "the registry holds \(journal.registryFile) as the job would have left it: 'patchkeeper scan' shows where its live files stand"
                     : "its registry commit was not made"

@@ -475,7 +475,7 @@ public final class Registry {
         let hunks = knownHunks.intersection(validated)
         if validated != known || hunks != knownHunks { writeValidated(validated, hunks) }
         if own, Set(records.keys) != Set(heads.records.keys), let file = HeaderCache.encode(records) {
-            try? AtomicFile.writeDerived(file, to: headersPath, mode: 0o600)
+            try? writeStateFile("headers", file, durable: false)
         }
         validatedIDs = validated
         hunkIDs = hunks
@@ -522,7 +522,7 @@ public final class Registry {
     private func writeValidated(_ validated: Set<ObjectID>, _ hunks: Set<ObjectID>) {
         guard stateDirectoryIsOwn, let header = Self.validatedHeader else { return }
         let lines = [header] + validated.map(\.hex).sorted() + hunks.map { "H " + $0.hex }.sorted()
-        try? AtomicFile.writeDerived(Array(lines.joined(separator: "\n").utf8), to: validatedPath, mode: 0o600)
+        try? writeStateFile("validated", Array(lines.joined(separator: "\n").utf8), durable: false)
     }
 
     /// Notes registry files (by blob id) whose hunks were found to make their postimages, for

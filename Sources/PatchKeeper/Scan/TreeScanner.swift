@@ -393,13 +393,13 @@ public struct TreeScanner {
         let unchanged = toHash.isEmpty && walkHashed == 0 && !cacheDiscarded && sameTree && loadedCount == entries.count && cacheInOrder == entries.count
         if options.writeCache, ownState, listingRead, let bytes = DeployedListing.serialized(key: treeKey, files: tree.files, directories: tree.directories),
            let lock = try? registry.lock(wait: 0, recover: false) {
-            try? AtomicFile.writeDerived(bytes, to: listingPath, mode: 0o600)
+            try? registry.writeStateFile("deployed-listing", bytes, durable: false)
             withExtendedLifetime(lock) {}
         }
         if options.writeCache, ownState, !unchanged, let lock = try? registry.lock(wait: 0, recover: false) {
             let now = Int64(Date().timeIntervalSince1970 * 1e9)
-            try? AtomicFile.writeDerived(StatCache.serialized(root: root, treeKey: treeKey, now: now, entries: entries, paths: paths, ids: ids, treeIndex: treeIndex),
-                                  to: cachePath, mode: 0o600)
+            try? registry.writeStateFile("statcache", StatCache.serialized(root: root, treeKey: treeKey, now: now, entries: entries, paths: paths, ids: ids, treeIndex: treeIndex),
+                                         durable: false)
             withExtendedLifetime(lock) {}
         }
         stats.seconds = Date().timeIntervalSince(started)
