@@ -1,5 +1,12 @@
 import CLibgit2
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// How to authenticate an ssh remote, and which server to trust: libgit2 1.5 checks no
 /// known_hosts file, so an ssh remote is used only with the server's host key pinned.

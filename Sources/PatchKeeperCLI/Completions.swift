@@ -1,5 +1,12 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import Git
 import PatchKeeper
 
@@ -98,12 +105,13 @@ enum CompletionScripts {
         switch shell {
         case .bash:
             let marker = "_patchkeeper_help() {\n"
-            guard let start = script.range(of: marker),
-                  let end = script.range(of: "\n}\n", range: start.upperBound..<script.endIndex) else { return script }
-            return script.replacingCharacters(in: end.lowerBound..<end.lowerBound,
-                                              with: "\n    COMPREPLY+=($(compgen -W '\(names)' -- \"${cur}\"))")
+            guard let start = script.firstRange(of: marker),
+                  let end = script[start.upperBound...].firstRange(of: "\n}\n") else { return script }
+            var out = script
+            out.insert(contentsOf: "\n    COMPREPLY+=($(compgen -W '\(names)' -- \"${cur}\"))", at: end.lowerBound)
+            return out
         case .zsh:
-            return script.replacingOccurrences(of: "'*:subcommands:'", with: "'*:subcommands:(\(names))'")
+            return script.replacing("'*:subcommands:'", with: "'*:subcommands:(\(names))'")
         case .fish:
             return script + "\ncomplete -c patchkeeper -n '__fish_seen_subcommand_from help' -f -a '\(names)'\n"
         default:

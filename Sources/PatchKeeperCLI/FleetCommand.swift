@@ -1,5 +1,13 @@
 import ArgumentParser
+import Git
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import PatchKeeper
 
 struct FleetCommand: ParsableCommand {
@@ -216,7 +224,7 @@ struct FleetReportCommand: ParsableCommand {
     func render(_ r: FleetReport, fetched: FetchSummary?, now: Date, out: Output) {
         if let f = fetched {
             out.line("fleet: fetched \(Text.terminalLine(f.remote)): \(f.receivedObjects) objects, \(f.receivedBytes) bytes"
-                     + (f.prunedRefs > 0 ? ", \(f.prunedRefs) refs pruned" : "") + String(format: " (%.2f s)", f.seconds))
+                     + (f.prunedRefs > 0 ? ", \(f.prunedRefs) refs pruned" : "") + " (\(Text.fixed(f.seconds, 2)) s)")
         }
         let members = r.hosts.count
         out.line("fleet: \(r.patches.count) distinct patch\(r.patches.count == 1 ? "" : "es") on \(members) host/app\(members == 1 ? "" : "s")")

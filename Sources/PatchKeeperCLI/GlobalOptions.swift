@@ -1,5 +1,13 @@
 import ArgumentParser
+import Git
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import PatchKeeper
 
 /// Output format for data commands.
@@ -152,11 +160,11 @@ struct GlobalOptions: ParsableArguments {
         let json = format == .json
         if json {
             Output.arrayDocuments = 0
-            FileHandle.standardOutput.write(Data("[\n".utf8))
+            StandardStream.out("[\n")
         }
         defer {
             if json {
-                FileHandle.standardOutput.write(Data("]\n".utf8))
+                StandardStream.out("]\n")
                 Output.arrayDocuments = nil
             }
         }

@@ -1,5 +1,13 @@
 import ArgumentParser
+import Git
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import PatchKeeper
 
 struct ListCommand: ParsableCommand {

@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import PatchKeeper
 
 /// Writes findings to stdout (text or JSON) and diagnostics to stderr. Text that came from patches
@@ -37,7 +44,7 @@ struct Output {
 
     func raw(_ s: String) {
         if Output.quiet && format == .text { return }
-        FileHandle.standardOutput.write(Data(s.utf8))
+        StandardStream.out(s)
     }
 
     /// One JSON object: sorted snake_case keys, `schema_version` added.
@@ -51,11 +58,11 @@ struct Output {
         }
         let data = try encoder.encode(Versioned(value: value))
         if let n = Output.arrayDocuments {
-            if n > 0 { FileHandle.standardOutput.write(Data(",\n".utf8)) }
+            if n > 0 { StandardStream.out(",\n") }
             Output.arrayDocuments = n + 1
         }
-        FileHandle.standardOutput.write(data)
-        FileHandle.standardOutput.write(Data("\n".utf8))
+        StandardStream.out(data)
+        StandardStream.out("\n")
     }
 
     func red(_ s: String) -> String { useColor ? "\u{1B}[1;31m\(s)\u{1B}[0m" : s }
@@ -93,8 +100,8 @@ struct Output {
 
     /// One line on stderr, always: a newline in a file name or a patch's text shows as `\n`.
     static func diagnostic(_ s: String) {
-        let line = terminalSafe(s).replacingOccurrences(of: "\n", with: "\\n")
-        FileHandle.standardError.write(Data(("patchkeeper: " + line + "\n").utf8))
+        let line = terminalSafe(s).replacing("\n", with: "\\n")
+        StandardStream.err("patchkeeper: " + line + "\n")
     }
 
     /// Raw bytes (a diff) go out unchanged into a pipe or file, made safe only for a terminal.

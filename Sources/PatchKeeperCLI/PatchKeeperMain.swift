@@ -1,5 +1,12 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 #if canImport(Glibc)
 import CMalloc
 #endif
@@ -13,7 +20,7 @@ public enum PatchKeeperMain {
         // not even its own name, and a `gate` in a deploy hook would run as the bare root
         // command, print its help and exit 0 (review). Trouble, never success.
         if arguments == nil && CommandLine.arguments.isEmpty {
-            FileHandle.standardError.write(Data("error: patchkeeper cannot read its own arguments (is /proc mounted?)\n".utf8))
+            StandardStream.err("error: patchkeeper cannot read its own arguments (is /proc mounted?)\n")
             exit(2)
         }
         let args = arguments ?? Array(CommandLine.arguments.dropFirst())
@@ -26,7 +33,7 @@ public enum PatchKeeperMain {
         limitHeapGrowth()
         let json = wantsJSON(args)
         if let script = CompletionScripts.script(arguments: args) {
-            FileHandle.standardOutput.write(Data(script.utf8))
+            StandardStream.out(script)
             exit(0)
         }
         do {
@@ -40,7 +47,7 @@ public enum PatchKeeperMain {
             fail("error: \(error.description)", json: json ? ErrorDTO(error) : nil, code: error.exitCode)
         } catch let error as UsageError {
             if json { try? Output(format: .json).json(ErrorDTO(kind: "usage", message: error.message, exitCode: 64)) }
-            FileHandle.standardError.write(Data(error.fullMessage.utf8))
+            StandardStream.err(error.fullMessage)
             exit(64)
         } catch let error as PatchFile.ParseError {
             fail("error: \(error.description)", json: json ? ErrorDTO(kind: "trouble", message: error.description, exitCode: 2) : nil,
@@ -58,14 +65,14 @@ public enum PatchKeeperMain {
             // unexpected failure as "findings reported" (argument-parser maps unknown errors to 1).
             if code == 1 { code = 2 }
             var text = PatchKeeperCommand.fullMessage(for: error)
-            if let hint = suggestion(for: args, message: text), let eol = text.range(of: "\n") {
+            if let hint = suggestion(for: args, message: text), let eol = text.firstRange(of: "\n") {
                 text.replaceSubrange(eol, with: " (\(hint))\n")
             }
             if json {
                 try? Output(format: .json).json(ErrorDTO(kind: code == 64 ? "usage" : "trouble",
                                                          message: PatchKeeperCommand.message(for: error), exitCode: code))
             }
-            FileHandle.standardError.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
+            StandardStream.err(text.hasSuffix("\n") ? text : text + "\n")
             exit(code)
         }
     }

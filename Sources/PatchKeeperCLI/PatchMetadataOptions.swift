@@ -32,7 +32,7 @@ struct PatchMetadataOptions: ParsableArguments {
 /// is refused: the registry's history would otherwise name a made-up `bob@HOST`.
 func parsePerson(_ text: String?, option: String) throws -> Person? {
     guard let text else { return nil }
-    let t = text.trimmingCharacters(in: .whitespaces)
+    let t = text.trimmedSpaces()
     guard t.hasSuffix(">"), let lt = t.lastIndex(of: "<"), t[lt...].contains("@"), let p = Person.parse(t) else {
         throw ValidationError("\(option) '\(text)' is not 'Name <email>', e.g. 'Jane Admin <jane@example.org>'")
     }

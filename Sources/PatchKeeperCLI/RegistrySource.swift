@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import PatchKeeper
 
 /// What a reading command works from: the registry itself, or, for a user who may not read the
@@ -9,8 +16,8 @@ enum RegistrySource {
 
     static func open(_ app: AppConfig) throws -> RegistrySource {
         let path = GlobalOptions.registryPath(app)
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue, access(path, R_OK | X_OK) != 0 {
+        var dirStat = stat()
+        if stat(path, &dirStat) == 0, (dirStat.st_mode & S_IFMT) == S_IFDIR, access(path, R_OK | X_OK) != 0 {
             if !app.publicSummary {
                 throw PatchKeeperError("registry \(path) is private to its owner, and public_summary = false keeps its summary private too",
                                        hint: "run as the registry's owner (sudo)")

@@ -1,5 +1,13 @@
 import ArgumentParser
+import Git
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import PatchKeeper
 
 struct ScanCommand: ParsableCommand {
@@ -73,7 +81,7 @@ struct ScanCommand: ParsableCommand {
     func runOne(_ global: GlobalOptions) throws {
         // {app}: the app's name as the config or flags give it.
         let appName = (try? global.resolveApp().name) ?? global.app ?? "app"
-        let metricsFile = self.metricsFile.map { $0.replacingOccurrences(of: "{app}", with: appName) }
+        let metricsFile = self.metricsFile.map { $0.replacing("{app}", with: appName) }
         let deployment: Deployment
         let registry: Registry
         let report: ScanReport
@@ -119,13 +127,13 @@ func runScan(deployment: Deployment, registry: Registry, useCache: Bool) throws 
     if isatty(STDERR_FILENO) == 1, !Output.quiet, Environment.value("TERM") != "dumb" {
         progress = { (phase: String, done: Int, total: Int) in
             let text = total > 0 ? "\(phase) \(done)/\(total)" : "\(phase) \(done) files"
-            FileHandle.standardError.write(Data("\r\u{1B}[K\(text)".utf8))
+            StandardStream.err("\r\u{1B}[K\(text)")
         }
     }
     let report = try TreeScanner(deployment: deployment, registry: registry, options: options, progress: progress).scan()
-    if progress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-    Output.info(String(format: "scan: %d files, %d hashed, %d from the stat cache, %.3f s",
-                       report.stats.files, report.stats.hashed, report.stats.cacheHits, report.stats.seconds))
+    if progress != nil { StandardStream.err("\r\u{1B}[K") }
+    Output.info("scan: \(report.stats.files) files, \(report.stats.hashed) hashed, \(report.stats.cacheHits) from the stat cache, "
+                + "\(Text.fixed(report.stats.seconds, 3)) s")
     _ = try? LastScan.save(report, registry: registry)
     Output.summaryNote(registry)
     return report
@@ -236,7 +244,7 @@ struct ScanRenderer {
         let applied = r.patches.filter { $0.state == .applied }.count
         let head = parts.isEmpty ? "scan: clean — \(applied) active patch\(applied == 1 ? "" : "es") applied"
             : "scan: " + parts.joined(separator: ", ")
-        return head + String(format: " (%d files, %d hashed, %.2f s)", r.stats.files, r.stats.hashed, r.stats.seconds)
+        return head + " (\(r.stats.files) files, \(r.stats.hashed) hashed, \(Text.fixed(r.stats.seconds, 2)) s)"
     }
 }
 

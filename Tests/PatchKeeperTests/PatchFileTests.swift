@@ -65,20 +65,40 @@ struct PatchFileTests {
         #expect(!content.mayTouch("L.rb"))
     }
 
-    @Test("the diff section found on bytes equals Foundation's search, for generated tails")
+    /// The diff section as Foundation's `range(of:)` finds it: the reference for both of the
+    /// product's searches (on bytes, and by scalars where the bytes cannot tell).
+    static func diffSectionWithFoundation(_ text: String) -> String? {
+        let body: Substring
+        if text.hasPrefix("diff --git ") {
+            body = text[...]
+        } else if let r = text.range(of: "\ndiff --git ") {
+            body = text[text.index(after: r.lowerBound)...]
+        } else {
+            return nil
+        }
+        if let sig = body.range(of: "\n-- \n", options: .backwards), PatchFile.isSignature(tail: body[sig.upperBound...].utf8) {
+            return String(body[..<sig.lowerBound]) + "\n"
+        }
+        return String(body)
+    }
+
+    @Test("the diff section found on bytes, and by scalars, equals Foundation's search, for generated tails")
     func diffSectionOnBytes() {
         var seed: UInt64 = 0xD1FF_5EC7
         func next() -> UInt64 { seed &+= 0x9E37_79B9_7F4A_7C15; var z = seed; z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9; z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB; return z ^ (z >> 31) }
         let pieces = ["diff --git ", "\ndiff --git ", "a/x b/x", "\n", "\r", "\r\n", "\u{301}", "\u{E9}", "-- ", "\n-- \n", "--", " ",
-                      "\u{212A}", ";", "`", " f | 1 +\n", "@@ -1 +1 @@\n", "+x\n", "2.39.5\n", "diff", "git", "\u{300}x"]
+                      "\u{212A}", ";", "`", " f | 1 +\n", "@@ -1 +1 @@\n", "+x\n", "2.39.5\n", "diff", "git", "\u{300}x",
+                      "\u{200D}", "\u{903}", "\u{20DD}", "\u{1F1E6}", "\u{1100}", "\u{1161}"]
         var fast = 0
         for _ in 0..<20_000 {
             var text = ""
             for _ in 0..<(1 + Int(next() % 16)) { text += pieces[Int(next() % UInt64(pieces.count))] }
             let onBytes = PatchFile.diffSectionOnBytes(text)
             if onBytes != nil { fast += 1 }
-            #expect(PatchFile.diffSection(of: text) == PatchFile.diffSectionWithFoundation(text), "\(text.debugDescription)")
-            if let onBytes { #expect(onBytes == PatchFile.diffSectionWithFoundation(text), "\(text.debugDescription)") }
+            let reference = Self.diffSectionWithFoundation(text)
+            #expect(PatchFile.diffSection(of: text) == reference, "\(text.debugDescription)")
+            #expect(PatchFile.diffSectionByScalars(text) == reference, "\(text.debugDescription)")
+            if let onBytes { #expect(onBytes == reference, "\(text.debugDescription)") }
         }
         #expect(fast > 5_000, "the byte search answered \(fast) times")
     }
@@ -97,7 +117,8 @@ struct PatchFileTests {
     ])
     func dashDashInHunk(text: String, section: String) {
         #expect(PatchFile.diffSection(of: text) == section)
-        #expect(PatchFile.diffSectionWithFoundation(text) == section)
+        #expect(Self.diffSectionWithFoundation(text) == section)
+        #expect(PatchFile.diffSectionByScalars(text) == section)
     }
 
     static let base = "8c1f0e2d6b0f11111111111111111111111111ab"
@@ -297,6 +318,124 @@ struct TextTests {
             #expect(Text.parseGitDate(d) == f.date(from: d), "\(d)")
         }
         #expect(Text.parseGitDate("yesterday") == nil)
+    }
+
+    /// What `Text.rfc2822` and `parseRFC2822` were before the binary stopped linking Foundation:
+    /// DateFormatter, the reference the hand-written versions are held to.
+    static func formatter(_ format: String) -> DateFormatter {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = format
+        return f
+    }
+
+    @Test("patch dates are written as DateFormatter wrote them, and read back, over generated instants")
+    func rfc2822MatchesDateFormatter() {
+        let out = Self.formatter("EEE, dd MMM yyyy HH:mm:ss Z")
+        var g = Generator(state: 2822)
+        for i in 0..<5_000 {
+            // 1970 to 2200, with the edges of days, months and leap years.
+            let t = i < 8 ? [0, 86_399, 86_400, 951_782_400, 951_868_799, 4_107_542_399, 1_700_000_000, 7_258_118_400][i]
+                : g.next(7_258_118_400)
+            let date = Date(timeIntervalSince1970: TimeInterval(t))
+            let text = Text.rfc2822(date)
+            #expect(text == out.string(from: date), "\(t)")
+            #expect(Text.parseRFC2822(text) == date, "\(text)")
+        }
+    }
+
+    @Test("patch dates read as DateFormatter read them: weekday optional, one-digit day, offsets, spaces around")
+    func parseRFC2822MatchesDateFormatter() {
+        let formats = ["EEE, dd MMM yyyy HH:mm:ss Z", "EEE, d MMM yyyy HH:mm:ss Z", "dd MMM yyyy HH:mm:ss Z"].map(Self.formatter)
+        func reference(_ s: String) -> Date? {
+            let t = s.trimmingCharacters(in: .whitespaces)
+            for f in formats { if let d = f.date(from: t) { return d } }
+            return nil
+        }
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        var g = Generator(state: 5322)
+        for _ in 0..<3_000 {
+            let day = 1 + g.next(28), month = months[g.next(12)], year = 1971 + g.next(200)
+            let two = { (v: Int) in v < 10 ? "0\(v)" : "\(v)" }
+            let time = "\(two(g.next(24))):\(two(g.next(60))):\(two(g.next(60)))"
+            let zone = (g.next(2) == 0 ? "+" : "-") + two(g.next(15)) + two([0, 30, 45][g.next(3)])
+            let dayText = g.next(2) == 0 ? two(day) : "\(day)"
+            let weekday = ["", "Mon, ", "Thu, "][g.next(3)]
+            let s = (g.next(4) == 0 ? "  " : "") + "\(weekday)\(dayText) \(month) \(year) \(time) \(zone)" + (g.next(4) == 0 ? " " : "")
+            let ours = Text.parseRFC2822(s)
+            #expect(ours != nil, "\(s)")
+            #expect(ours == reference(s), "\(s)")
+        }
+        for junk in ["yesterday", "", "Fri, 30 Jun 2017 09:12:00", "Fri, 30 Jun 2017 09:12 +0200", "30 Jnu 2017 09:12:00 +0200",
+                     "Fri, 32 Jun 2017 09:12:00 +0200", "Fri, 30 Jun 2017 25:12:00 +0200", "Fri, 30 Jun 17 09:12:00 +0200",
+                     "Fri, 30 Jun 2017 09:12:00 +02:00", "Fri, 30 Jun 2017 09:12:00 +0260", "Fri, 30 Jun 2017 09:x2:00 +0200"] {
+            #expect(Text.parseRFC2822(junk) == nil, "\(junk)")
+        }
+    }
+
+    @Test("timestamps outside 0001-9999 go through ISO8601FormatStyle as they went through ISO8601DateFormatter")
+    func isoFallback() {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        f.timeZone = TimeZone(identifier: "UTC")
+        for t in [1e12, 3e11, 1_700_000_000] {
+            let date = Date(timeIntervalSince1970: t)
+            #expect(Text.isoTimestamp(date) == f.string(from: date), "\(t)")
+        }
+        for s in ["2026-11-25T12:00:00+02:00", "2026-11-25T12:00:00Z", "2026-11-25T12:00:00-0930", "33658-09-27T01:46:40Z", "not a date"] {
+            #expect(Text.parseISO(s) == f.date(from: s), "\(s)")
+        }
+    }
+
+    @Test("standard-stream writes deliver every byte across a pipe's short writes")
+    func standardStreamWholeWrites() throws {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        let text = String(repeating: "0123456789abcdef", count: 40_000) + "é\n"  // 640 KB: ten times a pipe's buffer
+        let (readEnd, writeEnd) = (fds[0], fds[1])
+        let writer = Thread { StandardStream.write(writeEnd, text); close(writeEnd) }
+        writer.start()
+        var got = [UInt8](), buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = read(readEnd, &buffer, 4096)
+            if n <= 0 { break }
+            got += buffer[0..<n]
+        }
+        close(readEnd)
+        #expect(got == Array(text.utf8))
+    }
+
+    @Test("fixed-point numbers are written as String(format:) wrote them")
+    func fixedMatchesStringFormat() {
+        var g = Generator(state: 317)
+        let specials: [Double] = [0, -0.0, 0.0005, 0.0015, 0.0025, 1.005, 2.675, 123_456.789_5, 1e20, -3.14159, .infinity, .nan]
+        for i in 0..<4_000 {
+            let x = i < specials.count ? specials[i] : Double(g.next(1_000_000_000)) / Double(1 + g.next(100_000))
+            for digits in [2, 3] {
+                #expect(Text.fixed(x, digits) == String(format: "%.\(digits)f", x), "\(x)")
+            }
+        }
+        #expect(Text.fixed(1e300, 3).count > 300)  // longer than the first buffer
+    }
+
+    @Test("case-insensitive key comparison agrees with Foundation's caseInsensitiveCompare")
+    func sameIgnoringCaseMatchesFoundation() {
+        let pairs = [("Patch-Id", "patch-id"), ("Ticket", "TICKET"), ("Straße", "STRASSE"), ("Ärger", "ärger"), ("é", "É"),
+                     ("Reviewed-by", "Reviewed-By"), ("a", "b"), ("İ", "i"), ("Σ", "σ"), ("ǅ", "ǆ"), ("ﬁ", "FI"), ("k", "\u{212A}")]
+        for (a, b) in pairs {
+            #expect(Text.sameIgnoringCase(a, b) == (a.caseInsensitiveCompare(b) == .orderedSame), "\(a) \(b)")
+        }
+    }
+
+    @Test("a FileManager error reads as the system's text for its errno")
+    func fileManagerErrorText() {
+        #expect(throws: (any Error).self) { try FileManager.default.contentsOfDirectory(atPath: "/nonexistent-patchkeeper") }
+        do {
+            _ = try FileManager.default.contentsOfDirectory(atPath: "/nonexistent-patchkeeper")
+        } catch {
+            #expect(POSIX.errorText(error) == "No such file or directory")
+        }
     }
 
     @Test("dates are checked as calendar days")

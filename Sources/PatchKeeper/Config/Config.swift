@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import TOMLKit
 
 /// One app's settings, from a config file's `[apps.NAME]` table and/or command-line flags.

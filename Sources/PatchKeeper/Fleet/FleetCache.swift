@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import Git
 
 /// What the fleet remote holds, read from the local cache: one `Member` per host and app.
@@ -280,7 +287,7 @@ public final class FleetCache {
                 continue
             }
             guard patch.status == .active else { continue }
-            let redacted = patch.trailer("Redacted").map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? []
+            let redacted = patch.trailer("Redacted").map { $0.split(separator: ",").map { $0.trimmedSpaces() } } ?? []
             var key: String
             if !redacted.isEmpty {
                 key = patch.trailer("Fleet-Patch-Id").flatMap(ObjectID.init(hex:))?.hex ?? "redacted:\(m.host)/\(m.app)/\(patch.id)"

@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import Git
 import TOMLKit
 
@@ -119,7 +126,7 @@ public struct FleetConfig: Sendable, Equatable {
         if remote.contains("\0") || remote.contains("\n") || remote.hasPrefix("-") {
             throw PatchKeeperError("\(source): \(SafePath.quoted(remote)) is not a usable remote")
         }
-        if let r = remote.range(of: "://") {
+        if let r = remote.byteRange(of: "://") {
             let scheme = remote[..<r.lowerBound].lowercased()
             guard ["file", "ssh", "https"].contains(scheme) else {
                 throw PatchKeeperError("\(source): remote scheme '\(scheme)' is not supported", hint: "use a path, file://, ssh:// or https://")

@@ -1,4 +1,12 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
 import Git
 
 /// Whether the last push to the fleet remote worked, kept in `.patchkeeper/fleet-push` so a
@@ -100,14 +108,14 @@ public struct FleetPublisher {
     /// write or scan retries.
     static func push(repositoryAt path: String, url: String, refspecs: [String], auth: RemoteAuth, timeout: Int) throws {
         final class Outcome: @unchecked Sendable {
-            private let lock = NSLock()
+            private let lock = PlainLock()
             private var error: (any Error)?
             func set(_ e: (any Error)?) { lock.lock(); error = e; lock.unlock() }
             func get() -> (any Error)? { lock.lock(); defer { lock.unlock() }; return error }
         }
         let outcome = Outcome()
         let done = DispatchSemaphore(value: 0)
-        Thread.detachNewThread {
+        DispatchQueue.global().async {
             do {
                 try Repository.open(atPath: path).push(url: url, refspecs: refspecs, auth: auth)
                 outcome.set(nil)

@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import Git
 
 /// Turns a registry patch file into what may leave the host: the file sections of secret paths
@@ -31,7 +38,7 @@ enum FleetRedactor {
         }
         guard secret.contains(true) else { return Result(text: text, redacted: [], publicImages: images, secretImages: []) }
         // One section per "diff --git" line, in the order libgit2 parsed them.
-        guard let diff = PatchFile.diffSection(of: patch.tail), let start = patch.tail.range(of: diff) else { return nil }
+        guard let diff = PatchFile.diffSection(of: patch.tail), let start = patch.tail.byteRange(of: diff) else { return nil }
         let lines = diff.split(separator: "\n", omittingEmptySubsequences: false)
         var sections: [[Substring]] = []
         for line in lines {

@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `patchkeeper fleet`: every distinct hot patch across the fleet (grouped by content, so the
 /// same fix on 312 hosts is one row) and every host and app.

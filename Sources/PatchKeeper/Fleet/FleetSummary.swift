@@ -1,4 +1,12 @@
+import Git
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What a host says about one app besides its registry: the latest scan and gate, as JSON in the
 /// parentless commit of `refs/patchkeeper/HOST/APP/summary` (force-updated: an hourly scan does

@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import Git
 
 /// `propose`: turns a hot patch into a change for the app's repository — a `git format-patch`
@@ -46,7 +53,7 @@ public enum Proposer {
         do { made = try MemoryRepository().makePatch(changes.sorted { $0.path < $1.path }) } catch let e as GitError {
             throw PatchKeeperError("cannot build the proposal: \(e.message)")
         }
-        var message = Self.mailSafe(patch.reason.trimmingCharacters(in: .whitespacesAndNewlines))
+        var message = Self.mailSafe(patch.reason.trimmedWhitespace())
         var trailers: [String] = []
         if let t = patch.ticket { trailers.append("Ticket: \(t)") }
         trailers.append("Hot-Patch: \(patch.id) (\(deployment.app.name), recorded by patchkeeper)")
@@ -62,7 +69,7 @@ public enum Proposer {
             \(made.stat)
             \(made.diff)
             """
-        let path = Deployment.absolute(output ?? "\(patch.fileName.replacingOccurrences(of: ".patch", with: "")).proposed.patch")
+        let path = Deployment.absolute(output ?? "\(patch.fileName.replacing(".patch", with: "")).proposed.patch")
         // Not into the registry (a stray .patch file there stops every command) nor into the live
         // tree (root would add a file the app's user can then change; scan calls it drift).
         let dir = POSIX.realPath(POSIX.parentDirectory(path)) ?? POSIX.parentDirectory(path)

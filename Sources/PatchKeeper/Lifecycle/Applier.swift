@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import Git
 
 /// `apply`: applies a patch file to the live root (every file or none) and registers it.
@@ -88,7 +95,7 @@ public enum Applier {
                 throw PatchKeeperError("commit \(id.short) changes nothing under \(deployment.subdir.isEmpty ? "the repository" : deployment.subdir)")
             }
             let body = info.message.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).dropFirst().joined()
-                .trimmingCharacters(in: .whitespacesAndNewlines)
+                .trimmedWhitespace()
             return (Input(diff: diff, subject: info.summary, body: body.isEmpty ? nil : body,
                           author: Person(name: info.author.name, email: info.author.email)), id)
         } catch let e as GitError {

@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import Git
 
 /// `edit`: changes a patch's metadata — expiry, ticket, reason, owner, title — in one registry
@@ -22,10 +29,10 @@ public enum Editor {
         }
         if let e = change.expires { try PatchBuilder.validate(expires: e, now: now) }
         if let t = change.title, Text.singleLine(t).isEmpty { throw PatchKeeperError("--title is empty") }
-        if let t = change.ticket, Text.singleLine(t).trimmingCharacters(in: .whitespaces).isEmpty {
+        if let t = change.ticket, Text.singleLine(t).trimmedSpaces().isEmpty {
             throw PatchKeeperError("--ticket is empty", hint: "give the ticket's id, e.g. --ticket OPS-123")
         }
-        if let r = change.reason, Text.sanitizedBlock(r).trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+        if let r = change.reason, Text.sanitizedBlock(r).trimmedWhitespace().isEmpty {
             throw PatchKeeperError("--reason is empty")
         }
         let lock = try registry.lock(wait: lockWait)
@@ -42,7 +49,7 @@ public enum Editor {
         let reason = change.reason.map {
             Text.sanitizedBlock($0).split(separator: "\n", omittingEmptySubsequences: false)
                 .map { $0 == "---" ? "- - -" : String($0) }.joined(separator: "\n")
-                .trimmingCharacters(in: .whitespacesAndNewlines)
+                .trimmedWhitespace()
         }
         if let r = reason, r != patch.reason {
             what.append("reason changed")

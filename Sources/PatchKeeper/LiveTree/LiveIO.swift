@@ -1,3 +1,4 @@
+import Git
 import CXattr
 import Synchronization
 #if canImport(Glibc)
@@ -288,7 +289,7 @@ public final class DirectoryHandle {
 
     /// The PID in a temp file's name, nil when it is not one.
     static func tempOwner(_ name: String) -> Int32? {
-        guard let r = name.range(of: ".pk-tmp-", options: .backwards) else { return nil }
+        guard let r = name.byteRange(of: ".pk-tmp-", backwards: true) else { return nil }
         let rest = name[r.upperBound...]
         return Int32(rest.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false).first ?? rest)
     }

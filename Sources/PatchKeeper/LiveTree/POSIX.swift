@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -8,6 +12,14 @@ import Darwin
 /// Thin helpers over POSIX calls the library needs, with errno turned into readable text.
 enum POSIX {
     static func errorText(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }
+
+    /// An error from FileManager as a line: the system's text for the errno under it ("No such
+    /// file or directory"), what Foundation's `localizedDescription` said less precisely.
+    static func errorText(_ error: any Error) -> String {
+        if let posix = error as? POSIXError { return errorText(posix.code.rawValue) }
+        if let cocoa = error as? CocoaError, let posix = cocoa.underlying as? POSIXError { return errorText(posix.code.rawValue) }
+        return "\(error)"
+    }
 
     /// The soft limit on open descriptors (RLIMIT_NOFILE); 1,024 when it cannot be read.
     static func descriptorLimit() -> Int {

@@ -1,3 +1,4 @@
+import Git
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

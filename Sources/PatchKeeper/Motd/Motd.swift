@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The login-banner block of DESIGN §5: one app's block rendered from a `MotdSummary`, and kept in a
 /// motd file between its BEGIN/END markers without touching a byte outside them.
@@ -145,7 +152,7 @@ public enum Motd {
         let plain = !s.isEmpty && s.unicodeScalars.allSatisfy { c in
             ("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c) || c == "." || c == "_" || c == "-"
         }
-        return plain ? s : "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        return plain ? s : "'" + s.replacing("'", with: "'\\''") + "'"
     }
 
     /// `s` cut to `width` terminal columns (a CJK character takes two), ending in "…" when cut.

@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What the login banner shows for one app: its active patches and any unregistered drift.
 /// Titles, names, paths and the app name are untrusted; `Motd.block` sanitises them.

@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A scan as Prometheus metrics in the text exposition format, for node_exporter's textfile
 /// collector (`scan --metrics-file /var/lib/node_exporter/textfile_collector/patchkeeper-APP.prom`).
@@ -37,7 +44,7 @@ public enum Metrics {
         gauge("patchkeeper_last_scan_timestamp_seconds", "Unix time the last scan finished; time() - this is the seconds since.",
               [(app, String(Int64(now.timeIntervalSince1970.rounded(.down))))])
         gauge("patchkeeper_scan_duration_seconds", "How long the last scan took.",
-              [(app, String(format: "%.3f", max(0, report.stats.seconds)))])
+              [(app, Text.fixed(max(0, report.stats.seconds), 3))])
         out += successGauges(app: report.app, success: true, lastSuccess: now)
         if let fleetPush {
             gauge("patchkeeper_fleet_push_success", "Whether the last push to the fleet remote worked (1) or is pending (0).",

@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import Git
 
 /// Builds a registry patch file from file changes: the diff and stat come from libgit2.
@@ -27,7 +34,7 @@ public enum PatchBuilder {
     /// Checks user-supplied metadata: a title, a reason, a valid expiry date.
     public static func validate(title: String, reason: String, expires: String?, now: Date = Date()) throws {
         if Text.singleLine(title).isEmpty { throw PatchKeeperError("--title is empty", hint: "say in a few words what the patch does") }
-        if Text.sanitizedBlock(reason).trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+        if Text.sanitizedBlock(reason).trimmedWhitespace().isEmpty {
             throw PatchKeeperError("--reason is empty", hint: "say why the hot patch is needed; whoever deploys next will read it")
         }
         if let expires { try validate(expires: expires, now: now) }
@@ -67,7 +74,7 @@ public enum PatchBuilder {
             .split(separator: "\n", omittingEmptySubsequences: false)
             .map { $0 == "---" ? "- - -" : String($0) }
             .joined(separator: "\n")
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+            .trimmedWhitespace()
         var trailers = [PatchFile.Trailer("Patch-Id", meta.id), PatchFile.Trailer("Base", meta.base.hex)]
         if let t = meta.ticket.map(Text.singleLine), !t.isEmpty { trailers.append(.init("Ticket", t)) }
         if let e = meta.expires { trailers.append(.init("Expires", e)) }
@@ -98,7 +105,7 @@ extension PatchFile {
             }
             current += line + "\n"
         }
-        if !current.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+        if !current.trimmedWhitespace().isEmpty {
             if current.hasSuffix("\n\n") { current.removeLast() }
             sections.append(current)
         }

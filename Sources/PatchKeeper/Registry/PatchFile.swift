@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import Git
 
 /// A registry patch file (DESIGN §2): a `git format-patch --full-index` e-mail with patchkeeper's
@@ -436,10 +443,10 @@ public struct PatchFile: Sendable, Equatable {
     /// From the first `diff --git` line of `text` to its end, minus a `-- ` signature block.
     static func diffSection(of text: String) -> String? {
         if let known = diffSectionOnBytes(text) { return known }
-        return diffSectionWithFoundation(text)
+        return diffSectionByScalars(text)
     }
 
-    /// `diffSectionWithFoundation`'s answer found on the UTF-8 bytes, or nil (outer) when a match
+    /// `diffSectionByScalars`'s answer found on the UTF-8 bytes, or nil (outer) when a match
     /// sits next to a CR or a non-ASCII byte, where Foundation's search (which compares composed
     /// character sequences) might not take it. Foundation finds only what the bytes hold: no
     /// character outside ASCII is canonically equivalent to text made of the needles' characters.
@@ -472,26 +479,46 @@ public struct PatchFile: Sendable, Equatable {
         }
     }
 
-    /// The diff section as Foundation's string search finds it (the reference for the above).
-    static func diffSectionWithFoundation(_ text: String) -> String? {
+    /// The diff section as Foundation's `range(of:)` found it, which the tests hold this to on
+    /// generated text (the binary does not link that part of Foundation, docs/DESIGN.md §7): the
+    /// needles' Unicode scalars exactly (a CR before does not hide a match, as it would in a
+    /// search by Characters), except where a combining mark follows, which belongs to the
+    /// needle's last character.
+    static func diffSectionByScalars(_ text: String) -> String? {
         let body: Substring
         if text.hasPrefix("diff --git ") {
             body = text[...]
-        } else if let r = text.range(of: "\ndiff --git ") {
-            body = text[text.index(after: r.lowerBound)...]
+        } else if let r = scalarRange(of: "\ndiff --git ", in: text[...], last: false) {
+            body = text[text.unicodeScalars.index(after: r.lowerBound)...]
         } else {
             return nil
         }
-        if let sig = body.range(of: "\n-- \n", options: .backwards), isSignature(tail: body[sig.upperBound...].utf8) {
+        if let sig = scalarRange(of: "\n-- \n", in: body, last: true), isSignature(tail: body[sig.upperBound...].utf8) {
             return String(body[..<sig.lowerBound]) + "\n"
         }
         return String(body)
+    }
+
+    /// The first (or last, overlapping ones included) occurrence of `needle` in `s` by Unicode
+    /// scalars that no nonspacing or enclosing mark follows.
+    static func scalarRange(of needle: String, in s: Substring, last: Bool) -> Range<String.Index>? {
+        let n = Array(needle.unicodeScalars)
+        let indices = Array(s.unicodeScalars.indices)
+        let scalars = indices.map { s.unicodeScalars[$0] }
+        guard !n.isEmpty, scalars.count >= n.count else { return nil }
+        let starts = 0...(scalars.count - n.count)
+        for i in last ? Array(starts.reversed()) : Array(starts) where scalars[i..<(i + n.count)].elementsEqual(n) {
+            let end = i + n.count
+            if end < scalars.count, [.nonspacingMark, .enclosingMark].contains(scalars[end].properties.generalCategory) { continue }
+            return indices[i]..<(end < indices.count ? indices[end] : s.endIndex)
+        }
+        return nil
     }
 }
 
 /// The parsed files of a patch loaded lazily, shared by its copies (a value type's memo).
 final class LazyFiles: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = PlainLock()
     /// The tail as loaded: text whose diff an earlier load parsed in full.
     let validatedTail: String
 

@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 /// A name and e-mail, as in `Jane Admin <jane@example.org>`.
 public struct Person: Sendable, Equatable, Codable {
     public var name: String
@@ -24,7 +31,7 @@ public struct Person: Sendable, Equatable, Codable {
         }
         if t.unicodeScalars.contains("<") || t.unicodeScalars.contains(">") { return nil }
         if t.unicodeScalars.contains("@") && !t.unicodeScalars.contains(" ") { return Person(name: t, email: t) }
-        return Person(name: t, email: "\(t.replacingOccurrences(of: " ", with: "."))@\(host ?? POSIX.hostName())")
+        return Person(name: t, email: "\(t.replacing(" ", with: "."))@\(host ?? POSIX.hostName())")
     }
 
     /// Whoever runs the command: `$SUDO_USER` when run through sudo, else the login name.

@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Files in the registry's state directory (`.patchkeeper/`: the journal, the last scan, the
 /// summary's stamp, the patch-id cache, the fleet state), read and written only through the

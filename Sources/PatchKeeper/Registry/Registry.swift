@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 import Git
 
 /// The app's patch registry: a directory of `NNNN-slug.patch` files that is also a git repository,
@@ -369,7 +376,7 @@ public final class Registry {
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".patch") }.sorted()
         } catch {
-            throw PatchKeeperError("cannot list registry \(path): \(error.localizedDescription)")
+            throw PatchKeeperError("cannot list registry \(path): \(POSIX.errorText(error))")
         }
         // Parsing 1,000 patches costs; scan and gate in one process load once.
         let signature = names.map { name -> String in

@@ -1,5 +1,9 @@
 import CSHA1
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Git
 #if canImport(Glibc)
 import Glibc
@@ -237,7 +241,7 @@ final class BlobHasher {
 /// its work and gives it back, so a few buffers serve hundreds of directories.
 final class BlobHasherPool: @unchecked Sendable {
     // Guarded by `lock`; a hasher taken out is used by its taker alone until it is given back.
-    private let lock = NSLock()
+    private let lock = PlainLock()
     private var free: [BlobHasher] = []
 
     func take() -> BlobHasher {

@@ -1,4 +1,12 @@
+import Git
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The outcome of the latest scan, kept in the registry's state directory so `list` and the motd
 /// can show each patch's last known state without scanning again.

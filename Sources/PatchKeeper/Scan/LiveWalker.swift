@@ -1,5 +1,9 @@
 import CDirent
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Git
 #if canImport(Glibc)
 import Glibc

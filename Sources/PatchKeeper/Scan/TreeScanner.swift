@@ -1,4 +1,12 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
 import Git
 
 /// `scan`: hashes the live tree as git blobs and compares it with the deployed revision's tree,
@@ -609,7 +617,7 @@ struct ParentDirectory {
 /// Whether the walker enters a directory: tracked ones unless the app's list ignores them,
 /// untracked ones unless any ignore rule (the app's .gitignore files included) does.
 final class DirectoryDecisions: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = PlainLock()
     private let tracked: Set<String>
     private let listOnly: IgnoreRules?
     private let untracked: UntrackedIgnores
@@ -756,7 +764,7 @@ struct PathFilter: Sendable {
 /// scanning several apps frees the previous app's when it keeps the next), so memory stays bounded.
 final class KeptAlive: @unchecked Sendable {
     private static let shared = KeptAlive()
-    private let lock = NSLock()
+    private let lock = PlainLock()
     private var values: [Any] = []
 
     static func keep(_ values: [Any]) {

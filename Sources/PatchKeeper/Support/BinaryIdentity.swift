@@ -1,6 +1,13 @@
 import CProcess
 import Git
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Which build is running, for caches that hold what *this* build's checks decided
 /// (`validated`, `headers`): a SHA-1 of the GNU build ids of every object loaded in the process

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -21,7 +25,7 @@ public enum FaultInjector {
         }
         if n == limit {
             if Environment.value("PATCHKEEPER_FAULT_VERBOSE") != nil {
-                FileHandle.standardError.write(Data("patchkeeper: fault injected at step \(n): \(label)\n".utf8))
+                StandardStream.err("patchkeeper: fault injected at step \(n): \(label)\n")
             }
             _exit(97)
         }

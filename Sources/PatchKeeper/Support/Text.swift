@@ -1,4 +1,11 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Small text helpers shared by the patch format and renderers.
 public enum Text {
@@ -29,8 +36,8 @@ public enum Text {
         return String(decoding: s.utf8[first..<scalars.index(after: last)], as: UTF8.self)
     }
 
-    /// `a.caseInsensitiveCompare(b) == .orderedSame`, without Foundation when both are ASCII
-    /// (trailer keys always are).
+    /// `a.caseInsensitiveCompare(b) == .orderedSame`, by bytes when both are ASCII (trailer keys
+    /// always are).
     public static func sameIgnoringCase(_ a: String, _ b: String) -> Bool {
         let x = a.utf8, y = b.utf8
         if x.allSatisfy({ $0 < 0x80 }) && y.allSatisfy({ $0 < 0x80 }) {
@@ -39,7 +46,21 @@ public enum Text {
                 l == r || (l | 0x20 == r | 0x20 && (0x61...0x7a).contains(l | 0x20))
             }
         }
-        return a.caseInsensitiveCompare(b) == .orderedSame
+        // Full case folding, as Foundation's caseInsensitiveCompare did ("ß" matches "SS"):
+        // upper-casing maps ß to SS, lower-casing then folds the rest.
+        return a.uppercased().lowercased() == b.uppercased().lowercased()
+    }
+
+    /// `x` with `digits` decimals, as printf's `%.Nf` writes it (`String(format:)` is in the part
+    /// of Foundation the binary does not link).
+    public static func fixed(_ x: Double, _ digits: Int) -> String {
+        var buffer = [CChar](repeating: 0, count: 64)
+        let n = withVaList([Int32(digits), x]) { vsnprintf(&buffer, buffer.count, "%.*f", $0) }
+        if n >= buffer.count {
+            buffer = [CChar](repeating: 0, count: Int(n) + 1)
+            _ = withVaList([Int32(digits), x]) { vsnprintf(&buffer, buffer.count, "%.*f", $0) }
+        }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// Folds a value onto one line: newlines and tabs become spaces, escape sequences are removed
@@ -73,7 +94,7 @@ public enum Text {
     /// normalised.
     public static func sanitizedBlock(_ s: String) -> String {
         var out = String.UnicodeScalarView()
-        for scalar in withoutEscapeSequences(s.replacingOccurrences(of: "\r\n", with: "\n")).unicodeScalars {
+        for scalar in withoutEscapeSequences(s.replacing("\r\n", with: "\n")).unicodeScalars {
             if scalar == "\n" { out.append(scalar); continue }
             if scalar == "\t" { out.append(" "); continue }
             if scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value) { continue }
@@ -100,19 +121,18 @@ public enum Text {
         return out.isEmpty ? "patch" : out
     }
 
+    /// `v` in decimal, zero-padded to `n` digits.
+    private static func pad(_ v: Int32, _ n: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, n - s.count)) + s }
+
     /// `2026-11-25T12:00:00Z`
     public static func isoTimestamp(_ date: Date) -> String {
         // Without a formatter (creating one per call was a quarter of a 1,000-host fleet report).
         var t = time_t(date.timeIntervalSince1970.rounded(.down))
         var parts = tm()
         if gmtime_r(&t, &parts) != nil, parts.tm_year >= -1900 + 1, parts.tm_year <= 9999 - 1900 {
-            func pad(_ v: Int32, _ n: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, n - s.count)) + s }
             return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2))Z"
         }
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        f.timeZone = TimeZone(identifier: "UTC")
-        return f.string(from: date)
+        return Date.ISO8601FormatStyle().format(date)
     }
 
     /// Reads back `isoTimestamp`.
@@ -137,9 +157,7 @@ public enum Text {
                 return Date(timeIntervalSince1970: TimeInterval(timegm(&t)))
             }
         }
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        return f.date(from: s)
+        return try? Date.ISO8601FormatStyle().parse(s)
     }
 
     /// A short age for tables and banners: 45s, 12m, 3h, 5d, 2y; "?" when the date is unknown.
@@ -173,46 +191,52 @@ public enum Text {
         return cal.date(from: comps).flatMap { cal.date(byAdding: .day, value: 1, to: $0) }
     }
 
-    /// `Fri, 30 Jun 2017 09:12:00 +0200` without a DateFormatter (one per call cost 8% of a gate
-    /// over 1,000 patches); nil for any other shape.
+    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    private static let weekdays = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+
+    /// `Fri, 30 Jun 2017 09:12:00 +0200`, `30 Jun 2017 09:12:00 +0200` (the weekday is optional
+    /// and not checked, as DateFormatter's lenient parse did not) with a one- or two-digit day;
+    /// nil for any other shape or an impossible field.
     static func parseGitDate(_ s: String) -> Date? {
-        let parts = s.split(separator: " ")
-        guard parts.count == 6, parts[0].hasSuffix(","), let day = Int(parts[1]), let year = Int(parts[3]),
-              let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"].firstIndex(of: String(parts[2])) else { return nil }
-        let hms = parts[4].split(separator: ":").compactMap { Int($0) }
-        let tz = parts[5]
-        guard hms.count == 3, tz.count == 5, let sign = tz.first, sign == "+" || sign == "-",
-              let hh = Int(tz.dropFirst().prefix(2)), let mm = Int(tz.suffix(2)) else { return nil }
+        var parts = s.split(separator: " ")
+        if parts.count == 6, parts[0].hasSuffix(",") { parts.removeFirst() }
+        guard parts.count == 5, (1...2).contains(parts[0].count), let day = Int(parts[0]), (1...31).contains(day),
+              parts[2].count == 4, let year = Int(parts[2]),
+              let month = months.firstIndex(of: String(parts[1])) else { return nil }
+        let hms = parts[3].split(separator: ":", omittingEmptySubsequences: false)
+        let tz = parts[4]
+        guard hms.count == 3, hms.allSatisfy({ (1...2).contains($0.count) && $0.utf8.allSatisfy { (0x30...0x39).contains($0) } }),
+              let h = Int(hms[0]), let mi = Int(hms[1]), let sec = Int(hms[2]), h < 24, mi < 60, sec < 61,
+              tz.count == 5, let sign = tz.first, sign == "+" || sign == "-",
+              tz.dropFirst().utf8.allSatisfy({ (0x30...0x39).contains($0) }),
+              let hh = Int(tz.dropFirst().prefix(2)), let mm = Int(tz.suffix(2)), mm < 60 else { return nil }
         var t = tm()
         t.tm_year = Int32(year - 1900)
         t.tm_mon = Int32(month)
         t.tm_mday = Int32(day)
-        t.tm_hour = Int32(hms[0])
-        t.tm_min = Int32(hms[1])
-        t.tm_sec = Int32(hms[2])
+        t.tm_hour = Int32(h)
+        t.tm_min = Int32(mi)
+        t.tm_sec = Int32(sec)
         let utc = timegm(&t)
         let offset = (hh * 3600 + mm * 60) * (sign == "-" ? -1 : 1)
         return Date(timeIntervalSince1970: TimeInterval(Int(utc) - offset))
     }
 
-    /// RFC 2822 date as `git format-patch` writes it: `Fri, 30 Jun 2017 09:12:00 +0000`.
+    /// RFC 2822 date as `git format-patch` writes it: `Fri, 30 Jun 2017 09:12:00 +0000` (UTC;
+    /// by gmtime_r, not a DateFormatter: that class is in the part of Foundation the binary no
+    /// longer links, docs/DESIGN.md §7).
     public static func rfc2822(_ date: Date) -> String {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss Z"
-        return f.string(from: date)
+        var t = time_t(date.timeIntervalSince1970.rounded(.down))
+        var p = tm()
+        // A clock gmtime_r cannot break down (years past 2^31) is not a date to write.
+        guard gmtime_r(&t, &p) != nil else { return "Thu, 01 Jan 1970 00:00:00 +0000" }
+        return "\(weekdays[Int(p.tm_wday)]), \(pad(p.tm_mday, 2)) \(months[Int(p.tm_mon)]) \(pad(p.tm_year + 1900, 4)) "
+            + "\(pad(p.tm_hour, 2)):\(pad(p.tm_min, 2)):\(pad(p.tm_sec, 2)) +0000"
     }
 
+    /// Reads the Date: of a patch file (`parseGitDate`'s shapes, spaces around ignored).
     public static func parseRFC2822(_ s: String) -> Date? {
-        if let fast = parseGitDate(s) { return fast }
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        for format in ["EEE, dd MMM yyyy HH:mm:ss Z", "EEE, d MMM yyyy HH:mm:ss Z", "dd MMM yyyy HH:mm:ss Z"] {
-            f.dateFormat = format
-            if let d = f.date(from: s.trimmingCharacters(in: .whitespaces)) { return d }
-        }
-        return nil
+        parseGitDate(trimmedSpaces(s))
     }
 }
 
@@ -226,4 +250,13 @@ extension String {
             b.withUTF8 { y in x.count == y.count && (x.isEmpty || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0) }
         }
     }
+}
+
+/// The trims as methods, where `trimmingCharacters(in:)` was: its character sets are in the part
+/// of Foundation the binary does not link (docs/DESIGN.md §7).
+extension StringProtocol {
+    /// `Text.trimmedSpaces(self)`: tab and the Unicode space separators off both ends.
+    public func trimmedSpaces() -> String { Text.trimmedSpaces(self) }
+    /// `Text.trimmedWhitespace(self)`: spaces and line breaks off both ends.
+    public func trimmedWhitespace() -> String { Text.trimmedWhitespace(self) }
 }
