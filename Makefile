@@ -32,7 +32,15 @@ SYSCONFDIR ?= /etc
 
 # Full RELRO and immediate binding (lintian: hardening-no-bindnow); Swift links PIE already.
 HARDENING   ?= -Xlinker -z -Xlinker relro -Xlinker -z -Xlinker now
-BUILD_FLAGS ?= -c release --static-swift-stdlib $(HARDENING)
+# The loader looks every symbol up in load order, and OpenSSL's and mbedTLS's crypto libraries
+# (loaded for libgit2, several levels down) bind thousands of their own symbols at start: named
+# here right after libgit2, those look-ups stop early (2.3 M fewer instructions in every start,
+# a fifth of `--version`; docs/DESIGN.md §7). Neither defines a symbol any library before it
+# does, so no binding changes. Empty when the installed libgit2 loads neither.
+EARLY_LIBS  ?= $(shell ldd "$$(pkg-config --variable=libdir libgit2 2>/dev/null)/libgit2.so" 2>/dev/null \
+                 | awk '$$1 ~ /^lib(crypto|mbedcrypto)[.]so[.]/ { printf " -Xlinker -l:%s", $$1 }')
+LINK_ORDER  := $(if $(strip $(EARLY_LIBS)),-Xlinker --push-state -Xlinker --no-as-needed$(EARLY_LIBS) -Xlinker --pop-state)
+BUILD_FLAGS ?= -c release --static-swift-stdlib $(HARDENING) $(LINK_ORDER)
 BIN         := .build/release/patchkeeper
 DIST        := dist
 MAINTAINER  ?= patchkeeper maintainers <patchkeeper@example.org>
